@@ -1,0 +1,5 @@
+import sys
+
+from kessai.cli import main
+
+sys.exit(main())

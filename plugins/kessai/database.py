@@ -1,0 +1,108 @@
+"""Where the business database is, and the few SQL pieces that differ between its two dialects."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import Date
+
+DATABASE_URL_VARIABLE = "KESSAI_DATABASE_URL"
+AIRFLOW_CONNECTION_ID = "kessai_db"
+HOME_VARIABLE = "KESSAI_HOME"
+SQL_DIR_VARIABLE = "KESSAI_SQL_DIR"
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def kessai_home() -> Path:
+    """The folder for the embedded database and the output files (transmissions, statements)."""
+    return Path(os.environ.get(HOME_VARIABLE) or PROJECT_ROOT / "var").resolve()
+
+
+def embedded_database_url() -> str:
+    return f"sqlite:///{kessai_home() / 'kessai.sqlite'}"
+
+
+def database_url(airflow_connection_uri: str | None = None) -> str:
+    """KESSAI_DATABASE_URL, else the Airflow connection `kessai_db` (passed in), else SQLite."""
+    url = os.environ.get(DATABASE_URL_VARIABLE) or airflow_connection_uri or embedded_database_url()
+    # Airflow's postgres connections say postgres://; SQLAlchemy wants a driver.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.close()
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = url or database_url()
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+# -- the date in Japan of a stored timestamp --------------------------------------------------
+
+# Japan keeps no daylight saving, so UTC+9 is exact. SQLite stores our timestamps as UTC text.
+JAPAN_DATE_TEMPLATES = {
+    "postgresql": "(({}) AT TIME ZONE 'Asia/Tokyo')::date",
+    "sqlite": "date({}, '+9 hours')",
+}
+
+
+def japan_date_sql(column: str, dialect: str) -> str:
+    """The SQL for the calendar date in Japan of a timestamp column, for SQL text."""
+    return JAPAN_DATE_TEMPLATES[dialect].format(column)
+
+
+class japan_date(FunctionElement):
+    """The calendar date in Japan of a timestamp column, for SQLAlchemy expressions."""
+
+    type = Date()
+    inherit_cache = True
+    name = "japan_date"
+
+
+@compiles(japan_date)
+def _compile_japan_date(element, compiler, **kw):
+    return japan_date_sql(compiler.process(element.clauses, **kw), compiler.dialect.name)
+
+
+# -- SQL files --------------------------------------------------------------------------------
+
+
+def sql_dir() -> Path:
+    return Path(os.environ.get(SQL_DIR_VARIABLE) or PROJECT_ROOT / "sql")
+
+
+@lru_cache(maxsize=None)
+def _read_sql(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def sql_text(name: str, dialect: str):
+    """The statement in sql/NAME.DIALECT.sql if there is one, else sql/NAME.sql, as text().
+
+    Dialect files exist only where the two databases truly need different SQL.
+    """
+    base = sql_dir()
+    for candidate in (base / f"{name}.{dialect}.sql", base / f"{name}.sql"):
+        if candidate.exists():
+            return text(_read_sql(candidate))
+    raise FileNotFoundError(f"no SQL file for {name!r} in {base}")
+

@@ -1,0 +1,331 @@
+"""The business database's tables (SQLAlchemy Core), as the migrations build them.
+
+The first block is the integration contract of SPEC §6 (the online side writes these); every
+column beyond the contract has a default or is nullable, so a row written with the contract's
+columns alone is valid. The rest is the batch's own bookkeeping.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
+    func,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Timestamp(TypeDecorator):
+    """A time-zone aware timestamp: timestamptz on PostgreSQL, UTC text on SQLite.
+
+    Naive datetimes are refused: a timestamp without a zone cannot say which day it is in Japan.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"timestamp {value!r} has no time zone")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):  # written by another client as text
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+# An identity column that autoincrements on both databases (SQLite needs INTEGER PRIMARY KEY).
+Identity = BigInteger().with_variant(Integer(), "sqlite")
+
+# -- the integration contract -------------------------------------------------------------------
+
+merchants = Table(
+    "merchants",
+    metadata,
+    Column("merchant_id", String(32), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("name_kana", Text),
+    Column("name_en", Text),
+    Column("email", Text),
+    Column("payout_cycle", String(16), nullable=False, server_default="monthly"),
+    Column("fee_rate_bp", Integer, nullable=False, server_default="0"),
+    Column("transfer_fee", Integer, nullable=False, server_default="0"),
+    Column("minimum_payout", Integer, nullable=False, server_default="0"),
+    Column("repayment_mail_enabled", Boolean, nullable=False, server_default=false()),
+    Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+    CheckConstraint("payout_cycle IN ('monthly', 'twice_monthly')", name="payout_cycle"),
+    CheckConstraint("fee_rate_bp BETWEEN 0 AND 10000", name="fee_rate_bp"),
+    CheckConstraint("transfer_fee >= 0", name="transfer_fee"),
+    CheckConstraint("minimum_payout >= 0", name="minimum_payout"),
+)
+
+bank_accounts = Table(
+    "bank_accounts",
+    metadata,
+    Column("bank_account_id", Identity, primary_key=True, autoincrement=True),
+    Column("merchant_id", ForeignKey("merchants.merchant_id"), nullable=False),
+    Column("bank_code", String(4), nullable=False),
+    Column("bank_name_kana", Text, nullable=False, server_default=""),
+    Column("branch_code", String(3), nullable=False),
+    Column("branch_name_kana", Text, nullable=False, server_default=""),
+    Column("account_type", String(16), nullable=False, server_default="ordinary"),
+    Column("account_number", String(7), nullable=False),
+    Column("holder_kana", Text, nullable=False),
+    Column("effective_from", Timestamp, nullable=False),
+    UniqueConstraint("merchant_id", "effective_from"),
+    CheckConstraint("account_type IN ('ordinary', 'checking', 'savings')", name="account_type"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("subscription_id", String(32), primary_key=True),
+    Column("merchant_id", ForeignKey("merchants.merchant_id"), nullable=False),
+    Column("customer_email", Text),
+    Column("card_token", Text, nullable=False),
+    Column("card_company", String(16), nullable=False, server_default="visa_master"),
+    Column("card_reference", String(32), nullable=False, server_default=""),
+    Column("amount", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("status IN ('active', 'stopped')", name="status"),
+)
+
+slips = Table(
+    "slips",
+    metadata,
+    # A surrogate key for joins; the slip number is the merchant's own order number.
+    Column("id", Identity, primary_key=True, autoincrement=True),
+    Column("slip_id", String(18), nullable=False),
+    Column("merchant_id", ForeignKey("merchants.merchant_id"), nullable=False),
+    Column("card_company", String(16), nullable=False),
+    Column("card_reference", String(32), nullable=False, server_default=""),
+    Column("amount", BigInteger, nullable=False),
+    Column("payment_date", Date),
+    Column("confirmed_on", Date),
+    Column("confirmation_registered_at", Timestamp),
+    Column("cancelled_at", Timestamp),
+    Column("subscription_id", ForeignKey("subscriptions.subscription_id")),
+    Column("billing_month", Date),  # first day of the month a recurring slip bills
+    Column("transmitted_on", Date),
+    Column("transmission_batch_id", ForeignKey("transmission_batches.batch_id")),
+    Column("closing_date", Date),
+    Column("expired_on", Date),
+    Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+    UniqueConstraint("merchant_id", "slip_id"),
+    UniqueConstraint("subscription_id", "billing_month"),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint(
+        "length(slip_id) BETWEEN 1 AND 18 AND ltrim(slip_id, '0123456789') = ''",
+        name="slip_id_digits",
+    ),
+    CheckConstraint("confirmed_on IS NULL OR cancelled_at IS NULL", name="confirmed_not_cancelled"),
+    CheckConstraint("confirmed_on IS NULL OR payment_date IS NOT NULL", name="confirmed_after_paid"),
+    CheckConstraint(
+        "(confirmed_on IS NULL) = (confirmation_registered_at IS NULL)", name="confirmation_complete"
+    ),
+    CheckConstraint("confirmed_on IS NULL OR confirmed_on >= payment_date", name="confirmed_on_after_payment"),
+    CheckConstraint("(subscription_id IS NULL) = (billing_month IS NULL)", name="recurring_has_billing_month"),
+)
+
+# The batch queries each read a small, shrinking part of the slips: index just that part.
+Index(
+    "ix_slips_awaiting_transmission",
+    slips.c.confirmed_on,
+    postgresql_where=text("transmitted_on IS NULL AND confirmed_on IS NOT NULL"),
+    sqlite_where=text("transmitted_on IS NULL AND confirmed_on IS NOT NULL"),
+)
+Index(
+    "ix_slips_unconfirmed_by_payment_date",
+    slips.c.payment_date,
+    postgresql_where=text("confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL"),
+    sqlite_where=text("confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL"),
+)
+Index("ix_slips_closing", slips.c.closing_date, slips.c.merchant_id)
+Index("ix_slips_transmitted_on", slips.c.transmitted_on)
+Index("ix_slips_billing_month", slips.c.billing_month)
+
+payout_statements = Table(
+    "payout_statements",
+    metadata,
+    Column("statement_id", Identity, primary_key=True, autoincrement=True),
+    Column("merchant_id", ForeignKey("merchants.merchant_id"), nullable=False),
+    Column("closing_date", Date, nullable=False),
+    Column("payout_date", Date, nullable=False),
+    Column("slip_count", Integer, nullable=False),
+    Column("gross_amount", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    Column("transfer_fee", BigInteger, nullable=False),
+    Column("net_amount", BigInteger, nullable=False),
+    Column("carried_in", BigInteger, nullable=False, server_default="0"),
+    Column("carried_forward", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+    UniqueConstraint("merchant_id", "closing_date"),
+)
+
+mail_outbox = Table(
+    "mail_outbox",
+    metadata,
+    Column("mail_id", Identity, primary_key=True, autoincrement=True),
+    Column("kind", String(40), nullable=False),
+    Column("dedupe_key", String(200), unique=True),
+    Column("recipient", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("attachment_name", Text),
+    Column("attachment_content", Text),
+    Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+    Column("sent_at", Timestamp),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Timestamp),
+    Column("last_error", Text),
+    Column("gave_up_at", Timestamp),
+)
+Index(
+    "ix_mail_outbox_unsent",
+    mail_outbox.c.mail_id,
+    postgresql_where=text("sent_at IS NULL AND gave_up_at IS NULL"),
+    sqlite_where=text("sent_at IS NULL AND gave_up_at IS NULL"),
+)
+
+# -- the batch's own tables ---------------------------------------------------------------------
+
+card_companies = Table(
+    "card_companies",
+    metadata,
+    Column("card_company", String(16), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("file_code", String(8), nullable=False, unique=True),
+)
+
+transmission_batches = Table(
+    "transmission_batches",
+    metadata,
+    Column("batch_id", Identity, primary_key=True, autoincrement=True),
+    Column("business_date", Date, nullable=False),
+    Column("card_company", ForeignKey("card_companies.card_company"), nullable=False),
+    Column("file_name", Text, nullable=False),
+    Column("record_count", Integer, nullable=False),
+    Column("amount_total", BigInteger, nullable=False),
+    Column("late_count", Integer, nullable=False, server_default="0"),
+    Column("sha256", String(64)),
+    Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+    UniqueConstraint("business_date", "card_company"),
+)
+
+payout_statement_lines = Table(
+    "payout_statement_lines",
+    metadata,
+    Column("statement_id", ForeignKey("payout_statements.statement_id"), primary_key=True),
+    Column("card_company", String(16), primary_key=True),
+    Column("bank_account_id", ForeignKey("bank_accounts.bank_account_id"), primary_key=True),
+    Column("slip_count", Integer, nullable=False),
+    Column("gross_amount", BigInteger, nullable=False),
+)
+
+charge_attempts = Table(
+    "charge_attempts",
+    metadata,
+    Column("attempt_id", Identity, primary_key=True, autoincrement=True),
+    Column("slip_row_id", ForeignKey("slips.id"), nullable=False),
+    Column("billing_month", Date, nullable=False),
+    Column("charge_date", Date, nullable=False),
+    Column("attempt_number", Integer, nullable=False),
+    Column("idempotency_key", String(80), nullable=False),
+    Column("outcome", String(16), nullable=False, server_default="pending"),
+    Column("reason", Text),
+    Column("gateway_charge_id", Text),
+    Column("started_at", Timestamp, nullable=False),
+    Column("finished_at", Timestamp),
+    UniqueConstraint("slip_row_id", "attempt_number"),
+    CheckConstraint(
+        "outcome IN ('pending', 'succeeded', 'declined', 'error', 'unknown')", name="outcome"
+    ),
+)
+Index("ix_charge_attempts_idempotency_key", charge_attempts.c.idempotency_key)
+
+slip_reminders = Table(
+    "slip_reminders",
+    metadata,
+    Column("slip_row_id", ForeignKey("slips.id"), primary_key=True),
+    Column("reason", String(16), primary_key=True),  # stale, final_notice, expired
+    Column("business_date", Date, nullable=False),
+    Column("mail_id", ForeignKey("mail_outbox.mail_id")),
+    CheckConstraint("reason IN ('stale', 'final_notice', 'expired')", name="reason"),
+)
+
+slip_events = Table(
+    "slip_events",
+    metadata,
+    Column("event_id", Identity, primary_key=True, autoincrement=True),
+    Column("slip_row_id", ForeignKey("slips.id"), nullable=False),
+    Column("event", String(24), nullable=False),
+    Column("business_date", Date),
+    Column("detail", Text),
+    Column("occurred_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+)
+Index("ix_slip_events_slip_row_id", slip_events.c.slip_row_id)
+
+calendar_overrides = Table(
+    "calendar_overrides",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("is_open", Boolean, nullable=False),  # false: declared closed; true: re-opened
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+)
+
+business_calendar = Table(
+    "business_calendar",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("is_business_day", Boolean, nullable=False),
+    Column("holiday_name", Text),
+    Column("next_business_day", Date),
+    Column("business_day_on_or_after", Date),
+    Column("previous_business_day", Date),
+    Column("monthly_closing_date", Date, nullable=False),
+    Column("twice_monthly_closing_date", Date, nullable=False),
+)
+
+settings = Table(
+    "kessai_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
