@@ -15,6 +15,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "plugins"))
+sys.path.insert(0, str(PROJECT_ROOT / "tests"))  # shared test servers and harnesses
 
 # Airflow reads its configuration when first imported: point it at a throw-away home with this
 # project's DAGs and plugins before any test imports it.
