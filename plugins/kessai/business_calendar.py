@@ -132,8 +132,8 @@ class BusinessCalendar:
         if index >= len(ordinals):
             raise CalendarHorizonError(
                 f"the business day after {asked.isoformat()} lies past the calendar's horizon "
-                f"({self.last_day}); review the next year's holidays and set "
-                f"{REVIEWED_THROUGH_VARIABLE}."
+                f"({self.last_day}); review the {self.reviewed_through + 1} national holidays and set "
+                f"{REVIEWED_THROUGH_VARIABLE}={self.reviewed_through + 1}."
             )
         if index < 0:
             raise CalendarHorizonError(
