@@ -122,8 +122,14 @@ subscriptions = Table(
     Column("amount", BigInteger, nullable=False),
     Column("status", String(16), nullable=False, server_default="active"),
     Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+    # The day the subscription started (its first, online slip); empty: created_at's date in Japan.
+    Column("started_on", Date),
+    # Numbers the merchant's subscriptions for recurring slip numbers (kessai.recurring_slips).
+    Column("subscription_number", BigInteger),
+    UniqueConstraint("merchant_id", "subscription_number"),
     CheckConstraint("amount > 0", name="amount_positive"),
     CheckConstraint("status IN ('active', 'stopped')", name="status"),
+    CheckConstraint("subscription_number BETWEEN 1 AND 99999999999", name="subscription_number"),
 )
 
 slips = Table(
@@ -272,12 +278,29 @@ charge_attempts = Table(
     Column("gateway_charge_id", Text),
     Column("started_at", Timestamp, nullable=False),
     Column("finished_at", Timestamp),
+    Column("resolved_at", Timestamp),  # when a lookup by the idempotency key settled the outcome
     UniqueConstraint("slip_row_id", "attempt_number"),
     CheckConstraint(
-        "outcome IN ('pending', 'succeeded', 'declined', 'error', 'unknown')", name="outcome"
+        "outcome IN ('pending', 'succeeded', 'declined', 'error', 'unknown', 'not_executed')",
+        name="outcome",
     ),
 )
 Index("ix_charge_attempts_idempotency_key", charge_attempts.c.idempotency_key)
+
+# One row per billing month whose recurring charge is over: its failures were notified, and no
+# slip of that month is charged again.
+recurring_charge_cycles = Table(
+    "recurring_charge_cycles",
+    metadata,
+    Column("billing_month", Date, primary_key=True),
+    Column("charge_date", Date, nullable=False),
+    Column("slip_count", Integer, nullable=False),
+    Column("paid_count", Integer, nullable=False),
+    Column("paid_amount", BigInteger, nullable=False),
+    Column("failed_count", Integer, nullable=False),
+    Column("failed_amount", BigInteger, nullable=False),
+    Column("closed_at", Timestamp, nullable=False),
+)
 
 slip_reminders = Table(
     "slip_reminders",

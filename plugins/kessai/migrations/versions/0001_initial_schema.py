@@ -134,10 +134,14 @@ def upgrade() -> None:
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('status', sa.String(length=16), server_default='active', nullable=False),
     sa.Column('created_at', kessai.schema.Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('started_on', sa.Date(), nullable=True),
+    sa.Column('subscription_number', sa.BigInteger(), nullable=True),
     sa.CheckConstraint("status IN ('active', 'stopped')", name=op.f('ck_subscriptions_status')),
     sa.CheckConstraint('amount > 0', name=op.f('ck_subscriptions_amount_positive')),
+    sa.CheckConstraint('subscription_number BETWEEN 1 AND 99999999999', name=op.f('ck_subscriptions_subscription_number')),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchants.merchant_id'], name=op.f('fk_subscriptions_merchant_id_merchants')),
-    sa.PrimaryKeyConstraint('subscription_id', name=op.f('pk_subscriptions'))
+    sa.PrimaryKeyConstraint('subscription_id', name=op.f('pk_subscriptions')),
+    sa.UniqueConstraint('merchant_id', 'subscription_number', name=op.f('uq_subscriptions_merchant_id_subscription_number'))
     )
     op.create_table('transmission_batches',
     sa.Column('batch_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -214,13 +218,26 @@ def upgrade() -> None:
     sa.Column('gateway_charge_id', sa.Text(), nullable=True),
     sa.Column('started_at', kessai.schema.Timestamp(timezone=True), nullable=False),
     sa.Column('finished_at', kessai.schema.Timestamp(timezone=True), nullable=True),
-    sa.CheckConstraint("outcome IN ('pending', 'succeeded', 'declined', 'error', 'unknown')", name=op.f('ck_charge_attempts_outcome')),
+    sa.Column('resolved_at', kessai.schema.Timestamp(timezone=True), nullable=True),
+    sa.CheckConstraint("outcome IN ('pending', 'succeeded', 'declined', 'error', 'unknown', 'not_executed')", name=op.f('ck_charge_attempts_outcome')),
     sa.ForeignKeyConstraint(['slip_row_id'], ['slips.id'], name=op.f('fk_charge_attempts_slip_row_id_slips')),
     sa.PrimaryKeyConstraint('attempt_id', name=op.f('pk_charge_attempts')),
     sa.UniqueConstraint('slip_row_id', 'attempt_number', name=op.f('uq_charge_attempts_slip_row_id_attempt_number'))
     )
     with op.batch_alter_table('charge_attempts', schema=None) as batch_op:
         batch_op.create_index('ix_charge_attempts_idempotency_key', ['idempotency_key'], unique=False)
+
+    op.create_table('recurring_charge_cycles',
+    sa.Column('billing_month', sa.Date(), nullable=False),
+    sa.Column('charge_date', sa.Date(), nullable=False),
+    sa.Column('slip_count', sa.Integer(), nullable=False),
+    sa.Column('paid_count', sa.Integer(), nullable=False),
+    sa.Column('paid_amount', sa.BigInteger(), nullable=False),
+    sa.Column('failed_count', sa.Integer(), nullable=False),
+    sa.Column('failed_amount', sa.BigInteger(), nullable=False),
+    sa.Column('closed_at', kessai.schema.Timestamp(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('billing_month', name=op.f('pk_recurring_charge_cycles'))
+    )
 
     op.create_table('slip_events',
     sa.Column('event_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -280,6 +297,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_slip_events_slip_row_id')
 
     op.drop_table('slip_events')
+    op.drop_table('recurring_charge_cycles')
     with op.batch_alter_table('charge_attempts', schema=None) as batch_op:
         batch_op.drop_index('ix_charge_attempts_idempotency_key')
 
