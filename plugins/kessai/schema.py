@@ -150,6 +150,8 @@ slips = Table(
     Column("billing_month", Date),  # first day of the month a recurring slip bills
     Column("transmitted_on", Date),
     Column("transmission_batch_id", ForeignKey("transmission_batches.batch_id")),
+    # The transmission date the rules gave when it went out: later than that means it went late.
+    Column("transmission_due_on", Date),
     Column("closing_date", Date),
     Column("expired_on", Date),
     Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
@@ -251,7 +253,35 @@ transmission_batches = Table(
     Column("late_count", Integer, nullable=False, server_default="0"),
     Column("sha256", String(64)),
     Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+    # What the file's header says, kept so that a rebuild writes the same bytes (kessai.transmission).
+    Column("sequence_number", Integer),  # the n-th file to this card company
+    Column("sender_code", String(16)),
+    Column("file_code", String(8)),
     UniqueConstraint("business_date", "card_company"),
+    UniqueConstraint("card_company", "sequence_number"),
+)
+
+# The store names a batch's file carries, as they were when it went out.
+transmission_batch_merchants = Table(
+    "transmission_batch_merchants",
+    metadata,
+    Column("batch_id", ForeignKey("transmission_batches.batch_id"), primary_key=True),
+    Column("merchant_id", ForeignKey("merchants.merchant_id"), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("name_kana", Text, nullable=False),
+    Column("name_en", Text, nullable=False),
+)
+
+# Due slips a transmission run held back, and why; they go out on a later run once fixed.
+transmission_holds = Table(
+    "transmission_holds",
+    metadata,
+    Column("business_date", Date, primary_key=True),
+    Column("slip_row_id", ForeignKey("slips.id"), primary_key=True),
+    Column("reason", String(32), primary_key=True),
+    CheckConstraint(
+        "reason IN ('unknown_card_company', 'merchant_without_store_names')", name="reason"
+    ),
 )
 
 payout_statement_lines = Table(

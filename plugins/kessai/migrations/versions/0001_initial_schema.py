@@ -153,9 +153,13 @@ def upgrade() -> None:
     sa.Column('late_count', sa.Integer(), server_default='0', nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=True),
     sa.Column('created_at', kessai.schema.Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('sequence_number', sa.Integer(), nullable=True),
+    sa.Column('sender_code', sa.String(length=16), nullable=True),
+    sa.Column('file_code', sa.String(length=8), nullable=True),
     sa.ForeignKeyConstraint(['card_company'], ['card_companies.card_company'], name=op.f('fk_transmission_batches_card_company_card_companies')),
     sa.PrimaryKeyConstraint('batch_id', name=op.f('pk_transmission_batches')),
-    sa.UniqueConstraint('business_date', 'card_company', name=op.f('uq_transmission_batches_business_date_card_company'))
+    sa.UniqueConstraint('business_date', 'card_company', name=op.f('uq_transmission_batches_business_date_card_company')),
+    sa.UniqueConstraint('card_company', 'sequence_number', name=op.f('uq_transmission_batches_card_company_sequence_number'))
     )
     op.create_table('payout_statement_lines',
     sa.Column('statement_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -182,6 +186,7 @@ def upgrade() -> None:
     sa.Column('billing_month', sa.Date(), nullable=True),
     sa.Column('transmitted_on', sa.Date(), nullable=True),
     sa.Column('transmission_batch_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('transmission_due_on', sa.Date(), nullable=True),
     sa.Column('closing_date', sa.Date(), nullable=True),
     sa.Column('expired_on', sa.Date(), nullable=True),
     sa.Column('created_at', kessai.schema.Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
@@ -262,6 +267,24 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['slip_row_id'], ['slips.id'], name=op.f('fk_slip_reminders_slip_row_id_slips')),
     sa.PrimaryKeyConstraint('slip_row_id', 'reason', name=op.f('pk_slip_reminders'))
     )
+    op.create_table('transmission_batch_merchants',
+    sa.Column('batch_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('merchant_id', sa.String(length=32), nullable=False),
+    sa.Column('name', sa.Text(), nullable=False),
+    sa.Column('name_kana', sa.Text(), nullable=False),
+    sa.Column('name_en', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['batch_id'], ['transmission_batches.batch_id'], name=op.f('fk_transmission_batch_merchants_batch_id_transmission_batches')),
+    sa.ForeignKeyConstraint(['merchant_id'], ['merchants.merchant_id'], name=op.f('fk_transmission_batch_merchants_merchant_id_merchants')),
+    sa.PrimaryKeyConstraint('batch_id', 'merchant_id', name=op.f('pk_transmission_batch_merchants'))
+    )
+    op.create_table('transmission_holds',
+    sa.Column('business_date', sa.Date(), nullable=False),
+    sa.Column('slip_row_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('reason', sa.String(length=32), nullable=False),
+    sa.CheckConstraint("reason IN ('unknown_card_company', 'merchant_without_store_names')", name=op.f('ck_transmission_holds_reason')),
+    sa.ForeignKeyConstraint(['slip_row_id'], ['slips.id'], name=op.f('fk_transmission_holds_slip_row_id_slips')),
+    sa.PrimaryKeyConstraint('business_date', 'slip_row_id', 'reason', name=op.f('pk_transmission_holds'))
+    )
     card_companies = sa.table(
         "card_companies", sa.column("card_company"), sa.column("name"), sa.column("file_code")
     )
@@ -272,6 +295,7 @@ def upgrade() -> None:
         {"card_company": "diners", "name": "Diners Club", "file_code": "DC"},
     ])
     create_dated_slips_view()
+    create_untransmitted_slips_view()
 
 
 def create_dated_slips_view() -> None:
@@ -289,9 +313,24 @@ def create_dated_slips_view() -> None:
     )
 
 
+def create_untransmitted_slips_view() -> None:
+    """Confirmed, uncancelled slips not yet transmitted, with their transmission date (SPEC §4.2):
+    the business day after effective_on, from the business_calendar table."""
+    op.execute(
+        "CREATE VIEW untransmitted_slips AS SELECT dated_slips.*, "
+        "business_calendar.next_business_day AS transmission_date FROM dated_slips "
+        "JOIN business_calendar ON business_calendar.day = dated_slips.effective_on "
+        "WHERE dated_slips.confirmed_on IS NOT NULL AND dated_slips.cancelled_at IS NULL "
+        "AND dated_slips.transmitted_on IS NULL"
+    )
+
+
 def downgrade() -> None:
     """Downgrade schema."""
+    op.execute("DROP VIEW untransmitted_slips")
     op.execute("DROP VIEW dated_slips")
+    op.drop_table('transmission_holds')
+    op.drop_table('transmission_batch_merchants')
     op.drop_table('slip_reminders')
     with op.batch_alter_table('slip_events', schema=None) as batch_op:
         batch_op.drop_index('ix_slip_events_slip_row_id')
