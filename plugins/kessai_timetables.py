@@ -64,7 +64,8 @@ class JapanDateTimetable(Timetable):
 
     def data_interval(self, d: date) -> DataInterval:
         """The run for date d: from d 00:00 in Japan (its logical date) to the moment it starts."""
-        return DataInterval(japan_time(d, time.min), japan_time(d + self.run_days_after * ONE_DAY, self.run_at))
+        starts = japan_time(d + self.run_days_after * ONE_DAY, self.run_at)
+        return DataInterval(japan_time(d, time.min), starts)
 
     def infer_manual_data_interval(self, *, run_after: pendulum.DateTime) -> DataInterval:
         # A manual run stands for the date in Japan it was given (or triggered on), whether or not
@@ -113,12 +114,6 @@ class JapanDateTimetable(Timetable):
     @property
     def summary(self) -> str:
         return f"{self.title} at {self.run_at:%H:%M} JST"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.serialize() == self.serialize()
-
-    def __hash__(self) -> int:
-        return hash((type(self), self.run_at))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(run_at={self.run_at:%H:%M})"
