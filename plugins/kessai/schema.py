@@ -341,6 +341,8 @@ slip_reminders = Table(
     Column("mail_id", ForeignKey("mail_outbox.mail_id")),
     CheckConstraint("reason IN ('stale', 'final_notice', 'expired')", name="reason"),
 )
+# What one run reminded (its mails, the operators' questions about a run).
+Index("ix_slip_reminders_business_date", slip_reminders.c.business_date, slip_reminders.c.reason)
 
 slip_events = Table(
     "slip_events",

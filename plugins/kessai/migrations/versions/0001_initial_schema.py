@@ -267,6 +267,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['slip_row_id'], ['slips.id'], name=op.f('fk_slip_reminders_slip_row_id_slips')),
     sa.PrimaryKeyConstraint('slip_row_id', 'reason', name=op.f('pk_slip_reminders'))
     )
+    with op.batch_alter_table('slip_reminders', schema=None) as batch_op:
+        batch_op.create_index('ix_slip_reminders_business_date', ['business_date', 'reason'], unique=False)
+
     op.create_table('transmission_batch_merchants',
     sa.Column('batch_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('merchant_id', sa.String(length=32), nullable=False),
@@ -331,6 +334,9 @@ def downgrade() -> None:
     op.execute("DROP VIEW dated_slips")
     op.drop_table('transmission_holds')
     op.drop_table('transmission_batch_merchants')
+    with op.batch_alter_table('slip_reminders', schema=None) as batch_op:
+        batch_op.drop_index('ix_slip_reminders_business_date')
+
     op.drop_table('slip_reminders')
     with op.batch_alter_table('slip_events', schema=None) as batch_op:
         batch_op.drop_index('ix_slip_events_slip_row_id')
