@@ -187,6 +187,12 @@ Index(
 Index("ix_slips_closing", slips.c.closing_date, slips.c.merchant_id)
 Index("ix_slips_transmitted_on", slips.c.transmitted_on)
 Index("ix_slips_billing_month", slips.c.billing_month)
+Index(
+    "ix_slips_awaiting_closing_date",
+    slips.c.id,
+    postgresql_where=text("closing_date IS NULL AND confirmed_on IS NOT NULL"),
+    sqlite_where=text("closing_date IS NULL AND confirmed_on IS NOT NULL"),
+)
 
 payout_statements = Table(
     "payout_statements",
@@ -292,7 +298,44 @@ payout_statement_lines = Table(
     Column("bank_account_id", ForeignKey("bank_accounts.bank_account_id"), primary_key=True),
     Column("slip_count", Integer, nullable=False),
     Column("gross_amount", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False, server_default="0"),  # the statement's fee is their sum
 )
+
+# One row per closing date that has run: closings run in order (carried balances flow forward).
+payout_closings = Table(
+    "payout_closings",
+    metadata,
+    Column("closing_date", Date, primary_key=True),
+    Column("closed_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+)
+
+# A Zengin 総合振込 file: one per payout date, a later one only for transfers added after it.
+payout_transfer_files = Table(
+    "payout_transfer_files",
+    metadata,
+    Column("transfer_file_id", Identity, primary_key=True, autoincrement=True),
+    Column("payout_date", Date, nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("file_name", Text, nullable=False),
+    Column("record_count", Integer, nullable=False),
+    Column("amount_total", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+    UniqueConstraint("payout_date", "sequence"),
+)
+
+# What a paid statement transfers to each bank account (two after an account change).
+payout_transfers = Table(
+    "payout_transfers",
+    metadata,
+    Column("statement_id", ForeignKey("payout_statements.statement_id"), primary_key=True),
+    Column("bank_account_id", ForeignKey("bank_accounts.bank_account_id"), primary_key=True),
+    Column("payout_date", Date, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("transfer_file_id", ForeignKey("payout_transfer_files.transfer_file_id")),
+    CheckConstraint("amount > 0", name="amount_positive"),
+)
+Index("ix_payout_transfers_payout_date", payout_transfers.c.payout_date)
 
 charge_attempts = Table(
     "charge_attempts",

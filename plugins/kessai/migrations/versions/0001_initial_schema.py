@@ -167,10 +167,43 @@ def upgrade() -> None:
     sa.Column('bank_account_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('slip_count', sa.Integer(), nullable=False),
     sa.Column('gross_amount', sa.BigInteger(), nullable=False),
+    sa.Column('fee', sa.BigInteger(), server_default='0', nullable=False),
     sa.ForeignKeyConstraint(['bank_account_id'], ['bank_accounts.bank_account_id'], name=op.f('fk_payout_statement_lines_bank_account_id_bank_accounts')),
     sa.ForeignKeyConstraint(['statement_id'], ['payout_statements.statement_id'], name=op.f('fk_payout_statement_lines_statement_id_payout_statements')),
     sa.PrimaryKeyConstraint('statement_id', 'card_company', 'bank_account_id', name=op.f('pk_payout_statement_lines'))
     )
+    op.create_table('payout_closings',
+    sa.Column('closing_date', sa.Date(), nullable=False),
+    sa.Column('closed_at', kessai.schema.Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.PrimaryKeyConstraint('closing_date', name=op.f('pk_payout_closings'))
+    )
+    op.create_table('payout_transfer_files',
+    sa.Column('transfer_file_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('payout_date', sa.Date(), nullable=False),
+    sa.Column('sequence', sa.Integer(), nullable=False),
+    sa.Column('file_name', sa.Text(), nullable=False),
+    sa.Column('record_count', sa.Integer(), nullable=False),
+    sa.Column('amount_total', sa.BigInteger(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('created_at', kessai.schema.Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.PrimaryKeyConstraint('transfer_file_id', name=op.f('pk_payout_transfer_files')),
+    sa.UniqueConstraint('payout_date', 'sequence', name=op.f('uq_payout_transfer_files_payout_date_sequence'))
+    )
+    op.create_table('payout_transfers',
+    sa.Column('statement_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('bank_account_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('payout_date', sa.Date(), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.Column('transfer_file_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.CheckConstraint('amount > 0', name=op.f('ck_payout_transfers_amount_positive')),
+    sa.ForeignKeyConstraint(['bank_account_id'], ['bank_accounts.bank_account_id'], name=op.f('fk_payout_transfers_bank_account_id_bank_accounts')),
+    sa.ForeignKeyConstraint(['statement_id'], ['payout_statements.statement_id'], name=op.f('fk_payout_transfers_statement_id_payout_statements')),
+    sa.ForeignKeyConstraint(['transfer_file_id'], ['payout_transfer_files.transfer_file_id'], name=op.f('fk_payout_transfers_transfer_file_id_payout_transfer_files')),
+    sa.PrimaryKeyConstraint('statement_id', 'bank_account_id', name=op.f('pk_payout_transfers'))
+    )
+    with op.batch_alter_table('payout_transfers', schema=None) as batch_op:
+        batch_op.create_index('ix_payout_transfers_payout_date', ['payout_date'], unique=False)
+
     op.create_table('slips',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('slip_id', sa.String(length=18), nullable=False),
@@ -207,6 +240,7 @@ def upgrade() -> None:
     with op.batch_alter_table('slips', schema=None) as batch_op:
         batch_op.create_index('ix_slips_awaiting_transmission', ['confirmed_on'], unique=False, postgresql_where=sa.text('transmitted_on IS NULL AND confirmed_on IS NOT NULL'), sqlite_where=sa.text('transmitted_on IS NULL AND confirmed_on IS NOT NULL'))
         batch_op.create_index('ix_slips_billing_month', ['billing_month'], unique=False)
+        batch_op.create_index('ix_slips_awaiting_closing_date', ['id'], unique=False, postgresql_where=sa.text('closing_date IS NULL AND confirmed_on IS NOT NULL'), sqlite_where=sa.text('closing_date IS NULL AND confirmed_on IS NOT NULL'))
         batch_op.create_index('ix_slips_closing', ['closing_date', 'merchant_id'], unique=False)
         batch_op.create_index('ix_slips_transmitted_on', ['transmitted_on'], unique=False)
         batch_op.create_index('ix_slips_unconfirmed_by_payment_date', ['payment_date'], unique=False, postgresql_where=sa.text('confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL'), sqlite_where=sa.text('confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL'))
@@ -299,6 +333,7 @@ def upgrade() -> None:
     ])
     create_dated_slips_view()
     create_untransmitted_slips_view()
+    create_bank_account_periods_view()
 
 
 def create_dated_slips_view() -> None:
@@ -328,8 +363,21 @@ def create_untransmitted_slips_view() -> None:
     )
 
 
+def create_bank_account_periods_view() -> None:
+    """Each bank account with the period it pays (SPEC §4.4): from its effective_from (the first
+    account of a merchant from the beginning, valid_from NULL) to the next account's (valid_to, NULL
+    for the current one). A slip is paid to the account whose period holds its registration."""
+    op.execute(
+        "CREATE VIEW bank_account_periods AS SELECT bank_account_id, merchant_id, "
+        "CASE WHEN ROW_NUMBER() OVER periods = 1 THEN NULL ELSE effective_from END AS valid_from, "
+        "LEAD(effective_from) OVER periods AS valid_to FROM bank_accounts "
+        "WINDOW periods AS (PARTITION BY merchant_id ORDER BY effective_from)"
+    )
+
+
 def downgrade() -> None:
     """Downgrade schema."""
+    op.execute("DROP VIEW bank_account_periods")
     op.execute("DROP VIEW untransmitted_slips")
     op.execute("DROP VIEW dated_slips")
     op.drop_table('transmission_holds')
@@ -352,9 +400,16 @@ def downgrade() -> None:
         batch_op.drop_index('ix_slips_transmitted_on')
         batch_op.drop_index('ix_slips_closing')
         batch_op.drop_index('ix_slips_billing_month')
+        batch_op.drop_index('ix_slips_awaiting_closing_date', postgresql_where=sa.text('closing_date IS NULL AND confirmed_on IS NOT NULL'), sqlite_where=sa.text('closing_date IS NULL AND confirmed_on IS NOT NULL'))
         batch_op.drop_index('ix_slips_awaiting_transmission', postgresql_where=sa.text('transmitted_on IS NULL AND confirmed_on IS NOT NULL'), sqlite_where=sa.text('transmitted_on IS NULL AND confirmed_on IS NOT NULL'))
 
     op.drop_table('slips')
+    with op.batch_alter_table('payout_transfers', schema=None) as batch_op:
+        batch_op.drop_index('ix_payout_transfers_payout_date')
+
+    op.drop_table('payout_transfers')
+    op.drop_table('payout_transfer_files')
+    op.drop_table('payout_closings')
     op.drop_table('payout_statement_lines')
     op.drop_table('transmission_batches')
     op.drop_table('subscriptions')
