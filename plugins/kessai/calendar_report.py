@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from kessai.business_calendar import BusinessCalendar
+from kessai.business_calendar import BusinessCalendar, CalendarHorizonError
 from kessai.rules import PAYOUT_CYCLES, is_closing_date, month_end, payout_date, recurring_charge_date
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _paid_on(cycle: str, closing: date, calendar: BusinessCalendar) -> str:
+    # December's month-end payouts fall in January, which may not be reviewed yet.
+    try:
+        return payout_date(cycle, closing, calendar).isoformat()
+    except CalendarHorizonError:
+        return f"after {calendar.last_day} (holidays of {calendar.reviewed_through + 1} not reviewed)"
 
 
 def month_report(year: int, month: int, calendar: BusinessCalendar) -> str:
@@ -24,7 +32,7 @@ def month_report(year: int, month: int, calendar: BusinessCalendar) -> str:
             notes.append(f"recurring charge for {year}-{month:02d}")
         for cycle in PAYOUT_CYCLES:
             if is_closing_date(cycle, d):
-                notes.append(f"{cycle} closing, paid {payout_date(cycle, d, calendar)}")
+                notes.append(f"{cycle} closing, paid {_paid_on(cycle, d, calendar)}")
         business = "yes" if calendar.is_business_day(d) else "-"
         lines.append(f"{d.isoformat()}  {WEEKDAYS[d.weekday()]}  {business:<8}  {'; '.join(notes)}".rstrip())
         d += timedelta(days=1)

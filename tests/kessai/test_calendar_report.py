@@ -60,3 +60,15 @@ def test_a_month_with_the_charge_on_the_27th(kessai_cli):
     report = kessai_cli("calendar", "2027-01")
     assert "recurring charge for 2027-01" in line_of(report, "2027-01-27")
     assert "Recurring charge for 2027-01: 2027-01-27 (Wed)" in report.splitlines()[-1]
+
+
+def test_december_at_the_horizon_names_the_year_to_review():
+    from kessai.business_calendar import BusinessCalendar
+    from kessai.calendar_report import month_report
+
+    # Month-end closings of December are paid in January, past a horizon of 2028; the 15th
+    # closing is paid on 12/25 (a Monday).
+    report = month_report(2028, 12, BusinessCalendar(reviewed_through=2028))
+    month_end = line_of(report, "2028-12-31")
+    assert "monthly closing, paid after 2028-12-31 (holidays of 2029 not reviewed)" in month_end
+    assert "twice_monthly closing, paid 2028-12-25" in line_of(report, "2028-12-15")
