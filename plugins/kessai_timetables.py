@@ -98,9 +98,14 @@ class JapanDateTimetable(Timetable):
     def latest_due(self, now: datetime) -> date:
         """The latest date whose run should have started by now (where catchup=False starts)."""
         d = self.date_on_or_after(japan_date_of(now) - LOOKBACK)
-        while self.data_interval(following := self.date_on_or_after(d + ONE_DAY)).end <= now:
+        while True:
+            try:
+                following = self.date_on_or_after(d + ONE_DAY)
+            except CalendarHorizonError:  # d is the last date of the horizon
+                return d
+            if self.data_interval(following).end > now:
+                return d
             d = following
-        return d
 
     # -- what travels to the scheduler and the UI --------------------------------------------
 

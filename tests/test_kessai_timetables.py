@@ -201,6 +201,17 @@ def test_no_run_is_scheduled_past_the_reviewed_holidays(monkeypatch):
     assert following.logical_date == jst("2029-01-04T00:00")  # a Thursday
 
 
+def test_without_catchup_the_last_run_of_the_horizon_still_comes(monkeypatch):
+    monkeypatch.setenv("KESSAI_HOLIDAYS_REVIEWED_THROUGH", "2028")
+    dag = scheduler_dag(BusinessDayTimetable(), start="2026-01-01", catchup=False)
+    thursday = DagRunInfo.interval(*BusinessDayTimetable().data_interval(D("2028-12-28")))
+    # At 07:00 on Friday 2028-12-29, the last business day before 2029, its run is due.
+    with time_machine.travel(jst("2028-12-29T07:00"), tick=False):
+        friday = dag.next_dagrun_info(last_automated_run_info=thursday)
+        assert friday.logical_date == jst("2028-12-29T00:00")
+        assert dag.next_dagrun_info(last_automated_run_info=friday) is None
+
+
 # -- manual runs --------------------------------------------------------------------------------
 
 
