@@ -1,0 +1,159 @@
+"""The card gateway that charges recurring slips: its protocol, its settings, and the simulator.
+
+A gateway charges a card token once per idempotency key: a second charge with the same key
+answers the first one's result and charges nothing. `lookup` asks what became of a key, so a
+charge whose answer never arrived (a timeout, a crash) is settled before anything is charged again.
+
+Two implementations: the deterministic simulator below (the embedded default, for development
+and tests) and the HTTP client of kessai.http_gateway (production). docs/card-gateway.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+# Outcomes of a charge, as charge_attempts.outcome stores them.
+SUCCEEDED = "succeeded"
+DECLINED = "declined"  # the card issuer refused: final for this billing month
+ERROR = "error"  # the gateway refused the request itself (nothing executed): final
+UNKNOWN = "unknown"  # no answer or no clear one: settle it by lookup before charging again
+FINAL_OUTCOMES = (SUCCEEDED, DECLINED, ERROR)
+
+SIMULATOR = "simulator"
+HTTP = "http"
+GATEWAY_KINDS = (SIMULATOR, HTTP)
+
+# The simulator's test card tokens: a token with one of these prefixes behaves as named; any other
+# token is approved. Synthetic data draws its failing subscriptions from these.
+SIMULATED_TOKEN_PREFIXES = {
+    "decline": "tok_decline_",  # declined by the issuer (reason card_declined)
+    "timeout": "tok_timeout_",  # charged, but the answer is lost: the lookup finds it succeeded
+    "error": "tok_error_",  # a server error every time: nothing is charged, the lookup finds nothing
+}
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    outcome: str  # one of SUCCEEDED, DECLINED, ERROR, UNKNOWN
+    reason: str | None = None  # a short code: the decline code, "timeout", "server_error_503", ...
+    charge_id: str | None = None  # the gateway's id of an executed charge
+
+    @property
+    def is_final(self) -> bool:
+        return self.outcome in FINAL_OUTCOMES
+
+
+class CardGateway(Protocol):
+    def charge(self, idempotency_key: str, card_token: str, amount: int, *, reference: str) -> ChargeResult:
+        """Charge `amount` yen to the card once per key; `reference` is the slip number."""
+
+    def lookup(self, idempotency_key: str) -> ChargeResult | None:
+        """The result of the charge made with this key; None if the gateway never executed one.
+        A result with outcome UNKNOWN: the gateway cannot tell yet (or cannot be reached)."""
+
+    def close(self) -> None: ...
+
+
+class GatewayConfigurationError(RuntimeError):
+    """The gateway cannot be used as configured (no address, refused credentials): no charge can
+    succeed, so the run stops instead of recording a failure for every slip."""
+
+
+@dataclass(frozen=True)
+class CardGatewaySettings:
+    """Which gateway a run uses and how: plain values, read by the task layer from
+    KESSAI_CARD_GATEWAY and the Airflow connection `kessai_card_gateway`."""
+
+    kind: str = SIMULATOR
+    base_url: str | None = None
+    api_key: str | None = None
+    timeout: float = 10.0  # seconds per request
+    max_retries: int = 2  # repeats of a request that met a server error, with the same key
+    backoff: float = 0.5  # seconds before the first repeat, doubled for each next one
+    concurrency: int = 16  # charges in flight at once
+    simulator_ledger: str | None = None  # the simulator's file of executed charges; None: memory
+
+    def __post_init__(self) -> None:
+        if self.kind not in GATEWAY_KINDS:
+            raise GatewayConfigurationError(f"unknown card gateway {self.kind!r}: expected one of {GATEWAY_KINDS}")
+        if self.kind == HTTP and not self.base_url:
+            raise GatewayConfigurationError("the HTTP card gateway needs a base URL (the connection's host)")
+        if self.concurrency < 1 or self.max_retries < 0 or self.timeout <= 0:
+            raise GatewayConfigurationError(
+                f"card gateway settings out of range: concurrency {self.concurrency} (>= 1), "
+                f"max_retries {self.max_retries} (>= 0), timeout {self.timeout} (> 0)"
+            )
+
+    def __repr__(self) -> str:  # never the API key
+        return f"CardGatewaySettings(kind={self.kind!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
+
+
+def open_card_gateway(settings: CardGatewaySettings) -> CardGateway:
+    if settings.kind == HTTP:
+        from kessai.http_gateway import HttpCardGateway
+
+        return HttpCardGateway(settings)
+    return SimulatorGateway(settings.simulator_ledger)
+
+
+def simulated_behaviour(card_token: str) -> str:
+    """"decline", "timeout", "error", or "approve" for any other token."""
+    for behaviour, prefix in SIMULATED_TOKEN_PREFIXES.items():
+        if card_token.startswith(prefix):
+            return behaviour
+    return "approve"
+
+
+class SimulatorGateway:
+    """A deterministic gateway: the token's prefix decides the result (SIMULATED_TOKEN_PREFIXES).
+
+    Like a real gateway it remembers every executed charge by key, in a SQLite file when given one
+    (so a later run's lookup finds what an earlier process charged), else in memory.
+    """
+
+    def __init__(self, ledger_path: str | Path | None = None) -> None:
+        if ledger_path is not None:
+            Path(ledger_path).parent.mkdir(parents=True, exist_ok=True)
+        self._ledger = sqlite3.connect(
+            str(ledger_path or ":memory:"), check_same_thread=False, isolation_level=None, timeout=30
+        )
+        self._ledger.execute(
+            "CREATE TABLE IF NOT EXISTS charges (idempotency_key TEXT PRIMARY KEY, outcome TEXT NOT NULL,"
+            " reason TEXT, charge_id TEXT, amount INTEGER NOT NULL)"
+        )
+        self._lock = threading.Lock()
+
+    def charge(self, idempotency_key: str, card_token: str, amount: int, *, reference: str) -> ChargeResult:
+        behaviour = simulated_behaviour(card_token)
+        if behaviour == "error":
+            return ChargeResult(UNKNOWN, "server_error_500")
+        if behaviour == "decline":
+            result = ChargeResult(DECLINED, "card_declined")
+        else:
+            digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:20]
+            result = ChargeResult(SUCCEEDED, None, f"sim_{digest}")
+        with self._lock:
+            self._ledger.execute(
+                "INSERT OR IGNORE INTO charges VALUES (?, ?, ?, ?, ?)",
+                (idempotency_key, result.outcome, result.reason, result.charge_id, amount),
+            )
+            stored = self._stored(idempotency_key)  # a repeated key answers the first result
+        return ChargeResult(UNKNOWN, "timeout") if behaviour == "timeout" else stored
+
+    def lookup(self, idempotency_key: str) -> ChargeResult | None:
+        with self._lock:
+            return self._stored(idempotency_key)
+
+    def _stored(self, idempotency_key: str) -> ChargeResult | None:
+        row = self._ledger.execute(
+            "SELECT outcome, reason, charge_id FROM charges WHERE idempotency_key = ?", (idempotency_key,)
+        ).fetchone()
+        return ChargeResult(*row) if row else None
+
+    def close(self) -> None:
+        self._ledger.close()

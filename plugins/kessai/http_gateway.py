@@ -1,0 +1,137 @@
+"""The production card gateway: JSON over HTTPS (the API is in docs/card-gateway.md).
+
+Every request carries the slip's idempotency key in the Idempotency-Key header, so repeating it
+after a server error or a lost connection never charges twice. A read timeout is not repeated:
+the charge may be under way, and the run settles it later by lookup. Nothing here logs a card
+token or a request body.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Callable
+
+import httpx
+
+from kessai.card_gateway import (
+    DECLINED,
+    ERROR,
+    SUCCEEDED,
+    UNKNOWN,
+    CardGatewaySettings,
+    ChargeResult,
+    GatewayConfigurationError,
+)
+
+log = logging.getLogger(__name__)
+
+CHARGES_PATH = "/v1/charges"
+REPEATED_STATUSES = frozenset({429, 500, 502, 503, 504})  # the gateway asks to try again
+# The same key is still being processed by the gateway: its result is not known yet.
+IN_PROGRESS_STATUS = 409
+NOT_FOUND_STATUS = 404
+CREDENTIAL_STATUSES = frozenset({401, 403})
+
+
+def reason_code(value: object) -> str:
+    """A gateway's code as a short, safe token for the database and the logs."""
+    return re.sub(r"[^a-z0-9_]+", "_", str(value).lower()).strip("_")[:40] or "unspecified"
+
+
+class HttpCardGateway:
+    def __init__(self, settings: CardGatewaySettings, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        headers = {"Accept": "application/json", "User-Agent": "kessai-recurring-charge"}
+        if settings.api_key:
+            headers["Authorization"] = f"Bearer {settings.api_key}"
+        self._client = httpx.Client(
+            base_url=settings.base_url,
+            headers=headers,
+            timeout=settings.timeout,
+            limits=httpx.Limits(
+                max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
+            ),
+        )
+        self._settings = settings
+        self._sleep = sleep
+
+    def charge(self, idempotency_key: str, card_token: str, amount: int, *, reference: str) -> ChargeResult:
+        answer = self._request(
+            "POST",
+            CHARGES_PATH,
+            headers={"Idempotency-Key": idempotency_key},
+            json={"amount": amount, "currency": "JPY", "card_token": card_token, "reference": reference},
+        )
+        if isinstance(answer, ChargeResult):
+            return answer
+        if answer.status_code in (200, 201):
+            return self._charge_of(answer)
+        if answer.status_code == IN_PROGRESS_STATUS:
+            return ChargeResult(UNKNOWN, "in_progress")
+        # Any other 4xx: the gateway refused the request and executed nothing.
+        return ChargeResult(ERROR, f"rejected_{answer.status_code}_{self._error_code(answer)}")
+
+    def lookup(self, idempotency_key: str) -> ChargeResult | None:
+        answer = self._request("GET", CHARGES_PATH, params={"idempotency_key": idempotency_key})
+        if isinstance(answer, ChargeResult):
+            return answer
+        if answer.status_code == NOT_FOUND_STATUS:
+            return None
+        if answer.status_code == 200:
+            return self._charge_of(answer)
+        return ChargeResult(UNKNOWN, f"lookup_{answer.status_code}_{self._error_code(answer)}")
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- one request, repeated while the gateway asks for it -----------------------------------
+
+    def _request(self, method: str, path: str, **kwargs) -> httpx.Response | ChargeResult:
+        """The gateway's answer, or an UNKNOWN result when none came (after the repeats)."""
+        reason = "no_answer"
+        for repeat in range(self._settings.max_retries + 1):
+            if repeat:
+                self._sleep(self._settings.backoff * 2 ** (repeat - 1))
+            try:
+                response = self._client.request(method, path, **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
+                reason = "connect_error"  # the request never reached the gateway
+                continue
+            except httpx.TimeoutException:
+                return ChargeResult(UNKNOWN, "timeout")
+            except httpx.TransportError as error:
+                reason = reason_code(type(error).__name__)  # the connection broke; the key makes a repeat safe
+                continue
+            if response.status_code in CREDENTIAL_STATUSES:
+                raise GatewayConfigurationError(
+                    f"the card gateway at {self._settings.base_url} refused the credentials (HTTP "
+                    f"{response.status_code}): check the password of the Airflow connection kessai_card_gateway"
+                )
+            if response.status_code in REPEATED_STATUSES:
+                reason = f"server_error_{response.status_code}"
+                continue
+            return response
+        log.warning("card gateway %s %s: no answer after %d tries (%s)", method, path, repeat + 1, reason)
+        return ChargeResult(UNKNOWN, reason)
+
+    @staticmethod
+    def _charge_of(response: httpx.Response) -> ChargeResult:
+        try:
+            body = response.json()
+            status = body["status"]
+        except (ValueError, KeyError, TypeError):
+            return ChargeResult(UNKNOWN, "unreadable_answer")
+        charge_id = body.get("id")
+        if status == "succeeded":
+            return ChargeResult(SUCCEEDED, None, charge_id)
+        if status == "declined":
+            return ChargeResult(DECLINED, reason_code(body.get("decline_code") or "card_declined"), charge_id)
+        return ChargeResult(UNKNOWN, reason_code(status))  # "processing": not settled yet
+
+    @staticmethod
+    def _error_code(response: httpx.Response) -> str:
+        try:
+            return reason_code(response.json()["error"])
+        except (ValueError, KeyError, TypeError):
+            return "unspecified"

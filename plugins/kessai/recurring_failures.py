@@ -1,0 +1,201 @@
+"""After the charge: the cycle's failed slips (payment date still empty), one failure notice per
+merchant with the list as CSV, a re-payment request to each customer of a merchant who enabled
+it, and the cycle closed, all in one transaction. Dedupe keys make every mail a once-only."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import logging
+from collections import Counter
+from datetime import date
+
+from sqlalchemy import Connection, Date, bindparam, func, insert, select
+
+from kessai.card_gateway import DECLINED, ERROR
+from kessai.charge_cycle import ChargeCycle, closed_at
+from kessai.database import sql_text
+from kessai.mail_templates import render_mail
+from kessai.outbox import enqueue_mail
+from kessai.recurring_charge import NOT_EXECUTED, UNSETTLED, ChargeOutcomeUnknown
+from kessai.schema import charge_attempts, recurring_charge_cycles
+
+log = logging.getLogger(__name__)
+
+FAILURE_NOTICE = "recurring_charge_failure"
+REPAYMENT_REQUEST = "recurring_repayment_request"
+LISTED_IN_MAIL = 20  # failed slips written into the notice's text; the CSV has them all
+
+CSV_HEADER = [
+    "伝票番号", "継続課金ID", "請求月", "決済日", "金額", "カード会社", "カード番号",
+    "注文者メールアドレス", "失敗理由", "理由コード", "決済回数",
+]
+
+
+def failure_label(last_outcome: str, reason: str) -> str:
+    """The reason a slip failed, for merchants, in Japanese."""
+    if last_outcome == DECLINED:
+        return "カード会社が決済を承認しませんでした"
+    if last_outcome == ERROR:
+        return "決済の要求が受け付けられませんでした（カード情報をご確認ください）"
+    if last_outcome == NOT_EXECUTED:
+        return "決済システムの障害により決済できませんでした"
+    if reason == "subscription_stopped":
+        return "継続課金が停止されているため決済していません"
+    return "決済処理が行われていません"
+
+
+def yen(amount: int) -> str:
+    return f"{amount:,}"
+
+
+def japanese_date(d: date) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def japanese_month(d: date) -> str:
+    return f"{d.year}年{d.month}月"
+
+
+def failure_csv(cycle: ChargeCycle, rows) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_HEADER)
+    for row in rows:
+        writer.writerow([
+            row.slip_id, row.subscription_id, cycle.month_label, cycle.charge_date.isoformat(), row.amount,
+            row.card_company_name, row.card_reference, row.customer_email or "",
+            failure_label(row.last_outcome, row.failure_reason), row.failure_reason, row.attempts,
+        ])
+    return out.getvalue()
+
+
+def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock) -> dict:
+    """Detect the cycle's failures, write the notices to the outbox and close the cycle.
+
+    Call after the charge, inside one transaction. Refuses while a charge of the cycle has an
+    unknown outcome: a slip that may have been paid is never announced as failed.
+    """
+    summary = cycle.as_dict()
+    if (closed := closed_at(connection, cycle)) is not None:
+        stored = connection.execute(
+            select(recurring_charge_cycles).where(recurring_charge_cycles.c.billing_month == cycle.billing_month)
+        ).mappings().one()
+        log.info("billing month %s was closed at %s: its notices went out then", cycle.month_label, closed)
+        return {**summary, **_totals(stored), "cycle_closed": True}
+    unsettled = connection.execute(
+        select(func.count()).select_from(charge_attempts).where(
+            charge_attempts.c.billing_month == cycle.billing_month, charge_attempts.c.outcome.in_(UNSETTLED)
+        )
+    ).scalar_one()
+    if unsettled:
+        raise ChargeOutcomeUnknown(
+            f"billing month {cycle.month_label} has {unsettled} charge(s) of unknown outcome: run the charge "
+            f"task again to settle them before failures are notified"
+        )
+    month = bindparam("billing_month", cycle.billing_month, type_=Date)
+    failed = connection.execute(
+        sql_text("recurring_charge/failed_slips", connection.dialect.name).bindparams(month),
+        execution_options={"yield_per": 500},
+    )
+    reasons: Counter = Counter()
+    notices = requests = 0
+    merchants_without_email: list[str] = []
+    customers_without_email = 0
+    for merchant_id, group in itertools.groupby(failed, key=lambda row: row.merchant_id):
+        rows = list(group)
+        reasons.update(row.failure_reason for row in rows)
+        merchant = rows[0]
+        asked = 0
+        if merchant.repayment_mail_enabled:
+            for row in rows:
+                if row.subscription_status != "active":
+                    continue  # a customer who stopped the subscription is not asked to pay
+                if not row.customer_email:
+                    customers_without_email += 1
+                    continue
+                _request_repayment(connection, cycle, row)
+                asked += 1
+        requests += asked
+        if merchant.merchant_email:
+            _notify_merchant(connection, cycle, rows, asked)
+            notices += 1
+        else:
+            merchants_without_email.append(merchant_id)
+    totals = connection.execute(
+        sql_text("recurring_charge/cycle_totals", connection.dialect.name).bindparams(month)
+    ).mappings().one()
+    connection.execute(
+        insert(recurring_charge_cycles).values(
+            billing_month=cycle.billing_month, charge_date=cycle.charge_date, closed_at=clock(), **totals
+        )
+    )
+    if merchants_without_email:
+        log.warning("merchants with failed slips but no mail address (not notified): %s", merchants_without_email)
+    summary.update(
+        _totals(totals),
+        failed_by_reason=dict(sorted(reasons.items())),
+        merchant_notices=notices,
+        repayment_requests=requests,
+        merchants_without_email=merchants_without_email,
+        customers_without_email=customers_without_email,
+    )
+    log.info("recurring charge of %s closed: %s", cycle.month_label, summary)
+    return summary
+
+
+def _totals(row) -> dict[str, int]:
+    keys = ("slip_count", "paid_count", "paid_amount", "failed_count", "failed_amount")
+    return {key: int(row[key]) for key in keys}
+
+
+def _notify_merchant(connection: Connection, cycle: ChargeCycle, rows: list, asked: int) -> None:
+    merchant = rows[0]
+    attachment_name = f"recurring_charge_failures_{merchant.merchant_id}_{cycle.billing_month:%Y%m}.csv"
+    subject, body = render_mail(
+        FAILURE_NOTICE,
+        merchant_name=merchant.merchant_name,
+        billing_month=japanese_month(cycle.billing_month),
+        charge_date=japanese_date(cycle.charge_date),
+        failed_count=len(rows),
+        failed_amount=yen(sum(row.amount for row in rows)),
+        slips=[
+            {"slip_id": row.slip_id, "amount": yen(row.amount), "reason": failure_label(row.last_outcome, row.failure_reason)}
+            for row in rows[:LISTED_IN_MAIL]
+        ],
+        more=max(len(rows) - LISTED_IN_MAIL, 0),
+        attachment_name=attachment_name,
+        repayment_mail_enabled=bool(merchant.repayment_mail_enabled),
+        repayment_requests=asked,
+    )
+    enqueue_mail(
+        connection,
+        kind=FAILURE_NOTICE,
+        dedupe_key=f"{FAILURE_NOTICE}:{merchant.merchant_id}:{cycle.month_label}",
+        recipient=merchant.merchant_email,
+        subject=subject,
+        body=body,
+        attachment_name=attachment_name,
+        attachment_content=failure_csv(cycle, rows),
+    )
+
+
+def _request_repayment(connection: Connection, cycle: ChargeCycle, row) -> None:
+    subject, body = render_mail(
+        REPAYMENT_REQUEST,
+        merchant_name=row.merchant_name,
+        merchant_email=row.merchant_email or "",
+        billing_month=japanese_month(cycle.billing_month),
+        charge_date=japanese_date(cycle.charge_date),
+        slip_id=row.slip_id,
+        amount=yen(row.amount),
+    )
+    enqueue_mail(
+        connection,
+        kind=REPAYMENT_REQUEST,
+        dedupe_key=f"{REPAYMENT_REQUEST}:{row.merchant_id}:{row.slip_id}",
+        recipient=row.customer_email,
+        subject=subject,
+        body=body,
+    )

@@ -1,0 +1,113 @@
+"""The recurring slips of a billing month: the 2nd and later slips of every active subscription,
+created with an empty payment date, one per subscription and month (never two)."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Connection, Date, bindparam, func, select, text, update
+
+from kessai.charge_cycle import ChargeCycle, closed_at
+from kessai.database import japan_date, sql_text
+from kessai.schema import subscriptions
+
+log = logging.getLogger(__name__)
+
+numbers = subscriptions.alias("numbers")
+
+SLIP_COLUMNS = "slip_id, merchant_id, card_company, card_reference, amount, subscription_id, billing_month"
+
+
+# A subscription whose next slip number a merchant's own slip already holds gets a new number;
+# this many times in a row would mean something else is wrong.
+RENUMBER_LIMIT = 5
+
+
+class SlipNumberTaken(RuntimeError):
+    """Recurring slip numbers stayed taken by the merchants' own slips after renumbering."""
+
+
+def _due_slips(connection: Connection) -> str:
+    return sql_text("recurring_charge/due_slips", connection.dialect.name).text
+
+
+def _month_binds(statement, cycle: ChargeCycle):
+    return statement.bindparams(
+        bindparam("billing_month", cycle.billing_month, type_=Date),
+        billing_yyyymm=cycle.billing_month.year * 100 + cycle.billing_month.month,
+    )
+
+
+def prepare_subscriptions(connection: Connection) -> int:
+    """Give every subscription its start date (created_at in Japan, unless the online side set
+    one) and its number; returns how many got a number now."""
+    connection.execute(
+        update(subscriptions)
+        .where(subscriptions.c.started_on.is_(None))
+        .values(started_on=japan_date(subscriptions.c.created_at))
+    )
+    return connection.execute(sql_text("recurring_charge/number_subscriptions", connection.dialect.name)).rowcount
+
+
+def create_recurring_slips(connection: Connection, cycle: ChargeCycle) -> dict:
+    """Create the billing month's missing slips (set-based); a re-run creates none twice.
+
+    A slip number already held by one of the merchant's own slips is never reused: that
+    subscription gets a new number (the merchant's highest + 1), logged and listed in the summary.
+    """
+    summary = {**cycle.as_dict(), "created": 0, "created_amount": 0}
+    if (closed := closed_at(connection, cycle)) is not None:
+        log.info("billing month %s was closed at %s: no slip is created", cycle.month_label, closed)
+        return {**summary, "cycle_closed": True}
+    summary["numbered_subscriptions"] = prepare_subscriptions(connection)
+    due = _due_slips(connection)
+    renumbered: list[str] = []
+    for _ in range(RENUMBER_LIMIT):
+        count, amount, taken = connection.execute(
+            _month_binds(text(f"SELECT COUNT(*), COALESCE(SUM(amount), 0), COUNT(taken_by_slip) FROM ({due}) d"), cycle)
+        ).one()
+        if not taken:
+            break
+        renumbered += _renumber_taken(connection, cycle, due)
+    else:
+        raise SlipNumberTaken(
+            f"recurring slip numbers of {cycle.month_label} are still taken by merchants' own slips after "
+            f"{RENUMBER_LIMIT} renumberings (subscriptions {renumbered}): check the slips table"
+        )
+    if count:
+        connection.execute(
+            _month_binds(text(f"INSERT INTO slips ({SLIP_COLUMNS}) SELECT {SLIP_COLUMNS} FROM ({due}) d"), cycle)
+        )
+    log.info("billing month %s: %d recurring slip(s) created, %d yen", cycle.month_label, count, amount)
+    return {**summary, "created": count, "created_amount": int(amount), "renumbered_subscriptions": renumbered}
+
+
+def _renumber_taken(connection: Connection, cycle: ChargeCycle, due: str) -> list[str]:
+    """Give each subscription whose slip number is taken the merchant's next number (a rare case:
+    only a merchant's own 18-digit number starting with 9 can collide)."""
+    taken = connection.execute(
+        _month_binds(
+            text(
+                "SELECT d.merchant_id, d.subscription_id, d.slip_id, d.taken_by_slip "
+                f"FROM ({due}) d WHERE d.taken_by_slip IS NOT NULL ORDER BY d.merchant_id, d.slip_id"
+            ),
+            cycle,
+        )
+    ).all()
+    highest = (
+        select(func.max(numbers.c.subscription_number))
+        .where(numbers.c.merchant_id == subscriptions.c.merchant_id)
+        .scalar_subquery()
+    )
+    for row in taken:
+        log.warning(
+            "merchant %s: slip number %s of subscription %s is already slip row %s of the merchant; "
+            "the subscription gets a new number",
+            row.merchant_id, row.slip_id, row.subscription_id, row.taken_by_slip,
+        )
+        connection.execute(
+            update(subscriptions)
+            .where(subscriptions.c.subscription_id == row.subscription_id)
+            .values(subscription_number=highest + 1)
+        )
+    return [row.subscription_id for row in taken]

@@ -1,0 +1,190 @@
+"""A real HTTP card gateway for the tests: the API of docs/card-gateway.md on a local port.
+
+It is idempotent by key as a production gateway is, and keeps a ledger of every charge it actually
+executed per key, so a test can prove that no slip was charged twice. The card token's prefix
+picks the behaviour:
+
+    tok_decline_*  declined (decline_code insufficient_funds)
+    tok_timeout_*  executed, then the answer is held past the client's timeout
+    tok_error_*    HTTP 500 every time, nothing executed
+    tok_flaky_*    HTTP 503 the first time a key is seen, executed when repeated
+    tok_slow_*     executed, answered after a delay shorter than the client's timeout
+    tok_reject_*   HTTP 422 invalid_card_token, nothing executed
+    anything else  executed and approved
+
+`outage_after(n)`: after the n-th executed charge the gateway drops every connection without an
+answer (that charge's answer included) until `heal()`: a gateway outage in the middle of a run.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+API_KEY = "test-gateway-key"
+CHARGES_PATH = "/v1/charges"
+
+
+class GatewayState:
+    def __init__(self, hold_seconds: float, slow_seconds: float) -> None:
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.hold_seconds = hold_seconds
+        self.slow_seconds = slow_seconds
+        self.charges: dict[str, dict] = {}  # key -> the stored answer of its charge
+        self.executed: Counter[str] = Counter()  # key -> charges actually executed with it
+        self.seen: Counter[str] = Counter()  # key -> charge requests received
+        self.in_progress: set[str] = set()
+        self.lookups: Counter[str] = Counter()
+        self.outage_after_count: int | None = None
+        self.down = False
+
+    def outage_after(self, count: int) -> None:
+        with self.lock:
+            self.outage_after_count = count
+
+    def heal(self) -> None:
+        with self.lock:
+            self.outage_after_count = None
+            self.down = False
+
+    def go_down(self) -> None:
+        with self.lock:
+            self.down = True
+
+    def executed_total(self) -> int:
+        return sum(self.executed.values())
+
+
+class GatewayHandler(BaseHTTPRequestHandler):
+    server: "GatewayServer"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    @property
+    def state(self) -> GatewayState:
+        return self.server.state
+
+    def _answer(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:  # the client gave up waiting (a timeout test)
+            pass
+
+    def _drop(self) -> None:
+        self.close_connection = True
+
+    def _authorised(self) -> bool:
+        if self.headers.get("Authorization") != f"Bearer {API_KEY}":
+            self._answer(401, {"error": "unauthorised"})
+            return False
+        return True
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if self.state.down:
+            return self._drop()
+        if not self._authorised():
+            return
+        if url.path != CHARGES_PATH:
+            return self._answer(404, {"error": "no_such_path"})
+        key = parse_qs(url.query).get("idempotency_key", [""])[0]
+        with self.state.lock:
+            self.state.lookups[key] += 1
+            stored = self.state.charges.get(key)
+        if stored is None:
+            return self._answer(404, {"error": "not_found"})
+        self._answer(200, stored)
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        if self.state.down:
+            return self._drop()
+        if not self._authorised():
+            return
+        if self.path != CHARGES_PATH:
+            return self._answer(404, {"error": "no_such_path"})
+        key = self.headers.get("Idempotency-Key")
+        token = str(body.get("card_token", ""))
+        if not key or not isinstance(body.get("amount"), int) or body["amount"] <= 0 or body.get("currency") != "JPY":
+            return self._answer(400, {"error": "invalid_request"})
+        state = self.state
+        with state.lock:
+            state.seen[key] += 1
+            if key in state.charges:
+                return self._answer(200, state.charges[key])  # a replay: the first answer
+            if key in state.in_progress:
+                return self._answer(409, {"error": "idempotency_key_in_use"})
+            if token.startswith("tok_error_") or (token.startswith("tok_flaky_") and state.seen[key] == 1):
+                return self._answer(500 if token.startswith("tok_error_") else 503, {"error": "server_error"})
+            if token.startswith("tok_reject_"):
+                return self._answer(422, {"error": "invalid_card_token"})
+            state.in_progress.add(key)
+        if token.startswith("tok_slow_"):
+            state.stopping.wait(state.slow_seconds)
+        charge = {"id": f"ch_{len(state.charges) + 1:06d}", "amount": body["amount"], "idempotency_key": key}
+        if token.startswith("tok_decline_"):
+            charge.update(status="declined", decline_code="insufficient_funds")
+        else:
+            charge.update(status="succeeded")
+        with state.lock:
+            state.charges[key] = charge
+            state.executed[key] += 1
+            state.in_progress.discard(key)
+            if state.outage_after_count is not None and state.executed_total() >= state.outage_after_count:
+                state.down = True
+            down = state.down
+        if down:
+            return self._drop()  # executed, but the answer is lost with the gateway
+        if token.startswith("tok_timeout_"):
+            state.stopping.wait(state.hold_seconds)
+        self._answer(200, charge)
+
+
+class GatewayServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, state: GatewayState) -> None:
+        super().__init__(("127.0.0.1", 0), GatewayHandler)
+        self.state = state
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@contextmanager
+def running_gateway_server(hold_seconds: float = 3.0, slow_seconds: float = 0.2):
+    """A gateway on a free local port, serving in a thread; yields its GatewayState and `.url`."""
+    state = GatewayState(hold_seconds, slow_seconds)
+    server = GatewayServer(state)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = server.url
+    try:
+        yield state
+    finally:
+        state.stopping.set()
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def gateway_server():
+    """The test gateway for one test (import this fixture into the test module)."""
+    with running_gateway_server(hold_seconds=2.0, slow_seconds=0.2) as state:
+        yield state

@@ -1,0 +1,155 @@
+"""The card gateways: the simulator's behaviour per test token, and the HTTP client against a real
+HTTP server playing the gateway (tests/gateway_server.py)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
+from kessai.card_gateway import (
+    DECLINED,
+    ERROR,
+    HTTP,
+    SIMULATED_TOKEN_PREFIXES,
+    SUCCEEDED,
+    UNKNOWN,
+    CardGatewaySettings,
+    ChargeResult,
+    GatewayConfigurationError,
+    SimulatorGateway,
+    open_card_gateway,
+)
+from kessai.http_gateway import HttpCardGateway
+
+KEY = "recurring:M1:900000000001202702:2027-02"
+
+
+# -- the simulator ------------------------------------------------------------------------------
+
+
+def test_the_simulator_approves_any_token_without_a_test_prefix_once_per_key():
+    gateway = SimulatorGateway()
+    first = gateway.charge(KEY, "tok_ok_visa", 980, reference="900000000001202702")
+    assert (first.outcome, first.reason) == (SUCCEEDED, None) and first.charge_id.startswith("sim_")
+    # The same key again answers the first charge; another key is another charge.
+    assert gateway.charge(KEY, "tok_ok_visa", 980, reference="900000000001202702") == first
+    assert gateway.charge(KEY + "x", "tok_ok_visa", 980, reference="1").charge_id != first.charge_id
+    assert gateway.lookup(KEY) == first
+    assert gateway.lookup("never-sent") is None
+
+
+def test_the_simulator_token_prefixes_decline_time_out_and_fail():
+    assert SIMULATED_TOKEN_PREFIXES == {"decline": "tok_decline_", "timeout": "tok_timeout_", "error": "tok_error_"}
+    gateway = SimulatorGateway()
+    declined = gateway.charge("k-decline", "tok_decline_1", 500, reference="1")
+    assert (declined.outcome, declined.reason) == (DECLINED, "card_declined")
+    assert gateway.lookup("k-decline") == declined
+    # A timeout: the charge went through but its answer was lost; the lookup finds it.
+    assert gateway.charge("k-timeout", "tok_timeout_1", 500, reference="2") == ChargeResult(UNKNOWN, "timeout")
+    assert gateway.lookup("k-timeout").outcome == SUCCEEDED
+    # A server error: nothing was charged, and the lookup finds nothing.
+    assert gateway.charge("k-error", "tok_error_1", 500, reference="3") == ChargeResult(UNKNOWN, "server_error_500")
+    assert gateway.lookup("k-error") is None
+
+
+def test_the_simulator_ledger_file_outlives_the_process_that_charged(tmp_path):
+    ledger = tmp_path / "ledger.sqlite"
+    first = open_card_gateway(CardGatewaySettings(simulator_ledger=str(ledger)))
+    charged = first.charge(KEY, "tok_timeout_x", 700, reference="1")
+    first.close()
+    second = open_card_gateway(CardGatewaySettings(simulator_ledger=str(ledger)))
+    assert charged.outcome == UNKNOWN and second.lookup(KEY).outcome == SUCCEEDED
+    second.close()
+
+
+def test_settings_refuse_an_http_gateway_without_address_and_never_show_the_key():
+    with pytest.raises(GatewayConfigurationError, match="needs a base URL"):
+        CardGatewaySettings(kind=HTTP)
+    with pytest.raises(GatewayConfigurationError, match="unknown card gateway 'stripe'"):
+        CardGatewaySettings(kind="stripe")
+    settings = CardGatewaySettings(kind=HTTP, base_url="https://gateway.example", api_key="sk_live_secret")
+    assert "sk_live_secret" not in repr(settings)
+
+
+# -- the HTTP client against a real server ------------------------------------------------------
+
+
+@pytest.fixture
+def server(gateway_server):
+    return gateway_server
+
+
+def http_gateway(server, **overrides) -> HttpCardGateway:
+    values = dict(kind=HTTP, base_url=server.url, api_key=API_KEY, timeout=0.5, max_retries=2, backoff=0.01)
+    return HttpCardGateway(CardGatewaySettings(**{**values, **overrides}))
+
+
+def test_http_charges_once_per_idempotency_key(server):
+    gateway = http_gateway(server)
+    first = gateway.charge(KEY, "tok_ok_visa", 980, reference="900000000001202702")
+    assert first.outcome == SUCCEEDED and first.charge_id
+    assert gateway.charge(KEY, "tok_ok_visa", 980, reference="900000000001202702") == first
+    assert gateway.lookup(KEY) == first
+    assert gateway.lookup("recurring:M1:1:2027-02") is None
+    assert server.executed == {KEY: 1} and server.seen[KEY] == 2
+    slow = gateway.charge("k-slow", "tok_slow_1", 300, reference="2")
+    assert slow.outcome == SUCCEEDED
+
+
+def test_http_declines_and_rejections_are_final(server):
+    gateway = http_gateway(server)
+    assert gateway.charge("k-decline", "tok_decline_1", 500, reference="1").outcome == DECLINED
+    assert gateway.charge("k-decline", "tok_decline_1", 500, reference="1").reason == "insufficient_funds"
+    rejected = gateway.charge("k-reject", "tok_reject_1", 500, reference="2")
+    assert rejected == ChargeResult(ERROR, "rejected_422_invalid_card_token")
+    assert server.executed == {"k-decline": 1}
+
+
+def test_http_repeats_a_server_error_with_the_same_key_and_then_reports_it_unknown(server):
+    gateway = http_gateway(server)
+    # tok_flaky_: 503 the first time; the repeat with the same key is charged, once.
+    assert gateway.charge("k-flaky", "tok_flaky_1", 500, reference="1").outcome == SUCCEEDED
+    assert (server.seen["k-flaky"], server.executed["k-flaky"]) == (2, 1)
+    # tok_error_: 500 every time: 1 + max_retries requests, then unknown; the lookup finds nothing.
+    assert gateway.charge("k-error", "tok_error_1", 500, reference="2") == ChargeResult(UNKNOWN, "server_error_500")
+    assert server.seen["k-error"] == 3
+    assert gateway.lookup("k-error") is None
+
+
+def test_http_timeout_is_unknown_and_the_lookup_finds_the_charge(server):
+    gateway = http_gateway(server)
+    # The server charges, then holds its answer 2 s, past the client's 0.5 s.
+    assert gateway.charge("k-timeout", "tok_timeout_1", 500, reference="1") == ChargeResult(UNKNOWN, "timeout")
+    assert gateway.lookup("k-timeout").outcome == SUCCEEDED
+    assert server.executed["k-timeout"] == 1
+
+
+def test_http_gateway_unreachable_is_unknown_not_a_failure(server):
+    gateway = http_gateway(server)
+    server.go_down()  # every connection dropped without an answer
+    result = gateway.charge("k-down", "tok_ok_1", 500, reference="1")
+    assert result.outcome == UNKNOWN
+    assert gateway.lookup("k-down").outcome == UNKNOWN
+    closed = http_gateway(server, base_url="http://127.0.0.1:9")  # nothing listens on the discard port
+    assert closed.charge("k-closed", "tok_ok_1", 500, reference="1") == ChargeResult(UNKNOWN, "connect_error")
+
+
+def test_http_refused_credentials_stop_the_run(server):
+    gateway = http_gateway(server, api_key="wrong")
+    with pytest.raises(GatewayConfigurationError, match="refused the credentials .HTTP 401."):
+        gateway.charge(KEY, "tok_ok_visa", 980, reference="1")
+    assert server.executed == {}
+
+
+def test_http_never_logs_the_card_token(server, caplog):
+    gateway = http_gateway(server)
+    token = "tok_timeout_4111111111111111"
+    with caplog.at_level(logging.DEBUG):
+        gateway.charge("k-log", token, 500, reference="1")
+        gateway.charge("k-log-error", "tok_error_4111111111111111", 500, reference="2")
+        gateway.lookup("k-log")
+    assert caplog.records, "the client logs its requests (so this check can fail)"
+    assert "4111111111111111" not in caplog.text
+    assert API_KEY not in caplog.text
