@@ -359,6 +359,14 @@ charge_attempts = Table(
     ),
 )
 Index("ix_charge_attempts_idempotency_key", charge_attempts.c.idempotency_key)
+# The attempts a charge run must settle by lookup before charging anything again.
+Index(
+    "ix_charge_attempts_unsettled",
+    charge_attempts.c.billing_month,
+    charge_attempts.c.attempt_id,
+    postgresql_where=text("outcome IN ('pending', 'unknown')"),
+    sqlite_where=text("outcome IN ('pending', 'unknown')"),
+)
 
 # One row per billing month whose recurring charge is over: its failures were notified, and no
 # slip of that month is charged again.

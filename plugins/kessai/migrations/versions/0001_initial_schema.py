@@ -265,6 +265,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('charge_attempts', schema=None) as batch_op:
         batch_op.create_index('ix_charge_attempts_idempotency_key', ['idempotency_key'], unique=False)
+        batch_op.create_index('ix_charge_attempts_unsettled', ['billing_month', 'attempt_id'], unique=False, postgresql_where=sa.text("outcome IN ('pending', 'unknown')"), sqlite_where=sa.text("outcome IN ('pending', 'unknown')"))
 
     op.create_table('recurring_charge_cycles',
     sa.Column('billing_month', sa.Date(), nullable=False),
@@ -392,6 +393,7 @@ def downgrade() -> None:
     op.drop_table('slip_events')
     op.drop_table('recurring_charge_cycles')
     with op.batch_alter_table('charge_attempts', schema=None) as batch_op:
+        batch_op.drop_index('ix_charge_attempts_unsettled', postgresql_where=sa.text("outcome IN ('pending', 'unknown')"), sqlite_where=sa.text("outcome IN ('pending', 'unknown')"))
         batch_op.drop_index('ix_charge_attempts_idempotency_key')
 
     op.drop_table('charge_attempts')
