@@ -93,6 +93,48 @@ class CardGatewaySettings:
         return f"CardGatewaySettings(kind={self.kind!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
 
 
+def gateway_settings(
+    kind: str | None,
+    connection: dict | None,
+    *,
+    simulator_ledger: str | None = None,
+    concurrency: str | None = None,
+) -> CardGatewaySettings:
+    """The settings of a run from plain values: `kind` is KESSAI_CARD_GATEWAY (simulator or http;
+    empty: http when the connection exists, else the simulator), `connection` the fields of the
+    Airflow connection kessai_card_gateway (host, schema, port, password, extra) or None, and
+    `concurrency` KESSAI_CHARGE_CONCURRENCY, which overrides the connection's extra."""
+    kind = (kind or "").strip().lower() or (HTTP if connection else SIMULATOR)
+    if kind == HTTP and connection is None:
+        raise GatewayConfigurationError(
+            "KESSAI_CARD_GATEWAY=http needs the Airflow connection kessai_card_gateway "
+            "(host: the gateway's base URL, password: its API key)"
+        )
+    extra = dict((connection or {}).get("extra") or {})
+    if concurrency:
+        extra["concurrency"] = concurrency
+    numbers = {}
+    for name, number in (("timeout", float), ("max_retries", int), ("backoff", float), ("concurrency", int)):
+        if name in extra:
+            try:
+                numbers[name] = number(extra[name])
+            except (TypeError, ValueError):
+                raise GatewayConfigurationError(f"card gateway setting {name}={extra[name]!r} is not a number") from None
+    if kind != HTTP:
+        return CardGatewaySettings(kind=kind, simulator_ledger=simulator_ledger, **numbers)
+    return CardGatewaySettings(kind=HTTP, base_url=_base_url(connection), api_key=connection.get("password"), **numbers)
+
+
+def _base_url(connection: dict) -> str:
+    """The connection's host if it is a URL, else scheme (its schema field, https by default),
+    host and port, as Airflow's HTTP connections read."""
+    host = (connection.get("host") or "").rstrip("/")
+    if not host or "://" in host:
+        return host
+    port = connection.get("port")
+    return f"{connection.get('schema') or 'https'}://{host}" + (f":{port}" if port else "")
+
+
 def open_card_gateway(settings: CardGatewaySettings) -> CardGateway:
     if settings.kind == HTTP:
         from kessai.http_gateway import HttpCardGateway

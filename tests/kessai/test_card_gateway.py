@@ -19,6 +19,7 @@ from kessai.card_gateway import (
     ChargeResult,
     GatewayConfigurationError,
     SimulatorGateway,
+    gateway_settings,
     open_card_gateway,
 )
 from kessai.http_gateway import HttpCardGateway
@@ -71,6 +72,25 @@ def test_settings_refuse_an_http_gateway_without_address_and_never_show_the_key(
         CardGatewaySettings(kind="stripe")
     settings = CardGatewaySettings(kind=HTTP, base_url="https://gateway.example", api_key="sk_live_secret")
     assert "sk_live_secret" not in repr(settings)
+
+
+def test_which_gateway_a_run_uses():
+    connection = {"host": "gateway.example", "schema": None, "port": 8443, "password": "sk_test",
+                  "extra": {"timeout": "5", "max_retries": 4, "concurrency": 32}}
+    # No setting: the HTTP gateway when its connection exists, else the simulator.
+    http = gateway_settings(None, connection)
+    assert (http.kind, http.base_url, http.api_key) == (HTTP, "https://gateway.example:8443", "sk_test")
+    assert (http.timeout, http.max_retries, http.concurrency, http.backoff) == (5.0, 4, 32, 0.5)
+    simulator = gateway_settings(None, None, simulator_ledger="/tmp/ledger.sqlite")
+    assert (simulator.kind, simulator.simulator_ledger, simulator.concurrency) == ("simulator", "/tmp/ledger.sqlite", 16)
+    # KESSAI_CARD_GATEWAY chooses; KESSAI_CHARGE_CONCURRENCY overrides the connection's extra.
+    assert gateway_settings("simulator", connection, concurrency="8").kind == "simulator"
+    assert gateway_settings("HTTP", connection, concurrency="8").concurrency == 8
+    assert gateway_settings("http", {**connection, "host": "http://127.0.0.1:8080/"}).base_url == "http://127.0.0.1:8080"
+    with pytest.raises(GatewayConfigurationError, match="needs the Airflow connection kessai_card_gateway"):
+        gateway_settings("http", None)
+    with pytest.raises(GatewayConfigurationError, match="timeout='soon' is not a number"):
+        gateway_settings(None, {**connection, "extra": {"timeout": "soon"}})
 
 
 # -- the HTTP client against a real server ------------------------------------------------------

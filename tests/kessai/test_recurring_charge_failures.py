@@ -76,15 +76,15 @@ def test_failures_are_the_slips_without_payment_date_and_each_gets_its_mail_once
         ("recurring_charge_failure", "m2@merchant.example", "recurring_charge_failure:M2:2027-02"),
     ]
     notice = mails[2]
-    assert notice["subject"] == "【継続課金】2027年2月分の決済に失敗した伝票のお知らせ（4件）"
+    assert notice["subject"] == "【ASJペイメント】定期購入・継続課金の決済に失敗した伝票のお知らせ（2027年2月分・4件）"
     assert "テスト商店M1 御中" in notice["body"]
-    assert "2027年3月1日に行った定期購入・継続課金（2027年2月分）" in notice["body"]
-    assert "次の4件、合計9,000円の伝票の決済に失敗しました" in notice["body"]
-    assert "伝票番号 900000000002202702  3,300円  カード会社が決済を承認しませんでした" in notice["body"]
-    assert "伝票番号 900000000003202702  4,400円  決済システムの障害により決済できませんでした" in notice["body"]
-    assert "伝票番号 900000000005202702  800円  継続課金が停止されているため決済していません" in notice["body"]
+    assert "2027年3月1日に定期購入・継続課金（2027年2月分）の決済処理を行いましたが" in notice["body"]
+    assert "次の4件、合計9,000円の伝票は決済に失敗しました" in notice["body"]
+    assert "・伝票番号 900000000002202702　金額 3,300円　カード会社が決済を承認しませんでした\n" in notice["body"]
+    assert "・伝票番号 900000000003202702　金額 4,400円　決済システムの障害により決済できませんでした\n" in notice["body"]
+    assert "・伝票番号 900000000005202702　金額 800円　継続課金が停止されているため決済していません\n" in notice["body"]
     assert "900000000001202702" not in notice["body"]  # paid
-    assert "2名には、当サービスから再決済のお願いをお送りしました" in notice["body"]
+    assert "注文者の方2名には、ASJペイメントから再決済のお願いをお送りしました" in notice["body"]
     assert "再決済のお願いをお送りしました" not in mails[3]["body"]  # M2 did not enable it
     assert notice["attachment_name"] == "recurring_charge_failures_M1_202702.csv"
     table = list(csv.reader(io.StringIO(notice["attachment_content"])))
@@ -175,7 +175,7 @@ def test_a_long_failure_list_is_cut_in_the_text_and_complete_in_the_csv(engine):
     with engine.connect() as connection:
         (notice,) = outbox_rows(connection)
     # 22 failures: the text lists the first 20 by slip number, the CSV all 22.
-    assert notice["body"].count("伝票番号 9000000000") == 20
+    assert notice["body"].count("・伝票番号 9000000000") == 20
     assert "伝票番号 900000000020202702" in notice["body"] and "900000000021202702" not in notice["body"]
-    assert "  ほか2件\n" in notice["body"]
+    assert "・ほか2件\n" in notice["body"]
     assert len(list(csv.reader(io.StringIO(notice["attachment_content"])))) == 1 + 22
