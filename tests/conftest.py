@@ -158,3 +158,17 @@ def run_dag(airflow_db, business_database):
         return dag.test(logical_date=logical_date, run_conf=conf or None)
 
     return run
+
+
+@pytest.fixture
+def smtp_server(monkeypatch):
+    """A real SMTP server on a free localhost port (tests/smtp_server.py) that keeps the mails it
+    receives in `.messages`; deliver_outbox() and `python -m kessai deliver-mail` reach it through
+    KESSAI_SMTP_URL."""
+    from smtp_server import SmtpTestServer
+
+    server = SmtpTestServer()
+    server.start()
+    monkeypatch.setenv("KESSAI_SMTP_URL", server.url)
+    yield server
+    server.stop()

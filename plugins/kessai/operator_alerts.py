@@ -1,0 +1,52 @@
+"""The operators' alert about a mail the delivery gave up on, itself a mail in the outbox.
+
+It is written in the transaction that gives the mail up, so no give-up goes unreported, even if
+the run dies right after.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Connection
+
+from kessai.mail_templates import render_mail
+from kessai.outbox import enqueue_mail
+from kessai.run_dates import JAPAN
+
+OPERATOR_ALERT_KIND = "operator_alert"
+OPERATOR_EMAIL_VARIABLE = "KESSAI_OPERATOR_EMAIL"
+
+
+def _japan_time(moment: datetime) -> str:
+    return moment.astimezone(JAPAN).strftime("%Y-%m-%d %H:%M:%S JST")
+
+
+def enqueue_operator_alert(
+    connection: Connection, row, what: str, reason: str, gave_up_at: datetime, operator_email: str
+) -> int:
+    """Queue the alert about outbox row `row`, given up at `gave_up_at`; returns its mail_id.
+
+    One alert per give-up: a mail requeued and given up again is reported again.
+    """
+    subject, body = render_mail(
+        "operator_alert",
+        mail_id=row.mail_id,
+        what=what,
+        kind=row.kind,
+        recipient=repr(row.recipient),  # shows a line break or a stray space for what it is
+        subject=repr(row.subject),
+        created_at=_japan_time(row.created_at),
+        attempts=row.attempts,
+        gave_up_at=_japan_time(gave_up_at),
+        reason=reason,
+    )
+    stamp = gave_up_at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    return enqueue_mail(
+        connection,
+        kind=OPERATOR_ALERT_KIND,
+        dedupe_key=f"{OPERATOR_ALERT_KIND}:{row.mail_id}:{stamp}",
+        recipient=operator_email,
+        subject=subject,
+        body=body,
+    )
