@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from airflow.sdk import Param, get_current_context
 
 from kessai.database import AIRFLOW_CONNECTION_ID, DATABASE_URL_VARIABLE, database_url, make_engine
+from kessai.mail_delivery import DeliveryReport, deliver_pending, due_mail_count
+from kessai.operator_alerts import OPERATOR_EMAIL_VARIABLE
 from kessai.run_dates import resolve_business_date
+from kessai.smtp_client import DEFAULT_SENDER, DEFAULT_SMTP_URL, SMTP_URL_VARIABLE, SmtpSettings
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +57,93 @@ def is_dry_run() -> bool:
     return bool(get_current_context()["params"].get("dry_run"))
 
 
-def _airflow_connection_uri() -> str | None:
-    if os.environ.get(DATABASE_URL_VARIABLE):
-        return None
+def _optional_connection(connection_id: str):
+    """The Airflow connection, or None when there is none (each has a documented default)."""
     from airflow.sdk import BaseHook
 
     try:
-        return BaseHook.get_connection(AIRFLOW_CONNECTION_ID).get_uri()
-    except Exception:  # the connection is optional: no such connection means the embedded default
-        log.info("no Airflow connection %r; using the embedded business database", AIRFLOW_CONNECTION_ID)
+        return BaseHook.get_connection(connection_id)
+    except Exception:  # no such connection; the caller falls back to its default
+        log.info("no Airflow connection %r; using the default", connection_id)
         return None
+
+
+def _airflow_connection_uri() -> str | None:
+    if os.environ.get(DATABASE_URL_VARIABLE):
+        return None
+    connection = _optional_connection(AIRFLOW_CONNECTION_ID)
+    return connection.get_uri() if connection else None
 
 
 def business_engine():
     """An engine on the business database this deployment is configured for (SPEC §6)."""
     return make_engine(database_url(_airflow_connection_uri()))
+
+
+# -- mail ---------------------------------------------------------------------------------------
+
+
+def _flag(value) -> bool:
+    """A connection extra meant as a boolean; "false" written as a string means false."""
+    return value.strip().lower() in ("true", "1", "yes") if isinstance(value, str) else bool(value)
+
+
+def smtp_settings() -> SmtpSettings:
+    """KESSAI_SMTP_URL if set, else the Airflow connection `smtp_default` read as Airflow's SMTP
+    provider reads it (host, port, login, password; extras from_email, disable_ssl, disable_tls,
+    timeout, ssl_context, and our reply_to, message_id_domain), else Mailpit on localhost:1025."""
+    if os.environ.get(SMTP_URL_VARIABLE):
+        return SmtpSettings.from_environment()
+    connection = _optional_connection(OPERATOR_ALERT_CONNECTION_ID)
+    if connection is None:
+        return SmtpSettings.from_url(DEFAULT_SMTP_URL)
+    extra = connection.extra_dejson
+    # The provider's defaults: implicit TLS unless disable_ssl, else STARTTLS unless disable_tls.
+    use_ssl = not _flag(extra.get("disable_ssl", False))
+    starttls = not use_ssl and not _flag(extra.get("disable_tls", False))
+    return SmtpSettings(
+        host=connection.host or "localhost",
+        port=connection.port or (465 if use_ssl else 587 if starttls else 25),
+        username=connection.login or None,
+        password=connection.password or None,
+        use_ssl=use_ssl,
+        starttls=starttls,
+        timeout=float(extra.get("timeout", 30)),
+        sender=extra.get("from_email") or DEFAULT_SENDER,
+        reply_to=extra.get("reply_to") or None,
+        message_id_domain=extra.get("message_id_domain") or None,
+        verify_certificate=extra.get("ssl_context") != "none",
+    )
+
+
+def deliver_outbox(dry_run: bool | None = None) -> dict[str, int]:
+    """Send the due mails of the outbox: the last task of every DAG that writes mails.
+
+    The task succeeds when mails were given up (a bounce, a bad row, a mail that kept failing):
+    they are logged as a WARNING table and each is reported to KESSAI_OPERATOR_EMAIL by an
+    operator alert mail sent in this same run. It fails (and Airflow retries it) when the SMTP
+    server cannot be reached. Returns the counts by outcome. `dry_run` defaults to the run's param.
+    """
+    if dry_run is None:
+        dry_run = is_dry_run()
+    now = datetime.now(timezone.utc)  # the one clock reading of this task
+    engine = business_engine()
+    try:
+        if dry_run:
+            with engine.connect() as connection:
+                due = due_mail_count(connection, now)
+            log.info("dry run: %d mail(s) due, none sent", due)
+            return {"due": due}
+        smtp = smtp_settings()
+        operator_email = os.environ.get(OPERATOR_EMAIL_VARIABLE) or None
+        if not operator_email:
+            log.warning("%s is not set: given-up mails are only logged, no alert is mailed", OPERATOR_EMAIL_VARIABLE)
+        report = deliver_pending(engine, smtp, now, operator_email=operator_email)
+    finally:
+        engine.dispose()
+    log.info("mail delivery through %s: %s", smtp.describe(), report.summary())
+    if report.deferred:
+        log.info("deferred mails (tried again later):\n%s", DeliveryReport.table(report.deferred))
+    if report.given_up:
+        log.warning("given-up mails, for the operators:\n%s", DeliveryReport.table(report.given_up))
+    return report.counts()

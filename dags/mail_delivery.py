@@ -1,0 +1,35 @@
+"""Mail delivery: sends the due mails of the outbox every ten minutes, so a mail the SMTP server
+deferred goes out once its backoff has passed, not only with the next nightly run.
+
+The DAGs that write mails deliver them in their own last task too; two deliveries at once never
+send a mail twice. Given-up mails (bounces, bad rows, mails that kept failing) are logged as a
+WARNING table and reported to `KESSAI_OPERATOR_EMAIL`; an unreachable SMTP server fails the task.
+See docs/mail.md."""
+
+from datetime import datetime, timezone
+
+from airflow.sdk import dag, task
+
+from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, deliver_outbox
+
+
+@dag(
+    dag_id="mail_delivery",
+    schedule="*/10 * * * *",
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params={"dry_run": RUN_PARAMS["dry_run"]},
+    tags=["kessai", "mail"],
+    doc_md=__doc__,
+)
+def mail_delivery():
+    @task
+    def deliver() -> dict[str, int]:
+        return deliver_outbox()
+
+    deliver()
+
+
+mail_delivery()
