@@ -16,7 +16,8 @@ def register(commands) -> None:
     defaults = RetryPolicy()
     deliver = commands.add_parser(
         "deliver-mail",
-        help=f"send the due mails of the outbox through SMTP ({SMTP_URL_VARIABLE}, default Mailpit on localhost:1025)",
+        help=f"send the due mails of the outbox through the SMTP server at {SMTP_URL_VARIABLE} "
+        "(default: Mailpit on localhost:1025)",
     )
     deliver.add_argument("--max-attempts", type=int, default=defaults.max_attempts, help="give up after this many")
     deliver.add_argument(

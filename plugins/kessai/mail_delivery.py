@@ -202,12 +202,12 @@ def _result(row, status: str, reason: str = "", next_attempt_at=None) -> MailRes
 
 
 def _log(result: MailResult) -> None:
-    if result.status == SENT:
-        log.info("mail %s (%s) sent to %s", result.mail_id, result.kind, result.recipient)
-    elif result.status == DEFERRED:
-        log.info("mail %s (%s) deferred to %s: %s", result.mail_id, result.kind, result.next_attempt_at, result.reason)
-    else:
-        log.warning("mail %s (%s) to %r %s: %s", result.mail_id, result.kind, result.recipient, result.status, result.reason)
+    level = logging.WARNING if result.status in GIVEN_UP else logging.INFO
+    until = f" until {result.next_attempt_at.isoformat()}" if result.next_attempt_at else ""
+    log.log(
+        level, "mail %s (%s) to %r: %s%s %s",
+        result.mail_id, result.kind, result.recipient, result.status, until, result.reason,
+    )
 
 
 def requeue_mail(connection: Connection, mail_id: int) -> bool:

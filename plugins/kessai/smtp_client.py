@@ -13,7 +13,7 @@ import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import parseaddr
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,9 @@ class SmtpSettings:
         if parts.scheme not in _SCHEMES:
             raise ValueError(f"SMTP URL {url!r}: the scheme must be one of {', '.join(_SCHEMES)}")
         use_ssl, starttls, default_port = _SCHEMES[parts.scheme]
-        options = {key: values[-1] for key, values in parse_qs(parts.query, keep_blank_values=True).items()}
+        # Percent-decoding only: a "+" stays a plus, as in noreply+kessai@example.jp.
+        pairs = (item.partition("=") for item in parts.query.split("&") if item)
+        options = {unquote(key): unquote(value) for key, _, value in pairs}
         unknown = set(options) - _URL_OPTIONS
         if unknown:
             raise ValueError(f"SMTP URL: unknown option(s) {', '.join(sorted(unknown))}")
@@ -166,7 +168,7 @@ class SmtpSession:
                 self._discard()
                 if attempt == 2:
                     raise SendFailure(f"connection lost: {error}") from None
-                log.info("SMTP server %s dropped the connection (%s); reconnecting", self.settings.describe(), error)
+                log.info("SMTP %s dropped the connection (%s); reconnecting", self.settings.describe(), error)
             except (smtplib.SMTPException, OSError) as error:  # a timeout, a protocol error
                 self._discard()
                 raise SendFailure(f"{type(error).__name__}: {error}") from None

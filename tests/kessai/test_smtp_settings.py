@@ -24,9 +24,10 @@ def test_a_plain_url_names_host_port_and_our_addresses():
 
 
 def test_url_schemes_choose_the_transport_security_and_its_port():
-    starttls = SmtpSettings.from_url("smtp+starttls://kessai:p%40ss@relay.example.jp")
+    starttls = SmtpSettings.from_url("smtp+starttls://kessai:p%40ss@relay.example.jp?from=noreply+kessai@example.jp")
     assert (starttls.port, starttls.starttls, starttls.use_ssl) == (587, True, False)
     assert (starttls.username, starttls.password) == ("kessai", "p@ss")
+    assert starttls.sender == "noreply+kessai@example.jp"  # a plus in a query is not a space here
     implicit = SmtpSettings.from_url("smtps://relay.example.jp?verify_certificate=false&message_id_domain=mail.example.jp")
     assert (implicit.port, implicit.use_ssl, implicit.verify_certificate) == (465, True, False)
     assert implicit.domain == "mail.example.jp"
