@@ -187,6 +187,14 @@ Index(
 Index("ix_slips_closing", slips.c.closing_date, slips.c.merchant_id)
 Index("ix_slips_transmitted_on", slips.c.transmitted_on)
 Index("ix_slips_billing_month", slips.c.billing_month)
+# The recurring slips still to charge, walked in row order a batch at a time.
+Index(
+    "ix_slips_unpaid_by_billing_month",
+    slips.c.billing_month,
+    slips.c.id,
+    postgresql_where=text("payment_date IS NULL"),
+    sqlite_where=text("payment_date IS NULL"),
+)
 Index(
     "ix_slips_awaiting_closing_date",
     slips.c.id,
