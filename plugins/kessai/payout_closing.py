@@ -1,0 +1,308 @@
+"""The payout closing (SPEC §4.4, docs/payout-closing.md).
+
+The run for closing date C (the 15th closes the twice-monthly merchants, the month end both
+cycles) issues one payout statement per merchant with slips in C or a balance carried in:
+
+1. Confirmed slips without a closing date get the rule's (a few rows, by a partial index).
+2. One pass over the slips of C (closing_slip_totals, by merchant and card company), then the
+   lines (closing_lines): by merchant, card company and the bank account in effect at each slip's
+   registration. Slips that carry C without belonging to it move on to a later closing.
+3. The statements from the lines and the carried-in balances (closing_statements), compared with
+   any issued by an earlier run of C, then stored with their lines and their transfers.
+
+Closings run in order: C is refused while the closing before it has not run (once any has), since
+each statement carries its balance into the next. A re-run of C recomputes, finds the issued
+statements equal (else fails, naming them, and changes nothing), and adds only what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Date,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+)
+
+from kessai.business_calendar import BusinessCalendar
+from kessai.calendar_store import prepare_calendar
+from kessai.database import sql_text
+from kessai.rules import MONTHLY, PAYOUT_CYCLES, TWICE_MONTHLY, closing_dates, is_closing_date, payout_date
+from kessai.run_dates import JAPAN
+from kessai.schema import Timestamp, payout_closings, payout_statements, payout_transfers
+
+log = logging.getLogger(__name__)
+
+SHOWN = 20  # merchants named in one error message; the rest are counted
+
+# The closing's working set: temporary tables, private to the connection, dropped at the end
+# (closing_slip_totals is created by its query).
+_work = MetaData()
+closing_lines = Table(
+    "closing_lines",
+    _work,
+    Column("merchant_id", String(32), nullable=False),
+    Column("card_company", String(16), nullable=False),
+    Column("bank_account_id", BigInteger),
+    Column("slip_count", BigInteger, nullable=False),
+    Column("gross_amount", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+closing_statements = Table(
+    "closing_statements",
+    _work,
+    Column("merchant_id", String(32), nullable=False),
+    Column("payout_date", Date, nullable=False),
+    Column("slip_count", BigInteger, nullable=False),
+    Column("gross_amount", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    Column("transfer_fee", BigInteger, nullable=False),
+    Column("net_amount", BigInteger, nullable=False),
+    Column("carried_in", BigInteger, nullable=False),
+    Column("carried_forward", BigInteger, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
+class ClosingError(ValueError):
+    """A closing that must not run, or whose result would contradict what was issued."""
+
+
+def closing_cycles(closing_date: date) -> tuple[str, ...]:
+    """The payout cycles that close on closing_date; refuses a date that is no closing date."""
+    cycles = tuple(cycle for cycle in PAYOUT_CYCLES if is_closing_date(cycle, closing_date))
+    if not cycles:
+        raise ClosingError(
+            f"{closing_date} is not a closing date: closings are on the 15th (twice-monthly merchants) "
+            "and on the last day of each month (all merchants)"
+        )
+    return cycles
+
+
+def closing_plan(closing_date: date, calendar: BusinessCalendar) -> dict:
+    """The cycles closing on closing_date and their payout dates; refuses a date that is no
+    closing date, or whose payout date lies past the calendar's horizon."""
+    return {cycle: payout_date(cycle, closing_date, calendar) for cycle in closing_cycles(closing_date)}
+
+
+def previous_closing_date(closing_date: date) -> date:
+    """The closing date just before closing_date (of either cycle: every closing date is one of the
+    twice-monthly cycle's)."""
+    return closing_dates(TWICE_MONTHLY, closing_date - timedelta(days=20), closing_date - timedelta(days=1))[-1]
+
+
+def check_closing_order(connection: Connection, closing_date: date) -> bool:
+    """Whether closing_date ran before (a re-run). Refuses a closing that would break the chain of
+    carried balances: one whose previous closing has not run, or one before the first that ran."""
+    ran = select(payout_closings.c.closing_date)
+    if connection.execute(ran.where(payout_closings.c.closing_date == closing_date)).first():
+        return True
+    later = connection.execute(
+        select(func.min(payout_closings.c.closing_date)).where(payout_closings.c.closing_date > closing_date)
+    ).scalar()
+    if later is not None:
+        raise ClosingError(
+            f"closing {closing_date} cannot run: closings from {later} on have run already and "
+            "carried their balances without it. Closings before the first one that ran are never added."
+        )
+    earlier = connection.execute(
+        select(func.max(payout_closings.c.closing_date)).where(payout_closings.c.closing_date < closing_date)
+    ).scalar()
+    previous = previous_closing_date(closing_date)
+    if earlier is not None and earlier != previous:
+        raise ClosingError(
+            f"closing {closing_date} cannot run before closing {previous}: the last closing that ran is "
+            f"{earlier}. Run (backfill) the closings in order: each carries its balances into the next."
+        )
+    return False
+
+
+def _run_sql(connection: Connection, name: str, params: dict):
+    """sql/payout_closing/NAME.sql with the closing's parameters (each statement takes those it names)."""
+    statement = sql_text(f"payout_closing/{name}", connection.dialect.name)
+    if ":closing_end" in statement.text:
+        statement = statement.bindparams(bindparam("closing_end", type_=Timestamp()))
+    return connection.execute(statement, params)
+
+
+def _drop_work_tables(connection: Connection) -> None:
+    for name in ("closing_slip_totals", closing_lines.name, closing_statements.name):
+        connection.execute(text(f"DROP TABLE IF EXISTS {name}"))
+
+
+def _merchant_list(rows, describe) -> str:
+    shown = "; ".join(describe(row) for row in rows[:SHOWN])
+    return shown + (f"; and {len(rows) - SHOWN} more" if len(rows) > SHOWN else "")
+
+
+def _check_bank_accounts(connection: Connection, closing_date: date) -> None:
+    missing = connection.execute(
+        select(closing_lines.c.merchant_id, func.sum(closing_lines.c.slip_count), func.sum(closing_lines.c.gross_amount))
+        .where(closing_lines.c.bank_account_id.is_(None))
+        .group_by(closing_lines.c.merchant_id)
+        .order_by(closing_lines.c.merchant_id)
+    ).all()
+    if missing:
+        raise ClosingError(
+            f"closing {closing_date} cannot pay merchants without a bank account: "
+            + _merchant_list(missing, lambda r: f"{r[0]} ({r[1]} slips, {int(r[2]):,} yen)")
+            + ". Register their bank_accounts, then run the closing again; nothing was issued."
+        )
+
+
+def _check_issued_statements(connection: Connection, closing_date: date) -> None:
+    differences = _run_sql(connection, "statement_differences", {"closing_date": closing_date}).mappings().all()
+    if differences:
+
+        def describe(row) -> str:
+            if row["computed_slip_count"] is None:
+                return f"{row['merchant_id']} (issued {row['slip_count']} slips, {int(row['gross_amount']):,} yen; now none)"
+            return (
+                f"{row['merchant_id']} (issued {row['slip_count']} slips, gross {int(row['gross_amount']):,}, "
+                f"net {int(row['net_amount']):,}; the slips now give {row['computed_slip_count']} slips, gross "
+                f"{int(row['computed_gross_amount']):,}, net {int(row['computed_net_amount']):,})"
+            )
+
+        raise ClosingError(
+            f"closing {closing_date} was issued before and its slips no longer give the same statements: "
+            + _merchant_list(differences, describe)
+            + ". An issued statement is never changed (it may be paid already): find out which slips "
+            "changed after the closing and settle the difference by hand. Nothing was written."
+        )
+
+
+def close_payouts(connection: Connection, closing_date: date, calendar: BusinessCalendar) -> dict:
+    """Close closing_date: issue its payout statements, lines and transfers. Returns the summary.
+
+    Runs in the caller's transaction; the caller commits (or rolls back for a dry run).
+    """
+    payout_dates = closing_plan(closing_date, calendar)
+    cycles = tuple(payout_dates)
+    rerun = check_closing_order(connection, closing_date)
+    day_after = closing_date + timedelta(days=1)
+    params = {
+        "closing_date": closing_date,
+        "closing_end": datetime.combine(day_after, time.min, tzinfo=JAPAN),
+        "day_after_closing": day_after,
+        "month_end": MONTHLY in cycles,
+        "monthly_payout_date": payout_dates.get(MONTHLY),
+        "twice_monthly_payout_date": payout_dates.get(TWICE_MONTHLY),
+    }
+
+    filled = _run_sql(connection, "assign_closing_dates", params).rowcount
+    _drop_work_tables(connection)
+    _run_sql(connection, "closing_slip_totals", params)
+    _work.create_all(connection, checkfirst=False)
+    _run_sql(connection, "lines_of_latest_accounts", params)
+    _run_sql(connection, "lines_of_earlier_accounts", params)
+    misassigned = _run_sql(connection, "misassigned_count", params).scalar()
+    if misassigned:
+        _run_sql(connection, "move_misassigned_slips", params)
+    _check_bank_accounts(connection, closing_date)
+    _run_sql(connection, "closing_statements", params)
+    _check_issued_statements(connection, closing_date)
+    added = _run_sql(connection, "insert_statements", params).rowcount
+    _run_sql(connection, "insert_lines", params)
+    _run_sql(connection, "insert_transfers", params)
+    if not rerun:
+        connection.execute(insert(payout_closings).values(closing_date=closing_date))
+    _drop_work_tables(connection)
+
+    summary = closing_summary(connection, closing_date)
+    summary.update(
+        cycles=list(cycles),
+        payout_dates={cycle: d.isoformat() for cycle, d in payout_dates.items()},
+        rerun=rerun,
+        statements_added=added,
+        closing_dates_filled=filled,
+        slips_moved_to_later_closings=int(misassigned),
+    )
+    return summary
+
+
+def closing_summary(connection: Connection, closing_date: date) -> dict:
+    """Counts and totals of the statements of closing_date, as the task log and the summary show."""
+    s = payout_statements.c
+    totals = connection.execute(
+        select(
+            func.count(),
+            func.count().filter(s.net_amount > 0),
+            func.count().filter(s.carried_forward > 0),
+            func.coalesce(func.sum(s.slip_count), 0),
+            func.coalesce(func.sum(s.gross_amount), 0),
+            func.coalesce(func.sum(s.fee), 0),
+            func.coalesce(func.sum(s.transfer_fee), 0),
+            func.coalesce(func.sum(s.carried_in), 0),
+            func.coalesce(func.sum(s.carried_forward), 0),
+            func.coalesce(func.sum(s.net_amount), 0),
+        ).where(s.closing_date == closing_date)
+    ).one()
+    transfers = connection.execute(
+        select(func.count(), func.coalesce(func.sum(payout_transfers.c.amount), 0))
+        .select_from(payout_transfers.join(payout_statements))
+        .where(s.closing_date == closing_date)
+    ).one()
+    keys = ("statements", "paid", "carried", "slips", "gross", "fee", "transfer_fee", "carried_in", "carried_forward", "net")
+    summary = {"closing_date": closing_date.isoformat(), **{k: int(v) for k, v in zip(keys, totals)}}
+    summary["transfers"], summary["transfer_total"] = int(transfers[0]), int(transfers[1])
+    if summary["transfer_total"] != summary["net"]:  # the transfers are the statements' nets, split
+        raise ClosingError(
+            f"closing {closing_date}: transfers total {summary['transfer_total']:,} yen but the statements' "
+            f"net is {summary['net']:,} yen"
+        )
+    return summary
+
+
+def run_payout_closing(engine: Engine, closing_date: date, *, dry_run: bool = False) -> dict:
+    """The closing of closing_date in one transaction; a dry run rolls it back. Returns the summary."""
+    with engine.connect() as connection:
+        try:
+            calendar = prepare_calendar(connection)
+            summary = close_payouts(connection, closing_date, calendar)
+        except BaseException:
+            connection.rollback()
+            raise
+        if dry_run:
+            connection.rollback()
+        else:
+            connection.commit()
+    return {**summary, "dry_run": dry_run}
+
+
+def format_summary(summary: dict) -> str:
+    """The summary as the lines the task log shows."""
+    head = f"closing {summary['closing_date']} ({', '.join(summary['cycles'])})"
+    if summary["dry_run"]:
+        head += " (dry run: nothing written)"
+    lines = [
+        head,
+        f"  {summary['statements']} statements ({summary['statements_added']} issued by this run"
+        + (", a re-run: the others were recomputed and found equal)" if summary["rerun"] else ")"),
+        f"  {summary['paid']} paid, {summary['carried']} carried forward; payout dates "
+        + ", ".join(f"{cycle} {d}" for cycle, d in summary["payout_dates"].items()),
+        f"  {summary['slips']:,} slips, gross {summary['gross']:,} yen, fee {summary['fee']:,}, "
+        f"transfer fees {summary['transfer_fee']:,}, carried in {summary['carried_in']:,}, "
+        f"carried forward {summary['carried_forward']:,}, net {summary['net']:,} yen",
+        f"  {summary['transfers']} transfers totalling {summary['transfer_total']:,} yen",
+    ]
+    if summary["closing_dates_filled"]:
+        lines.append(f"  {summary['closing_dates_filled']} confirmed slips had no closing date and got the rule's")
+    if summary["slips_moved_to_later_closings"]:
+        lines.append(
+            f"  {summary['slips_moved_to_later_closings']} slips carried this closing date without belonging "
+            "to it (confirmed after it, or their merchant's cycle has no closing that day): moved to a later closing"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,17 @@
+-- Confirmed slips written without a closing date get the one the rule gives (SPEC §4.4): the
+-- first closing of the merchant's cycle on or after effective_on = max(registered date,
+-- confirmed_on). Only those few slips are read (ix_slips_awaiting_closing_date); a slip whose
+-- effective_on lies past the business calendar keeps NULL until the calendar reaches it.
+UPDATE slips
+SET closing_date = (
+    SELECT CASE merchants.payout_cycle
+               WHEN 'monthly' THEN business_calendar.monthly_closing_date
+               WHEN 'twice_monthly' THEN business_calendar.twice_monthly_closing_date
+           END
+    FROM dated_slips
+    JOIN merchants ON merchants.merchant_id = dated_slips.merchant_id
+    JOIN business_calendar ON business_calendar.day = dated_slips.effective_on
+    WHERE dated_slips.id = slips.id
+)
+WHERE closing_date IS NULL
+  AND confirmed_on IS NOT NULL
