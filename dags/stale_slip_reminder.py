@@ -1,0 +1,122 @@
+"""
+### Stale-slip reminder (SPEC §4.5)
+
+Every business day at 09:00 (Japan), mails each merchant about its paid slips that are still
+unconfirmed and uncancelled, one mail per merchant and reason:
+
+- **stale** (未確定伝票のお知らせ): the run date is on or after payment date + 3 months;
+- **final notice** (確定期限が近い伝票のお知らせ): on or after the confirmation deadline (payment date + 6 months)
+  minus `KESSAI_STALE_SLIP_FINAL_NOTICE_MONTHS` months (default 1);
+- **expired** (確定期限切れのお知らせ): the run date is past the deadline; the slip is marked `expired_on` =
+  deadline + 1 day and gets a `slip_events` row.
+
+Month arithmetic clips to the month end (11/30 + 3 months = 2/28). Slips are listed soonest
+deadline first, with how to find them in ASJ管理画面 > 売上の管理; more than
+`KESSAI_STALE_SLIP_INLINE_LIMIT` slips (default 50) go as a CSV attachment. A merchant without a
+mail address is reported to `KESSAI_OPERATOR_EMAIL` (default ops@localhost) instead; a bounced
+mail is reported by the delivery, and the `report` task lists it with its merchant.
+
+Tasks: `resolve_business_date` (refuses a weekend or holiday; a day declared closed does nothing)
+→ `remind` (one transaction: claims in `slip_reminders`, expiry, mails in the outbox) →
+`deliver` → `report`.
+
+**Re-runs and backfills.** A slip is told each reason once, by the first run that sees it due,
+whatever runs or re-runs follow: re-running a day, or backfilling an earlier day after later days
+ran, finds nothing new. A backfill over missed days, run day by day, tells each slip on the first
+of those days it was due. Reminders reflect the slips as they are when the run executes (a slip
+confirmed since is not reminded).
+
+    airflow dags test stale_slip_reminder 2027-03-01
+    airflow backfill create --dag-id stale_slip_reminder --from-date 2027-02-22 --to-date 2027-03-05
+
+Trigger with `{"business_date": "YYYY-MM-DD"}` for a manual run, `{"dry_run": true}` to see the
+counts without writing or sending anything. See docs/stale-slip-reminder.md.
+"""
+
+import logging
+from datetime import date
+
+import pendulum
+from airflow.sdk import dag, task
+
+from kessai_tasks import (
+    DEFAULT_ARGS,
+    RUN_PARAMS,
+    business_date_of_run,
+    business_engine,
+    deliver_outbox,
+    is_dry_run,
+)
+from kessai_timetables import BusinessDayTimetable
+
+log = logging.getLogger(__name__)
+
+
+@dag(
+    dag_id="stale_slip_reminder",
+    schedule=BusinessDayTimetable(run_at="09:00"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params=RUN_PARAMS,
+    tags=["kessai", "mail", "slips"],
+    doc_md=__doc__,
+)
+def stale_slip_reminder():
+    # kessai.stale_slips (pandas, through the calendar) is imported inside the tasks: parsing stays cheap.
+    @task
+    def resolve_business_date() -> dict:
+        from kessai.stale_slips import check_run_date
+
+        run_date = business_date_of_run()
+        engine = business_engine()
+        try:
+            with engine.begin() as connection:
+                closed = check_run_date(connection, run_date)
+        finally:
+            engine.dispose()
+        log.info("business date %s%s", run_date, f": declared closed ({closed})" if closed else "")
+        return {"business_date": run_date.isoformat(), "closed": closed}
+
+    @task
+    def remind(day: dict) -> dict:
+        from kessai.stale_slips import ReminderSettings, remind_stale_slips
+
+        dry_run = is_dry_run()
+        engine = business_engine()
+        try:
+            with engine.connect() as connection:
+                summary = remind_stale_slips(
+                    connection, date.fromisoformat(day["business_date"]), ReminderSettings.from_environment()
+                )
+                if dry_run:
+                    connection.rollback()
+                    log.info("dry run: rolled back, nothing claimed, marked or mailed")
+                else:
+                    connection.commit()
+        finally:
+            engine.dispose()
+        log.info("summary: %s", summary)
+        return {**summary, "dry_run": dry_run}
+
+    @task
+    def deliver() -> dict:
+        return deliver_outbox()
+
+    @task
+    def report(day: dict) -> dict:
+        from kessai.stale_slips import reminder_delivery
+
+        engine = business_engine()
+        try:
+            with engine.connect() as connection:
+                return reminder_delivery(connection, date.fromisoformat(day["business_date"]))
+        finally:
+            engine.dispose()
+
+    day = resolve_business_date()
+    remind(day) >> deliver() >> report(day)
+
+
+stale_slip_reminder()

@@ -1,0 +1,147 @@
+"""The stale_slip_reminder DAG end to end: real Airflow task runs (dag.test), the business
+database on SQLite and PostgreSQL, the mails delivered to a real SMTP server."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, timezone
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from kessai.database import make_engine
+from kessai.schema import mail_outbox, merchants, slip_events, slip_reminders, slips
+
+D = date.fromisoformat
+DAG_ID = "stale_slip_reminder"
+OPERATORS = "ops@kessai.example"
+
+
+@pytest.fixture
+def business(business_database):
+    engine = make_engine(business_database)
+    yield engine
+    engine.dispose()
+
+
+def add_merchant(connection, merchant_id: str, email: str | None) -> None:
+    connection.execute(insert(merchants).values(merchant_id=merchant_id, name=f"{merchant_id}商店", email=email))
+
+
+def add_slip(connection, merchant_id: str, slip_id: str, paid: str, **state) -> None:
+    connection.execute(
+        insert(slips).values(
+            merchant_id=merchant_id, slip_id=slip_id, card_company="jcb", amount=1000, payment_date=D(paid), **state
+        )
+    )
+
+
+def run(run_dag, day: str, **params) -> dict:
+    """Run the DAG for one business day; returns what each task returned (read at once: the run
+    object does not outlive the next run)."""
+    dag_run = run_dag(DAG_ID, day, **params)
+    assert dag_run.state == "success", f"the run of {day} failed; see its task log"
+    return {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in dag_run.get_task_instances()}
+
+
+def slip_numbers(text: str) -> list[str]:
+    return [line.split("　")[0].removeprefix("・伝票番号 ") for line in text.splitlines() if line.startswith("・伝票番号")]
+
+
+def test_month_ends_a_backfill_and_expiry(run_dag, business, smtp_server):
+    registered = datetime(2026, 12, 1, 1, 0, tzinfo=timezone.utc)
+    with business.begin() as connection:
+        add_merchant(connection, "M1", "m1@example.jp")
+        for paid in ["2026-11-25", "2026-11-26", "2026-11-27", "2026-11-30", "2026-12-01", "2026-12-02"]:
+            add_slip(connection, "M1", paid[5:7] + paid[8:], paid)
+        add_slip(connection, "M1", "831", "2026-08-31")  # deadline 2027-02-28 (clipped), a Sunday
+        add_slip(connection, "M1", "901", "2026-09-01")  # deadline 2027-03-01, a Monday
+        # Never mailed: confirmed, or cancelled, though as old as the others.
+        add_slip(connection, "M1", "9001", "2026-11-20", confirmed_on=D("2026-12-01"), confirmation_registered_at=registered)
+        add_slip(connection, "M1", "9002", "2026-11-20", cancelled_at=registered)
+
+    # The runs of Friday 2/26, Monday 3/1 and Tuesday 3/2 (2/27-2/28 are the weekend), missed and
+    # backfilled day by day.
+    runs = {day: run(run_dag, day) for day in ["2027-02-26", "2027-03-01", "2027-03-02"]}
+
+    mails = [(m.subject, slip_numbers(m.text)) for m in smtp_server.messages_to("m1@example.jp")]
+    assert mails == [
+        # 2/26 reaches payments up to 11/26: 11/30 + 3 months = 2/28 is still ahead. The final
+        # notices: 831's from 1/28 (2/28 minus a month), 901's from 2/1.
+        ("【ASJペイメント・重要】決済確定期限が近づいている売上伝票のお知らせ（2件）", ["831", "901"]),
+        ("【ASJペイメント】決済確定処理がお済みでない売上伝票のお知らせ（2件）", ["1125", "1126"]),
+        # 3/1 reaches 11/27 (2/27), 11/30 (2/28) and 12/1 (3/1); it is past 831's deadline 2/28.
+        ("【ASJペイメント】決済確定期限を過ぎた売上伝票のお知らせ（1件）", ["831"]),
+        ("【ASJペイメント】決済確定処理がお済みでない売上伝票のお知らせ（3件）", ["1127", "1130", "1201"]),
+        # 3/2 reaches 12/2, and is past 901's deadline 3/1.
+        ("【ASJペイメント】決済確定期限を過ぎた売上伝票のお知らせ（1件）", ["901"]),
+        ("【ASJペイメント】決済確定処理がお済みでない売上伝票のお知らせ（1件）", ["1202"]),
+    ]
+    stale_mail = smtp_server.messages_to("m1@example.jp")[3].text
+    assert "・伝票番号 1130　金額 1,000円　入金日 2026年11月30日　確定期限 2027年5月30日" in stale_mail
+    assert "ASJ管理画面 > 売上の管理 にて\n　決済確定状況：未確定\n　取消状況：未キャンセル" in stale_mail
+    assert "入金日から6ヶ月経過した伝票は処理することができません" in stale_mail
+    assert runs["2027-03-01"]["remind"]["stale"]["slips"] == 3
+    assert runs["2027-03-02"]["report"] == {
+        "business_date": "2027-03-02", "sent": 2, "waiting": 0, "given_up": [],
+    }
+
+    with business.connect() as connection:
+        expired = dict(connection.execute(select(slips.c.slip_id, slips.c.expired_on).where(slips.c.expired_on.is_not(None))).all())
+        events = connection.execute(select(func.count()).select_from(slip_events)).scalar()
+    # Expired the day after the deadline.
+    assert expired == {"831": D("2027-03-01"), "901": D("2027-03-02")}
+    assert events == 2
+
+    # A backfill of 2/26 after the later days ran finds nothing new and sends nothing.
+    assert run(run_dag, "2027-02-26")["remind"]["mails"] == 0
+    assert len(smtp_server.messages) == 6
+    with business.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(mail_outbox)).scalar() == 6
+        told = connection.execute(select(func.count()).select_from(slip_reminders)).scalar()
+    assert told == 6 + 2 + 2  # each stale slip once, two final notices, two expiries
+
+
+def test_operators_hear_of_a_merchant_without_address_and_of_a_bounce(run_dag, business, smtp_server, monkeypatch):
+    monkeypatch.setenv("KESSAI_OPERATOR_EMAIL", OPERATORS)
+    monkeypatch.setenv("KESSAI_STALE_SLIP_INLINE_LIMIT", "1")
+    smtp_server.refuse_recipient("m3@example.jp", 550)
+    with business.begin() as connection:
+        add_merchant(connection, "M2", None)
+        add_merchant(connection, "M3", "m3@example.jp")
+        add_slip(connection, "M2", "21", "2026-10-01")
+        add_slip(connection, "M3", "31", "2026-10-02")
+        add_slip(connection, "M3", "32", "2026-10-05")
+
+    # 2027-01-05 (Tue) reaches payments up to 2026-10-05. A dry run writes and sends nothing.
+    dry = run(run_dag, "2027-01-05", dry_run=True)
+    assert dry["remind"]["merchants_without_email"] == ["M2"] and dry["remind"]["dry_run"]
+    assert smtp_server.messages == []
+    with business.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(mail_outbox)).scalar() == 0
+        assert connection.execute(select(func.count()).select_from(slip_reminders)).scalar() == 0
+
+    outputs = run(run_dag, "2027-01-05")
+    summary = outputs["remind"]
+    assert summary["merchants_without_email"] == ["M2"]
+    assert (summary["mails"], summary["operator_alerts"]) == (1, 1)
+
+    to_operators = {m.subject: m for m in smtp_server.messages_to(OPERATORS)}
+    # M2 has no address: the operators get the list instead.
+    unreachable = to_operators["[kessai] メールアドレス未登録の店舗: M2 M2商店（未確定伝票のお知らせ 1件）"]
+    assert slip_numbers(unreachable.text) == ["21"]
+    # M3's address bounced (550 at RCPT): the delivery alerted the operators, and this run's report
+    # names the merchant. Its two slips went as a CSV (more than the limit of 1).
+    (bounce_alert,) = [m for subject, m in to_operators.items() if subject.startswith("[kessai] メールを送信できませんでした")]
+    assert "m3@example.jp" in bounce_alert.text and "stale_slip_reminder" in bounce_alert.text
+    (given_up,) = outputs["report"]["given_up"]
+    assert {key: given_up[key] for key in ("merchant_id", "reason", "recipient", "slips")} == {
+        "merchant_id": "M3", "reason": "stale", "recipient": "m3@example.jp", "slips": 2,
+    }
+    with business.connect() as connection:
+        attachment = connection.execute(
+            select(mail_outbox.c.attachment_content).where(mail_outbox.c.mail_id == given_up["mail_id"])
+        ).scalar_one()
+    assert [row[0] for row in csv.reader(io.StringIO(attachment))] == ["伝票番号", "31", "32"]
+    assert smtp_server.messages_to("m3@example.jp") == []
