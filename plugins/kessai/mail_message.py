@@ -6,6 +6,7 @@ no header value may contain a line break, so a row can never add headers or reci
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from email import policy
 from email.message import EmailMessage
@@ -44,14 +45,22 @@ def message_id(mail_id: int, created_at: datetime, domain: str) -> str:
     return f"<kessai.{mail_id}.{created_at.strftime('%Y%m%d%H%M%S')}@{domain}>"
 
 
-def build_message(row, settings: SmtpSettings, now: datetime) -> tuple[EmailMessage, str]:
-    """The message for an outbox row and the address to send it to; raises BadMail for a bad row."""
+def _check_header_text(what: str, value: str) -> None:
+    if has_line_break(value):
+        raise BadMail(f"{what} {value!r} contains a line break (header injection refused)")
+    if any(unicodedata.category(character) == "Cc" and character != "\t" for character in value):
+        raise BadMail(f"{what} {value!r} contains a control character")
+
+
+def build_message(row, settings: SmtpSettings, now: datetime) -> tuple[bytes, str]:
+    """The message for an outbox row, as the bytes to send, and the address to send it to;
+    raises BadMail for a row that must not be sent."""
     recipient = envelope_recipient(row.recipient)
-    if has_line_break(row.subject):
-        raise BadMail(f"subject {row.subject!r} contains a line break (header injection refused)")
+    _check_header_text("subject", row.subject)
     if row.attachment_name is not None:
-        if has_line_break(row.attachment_name) or not row.attachment_name.strip():
-            raise BadMail(f"attachment name {row.attachment_name!r} is empty or contains a line break")
+        _check_header_text("attachment name", row.attachment_name)
+        if not row.attachment_name.strip():
+            raise BadMail("the attachment name is empty")
         if row.attachment_content is None:
             raise BadMail(f"attachment {row.attachment_name!r} has no content")
 
@@ -74,7 +83,7 @@ def build_message(row, settings: SmtpSettings, now: datetime) -> tuple[EmailMess
             filename=row.attachment_name,
             params={"charset": "utf-8"},
         )
-    return message, recipient
+    return message.as_bytes(), recipient
 
 
 def csv_bytes(content: str) -> bytes:

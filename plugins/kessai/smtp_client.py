@@ -11,7 +11,6 @@ import os
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
 from email.utils import parseaddr
 from urllib.parse import unquote, urlsplit
 
@@ -146,7 +145,7 @@ class SmtpSession:
                 pass  # the mails are delivered or recorded; a failing goodbye changes nothing
             self._discard()
 
-    def send(self, message: EmailMessage, recipient: str) -> None:
+    def send(self, message: bytes, recipient: str) -> None:
         """Send one mail to one recipient; returns once the server has said 250 to its data.
 
         Raises SendFailure when the server refuses it or the connection breaks twice, and
@@ -155,7 +154,7 @@ class SmtpSession:
         for attempt in (1, 2):
             client = self._connected()
             try:
-                client.send_message(message, from_addr=self.settings.envelope_sender, to_addrs=[recipient])
+                client.sendmail(self.settings.envelope_sender, [recipient], message)
                 return
             except smtplib.SMTPRecipientsRefused as error:
                 code, text = next(iter(error.recipients.values()))

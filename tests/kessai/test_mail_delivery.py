@@ -102,10 +102,13 @@ def test_header_injection_and_bad_recipients_are_refused_and_never_sent(engine, 
         enqueue(engine, "crlf-recipient", recipient="shop@example.jp\r\nBcc: victim@example.jp"): "line break",
         enqueue(engine, "lf-subject", subject="お知らせ\nBcc: victim@example.jp"): "line break",
         enqueue(engine, "separator-subject", subject="お知らせ\u2028Bcc: victim@example.jp"): "line break",
+        enqueue(engine, "escape-subject", subject="\x1b[2Jお知らせ"): "control character",
         enqueue(engine, "two-recipients", recipient="shop@example.jp, victim@example.jp"): "single valid",
         enqueue(engine, "display-name", recipient="Victim <victim@example.jp>"): "single valid",
         enqueue(engine, "no-address", recipient="shop"): "single valid",
         enqueue(engine, "crlf-file", attachment_name="a.csv\r\nX: y", attachment_content="a\r\n"): "line break",
+        enqueue(engine, "unnamed-file", attachment_name=" ", attachment_content="a\r\n"): "name is empty",
+        enqueue(engine, "empty-file", attachment_name="a.csv"): "has no content",
     }
     good = enqueue(engine, "good")
 
