@@ -1,0 +1,149 @@
+"""The files of a closing, under KESSAI_HOME/statements/<closing_date>/ (docs/payout-closing.md):
+
+- statement-<merchant_id>.csv: what the merchant downloads (支払明細): a row per line (明細: card
+  company and bank account), a row per transfer (振込) and the statement's totals (合計);
+- closing-summary.csv: one row per statement and a total row, for the operators.
+
+UTF-8 with a byte order mark and CRLF line ends, so Excel opens them as they are. They are written
+from the stored statements, so every run of the closing writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections import defaultdict
+from datetime import date
+from pathlib import Path
+from urllib.parse import quote
+
+from sqlalchemy import Connection, Engine, select
+
+from kessai.schema import (
+    bank_accounts,
+    card_companies,
+    merchants,
+    payout_statement_lines,
+    payout_statements,
+    payout_transfers,
+)
+
+ENCODING = "utf-8-sig"
+SUMMARY_FILE = "closing-summary.csv"
+ACCOUNT_TYPE_NAMES = {"ordinary": "普通", "checking": "当座", "savings": "貯蓄"}
+
+MERCHANT_COLUMNS = [
+    "区分", "店舗ID", "店舗名", "締め日", "支払予定日", "カード会社", "金融機関コード", "支店コード",
+    "預金種目", "口座番号", "口座名義", "件数", "売上金額", "手数料", "振込手数料", "前回繰越",
+    "次回繰越", "支払金額",
+]
+SUMMARY_COLUMNS = [
+    "merchant_id", "name", "payout_cycle", "payout_date", "slip_count", "gross_amount", "fee",
+    "transfer_fee", "carried_in", "carried_forward", "net_amount", "transfers", "status",
+]
+
+
+def statements_directory(home: Path, closing_date: date) -> Path:
+    return home / "statements" / closing_date.isoformat()
+
+
+def statement_file_name(merchant_id: str) -> str:
+    return f"statement-{quote(merchant_id, safe='')}.csv"
+
+
+def _csv(rows: list[list]) -> bytes:
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue().encode(ENCODING)
+
+
+def _account_cells(account) -> list[str]:
+    return [
+        account.bank_code,
+        account.branch_code,
+        ACCOUNT_TYPE_NAMES.get(account.account_type, account.account_type),
+        account.account_number,
+        account.holder_kana,
+    ]
+
+
+def statement_files(connection: Connection, closing_date: date) -> dict[str, bytes]:
+    """The closing's files by name: each merchant's statement CSV and the operators' summary."""
+    s = payout_statements.c
+    statements = connection.execute(
+        select(s.statement_id, s.merchant_id, merchants.c.name, merchants.c.payout_cycle, s.payout_date,
+               s.slip_count, s.gross_amount, s.fee, s.transfer_fee, s.carried_in, s.carried_forward, s.net_amount)
+        .join_from(payout_statements, merchants)
+        .where(s.closing_date == closing_date)
+        .order_by(s.merchant_id)
+    ).all()
+    account_columns = (bank_accounts.c.bank_code, bank_accounts.c.branch_code, bank_accounts.c.account_type,
+                       bank_accounts.c.account_number, bank_accounts.c.holder_kana)
+    lines = defaultdict(list)
+    for line in connection.execute(
+        select(payout_statement_lines.c.statement_id, card_companies.c.name.label("card_company_name"),
+               payout_statement_lines.c.card_company, payout_statement_lines.c.slip_count,
+               payout_statement_lines.c.gross_amount, payout_statement_lines.c.fee, *account_columns)
+        .join_from(payout_statement_lines, payout_statements)
+        .join(bank_accounts)
+        .outerjoin(card_companies, card_companies.c.card_company == payout_statement_lines.c.card_company)
+        .where(s.closing_date == closing_date)
+        .order_by(payout_statement_lines.c.card_company, payout_statement_lines.c.bank_account_id)
+    ):
+        lines[line.statement_id].append(line)
+    transfers = defaultdict(list)
+    for transfer in connection.execute(
+        select(payout_transfers.c.statement_id, payout_transfers.c.amount, *account_columns)
+        .join_from(payout_transfers, payout_statements)
+        .join(bank_accounts)
+        .where(s.closing_date == closing_date)
+        .order_by(payout_transfers.c.bank_account_id)
+    ):
+        transfers[transfer.statement_id].append(transfer)
+
+    files = {}
+    summary_rows = [SUMMARY_COLUMNS]
+    for st in statements:
+        head = [st.merchant_id, st.name, closing_date.isoformat(), st.payout_date.isoformat()]
+        rows = [MERCHANT_COLUMNS]
+        for line in lines[st.statement_id]:
+            rows.append(["明細", *head, line.card_company_name or line.card_company, *_account_cells(line),
+                         line.slip_count, line.gross_amount, line.fee, "", "", "", ""])
+        for transfer in transfers[st.statement_id]:
+            rows.append(["振込", *head, "", *_account_cells(transfer), "", "", "", "", "", "", transfer.amount])
+        rows.append(["合計", *head, "", "", "", "", "", "", st.slip_count, st.gross_amount, st.fee,
+                     st.transfer_fee, st.carried_in, st.carried_forward, st.net_amount])
+        files[statement_file_name(st.merchant_id)] = _csv(rows)
+        summary_rows.append([st.merchant_id, st.name, st.payout_cycle, st.payout_date.isoformat(), st.slip_count,
+                             st.gross_amount, st.fee, st.transfer_fee, st.carried_in, st.carried_forward,
+                             st.net_amount, len(transfers[st.statement_id]),
+                             "paid" if st.net_amount > 0 else "carried forward"])
+    totals = [sum(int(st[i]) for st in statements) for i in range(5, 12)]
+    summary_rows.append(["TOTAL", "", "", "", *totals, sum(len(t) for t in transfers.values()), ""])
+    files[SUMMARY_FILE] = _csv(summary_rows)
+    return files
+
+
+def write_files(directory: Path, files: dict[str, bytes]) -> None:
+    """Write each file whole (a temporary file, then a rename), so no reader sees half of one."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        partial = directory / f".{name}.partial"
+        partial.write_bytes(content)
+        os.replace(partial, directory / name)
+
+
+def run_statement_files(engine: Engine, closing_date: date, home: Path, *, dry_run: bool = False) -> dict:
+    """Write the closing's files (a dry run only counts them). Returns what was written."""
+    with engine.connect() as connection:
+        files = statement_files(connection, closing_date)
+    directory = statements_directory(home, closing_date)
+    if not dry_run:
+        write_files(directory, files)
+    return {
+        "closing_date": closing_date.isoformat(),
+        "directory": str(directory),
+        "statement_files": len(files) - 1,
+        "dry_run": dry_run,
+    }

@@ -1,0 +1,377 @@
+"""The bank transfer files of the payouts (docs/zengin-transfer-file.md).
+
+The run for business day D builds, for every payout date P among the next N business days after
+D (N = the lead, default 2), a Zengin 総合振込 file of P's transfers not yet in a file. It refuses
+while a closing that pays on P has not run. A transfer whose account cannot be written (a name
+outside the Zengin character set, a malformed code) stays out of the file, is named in the error
+the run ends with, and goes in a further file of P once corrected. A file once built is never
+rebuilt differently: a re-run re-creates a missing file from the same transfers and checks it
+against the checksum recorded when it was built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
+
+from kessai.business_calendar import BusinessCalendar
+from kessai.calendar_store import prepare_calendar
+from kessai.payout_statement_files import write_files
+from kessai.rules import PAYOUT_CYCLES, closing_dates, payout_date
+from kessai.run_dates import BusinessDateError
+from kessai.schema import (
+    bank_accounts,
+    payout_closings,
+    payout_statements,
+    payout_transfer_files,
+    payout_transfers,
+    settings,
+)
+from kessai.zengin import Remitter, Transfer, build_transfer_file, data_record, parse_transfer_file
+
+log = logging.getLogger(__name__)
+
+LEAD_DAYS_VARIABLE = "KESSAI_TRANSFER_LEAD_DAYS"
+LEAD_DAYS_SETTING = "zengin.lead_business_days"
+DEFAULT_LEAD_DAYS = 2
+
+# The remitter (振込依頼人): KESSAI_ZENGIN_<FIELD> in the environment, else kessai_settings row
+# zengin.<field>.
+REMITTER_FIELDS = ("remitter_code", "name", "bank_code", "bank_name", "branch_code", "branch_name",
+                   "account_type", "account_number")
+
+
+class TransferFileError(ValueError):
+    """Transfers that cannot be filed, or a file that would differ from the one built before."""
+
+
+def _setting(connection: Connection, key: str, variable: str) -> str | None:
+    value = os.environ.get(variable)
+    if value is None:
+        value = connection.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
+    return value
+
+
+def lead_business_days(connection: Connection) -> int:
+    """How many business days before its payout date a transfer file is built."""
+    value = _setting(connection, LEAD_DAYS_SETTING, LEAD_DAYS_VARIABLE)
+    if value is None:
+        return DEFAULT_LEAD_DAYS
+    if not value.strip().isdigit() or int(value) < 1:
+        raise TransferFileError(f"{LEAD_DAYS_VARIABLE} / {LEAD_DAYS_SETTING} = {value!r}: expected a number of days >= 1")
+    return int(value)
+
+
+def load_remitter(connection: Connection) -> Remitter:
+    values = {name: _setting(connection, f"zengin.{name}", f"KESSAI_ZENGIN_{name.upper()}") for name in REMITTER_FIELDS}
+    missing = [name for name, value in values.items() if value is None]
+    if missing:
+        raise TransferFileError(
+            "the remitter (振込依頼人) of the transfer files is not configured: set "
+            + ", ".join(f"KESSAI_ZENGIN_{name.upper()} (or kessai_settings zengin.{name})" for name in missing)
+        )
+    return Remitter(**values)
+
+
+def check_transfer_day(calendar: BusinessCalendar, day: date) -> str | None:
+    """None on a business day; the reason on a day the operator declared closed. Refuses any other."""
+    if calendar.is_business_day(day):
+        return None
+    why = calendar.holiday_name(day) or day.strftime("%A")
+    if day in calendar.extra_closures:
+        return f"{day} was declared closed ({why}): no transfer file is built on it"
+    raise BusinessDateError(
+        f"{day} is not a business day in Japan ({why}): transfer files are built on business days; "
+        f"the next is {calendar.next_business_day(day)}"
+    )
+
+
+def payout_window(calendar: BusinessCalendar, day: date, lead_days: int) -> list[date]:
+    """The business days after `day`, up to the lead_days-th: the payout dates the run of `day`
+    builds files for (a missed run's payout dates are still ahead of the next run)."""
+    last = day
+    for _ in range(lead_days):
+        last = calendar.next_business_day(last)
+    return calendar.business_days(day + timedelta(days=1), last)
+
+
+def closings_paying_on(calendar: BusinessCalendar, payout_day: date) -> list[date]:
+    """The closing dates (of any cycle) whose payout date is payout_day."""
+    candidates = {
+        closing
+        for cycle in PAYOUT_CYCLES
+        for closing in closing_dates(cycle, payout_day - timedelta(days=62), payout_day)
+        if payout_date(cycle, closing, calendar) == payout_day
+    }
+    return sorted(candidates)
+
+
+def check_closings_ran(connection: Connection, calendar: BusinessCalendar, payout_day: date) -> None:
+    first = connection.execute(select(func.min(payout_closings.c.closing_date))).scalar()
+    if first is None:
+        return  # no closing has run yet: nothing is due
+    ran = set(connection.execute(select(payout_closings.c.closing_date).where(payout_closings.c.closing_date >= first)).scalars())
+    missing = [c for c in closings_paying_on(calendar, payout_day) if c >= first and c not in ran]
+    if missing:
+        raise TransferFileError(
+            f"the transfer file for {payout_day} cannot be built: closing {', '.join(map(str, missing))} "
+            f"(paid on {payout_day}) has not run. Run payout_closing for it first, then this run again."
+        )
+
+
+def _transfers_query(payout_day: date):
+    return (
+        select(
+            payout_transfers.c.statement_id,
+            payout_transfers.c.bank_account_id,
+            payout_transfers.c.amount,
+            payout_statements.c.merchant_id,
+            bank_accounts.c.bank_code,
+            bank_accounts.c.bank_name_kana,
+            bank_accounts.c.branch_code,
+            bank_accounts.c.branch_name_kana,
+            bank_accounts.c.account_type,
+            bank_accounts.c.account_number,
+            bank_accounts.c.holder_kana,
+        )
+        .join_from(payout_transfers, payout_statements)
+        .join(bank_accounts, bank_accounts.c.bank_account_id == payout_transfers.c.bank_account_id)
+        .where(payout_transfers.c.payout_date == payout_day)
+        .order_by(payout_statements.c.merchant_id, payout_transfers.c.bank_account_id)
+    )
+
+
+def _transfer(row) -> Transfer:
+    return Transfer(
+        bank_code=row.bank_code,
+        bank_name=row.bank_name_kana,
+        branch_code=row.branch_code,
+        branch_name=row.branch_name_kana,
+        account_type=row.account_type,
+        account_number=row.account_number,
+        holder_name=row.holder_kana,
+        amount=int(row.amount),
+        customer_code_1=int(row.statement_id),
+        customer_code_2=int(row.bank_account_id),
+    )
+
+
+def file_name(payout_day: date, sequence: int) -> str:
+    return f"sogofurikomi-{payout_day:%Y%m%d}-{sequence:02d}.txt"
+
+
+def transfers_directory(home: Path, payout_day: date) -> Path:
+    return home / "transfers" / payout_day.isoformat()
+
+
+@dataclass
+class TransferFileRun:
+    """What a run built and what it could not file."""
+
+    summary: dict
+    new_files: dict[date, dict[str, bytes]] = field(default_factory=dict)
+    rejected: list[str] = field(default_factory=list)
+
+
+def build_payout_file(
+    connection: Connection, payout_day: date, remitter: Remitter, run: TransferFileRun
+) -> dict:
+    """A file of payout_day's transfers that are in no file yet; records it and returns its summary."""
+    rows = connection.execute(_transfers_query(payout_day).where(payout_transfers.c.transfer_file_id.is_(None))).all()
+    filed, transfers = [], []
+    for row in rows:
+        transfer = _transfer(row)
+        try:
+            data_record(transfer)  # checked one by one, so a bad account is named and left out
+        except ValueError as error:
+            run.rejected.append(
+                f"merchant {row.merchant_id}, bank account {row.bank_account_id} ({int(row.amount):,} yen): {error}"
+            )
+            continue
+        filed.append(row)
+        transfers.append(transfer)
+    if not transfers:
+        return {}
+    sequence = 1 + (
+        connection.execute(
+            select(func.coalesce(func.max(payout_transfer_files.c.sequence), 0)).where(
+                payout_transfer_files.c.payout_date == payout_day
+            )
+        ).scalar()
+    )
+    content = build_transfer_file(remitter, payout_day, transfers)
+    parsed = parse_transfer_file(content)  # the file as a bank reads it
+    total = sum(t.amount for t in transfers)
+    if (parsed.record_count, parsed.amount_total) != (len(transfers), total):
+        raise TransferFileError(f"the file for {payout_day} reads back as {parsed.record_count} / {parsed.amount_total}")
+    name = file_name(payout_day, sequence)
+    file_id = connection.execute(
+        insert(payout_transfer_files).values(
+            payout_date=payout_day,
+            sequence=sequence,
+            file_name=name,
+            record_count=len(transfers),
+            amount_total=total,
+            sha256=hashlib.sha256(content).hexdigest(),
+        )
+    ).inserted_primary_key[0]
+    connection.execute(
+        update(payout_transfers)
+        .where(and_(payout_transfers.c.statement_id == bindparam("s"), payout_transfers.c.bank_account_id == bindparam("b")))
+        .values(transfer_file_id=file_id),
+        [{"s": row.statement_id, "b": row.bank_account_id} for row in filed],
+    )
+    run.new_files.setdefault(payout_day, {})[name] = content
+    return {"file": name, "sequence": sequence, "records": len(transfers), "amount_total": total}
+
+
+def check_payout_totals(connection: Connection, payout_day: date) -> dict:
+    """The statements' net for payout_day against its transfers and its files' trailers."""
+    net = connection.execute(
+        select(func.coalesce(func.sum(payout_statements.c.net_amount), 0)).where(payout_statements.c.payout_date == payout_day)
+    ).scalar()
+    transferred = connection.execute(
+        select(func.coalesce(func.sum(payout_transfers.c.amount), 0)).where(payout_transfers.c.payout_date == payout_day)
+    ).scalar()
+    in_files = connection.execute(
+        select(func.coalesce(func.sum(payout_transfer_files.c.amount_total), 0)).where(
+            payout_transfer_files.c.payout_date == payout_day
+        )
+    ).scalar()
+    unfiled = connection.execute(
+        select(func.coalesce(func.sum(payout_transfers.c.amount), 0)).where(
+            payout_transfers.c.payout_date == payout_day, payout_transfers.c.transfer_file_id.is_(None)
+        )
+    ).scalar()
+    if not int(net) == int(transferred) == int(in_files) + int(unfiled):
+        raise TransferFileError(
+            f"payout date {payout_day}: the statements' net is {int(net):,} yen, the transfers total "
+            f"{int(transferred):,}, the files {int(in_files):,} and {int(unfiled):,} is not filed"
+        )
+    return {"statements_net": int(net), "in_files": int(in_files), "not_filed": int(unfiled)}
+
+
+def build_transfer_files(
+    connection: Connection, day: date, calendar: BusinessCalendar, *, lead_days: int, remitter: Remitter
+) -> TransferFileRun:
+    """The files for the payout dates in the run's window (see the module's doc)."""
+    run = TransferFileRun(summary={"business_date": day.isoformat(), "lead_business_days": lead_days, "payout_dates": []})
+    for payout_day in payout_window(calendar, day, lead_days):
+        check_closings_ran(connection, calendar, payout_day)
+        built = build_payout_file(connection, payout_day, remitter, run)
+        files = connection.execute(
+            select(payout_transfer_files.c.file_name, payout_transfer_files.c.record_count,
+                   payout_transfer_files.c.amount_total)
+            .where(payout_transfer_files.c.payout_date == payout_day)
+            .order_by(payout_transfer_files.c.sequence)
+        ).all()
+        totals = check_payout_totals(connection, payout_day)
+        if not (totals["statements_net"] or files):
+            continue
+        run.summary["payout_dates"].append(
+            {
+                "payout_date": payout_day.isoformat(),
+                "built": built.get("file"),
+                "files": [{"file": f.file_name, "records": f.record_count, "amount_total": int(f.amount_total)} for f in files],
+                **totals,
+            }
+        )
+    return run
+
+
+def file_content(connection: Connection, transfer_file_id: int, payout_day: date, remitter: Remitter) -> bytes:
+    """A file built before, re-created from the transfers recorded in it."""
+    rows = connection.execute(_transfers_query(payout_day).where(payout_transfers.c.transfer_file_id == transfer_file_id)).all()
+    return build_transfer_file(remitter, payout_day, [_transfer(row) for row in rows])
+
+
+def restore_files(connection: Connection, home: Path, payout_days: list[date], remitter: Remitter) -> list[str]:
+    """Check the files built before for these payout dates; re-create those missing on disk.
+
+    Refuses when a file on disk, or the one the recorded transfers give now, differs from the
+    checksum recorded when it was built: such a file may have gone to the bank already."""
+    restored = []
+    for row in connection.execute(
+        select(payout_transfer_files).where(payout_transfer_files.c.payout_date.in_(payout_days))
+    ).mappings():
+        path = transfers_directory(home, row["payout_date"]) / row["file_name"]
+        if path.exists():
+            content = path.read_bytes()
+            source = f"{path} on disk"
+        else:
+            content = file_content(connection, row["transfer_file_id"], row["payout_date"], remitter)
+            source = "the recorded transfers with today's bank accounts and remitter settings"
+        if hashlib.sha256(content).hexdigest() != row["sha256"]:
+            raise TransferFileError(
+                f"transfer file {row['file_name']} was built with sha256 {row['sha256']}, but {source} "
+                "gives different bytes. It is not rebuilt: find out what changed before anything goes to the bank."
+            )
+        if not path.exists():
+            write_files(path.parent, {path.name: content})
+            restored.append(str(path))
+    return restored
+
+
+def run_payout_transfer_files(engine: Engine, day: date, home: Path, *, dry_run: bool = False) -> dict:
+    """The transfer files of business day `day`; a dry run builds them in a transaction it rolls
+    back and writes nothing. Fails after writing the good files when some transfers were rejected."""
+    with engine.connect() as connection:
+        try:
+            calendar = prepare_calendar(connection)
+            closed = check_transfer_day(calendar, day)
+            if closed:
+                connection.commit()
+                return {"business_date": day.isoformat(), "closed": closed}
+            remitter = load_remitter(connection)
+            run = build_transfer_files(connection, day, calendar, lead_days=lead_business_days(connection), remitter=remitter)
+        except BaseException:
+            connection.rollback()
+            raise
+        summary = {**run.summary, "rejected": run.rejected, "dry_run": dry_run}
+        if dry_run:
+            connection.rollback()
+            return summary
+        connection.commit()
+        for payout_day, files in run.new_files.items():
+            write_files(transfers_directory(home, payout_day), files)
+        payout_days = [date.fromisoformat(p["payout_date"]) for p in run.summary["payout_dates"]]
+        summary["restored"] = restore_files(connection, home, payout_days, remitter)
+        connection.rollback()
+    if run.rejected:
+        raise TransferFileError(
+            f"{len(run.rejected)} transfers could not be written and are in no file: "
+            + "; ".join(run.rejected)
+            + ". Correct the bank accounts (holder_kana etc.) and run again: they go in a further file "
+            "for the same payout date. The other transfers were filed: " + format_summary(summary)
+        )
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    if "closed" in summary:
+        return summary["closed"]
+    lines = [
+        f"transfer files of {summary['business_date']} (payout dates within {summary['lead_business_days']} "
+        f"business days){' (dry run: nothing written)' if summary['dry_run'] else ''}"
+    ]
+    if not summary["payout_dates"]:
+        lines.append("  no payout date in the window")
+    for p in summary["payout_dates"]:
+        lines.append(
+            f"  payout {p['payout_date']}: statements' net {p['statements_net']:,} yen; in files {p['in_files']:,}"
+            + (f"; NOT FILED {p['not_filed']:,}" if p["not_filed"] else "")
+            + (f"; built {p['built']}" if p["built"] else "")
+        )
+        for f in p["files"]:
+            lines.append(f"    {f['file']}: {f['records']} transfers, {f['amount_total']:,} yen")
+    for rejected in summary.get("rejected", []):
+        lines.append(f"  NOT FILED: {rejected}")
+    for path in summary.get("restored", []):
+        lines.append(f"  re-created {path} (missing on disk; same bytes as built)")
+    return "\n".join(lines)

@@ -1,0 +1,264 @@
+"""The files of the payouts, on SQLite and PostgreSQL: the statement CSVs and the operators'
+summary of a closing, and the Zengin transfer files built before the payout dates."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from datetime import date
+
+import pytest
+from sqlalchemy import func, insert, select, update
+
+from kessai.business_calendar import default_calendar
+from kessai.calendar_store import declare_closure
+from kessai.payout_closing import run_payout_closing
+from kessai.payout_statement_files import run_statement_files
+from kessai.payout_transfer_files import (
+    TransferFileError,
+    closings_paying_on,
+    payout_window,
+    run_payout_transfer_files,
+)
+from kessai.run_dates import BusinessDateError
+from kessai.schema import bank_accounts, payout_transfer_files, payout_transfers, settings
+from kessai.zengin import parse_transfer_file
+from payout_builders import add_bank_account, add_merchant, add_slip, at, statement
+
+D = date.fromisoformat
+REMITTER = {
+    "REMITTER_CODE": "1234567890",
+    "NAME": "カ）ケッサイ",
+    "BANK_CODE": "0005",
+    "BANK_NAME": "ミツビシユーエフジェイ",
+    "BRANCH_CODE": "001",
+    "BRANCH_NAME": "ホンテン",
+    "ACCOUNT_TYPE": "checking",
+    "ACCOUNT_NUMBER": "7777777",
+}
+
+
+@pytest.fixture
+def remitter(monkeypatch):
+    for field, value in REMITTER.items():
+        monkeypatch.setenv(f"KESSAI_ZENGIN_{field}", value)
+
+
+def read_csv(path) -> list[list[str]]:
+    content = path.read_bytes()
+    assert content.startswith(b"\xef\xbb\xbf")  # UTF-8 with a byte order mark, for Excel
+    assert content.count(b"\r\n") == content.count(b"\n")  # CRLF line ends
+    return list(csv.reader(io.StringIO(content.decode("utf-8-sig"), newline="")))
+
+
+# -- statement files ----------------------------------------------------------------------------
+
+
+def test_statement_csv_and_closing_summary(engine, tmp_path):
+    with engine.begin() as connection:
+        add_merchant(connection, "M1", "monthly", fee_rate_bp=300, transfer_fee=220)
+        add_merchant(connection, "M2/X", "monthly", minimum_payout=5_000)
+        add_bank_account(connection, "M1", at("2026-12-01"), holder_kana="ｶ)ﾐﾂｷﾞ")
+        add_bank_account(connection, "M1", at("2027-01-20"), account_number="7654321", holder_kana="ｶ)ﾐﾂｷﾞ")
+        add_bank_account(connection, "M2/X", at("2026-12-01"))
+        add_slip(connection, "M1", 10_000, registered_at=at("2027-01-10"))
+        add_slip(connection, "M1", 3_000, registered_at=at("2027-01-25"), card_company="jcb")
+        add_slip(connection, "M2/X", 1_200, registered_at=at("2027-01-25"))
+    run_payout_closing(engine, D("2027-01-31"))
+    summary = run_statement_files(engine, D("2027-01-31"), tmp_path)
+    folder = tmp_path / "statements" / "2027-01-31"
+    assert summary == {"closing_date": "2027-01-31", "directory": str(folder), "statement_files": 2, "dry_run": False}
+    assert sorted(p.name for p in folder.iterdir()) == ["closing-summary.csv", "statement-M1.csv", "statement-M2%2FX.csv"]
+
+    rows = read_csv(folder / "statement-M1.csv")
+    head = ["M1", "店舗 M1", "2027-01-31", "2027-02-25"]
+    assert rows[0][:5] == ["区分", "店舗ID", "店舗名", "締め日", "支払予定日"]
+    # Fees 3% per line: 90 and 300. The transfer fee (220) comes off the new account's 2,910.
+    assert rows[1:] == [
+        ["明細", *head, "JCB", "0001", "001", "普通", "7654321", "ｶ)ﾐﾂｷﾞ", "1", "3000", "90", "", "", "", ""],
+        ["明細", *head, "Visa/Mastercard", "0001", "001", "普通", "1234567", "ｶ)ﾐﾂｷﾞ", "1", "10000", "300", "", "", "", ""],
+        ["振込", *head, "", "0001", "001", "普通", "1234567", "ｶ)ﾐﾂｷﾞ", "", "", "", "", "", "", "9700"],
+        ["振込", *head, "", "0001", "001", "普通", "7654321", "ｶ)ﾐﾂｷﾞ", "", "", "", "", "", "", "2690"],
+        ["合計", *head, "", "", "", "", "", "", "2", "13000", "390", "220", "0", "0", "12390"],
+    ]
+    assert read_csv(folder / "closing-summary.csv") == [
+        ["merchant_id", "name", "payout_cycle", "payout_date", "slip_count", "gross_amount", "fee", "transfer_fee",
+         "carried_in", "carried_forward", "net_amount", "transfers", "status"],
+        ["M1", "店舗 M1", "monthly", "2027-02-25", "2", "13000", "390", "220", "0", "0", "12390", "2", "paid"],
+        ["M2/X", "店舗 M2/X", "monthly", "2027-02-25", "1", "1200", "0", "0", "0", "1200", "0", "0", "carried forward"],
+        ["TOTAL", "", "", "", "3", "14200", "390", "220", "0", "1200", "12390", "2", ""],
+    ]
+    # A re-run writes the same bytes; a dry run writes nothing.
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    run_statement_files(engine, D("2027-01-31"), tmp_path)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert run_statement_files(engine, D("2027-01-31"), tmp_path / "dry", dry_run=True)["statement_files"] == 2
+    assert not (tmp_path / "dry").exists()
+
+
+# -- transfer files: when -----------------------------------------------------------------------
+
+
+def test_payout_window_across_golden_week():
+    calendar = default_calendar()
+    # 2026-04-30 is a Thursday, 5/1 a Friday; 5/2-5/6 are the weekend and Golden Week (5/6 振替休日).
+    assert payout_window(calendar, D("2026-04-30"), 2) == [D("2026-05-01"), D("2026-05-07")]
+    assert payout_window(calendar, D("2026-05-01"), 2) == [D("2026-05-07"), D("2026-05-08")]
+    assert payout_window(calendar, D("2026-05-01"), 1) == [D("2026-05-07")]
+
+
+def test_closings_paying_on_a_payout_date():
+    calendar = default_calendar()
+    # 2026-05-10 is a Sunday: the twice-monthly April-end closing is paid Friday 5/8.
+    assert closings_paying_on(calendar, D("2026-05-08")) == [D("2026-04-30")]
+    # 2026-04-25 is a Saturday: the monthly March-end and the twice-monthly 4/15 closings, on 4/24.
+    assert closings_paying_on(calendar, D("2026-04-24")) == [D("2026-03-31"), D("2026-04-15")]
+    assert closings_paying_on(calendar, D("2026-04-23")) == []
+
+
+# -- transfer files: what -----------------------------------------------------------------------
+
+
+def golden_week_closing(engine) -> dict[str, int]:
+    """Twice-monthly merchants closed on 2026-04-30, paid on 5/8."""
+    with engine.begin() as connection:
+        add_merchant(connection, "T1", "twice_monthly", transfer_fee=330)
+        add_merchant(connection, "T2", "twice_monthly")
+        add_merchant(connection, "T3", "twice_monthly")
+        accounts = {
+            "T1-old": add_bank_account(connection, "T1", at("2026-01-01"), holder_kana="やまだ　たろう"),
+            "T1-new": add_bank_account(connection, "T1", at("2026-04-20"), bank_code="0009", account_number="0000001",
+                                       holder_kana="ヤマダ　タロウ", account_type="savings"),
+            "T2": add_bank_account(connection, "T2", at("2026-01-01"), holder_kana="ｽｽﾞｷ ｼｮｳﾃﾝ", bank_name_kana="ミズホ"),
+            "T3": add_bank_account(connection, "T3", at("2026-01-01"), holder_kana="佐藤商店"),
+        }
+        add_slip(connection, "T1", 50_000, registered_at=at("2026-04-16"))
+        add_slip(connection, "T1", 30_000, registered_at=at("2026-04-28"))
+        add_slip(connection, "T2", 70_000, registered_at=at("2026-04-30", "23:59"))
+        add_slip(connection, "T3", 9_000, registered_at=at("2026-04-20"))
+    run_payout_closing(engine, D("2026-04-30"))
+    return accounts
+
+
+def test_the_file_is_built_two_business_days_before_the_payout_and_reads_back(engine, tmp_path, remitter):
+    accounts = golden_week_closing(engine)
+    with engine.begin() as connection:
+        connection.execute(update(bank_accounts).where(bank_accounts.c.merchant_id == "T3").values(holder_kana="サトウ"))
+    # 4/30: 5/8 is three business days ahead: nothing yet.
+    assert run_payout_transfer_files(engine, D("2026-04-30"), tmp_path)["payout_dates"] == []
+    summary = run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
+    (payout,) = summary["payout_dates"]
+    assert payout["payout_date"] == "2026-05-08" and payout["built"] == "sogofurikomi-20260508-01.txt"
+    # T1: 50,000 (old account) + 30,000 - 330 (new account); T2 70,000; T3 9,000.
+    assert (payout["statements_net"], payout["in_files"], payout["not_filed"]) == (158_670, 158_670, 0)
+    parsed = parse_transfer_file((tmp_path / "transfers" / "2026-05-08" / payout["built"]).read_bytes())
+    assert (parsed.remitter_code, parsed.remitter_name, parsed.transfer_date) == ("1234567890", "ｶ)ｹﾂｻｲ", "0508")
+    assert [(t.bank_code, t.account_type, t.account_number, t.holder_name, t.amount, t.customer_code_2) for t in parsed.transfers] == [
+        ("0001", "1", "1234567", "ﾔﾏﾀﾞ ﾀﾛｳ", 50_000, accounts["T1-old"]),
+        ("0009", "4", "0000001", "ﾔﾏﾀﾞ ﾀﾛｳ", 29_670, accounts["T1-new"]),
+        ("0001", "1", "1234567", "ｽｽﾞｷ ｼﾖｳﾃﾝ", 70_000, accounts["T2"]),
+        ("0001", "1", "1234567", "ｻﾄｳ", 9_000, accounts["T3"]),
+    ]
+    with engine.connect() as connection:
+        nets = sum(statement(connection, m, "2026-04-30")["net_amount"] for m in ("T1", "T2", "T3"))
+    assert parsed.amount_total == nets == 158_670 and parsed.record_count == 4
+
+
+def test_a_name_that_cannot_be_converted_is_left_out_and_named(engine, tmp_path, remitter):
+    golden_week_closing(engine)  # T3's holder is written in kanji
+    with pytest.raises(TransferFileError, match=r"merchant T3, bank account 4 \(9,000 yen\): '佐藤商店' cannot be written"):
+        run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
+    folder = tmp_path / "transfers" / "2026-05-08"
+    first = (folder / "sogofurikomi-20260508-01.txt").read_bytes()
+    assert parse_transfer_file(first).amount_total == 158_670 - 9_000  # the others went in the file
+
+    with engine.begin() as connection:
+        connection.execute(update(bank_accounts).where(bank_accounts.c.merchant_id == "T3").values(holder_kana="サトウショウテン"))
+    summary = run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
+    assert summary["payout_dates"][0]["built"] == "sogofurikomi-20260508-02.txt"
+    second = parse_transfer_file((folder / "sogofurikomi-20260508-02.txt").read_bytes())
+    assert [(t.holder_name, t.amount) for t in second.transfers] == [("ｻﾄｳｼﾖｳﾃﾝ", 9_000)]
+    assert (folder / "sogofurikomi-20260508-01.txt").read_bytes() == first
+    assert summary["payout_dates"][0]["in_files"] == 158_670
+
+
+def test_a_rerun_builds_nothing_again_and_restores_a_lost_file(engine, tmp_path, remitter):
+    golden_week_closing(engine)
+    with engine.begin() as connection:
+        connection.execute(update(bank_accounts).where(bank_accounts.c.merchant_id == "T3").values(holder_kana="ｻﾄｳ"))
+    run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
+    path = tmp_path / "transfers" / "2026-05-08" / "sogofurikomi-20260508-01.txt"
+    built = path.read_bytes()
+    with engine.connect() as connection:
+        recorded = connection.execute(select(payout_transfer_files.c.sha256)).scalar_one()
+    assert recorded == hashlib.sha256(built).hexdigest()
+
+    # The next business day's run still has 5/8 in its window: it builds nothing new.
+    again = run_payout_transfer_files(engine, D("2026-05-07"), tmp_path)
+    assert again["payout_dates"][0]["built"] is None and again["restored"] == []
+    path.unlink()
+    assert run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)["restored"] == [str(path)]
+    assert path.read_bytes() == built
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(payout_transfer_files)).scalar() == 1
+
+    path.write_bytes(built.replace(b"0000050000", b"0000500000"))
+    with pytest.raises(TransferFileError, match="sogofurikomi-20260508-01.txt was built with sha256 .* on disk gives different bytes"):
+        run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
+    path.unlink()  # a lost file whose account changed since: not rebuilt differently
+    with engine.begin() as connection:
+        connection.execute(update(bank_accounts).where(bank_accounts.c.merchant_id == "T2").values(account_number="9999999"))
+    with pytest.raises(TransferFileError, match="the recorded transfers with today's bank accounts"):
+        run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
+    assert not path.exists()
+
+
+def test_the_file_waits_for_the_closing_that_pays_on_its_date(engine, tmp_path, remitter):
+    with engine.begin() as connection:
+        add_merchant(connection, "T1", "twice_monthly")
+        add_bank_account(connection, "T1", at("2026-01-01"))
+        add_slip(connection, "T1", 1_000, registered_at=at("2026-04-10"))
+    run_payout_closing(engine, D("2026-04-15"))  # the first closing: 4/30 has not run
+    with pytest.raises(TransferFileError, match=r"closing 2026-04-30 \(paid on 2026-05-08\) has not run"):
+        run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
+    # 4/15 is paid on 4/24 (4/25 is a Saturday), built on 4/22: two business days before.
+    summary = run_payout_transfer_files(engine, D("2026-04-22"), tmp_path)
+    assert [p["payout_date"] for p in summary["payout_dates"]] == ["2026-04-24"]
+
+
+def test_remitter_and_lead_days_from_the_settings_table(engine, tmp_path, monkeypatch):
+    golden_week_closing(engine)
+    with pytest.raises(TransferFileError, match="set KESSAI_ZENGIN_REMITTER_CODE .*zengin.remitter_code"):
+        run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(settings),
+            [{"key": f"zengin.{field.lower()}", "value": value} for field, value in REMITTER.items()]
+            + [{"key": "zengin.lead_business_days", "value": "1"}],
+        )
+        connection.execute(update(bank_accounts).where(bank_accounts.c.merchant_id == "T3").values(holder_kana="ｻﾄｳ"))
+    # One business day ahead of 5/1 is 5/7 only.
+    assert run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)["payout_dates"] == []
+    monkeypatch.setenv("KESSAI_TRANSFER_LEAD_DAYS", "2")  # the environment wins
+    assert run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)["payout_dates"][0]["in_files"] == 158_670
+
+
+def test_dry_runs_closed_days_and_holidays(engine, tmp_path, remitter):
+    golden_week_closing(engine)
+    with engine.begin() as connection:
+        connection.execute(update(bank_accounts).where(bank_accounts.c.merchant_id == "T3").values(holder_kana="ｻﾄｳ"))
+    dry = run_payout_transfer_files(engine, D("2026-05-01"), tmp_path, dry_run=True)
+    assert dry["dry_run"] and dry["payout_dates"][0]["built"] == "sogofurikomi-20260508-01.txt"
+    assert not (tmp_path / "transfers").exists()
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(payout_transfer_files)).scalar() == 0
+        assert connection.execute(select(func.count()).where(payout_transfers.c.transfer_file_id.is_not(None))).scalar() == 0
+    with pytest.raises(BusinessDateError, match=r"2026-05-05 is not a business day in Japan \(こどもの日\)"):
+        run_payout_transfer_files(engine, D("2026-05-05"), tmp_path)
+    with engine.begin() as connection:
+        declare_closure(connection, D("2026-05-01"), "system maintenance")
+    assert run_payout_transfer_files(engine, D("2026-05-01"), tmp_path) == {
+        "business_date": "2026-05-01",
+        "closed": "2026-05-01 was declared closed (臨時休業日): no transfer file is built on it",
+    }
