@@ -141,13 +141,14 @@ class GatewayHandler(BaseHTTPRequestHandler):
         else:
             charge.update(status="succeeded")
         with state.lock:
+            state.in_progress.discard(key)
+            if state.down:
+                return self._drop()  # went down while this one waited: never executed
             state.charges[key] = charge
             state.executed[key] += 1
-            state.in_progress.discard(key)
             if state.outage_after_count is not None and state.executed_total() >= state.outage_after_count:
                 state.down = True
-            down = state.down
-        if down:
+        if state.down:
             return self._drop()  # executed, but the answer is lost with the gateway
         if token.startswith("tok_timeout_"):
             state.stopping.wait(state.hold_seconds)

@@ -75,7 +75,7 @@ class CardGatewaySettings:
     timeout: float = 10.0  # seconds per request
     max_retries: int = 2  # repeats of a request that met a server error, with the same key
     backoff: float = 0.5  # seconds before the first repeat, doubled for each next one
-    concurrency: int = 16  # charges in flight at once
+    concurrency: int = 32  # charges in flight at once
     simulator_ledger: str | None = None  # the simulator's file of executed charges; None: memory
 
     def __post_init__(self) -> None:

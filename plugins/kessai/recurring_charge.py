@@ -35,7 +35,7 @@ Clock = Callable[[], datetime]
 
 @dataclass(frozen=True)
 class ChargeOptions:
-    concurrency: int = 16  # charges in flight at once
+    concurrency: int = 32  # charges in flight at once
     batch_size: int = 500  # attempts written 'pending' (and their outcomes) per transaction
     max_attempts: int = 3  # charges of one slip per cycle while the gateway never executes them
 

@@ -46,7 +46,12 @@ def prepare_subscriptions(connection: Connection) -> int:
         .where(subscriptions.c.started_on.is_(None))
         .values(started_on=japan_date(subscriptions.c.created_at))
     )
-    return connection.execute(sql_text("recurring_charge/number_subscriptions", connection.dialect.name)).rowcount
+    unnumbered = connection.execute(
+        select(func.count()).select_from(subscriptions).where(subscriptions.c.subscription_number.is_(None))
+    ).scalar_one()
+    if unnumbered:
+        connection.execute(sql_text("recurring_charge/number_subscriptions", connection.dialect.name))
+    return unnumbered
 
 
 def create_recurring_slips(connection: Connection, cycle: ChargeCycle) -> dict:

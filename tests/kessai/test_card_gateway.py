@@ -82,7 +82,7 @@ def test_which_gateway_a_run_uses():
     assert (http.kind, http.base_url, http.api_key) == (HTTP, "https://gateway.example:8443", "sk_test")
     assert (http.timeout, http.max_retries, http.concurrency, http.backoff) == (5.0, 4, 32, 0.5)
     simulator = gateway_settings(None, None, simulator_ledger="/tmp/ledger.sqlite")
-    assert (simulator.kind, simulator.simulator_ledger, simulator.concurrency) == ("simulator", "/tmp/ledger.sqlite", 16)
+    assert (simulator.kind, simulator.simulator_ledger, simulator.concurrency) == ("simulator", "/tmp/ledger.sqlite", 32)
     # KESSAI_CARD_GATEWAY chooses; KESSAI_CHARGE_CONCURRENCY overrides the connection's extra.
     assert gateway_settings("simulator", connection, concurrency="8").kind == "simulator"
     assert gateway_settings("HTTP", connection, concurrency="8").concurrency == 8
