@@ -147,3 +147,37 @@ def deliver_outbox(dry_run: bool | None = None) -> dict[str, int]:
     if report.given_up:
         log.warning("given-up mails, for the operators:\n%s", DeliveryReport.table(report.given_up))
     return report.counts()
+
+
+# -- card gateway -------------------------------------------------------------------------------
+
+CARD_GATEWAY_CONNECTION_ID = "kessai_card_gateway"
+CARD_GATEWAY_VARIABLE = "KESSAI_CARD_GATEWAY"  # simulator | http
+CHARGE_CONCURRENCY_VARIABLE = "KESSAI_CHARGE_CONCURRENCY"
+
+
+def card_gateway_settings():
+    """The card gateway of this deployment as plain settings: KESSAI_CARD_GATEWAY, else the HTTP
+    gateway of the Airflow connection `kessai_card_gateway` when it exists, else the simulator
+    (its ledger in KESSAI_HOME). docs/card-gateway.md."""
+    from kessai.card_gateway import SIMULATOR, gateway_settings
+    from kessai.database import kessai_home
+
+    kind = os.environ.get(CARD_GATEWAY_VARIABLE)
+    wants_simulator = (kind or "").strip().lower() == SIMULATOR
+    connection = None if wants_simulator else _optional_connection(CARD_GATEWAY_CONNECTION_ID)
+    fields = None
+    if connection is not None:
+        fields = {
+            "host": connection.host,
+            "schema": connection.schema,
+            "port": connection.port,
+            "password": connection.password,
+            "extra": connection.extra_dejson,
+        }
+    return gateway_settings(
+        kind,
+        fields,
+        simulator_ledger=str(kessai_home() / "card-gateway-simulator.sqlite"),
+        concurrency=os.environ.get(CHARGE_CONCURRENCY_VARIABLE),
+    )

@@ -1,0 +1,156 @@
+"""
+### Recurring charge (定期購入・継続課金, SPEC §4.3)
+
+Runs on each month's **charge day**: the 27th, or the next business day when the 27th is none
+(February 2027 is charged on 2027-03-01). The run stands for that date; the billing month it
+charges is worked out from it and kept apart from it everywhere.
+
+1. **charge_day**: the run's business date must be a charge day (else the run fails naming the
+   charge days around it); a date the operator declared closed does nothing and says where the
+   charge moved (trigger a run for that date: the schedule knows only the national holidays).
+2. **create_slips**: the billing month's slip of every active subscription that started before
+   that month (the first slip is the online side's), payment date empty, one per subscription
+   and month. Slip numbers: `9` + the subscription's number (11 digits) + `YYYYMM`.
+3. **charge**: settles first any charge whose outcome is unknown (a timeout, a crash) by asking
+   the card gateway with its idempotency key, then charges the rest concurrently; every attempt
+   is recorded as pending before it is sent. A success fills the payment date with the charge
+   day. Fails (and retries) while the gateway cannot confirm an outcome.
+4. **notify_failures**: a slip of the month whose payment date is still empty has failed. One
+   notice per merchant (CSV attached), a re-payment request to each customer where the merchant
+   enabled it; then the month is closed: nothing of it is charged again.
+5. **deliver_mail**: sends the outbox.
+
+The gateway: `KESSAI_CARD_GATEWAY=simulator|http`; by default the HTTP gateway of the Airflow
+connection `kessai_card_gateway` if it exists, else the simulator (docs/card-gateway.md).
+
+**Re-run / backfill**: safe at any time. A re-run settles, charges and notifies only what is
+left; after the month was closed it changes nothing.
+`airflow dags test recurring_charge 2027-03-01` charges February 2027;
+`airflow backfill create --dag-id recurring_charge --from-date 2027-03-01 --to-date 2027-03-31`
+runs the charge days in that range. `dry_run` counts what would be created and charged, calls no
+gateway and writes nothing. Details: docs/recurring-charge.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+
+import pendulum
+from airflow.sdk import dag, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from kessai_tasks import (
+    DEFAULT_ARGS,
+    RUN_PARAMS,
+    business_date_of_run,
+    business_engine,
+    card_gateway_settings,
+    deliver_outbox,
+    is_dry_run,
+)
+from kessai_timetables import RecurringChargeTimetable
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@contextmanager
+def cycle_connection(day: str):
+    """A connection on the business database and the charge cycle of the run's date."""
+    from kessai.calendar_store import prepare_calendar
+    from kessai.charge_cycle import charge_cycle_on
+
+    engine = business_engine()
+    try:
+        with engine.connect() as connection:
+            calendar = prepare_calendar(connection)
+            yield connection, charge_cycle_on(date.fromisoformat(day), calendar)
+    finally:
+        engine.dispose()
+
+
+def finish(connection, summary: dict) -> dict:
+    """Commit the task's work, or roll it back in a dry run; log the summary either way."""
+    if is_dry_run():
+        connection.rollback()
+        log.info("dry run, nothing written: %s", summary)
+    else:
+        connection.commit()
+        log.info("%s", summary)
+    return summary
+
+
+@dag(
+    dag_id="recurring_charge",
+    schedule=RecurringChargeTimetable(run_at="10:00"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params=RUN_PARAMS,
+    tags=["kessai", "recurring_charge"],
+    doc_md=__doc__,
+)
+def recurring_charge():
+    @task
+    def charge_day() -> str:
+        from kessai.charge_cycle import plan_charge_day
+
+        business_date = business_date_of_run()
+        engine = business_engine()
+        try:
+            with engine.begin() as connection:
+                plan = plan_charge_day(connection, business_date)
+        finally:
+            engine.dispose()
+        if plan["closed"]:
+            log.warning("%s", plan["message"])
+            raise AirflowSkipException(plan["message"])
+        log.info("charge day %s: billing month %s", plan["charge_date"], plan["billing_month"])
+        return plan["business_date"]
+
+    @task
+    def create_slips(day: str) -> dict:
+        from kessai.recurring_slips import create_recurring_slips
+
+        with cycle_connection(day) as (connection, cycle):
+            return finish(connection, create_recurring_slips(connection, cycle))
+
+    @task
+    def charge(day: str) -> dict:
+        from kessai.card_gateway import open_card_gateway
+        from kessai.recurring_charge import ChargeOptions, charge_cycle, preview_charges
+
+        settings = card_gateway_settings()
+        options = ChargeOptions(concurrency=settings.concurrency)
+        with cycle_connection(day) as (connection, cycle):
+            if is_dry_run():
+                return finish(connection, preview_charges(connection, cycle, options))
+            log.info("card gateway: %r", settings)
+            gateway = open_card_gateway(settings)
+            try:
+                return charge_cycle(connection, cycle, gateway, clock=utc_now, options=options)
+            finally:
+                gateway.close()
+
+    @task
+    def notify_failures(day: str) -> dict:
+        from kessai.recurring_failures import notify_failures as notify
+
+        with cycle_connection(day) as (connection, cycle):
+            return finish(connection, notify(connection, cycle, clock=utc_now))
+
+    @task
+    def deliver_mail() -> dict:
+        return deliver_outbox()
+
+    day = charge_day()
+    create_slips(day) >> charge(day) >> notify_failures(day) >> deliver_mail()
+
+
+recurring_charge()
