@@ -1,0 +1,533 @@
+"""Synthetic business data for the demo, the benchmarks and tests (docs/synthetic-data.md).
+
+generate(connection, plan) fills an empty business database with merchants, their bank accounts,
+subscriptions and slips. The same plan (seed included) gives the same rows, on SQLite and on
+PostgreSQL: every column is drawn with numpy from generators seeded by the plan, a fixed number
+of rows per generator, and loaded set-based (bulk_load).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from dataclasses import dataclass, fields
+from datetime import date, datetime, time
+
+import numpy as np
+from sqlalchemy import Connection, func, select
+
+from kessai import card_gateway
+from kessai.bulk_load import indexes_deferred, insert_columns
+from kessai.business_calendar import CALENDAR_START, BusinessCalendar
+from kessai.calendar_store import load_calendar
+from kessai.database import sql_text
+from kessai.rules import CONFIRMATION_WINDOW_MONTHS, MONTHLY, TWICE_MONTHLY, confirmation_deadline
+from kessai.run_dates import JAPAN, japan_date_of
+from kessai.schema import bank_accounts, card_companies, merchants, slips, subscriptions
+from kessai.synthetic_names import BANKS, BRANCHES, COMPANY_FORMS, STORE_WORDS, TRADE_WORDS, email_name
+from kessai.zengin import to_zengin_kana
+
+# Rows drawn from one generator. Part of what a seed means: changing it changes every data set.
+BLOCK_ROWS = 100_000
+
+# Each kind of row draws from its own generators: [seed, stream] or [seed, stream, block].
+MERCHANT_STREAM, BANK_ACCOUNT_STREAM, SUBSCRIPTION_STREAM, SLIP_STREAM = range(4)
+
+DAY = 86_400
+JAPAN_OFFSET = 9 * 3600  # Japan keeps no daylight saving time
+
+# A card company code that is not in card_companies: such slips are held back from transmission.
+UNKNOWN_CARD_COMPANY = "discover"
+CARD_COMPANY_SHARES = {"visa_master": 0.62, "jcb": 0.22, "amex": 0.10, "diners": 0.06}
+OTHER_CARD_COMPANY_SHARE = 0.02  # a company added to card_companies beyond these four
+CARD_NUMBER_DIGITS = {"amex": 15, "diners": 14}  # others: 16; a reference masks all but 4
+
+# Any token the simulator does not know approves; the others are its documented failing tokens.
+APPROVED_TOKEN_PREFIX = "tok_ok_"
+
+# Kinds of slips, by what happened to them.
+CONFIRMED, CANCELLED, UNCONFIRMED, BACKDATED, FUTURE_DATED = range(5)
+# Of confirmed slips: registered 8 to 200 days after payment, the ones past the deadline
+# (payment date + 6 months) on the deadline itself, the last day allowed.
+LATE_CONFIRMATION_SHARE = 0.03
+LATE_CONFIRMATION_DAYS = (8, 201)
+
+# When confirmations are registered (hours in Japan, share): office hours, the evening, and the
+# night before 09:00, whose UTC timestamp falls on the previous calendar day.
+REGISTRATION_HOURS = ((9, 19, 0.75), (19, 24, 0.15), (0, 9, 0.10))
+
+FEE_RATES_BP = (0, 300, 325, 350, 360, 400)
+TRANSFER_FEES = (0, 165, 220, 330, 440)
+MINIMUM_PAYOUTS = (0, 0, 1_000, 3_000, 5_000)
+SUBSCRIPTION_PRICES = (500, 980, 1_480, 1_980, 2_980, 3_980, 5_500, 9_800)
+MISSING_EMAIL_SHARE = 0.10
+MISSING_KANA_SHARE = 0.03
+MISSING_ENGLISH_SHARE = 0.03
+MISSING_CUSTOMER_EMAIL_SHARE = 0.05
+REPAYMENT_MAIL_SHARE = 0.6
+CHECKING_ACCOUNT_SHARE = 0.15
+
+# Merchants number their orders their own way: (share, first number from, below, zero-padded to).
+# No own number has 18 digits starting with 9: those are the recurring slips' numbers.
+SLIP_NUMBERINGS = ((0.4, 1, 10**6, 0), (0.3, 0, 10**6, 12), (0.3, 10**17, 8 * 10**17, 0))
+MAX_SLIPS = 10**9  # keeps every number within 18 digits
+
+MAX_MERCHANTS = 999_999  # M000001 ...
+MAX_SUBSCRIPTIONS = 99_999_999  # S00000001 ...
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """What to generate. Shares are of the slips (cancelled, unconfirmed, backdated, future-dated:
+    one kind each; the rest is confirmed on the day it is registered) or of the merchants and
+    subscriptions. `slips` counts the one-off slips; every subscription adds its first slip."""
+
+    seed: int = 42
+    merchants: int = 200
+    slips: int = 100_000
+    subscriptions: int = 1_000
+    start: date = date(2026, 10, 1)  # payment dates lie in [start, end]
+    end: date = date(2027, 2, 28)
+    as_of: datetime | None = None  # confirmations registered until; default: the end day's last second in Japan
+    backdated_share: float = 0.05
+    future_share: float = 0.05
+    unconfirmed_share: float = 0.08
+    cancelled_share: float = 0.02
+    unknown_card_company_share: float = 0.001
+    twice_monthly_share: float = 0.3
+    bank_account_change_share: float = 0.2
+    stopped_subscription_share: float = 0.15
+    failing_card_share: float = 0.09  # subscriptions with a declining, timing-out or failing token
+
+    @property
+    def registered_until(self) -> datetime:
+        return self.as_of or datetime.combine(self.end, time(23, 59, 59), JAPAN)
+
+    def check(self, calendar: BusinessCalendar) -> None:
+        """Raise ValueError (CalendarHorizonError for dates) naming what is wrong with the plan."""
+        if self.seed < 0:
+            raise ValueError(f"the seed must be 0 or more, not {self.seed}")
+        for name, most in (("merchants", MAX_MERCHANTS), ("slips", MAX_SLIPS), ("subscriptions", MAX_SUBSCRIPTIONS)):
+            if not 0 <= getattr(self, name) <= most:
+                raise ValueError(f"{name} must be between 0 and {most}, not {getattr(self, name)}")
+        if self.merchants == 0 and self.slips + self.subscriptions > 0:
+            raise ValueError("slips and subscriptions need at least one merchant")
+        for field in fields(self):
+            if field.name.endswith("_share") and not 0 <= getattr(self, field.name) <= 1:
+                raise ValueError(f"{field.name} must be between 0 and 1, not {getattr(self, field.name)}")
+        if sum(self.slip_shares) > 1:
+            raise ValueError(
+                f"cancelled, unconfirmed, backdated and future shares add up to {sum(self.slip_shares):g}, more than 1"
+            )
+        if self.start > self.end:
+            raise ValueError(f"the period starts {self.start} after it ends {self.end}")
+        if self.as_of is not None and self.as_of.tzinfo is None:
+            raise ValueError(f"as_of {self.as_of} has no time zone")
+        if japan_date_of(self.registered_until) < self.end:
+            raise ValueError(f"as_of {self.registered_until} is before the period ends ({self.end} in Japan)")
+        calendar.check_horizon(self.start)
+        calendar.check_horizon(japan_date_of(self.registered_until))
+        calendar.check_horizon(confirmation_deadline(self.end))  # the latest confirmation date
+
+    @property
+    def slip_shares(self) -> tuple[float, float, float, float]:
+        """The shares of the kinds CANCELLED, UNCONFIRMED, BACKDATED, FUTURE_DATED, in that order."""
+        return (self.cancelled_share, self.unconfirmed_share, self.backdated_share, self.future_share)
+
+
+# -- random columns ----------------------------------------------------------------------------
+
+
+def _rng(seed: int, *stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, *stream])
+
+
+def _labels(rng: np.random.Generator, n: int, shares) -> np.ndarray:
+    """Labels 1..len(shares), each on round(share * n) of n rows (exactly), 0 on the rest, shuffled."""
+    counts = []
+    for share in shares:
+        counts.append(min(round(share * n), n - sum(counts)))
+    return rng.permutation(np.repeat(np.arange(len(shares) + 1), [n - sum(counts), *counts]))
+
+
+def _midnight(days: np.ndarray) -> np.ndarray:
+    """Seconds since the epoch (UTC) at 00:00 in Japan of each day."""
+    return days.astype(np.int64) * DAY - JAPAN_OFFSET
+
+
+def _moments(rng, days: np.ndarray, time_of_day: np.ndarray, earliest, latest) -> np.ndarray:
+    """A moment (epoch seconds) on each day in Japan: at the time of day asked where that lies in
+    [earliest, latest], else a uniform one in that part of the day (which must not be empty)."""
+    midnight = _midnight(days)
+    low = np.maximum(midnight, earliest)
+    high = np.minimum(midnight + DAY - 1, latest)
+    wanted = midnight + time_of_day
+    fallback = low + (rng.random(len(days)) * (high - low + 1)).astype(np.int64)
+    return np.where((wanted >= low) & (wanted <= high), wanted, fallback)
+
+
+def _registration_times(rng, n: int) -> np.ndarray:
+    band = rng.choice(len(REGISTRATION_HOURS), n, p=[share for _, _, share in REGISTRATION_HOURS])
+    first_hour = np.array([first for first, _, _ in REGISTRATION_HOURS])[band]
+    hours = np.array([last - first for first, last, _ in REGISTRATION_HOURS])[band]
+    return first_hour * 3600 + (rng.random(n) * hours * 3600).astype(np.int64)
+
+
+def _any_time(rng, n: int) -> np.ndarray:
+    return rng.integers(0, DAY, n)
+
+
+def add_months_to_days(days: np.ndarray, months: int) -> np.ndarray:
+    """kessai.rules.add_months over an array of datetime64[D]: clipped to the month's end."""
+    month = days.astype("datetime64[M]")
+    day_in_month = days - month.astype("datetime64[D]")
+    target = month + months
+    return np.minimum(target.astype("datetime64[D]") + day_in_month, (target + 1).astype("datetime64[D]") - 1)
+
+
+def _timestamps(moments: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+    """Epoch seconds as datetime64 (UTC), NaT where not present."""
+    values = moments.astype("datetime64[s]")
+    if present is not None:
+        values[~present] = np.datetime64("NaT")
+    return values
+
+
+def _dates(days: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+    values = days.astype("datetime64[D]")
+    if present is not None:
+        values[~present] = np.datetime64("NaT")
+    return values
+
+
+# -- the world the slips are drawn from -------------------------------------------------------
+
+
+@dataclass
+class _World:
+    """What every block of slips needs: the plan's dates and the merchants' and companies' columns."""
+
+    plan: GenerationPlan
+    start: np.datetime64
+    days: int  # in the period
+    as_of: int  # epoch seconds
+    as_of_day: np.datetime64
+    merchant_ids: np.ndarray
+    merchant_weights: np.ndarray
+    slip_number_base: np.ndarray
+    slip_number_width: np.ndarray
+    companies: np.ndarray  # the known codes, then UNKNOWN_CARD_COMPANY
+    company_weights: np.ndarray  # of the known codes
+    card_masks: np.ndarray
+
+    @classmethod
+    def of(cls, plan: GenerationPlan, company_codes: list[str], merchant_ids: list[str], traits: dict) -> _World:
+        weights = np.array([CARD_COMPANY_SHARES.get(code, OTHER_CARD_COMPANY_SHARE) for code in company_codes])
+        companies = [*company_codes, UNKNOWN_CARD_COMPANY]
+        return cls(
+            plan=plan,
+            start=np.datetime64(plan.start, "D"),
+            days=(plan.end - plan.start).days + 1,
+            as_of=int(plan.registered_until.timestamp()),
+            as_of_day=np.datetime64(japan_date_of(plan.registered_until), "D"),
+            merchant_ids=np.array(merchant_ids),
+            merchant_weights=traits["weight"],
+            slip_number_base=traits["slip_number_base"],
+            slip_number_width=traits["slip_number_width"],
+            companies=np.array(companies),
+            company_weights=weights / weights.sum(),
+            card_masks=np.array(["*" * (CARD_NUMBER_DIGITS.get(code, 16) - 4) for code in companies]),
+        )
+
+
+# -- merchants and bank accounts --------------------------------------------------------------
+
+
+def _merchants(plan: GenerationPlan) -> tuple[dict, dict]:
+    """The merchants table's columns, and what accounts and slips need of each merchant."""
+    rng = _rng(plan.seed, MERCHANT_STREAM)
+    n = plan.merchants
+    store = rng.integers(0, len(STORE_WORDS), n)
+    trade = rng.integers(0, len(TRADE_WORDS), n)
+    form = rng.choice(len(COMPANY_FORMS), n, p=[share for *_, share in COMPANY_FORMS])
+    half_width = rng.random(n) < 0.5
+    no_kana, no_english, no_email, cycle, repayment_mail = (
+        _labels(rng, n, [share]) == 1
+        for share in (
+            MISSING_KANA_SHARE,
+            MISSING_ENGLISH_SHARE,
+            MISSING_EMAIL_SHARE,
+            plan.twice_monthly_share,
+            REPAYMENT_MAIL_SHARE,
+        )
+    )
+    days_before = rng.integers(30, 1500, n)
+    created_days = np.maximum(np.datetime64(plan.start, "D") - days_before, np.datetime64(CALENDAR_START, "D"))
+    created_at = _moments(rng, created_days, _registration_times(rng, n), 0, np.iinfo(np.int64).max)
+    numbering = rng.choice(len(SLIP_NUMBERINGS), n, p=[share for share, *_ in SLIP_NUMBERINGS])
+    low = np.array([low for _, low, _, _ in SLIP_NUMBERINGS])[numbering]
+    high = np.array([high for _, _, high, _ in SLIP_NUMBERINGS])[numbering]
+    weights = rng.lognormal(0.0, 1.0, n)  # a few big merchants, many small ones
+    columns = {
+        "merchant_id": [f"M{i + 1:06d}" for i in range(n)],
+        "name": [],
+        "name_kana": [],
+        "name_en": [],
+        "email": [],
+        "payout_cycle": np.where(cycle, TWICE_MONTHLY, MONTHLY),
+        "fee_rate_bp": rng.choice(FEE_RATES_BP, n),
+        "transfer_fee": rng.choice(TRANSFER_FEES, n),
+        "minimum_payout": rng.choice(MINIMUM_PAYOUTS, n),
+        "repayment_mail_enabled": repayment_mail,
+        "created_at": _timestamps(created_at),
+    }
+    traits = {
+        "holder_kana": [],
+        "created_at": created_at,
+        "weight": weights / weights.sum(),
+        "slip_number_base": low + (rng.random(n) * (high - low)).astype(np.int64),
+        "slip_number_width": np.array([width for *_, width in SLIP_NUMBERINGS])[numbering],
+    }
+    for i in range(n):
+        word, word_kana, word_en = STORE_WORDS[store[i]]
+        kind, kind_kana, kind_en = TRADE_WORDS[trade[i]]
+        prefix, holder_prefix, suffix_en, _ = COMPANY_FORMS[form[i]]
+        kana = word_kana + kind_kana
+        english = f"{word_en} {kind_en}{suffix_en}"
+        columns["name"].append(f"{prefix}{word}{kind}")
+        columns["name_kana"].append(None if no_kana[i] else to_zengin_kana(kana) if half_width[i] else kana)
+        columns["name_en"].append(None if no_english[i] else english)
+        columns["email"].append(None if no_email[i] else f"{email_name(english)}.{i + 1}@example.com")
+        traits["holder_kana"].append(to_zengin_kana(holder_prefix + kana))
+    return columns, traits
+
+
+def _bank_accounts(plan: GenerationPlan, merchant_ids: list[str], traits: dict) -> dict:
+    """Each merchant's account from its start; some change to a second one within the period."""
+    rng = _rng(plan.seed, BANK_ACCOUNT_STREAM)
+    n = plan.merchants
+    changes = np.flatnonzero(_labels(rng, n, [plan.bank_account_change_share]))
+    owner = np.concatenate([np.arange(n), changes])
+    accounts = len(owner)
+    start = np.datetime64(plan.start, "D")
+    change_days = start + rng.integers(1, max((plan.end - plan.start).days, 1) + 1, len(changes))
+    as_of = int(plan.registered_until.timestamp())
+    change_moments = _moments(rng, change_days, _registration_times(rng, len(changes)), 0, as_of)
+    bank = rng.integers(0, len(BANKS), accounts)
+    branch = rng.integers(0, len(BRANCHES), accounts)
+    return {
+        "merchant_id": [merchant_ids[m] for m in owner],
+        "bank_code": [BANKS[b][0] for b in bank],
+        "bank_name_kana": [to_zengin_kana(BANKS[b][1]) for b in bank],
+        "branch_code": [BRANCHES[b][0] for b in branch],
+        "branch_name_kana": [to_zengin_kana(BRANCHES[b][1]) for b in branch],
+        "account_type": np.where(rng.random(accounts) < CHECKING_ACCOUNT_SHARE, "checking", "ordinary"),
+        "account_number": [f"{v:07d}" for v in rng.integers(0, 10**7, accounts)],
+        "holder_kana": [traits["holder_kana"][m] for m in owner],
+        "effective_from": _timestamps(np.concatenate([traits["created_at"], change_moments])),
+    }
+
+
+# -- slips ------------------------------------------------------------------------------------
+
+
+def _confirmations(rng, world: _World, payment_days, created_at, kinds) -> dict:
+    """Confirmation and cancellation columns for slips of the given kinds (SPEC §4.1): a slip is
+    confirmed only when paid, on or after its payment date, dated and registered by the deadline
+    (payment date + 6 months) and never after as_of; only unconfirmed slips are cancelled."""
+    n = len(payment_days)
+    deadline = add_months_to_days(payment_days, CONFIRMATION_WINDOW_MONTHS)
+    registration_deadline = np.minimum(deadline, world.as_of_day)
+    delay = np.where(rng.random(n) < LATE_CONFIRMATION_SHARE, rng.integers(*LATE_CONFIRMATION_DAYS, n), rng.geometric(0.5, n) - 1)
+    delay = np.where(kinds == BACKDATED, rng.geometric(0.1, n), delay)  # registered days after it is dated
+    registered_days = np.minimum(payment_days + delay, registration_deadline)
+    registered_at = _moments(rng, registered_days, _registration_times(rng, n), created_at, world.as_of)
+    days_since_payment = (registered_days - payment_days).astype(np.int64)
+    back = np.where(days_since_payment > 0, 1 + (rng.random(n) * days_since_payment).astype(np.int64), 0)
+    ahead = rng.geometric(0.1, n)
+    confirmed_on = np.select(
+        [kinds == BACKDATED, kinds == FUTURE_DATED],
+        [registered_days - back, np.minimum(registered_days + ahead, deadline)],
+        registered_days,
+    )
+    cancel_days = np.minimum(payment_days + rng.geometric(0.4, n) - 1, world.as_of_day)
+    cancelled_at = _moments(rng, cancel_days, _any_time(rng, n), created_at, world.as_of)
+    confirmed = np.isin(kinds, (CONFIRMED, BACKDATED, FUTURE_DATED))
+    cancelled = kinds == CANCELLED
+    return {
+        "confirmed_on": _dates(confirmed_on, confirmed),
+        "confirmation_registered_at": _timestamps(registered_at, confirmed),
+        "cancelled_at": _timestamps(cancelled_at, cancelled),
+    }
+
+
+def _slip_columns(world: _World, number: np.ndarray, merchant, company, last4, amount, payment_days, created_at):
+    """The columns every slip has; `number` is its index among all the generated slips."""
+    slip_number = world.slip_number_base[merchant] + number
+    return {
+        "slip_id": np.strings.zfill(slip_number.astype(str), world.slip_number_width[merchant]),
+        "merchant_id": world.merchant_ids[merchant],
+        "card_company": world.companies[company],
+        "card_reference": np.strings.add(world.card_masks[company], np.strings.zfill(last4.astype(str), 4)),
+        "amount": amount,
+        "payment_date": _dates(payment_days),
+        "created_at": _timestamps(created_at),
+    }
+
+
+def _one_off_slips(world: _World, block: int) -> dict:
+    """Block `block` of the one-off slips, their payment dates rising through the period."""
+    plan = world.plan
+    rng = _rng(plan.seed, SLIP_STREAM, block)
+    number = np.arange(block * BLOCK_ROWS, min((block + 1) * BLOCK_ROWS, plan.slips))
+    n = len(number)
+    merchant = rng.choice(len(world.merchant_ids), n, p=world.merchant_weights)
+    company = rng.choice(len(world.company_weights), n, p=world.company_weights)
+    unknown = _labels(rng, n, [plan.unknown_card_company_share]) == 1
+    company = np.where(unknown, len(world.companies) - 1, company)
+    amount = np.clip(np.round(rng.lognormal(np.log(3_300), 1.0, n), -1), 100, 2_000_000).astype(np.int64)
+    payment_days = world.start + ((number + rng.random(n)) * world.days / plan.slips).astype(np.int64)
+    created_at = _moments(rng, payment_days, _any_time(rng, n), 0, world.as_of)
+    kinds = _labels(rng, n, plan.slip_shares)
+    columns = _slip_columns(world, number, merchant, company, rng.integers(0, 10_000, n), amount, payment_days, created_at)
+    columns.update(subscription_id=[None] * n, billing_month=[None] * n)
+    columns.update(_confirmations(rng, world, payment_days, created_at, kinds))
+    return columns
+
+
+def _subscriptions_and_first_slips(world: _World) -> tuple[dict, dict]:
+    """The subscriptions, each started in the period with its first slip (paid, never cancelled)."""
+    plan = world.plan
+    rng = _rng(plan.seed, SUBSCRIPTION_STREAM)
+    n = plan.subscriptions
+    merchant = rng.choice(len(world.merchant_ids), n, p=world.merchant_weights)
+    company = rng.choice(len(world.company_weights), n, p=world.company_weights)
+    last4 = rng.integers(0, 10_000, n)
+    amount = rng.choice(SUBSCRIPTION_PRICES, n).astype(np.int64)
+    stopped = _labels(rng, n, [plan.stopped_subscription_share]) == 1
+    no_email = _labels(rng, n, [MISSING_CUSTOMER_EMAIL_SHARE]) == 1
+    failing = list(card_gateway.SIMULATED_TOKEN_PREFIXES.values())
+    token_kind = _labels(rng, n, [plan.failing_card_share / len(failing)] * len(failing))
+    prefixes = [APPROVED_TOKEN_PREFIX, *failing]
+    token_ids = rng.integers(0, 2**63, n)
+    payment_days = world.start + rng.integers(0, world.days, n)
+    created_at = _moments(rng, payment_days, _any_time(rng, n), 0, world.as_of)
+    subscription_ids = [f"S{i + 1:08d}" for i in range(n)]
+    first_slips = _slip_columns(world, plan.slips + np.arange(n), merchant, company, last4, amount, payment_days, created_at)
+    subscription_columns = {
+        "subscription_id": subscription_ids,
+        "merchant_id": first_slips["merchant_id"],
+        "customer_email": [None if no_email[i] else f"customer{i + 1:08d}@example.net" for i in range(n)],
+        "card_token": [f"{prefixes[kind]}{token:016x}" for kind, token in zip(token_kind, token_ids)],
+        "card_company": first_slips["card_company"],
+        "card_reference": first_slips["card_reference"],
+        "amount": amount,
+        "status": np.where(stopped, "stopped", "active"),
+        "started_on": first_slips["payment_date"],
+        "created_at": first_slips["created_at"],
+    }
+    kinds = _labels(rng, n, (0.0, *plan.slip_shares[1:]))
+    first_slips.update(
+        subscription_id=subscription_ids,
+        billing_month=_dates(payment_days.astype("datetime64[M]").astype("datetime64[D]")),
+    )
+    first_slips.update(_confirmations(rng, world, payment_days, created_at, kinds))
+    return subscription_columns, first_slips
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+
+class DatabaseNotEmpty(RuntimeError):
+    """Synthetic data goes only into a business database without merchants, subscriptions or slips."""
+
+
+def _require_empty(connection: Connection) -> None:
+    for table in (merchants, subscriptions, slips):
+        count = connection.execute(select(func.count()).select_from(table)).scalar_one()
+        if count:
+            raise DatabaseNotEmpty(
+                f"the business database already has {count} row(s) in {table.name}: synthetic data is "
+                "generated into an empty one (create a new database, then `python -m kessai db upgrade`)"
+            )
+
+
+def generate(connection: Connection, plan: GenerationPlan) -> dict[str, int]:
+    """Fill the empty business database with the plan's data; returns what it holds then."""
+    plan.check(load_calendar(connection))
+    _require_empty(connection)
+    company_codes = connection.execute(select(card_companies.c.card_company).order_by("card_company")).scalars().all()
+    merchant_columns, traits = _merchants(plan)
+    merchant_ids = merchant_columns["merchant_id"]
+    world = _World.of(plan, company_codes, merchant_ids, traits)
+    insert_columns(connection, merchants, merchant_columns)
+    insert_columns(connection, bank_accounts, _bank_accounts(plan, merchant_ids, traits))
+    subscription_columns, first_slips = _subscriptions_and_first_slips(world)
+    insert_columns(connection, subscriptions, subscription_columns)
+    with indexes_deferred(connection, slips):
+        for block in range(-(-plan.slips // BLOCK_ROWS)):
+            insert_columns(connection, slips, _one_off_slips(world, block))
+        insert_columns(connection, slips, first_slips)
+    return summarize(connection)
+
+
+def summarize(connection: Connection) -> dict[str, int]:
+    """What the business database holds, by the kinds the generator makes."""
+    row = connection.execute(sql_text("synthetic/summary", connection.dialect.name)).mappings().one()
+    summary = {name: int(value or 0) for name, value in row.items()}
+    tokens = Counter(map(card_gateway.simulated_behaviour, connection.execute(select(subscriptions.c.card_token)).scalars()))
+    return summary | {f"card_tokens_{behaviour}": tokens[behaviour] for behaviour in ("approve", *card_gateway.SIMULATED_TOKEN_PREFIXES)}
+
+
+# -- command line -----------------------------------------------------------------------------
+
+
+def register(subparsers) -> None:
+    from kessai.cli import parse_date
+
+    parser = subparsers.add_parser(
+        "generate",
+        help="fill an empty business database with synthetic merchants, subscriptions and slips",
+        description="Generate reproducible synthetic data (docs/synthetic-data.md) into the business database.",
+    )
+    defaults = GenerationPlan()
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--merchants", type=int, default=defaults.merchants)
+    parser.add_argument("--slips", type=int, default=defaults.slips, help="one-off slips (each subscription adds one)")
+    parser.add_argument("--subscriptions", type=int, default=defaults.subscriptions)
+    parser.add_argument("--from", dest="start", type=parse_date, default=defaults.start, help="first payment date")
+    parser.add_argument("--to", dest="end", type=parse_date, default=defaults.end, help="last payment date")
+    parser.add_argument(
+        "--as-of",
+        type=_parse_moment,
+        help="confirmations registered until this moment, e.g. 2027-03-01T09:00+09:00 "
+        "(default: the last second of --to in Japan)",
+    )
+    for share in ("backdated", "future", "unconfirmed", "cancelled", "unknown_card_company"):
+        name = f"{share}_share"
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=float, default=getattr(defaults, name))
+    parser.set_defaults(handler=command_generate)
+
+
+def _parse_moment(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a moment as YYYY-MM-DDTHH:MM+09:00, got {value!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} has no time zone: add one, e.g. +09:00")
+    return moment
+
+
+def command_generate(args) -> int:
+    from kessai.database import make_engine
+
+    names = {field.name for field in fields(GenerationPlan)}
+    plan = GenerationPlan(**{name: value for name, value in vars(args).items() if name in names})
+    engine = make_engine()
+    with engine.begin() as connection:
+        summary = generate(connection, plan)
+    print(f"generated into {engine.url.render_as_string(hide_password=True)} (seed {plan.seed}):")
+    for name, value in summary.items():
+        print(f"  {name.replace('_', ' ')}: {value}")
+    return 0
