@@ -32,7 +32,7 @@ GIVEN_UP = (BOUNCED, REFUSED, FAILED)
 # What the operators' alert says happened (they read Japanese).
 GIVE_UP_DESCRIPTIONS = {
     BOUNCED: "送信先のサーバーが宛先を受け付けませんでした (宛先不明などの恒久的な拒否)。",
-    REFUSED: "宛先または件名が不正なため、送信しませんでした (改行を含む、正しいアドレス 1 件でない等)。",
+    REFUSED: "宛先または件名が不正なため、送信しませんでした (改行や制御文字を含む、正しいアドレス 1 件でない等)。",
     FAILED: "一時的なエラーが続き、再送の上限回数に達しました。",
 }
 
