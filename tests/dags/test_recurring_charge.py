@@ -159,7 +159,13 @@ def test_a_closed_charge_day_a_moved_charge_a_refused_date_and_a_backfilled_mont
     run(run_dag, "2027-02-27", expect="failed")
     assert payment_dates(business, D("2027-02-01")) == {}
 
-    # With 3/1 closed, February is charged on Tuesday 3/2.
+    # With 3/1 closed, February is charged on Tuesday 3/2: first as a dry run, which counts and
+    # writes nothing, then for real.
+    tasks = run(run_dag, "2027-03-02", dry_run=True)
+    assert tasks["create_slips"][1]["created"] == 2
+    assert tasks["charge"][1] == {"billing_month": "2027-02", "charge_date": "2027-03-02", "slips_to_create": 2,
+                                  "to_look_up": 0, "to_charge": 2, "to_charge_amount": 1200 + 800}
+    assert payment_dates(business, D("2027-02-01")) == {}
     run(run_dag, "2027-03-02")
     assert payment_dates(business, D("2027-02-01")) == {"S1": D("2027-03-02"), "S2": D("2027-03-02")}
 
