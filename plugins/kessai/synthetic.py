@@ -18,23 +18,28 @@ from sqlalchemy import Connection, func, select
 
 from kessai import card_gateway
 from kessai.bulk_load import indexes_deferred, insert_columns
-from kessai.business_calendar import CALENDAR_START, BusinessCalendar
+from kessai.business_calendar import BusinessCalendar
 from kessai.calendar_store import load_calendar
 from kessai.database import sql_text
-from kessai.rules import CONFIRMATION_WINDOW_MONTHS, MONTHLY, TWICE_MONTHLY, confirmation_deadline
+from kessai.rules import CONFIRMATION_WINDOW_MONTHS, confirmation_deadline
 from kessai.run_dates import JAPAN, japan_date_of
 from kessai.schema import bank_accounts, card_companies, merchants, slips, subscriptions
-from kessai.synthetic_names import BANKS, BRANCHES, COMPANY_FORMS, STORE_WORDS, TRADE_WORDS, email_name
-from kessai.zengin import to_zengin_kana
+from kessai.synthetic_merchants import MAX_MERCHANTS, bank_account_columns, merchant_columns
+from kessai.synthetic_random import (
+    SLIP_STREAM,
+    SUBSCRIPTION_STREAM,
+    add_months_to_days,
+    any_times,
+    dates,
+    labels,
+    moments,
+    seeded,
+    timestamps,
+    working_times,
+)
 
 # Rows drawn from one generator. Part of what a seed means: changing it changes every data set.
 BLOCK_ROWS = 100_000
-
-# Each kind of row draws from its own generators: [seed, stream] or [seed, stream, block].
-MERCHANT_STREAM, BANK_ACCOUNT_STREAM, SUBSCRIPTION_STREAM, SLIP_STREAM = range(4)
-
-DAY = 86_400
-JAPAN_OFFSET = 9 * 3600  # Japan keeps no daylight saving time
 
 # A card company code that is not in card_companies: such slips are held back from transmission.
 UNKNOWN_CARD_COMPANY = "discover"
@@ -52,27 +57,10 @@ CONFIRMED, CANCELLED, UNCONFIRMED, BACKDATED, FUTURE_DATED = range(5)
 LATE_CONFIRMATION_SHARE = 0.03
 LATE_CONFIRMATION_DAYS = (8, 201)
 
-# When confirmations are registered (hours in Japan, share): office hours, the evening, and the
-# night before 09:00, whose UTC timestamp falls on the previous calendar day.
-REGISTRATION_HOURS = ((9, 19, 0.75), (19, 24, 0.15), (0, 9, 0.10))
-
-FEE_RATES_BP = (0, 300, 325, 350, 360, 400)
-TRANSFER_FEES = (0, 165, 220, 330, 440)
-MINIMUM_PAYOUTS = (0, 0, 1_000, 3_000, 5_000)
 SUBSCRIPTION_PRICES = (500, 980, 1_480, 1_980, 2_980, 3_980, 5_500, 9_800)
-MISSING_EMAIL_SHARE = 0.10
-MISSING_KANA_SHARE = 0.03
-MISSING_ENGLISH_SHARE = 0.03
 MISSING_CUSTOMER_EMAIL_SHARE = 0.05
-REPAYMENT_MAIL_SHARE = 0.6
-CHECKING_ACCOUNT_SHARE = 0.15
 
-# Merchants number their orders their own way: (share, first number from, below, zero-padded to).
-# No own number has 18 digits starting with 9: those are the recurring slips' numbers.
-SLIP_NUMBERINGS = ((0.4, 1, 10**6, 0), (0.3, 0, 10**6, 12), (0.3, 10**17, 8 * 10**17, 0))
-MAX_SLIPS = 10**9  # keeps every number within 18 digits
-
-MAX_MERCHANTS = 999_999  # M000001 ...
+MAX_SLIPS = 10**9  # keeps every merchant's numbers (SLIP_NUMBERINGS) within 18 digits
 MAX_SUBSCRIPTIONS = 99_999_999  # S00000001 ...
 
 
@@ -135,71 +123,6 @@ class GenerationPlan:
         return (self.cancelled_share, self.unconfirmed_share, self.backdated_share, self.future_share)
 
 
-# -- random columns ----------------------------------------------------------------------------
-
-
-def _rng(seed: int, *stream: int) -> np.random.Generator:
-    return np.random.default_rng([seed, *stream])
-
-
-def _labels(rng: np.random.Generator, n: int, shares) -> np.ndarray:
-    """Labels 1..len(shares), each on round(share * n) of n rows (exactly), 0 on the rest, shuffled."""
-    counts = []
-    for share in shares:
-        counts.append(min(round(share * n), n - sum(counts)))
-    return rng.permutation(np.repeat(np.arange(len(shares) + 1), [n - sum(counts), *counts]))
-
-
-def _midnight(days: np.ndarray) -> np.ndarray:
-    """Seconds since the epoch (UTC) at 00:00 in Japan of each day."""
-    return days.astype(np.int64) * DAY - JAPAN_OFFSET
-
-
-def _moments(rng, days: np.ndarray, time_of_day: np.ndarray, earliest, latest) -> np.ndarray:
-    """A moment (epoch seconds) on each day in Japan: at the time of day asked where that lies in
-    [earliest, latest], else a uniform one in that part of the day (which must not be empty)."""
-    midnight = _midnight(days)
-    low = np.maximum(midnight, earliest)
-    high = np.minimum(midnight + DAY - 1, latest)
-    wanted = midnight + time_of_day
-    fallback = low + (rng.random(len(days)) * (high - low + 1)).astype(np.int64)
-    return np.where((wanted >= low) & (wanted <= high), wanted, fallback)
-
-
-def _registration_times(rng, n: int) -> np.ndarray:
-    band = rng.choice(len(REGISTRATION_HOURS), n, p=[share for _, _, share in REGISTRATION_HOURS])
-    first_hour = np.array([first for first, _, _ in REGISTRATION_HOURS])[band]
-    hours = np.array([last - first for first, last, _ in REGISTRATION_HOURS])[band]
-    return first_hour * 3600 + (rng.random(n) * hours * 3600).astype(np.int64)
-
-
-def _any_time(rng, n: int) -> np.ndarray:
-    return rng.integers(0, DAY, n)
-
-
-def add_months_to_days(days: np.ndarray, months: int) -> np.ndarray:
-    """kessai.rules.add_months over an array of datetime64[D]: clipped to the month's end."""
-    month = days.astype("datetime64[M]")
-    day_in_month = days - month.astype("datetime64[D]")
-    target = month + months
-    return np.minimum(target.astype("datetime64[D]") + day_in_month, (target + 1).astype("datetime64[D]") - 1)
-
-
-def _timestamps(moments: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
-    """Epoch seconds as datetime64 (UTC), NaT where not present."""
-    values = moments.astype("datetime64[s]")
-    if present is not None:
-        values[~present] = np.datetime64("NaT")
-    return values
-
-
-def _dates(days: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
-    values = days.astype("datetime64[D]")
-    if present is not None:
-        values[~present] = np.datetime64("NaT")
-    return values
-
-
 # -- the world the slips are drawn from -------------------------------------------------------
 
 
@@ -240,94 +163,6 @@ class _World:
         )
 
 
-# -- merchants and bank accounts --------------------------------------------------------------
-
-
-def _merchants(plan: GenerationPlan) -> tuple[dict, dict]:
-    """The merchants table's columns, and what accounts and slips need of each merchant."""
-    rng = _rng(plan.seed, MERCHANT_STREAM)
-    n = plan.merchants
-    store = rng.integers(0, len(STORE_WORDS), n)
-    trade = rng.integers(0, len(TRADE_WORDS), n)
-    form = rng.choice(len(COMPANY_FORMS), n, p=[share for *_, share in COMPANY_FORMS])
-    half_width = rng.random(n) < 0.5
-    no_kana, no_english, no_email, cycle, repayment_mail = (
-        _labels(rng, n, [share]) == 1
-        for share in (
-            MISSING_KANA_SHARE,
-            MISSING_ENGLISH_SHARE,
-            MISSING_EMAIL_SHARE,
-            plan.twice_monthly_share,
-            REPAYMENT_MAIL_SHARE,
-        )
-    )
-    days_before = rng.integers(30, 1500, n)
-    created_days = np.maximum(np.datetime64(plan.start, "D") - days_before, np.datetime64(CALENDAR_START, "D"))
-    created_at = _moments(rng, created_days, _registration_times(rng, n), 0, np.iinfo(np.int64).max)
-    numbering = rng.choice(len(SLIP_NUMBERINGS), n, p=[share for share, *_ in SLIP_NUMBERINGS])
-    low = np.array([low for _, low, _, _ in SLIP_NUMBERINGS])[numbering]
-    high = np.array([high for _, _, high, _ in SLIP_NUMBERINGS])[numbering]
-    weights = rng.lognormal(0.0, 1.0, n)  # a few big merchants, many small ones
-    columns = {
-        "merchant_id": [f"M{i + 1:06d}" for i in range(n)],
-        "name": [],
-        "name_kana": [],
-        "name_en": [],
-        "email": [],
-        "payout_cycle": np.where(cycle, TWICE_MONTHLY, MONTHLY),
-        "fee_rate_bp": rng.choice(FEE_RATES_BP, n),
-        "transfer_fee": rng.choice(TRANSFER_FEES, n),
-        "minimum_payout": rng.choice(MINIMUM_PAYOUTS, n),
-        "repayment_mail_enabled": repayment_mail,
-        "created_at": _timestamps(created_at),
-    }
-    traits = {
-        "holder_kana": [],
-        "created_at": created_at,
-        "weight": weights / weights.sum(),
-        "slip_number_base": low + (rng.random(n) * (high - low)).astype(np.int64),
-        "slip_number_width": np.array([width for *_, width in SLIP_NUMBERINGS])[numbering],
-    }
-    for i in range(n):
-        word, word_kana, word_en = STORE_WORDS[store[i]]
-        kind, kind_kana, kind_en = TRADE_WORDS[trade[i]]
-        prefix, holder_prefix, suffix_en, _ = COMPANY_FORMS[form[i]]
-        kana = word_kana + kind_kana
-        english = f"{word_en} {kind_en}{suffix_en}"
-        columns["name"].append(f"{prefix}{word}{kind}")
-        columns["name_kana"].append(None if no_kana[i] else to_zengin_kana(kana) if half_width[i] else kana)
-        columns["name_en"].append(None if no_english[i] else english)
-        columns["email"].append(None if no_email[i] else f"{email_name(english)}.{i + 1}@example.com")
-        traits["holder_kana"].append(to_zengin_kana(holder_prefix + kana))
-    return columns, traits
-
-
-def _bank_accounts(plan: GenerationPlan, merchant_ids: list[str], traits: dict) -> dict:
-    """Each merchant's account from its start; some change to a second one within the period."""
-    rng = _rng(plan.seed, BANK_ACCOUNT_STREAM)
-    n = plan.merchants
-    changes = np.flatnonzero(_labels(rng, n, [plan.bank_account_change_share]))
-    owner = np.concatenate([np.arange(n), changes])
-    accounts = len(owner)
-    start = np.datetime64(plan.start, "D")
-    change_days = start + rng.integers(1, max((plan.end - plan.start).days, 1) + 1, len(changes))
-    as_of = int(plan.registered_until.timestamp())
-    change_moments = _moments(rng, change_days, _registration_times(rng, len(changes)), 0, as_of)
-    bank = rng.integers(0, len(BANKS), accounts)
-    branch = rng.integers(0, len(BRANCHES), accounts)
-    return {
-        "merchant_id": [merchant_ids[m] for m in owner],
-        "bank_code": [BANKS[b][0] for b in bank],
-        "bank_name_kana": [to_zengin_kana(BANKS[b][1]) for b in bank],
-        "branch_code": [BRANCHES[b][0] for b in branch],
-        "branch_name_kana": [to_zengin_kana(BRANCHES[b][1]) for b in branch],
-        "account_type": np.where(rng.random(accounts) < CHECKING_ACCOUNT_SHARE, "checking", "ordinary"),
-        "account_number": [f"{v:07d}" for v in rng.integers(0, 10**7, accounts)],
-        "holder_kana": [traits["holder_kana"][m] for m in owner],
-        "effective_from": _timestamps(np.concatenate([traits["created_at"], change_moments])),
-    }
-
-
 # -- slips ------------------------------------------------------------------------------------
 
 
@@ -338,10 +173,11 @@ def _confirmations(rng, world: _World, payment_days, created_at, kinds) -> dict:
     n = len(payment_days)
     deadline = add_months_to_days(payment_days, CONFIRMATION_WINDOW_MONTHS)
     registration_deadline = np.minimum(deadline, world.as_of_day)
-    delay = np.where(rng.random(n) < LATE_CONFIRMATION_SHARE, rng.integers(*LATE_CONFIRMATION_DAYS, n), rng.geometric(0.5, n) - 1)
+    late = rng.random(n) < LATE_CONFIRMATION_SHARE
+    delay = np.where(late, rng.integers(*LATE_CONFIRMATION_DAYS, n), rng.geometric(0.5, n) - 1)
     delay = np.where(kinds == BACKDATED, rng.geometric(0.1, n), delay)  # registered days after it is dated
     registered_days = np.minimum(payment_days + delay, registration_deadline)
-    registered_at = _moments(rng, registered_days, _registration_times(rng, n), created_at, world.as_of)
+    registered_at = moments(rng, registered_days, working_times(rng, n), created_at, world.as_of)
     days_since_payment = (registered_days - payment_days).astype(np.int64)
     back = np.where(days_since_payment > 0, 1 + (rng.random(n) * days_since_payment).astype(np.int64), 0)
     ahead = rng.geometric(0.1, n)
@@ -351,13 +187,13 @@ def _confirmations(rng, world: _World, payment_days, created_at, kinds) -> dict:
         registered_days,
     )
     cancel_days = np.minimum(payment_days + rng.geometric(0.4, n) - 1, world.as_of_day)
-    cancelled_at = _moments(rng, cancel_days, _any_time(rng, n), created_at, world.as_of)
+    cancelled_at = moments(rng, cancel_days, any_times(rng, n), created_at, world.as_of)
     confirmed = np.isin(kinds, (CONFIRMED, BACKDATED, FUTURE_DATED))
     cancelled = kinds == CANCELLED
     return {
-        "confirmed_on": _dates(confirmed_on, confirmed),
-        "confirmation_registered_at": _timestamps(registered_at, confirmed),
-        "cancelled_at": _timestamps(cancelled_at, cancelled),
+        "confirmed_on": dates(confirmed_on, confirmed),
+        "confirmation_registered_at": timestamps(registered_at, confirmed),
+        "cancelled_at": timestamps(cancelled_at, cancelled),
     }
 
 
@@ -370,26 +206,27 @@ def _slip_columns(world: _World, number: np.ndarray, merchant, company, last4, a
         "card_company": world.companies[company],
         "card_reference": np.strings.add(world.card_masks[company], np.strings.zfill(last4.astype(str), 4)),
         "amount": amount,
-        "payment_date": _dates(payment_days),
-        "created_at": _timestamps(created_at),
+        "payment_date": dates(payment_days),
+        "created_at": timestamps(created_at),
     }
 
 
 def _one_off_slips(world: _World, block: int) -> dict:
     """Block `block` of the one-off slips, their payment dates rising through the period."""
     plan = world.plan
-    rng = _rng(plan.seed, SLIP_STREAM, block)
+    rng = seeded(plan.seed, SLIP_STREAM, block)
     number = np.arange(block * BLOCK_ROWS, min((block + 1) * BLOCK_ROWS, plan.slips))
     n = len(number)
     merchant = rng.choice(len(world.merchant_ids), n, p=world.merchant_weights)
     company = rng.choice(len(world.company_weights), n, p=world.company_weights)
-    unknown = _labels(rng, n, [plan.unknown_card_company_share]) == 1
+    unknown = labels(rng, n, [plan.unknown_card_company_share]) == 1
     company = np.where(unknown, len(world.companies) - 1, company)
     amount = np.clip(np.round(rng.lognormal(np.log(3_300), 1.0, n), -1), 100, 2_000_000).astype(np.int64)
     payment_days = world.start + ((number + rng.random(n)) * world.days / plan.slips).astype(np.int64)
-    created_at = _moments(rng, payment_days, _any_time(rng, n), 0, world.as_of)
-    kinds = _labels(rng, n, plan.slip_shares)
-    columns = _slip_columns(world, number, merchant, company, rng.integers(0, 10_000, n), amount, payment_days, created_at)
+    created_at = moments(rng, payment_days, any_times(rng, n), 0, world.as_of)
+    kinds = labels(rng, n, plan.slip_shares)
+    last4 = rng.integers(0, 10_000, n)
+    columns = _slip_columns(world, number, merchant, company, last4, amount, payment_days, created_at)
     columns.update(subscription_id=[None] * n, billing_month=[None] * n)
     columns.update(_confirmations(rng, world, payment_days, created_at, kinds))
     return columns
@@ -398,22 +235,23 @@ def _one_off_slips(world: _World, block: int) -> dict:
 def _subscriptions_and_first_slips(world: _World) -> tuple[dict, dict]:
     """The subscriptions, each started in the period with its first slip (paid, never cancelled)."""
     plan = world.plan
-    rng = _rng(plan.seed, SUBSCRIPTION_STREAM)
+    rng = seeded(plan.seed, SUBSCRIPTION_STREAM)
     n = plan.subscriptions
     merchant = rng.choice(len(world.merchant_ids), n, p=world.merchant_weights)
     company = rng.choice(len(world.company_weights), n, p=world.company_weights)
     last4 = rng.integers(0, 10_000, n)
     amount = rng.choice(SUBSCRIPTION_PRICES, n).astype(np.int64)
-    stopped = _labels(rng, n, [plan.stopped_subscription_share]) == 1
-    no_email = _labels(rng, n, [MISSING_CUSTOMER_EMAIL_SHARE]) == 1
+    stopped = labels(rng, n, [plan.stopped_subscription_share]) == 1
+    no_email = labels(rng, n, [MISSING_CUSTOMER_EMAIL_SHARE]) == 1
     failing = list(card_gateway.SIMULATED_TOKEN_PREFIXES.values())
-    token_kind = _labels(rng, n, [plan.failing_card_share / len(failing)] * len(failing))
+    token_kind = labels(rng, n, [plan.failing_card_share / len(failing)] * len(failing))
     prefixes = [APPROVED_TOKEN_PREFIX, *failing]
     token_ids = rng.integers(0, 2**63, n)
     payment_days = world.start + rng.integers(0, world.days, n)
-    created_at = _moments(rng, payment_days, _any_time(rng, n), 0, world.as_of)
+    created_at = moments(rng, payment_days, any_times(rng, n), 0, world.as_of)
     subscription_ids = [f"S{i + 1:08d}" for i in range(n)]
-    first_slips = _slip_columns(world, plan.slips + np.arange(n), merchant, company, last4, amount, payment_days, created_at)
+    number = plan.slips + np.arange(n)  # after the one-off slips
+    first_slips = _slip_columns(world, number, merchant, company, last4, amount, payment_days, created_at)
     subscription_columns = {
         "subscription_id": subscription_ids,
         "merchant_id": first_slips["merchant_id"],
@@ -426,10 +264,10 @@ def _subscriptions_and_first_slips(world: _World) -> tuple[dict, dict]:
         "started_on": first_slips["payment_date"],
         "created_at": first_slips["created_at"],
     }
-    kinds = _labels(rng, n, (0.0, *plan.slip_shares[1:]))
+    kinds = labels(rng, n, (0.0, *plan.slip_shares[1:]))
     first_slips.update(
         subscription_id=subscription_ids,
-        billing_month=_dates(payment_days.astype("datetime64[M]").astype("datetime64[D]")),
+        billing_month=dates(payment_days.astype("datetime64[M]").astype("datetime64[D]")),
     )
     first_slips.update(_confirmations(rng, world, payment_days, created_at, kinds))
     return subscription_columns, first_slips
@@ -456,12 +294,14 @@ def generate(connection: Connection, plan: GenerationPlan) -> dict[str, int]:
     """Fill the empty business database with the plan's data; returns what it holds then."""
     plan.check(load_calendar(connection))
     _require_empty(connection)
-    company_codes = connection.execute(select(card_companies.c.card_company).order_by("card_company")).scalars().all()
-    merchant_columns, traits = _merchants(plan)
-    merchant_ids = merchant_columns["merchant_id"]
+    company_codes = connection.execute(
+        select(card_companies.c.card_company).order_by(card_companies.c.card_company)
+    ).scalars().all()
+    merchant_rows, traits = merchant_columns(plan)
+    merchant_ids = merchant_rows["merchant_id"]
     world = _World.of(plan, company_codes, merchant_ids, traits)
-    insert_columns(connection, merchants, merchant_columns)
-    insert_columns(connection, bank_accounts, _bank_accounts(plan, merchant_ids, traits))
+    insert_columns(connection, merchants, merchant_rows)
+    insert_columns(connection, bank_accounts, bank_account_columns(plan, merchant_ids, traits))
     subscription_columns, first_slips = _subscriptions_and_first_slips(world)
     insert_columns(connection, subscriptions, subscription_columns)
     with indexes_deferred(connection, slips):
@@ -475,8 +315,11 @@ def summarize(connection: Connection) -> dict[str, int]:
     """What the business database holds, by the kinds the generator makes."""
     row = connection.execute(sql_text("synthetic/summary", connection.dialect.name)).mappings().one()
     summary = {name: int(value or 0) for name, value in row.items()}
-    tokens = Counter(map(card_gateway.simulated_behaviour, connection.execute(select(subscriptions.c.card_token)).scalars()))
-    return summary | {f"card_tokens_{behaviour}": tokens[behaviour] for behaviour in ("approve", *card_gateway.SIMULATED_TOKEN_PREFIXES)}
+    tokens = connection.execute(select(subscriptions.c.card_token)).scalars()
+    behaviours = Counter(map(card_gateway.simulated_behaviour, tokens))
+    for behaviour in ("approve", *card_gateway.SIMULATED_TOKEN_PREFIXES):
+        summary[f"card_tokens_{behaviour}"] = behaviours[behaviour]
+    return summary
 
 
 # -- command line -----------------------------------------------------------------------------
