@@ -81,6 +81,15 @@ class ChargeTally:
         }
 
 
+def unsettled_attempts(connection: Connection, billing_month: date) -> int:
+    """The month's charge attempts whose outcome is not known (pending or unknown)."""
+    return connection.execute(
+        select(func.count())
+        .select_from(charge_attempts)
+        .where(charge_attempts.c.billing_month == billing_month, charge_attempts.c.outcome.in_(UNSETTLED))
+    ).scalar_one()
+
+
 class _ChargeRun:
     def __init__(self, connection, cycle, gateway, pool, clock, options) -> None:
         self.connection = connection
@@ -127,8 +136,8 @@ class _ChargeRun:
                     self.tally.count(result, row.amount)
                     if result.outcome == SUCCEEDED:
                         paid.append(row.id)
-                else:  # the gateway cannot tell yet: the attempt stays unknown
-                    outcome, reason, charge_id, settled = UNKNOWN, None, None, None
+                else:  # the gateway cannot tell yet: the attempt stays unknown (a first reason kept)
+                    outcome, reason, charge_id, settled = UNKNOWN, result.reason, None, None
                 if settled is not None:
                     self.tally.resolved[outcome] += 1
                 changes.append(
@@ -240,13 +249,6 @@ class _ChargeRun:
                 .values(payment_date=self.cycle.charge_date)
             )
 
-    def unsettled(self) -> int:
-        return self.connection.execute(
-            select(func.count()).where(
-                charge_attempts.c.billing_month == self.cycle.billing_month,
-                charge_attempts.c.outcome.in_(UNSETTLED),
-            )
-        ).scalar_one()
 
 
 def charge_cycle(
@@ -275,7 +277,7 @@ def charge_cycle(
         run.settle_unknown()
         while run.charge_all() + run.settle_unknown():
             pass
-        unsettled = run.unsettled()
+        unsettled = unsettled_attempts(connection, cycle.billing_month)
     summary.update(run.tally.as_dict(), unresolved=unsettled)
     log.info("recurring charge of %s on %s: %s", cycle.month_label, cycle.charge_date, summary)
     if unsettled:
@@ -304,9 +306,10 @@ def preview_charges(connection: Connection, cycle: ChargeCycle, options: ChargeO
             batch_size=2**62,
         )
     ).one()
-    unsettled = connection.execute(
-        select(func.count()).where(
-            charge_attempts.c.billing_month == cycle.billing_month, charge_attempts.c.outcome.in_(UNSETTLED)
-        )
-    ).scalar_one()
-    return {**summary, "slips_to_create": created, "to_look_up": unsettled, "to_charge": count, "to_charge_amount": int(amount)}
+    return {
+        **summary,
+        "slips_to_create": created,
+        "to_look_up": unsettled_attempts(connection, cycle.billing_month),
+        "to_charge": count,
+        "to_charge_amount": int(amount),
+    }

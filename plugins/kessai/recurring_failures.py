@@ -11,15 +11,15 @@ import logging
 from collections import Counter
 from datetime import date
 
-from sqlalchemy import Connection, Date, bindparam, func, insert, select
+from sqlalchemy import Connection, Date, bindparam, insert, select
 
 from kessai.card_gateway import DECLINED, ERROR
 from kessai.charge_cycle import ChargeCycle, closed_at
 from kessai.database import sql_text
 from kessai.mail_templates import render_mail
 from kessai.outbox import enqueue_mail
-from kessai.recurring_charge import NOT_EXECUTED, UNSETTLED, ChargeOutcomeUnknown
-from kessai.schema import charge_attempts, recurring_charge_cycles
+from kessai.recurring_charge import NOT_EXECUTED, ChargeOutcomeUnknown, unsettled_attempts
+from kessai.schema import recurring_charge_cycles
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +84,7 @@ def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock) -> dic
         ).mappings().one()
         log.info("billing month %s was closed at %s: its notices went out then", cycle.month_label, closed)
         return {**summary, **_totals(stored), "cycle_closed": True}
-    unsettled = connection.execute(
-        select(func.count()).select_from(charge_attempts).where(
-            charge_attempts.c.billing_month == cycle.billing_month, charge_attempts.c.outcome.in_(UNSETTLED)
-        )
-    ).scalar_one()
-    if unsettled:
+    if unsettled := unsettled_attempts(connection, cycle.billing_month):
         raise ChargeOutcomeUnknown(
             f"billing month {cycle.month_label} has {unsettled} charge(s) of unknown outcome: run the charge "
             f"task again to settle them before failures are notified"

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 import kessai_tasks
 from gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)

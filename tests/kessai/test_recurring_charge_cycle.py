@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
 from kessai.calendar_store import declare_closure, prepare_calendar
 from kessai.charge_cycle import ChargeCycle, NotAChargeDay, charge_cycle_on, plan_charge_day
-from kessai.recurring_slips import SlipNumberTaken, create_recurring_slips
+from kessai.recurring_slips import create_recurring_slips
 from kessai.schema import recurring_charge_cycles, slips, subscriptions
 from recurring_charge_data import add_merchant, add_subscription, japan_time, slip_rows
 
