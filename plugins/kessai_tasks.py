@@ -14,7 +14,7 @@ from airflow.sdk import Param, get_current_context
 
 from kessai.database import AIRFLOW_CONNECTION_ID, DATABASE_URL_VARIABLE, database_url, make_engine
 from kessai.mail_delivery import DeliveryReport, deliver_pending, due_mail_count
-from kessai.operator_alerts import OPERATOR_EMAIL_VARIABLE
+from kessai.operator_alerts import operator_email
 from kessai.run_dates import resolve_business_date
 from kessai.smtp_client import DEFAULT_SENDER, DEFAULT_SMTP_URL, SMTP_URL_VARIABLE, SmtpSettings
 
@@ -135,10 +135,7 @@ def deliver_outbox(dry_run: bool | None = None) -> dict[str, int]:
             log.info("dry run: %d mail(s) due, none sent", due)
             return {"due": due}
         smtp = smtp_settings()
-        operator_email = os.environ.get(OPERATOR_EMAIL_VARIABLE) or None
-        if not operator_email:
-            log.warning("%s is not set: given-up mails are only logged, no alert is mailed", OPERATOR_EMAIL_VARIABLE)
-        report = deliver_pending(engine, smtp, now, operator_email=operator_email)
+        report = deliver_pending(engine, smtp, now, operator_email=operator_email())
     finally:
         engine.dispose()
     log.info("mail delivery through %s: %s", smtp.describe(), report.summary())

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from kessai.database import make_engine
 from kessai.mail_delivery import DeliveryReport, RetryPolicy, deliver_pending, due_mail_count, requeue_mail
-from kessai.operator_alerts import OPERATOR_EMAIL_VARIABLE
+from kessai.operator_alerts import DEFAULT_OPERATOR_EMAIL, OPERATOR_EMAIL_VARIABLE, operator_email
 from kessai.smtp_client import SMTP_URL_VARIABLE, SmtpSettings, SmtpUnavailable
 
 
@@ -29,8 +29,8 @@ def register(commands) -> None:
         help="the longest wait between two attempts",
     )
     deliver.add_argument(
-        "--operator-email", default=os.environ.get(OPERATOR_EMAIL_VARIABLE),
-        help=f"where alerts about given-up mails go (default: {OPERATOR_EMAIL_VARIABLE})",
+        "--operator-email", default=operator_email(),
+        help=f"where alerts about given-up mails go (default: {OPERATOR_EMAIL_VARIABLE}, else {DEFAULT_OPERATOR_EMAIL})",
     )
     deliver.add_argument("--dry-run", action="store_true", help="only count the due mails")
     deliver.set_defaults(handler=command_deliver_mail)

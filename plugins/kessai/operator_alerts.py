@@ -6,6 +6,8 @@ the run dies right after.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
 from sqlalchemy import Connection
@@ -16,6 +18,15 @@ from kessai.run_dates import JAPAN
 
 OPERATOR_ALERT_KIND = "operator_alert"
 OPERATOR_EMAIL_VARIABLE = "KESSAI_OPERATOR_EMAIL"
+# A reserved domain (RFC 2606): every deployment names its operators in KESSAI_OPERATOR_EMAIL;
+# until then the alerts still go to the SMTP server (Mailpit, the demo's mailbox) to be read there.
+DEFAULT_OPERATOR_EMAIL = "operators@kessai.example"
+
+
+def operator_email(environ: Mapping[str, str] | None = None) -> str:
+    """Where alerts for the operators go: KESSAI_OPERATOR_EMAIL, else the reserved default."""
+    environ = os.environ if environ is None else environ
+    return (environ.get(OPERATOR_EMAIL_VARIABLE) or "").strip() or DEFAULT_OPERATOR_EMAIL
 
 
 def _japan_time(moment: datetime) -> str:

@@ -35,7 +35,12 @@ from kessai.business_calendar import DECLARED_CLOSURE, BusinessCalendar
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
 from kessai.mail_templates import render_mail
-from kessai.operator_alerts import OPERATOR_ALERT_KIND, OPERATOR_EMAIL_VARIABLE
+from kessai.operator_alerts import (
+    DEFAULT_OPERATOR_EMAIL,
+    OPERATOR_ALERT_KIND,
+    OPERATOR_EMAIL_VARIABLE,
+    operator_email,
+)
 from kessai.outbox import enqueue_mail
 from kessai.rules import CONFIRMATION_WINDOW_MONTHS, STALE_AFTER_MONTHS, add_months
 from kessai.rules import confirmation_deadline, stale_from
@@ -67,7 +72,6 @@ UNREACHABLE_TEMPLATE = "stale_slip_unreachable"
 
 INLINE_LIMIT_VARIABLE = "KESSAI_STALE_SLIP_INLINE_LIMIT"
 FINAL_NOTICE_MONTHS_VARIABLE = "KESSAI_STALE_SLIP_FINAL_NOTICE_MONTHS"
-DEFAULT_OPERATOR_EMAIL = "ops@localhost"
 
 CSV_HEADER = ("伝票番号", "金額", "入金日", "確定期限")
 
@@ -103,7 +107,7 @@ class ReminderSettings:
         return cls(
             inline_limit=_integer(environ, INLINE_LIMIT_VARIABLE, defaults.inline_limit),
             final_notice_months=_integer(environ, FINAL_NOTICE_MONTHS_VARIABLE, defaults.final_notice_months),
-            operator_email=environ.get(OPERATOR_EMAIL_VARIABLE) or defaults.operator_email,
+            operator_email=operator_email(environ),
         )
 
 

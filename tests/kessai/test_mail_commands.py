@@ -78,8 +78,10 @@ def test_deliver_mail_command_and_requeue_after_fixing_a_bounced_address(busines
 
     assert main(["deliver-mail"]) == 0
     out = capsys.readouterr().out
-    assert "0 sent" in out and "1 bounced" in out and "typo@exmaple.jp" in out
-    assert smtp_server.messages == []
+    # The bounce is reported in the output and, as an alert, to the operators' default address.
+    assert "1 sent" in out and "1 bounced" in out and "typo@exmaple.jp" in out
+    [alert] = smtp_server.messages
+    assert alert.envelope_to == ["operators@kessai.example"] and "typo@exmaple.jp" in alert.text
 
     # The operators correct the address and requeue the mail; the next delivery sends it.
     with business.begin() as connection:
@@ -89,7 +91,7 @@ def test_deliver_mail_command_and_requeue_after_fixing_a_bounced_address(busines
     assert main(["mail-requeue", str(mail_id)]) == 0
     assert main(["deliver-mail"]) == 0
     assert "1 sent" in capsys.readouterr().out
-    [mail] = smtp_server.messages
+    [_, mail] = smtp_server.messages
     assert mail.envelope_to == ["shop@example.jp"]
 
     # A sent mail cannot be requeued: it would go out twice.

@@ -138,7 +138,7 @@ def test_cutoffs_are_exactly_the_payment_dates_each_rule_has_reached(final_notic
 
 
 def test_settings_from_the_environment():
-    assert ReminderSettings.from_environment({}) == ReminderSettings(50, 1, "ops@localhost")
+    assert ReminderSettings.from_environment({}) == ReminderSettings(50, 1, "operators@kessai.example")
     assert ReminderSettings.from_environment(
         {
             "KESSAI_STALE_SLIP_INLINE_LIMIT": "10",
