@@ -1,0 +1,255 @@
+"""Registering settlement confirmations, set-based (SPEC §4.1): the one place the rules live.
+
+A batch of (merchant, slip, confirmed_on) rows is staged in a temporary table, classified against
+slips, merchants and business_calendar by the SQL in sql/confirmation_*.sql, and the acceptable
+rows are confirmed with one guarded UPDATE. A single confirmation is a batch of one row, so the
+admin screen's button and the CSV upload cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    CursorResult,
+    Date,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    false,
+    func,
+    select,
+    text,
+    update,
+)
+
+from kessai.bulk_load import insert_columns
+from kessai.calendar_store import prepare_calendar
+from kessai.database import sql_text
+from kessai.rules import CONFIRMATION_WINDOW_MONTHS
+from kessai.run_dates import japan_date_of
+from kessai.schema import Timestamp
+
+# Reasons a row is not applied. The first group comes from sql/confirmation_verdict.sql.
+UNKNOWN_SLIP = "unknown_slip"
+CANCELLED = "cancelled"
+ALREADY_CONFIRMED = "already_confirmed"
+NOT_PAID = "not_paid"
+PAST_DEADLINE = "past_deadline"
+BEFORE_PAYMENT_DATE = "before_payment_date"
+OUTSIDE_CALENDAR = "outside_calendar"
+DUPLICATE_ROW = "duplicate_row"
+# The slip changed between the check and the update, in a way the check cannot name again.
+CONCURRENT_CHANGE = "concurrent_change"
+
+# The batch, as a temporary table: private to the connection, gone with it.
+confirmation_rows = Table(
+    "confirmation_rows",
+    MetaData(),
+    Column("line_number", Integer, primary_key=True),
+    Column("merchant_id", Text, nullable=False),
+    Column("slip_id", Text, nullable=False),
+    Column("confirmed_on", Date, nullable=False),
+    Column("slip_row_id", BigInteger),
+    Column("payment_date", Date),
+    Column("deadline", Date),
+    Column("existing_confirmed_on", Date),
+    Column("cancelled_at", Timestamp),
+    Column("closing_date", Date),
+    Column("duplicate_of", Integer),
+    Column("reason", String(32)),
+    Column("held_back", Boolean, nullable=False, server_default=false()),
+    Index("ix_confirmation_rows_slip_row_id", "slip_row_id"),
+    prefixes=["TEMPORARY"],
+)
+
+TEMPORARY_SCHEMA = {"postgresql": "pg_temp", "sqlite": "temp"}
+
+PARAMETER_TYPES = {
+    "registered_on": Date(),
+    "registered_at": Timestamp(),
+    "window_months": Integer(),
+    "source": Text(),
+    "recheck": Boolean(),
+}
+
+
+@dataclass(frozen=True)
+class ConfirmationRequest:
+    line_number: int
+    merchant_id: str
+    slip_id: str
+    confirmed_on: date
+
+
+@dataclass(frozen=True)
+class RefusedRow:
+    """A row the batch did not apply, with what the message about it needs."""
+
+    line_number: int
+    merchant_id: str
+    slip_id: str
+    confirmed_on: date
+    reason: str
+    payment_date: date | None
+    deadline: date | None
+    existing_confirmed_on: date | None
+    duplicate_of: int | None
+
+    def message(self, registered_on: date) -> str:
+        return f"slip {self.slip_id} of merchant {self.merchant_id}: {self._explanation(registered_on)}"
+
+    def _explanation(self, registered_on: date) -> str:
+        window = f"payment date {self.payment_date} + {CONFIRMATION_WINDOW_MONTHS} months"
+        if self.reason == UNKNOWN_SLIP:
+            return "no such slip"
+        if self.reason == CANCELLED:
+            return "the slip is cancelled; a cancelled slip cannot be confirmed"
+        if self.reason == ALREADY_CONFIRMED:
+            asked = "" if self.existing_confirmed_on == self.confirmed_on else f" (asked for {self.confirmed_on})"
+            return f"already confirmed on {self.existing_confirmed_on}{asked}; a confirmation cannot be changed"
+        if self.reason == NOT_PAID:
+            return "not paid yet (no payment date): a recurring slip can be confirmed once its charge succeeded"
+        if self.reason == PAST_DEADLINE and registered_on > self.deadline:
+            return (
+                f"the confirmation deadline {self.deadline} ({window}) has passed "
+                f"(registered on {registered_on}); the slip can no longer be confirmed"
+            )
+        if self.reason == PAST_DEADLINE:
+            return f"confirmed_on {self.confirmed_on} is after the confirmation deadline {self.deadline} ({window})"
+        if self.reason == BEFORE_PAYMENT_DATE:
+            return f"confirmed_on {self.confirmed_on} is before the payment date {self.payment_date}"
+        if self.reason == OUTSIDE_CALENDAR:
+            return (
+                f"the business calendar does not reach {max(registered_on, self.confirmed_on)}, so its "
+                "closing date is unknown; extend the calendar (KESSAI_HOLIDAYS_REVIEWED_THROUGH) and retry"
+            )
+        if self.reason == DUPLICATE_ROW:
+            return f"the slip was already named on line {self.duplicate_of} of this file; this row is ignored"
+        # CONCURRENT_CHANGE
+        return "the slip changed while the confirmation was being registered; check it and try again"
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    registered_on: date
+    applied: int
+    repeated: int  # already confirmed with the very date asked: a repeat of an earlier registration
+    refused: list[RefusedRow]
+
+
+def _execute(connection: Connection, name: str, **parameters) -> CursorResult:
+    statement = sql_text(name, connection.dialect.name).bindparams(
+        *(bindparam(key, value, type_=PARAMETER_TYPES[key]) for key, value in parameters.items())
+    )
+    return connection.execute(statement)
+
+
+def _rows_table(connection: Connection) -> str:
+    return f"{TEMPORARY_SCHEMA[connection.dialect.name]}.{confirmation_rows.name}"
+
+
+def _drop_rows_table(connection: Connection) -> None:
+    connection.execute(text(f"DROP TABLE IF EXISTS {_rows_table(connection)}"))
+
+
+def _analyze_rows_table(connection: Connection) -> None:
+    """Give the planner the batch's real size and contents: nothing analyzes a temporary table
+    by itself, and a join planned for one row but run on 100,000 would take hours."""
+    connection.execute(text(f"ANALYZE {_rows_table(connection)}"))
+
+
+def _classify(connection: Connection, registered_on: date, recheck: bool) -> None:
+    """Give each row still without a reason its reason, if the rules refuse it: all of them, or
+    (recheck) those the apply step held back."""
+    _execute(connection, "confirmation_lookup", window_months=CONFIRMATION_WINDOW_MONTHS, recheck=recheck)
+    _execute(connection, "confirmation_closing", registered_on=registered_on, recheck=recheck)
+    _execute(connection, "confirmation_verdict", registered_on=registered_on, recheck=recheck)
+
+
+def _count_acceptable(connection: Connection) -> int:
+    return connection.execute(
+        select(func.count()).select_from(confirmation_rows).where(confirmation_rows.c.reason.is_(None))
+    ).scalar_one()
+
+
+def register_confirmations(
+    connection: Connection,
+    requests: list[ConfirmationRequest],
+    registered_at: datetime,
+    source: str,
+    *,
+    refuse_repeats: bool = False,
+) -> BatchOutcome:
+    """Confirm every acceptable request, registered at `registered_at`; report the rest.
+
+    A repeat (the slip is already confirmed with the date asked) is counted apart, unless
+    `refuse_repeats`. Runs in the caller's transaction. `source` ("import" or "operation") goes
+    into the events.
+    """
+    registered_on = japan_date_of(registered_at)
+    prepare_calendar(connection)
+    _drop_rows_table(connection)  # a failed batch on this pooled SQLite connection may have left it
+    confirmation_rows.create(connection)
+    if requests:
+        insert_columns(
+            connection,
+            confirmation_rows,
+            {
+                "line_number": [r.line_number for r in requests],
+                "merchant_id": [r.merchant_id for r in requests],
+                "slip_id": [r.slip_id for r in requests],
+                "confirmed_on": [r.confirmed_on for r in requests],
+            },
+        )
+    _analyze_rows_table(connection)
+    _execute(connection, "confirmation_duplicates")
+    _classify(connection, registered_on, recheck=False)
+    _analyze_rows_table(connection)
+    acceptable = _count_acceptable(connection)
+    applied = _execute(connection, "confirmation_apply", registered_at=registered_at).rowcount
+    if applied < acceptable:
+        # A concurrent operation changed some of the slips after they were checked: the guard
+        # held them back. Check those again, so each gets the reason the other operation left.
+        _execute(connection, "confirmation_held_back", registered_at=registered_at)
+        _classify(connection, registered_on, recheck=True)
+        connection.execute(
+            update(confirmation_rows)
+            .where(confirmation_rows.c.reason.is_(None), confirmation_rows.c.held_back)
+            .values(reason=CONCURRENT_CHANGE)
+        )
+    _execute(connection, "confirmation_events", registered_on=registered_on, registered_at=registered_at, source=source)
+
+    columns = confirmation_rows.c
+    repeat = and_(columns.reason == ALREADY_CONFIRMED, columns.existing_confirmed_on == columns.confirmed_on)
+    if refuse_repeats:
+        repeat = false()
+    repeated = connection.execute(select(func.count()).select_from(confirmation_rows).where(repeat)).scalar_one()
+    refused_rows = connection.execute(
+        select(
+            columns.line_number,
+            columns.merchant_id,
+            columns.slip_id,
+            columns.confirmed_on,
+            columns.reason,
+            columns.payment_date,
+            columns.deadline,
+            columns.existing_confirmed_on,
+            columns.duplicate_of,
+        )
+        .where(columns.reason.is_not(None), ~repeat)
+        .order_by(columns.line_number)
+    )
+    refused = [RefusedRow(*row) for row in refused_rows]
+    _drop_rows_table(connection)
+    return BatchOutcome(registered_on, applied, repeated, refused)
