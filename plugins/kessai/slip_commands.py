@@ -1,0 +1,123 @@
+"""Sub-commands for the online side's slip operations: confirm, cancel, change-amount,
+import-confirmations. The current time is read here, once per command, and passed down."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from kessai.cli import parse_date
+from kessai.confirmation_import import (
+    ENCODING_NAMES,
+    ConfirmationFileError,
+    default_rejects_path,
+    import_confirmations,
+    write_rejects,
+)
+from kessai.database import make_engine
+from kessai.slip_operations import SlipOperationError, cancel_slip, change_amount, confirm_slip
+
+# How many rejected rows the summary prints; the rejects file has them all.
+SHOWN_REJECTS = 20
+
+
+def _refused(error: SlipOperationError) -> int:
+    print(f"refused ({error.reason}): {error}", file=sys.stderr)
+    return 1
+
+
+def command_confirm(args) -> int:
+    registered_at = datetime.now(timezone.utc)
+    try:
+        with make_engine().begin() as connection:
+            done = confirm_slip(connection, args.merchant_id, args.slip_id, args.on, registered_at)
+    except SlipOperationError as error:
+        return _refused(error)
+    print(
+        f"slip {done.slip_id} of merchant {done.merchant_id} confirmed on {done.confirmed_on} "
+        f"(registered {done.registered_on}, closing {done.closing_date})"
+    )
+    return 0
+
+
+def command_cancel(args) -> int:
+    cancelled_at = datetime.now(timezone.utc)
+    try:
+        with make_engine().begin() as connection:
+            cancel_slip(connection, args.merchant_id, args.slip_id, cancelled_at)
+    except SlipOperationError as error:
+        return _refused(error)
+    print(f"slip {args.slip_id} of merchant {args.merchant_id} cancelled")
+    return 0
+
+
+def command_change_amount(args) -> int:
+    changed_at = datetime.now(timezone.utc)
+    try:
+        with make_engine().begin() as connection:
+            change_amount(connection, args.merchant_id, args.slip_id, args.amount, changed_at)
+    except SlipOperationError as error:
+        return _refused(error)
+    print(f"slip {args.slip_id} of merchant {args.merchant_id}: amount is now {args.amount} yen")
+    return 0
+
+
+def command_import_confirmations(args) -> int:
+    """Exit 0 whatever the rows say; 2 only when the file itself cannot be read."""
+    registered_at = datetime.now(timezone.utc)
+    try:
+        content = args.file.read_bytes()
+        with make_engine().begin() as connection:
+            result = import_confirmations(connection, content, registered_at)
+    except (OSError, ConfirmationFileError) as error:
+        print(f"{args.file}: not imported: {error}", file=sys.stderr)
+        return 2
+    rejects_path = args.rejects or default_rejects_path(args.file)
+    write_rejects(result, rejects_path)
+
+    print(
+        f"{args.file}: {result.rows} rows ({ENCODING_NAMES[result.encoding]}), "
+        f"registered on {result.registered_on} (Japan)"
+    )
+    print(f"  applied            {result.applied}")
+    print(f"  already confirmed  {result.already_confirmed}  (same date: nothing to do)")
+    print(f"  rejected           {len(result.rejected)}")
+    for reason, count in result.rejected_by_reason().items():
+        print(f"    {reason:<20} {count}")
+    for row in result.rejected[:SHOWN_REJECTS]:
+        print(f"  line {row.line_number}: {row.reason}: {row.message}")
+    if len(result.rejected) > SHOWN_REJECTS:
+        print(f"  ... and {len(result.rejected) - SHOWN_REJECTS} more")
+    print(f"rejects: {rejects_path}")
+    return 0
+
+
+def _slip_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("merchant_id", metavar="MERCHANT")
+    parser.add_argument("slip_id", metavar="SLIP", help="the slip number")
+
+
+def register(commands) -> None:
+    confirm = commands.add_parser("confirm", help="register the confirmation (決済確定) of one slip, now")
+    _slip_arguments(confirm)
+    confirm.add_argument("--on", type=parse_date, required=True, help="confirmed_on, YYYY-MM-DD")
+    confirm.set_defaults(handler=command_confirm)
+
+    cancel = commands.add_parser("cancel", help="cancel (取消) one unconfirmed slip, now")
+    _slip_arguments(cancel)
+    cancel.set_defaults(handler=command_cancel)
+
+    amount = commands.add_parser("change-amount", help="change the amount of one unconfirmed slip")
+    _slip_arguments(amount)
+    amount.add_argument("amount", type=int, help="the new amount in yen")
+    amount.set_defaults(handler=command_change_amount)
+
+    upload = commands.add_parser(
+        "import-confirmations",
+        help="register the confirmations of a CSV (merchant_id, slip_id, confirmed_on), now",
+    )
+    upload.add_argument("file", type=Path, metavar="FILE.csv")
+    upload.add_argument("--rejects", type=Path, help="where to write the rejected rows (default: FILE.rejects.csv)")
+    upload.set_defaults(handler=command_import_confirmations)
