@@ -1,0 +1,86 @@
+"""
+### Payout transfer file (総合振込, docs/zengin-transfer-file.md)
+
+Every business day at 09:00 Japan time: builds the Zengin 総合振込 file of each payout date that
+lies within the next N business days (N: `KESSAI_TRANSFER_LEAD_DAYS` or the kessai_settings row
+`zengin.lead_business_days`, default 2), from the transfers of the payout statements
+(`payout_closing`). Files go to `KESSAI_HOME/transfers/<payout date>/`; the remitter (振込依頼人)
+comes from `KESSAI_ZENGIN_*` or the `zengin.*` settings rows.
+
+1. **resolve_business_date**: refuses a weekend or holiday; a day the operator declared closed
+   does nothing (the next run's window still holds the payout dates).
+2. **build_transfer_files**: fails while a closing that pays on such a date has not run. Checks
+   each file's trailer against the statements' net. A transfer whose account cannot be written in
+   the Zengin character set stays out of the file and fails the task naming the merchant; once
+   corrected, the next run puts it in a further file for the same payout date.
+
+**Re-runs and backfills.** A file is built once: a re-run finds the transfers filed, re-creates a
+file missing on disk and checks every file against the checksum recorded when it was built;
+nothing is ever rebuilt differently.
+
+    airflow dags test payout_transfer_file 2027-03-23
+    airflow backfill create --dag-id payout_transfer_file --from-date 2027-03-01 --to-date 2027-03-31
+
+Trigger with `{"business_date": "YYYY-MM-DD"}` for a manual run, `{"dry_run": true}` to see what
+would be built without writing anything.
+"""
+
+import logging
+from datetime import date
+
+import pendulum
+from airflow.sdk import dag, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, business_date_of_run, business_engine, is_dry_run
+from kessai_timetables import BusinessDayTimetable
+
+log = logging.getLogger(__name__)
+
+
+@dag(
+    dag_id="payout_transfer_file",
+    schedule=BusinessDayTimetable(run_at="09:00"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params=RUN_PARAMS,
+    tags=["kessai", "payout"],
+    doc_md=__doc__,
+)
+def payout_transfer_file():
+    @task
+    def resolve_business_date() -> str:
+        from kessai.calendar_store import prepare_calendar
+        from kessai.payout_transfer_files import check_transfer_day
+
+        day = business_date_of_run()
+        engine = business_engine()
+        try:
+            with engine.begin() as connection:
+                closed = check_transfer_day(prepare_calendar(connection), day)
+        finally:
+            engine.dispose()
+        if closed:
+            log.warning("%s", closed)
+            raise AirflowSkipException(closed)
+        return day.isoformat()
+
+    @task
+    def build_transfer_files(day: str) -> dict:
+        from kessai.database import kessai_home
+        from kessai.payout_transfer_files import format_summary, run_payout_transfer_files
+
+        engine = business_engine()
+        try:
+            summary = run_payout_transfer_files(engine, date.fromisoformat(day), kessai_home(), dry_run=is_dry_run())
+        finally:
+            engine.dispose()
+        log.info("%s", format_summary(summary))
+        return summary
+
+    build_transfer_files(resolve_business_date())
+
+
+payout_transfer_file()
