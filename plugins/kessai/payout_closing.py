@@ -193,15 +193,18 @@ def close_payouts(connection: Connection, closing_date: date, calendar: Business
     cycles = tuple(payout_dates)
     rerun = check_closing_order(connection, closing_date)
     day_after = closing_date + timedelta(days=1)
+    latest_closed = connection.execute(select(func.max(payout_closings.c.closing_date))).scalar()
     params = {
         "closing_date": closing_date,
         "closing_end": datetime.combine(day_after, time.min, tzinfo=JAPAN),
         "day_after_closing": day_after,
         "month_end": MONTHLY in cycles,
+        "open_from": latest_closed + timedelta(days=1) if latest_closed else calendar.first_day,
         "monthly_payout_date": payout_dates.get(MONTHLY),
         "twice_monthly_payout_date": payout_dates.get(TWICE_MONTHLY),
     }
 
+    written_late = _run_sql(connection, "late_written_slips", params).scalar()
     filled = _run_sql(connection, "assign_closing_dates", params).rowcount
     _drop_work_tables(connection)
     _run_sql(connection, "closing_slip_totals", params)
@@ -228,6 +231,7 @@ def close_payouts(connection: Connection, closing_date: date, calendar: Business
         rerun=rerun,
         statements_added=added,
         closing_dates_filled=filled,
+        slips_written_after_their_closing=written_late,
         slips_moved_to_later_closings=int(misassigned),
     )
     return summary
@@ -300,6 +304,11 @@ def format_summary(summary: dict) -> str:
     ]
     if summary["closing_dates_filled"]:
         lines.append(f"  {summary['closing_dates_filled']} confirmed slips had no closing date and got the rule's")
+    if summary["slips_written_after_their_closing"]:
+        lines.append(
+            f"  {summary['slips_written_after_their_closing']} of them were written after their closing had run: "
+            "they went to the first closing still open (paid late)"
+        )
     if summary["slips_moved_to_later_closings"]:
         lines.append(
             f"  {summary['slips_moved_to_later_closings']} slips carried this closing date without belonging "

@@ -262,6 +262,7 @@ def build_transfer_files(
 ) -> TransferFileRun:
     """The files for the payout dates in the run's window (see the module's doc)."""
     run = TransferFileRun(summary={"business_date": day.isoformat(), "lead_business_days": lead_days, "payout_dates": []})
+    run.summary["overdue"] = overdue_transfers(connection, day)
     for payout_day in payout_window(calendar, day, lead_days):
         check_closings_ran(connection, calendar, payout_day)
         built = build_payout_file(connection, payout_day, remitter, run)
@@ -283,6 +284,18 @@ def build_transfer_files(
             }
         )
     return run
+
+
+def overdue_transfers(connection: Connection, day: date) -> list[dict]:
+    """Transfers in no file whose payout date is `day` or earlier (a statement issued after its
+    payout date's file, or a transfer left out and never corrected): they need paying by hand."""
+    rows = connection.execute(
+        select(payout_transfers.c.payout_date, func.count(), func.sum(payout_transfers.c.amount))
+        .where(payout_transfers.c.transfer_file_id.is_(None), payout_transfers.c.payout_date <= day)
+        .group_by(payout_transfers.c.payout_date)
+        .order_by(payout_transfers.c.payout_date)
+    ).all()
+    return [{"payout_date": p.isoformat(), "transfers": n, "amount": int(a)} for p, n, a in rows]
 
 
 def file_content(connection: Connection, transfer_file_id: int, payout_day: date, remitter: Remitter) -> bytes:
@@ -334,6 +347,8 @@ def run_payout_transfer_files(engine: Engine, day: date, home: Path, *, dry_run:
             connection.rollback()
             raise
         summary = {**run.summary, "rejected": run.rejected, "dry_run": dry_run}
+        if summary["overdue"]:
+            log.warning("transfers past their payout date are in no file: %s", summary["overdue"])
         if dry_run:
             connection.rollback()
             return summary
@@ -370,6 +385,11 @@ def format_summary(summary: dict) -> str:
         )
         for f in p["files"]:
             lines.append(f"    {f['file']}: {f['records']} transfers, {f['amount_total']:,} yen")
+    for overdue in summary.get("overdue", []):
+        lines.append(
+            f"  OVERDUE: {overdue['transfers']} transfers of {overdue['amount']:,} yen for payout date "
+            f"{overdue['payout_date']} are in no file: pay them by hand"
+        )
     for rejected in summary.get("rejected", []):
         lines.append(f"  NOT FILED: {rejected}")
     for path in summary.get("restored", []):

@@ -2,6 +2,8 @@
 -- first closing of the merchant's cycle on or after effective_on = max(registered date,
 -- confirmed_on). Only those few slips are read (ix_slips_awaiting_closing_date); a slip whose
 -- effective_on lies past the business calendar keeps NULL until the calendar reaches it.
+-- A slip written after the closing its rule gives has run (open_from: the day after the latest
+-- closing that ran) goes to the first closing still open instead: it is paid late, not lost.
 UPDATE slips
 SET closing_date = (
     SELECT CASE merchants.payout_cycle
@@ -10,7 +12,9 @@ SET closing_date = (
            END
     FROM dated_slips
     JOIN merchants ON merchants.merchant_id = dated_slips.merchant_id
-    JOIN business_calendar ON business_calendar.day = dated_slips.effective_on
+    JOIN business_calendar
+      ON business_calendar.day = CASE WHEN dated_slips.effective_on < :open_from
+                                      THEN :open_from ELSE dated_slips.effective_on END
     WHERE dated_slips.id = slips.id
 )
 WHERE closing_date IS NULL

@@ -403,6 +403,29 @@ def test_misassigned_slips_move_on_to_a_later_closing(engine):
         assert statement(connection, "M1", "2027-01-31")["gross_amount"] == 3_000
 
 
+def test_a_slip_written_after_its_closing_ran_is_paid_in_the_next_open_one(engine):
+    with engine.begin() as connection:
+        add_merchant(connection, "M1", "monthly")
+        add_merchant(connection, "T1", "twice_monthly")
+        for merchant in ("M1", "T1"):
+            add_bank_account(connection, merchant, at("2026-12-01"))
+        add_slip(connection, "M1", 1_000, registered_at=at("2027-01-10"))
+    close(engine, "2027-01-31")
+    with engine.begin() as connection:  # the online side writes January slips in February
+        late_m = add_slip(connection, "M1", 2_000, registered_at=at("2027-01-20"))
+        late_t = add_slip(connection, "T1", 4_000, registered_at=at("2027-01-21"))
+    fifteenth = close(engine, "2027-02-15")
+    assert (fifteenth["closing_dates_filled"], fifteenth["slips_written_after_their_closing"]) == (2, 2)
+    # Not 1/31, which ran: the first closing still open of each cycle.
+    assert closing_date_of(engine, late_t) == D("2027-02-15")
+    assert closing_date_of(engine, late_m) == D("2027-02-28")
+    close(engine, "2027-02-28")
+    with engine.connect() as connection:
+        assert statement(connection, "T1", "2027-02-15")["gross_amount"] == 4_000
+        assert statement(connection, "M1", "2027-02-28")["gross_amount"] == 2_000
+        assert statement(connection, "M1", "2027-01-31")["gross_amount"] == 1_000
+
+
 def test_transfers_total_the_statements_net(engine):
     with engine.begin() as connection:
         for number in range(1, 6):

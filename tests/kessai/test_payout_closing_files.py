@@ -196,7 +196,7 @@ def test_a_rerun_builds_nothing_again_and_restores_a_lost_file(engine, tmp_path,
 
     # The next business day's run still has 5/8 in its window: it builds nothing new.
     again = run_payout_transfer_files(engine, D("2026-05-07"), tmp_path)
-    assert again["payout_dates"][0]["built"] is None and again["restored"] == []
+    assert again["payout_dates"][0]["built"] is None and again["restored"] == [] and again["overdue"] == []
     path.unlink()
     assert run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)["restored"] == [str(path)]
     assert path.read_bytes() == built
@@ -262,3 +262,14 @@ def test_dry_runs_closed_days_and_holidays(engine, tmp_path, remitter):
         "business_date": "2026-05-01",
         "closed": "2026-05-01 was declared closed (臨時休業日): no transfer file is built on it",
     }
+
+
+def test_transfers_left_in_no_file_past_their_payout_date_are_reported(engine, tmp_path, remitter):
+    golden_week_closing(engine)  # T3's holder name in kanji keeps its transfer out of the file
+    with pytest.raises(TransferFileError, match="merchant T3"):
+        run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
+    # 5/8 has passed without a correction: the run of 5/11 (Monday) reports it.
+    with pytest.raises(TransferFileError, match="merchant T3"):
+        run_payout_transfer_files(engine, D("2026-05-07"), tmp_path)
+    summary = run_payout_transfer_files(engine, D("2026-05-11"), tmp_path)
+    assert summary["overdue"] == [{"payout_date": "2026-05-08", "transfers": 1, "amount": 9_000}]
