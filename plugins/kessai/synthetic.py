@@ -9,6 +9,7 @@ of rows per generator, and loaded set-based (bulk_load).
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import Counter
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time
@@ -18,7 +19,7 @@ from sqlalchemy import Connection, func, select
 
 from kessai import card_gateway
 from kessai.bulk_load import indexes_deferred, insert_columns
-from kessai.business_calendar import BusinessCalendar
+from kessai.business_calendar import BusinessCalendar, CalendarHorizonError
 from kessai.calendar_store import load_calendar
 from kessai.database import sql_text
 from kessai.rules import CONFIRMATION_WINDOW_MONTHS, confirmation_deadline
@@ -368,8 +369,12 @@ def command_generate(args) -> int:
     names = {field.name for field in fields(GenerationPlan)}
     plan = GenerationPlan(**{name: value for name, value in vars(args).items() if name in names})
     engine = make_engine()
-    with engine.begin() as connection:
-        summary = generate(connection, plan)
+    try:
+        with engine.begin() as connection:
+            summary = generate(connection, plan)
+    except (ValueError, CalendarHorizonError, DatabaseNotEmpty) as error:
+        print(f"nothing generated: {error}", file=sys.stderr)
+        return 2
     print(f"generated into {engine.url.render_as_string(hide_password=True)} (seed {plan.seed}):")
     for name, value in summary.items():
         print(f"  {name.replace('_', ' ')}: {value}")

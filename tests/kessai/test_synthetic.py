@@ -380,3 +380,12 @@ def test_the_generate_command_prints_what_it_created(database_url, monkeypatch, 
     )[0]
     engine.dispose()
     assert (first, last) == (date(2026, 11, 1), date(2026, 12, 31))
+    # Again into the same database: refused, with the reason, and nothing added.
+    assert main(argv) == 2
+    assert "nothing generated: the business database already has 10 row(s) in merchants" in capsys.readouterr().err
+
+
+def test_the_generate_command_refuses_a_bad_plan(database_url, monkeypatch, capsys):
+    monkeypatch.setenv("KESSAI_DATABASE_URL", database_url)
+    assert main(["generate", "--slips", "100", "--cancelled-share", "0.7", "--unconfirmed-share", "0.4"]) == 2
+    assert "add up to 1.2, more than 1" in capsys.readouterr().err  # with backdated 0.05 and future 0.05
