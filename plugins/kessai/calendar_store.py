@@ -81,11 +81,16 @@ def refresh_calendar_table(connection: Connection, calendar: BusinessCalendar) -
     A few thousand rows, rewritten only after an override or a horizon change.
     """
     wanted = fingerprint(calendar)
+
+    def stored() -> str | None:
+        return connection.execute(select(settings.c.value).where(settings.c.key == FINGERPRINT_KEY)).scalar()
+
+    if stored() == wanted:  # the usual case: no lock, so confirmations and tasks never queue here
+        return False
     if connection.dialect.name == "postgresql":  # two tasks starting together refresh once
         connection.execute(text("LOCK TABLE business_calendar IN SHARE ROW EXCLUSIVE MODE"))
-    stored = connection.execute(select(settings.c.value).where(settings.c.key == FINGERPRINT_KEY)).scalar()
-    if stored == wanted:
-        return False
+        if stored() == wanted:
+            return False
     connection.execute(delete(business_calendar))
     connection.execute(insert(business_calendar), calendar_frame(calendar).to_dict("records"))
     connection.execute(delete(settings).where(settings.c.key == FINGERPRINT_KEY))
