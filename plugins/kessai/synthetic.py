@@ -198,14 +198,20 @@ def _confirmations(rng, world: _World, payment_days, created_at, kinds) -> dict:
     }
 
 
+def _zfill(numbers: np.ndarray, width) -> np.ndarray:
+    """The numbers as digit strings padded with zeros to width (numpy's zfill refuses no rows)."""
+    digits = numbers.astype(str)
+    return np.strings.zfill(digits, width) if len(digits) else digits
+
+
 def _slip_columns(world: _World, number: np.ndarray, merchant, company, last4, amount, payment_days, created_at):
     """The columns every slip has; `number` is its index among all the generated slips."""
     slip_number = world.slip_number_base[merchant] + number
     return {
-        "slip_id": np.strings.zfill(slip_number.astype(str), world.slip_number_width[merchant]),
+        "slip_id": _zfill(slip_number, world.slip_number_width[merchant]),
         "merchant_id": world.merchant_ids[merchant],
         "card_company": world.companies[company],
-        "card_reference": np.strings.add(world.card_masks[company], np.strings.zfill(last4.astype(str), 4)),
+        "card_reference": np.strings.add(world.card_masks[company], _zfill(last4, 4)),
         "amount": amount,
         "payment_date": dates(payment_days),
         "created_at": timestamps(created_at),

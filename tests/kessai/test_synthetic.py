@@ -282,6 +282,15 @@ def test_generate_refuses_a_database_that_has_data(plan_engine):
     assert scalar(plan_engine, "SELECT COUNT(*) FROM slips") == PLAN.slips + PLAN.subscriptions
 
 
+@pytest.mark.parametrize("slips_asked, subscriptions_asked", [(300, 0), (0, 30)])
+def test_a_plan_may_have_no_subscriptions_or_no_one_off_slips(engine, slips_asked, subscriptions_asked):
+    with engine.begin() as connection:
+        summary = generate(connection, replace(PLAN, slips=slips_asked, subscriptions=subscriptions_asked))
+    # every subscription brings its first slip
+    assert (summary["slips"], summary["subscriptions"]) == (slips_asked + subscriptions_asked, subscriptions_asked)
+    assert summary["first_subscription_slips"] == subscriptions_asked
+
+
 def slips_structure(engine) -> list:
     """The definitions of the slips table's indexes and constraints, as the database prints them."""
     if engine.dialect.name == "postgresql":
