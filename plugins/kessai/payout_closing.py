@@ -17,7 +17,6 @@ statements equal (else fails, naming them, and changes nothing), and adds only w
 
 from __future__ import annotations
 
-import logging
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import (
@@ -42,8 +41,6 @@ from kessai.database import sql_text
 from kessai.rules import MONTHLY, PAYOUT_CYCLES, TWICE_MONTHLY, closing_dates, is_closing_date, payout_date
 from kessai.run_dates import JAPAN
 from kessai.schema import Timestamp, payout_closings, payout_statements, payout_transfers
-
-log = logging.getLogger(__name__)
 
 SHOWN = 20  # merchants named in one error message; the rest are counted
 
