@@ -1,0 +1,310 @@
+"""The daily transmission of confirmed sales to the card companies (SPEC §4.2, docs/transmission.md).
+
+A run for business day D has two steps:
+
+1. The claim, in one transaction and under a lock: when neither D nor a later day has been
+   transmitted yet, it holds back the due slips that cannot go out (with their reasons), opens one
+   batch per card company with the counts and totals of its due slips, marks those slips
+   `transmitted_on = D` with their batch, and keeps the store names the files carry.
+   A slip is due when its transmission date (the business day after max(registered date,
+   confirmed_on)) is D or earlier; earlier means it goes late.
+2. The files: each batch of D is streamed from its marked slips into its file.
+
+A re-run of D (or of any earlier day) claims nothing and rebuilds the files from the slips already
+marked, so it writes the same bytes and transmits nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+
+from sqlalchemy import Connection, Date, Engine, bindparam, delete, func, select, text, update
+
+from kessai.business_calendar import BusinessCalendar
+from kessai.calendar_store import prepare_calendar
+from kessai.database import sql_text
+from kessai.run_dates import BusinessDateError
+from kessai.schema import slips, transmission_batches, transmission_holds
+from kessai.transmission_file import (
+    Destination,
+    FileHeader,
+    LineCutter,
+    TransmissionFileError,
+    record_stream,
+    write_transmission_file,
+)
+
+log = logging.getLogger(__name__)
+
+SENDER_CODE_VARIABLE = "KESSAI_TRANSMISSION_SENDER"
+DEFAULT_SENDER_CODE = "KESSAI"
+
+# PostgreSQL advisory lock key of the transmission ("kessaiTX" as a big-endian integer).
+LOCK_KEY = int.from_bytes(b"kessaiTX", "big")
+
+HELD_SLIPS_SHOWN = 50
+
+HOLD_REASONS = {
+    "unknown_card_company": "its card company is not in card_companies",
+    "merchant_without_store_names": "its merchant lacks a store name (name, name_kana or name_en)",
+}
+
+
+def sender_code() -> str:
+    """The sender code the file headers carry (KESSAI_TRANSMISSION_SENDER)."""
+    return os.environ.get(SENDER_CODE_VARIABLE) or DEFAULT_SENDER_CODE
+
+
+def check_transmission_day(calendar: BusinessCalendar, day: date) -> str | None:
+    """None when `day` is a business day; the reason when the operator declared it closed.
+
+    Any other day (weekend, holiday) is refused: the transmission runs on business days only.
+    """
+    if calendar.is_business_day(day):
+        return None
+    why = calendar.holiday_name(day) or day.strftime("%A")
+    if day in calendar.extra_closures:
+        return f"{day.isoformat()} was declared closed ({why}): nothing is transmitted on it"
+    raise BusinessDateError(
+        f"{day.isoformat()} is not a business day in Japan ({why}): card_transmission runs only on "
+        f"business days. Slips due by then go out on the next one, "
+        f"{calendar.next_business_day(day).isoformat()}."
+    )
+
+
+def _statement(connection: Connection, name: str):
+    return sql_text(f"transmission/{name}", connection.dialect.name).bindparams(
+        bindparam("business_date", type_=Date)
+    )
+
+
+# -- step 1: the claim --------------------------------------------------------------------------
+
+
+def last_transmission_day(connection: Connection) -> date | None:
+    return connection.execute(select(func.max(transmission_batches.c.business_date))).scalar()
+
+
+def claim_due_slips(connection: Connection, business_date: date, sender: str) -> bool:
+    """Hold back, batch and mark the slips going out on business_date, in the caller's transaction.
+
+    Claims only when neither business_date nor a later day has a batch: a re-run of a day, or a
+    backfill of a day before one already transmitted, sends nothing new (the later day's run took
+    every slip that was due). Returns whether it claimed.
+    """
+    last = last_transmission_day(connection)
+    if last is not None and last >= business_date:
+        return False
+    params = {"business_date": business_date}
+    connection.execute(delete(transmission_holds).where(transmission_holds.c.business_date == business_date))
+    connection.execute(_statement(connection, "holds"), params)
+    connection.execute(
+        _statement(connection, "open_batches"),
+        {**params, "date_code": business_date.strftime("%Y%m%d"), "sender_code": sender},
+    )
+    # PostgreSQL plans the day's statements on statistics: those of the batches and hold-backs just
+    # written (else it marks through a million index look-ups), and after the marks those of
+    # slips.transmitted_on (else it reads the records through each merchant's whole history).
+    postgresql = connection.dialect.name == "postgresql"
+    if postgresql:
+        connection.execute(text("ANALYZE transmission_batches, transmission_holds"))
+    connection.execute(_statement(connection, "mark"), params)
+    if postgresql:
+        connection.execute(text("ANALYZE slips"))
+    connection.execute(_statement(connection, "snapshot_store_names"), params)
+    return True
+
+
+# -- what a day's transmission is ---------------------------------------------------------------
+
+
+def batches_of(connection: Connection, business_date: date) -> list[dict]:
+    b = transmission_batches.c
+    rows = connection.execute(
+        select(
+            b.batch_id, b.card_company, b.file_name, b.sequence_number, b.sender_code, b.file_code,
+            b.record_count, b.amount_total, b.late_count, b.sha256,
+        )
+        .where(b.business_date == business_date)
+        .order_by(b.batch_id)  # the order of the records stream
+    ).mappings()
+    return [dict(row) for row in rows]
+
+
+def holds_of(connection: Connection, business_date: date) -> list[dict]:
+    """The slips the run of business_date held back, and whether they have gone out since."""
+    h, s = transmission_holds.c, slips.c
+    rows = connection.execute(
+        select(s.slip_id, s.merchant_id, s.card_company, s.amount, h.reason, s.transmitted_on)
+        .join_from(transmission_holds, slips, h.slip_row_id == s.id)
+        .where(h.business_date == business_date)
+        .order_by(s.merchant_id, s.slip_id, h.reason)
+    ).mappings()
+    return [
+        {**row, "transmitted_on": row["transmitted_on"] and row["transmitted_on"].isoformat()} for row in rows
+    ]
+
+
+def sent_on_later_days(connection: Connection, business_date: date) -> int:
+    """Slips that were due by business_date but went out on a later day (late)."""
+    s = slips.c
+    return connection.execute(
+        select(func.count()).where(s.transmitted_on > business_date, s.transmission_due_on <= business_date)
+    ).scalar_one()
+
+
+def transmission_summary(connection: Connection, business_date: date, claimed: bool) -> dict:
+    """The day's batches, hold-backs and late slips, JSON-able, as the task log and XCom show them."""
+    batches = batches_of(connection, business_date)
+    holds = holds_of(connection, business_date)
+    held_slips = {(h["merchant_id"], h["slip_id"]) for h in holds}
+    return {
+        "business_date": business_date.isoformat(),
+        "claimed": claimed,
+        "batches": [
+            {key: batch[key] for key in ("card_company", "file_name", "sequence_number", "record_count",
+                                         "amount_total", "late_count")}
+            for batch in batches
+        ],
+        "record_count": sum(batch["record_count"] for batch in batches),
+        "amount_total": sum(int(batch["amount_total"]) for batch in batches),
+        "late_count": sum(batch["late_count"] for batch in batches),
+        "held_count": len(held_slips),
+        "held": [
+            {**hold, "reason_text": HOLD_REASONS[hold["reason"]]} for hold in holds[:HELD_SLIPS_SHOWN]
+        ],
+        "sent_on_later_days": sent_on_later_days(connection, business_date),
+    }
+
+
+# -- step 2: the files --------------------------------------------------------------------------
+
+
+def write_batch_files(connection: Connection, business_date: date, destination: Destination) -> list[dict]:
+    """(Re)write the file of each batch of business_date from its marked slips; record the hashes.
+
+    One ordered stream of the day's records, cut into the files by the batches' record counts.
+    """
+    batches = batches_of(connection, business_date)
+    statement = _statement(connection, "records")
+    records = LineCutter(record_stream(connection, statement, {"business_date": business_date}))
+    files = []
+    for batch in batches:
+        header = FileHeader(
+            sender_code=batch["sender_code"],
+            file_code=batch["file_code"],
+            business_date=business_date,
+            sequence_number=batch["sequence_number"],
+            record_count=batch["record_count"],
+            amount_total=int(batch["amount_total"]),
+        )
+        records_of_batch = records.take(batch["record_count"])
+        files.append(write_transmission_file(destination, batch["file_name"], header, records_of_batch))
+    if records.rest():
+        raise TransmissionFileError(
+            f"more slips are marked transmitted on {business_date} than its batches count, so the files "
+            f"written for {business_date} do not match them: check slips.transmitted_on and "
+            "slips.transmission_batch_id against transmission_batches"
+        )
+    for batch, file in zip(batches, files):  # after the stream: no other statement during a COPY
+        connection.execute(
+            update(transmission_batches)
+            .where(transmission_batches.c.batch_id == batch["batch_id"])
+            .values(sha256=file.sha256)
+        )
+    return [{"file": destination.url(file.path), "sha256": file.sha256, "size": file.size} for file in files]
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _exclusive(connection: Connection) -> Iterator[None]:
+    """One transmission at a time, from the claim to the last file.
+
+    PostgreSQL: a session advisory lock, released when the run ends (or its connection dies).
+    SQLite: the claim's transaction begins IMMEDIATE, taking the database's writer lock at once; a
+    second run waits, then finds the claim done. Two runs writing the same day's files at the same
+    time write the same bytes under different temporary names.
+    """
+    if connection.dialect.name != "postgresql":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        yield
+        return
+    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
+    try:
+        yield
+    finally:
+        connection.rollback()
+        connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+        connection.commit()
+
+
+def run_transmission(
+    engine: Engine,
+    business_date: date,
+    destination: Destination,
+    *,
+    sender: str | None = None,
+    dry_run: bool = False,
+) -> dict:
+    """The transmission of business_date: claim, then write the files. Returns the summary.
+
+    A dry run computes the claim and its summary in a transaction it rolls back, and writes no file.
+    A day the operator declared closed does nothing; any other non-business day is refused.
+    """
+    with engine.connect() as connection, _exclusive(connection):
+        calendar = prepare_calendar(connection)
+        closed = check_transmission_day(calendar, business_date)
+        if closed:
+            connection.commit()
+            return {"business_date": business_date.isoformat(), "closed": closed}
+        claimed = claim_due_slips(connection, business_date, sender or sender_code())
+        summary = transmission_summary(connection, business_date, claimed)
+        if dry_run:
+            connection.rollback()
+            return {**summary, "dry_run": True, "files": []}
+        connection.commit()
+        summary["files"] = write_batch_files(connection, business_date, destination)
+        connection.commit()
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    """The summary as the lines the task log shows."""
+    day = summary["business_date"]
+    if "closed" in summary:
+        return summary["closed"]
+    lines = [
+        f"transmission of {day}{' (dry run: nothing written)' if summary.get('dry_run') else ''}: "
+        f"{summary['record_count']} slips, {summary['amount_total']:,} yen in {len(summary['batches'])} "
+        f"files; {summary['late_count']} late; {summary['held_count']} held back",
+    ]
+    if not summary["claimed"]:
+        lines.append(
+            f"  {day} or a later day was already transmitted: rebuilt its files from the slips marked "
+            f"then, claimed nothing new"
+        )
+    for batch in summary["batches"]:
+        lines.append(
+            f"  {batch['card_company']:<12} {batch['file_name']:<20} #{batch['sequence_number']:<5} "
+            f"{batch['record_count']:>9} slips {int(batch['amount_total']):>15,} yen  "
+            f"{batch['late_count']} late"
+        )
+    if summary["sent_on_later_days"]:
+        lines.append(f"  {summary['sent_on_later_days']} slips due by {day} went out late on later days")
+    for hold in summary["held"]:
+        lines.append(
+            f"  held back: slip {hold['slip_id']} of {hold['merchant_id']} ({hold['card_company']}, "
+            f"{hold['amount']:,} yen): {hold['reason_text']}"
+            + (f"; went out on {hold['transmitted_on']}" if hold["transmitted_on"] else "")
+        )
+    if summary["held_count"] > len({(h["merchant_id"], h["slip_id"]) for h in summary["held"]}):
+        lines.append(f"  ... see transmission_holds for all {summary['held_count']} held-back slips of {day}")
+    for file in summary.get("files", []):
+        lines.append(f"  wrote {file['file']} ({file['size']} bytes, sha256 {file['sha256']})")
+    return "\n".join(lines)

@@ -1,0 +1,205 @@
+"""The transmission files: one per card company and business day (docs/transmission-file.md).
+
+CSV in UTF-8: a header record, the data records, a trailer; every value quoted, one record per
+line, LF line ends. The bytes depend only on the database rows (nothing of "now"), so a rebuild of
+a day writes the same files.
+
+The data records of all of a day's batches come from the database in one ordered stream of CSV
+bytes: PostgreSQL writes it itself (COPY, which produces exactly this CSV), other databases
+through Python's csv writer in chunks. The stream is cut into the batches' files by their record
+counts; memory stays flat however large the day. Each file is written under a temporary name and
+renamed into place, then its SHA-256 sidecar: a consumer that sees the sidecar sees the whole file.
+
+The destination is any fsspec filesystem: a local folder by default, object storage in production.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import posixpath
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from datetime import date
+
+import fsspec
+from fsspec import AbstractFileSystem
+from sqlalchemy import Connection, TextClause
+
+from kessai.database import kessai_home
+
+URL_VARIABLE = "KESSAI_TRANSMISSION_URL"
+ENCODING = "utf-8"
+HEADER, TRAILER = "H", "T"
+RECORD_CHUNK = 20_000
+
+# The same CSV from both writers: every value quoted, quotes doubled, LF line ends, UTF-8. The
+# data records never hold NULL (COPY would leave it unquoted) nor a line break.
+CSV_FORMAT = {"quoting": csv.QUOTE_ALL, "lineterminator": "\n", "doublequote": True}
+POSTGRES_COPY_FORMAT = "FORMAT csv, FORCE_QUOTE *, ENCODING 'UTF8'"
+
+
+class TransmissionFileError(RuntimeError):
+    """The records read do not match what the batches say."""
+
+
+def transmission_url() -> str:
+    """Where the files go: KESSAI_TRANSMISSION_URL (any fsspec URL), else KESSAI_HOME/transmissions."""
+    return os.environ.get(URL_VARIABLE) or str(kessai_home() / "transmissions")
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A folder on some filesystem; each business day's files go into a sub-folder named by it."""
+
+    fs: AbstractFileSystem
+    root: str
+
+    @classmethod
+    def from_url(cls, url: str) -> Destination:
+        fs, root = fsspec.core.url_to_fs(url)
+        return cls(fs, root)
+
+    def folder(self, business_date: date) -> str:
+        return posixpath.join(self.root, business_date.isoformat())
+
+    def path(self, business_date: date, file_name: str) -> str:
+        return posixpath.join(self.folder(business_date), file_name)
+
+    def url(self, path: str) -> str:
+        return self.fs.unstrip_protocol(path)
+
+
+@dataclass(frozen=True)
+class FileHeader:
+    """What the header and trailer records of one file say."""
+
+    sender_code: str
+    file_code: str
+    business_date: date
+    sequence_number: int
+    record_count: int
+    amount_total: int
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    path: str
+    sha256: str
+    size: int
+
+
+def csv_bytes(rows: Iterable[Sequence]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, **CSV_FORMAT).writerows(rows)
+    return buffer.getvalue().encode(ENCODING)
+
+
+def record_stream(connection: Connection, statement: TextClause, params: dict) -> Iterator[bytes]:
+    """The rows a statement selects, as blocks of CSV bytes, read as they arrive."""
+    if connection.dialect.name == "postgresql":
+        compiled = statement.compile(dialect=connection.dialect)
+        driver = connection.connection.driver_connection  # in this connection's transaction
+        with driver.cursor() as cursor, cursor.copy(
+            f"COPY ({compiled.string}) TO STDOUT ({POSTGRES_COPY_FORMAT})", compiled.construct_params(params)
+        ) as copy:
+            messages = iter(copy)  # one message per row: join them into blocks of many rows
+            while block := b"".join(islice(messages, RECORD_CHUNK)):
+                yield block
+        return
+    result = connection.execute(statement, params, execution_options={"stream_results": True})
+    for rows in result.partitions(RECORD_CHUNK):
+        yield csv_bytes(rows)
+
+
+class LineCutter:
+    """Cuts a stream of bytes blocks into consecutive runs of whole lines."""
+
+    def __init__(self, blocks: Iterable[bytes]) -> None:
+        self._blocks = iter(blocks)
+        self._pending = b""
+
+    def _next_block(self) -> bytes:
+        block, self._pending = self._pending, b""
+        return block or next(self._blocks, b"")
+
+    def take(self, lines: int) -> Iterator[bytes]:
+        """The next `lines` lines, as blocks; raises if the stream ends before."""
+        remaining = lines
+        while remaining:
+            block = self._next_block()
+            if not block:
+                raise TransmissionFileError(f"the records ended {remaining} lines short")
+            found = block.count(b"\n")
+            if found < remaining:
+                remaining -= found
+                yield block
+                continue
+            end = 0
+            for _ in range(remaining):  # only in the one block where a run ends
+                end = block.index(b"\n", end) + 1
+            self._pending, remaining = block[end:], 0
+            yield block[:end]
+
+    def rest(self) -> int:
+        """Bytes left over after the last run (there should be none)."""
+        leftover = len(self._pending)
+        self._pending = b""
+        return leftover + sum(len(block) for block in self._blocks)
+
+
+class _HashingWriter:
+    """Bytes to a file, hashed and counted on their way out."""
+
+    def __init__(self, out) -> None:
+        self.out = out
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.size += len(data)
+        self.out.write(data)
+
+
+def _replace(fs: AbstractFileSystem, path: str, write) -> None:
+    """Write path through a temporary name in the same folder, renamed into place when complete."""
+    folder, name = posixpath.split(path)
+    temporary = posixpath.join(folder, f".{name}.{uuid.uuid4().hex}.part")
+    try:
+        with fs.open(temporary, "wb") as out:
+            write(out)
+        fs.mv(temporary, path)
+    finally:
+        if fs.exists(temporary):
+            fs.rm(temporary)
+
+
+def write_transmission_file(
+    destination: Destination, file_name: str, header: FileHeader, records: Iterable[bytes]
+) -> WrittenFile:
+    """Write one file (header, the data records given as CSV bytes, trailer), then its sidecar."""
+    destination.fs.makedirs(destination.folder(header.business_date), exist_ok=True)
+    path = destination.path(header.business_date, file_name)
+    writer: _HashingWriter | None = None
+
+    def write(out) -> None:
+        nonlocal writer
+        writer = _HashingWriter(out)
+        writer.write(
+            csv_bytes([(HEADER, header.sender_code, header.file_code, header.business_date.isoformat(),
+                        header.sequence_number)])
+        )
+        for block in records:
+            writer.write(block)
+        writer.write(csv_bytes([(TRAILER, header.record_count, header.amount_total)]))
+
+    _replace(destination.fs, path, write)
+    sha256 = writer.digest.hexdigest()
+    sidecar = f"{sha256}  {file_name}\n".encode(ENCODING)
+    _replace(destination.fs, f"{path}.sha256", lambda out: out.write(sidecar))
+    return WrittenFile(path=path, sha256=sha256, size=writer.size)

@@ -1,0 +1,10 @@
+-- The store names each batch of the business date carries, as they are now: a rebuild of the file
+-- months later prints the same names even if the merchant has renamed itself since.
+INSERT INTO transmission_batch_merchants (batch_id, merchant_id, name, name_kana, name_en)
+SELECT sent.transmission_batch_id, m.merchant_id, m.name, m.name_kana, m.name_en
+FROM (
+    SELECT DISTINCT transmission_batch_id, merchant_id
+    FROM slips
+    WHERE transmitted_on = :business_date AND transmission_batch_id IS NOT NULL
+) sent
+JOIN merchants m ON m.merchant_id = sent.merchant_id
