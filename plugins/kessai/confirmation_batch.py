@@ -1,7 +1,7 @@
 """Registering settlement confirmations, set-based (SPEC §4.1): the one place the rules live.
 
 A batch of (merchant, slip, confirmed_on) rows is staged in a temporary table, classified against
-slips, merchants and business_calendar by the SQL in sql/confirmation_*.sql, and the acceptable
+slips, merchants and business_calendar by the SQL in sql/confirmation/*.sql, and the acceptable
 rows are confirmed with one guarded UPDATE. A single confirmation is a batch of one row, so the
 admin screen's button and the CSV upload cannot disagree.
 """
@@ -40,7 +40,7 @@ from kessai.rules import CONFIRMATION_WINDOW_MONTHS
 from kessai.run_dates import japan_date_of
 from kessai.schema import Timestamp
 
-# Reasons a row is not applied. The first group comes from sql/confirmation_verdict.sql.
+# Reasons a row is not applied. The first group comes from sql/confirmation/verdict.sql.
 UNKNOWN_SLIP = "unknown_slip"
 CANCELLED = "cancelled"
 ALREADY_CONFIRMED = "already_confirmed"
@@ -172,9 +172,9 @@ def _analyze_rows_table(connection: Connection) -> None:
 def _classify(connection: Connection, registered_on: date, recheck: bool) -> None:
     """Give each row still without a reason its reason, if the rules refuse it: all of them, or
     (recheck) those the apply step held back."""
-    _execute(connection, "confirmation_lookup", window_months=CONFIRMATION_WINDOW_MONTHS, recheck=recheck)
-    _execute(connection, "confirmation_closing", registered_on=registered_on, recheck=recheck)
-    _execute(connection, "confirmation_verdict", registered_on=registered_on, recheck=recheck)
+    _execute(connection, "confirmation/lookup", window_months=CONFIRMATION_WINDOW_MONTHS, recheck=recheck)
+    _execute(connection, "confirmation/closing", registered_on=registered_on, recheck=recheck)
+    _execute(connection, "confirmation/verdict", registered_on=registered_on, recheck=recheck)
 
 
 def _count_acceptable(connection: Connection) -> int:
@@ -213,22 +213,22 @@ def register_confirmations(
             },
         )
     _analyze_rows_table(connection)
-    _execute(connection, "confirmation_duplicates")
+    _execute(connection, "confirmation/duplicates")
     _classify(connection, registered_on, recheck=False)
     _analyze_rows_table(connection)
     acceptable = _count_acceptable(connection)
-    applied = _execute(connection, "confirmation_apply", registered_at=registered_at).rowcount
+    applied = _execute(connection, "confirmation/apply", registered_at=registered_at).rowcount
     if applied < acceptable:
         # A concurrent operation changed some of the slips after they were checked: the guard
         # held them back. Check those again, so each gets the reason the other operation left.
-        _execute(connection, "confirmation_held_back", registered_at=registered_at)
+        _execute(connection, "confirmation/held_back", registered_at=registered_at)
         _classify(connection, registered_on, recheck=True)
         connection.execute(
             update(confirmation_rows)
             .where(confirmation_rows.c.reason.is_(None), confirmation_rows.c.held_back)
             .values(reason=CONCURRENT_CHANGE)
         )
-    _execute(connection, "confirmation_events", registered_on=registered_on, registered_at=registered_at, source=source)
+    _execute(connection, "confirmation/events", registered_on=registered_on, registered_at=registered_at, source=source)
 
     columns = confirmation_rows.c
     repeat = and_(columns.reason == ALREADY_CONFIRMED, columns.existing_confirmed_on == columns.confirmed_on)
