@@ -181,6 +181,20 @@ def _check_issued_statements(connection: Connection, closing_date: date) -> None
         )
 
 
+def assign_closing_dates(connection: Connection, calendar: BusinessCalendar) -> dict:
+    """Give the confirmed slips without a closing date the rule's (or, for those whose closing has
+    run already, the first closing still open). Returns how many were filled and written late.
+
+    Normally a few slips, at the start of each closing run; after a bulk load of slips without
+    closing dates, run it once beforehand (`python -m kessai assign-closing-dates`): it rewrites
+    every such slip, which closing night should not have to do."""
+    latest_closed = connection.execute(select(func.max(payout_closings.c.closing_date))).scalar()
+    params = {"open_from": latest_closed + timedelta(days=1) if latest_closed else calendar.first_day}
+    written_late = _run_sql(connection, "late_written_slips", params).scalar()
+    filled = _run_sql(connection, "assign_closing_dates", params).rowcount
+    return {"closing_dates_filled": filled, "slips_written_after_their_closing": written_late}
+
+
 def close_payouts(connection: Connection, closing_date: date, calendar: BusinessCalendar) -> dict:
     """Close closing_date: issue its payout statements, lines and transfers. Returns the summary.
 
@@ -190,19 +204,16 @@ def close_payouts(connection: Connection, closing_date: date, calendar: Business
     cycles = tuple(payout_dates)
     rerun = check_closing_order(connection, closing_date)
     day_after = closing_date + timedelta(days=1)
-    latest_closed = connection.execute(select(func.max(payout_closings.c.closing_date))).scalar()
     params = {
         "closing_date": closing_date,
         "closing_end": datetime.combine(day_after, time.min, tzinfo=JAPAN),
         "day_after_closing": day_after,
         "month_end": MONTHLY in cycles,
-        "open_from": latest_closed + timedelta(days=1) if latest_closed else calendar.first_day,
         "monthly_payout_date": payout_dates.get(MONTHLY),
         "twice_monthly_payout_date": payout_dates.get(TWICE_MONTHLY),
     }
 
-    written_late = _run_sql(connection, "late_written_slips", params).scalar()
-    filled = _run_sql(connection, "assign_closing_dates", params).rowcount
+    filled = assign_closing_dates(connection, calendar)
     _drop_work_tables(connection)
     _run_sql(connection, "closing_slip_totals", params)
     _work.create_all(connection, checkfirst=False)
@@ -227,8 +238,7 @@ def close_payouts(connection: Connection, closing_date: date, calendar: Business
         payout_dates={cycle: d.isoformat() for cycle, d in payout_dates.items()},
         rerun=rerun,
         statements_added=added,
-        closing_dates_filled=filled,
-        slips_written_after_their_closing=written_late,
+        **filled,
         slips_moved_to_later_closings=int(misassigned),
     )
     return summary

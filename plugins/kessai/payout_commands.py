@@ -1,0 +1,102 @@
+"""Sub-commands for the payouts: close a closing date, fill the closing dates after a bulk load,
+build the transfer files of a business day, read a transfer file back before it goes to the bank."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+from kessai.cli import parse_date
+from kessai.database import kessai_home, make_engine
+
+
+def _reported(command):
+    """A refused closing or transfer file (the kessai errors are ValueErrors) prints its reason."""
+
+    @functools.wraps(command)
+    def run(args) -> int:
+        try:
+            return command(args)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+@_reported
+def command_close(args) -> int:
+    from kessai.payout_closing import format_summary, run_payout_closing
+    from kessai.payout_statement_files import run_statement_files
+
+    engine = make_engine()
+    print(format_summary(run_payout_closing(engine, args.closing_date, dry_run=args.dry_run)))
+    files = run_statement_files(engine, args.closing_date, kessai_home(), dry_run=args.dry_run)
+    print(f"  {files['statement_files']} statement files and the closing summary in {files['directory']}"
+          + (" (dry run: none written)" if args.dry_run else ""))
+    return 0
+
+
+@_reported
+def command_assign_closing_dates(args) -> int:
+    from kessai.calendar_store import prepare_calendar
+    from kessai.payout_closing import assign_closing_dates
+
+    with make_engine().begin() as connection:
+        done = assign_closing_dates(connection, prepare_calendar(connection))
+    print(
+        f"{done['closing_dates_filled']} confirmed slips got their closing date"
+        f" ({done['slips_written_after_their_closing']} of them after their closing had run: the first open one)"
+    )
+    return 0
+
+
+@_reported
+def command_transfer_files(args) -> int:
+    from kessai.payout_transfer_files import format_summary, run_payout_transfer_files
+
+    print(format_summary(run_payout_transfer_files(make_engine(), args.business_date, kessai_home(), dry_run=args.dry_run)))
+    return 0
+
+
+@_reported
+def command_read_transfer_file(args) -> int:
+    from kessai.zengin import parse_transfer_file
+
+    parsed = parse_transfer_file(args.path.read_bytes())
+    print(
+        f"総合振込 from {parsed.remitter_code} {parsed.remitter_name} (bank {parsed.remitter_bank_code}, "
+        f"branch {parsed.remitter_branch_code}, account {parsed.remitter_account_number}), transfer date "
+        f"{parsed.transfer_date[:2]}/{parsed.transfer_date[2:]}"
+    )
+    for t in parsed.transfers:
+        print(f"  {t.bank_code}-{t.branch_code} {t.account_type} {t.account_number} {t.holder_name:<30} {t.amount:>14,}"
+              f"  statement {t.customer_code_1}, account {t.customer_code_2}")
+    print(f"trailer: {parsed.record_count} transfers, {parsed.amount_total:,} yen (checked against the records)")
+    return 0
+
+
+def register(commands) -> None:
+    close = commands.add_parser("payout-close", help="close a closing date: statements, transfers, files")
+    close.add_argument("closing_date", type=parse_date, help="the 15th or a month end, YYYY-MM-DD")
+    close.add_argument("--dry-run", action="store_true", help="compute and print, write nothing")
+    close.set_defaults(handler=command_close)
+
+    assign = commands.add_parser(
+        "assign-closing-dates",
+        help="give confirmed slips without a closing date theirs (run once after a bulk load of slips)",
+    )
+    assign.set_defaults(handler=command_assign_closing_dates)
+
+    transfer = commands.add_parser(
+        "transfer-files", help="build the Zengin transfer files of the payout dates ahead of a business day"
+    )
+    transfer.add_argument("business_date", type=parse_date, help="YYYY-MM-DD")
+    transfer.add_argument("--dry-run", action="store_true", help="build and check, write nothing")
+    transfer.set_defaults(handler=command_transfer_files)
+
+    read = commands.add_parser("read-transfer-file", help="read a Zengin transfer file back and check its trailer")
+    read.add_argument("path", type=Path)
+    read.set_defaults(handler=command_read_transfer_file)
+
