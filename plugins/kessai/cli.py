@@ -97,9 +97,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def schema_problem() -> str | None:
+    """Why the business database cannot serve a command yet, or None."""
+    from kessai.migrations_runner import current_revision, head_revision
+
+    engine = make_engine()
+    try:
+        current = current_revision(engine)
+    finally:
+        engine.dispose()
+    if current != head_revision():
+        return (
+            f"the business database {engine.url.render_as_string(hide_password=True)} is at schema "
+            f"revision {current or '(empty)'}, not {head_revision()}: run `python -m kessai db upgrade`"
+        )
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    from kessai.business_calendar import CalendarHorizonError
+
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    if args.command != "db" and (problem := schema_problem()):
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        return args.handler(args)
+    except CalendarHorizonError as error:  # an operator's question past the reviewed holidays
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
