@@ -216,12 +216,14 @@ def close_payouts(connection: Connection, closing_date: date, calendar: Business
     filled = assign_closing_dates(connection, calendar)
     _drop_work_tables(connection)
     _run_sql(connection, "closing_slip_totals", params)
+    misassigned = _run_sql(connection, "misassigned_count", params).scalar()
+    if misassigned:  # rare: move them on, then count the slips of C again
+        _run_sql(connection, "move_misassigned_slips", params)
+        _drop_work_tables(connection)
+        _run_sql(connection, "closing_slip_totals", params)
     _work.create_all(connection, checkfirst=False)
     _run_sql(connection, "lines_of_latest_accounts", params)
     _run_sql(connection, "lines_of_earlier_accounts", params)
-    misassigned = _run_sql(connection, "misassigned_count", params).scalar()
-    if misassigned:
-        _run_sql(connection, "move_misassigned_slips", params)
     _check_bank_accounts(connection, closing_date)
     _run_sql(connection, "closing_statements", params)
     _check_issued_statements(connection, closing_date)

@@ -265,6 +265,29 @@ def test_a_slip_registered_before_the_first_account_is_paid_to_it(engine):
         assert statement(connection, "M1", "2027-01-31")["transfers"] == {first: 3_000, second: 4_000}
 
 
+def test_three_accounts_in_one_closing(engine):
+    with engine.begin() as connection:
+        add_merchant(connection, "M1", "monthly")
+        first = add_bank_account(connection, "M1", at("2026-12-01"))
+        second = add_bank_account(connection, "M1", at("2027-01-10"))
+        third = add_bank_account(connection, "M1", at("2027-01-20"))
+        add_slip(connection, "M1", 1, registered_at=at("2026-11-20"), confirmed_on="2027-01-05")  # before any
+        add_slip(connection, "M1", 10, registered_at=at("2027-01-05"))
+        add_slip(connection, "M1", 100, registered_at=at("2027-01-12"))
+        add_slip(connection, "M1", 1_000, registered_at=at("2027-01-20"))
+        add_slip(connection, "M1", 10_000, registered_at=at("2027-01-31", "23:59"), card_company="jcb")
+    close(engine, "2027-01-31")
+    with engine.connect() as connection:
+        st = statement(connection, "M1", "2027-01-31")
+    assert st["lines"] == [
+        ("jcb", third, 1, 10_000, 0),
+        ("visa_master", first, 2, 11, 0),
+        ("visa_master", second, 1, 100, 0),
+        ("visa_master", third, 1, 1_000, 0),
+    ]
+    assert st["transfers"] == {first: 11, second: 100, third: 11_000}
+
+
 def test_a_merchant_without_any_bank_account_stops_the_closing(engine):
     with engine.begin() as connection:
         add_merchant(connection, "M1", "monthly")
