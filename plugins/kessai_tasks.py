@@ -178,3 +178,22 @@ def card_gateway_settings():
         simulator_ledger=str(kessai_home() / "card-gateway-simulator.sqlite"),
         concurrency=os.environ.get(CHARGE_CONCURRENCY_VARIABLE),
     )
+
+
+# -- object storage -----------------------------------------------------------------------------
+
+
+def object_storage(url: str):
+    """An fsspec filesystem and the path in it for a URL (a local path, memory://, s3://...).
+
+    Through Airflow's object storage when it knows the scheme, so `s3://aws_default@bucket/path`
+    uses that Airflow connection's credentials; otherwise fsspec alone.
+    """
+    import fsspec
+    from airflow.sdk import ObjectStoragePath
+    from airflow.sdk.io.fs import has_fs
+
+    if has_fs(fsspec.utils.get_protocol(url)):
+        path = ObjectStoragePath(url)
+        return path.fs, path.path
+    return fsspec.core.url_to_fs(url)

@@ -1,0 +1,99 @@
+"""
+### Card transmission (SPEC §4.2)
+
+Every business day at 06:00 (Japan), sends the confirmed sales to the card companies: one file per
+card company for the day D, with a header, one record per slip and a trailer (record count, amount
+total), and a SHA-256 sidecar (format: docs/transmission-file.md).
+
+A confirmed, uncancelled slip goes out on its **transmission date**, the business day after
+max(the day its confirmation was registered in Japan, `confirmed_on`): a Friday registration goes
+on Monday, a future-dated confirmation the business day after its date. The run for D sends every
+untransmitted slip whose transmission date is D or earlier; an earlier one goes **late** (a missed
+day is caught up). Each slip gets `transmitted_on = D` (its 利用日) and its batch. A slip whose
+card company is not in `card_companies`, or whose merchant lacks a store name (name, kana or
+English), is **held back** with its reason in `transmission_holds` and goes out on a later run
+once fixed. The log and the `transmit` task's return value show the files, counts and totals per
+card company, the late slips and the held-back slips.
+
+Tasks: `resolve_business_date` (refuses a weekend or holiday; a day declared closed does nothing)
+→ `transmit` (one transaction: hold back, open the batches, mark the slips; then the files from the
+marked slips). Files go to `KESSAI_TRANSMISSION_URL` (any fsspec or Airflow object-storage URL),
+by default `$KESSAI_HOME/transmissions/<D>/`.
+
+**Re-runs and backfills.** A day is claimed once. A re-run of D rebuilds the same files, byte for
+byte, from the slips marked then, and sends nothing new. A backfill of a day before one already
+transmitted claims nothing either: the later run has already sent that day's slips, marked late,
+and the backfill's log counts them. A backfill over missed days, run oldest first, sends each day
+what a run on the day would have sent.
+
+    airflow dags test card_transmission 2027-01-05
+    airflow backfill create --dag-id card_transmission --from-date 2027-01-04 --to-date 2027-01-08
+
+Trigger with `{"business_date": "YYYY-MM-DD"}` for a manual run, `{"dry_run": true}` to see the
+counts without writing anything. See docs/transmission.md.
+"""
+
+import logging
+from datetime import date
+
+import pendulum
+from airflow.sdk import dag, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, business_date_of_run, business_engine, is_dry_run, object_storage
+from kessai_timetables import BusinessDayTimetable
+
+log = logging.getLogger(__name__)
+
+
+@dag(
+    dag_id="card_transmission",
+    schedule=BusinessDayTimetable(run_at="06:00"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    params=RUN_PARAMS,
+    tags=["kessai", "transmission", "slips"],
+    doc_md=__doc__,
+)
+def card_transmission():
+    # kessai.transmission (SQLAlchemy, fsspec) is imported inside the tasks: parsing stays cheap.
+    @task
+    def resolve_business_date() -> dict:
+        from kessai.calendar_store import prepare_calendar
+        from kessai.run_dates import BusinessDateError
+        from kessai.transmission import check_transmission_day
+
+        engine = business_engine()
+        try:
+            business_date = business_date_of_run()
+            with engine.begin() as connection:
+                closed = check_transmission_day(prepare_calendar(connection), business_date)
+        except BusinessDateError as refused:
+            raise AirflowFailException(str(refused)) from None  # no retry makes the date a business day
+        finally:
+            engine.dispose()
+        log.info("business date %s%s", business_date, f": {closed}" if closed else "")
+        return {"business_date": business_date.isoformat(), "closed": closed}
+
+    @task
+    def transmit(day: dict) -> dict:
+        from kessai.transmission import format_summary, run_transmission
+        from kessai.transmission_file import Destination, transmission_url
+
+        destination = Destination(*object_storage(transmission_url()))
+        engine = business_engine()
+        try:
+            summary = run_transmission(
+                engine, date.fromisoformat(day["business_date"]), destination, dry_run=is_dry_run()
+            )
+        finally:
+            engine.dispose()
+        log.info("%s", format_summary(summary))
+        return summary
+
+    transmit(resolve_business_date())
+
+
+card_transmission()
