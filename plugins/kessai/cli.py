@@ -9,7 +9,10 @@ from datetime import date
 from kessai.database import database_url, make_engine
 
 # Feature modules that add their own sub-commands: each has register(subparsers).
-FEATURE_COMMANDS: list[str] = ["kessai.mail_commands", "kessai.slip_commands", "kessai.synthetic", "kessai.payout_commands"]
+FEATURE_COMMANDS: list[str] = [
+    "kessai.mail_commands", "kessai.slip_commands", "kessai.synthetic", "kessai.payout_commands",
+    "kessai.transmission_commands",
+]
 
 
 def parse_month(value: str) -> tuple[int, int]:

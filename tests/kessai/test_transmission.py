@@ -287,3 +287,23 @@ def test_records_that_disagree_with_their_batch_stop_the_files(engine, destinati
         connection.execute(update(slips).values(transmitted_on=date(2027, 1, 4), transmission_batch_id=batch_id))
     with pytest.raises(TransmissionFileError, match="more slips are marked transmitted on 2027-01-04 than its"):
         transmit(engine, destination, "2027-01-04")
+
+
+def test_the_transmit_command(engine, database_url, tmp_path, monkeypatch, capsys):
+    from kessai.cli import main
+
+    monkeypatch.setenv("KESSAI_DATABASE_URL", database_url)
+    with engine.begin() as connection:
+        add_merchant(connection)
+        add_confirmed(connection, "1", "2026-12-30 10:00", amount=2500)
+    out = tmp_path / "out"
+
+    assert main(["transmit", "2027-01-04", "--dry-run", "--to", str(out)]) == 0
+    assert "transmission of 2027-01-04 (dry run: nothing written): 1 slips, 2,500 yen in 1 files" in (
+        capsys.readouterr().out
+    )
+    assert not out.exists()
+    assert main(["transmit", "2027-01-04", "--to", str(out)]) == 0
+    assert f"wrote file://{out}/2027-01-04/VM_20270104.csv" in capsys.readouterr().out
+    assert main(["transmit", "2027-01-09", "--to", str(out)]) == 1  # a Saturday
+    assert "error: 2027-01-09 is not a business day in Japan (Saturday)" in capsys.readouterr().err

@@ -1,0 +1,37 @@
+"""Sub-command: the card transmission of a business day outside Airflow (a first run, a re-run that
+rebuilds the same files, or a dry run), printing what the task log shows."""
+
+from __future__ import annotations
+
+import sys
+
+from kessai.cli import parse_date
+from kessai.database import make_engine
+
+
+def command_transmit(args) -> int:
+    from kessai.run_dates import BusinessDateError
+    from kessai.transmission import format_summary, run_transmission
+    from kessai.transmission_file import Destination, transmission_url
+
+    destination = Destination.from_url(args.to or transmission_url())
+    engine = make_engine()
+    try:
+        summary = run_transmission(engine, args.business_date, destination, dry_run=args.dry_run)
+    except BusinessDateError as refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(format_summary(summary))
+    return 0
+
+
+def register(commands) -> None:
+    transmit = commands.add_parser(
+        "transmit", help="send a business day's confirmed slips to the card companies (again: the same files)"
+    )
+    transmit.add_argument("business_date", type=parse_date, help="YYYY-MM-DD, a business day")
+    transmit.add_argument("--dry-run", action="store_true", help="compute and print, write nothing")
+    transmit.add_argument("--to", metavar="URL", help="where the files go (default: KESSAI_TRANSMISSION_URL)")
+    transmit.set_defaults(handler=command_transmit)
