@@ -162,25 +162,40 @@ class _ChargeRun:
     # -- charging -------------------------------------------------------------------------------
 
     def charge_all(self) -> int:
-        """Charge every chargeable slip of the cycle, a batch at a time; returns how many."""
+        """Charge every chargeable slip of the cycle, a batch at a time; returns how many.
+
+        The next batch is written pending and handed to the pool before the current one's outcomes
+        are recorded, so the charges in flight never wait for the database between batches.
+        """
         charged = 0
         after_id = 0
-        while True:
-            rows = self.connection.execute(
-                self.chargeable.bindparams(
-                    self.month,
-                    after_id=after_id,
-                    max_attempts=self.options.max_attempts,
-                    batch_size=self.options.batch_size,
-                )
-            ).all()
-            if not rows:
-                return charged
-            after_id = rows[-1].slip_row_id
-            self._charge_batch(rows)
-            charged += len(rows)
+        unrecorded: list[tuple] = []  # batches handed to the pool, oldest first
+        try:
+            while True:
+                rows = self.connection.execute(
+                    self.chargeable.bindparams(
+                        self.month,
+                        after_id=after_id,
+                        max_attempts=self.options.max_attempts,
+                        batch_size=self.options.batch_size,
+                    )
+                ).all()
+                if rows:
+                    after_id = rows[-1].slip_row_id
+                    unrecorded.append(self._send_batch(rows))
+                if len(unrecorded) > (1 if rows else 0):
+                    batch = unrecorded.pop(0)
+                    self._record_batch(*batch)
+                    charged += len(batch[0])
+                if not unrecorded:
+                    return charged
+        except BaseException:
+            for _, futures in unrecorded:
+                for future in futures:
+                    future.cancel()  # not sent yet; those sent stay pending, settled by lookup
+            raise
 
-    def _charge_batch(self, rows) -> None:
+    def _send_batch(self, rows) -> tuple:
         keys = [idempotency_key(row.merchant_id, row.slip_id, self.cycle.billing_month) for row in rows]
         started = self.clock()
         # Written and committed before any call: a crash from here on leaves them pending.
@@ -200,13 +215,14 @@ class _ChargeRun:
             ],
         )
         self.connection.commit()
-        results = list(
-            self.pool.map(
-                lambda row, key: self.gateway.charge(key, row.card_token, row.amount, reference=row.slip_id),
-                rows,
-                keys,
-            )
-        )
+        futures = [
+            self.pool.submit(self.gateway.charge, key, row.card_token, row.amount, reference=row.slip_id)
+            for row, key in zip(rows, keys)
+        ]
+        return rows, futures
+
+    def _record_batch(self, rows, futures) -> None:
+        results = [future.result() for future in futures]
         finished = self.clock()
         paid = []
         for row, result in zip(rows, results):
