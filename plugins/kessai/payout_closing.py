@@ -135,6 +135,14 @@ def _run_sql(connection: Connection, name: str, params: dict):
     return connection.execute(statement, params)
 
 
+def _analyze(connection: Connection, *tables: str) -> None:
+    """Fresh planner statistics for tables this transaction just filled (PostgreSQL): temporary
+    tables are never analysed by autovacuum, and the statements' tables change a lot at once.
+    Without them the planner expects a row or two and nests loops over thousands."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"ANALYZE {', '.join(tables)}"))
+
+
 def _drop_work_tables(connection: Connection) -> None:
     for name in ("closing_slip_totals", closing_lines.name, closing_statements.name):
         connection.execute(text(f"DROP TABLE IF EXISTS {name}"))
@@ -181,18 +189,29 @@ def _check_issued_statements(connection: Connection, closing_date: date) -> None
         )
 
 
-def assign_closing_dates(connection: Connection, calendar: BusinessCalendar) -> dict:
-    """Give the confirmed slips without a closing date the rule's (or, for those whose closing has
-    run already, the first closing still open). Returns how many were filled and written late.
+def assign_closing_dates(connection: Connection, calendar: BusinessCalendar, through: date | None = None) -> dict:
+    """Give the confirmed slips without a closing date, confirmed by `through` (effective_on; all
+    by default), the rule's closing (or, for those whose closing has run already, the first one
+    still open). Returns how many were filled and written late.
 
     Normally a few slips, at the start of each closing run; after a bulk load of slips without
     closing dates, run it once beforehand (`python -m kessai assign-closing-dates`): it rewrites
     every such slip, which closing night should not have to do."""
     latest_closed = connection.execute(select(func.max(payout_closings.c.closing_date))).scalar()
-    params = {"open_from": latest_closed + timedelta(days=1) if latest_closed else calendar.first_day}
-    written_late = _run_sql(connection, "late_written_slips", params).scalar()
-    filled = _run_sql(connection, "assign_closing_dates", params).rowcount
-    return {"closing_dates_filled": filled, "slips_written_after_their_closing": written_late}
+    params = {
+        "open_from": latest_closed + timedelta(days=1) if latest_closed else calendar.first_day,
+        "fill_through": through or calendar.last_day,
+    }
+    connection.execute(text("DROP TABLE IF EXISTS closing_fill"))
+    _run_sql(connection, "closing_fill", params)
+    _analyze(connection, "closing_fill")
+    filled, written_late = connection.execute(
+        text("SELECT COUNT(*), COALESCE(SUM(written_late), 0) FROM closing_fill")
+    ).one()
+    if filled:
+        _run_sql(connection, "assign_closing_dates", params)
+    connection.execute(text("DROP TABLE closing_fill"))
+    return {"closing_dates_filled": int(filled), "slips_written_after_their_closing": int(written_late)}
 
 
 def close_payouts(connection: Connection, closing_date: date, calendar: BusinessCalendar) -> dict:
@@ -213,7 +232,7 @@ def close_payouts(connection: Connection, closing_date: date, calendar: Business
         "twice_monthly_payout_date": payout_dates.get(TWICE_MONTHLY),
     }
 
-    filled = assign_closing_dates(connection, calendar)
+    filled = assign_closing_dates(connection, calendar, through=closing_date)
     _drop_work_tables(connection)
     _run_sql(connection, "closing_slip_totals", params)
     misassigned = _run_sql(connection, "misassigned_count", params).scalar()
@@ -224,11 +243,14 @@ def close_payouts(connection: Connection, closing_date: date, calendar: Business
     _work.create_all(connection, checkfirst=False)
     _run_sql(connection, "lines_of_latest_accounts", params)
     _run_sql(connection, "lines_of_earlier_accounts", params)
+    _analyze(connection, "closing_slip_totals", closing_lines.name)
     _check_bank_accounts(connection, closing_date)
     _run_sql(connection, "closing_statements", params)
+    _analyze(connection, closing_statements.name)
     _check_issued_statements(connection, closing_date)
     added = _run_sql(connection, "insert_statements", params).rowcount
     _run_sql(connection, "insert_lines", params)
+    _analyze(connection, payout_statements.name, "payout_statement_lines")
     _run_sql(connection, "insert_transfers", params)
     if not rerun:
         connection.execute(insert(payout_closings).values(closing_date=closing_date))

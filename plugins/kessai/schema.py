@@ -184,7 +184,15 @@ Index(
     postgresql_where=text("confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL"),
     sqlite_where=text("confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL"),
 )
-Index("ix_slips_closing", slips.c.closing_date, slips.c.merchant_id)
+# The slips of a closing; without the unclosed ones, so that finding the few confirmed slips
+# without a closing date goes by ix_slips_awaiting_closing_date.
+Index(
+    "ix_slips_closing",
+    slips.c.closing_date,
+    slips.c.merchant_id,
+    postgresql_where=text("closing_date IS NOT NULL"),
+    sqlite_where=text("closing_date IS NOT NULL"),
+)
 Index("ix_slips_transmitted_on", slips.c.transmitted_on)
 Index("ix_slips_billing_month", slips.c.billing_month)
 # The recurring slips still to charge, walked in row order a batch at a time.

@@ -242,7 +242,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_slips_billing_month', ['billing_month'], unique=False)
         batch_op.create_index('ix_slips_unpaid_by_billing_month', ['billing_month', 'id'], unique=False, postgresql_where=sa.text('payment_date IS NULL'), sqlite_where=sa.text('payment_date IS NULL'))
         batch_op.create_index('ix_slips_awaiting_closing_date', ['id'], unique=False, postgresql_where=sa.text('closing_date IS NULL AND confirmed_on IS NOT NULL'), sqlite_where=sa.text('closing_date IS NULL AND confirmed_on IS NOT NULL'))
-        batch_op.create_index('ix_slips_closing', ['closing_date', 'merchant_id'], unique=False)
+        batch_op.create_index('ix_slips_closing', ['closing_date', 'merchant_id'], unique=False, postgresql_where=sa.text('closing_date IS NOT NULL'), sqlite_where=sa.text('closing_date IS NOT NULL'))
         batch_op.create_index('ix_slips_transmitted_on', ['transmitted_on'], unique=False)
         batch_op.create_index('ix_slips_unconfirmed_by_payment_date', ['payment_date'], unique=False, postgresql_where=sa.text('confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL'), sqlite_where=sa.text('confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL'))
 
@@ -401,7 +401,7 @@ def downgrade() -> None:
     with op.batch_alter_table('slips', schema=None) as batch_op:
         batch_op.drop_index('ix_slips_unconfirmed_by_payment_date', postgresql_where=sa.text('confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL'), sqlite_where=sa.text('confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL'))
         batch_op.drop_index('ix_slips_transmitted_on')
-        batch_op.drop_index('ix_slips_closing')
+        batch_op.drop_index('ix_slips_closing', postgresql_where=sa.text('closing_date IS NOT NULL'), sqlite_where=sa.text('closing_date IS NOT NULL'))
         batch_op.drop_index('ix_slips_unpaid_by_billing_month', postgresql_where=sa.text('payment_date IS NULL'), sqlite_where=sa.text('payment_date IS NULL'))
         batch_op.drop_index('ix_slips_billing_month')
         batch_op.drop_index('ix_slips_awaiting_closing_date', postgresql_where=sa.text('closing_date IS NULL AND confirmed_on IS NOT NULL'), sqlite_where=sa.text('closing_date IS NULL AND confirmed_on IS NOT NULL'))
