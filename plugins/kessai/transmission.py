@@ -32,9 +32,8 @@ from kessai.schema import slips, transmission_batches, transmission_holds
 from kessai.transmission_file import (
     Destination,
     FileHeader,
-    LineCutter,
+    RecordStream,
     TransmissionFileError,
-    record_stream,
     write_transmission_file,
 )
 
@@ -115,7 +114,7 @@ def claim_due_slips(connection: Connection, business_date: date, sender: str) ->
     connection.execute(_statement(connection, "mark"), params)
     if postgresql:
         connection.execute(text("ANALYZE slips"))
-    connection.execute(_statement(connection, "snapshot_store_names"), params)
+    connection.execute(_statement(connection, "snapshot_store_names"), {**params, "cr": "\r", "lf": "\n"})
     return True
 
 
@@ -191,7 +190,7 @@ def write_batch_files(connection: Connection, business_date: date, destination: 
     """
     batches = batches_of(connection, business_date)
     statement = _statement(connection, "records")
-    records = LineCutter(record_stream(connection, statement, {"business_date": business_date}))
+    records = RecordStream(connection, statement, {"business_date": business_date})
     files = []
     for batch in batches:
         header = FileHeader(

@@ -1,13 +1,13 @@
 """The transmission files: one per card company and business day (docs/transmission-file.md).
 
-CSV in UTF-8: a header record, the data records, a trailer; every value quoted, one record per
-line, LF line ends. The bytes depend only on the database rows (nothing of "now"), so a rebuild of
-a day writes the same files.
+CSV in UTF-8: a header record, the data records, a trailer; every value quoted, LF line ends. The
+bytes depend only on the database rows (nothing of "now"), so a rebuild of a day writes the same
+files.
 
-The data records of all of a day's batches come from the database in one ordered stream of CSV
-bytes: PostgreSQL writes it itself (COPY, which produces exactly this CSV), other databases
-through Python's csv writer in chunks. The stream is cut into the batches' files by their record
-counts; memory stays flat however large the day. Each file is written under a temporary name and
+The data records of all of a day's batches come from the database in one ordered stream:
+PostgreSQL writes the CSV itself (COPY, which produces exactly this CSV), other databases through
+Python's csv writer in chunks. The stream is cut into the batches' files by their record counts;
+memory stays flat however large the day. Each file is written under a temporary name and
 renamed into place, then its SHA-256 sidecar: a consumer that sees the sidecar sees the whole file.
 
 The destination is any fsspec filesystem: a local folder by default, object storage in production.
@@ -38,7 +38,7 @@ HEADER, TRAILER = "H", "T"
 RECORD_CHUNK = 20_000
 
 # The same CSV from both writers: every value quoted, quotes doubled, LF line ends, UTF-8. The
-# data records never hold NULL (COPY would leave it unquoted) nor a line break.
+# data records never hold NULL (COPY would leave it unquoted).
 CSV_FORMAT = {"quoting": csv.QUOTE_ALL, "lineterminator": "\n", "doublequote": True}
 POSTGRES_COPY_FORMAT = "FORMAT csv, FORCE_QUOTE *, ENCODING 'UTF8'"
 
@@ -99,57 +99,47 @@ def csv_bytes(rows: Iterable[Sequence]) -> bytes:
     return buffer.getvalue().encode(ENCODING)
 
 
-def record_stream(connection: Connection, statement: TextClause, params: dict) -> Iterator[bytes]:
-    """The rows a statement selects, as blocks of CSV bytes, read as they arrive."""
-    if connection.dialect.name == "postgresql":
+class RecordStream:
+    """The rows a statement selects, read as they arrive and handed out n rows at a time as CSV.
+
+    PostgreSQL writes the CSV itself (COPY): its protocol sends each row as one message, so rows
+    are counted exactly whatever they contain. Other databases: Python's csv writer over chunks.
+    """
+
+    def __init__(self, connection: Connection, statement: TextClause, params: dict) -> None:
+        if connection.dialect.name == "postgresql":
+            self._rows, self._encode = self._copied(connection, statement, params), b"".join
+        else:
+            self._rows, self._encode = self._fetched(connection, statement, params), csv_bytes
+
+    @staticmethod
+    def _copied(connection: Connection, statement: TextClause, params: dict) -> Iterator[memoryview]:
         compiled = statement.compile(dialect=connection.dialect)
         driver = connection.connection.driver_connection  # in this connection's transaction
         with driver.cursor() as cursor, cursor.copy(
             f"COPY ({compiled.string}) TO STDOUT ({POSTGRES_COPY_FORMAT})", compiled.construct_params(params)
         ) as copy:
-            messages = iter(copy)  # one message per row: join them into blocks of many rows
-            while block := b"".join(islice(messages, RECORD_CHUNK)):
-                yield block
-        return
-    result = connection.execute(statement, params, execution_options={"stream_results": True})
-    for rows in result.partitions(RECORD_CHUNK):
-        yield csv_bytes(rows)
+            yield from copy
 
+    @staticmethod
+    def _fetched(connection: Connection, statement: TextClause, params: dict) -> Iterator[Sequence]:
+        result = connection.execute(statement, params, execution_options={"stream_results": True})
+        for rows in result.partitions(RECORD_CHUNK):
+            yield from rows
 
-class LineCutter:
-    """Cuts a stream of bytes blocks into consecutive runs of whole lines."""
-
-    def __init__(self, blocks: Iterable[bytes]) -> None:
-        self._blocks = iter(blocks)
-        self._pending = b""
-
-    def _next_block(self) -> bytes:
-        block, self._pending = self._pending, b""
-        return block or next(self._blocks, b"")
-
-    def take(self, lines: int) -> Iterator[bytes]:
-        """The next `lines` lines, as blocks; raises if the stream ends before."""
-        remaining = lines
+    def take(self, count: int) -> Iterator[bytes]:
+        """The next `count` rows, as blocks of CSV bytes; raises if the rows end before."""
+        remaining = count
         while remaining:
-            block = self._next_block()
-            if not block:
-                raise TransmissionFileError(f"the records ended {remaining} lines short")
-            found = block.count(b"\n")
-            if found < remaining:
-                remaining -= found
-                yield block
-                continue
-            end = 0
-            for _ in range(remaining):  # only in the one block where a run ends
-                end = block.index(b"\n", end) + 1
-            self._pending, remaining = block[end:], 0
-            yield block[:end]
+            rows = list(islice(self._rows, min(RECORD_CHUNK, remaining)))
+            if not rows:
+                raise TransmissionFileError(f"the records ended {remaining} rows short")
+            remaining -= len(rows)
+            yield self._encode(rows)
 
     def rest(self) -> int:
-        """Bytes left over after the last run (there should be none)."""
-        leftover = len(self._pending)
-        self._pending = b""
-        return leftover + sum(len(block) for block in self._blocks)
+        """Reads the stream to its end; the number of rows left (there should be none)."""
+        return sum(1 for _ in self._rows)
 
 
 class _HashingWriter:
@@ -182,7 +172,8 @@ def _replace(fs: AbstractFileSystem, path: str, write) -> None:
 def write_transmission_file(
     destination: Destination, file_name: str, header: FileHeader, records: Iterable[bytes]
 ) -> WrittenFile:
-    """Write one file (header, the data records given as CSV bytes, trailer), then its sidecar."""
+    """Write one file (header, the data records given as blocks of CSV bytes, trailer), then its
+    sidecar."""
     destination.fs.makedirs(destination.folder(header.business_date), exist_ok=True)
     path = destination.path(header.business_date, file_name)
     writer: _HashingWriter | None = None

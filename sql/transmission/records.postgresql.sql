@@ -1,20 +1,19 @@
 -- The data records of every batch of the business date, batch by batch, each batch in a stable
 -- order: merchant, then slip number, compared byte by byte (COLLATE "C", whatever the database's
--- collation). Line breaks in a value become spaces, so each record is one line (kessai.transmission
--- cuts this stream into the batches' files by their record counts). Dates as YYYY-MM-DD whatever
--- the DateStyle. Only the last four characters of the card reference go out.
+-- collation). kessai.transmission cuts this stream into the batches' files by their record
+-- counts. Dates as YYYY-MM-DD whatever the DateStyle. Only the last four characters of the card
+-- reference go out.
 SELECT 'D',
        s.slip_id,
-       translate(s.merchant_id, chr(13) || chr(10), '  '),
-       translate(n.name, chr(13) || chr(10), '  '),
-       translate(n.name_kana, chr(13) || chr(10), '  '),
-       translate(n.name_en, chr(13) || chr(10), '  '),
+       s.merchant_id,
+       n.name,
+       n.name_kana,
+       n.name_en,
        s.amount,
        to_char(s.payment_date, 'YYYY-MM-DD'),
        to_char(s.confirmed_on, 'YYYY-MM-DD'),
        CASE WHEN length(s.card_reference) >= 4
-            THEN '************' || translate(substr(s.card_reference, length(s.card_reference) - 3),
-                                             chr(13) || chr(10), '  ')
+            THEN '************' || substr(s.card_reference, length(s.card_reference) - 3)
             ELSE '' END
 FROM slips s
 JOIN transmission_batch_merchants n

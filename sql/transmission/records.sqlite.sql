@@ -1,20 +1,18 @@
 -- The data records of every batch of the business date, batch by batch, each batch in a stable
--- order: merchant, then slip number, compared byte by byte (SQLite's BINARY collation). Line
--- breaks in a value become spaces, so each record is one line (kessai.transmission cuts this
--- stream into the batches' files by their record counts). Only the last four characters of the
--- card reference go out.
+-- order: merchant, then slip number, compared byte by byte (SQLite's BINARY collation).
+-- kessai.transmission cuts this stream into the batches' files by their record counts. Only the
+-- last four characters of the card reference go out.
 SELECT 'D',
        s.slip_id,
-       replace(replace(s.merchant_id, char(13), ' '), char(10), ' '),
-       replace(replace(n.name, char(13), ' '), char(10), ' '),
-       replace(replace(n.name_kana, char(13), ' '), char(10), ' '),
-       replace(replace(n.name_en, char(13), ' '), char(10), ' '),
+       s.merchant_id,
+       n.name,
+       n.name_kana,
+       n.name_en,
        s.amount,
        s.payment_date,
        s.confirmed_on,
        CASE WHEN length(s.card_reference) >= 4
-            THEN '************' || replace(replace(substr(s.card_reference, length(s.card_reference) - 3),
-                                                   char(13), ' '), char(10), ' ')
+            THEN '************' || substr(s.card_reference, length(s.card_reference) - 3)
             ELSE '' END
 FROM slips s
 JOIN transmission_batch_merchants n

@@ -276,7 +276,7 @@ def test_records_that_disagree_with_their_batch_stop_the_files(engine, destinati
     # Someone clears a slip's mark by hand: its batch still counts 2 records.
     with engine.begin() as connection:
         connection.execute(update(slips).where(slips.c.slip_id == "2").values(transmitted_on=None))
-    with pytest.raises(TransmissionFileError, match="ended 1 lines short"):
+    with pytest.raises(TransmissionFileError, match="ended 1 rows short"):
         transmit(engine, destination, "2027-01-04")
     assert files(destination) == written  # the file in place is untouched, no temporary left
 

@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, text
 from kessai.database import make_engine
 from kessai.schema import merchants, transmission_batches
 from kessai.transmission import LOCK_KEY, run_transmission
-from kessai.transmission_file import Destination, LineCutter, TransmissionFileError
+from kessai.transmission_file import Destination, RecordStream, TransmissionFileError
 from transmission_builders import D, add_confirmed, add_merchant, files_under, marks, transmission_state
 
 VM_FILE = (
@@ -92,15 +92,17 @@ def test_files_go_to_any_fsspec_filesystem(engine, tmp_path):
     assert not [path for path in memory.fs.find(memory.root) if path.endswith(".part")]
 
 
-def test_the_day_stream_is_cut_into_whole_lines():
-    # Blocks end anywhere, also in the middle of a line.
-    cutter = LineCutter([b"a1\na", b"2\nb1\nb2", b"\nc1\n", b"", b"d1\n"])
-    assert b"".join(cutter.take(2)) == b"a1\na2\n"
-    assert b"".join(cutter.take(0)) == b""
-    assert b"".join(cutter.take(3)) == b"b1\nb2\nc1\n"
-    assert cutter.rest() == len(b"d1\n")
-    with pytest.raises(TransmissionFileError, match="ended 2 lines short"):
-        b"".join(LineCutter([b"a\n"]).take(3))
+def test_the_record_stream_is_cut_by_row_counts(engine):
+    with engine.begin() as connection:
+        add_day(connection)
+    statement = text("SELECT slip_id, amount FROM slips ORDER BY slip_id")
+    with engine.connect() as connection:
+        stream = RecordStream(connection, statement, {})
+        assert b"".join(stream.take(2)) == b'"000123","12345"\n"7","500"\n'
+        assert b"".join(stream.take(0)) == b""
+        assert stream.rest() == 1
+        with pytest.raises(TransmissionFileError, match="the records ended 1 rows short"):
+            b"".join(RecordStream(connection, statement, {}).take(4))
 
 
 def _waiting_for_the_lock(connection) -> int:
