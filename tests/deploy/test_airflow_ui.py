@@ -30,7 +30,7 @@ KESSAI_DAGS = ("card_transmission", "payout_closing", "recurring_charge", "stale
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--virtual-time-budget=15000", "--window-size=1400,900",
+    "--virtual-time-budget=15000", "--window-size=1400,1700", "--force-device-scale-factor=2",
 )
 
 
