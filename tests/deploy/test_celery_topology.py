@@ -76,6 +76,8 @@ def test_a_dag_runs_to_success_on_celery_workers(tmp_path, postgres_database):
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
             "KESSAI_DATABASE_URL": business_url,
             "KESSAI_HOME": str(tmp_path / "kessai"),
+            # Only the DAG under test runs: the others would start their latest due run at once.
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         },
     )
     try:
@@ -90,15 +92,18 @@ def test_a_dag_runs_to_success_on_celery_workers(tmp_path, postgres_database):
                          "both Celery workers to be ready")
         stack.wait_until(lambda: (stack.get("/api/v2/dags/card_transmission") or {}).get("dag_id"), 180,
                          "the DAG processor to serialize card_transmission")
-        stack.airflow("dags", "trigger", "card_transmission", "--conf", '{"business_date": "2027-01-05"}')
+        stack.airflow("dags", "unpause", "card_transmission")
+        stack.airflow(
+            "dags", "trigger", "card_transmission", "--run-id", "celery_check", "--conf", '{"business_date": "2027-01-05"}'
+        )
 
         def finished_run():
-            runs = (stack.get("/api/v2/dags/card_transmission/dagRuns") or {}).get("dag_runs", [])
-            return next((run for run in runs if run["state"] in ("success", "failed")), None)
+            run = stack.get("/api/v2/dags/card_transmission/dagRuns/celery_check") or {}
+            return run if run.get("state") in ("success", "failed") else None
 
         run = stack.wait_until(finished_run, 420, "the triggered run to finish", interval=3)
         assert run["state"] == "success", stack.log("worker-1")[-5000:] + stack.log("worker-2")[-5000:]
-        task_instances = stack.get(f"/api/v2/dags/card_transmission/dagRuns/{run['dag_run_id']}/taskInstances")
+        task_instances = stack.get("/api/v2/dags/card_transmission/dagRuns/celery_check/taskInstances")
         assert {ti["queue"] for ti in task_instances["task_instances"]} == {queue}
         assert all(ti["state"] == "success" for ti in task_instances["task_instances"])
     finally:
