@@ -29,7 +29,7 @@ from datetime import date, timedelta
 from itertools import groupby
 from typing import Callable, Mapping
 
-from sqlalchemy import Connection, Date, bindparam
+from sqlalchemy import BigInteger, Column, Connection, Date, MetaData, String, Table, bindparam, insert
 
 from kessai.business_calendar import DECLARED_CLOSURE, BusinessCalendar
 from kessai.calendar_store import prepare_calendar
@@ -47,6 +47,17 @@ from kessai.rules import confirmation_deadline, stale_from
 from kessai.run_dates import BusinessDateError
 
 log = logging.getLogger(__name__)
+
+# The mail each merchant was told in, for the one statement that records them on the reminders
+# (sql/stale_slips/mailed.sql): private to the connection, dropped when recorded.
+_work = MetaData()
+told_mails = Table(
+    "told_mails",
+    _work,
+    Column("merchant_id", String(32), primary_key=True),
+    Column("mail_id", BigInteger, nullable=False),
+    prefixes=["TEMPORARY"],
+)
 
 ONE_DAY = timedelta(days=1)
 
@@ -315,10 +326,10 @@ def _tell(connection: Connection, reason: str, run_date: date, settings: Reminde
                 merchant_id, merchant_name, len(slips), reason, settings.operator_email,
             )
     if told:  # after the claims were read: SQLite must not change rows a running query reads
-        connection.execute(
-            _statement("mailed", connection, run_date=Date),
-            [{**row, "run_date": run_date, "reason": reason} for row in told],
-        )
+        told_mails.create(connection)
+        connection.execute(insert(told_mails), told)
+        connection.execute(_statement("mailed", connection, run_date=Date), {"run_date": run_date, "reason": reason})
+        told_mails.drop(connection)
     return counts, unreachable
 
 
