@@ -27,7 +27,7 @@ and the backfill's log counts them. A backfill over missed days, run oldest firs
 what a run on the day would have sent.
 
     airflow dags test card_transmission 2027-01-05
-    airflow backfill create --dag-id card_transmission --from-date 2027-01-04 --to-date 2027-01-08
+    airflow backfill create --dag-id card_transmission --from-date 2027-01-04 --to-date 2027-01-08 --max-active-runs 1
 
 Trigger with `{"business_date": "YYYY-MM-DD"}` for a manual run, `{"dry_run": true}` to see the
 counts without writing anything. See docs/transmission.md.

@@ -27,7 +27,7 @@ what an earlier run could not (e.g. after a bank account was added) and recomput
 the slips no longer give the issued statements it fails naming them and changes nothing.
 
     airflow dags test payout_closing 2027-01-31
-    airflow backfill create --dag-id payout_closing --from-date 2027-01-01 --to-date 2027-03-31
+    airflow backfill create --dag-id payout_closing --from-date 2027-01-01 --to-date 2027-03-31 --max-active-runs 1
 
 Trigger with `{"business_date": "2027-01-31"}` for a manual run, `{"dry_run": true}` to see the
 statements' counts and totals without writing anything. See docs/payout-closing.md.

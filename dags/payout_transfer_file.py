@@ -19,7 +19,7 @@ file missing on disk and checks every file against the checksum recorded when it
 nothing is ever rebuilt differently.
 
     airflow dags test payout_transfer_file 2027-03-23
-    airflow backfill create --dag-id payout_transfer_file --from-date 2027-03-01 --to-date 2027-03-31
+    airflow backfill create --dag-id payout_transfer_file --from-date 2027-03-01 --to-date 2027-03-31 --max-active-runs 1
 
 Trigger with `{"business_date": "YYYY-MM-DD"}` for a manual run, `{"dry_run": true}` to see what
 would be built without writing anything.

@@ -26,7 +26,7 @@ connection `kessai_card_gateway` if it exists, else the simulator (docs/card-gat
 **Re-run / backfill**: safe at any time. A re-run settles, charges and notifies only what is
 left; after the month was closed it changes nothing.
 `airflow dags test recurring_charge 2027-03-01` charges February 2027;
-`airflow backfill create --dag-id recurring_charge --from-date 2027-03-01 --to-date 2027-03-31`
+`airflow backfill create --dag-id recurring_charge --from-date 2027-03-01 --to-date 2027-03-31 --max-active-runs 1`
 runs the charge days in that range. `dry_run` counts what would be created and charged, calls no
 gateway and writes nothing. Details: docs/recurring-charge.md.
 """

@@ -27,7 +27,7 @@ of those days it was due. Reminders reflect the slips as they are when the run e
 confirmed since is not reminded).
 
     airflow dags test stale_slip_reminder 2027-03-01
-    airflow backfill create --dag-id stale_slip_reminder --from-date 2027-02-22 --to-date 2027-03-05
+    airflow backfill create --dag-id stale_slip_reminder --from-date 2027-02-22 --to-date 2027-03-05 --max-active-runs 1
 
 Trigger with `{"business_date": "YYYY-MM-DD"}` for a manual run, `{"dry_run": true}` to see the
 counts without writing or sending anything. See docs/stale-slip-reminder.md.

@@ -54,11 +54,12 @@ class AirflowStack:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        """Run an airflow CLI command in this stack's environment; raise with its output on failure."""
+    def airflow(self, *args: str, timeout: float = 300, env=None) -> subprocess.CompletedProcess:
+        """Run an airflow CLI command in this stack's environment (plus `env`); raise with its
+        output on failure."""
         result = subprocess.run(
             [sys.executable, "-m", "airflow", *args],
-            env=self.env, capture_output=True, text=True, timeout=timeout,
+            env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout,
         )
         if result.returncode != 0:
             raise RuntimeError(f"airflow {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
