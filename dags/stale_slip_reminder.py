@@ -13,7 +13,7 @@ unconfirmed and uncancelled, one mail per merchant and reason:
 Month arithmetic clips to the month end (11/30 + 3 months = 2/28). Slips are listed soonest
 deadline first, with how to find them in ASJ管理画面 > 売上の管理; more than
 `KESSAI_STALE_SLIP_INLINE_LIMIT` slips (default 50) go as a CSV attachment. A merchant without a
-mail address is reported to `KESSAI_OPERATOR_EMAIL` (default ops@localhost) instead; a bounced
+mail address is reported to `KESSAI_OPERATOR_EMAIL` (default operators@kessai.example) instead; a bounced
 mail is reported by the delivery, and the `report` task lists it with its merchant.
 
 Tasks: `resolve_business_date` (refuses a weekend or holiday; a day declared closed does nothing)

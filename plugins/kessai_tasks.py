@@ -1,4 +1,4 @@
-"""The thin layer between Airflow and the kessai package, shared by the four DAG files.
+"""The thin layer between Airflow and the kessai package, shared by the DAG files.
 
 Everything here runs inside a task (nothing at import time but definitions). Below this layer the
 kessai package knows nothing of Airflow: it takes a connection and dates.
@@ -22,13 +22,53 @@ log = logging.getLogger(__name__)
 
 OPERATOR_ALERT_CONNECTION_ID = "smtp_default"
 
-# Every kessai DAG retries a failed task with exponential backoff before it fails for good.
+def alert_operators(context) -> None:
+    """A task failed for good (its retries used up): mail the operators through the outbox.
+
+    Best effort: when the business database or the SMTP server is what failed, the alert cannot
+    be queued or sent and the failure stays in the task log and the UI.
+    """
+    from kessai.operator_alerts import enqueue_task_failure_alert
+
+    ti = context["ti"]
+    params = context.get("params") or {}
+    logical_date = context.get("logical_date")
+    try:
+        business_date = str(resolve_business_date(params.get("business_date"), logical_date))
+    except ValueError:
+        business_date = "(none)"
+    try:
+        engine = business_engine()
+        try:
+            with engine.begin() as connection:
+                enqueue_task_failure_alert(
+                    connection,
+                    dag_id=ti.dag_id,
+                    task_id=ti.task_id,
+                    run_id=ti.run_id,
+                    try_number=ti.try_number,
+                    business_date=business_date,
+                    reason=str(context.get("exception") or "see the task log"),
+                    log_url=getattr(ti, "log_url", "") or "",
+                    failed_at=datetime.now(timezone.utc),
+                    operator_email=operator_email(),
+                )
+        finally:
+            engine.dispose()
+        deliver_outbox(dry_run=False)
+    except Exception:
+        log.exception("could not mail the operators about the failure of %s.%s", ti.dag_id, ti.task_id)
+
+
+# Every kessai DAG retries a failed task with exponential backoff before it fails for good, then
+# mails the operators.
 DEFAULT_ARGS = {
     "owner": "kessai",
     "retries": 3,
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
+    "on_failure_callback": alert_operators,
 }
 
 RUN_PARAMS = {

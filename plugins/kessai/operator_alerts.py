@@ -61,3 +61,38 @@ def enqueue_operator_alert(
         subject=subject,
         body=body,
     )
+
+
+def enqueue_task_failure_alert(
+    connection: Connection,
+    *,
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    try_number: int,
+    business_date: str,
+    reason: str,
+    log_url: str,
+    failed_at: datetime,
+    operator_email: str,
+) -> int:
+    """Queue the alert about a task that failed for good; one per run, task and try."""
+    subject, body = render_mail(
+        "task_failed",
+        dag_id=dag_id,
+        task_id=task_id,
+        run_id=run_id,
+        business_date=business_date,
+        try_number=try_number,
+        failed_at=_japan_time(failed_at),
+        reason=reason,
+        log_url=log_url,
+    )
+    return enqueue_mail(
+        connection,
+        kind=OPERATOR_ALERT_KIND,
+        dedupe_key=f"task_failed:{dag_id}:{run_id}:{task_id}:{try_number}",
+        recipient=operator_email,
+        subject=subject,
+        body=body,
+    )
