@@ -1,0 +1,104 @@
+"""The synthetic data the benchmarks run on, and the business dates that make it meaningful
+(docs/performance.md, "Data").
+
+One data set of N slips per size serves the transmission, the closing and the reminder: payment
+dates over six months, confirmations registered up to the last day, nothing transmitted or closed
+yet, the stale slips reminded up to the business day before the reminder's. The recurring charge
+has its own: N subscriptions, all active, all charged.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from sqlalchemy import update
+
+from kessai.calendar_store import prepare_calendar
+from kessai.database import make_engine
+from kessai.migrations_runner import upgrade
+from kessai.run_dates import JAPAN
+from kessai.schema import slips
+from kessai.stale_slips import ReminderSettings, remind_stale_slips
+from kessai.synthetic import GenerationPlan, generate
+
+SEED = 20270201
+PERIOD_START = date(2026, 8, 1)
+PERIOD_END = date(2027, 1, 31)  # confirmations registered until its last second in Japan
+
+# 2027-02-01 is the Monday after the period: every slip confirmed and dated by 1/31 is due then,
+# most of them late (a backlog, the heaviest day a transmission can have).
+TRANSMISSION_DAY = date(2027, 2, 1)
+# The month-end closing of both cycles; the data set puts every slip confirmed by then in it.
+CLOSING_DATE = date(2027, 1, 31)
+# A month after the period: open slips paid by 2026-12-01 are stale, by 2026-10-01 due a final
+# notice, by 2026-08-31 expired (payment date + 6 months is 2/28, the day before). The data set
+# had the run of the business day before, Friday 2/26: the Monday run tells what the weekend
+# made due (paid 11/27-12/01 stale, 9/27-10/01 final notice, 8/27-8/31 expired).
+REMINDER_DAY = date(2027, 3, 1)
+REMINDED_ON = date(2027, 2, 26)
+# The charge day of billing month 2027-02 (2/27 is a Saturday); every subscription started before.
+CHARGE_DAY = date(2027, 3, 1)
+
+SLIPS_PER_MERCHANT = 1_000
+MIN_MERCHANTS = 20
+
+
+def merchant_count(size: int) -> int:
+    return max(MIN_MERCHANTS, size // SLIPS_PER_MERCHANT)
+
+
+def slip_plan(size: int) -> GenerationPlan:
+    return GenerationPlan(
+        seed=SEED, merchants=merchant_count(size), slips=size, subscriptions=0, start=PERIOD_START, end=PERIOD_END
+    )
+
+
+def subscription_plan(size: int) -> GenerationPlan:
+    """Subscriptions whose cards the gateway approves, none stopped: each is charged once."""
+    return GenerationPlan(
+        seed=SEED,
+        merchants=merchant_count(size),
+        slips=0,
+        subscriptions=size,
+        start=PERIOD_START,
+        end=PERIOD_END,
+        stopped_subscription_share=0.0,
+        failing_card_share=0.0,
+    )
+
+
+def build(scratch, name: str, plan: GenerationPlan, *, slips_history: bool = False) -> str:
+    """A new database of the scratch server holding the plan's data; returns its URL.
+
+    With `slips_history`, every slip confirmed by CLOSING_DATE carries it as its closing date
+    (one UPDATE: as if no closing had run before; the others, dated after it, keep none: the
+    closing run gives them theirs, a few rows), and the stale-slip reminder has run on REMINDED_ON.
+    """
+    url = scratch.create(name)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        with engine.begin() as connection:
+            generate(connection, plan)
+            prepare_calendar(connection)
+            if slips_history:
+                _put_in_closing(connection, CLOSING_DATE)
+                remind_stale_slips(connection, REMINDED_ON, ReminderSettings())
+        if engine.dialect.name == "postgresql":
+            # What autovacuum would have done to a table that has been in use: statistics, hint
+            # bits, the visibility map.
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.exec_driver_sql("VACUUM ANALYZE")
+    finally:
+        engine.dispose()
+    return url
+
+
+def _put_in_closing(connection, closing_date: date) -> None:
+    closing_end = datetime.combine(closing_date, time.max, JAPAN)
+    s = slips.c
+    connection.execute(
+        update(slips)
+        .where(s.confirmed_on.is_not(None), s.confirmed_on <= closing_date, s.confirmation_registered_at <= closing_end)
+        .values(closing_date=closing_date)
+    )

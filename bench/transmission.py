@@ -1,0 +1,184 @@
+"""The card transmission of TRANSMISSION_DAY (dags/card_transmission.py) against its floor: one COPY
+of the due slips, with the columns the file carries, to a file, and one UPDATE marking them.
+
+The floor finds the due slips without the business calendar: on a business day D, a slip's
+transmission date (the business day after effective_on) is D or earlier exactly when its
+effective_on is before D, i.e. confirmed_on < D and registered before D began in Japan; a range
+of the partial index ix_slips_awaiting_transmission.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, time
+
+from sqlalchemy import func, literal, select, update
+from sqlalchemy.orm import Session
+
+from bench.datasets import TRANSMISSION_DAY
+from bench.harness import Bench, Row, compare
+from bench.measure import Context, Step
+from bench.orm import Merchant, Slip
+from bench.outcomes import SlipSet, slip_set_of
+from kessai.calendar_store import prepare_calendar
+from kessai.database import make_engine
+from kessai.rules import transmission_date
+from kessai.run_dates import JAPAN, japan_date_of
+from kessai.schema import card_companies, merchants, slips
+from kessai.transmission import check_transmission_day, run_transmission
+from kessai.transmission_file import CSV_FORMAT, ENCODING, POSTGRES_COPY_FORMAT, Destination
+
+NAME = "transmission"
+MASK = "************"  # the card reference keeps its last four characters
+
+
+@dataclass(frozen=True)
+class Transmitted:
+    """The slips marked transmitted on the day, and the data records written for them."""
+
+    slips: SlipSet
+    records: int
+    records_digest: str  # of the record lines, whatever the files and their order
+
+    @property
+    def rows(self) -> int:
+        return self.slips.count
+
+
+def _work(context: Context) -> dict:
+    """The DAG's tasks resolve_business_date and transmit, into a local folder."""
+    destination = Destination.from_url(str(context.workdir / "transmissions"))
+    engine = make_engine(context.url)
+    try:
+        with engine.begin() as connection:
+            check_transmission_day(prepare_calendar(connection), context.day)
+        summary = run_transmission(engine, context.day, destination)
+    finally:
+        engine.dispose()
+    return {"files": len(summary["files"]), "held": summary["held_count"]}
+
+
+def _transmitted(context: Context) -> Transmitted:
+    """The marks in the database and the data records of every .csv file the step wrote."""
+    engine = make_engine(context.url)
+    try:
+        with engine.connect() as connection:
+            marked = slip_set_of(connection, select(slips.c.id, slips.c.amount).where(slips.c.transmitted_on == context.day))
+    finally:
+        engine.dispose()
+    count, digest = 0, 0
+    for path in sorted(context.workdir.rglob("*.csv")):
+        with path.open("rb") as lines:
+            for line in lines:
+                if line.startswith(b'"D"'):
+                    count += 1
+                    digest = (digest + int.from_bytes(hashlib.blake2b(line, digest_size=8).digest(), "big")) % 2**64
+    return Transmitted(marked, count, f"{digest:016x}")
+
+
+def _due(day):
+    s, m = slips.c, merchants.c
+    began = datetime.combine(day, time.min, JAPAN)
+    return (
+        s.transmitted_on.is_(None),
+        s.confirmed_on.is_not(None),
+        s.confirmed_on < day,
+        s.confirmation_registered_at < began,
+        s.cancelled_at.is_(None),
+        s.merchant_id == m.merchant_id,
+        s.card_company == card_companies.c.card_company,  # a company unknown there is held back
+        m.name != "",  # so is a merchant lacking a store name (NULL compares to nothing)
+        m.name_kana != "",
+        m.name_en != "",
+    )
+
+
+def _copy_to(connection, statement, path) -> None:
+    """The rows of the statement as the files' CSV: COPY on PostgreSQL, the csv writer on SQLite."""
+    if connection.dialect.name == "postgresql":
+        compiled = statement.compile(dialect=connection.dialect)
+        with path.open("wb") as file, connection.connection.driver_connection.cursor() as cursor, cursor.copy(
+            f"COPY ({compiled.string}) TO STDOUT ({POSTGRES_COPY_FORMAT})", compiled.construct_params()
+        ) as copy:
+            for row in copy:
+                file.write(row)
+        return
+    with path.open("w", encoding=ENCODING, newline="") as file:
+        writer = csv.writer(file, **CSV_FORMAT)
+        for rows in connection.execute(statement, execution_options={"stream_results": True}).partitions(20_000):
+            writer.writerows(rows)
+
+
+def _floor_work(context: Context) -> None:
+    s, m = slips.c, merchants.c
+    engine = make_engine(context.url)
+    try:
+        with engine.connect() as connection:
+            merchant_id, slip_id = s.merchant_id, s.slip_id
+            if connection.dialect.name == "postgresql":  # byte order, as the files are sorted
+                merchant_id, slip_id = merchant_id.collate("C"), slip_id.collate("C")
+            records = (
+                select(
+                    literal("D"), s.slip_id, s.merchant_id, m.name, m.name_kana, m.name_en, s.amount,
+                    s.payment_date, s.confirmed_on, literal(MASK) + func.substr(s.card_reference, func.length(s.card_reference) - 3),
+                )
+                .where(*_due(context.day))
+                .order_by(s.card_company, merchant_id, slip_id)
+            )
+            _copy_to(connection, records, context.workdir / "floor.csv")
+            connection.execute(update(slips).where(*_due(context.day)).values(transmitted_on=context.day))
+            connection.commit()
+    finally:
+        engine.dispose()
+
+
+def _naive_work(context: Context) -> None:
+    """Every untransmitted confirmed slip as an object, its transmission date worked out in Python,
+    each due one written to its company's file and saved on its own."""
+    day = context.day
+    engine = make_engine(context.url)
+    try:
+        with Session(engine) as session:
+            calendar = prepare_calendar(session.connection())
+            file_codes = dict(session.execute(select(card_companies.c.card_company, card_companies.c.file_code)).all())
+            due = []
+            candidates = select(Slip).where(
+                Slip.confirmed_on.is_not(None), Slip.cancelled_at.is_(None), Slip.transmitted_on.is_(None)
+            )
+            for slip in session.scalars(candidates).all():
+                registered_on = japan_date_of(slip.confirmation_registered_at)
+                if transmission_date(registered_on, slip.confirmed_on, calendar) > day:
+                    continue
+                merchant = session.get(Merchant, slip.merchant_id)
+                if slip.card_company in file_codes and merchant.name and merchant.name_kana and merchant.name_en:
+                    due.append((slip, merchant))
+            due.sort(key=lambda pair: (pair[0].card_company, pair[0].merchant_id.encode(), pair[0].slip_id.encode()))
+            folder = context.workdir / "naive"
+            folder.mkdir()
+            files = {code: (folder / f"{code}_{day:%Y%m%d}.csv").open("w", encoding=ENCODING, newline="") for code in file_codes.values()}
+            writers = {company: csv.writer(files[code], **CSV_FORMAT) for company, code in file_codes.items()}
+            try:
+                for slip, merchant in due:
+                    writers[slip.card_company].writerow([
+                        "D", slip.slip_id, slip.merchant_id, merchant.name, merchant.name_kana, merchant.name_en,
+                        slip.amount, slip.payment_date, slip.confirmed_on, MASK + slip.card_reference[-4:],
+                    ])
+                    slip.transmitted_on = day
+                    session.flush()
+            finally:
+                for file in files.values():
+                    file.close()
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+MEASURED = Step(_work, _transmitted)
+FLOOR = Step(_floor_work, _transmitted)
+NAIVE = Step(_naive_work, _transmitted)
+
+
+def run(bench: Bench, size: int) -> list[Row]:
+    return [compare(bench, NAME, size, bench.dataset("slips", size), TRANSMISSION_DAY, MEASURED, FLOOR, NAIVE)]
