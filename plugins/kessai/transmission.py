@@ -16,7 +16,6 @@ marked, so it writes the same bytes and transmits nothing twice.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,8 +35,6 @@ from kessai.transmission_file import (
     TransmissionFileError,
     write_transmission_file,
 )
-
-log = logging.getLogger(__name__)
 
 SENDER_CODE_VARIABLE = "KESSAI_TRANSMISSION_SENDER"
 DEFAULT_SENDER_CODE = "KESSAI"
@@ -192,18 +189,22 @@ def write_batch_files(connection: Connection, business_date: date, destination: 
     statement = _statement(connection, "records")
     records = RecordStream(connection, statement, {"business_date": business_date})
     files = []
-    for batch in batches:
-        header = FileHeader(
-            sender_code=batch["sender_code"],
-            file_code=batch["file_code"],
-            business_date=business_date,
-            sequence_number=batch["sequence_number"],
-            record_count=batch["record_count"],
-            amount_total=int(batch["amount_total"]),
-        )
-        records_of_batch = records.take(batch["record_count"])
-        files.append(write_transmission_file(destination, batch["file_name"], header, records_of_batch))
-    if records.rest():
+    try:
+        for batch in batches:
+            header = FileHeader(
+                sender_code=batch["sender_code"],
+                file_code=batch["file_code"],
+                business_date=business_date,
+                sequence_number=batch["sequence_number"],
+                record_count=batch["record_count"],
+                amount_total=int(batch["amount_total"]),
+            )
+            records_of_batch = records.take(batch["record_count"])
+            files.append(write_transmission_file(destination, batch["file_name"], header, records_of_batch))
+        left_over = records.rest()
+    finally:
+        records.close()
+    if left_over:
         raise TransmissionFileError(
             f"more slips are marked transmitted on {business_date} than its batches count, so the files "
             f"written for {business_date} do not match them: check slips.transmitted_on and "
@@ -285,8 +286,8 @@ def format_summary(summary: dict) -> str:
     ]
     if not summary["claimed"]:
         lines.append(
-            f"  {day} or a later day was already transmitted: rebuilt its files from the slips marked "
-            f"then, claimed nothing new"
+            f"  {day} or a later day was already transmitted: nothing new is claimed; the files of {day} "
+            "come from the slips marked then"
         )
     for batch in summary["batches"]:
         lines.append(

@@ -141,6 +141,10 @@ class RecordStream:
         """Reads the stream to its end; the number of rows left (there should be none)."""
         return sum(1 for _ in self._rows)
 
+    def close(self) -> None:
+        """Stop reading (a COPY cut short is cancelled), so the connection can go on."""
+        self._rows.close()
+
 
 class _HashingWriter:
     """Bytes to a file, hashed and counted on their way out."""

@@ -307,3 +307,32 @@ def test_the_transmit_command(engine, database_url, tmp_path, monkeypatch, capsy
     assert f"wrote file://{out}/2027-01-04/VM_20270104.csv" in capsys.readouterr().out
     assert main(["transmit", "2027-01-09", "--to", str(out)]) == 1  # a Saturday
     assert "error: 2027-01-09 is not a business day in Japan (Saturday)" in capsys.readouterr().err
+
+
+def test_a_run_that_fails_half_way_through_the_files_is_finished_by_the_next(engine, destination, monkeypatch):
+    import kessai.transmission
+
+    with engine.begin() as connection:
+        add_merchant(connection)
+        for number in range(1, 60):
+            add_confirmed(connection, str(number), "2026-12-30 10:00", card_company=("visa_master", "jcb")[number % 2])
+    write = kessai.transmission.write_transmission_file
+
+    def disk_full(destination, file_name, header, records):
+        next(iter(records))  # the stream has started
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(kessai.transmission, "write_transmission_file", disk_full)
+    with pytest.raises(OSError, match="No space left on device"):
+        transmit(engine, destination, "2027-01-04")
+    with engine.connect() as connection:
+        assert {mark[0] for mark in marks(connection).values()} == {D("2027-01-04")}  # the claim stands
+    assert files(destination) == {}
+
+    monkeypatch.setattr(kessai.transmission, "write_transmission_file", write)
+    retried = transmit(engine, destination, "2027-01-04")  # the task's retry: same lock, same day
+    assert not retried["claimed"] and retried["record_count"] == 59
+    assert sorted(files(destination)) == [
+        "2027-01-04/JC_20270104.csv", "2027-01-04/JC_20270104.csv.sha256",
+        "2027-01-04/VM_20270104.csv", "2027-01-04/VM_20270104.csv.sha256",
+    ]
