@@ -94,13 +94,19 @@ def run(args: argparse.Namespace, log=lambda text: print(text, file=sys.stderr, 
     return rows, version
 
 
+def publish(args: argparse.Namespace, command: str, rows: list[Row], version: str) -> str:
+    """The table with the machine and the targets: printed, and written into the document."""
+    label = f"{DATABASE_LABELS[args.database]} {version}"
+    text = block(label, machine(label), command, rows)
+    print(text)
+    if args.output != "-":
+        write_block(Path(args.output), args.database, text)
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     rows, version = run(args)
-    label = f"{DATABASE_LABELS[args.database]} {version}"
-    text = block(label, machine(label), " ".join(["bench/run.sh", *argv]), rows)
-    print(text)
-    if args.output != "-":
-        write_block(Path(args.output), args.database, text)
+    publish(args, " ".join(["bench/run.sh", *argv]), rows, version)
     return 0

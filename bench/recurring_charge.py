@@ -179,9 +179,10 @@ def run(bench: Bench, size: int) -> list[Row]:
     if size <= NAIVE_MAX_SIZE:
         sample = min(bench.options.naive_charges, measured.outcome.count)
         naive, naive_stats = _measure_with_gateway(bench, NAIVE, dataset, charges=sample)
-        check_same(NAME, size, "naive baseline", Measurement(0.0, 0, _due(dataset, sample)), naive)
+        sample_due = Measurement(0.0, 0, _due(dataset, sample))
+        check_same(NAME, size, "naive baseline", sample_due, naive)
         _check_gateway(size, "naive baseline", naive, naive_stats)
         row.naive_seconds = naive.seconds * measured.outcome.count / sample
         row.naive_note = f"scaled from {sample:,} charges"
-        row.outcomes["naive"] = naive.outcome
+        row.outcomes.update(naive=naive.outcome, naive_floor=sample_due.outcome)
     return [row]
