@@ -223,12 +223,9 @@ def remind_stale_slips(
         "run %s: stale if paid by %s, final notice if paid by %s, expired if paid by %s",
         run_date, through[STALE], through[FINAL_NOTICE], through[EXPIRED],
     )
-    # The most advanced reason first: each claim skips slips told a later reason, and the
-    # expiry closes its slips before the others look.
-    _claim(connection, EXPIRED, run_date, through[EXPIRED])
+    # Each slip claimed once, for the most advanced reason it has reached; then the expired close.
+    _claim(connection, run_date, through)
     _expire(connection, run_date, through[EXPIRED])
-    _claim(connection, FINAL_NOTICE, run_date, through[FINAL_NOTICE])
-    _claim(connection, STALE, run_date, through[STALE])
 
     unreachable: set[str] = set()
     for reason in reversed(REASONS):  # the most urgent mail first
@@ -256,20 +253,10 @@ def _statement(name: str, connection: Connection, **types):
     )
 
 
-def _claim(connection: Connection, reason: str, run_date: date, through: date) -> None:
-    statement = _statement("claim", connection, run_date=Date, paid_through=Date).bindparams(
-        bindparam("superseding", expanding=True)
-    )
-    claimed = connection.execute(
-        statement,
-        {
-            "reason": reason,
-            "run_date": run_date,
-            "paid_through": through,
-            "superseding": list(REASONS[REASONS.index(reason):]),
-        },
-    ).rowcount
-    log.info("claimed %d slip(s) paid by %s for %s", claimed, through, reason)
+def _claim(connection: Connection, run_date: date, through: dict[str, date]) -> None:
+    statement = _statement("claim", connection, run_date=Date, **{reason: Date for reason in REASONS})
+    claimed = connection.execute(statement, {"run_date": run_date, **through}).rowcount
+    log.info("claimed %d slip(s)", claimed)
 
 
 def _expire(connection: Connection, run_date: date, through: date) -> None:
