@@ -41,6 +41,8 @@ DEFAULT_SENDER_CODE = "KESSAI"
 
 # PostgreSQL advisory lock key of the transmission ("kessaiTX" as a big-endian integer).
 LOCK_KEY = int.from_bytes(b"kessaiTX", "big")
+# PostgreSQL work_mem of a run: a million-slip day marks and sorts in memory, not in temporary files.
+WORK_MEM = "128MB"
 
 HELD_SLIPS_SHOWN = 50
 
@@ -110,7 +112,7 @@ def claim_due_slips(connection: Connection, business_date: date, sender: str) ->
         connection.execute(text("ANALYZE transmission_batches, transmission_holds"))
     connection.execute(_statement(connection, "mark"), params)
     if postgresql:
-        connection.execute(text("ANALYZE slips"))
+        connection.execute(text("ANALYZE slips (transmitted_on)"))
     connection.execute(_statement(connection, "snapshot_store_names"), {**params, "cr": "\r", "lf": "\n"})
     return True
 
@@ -226,7 +228,8 @@ def write_batch_files(connection: Connection, business_date: date, destination: 
 def _exclusive(connection: Connection) -> Iterator[None]:
     """One transmission at a time, from the claim to the last file.
 
-    PostgreSQL: a session advisory lock, released when the run ends (or its connection dies).
+    PostgreSQL: a session advisory lock, released when the run ends (or its connection dies); and
+    the memory of a batch job for its sorts and hashes (the day's slips), reset after.
     SQLite: the claim's transaction begins IMMEDIATE, taking the database's writer lock at once; a
     second run waits, then finds the claim done. Two runs writing the same day's files at the same
     time write the same bytes under different temporary names.
@@ -236,10 +239,12 @@ def _exclusive(connection: Connection) -> Iterator[None]:
         yield
         return
     connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
+    connection.execute(text(f"SET work_mem = '{WORK_MEM}'"))
     try:
         yield
     finally:
         connection.rollback()
+        connection.execute(text("RESET work_mem"))
         connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
         connection.commit()
 
