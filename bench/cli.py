@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import sys
@@ -105,6 +106,7 @@ def publish(args: argparse.Namespace, command: str, rows: list[Row], version: st
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.ERROR)  # the data sets' reminder run warns of every merchant without mail
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     rows, version = run(args)
