@@ -23,8 +23,8 @@ import posixpath
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import islice
 from datetime import date
+from itertools import islice
 
 import fsspec
 from fsspec import AbstractFileSystem
