@@ -94,8 +94,11 @@ def test_february_is_charged_on_march_1st_and_a_killed_run_is_finished_by_the_ne
     assert tasks["notify_failures"][0] != "success"
     assert http_gateway.executed_total() == 4
     with business.connect() as connection:
-        assert connection.execute(select(mail_outbox)).all() == []  # no failure announced
-    assert smtp_server.messages == []
+        kinds = connection.execute(select(mail_outbox.c.kind)).scalars().all()
+    assert kinds == ["operator_alert"]  # the operators hear of the failed task; no failure announced
+    [alert] = smtp_server.messages
+    assert alert.envelope_to == ["operators@kessai.example"]
+    assert "recurring_charge の charge が失敗しました" in alert.subject
 
     # The operator runs the day again once the gateway is back.
     http_gateway.heal()
@@ -117,7 +120,7 @@ def test_february_is_charged_on_march_1st_and_a_killed_run_is_finished_by_the_ne
     assert (notified["failed_count"], notified["failed_amount"]) == (2, 2500 + 9800)
     assert (notified["merchant_notices"], notified["repayment_requests"]) == (2, 1)
 
-    received = sorted((m.envelope_to[0], m.subject) for m in smtp_server.messages)
+    received = sorted((m.envelope_to[0], m.subject) for m in smtp_server.messages if m is not alert)
     assert received == [
         ("m1@merchant.example", "【ASJペイメント】定期購入・継続課金の決済に失敗した伝票のお知らせ（2027年2月分・1件）"),
         ("m2@merchant.example", "【ASJペイメント】定期購入・継続課金の決済に失敗した伝票のお知らせ（2027年2月分・1件）"),
@@ -136,14 +139,14 @@ def test_february_is_charged_on_march_1st_and_a_killed_run_is_finished_by_the_ne
     tasks = run(run_dag, "2027-03-01")
     assert tasks["charge"][1]["cycle_closed"] is True
     assert sum(http_gateway.seen.values()) + sum(http_gateway.lookups.values()) == requests
-    assert len(smtp_server.messages) == 3
+    assert len(smtp_server.messages) == 4  # the 3 notices and the earlier alert: nothing new
     with business.connect() as connection:
         assert connection.execute(select(charge_attempts).order_by(charge_attempts.c.attempt_id)).all() == attempts
 
 
 @pytest.mark.airflow
 def test_a_closed_charge_day_a_moved_charge_a_refused_date_and_a_backfilled_month(
-    run_dag, business, monkeypatch, no_retries
+    run_dag, smtp_server, business, monkeypatch, no_retries
 ):
     monkeypatch.setenv("KESSAI_CARD_GATEWAY", "simulator")
     with business.begin() as connection:
