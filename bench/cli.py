@@ -67,14 +67,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace, log=lambda text: print(text, file=sys.stderr, flush=True)) -> tuple[list[Row], str]:
-    """Measure; returns the rows and the database's version."""
+def run(
+    args: argparse.Namespace, log=lambda text: print(text, file=sys.stderr, flush=True)
+) -> tuple[list[Row], tuple[str, str]]:
+    """Measure; returns the rows, and the database and the machine as they were at the start."""
     scratch = PostgresScratch(args.postgres_url) if args.database == "postgresql" else SqliteScratch()
     workdir = Path(tempfile.mkdtemp(prefix="kessai-bench-files-"))
     bench = Bench(scratch, workdir, Options(latency=args.latency_ms / 1000, naive_charges=args.naive_charges))
     rows: list[Row] = []
     try:
-        version = scratch.server_version()
+        label = f"{DATABASE_LABELS[args.database]} {scratch.server_version()}"
+        described = machine(label)
         for size in args.sizes:
             if args.database == "sqlite" and size > SQLITE_MAX_SIZE:
                 log(f"{size_label(size)}: skipped on SQLite (measured up to {size_label(SQLITE_MAX_SIZE)})")
@@ -92,13 +95,12 @@ def run(args: argparse.Namespace, log=lambda text: print(text, file=sys.stderr, 
     finally:
         scratch.close()
         shutil.rmtree(workdir, ignore_errors=True)
-    return rows, version
+    return rows, (label, described)
 
 
-def publish(args: argparse.Namespace, command: str, rows: list[Row], version: str) -> str:
+def publish(args: argparse.Namespace, command: str, rows: list[Row], setting: tuple[str, str]) -> str:
     """The table with the machine and the targets: printed, and written into the document."""
-    label = f"{DATABASE_LABELS[args.database]} {version}"
-    text = block(label, machine(label), command, rows)
+    text = block(*setting, command, rows)
     print(text)
     if args.output != "-":
         write_block(Path(args.output), args.database, text)
@@ -109,6 +111,6 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)  # the data sets' reminder run warns of every merchant without mail
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    rows, version = run(args)
-    publish(args, " ".join(["bench/run.sh", *argv]), rows, version)
+    rows, setting = run(args)
+    publish(args, " ".join(["bench/run.sh", *argv]), rows, setting)
     return 0

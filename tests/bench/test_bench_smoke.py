@@ -36,7 +36,7 @@ def test_every_benchmark_is_measured_and_gives_what_its_floor_gives(database, tm
     argv = ["--sizes", str(SIZE), "--database", database, "--postgres-url", server_url(database),
             "--latency-ms", "2", "--naive-charges", "20", "--output", str(document)]
     args = cli.parse_args(argv)
-    rows, version = cli.run(args, log=lambda text: None)
+    rows, setting = cli.run(args, log=lambda text: None)
 
     assert [row.benchmark for row in rows] == ROWS
     assert {(row.database, row.size) for row in rows} == {(database, SIZE)}
@@ -63,7 +63,7 @@ def test_every_benchmark_is_measured_and_gives_what_its_floor_gives(database, tm
     assert by_name["recurring_charge"].floor_is_bound
     assert isinstance(by_name["recurring_charge"].outcomes["measured"], Charges)
 
-    text = cli.publish(args, "bench/run.sh " + " ".join(argv), rows, version)
+    text = cli.publish(args, "bench/run.sh " + " ".join(argv), rows, setting)
     written = document.read_text(encoding="utf-8")
     assert written.startswith("# Performance\n\nWritten by hand.\n") and text in written
     for name in ROWS:
