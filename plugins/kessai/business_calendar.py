@@ -15,7 +15,7 @@ import bisect
 import os
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import cached_property
+from functools import cache, cached_property
 
 import jpholiday
 import numpy as np
@@ -48,6 +48,17 @@ def bank_holiday_name(d: date) -> str | None:
     if d.month == 1 and d.day <= 3:
         return NEW_YEAR_BANK_HOLIDAY
     return None
+
+
+@cache
+def national_holidays(year: int) -> dict[date, str]:
+    """The national holidays of one year, by jpholiday, computed once per process (its per-day
+    check costs half a millisecond: a thousand of them a task otherwise)."""
+    return dict(jpholiday.year_holidays(year))
+
+
+def national_holiday_name(d: date) -> str | None:
+    return national_holidays(d.year).get(d)
 
 
 def _dates(values) -> np.ndarray:
@@ -91,10 +102,10 @@ class BusinessCalendar:
         """The reason a weekday is closed (national holiday, bank holiday, declared closure)."""
         if d in self.extra_closures:
             return DECLARED_CLOSURE
-        return jpholiday.is_holiday_name(d) or bank_holiday_name(d)
+        return national_holiday_name(d) or bank_holiday_name(d)
 
     def _closed_by_rule(self, d: date) -> bool:
-        return d.weekday() >= 5 or bool(jpholiday.is_holiday(d)) or bank_holiday_name(d) is not None
+        return d.weekday() >= 5 or national_holiday_name(d) is not None or bank_holiday_name(d) is not None
 
     def is_business_day(self, d: date) -> bool:
         self.check_horizon(d)

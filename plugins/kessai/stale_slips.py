@@ -41,7 +41,7 @@ from kessai.operator_alerts import (
     OPERATOR_EMAIL_VARIABLE,
     operator_email,
 )
-from kessai.outbox import enqueue_mail
+from kessai.outbox import Mail, enqueue_mails
 from kessai.rules import CONFIRMATION_WINDOW_MONTHS, STALE_AFTER_MONTHS, add_months
 from kessai.rules import confirmation_deadline, stale_from
 from kessai.run_dates import BusinessDateError
@@ -83,6 +83,9 @@ UNREACHABLE_TEMPLATE = "stale_slip_unreachable"
 
 INLINE_LIMIT_VARIABLE = "KESSAI_STALE_SLIP_INLINE_LIMIT"
 FINAL_NOTICE_MONTHS_VARIABLE = "KESSAI_STALE_SLIP_FINAL_NOTICE_MONTHS"
+
+# Mails written to the outbox per statement.
+MAIL_BATCH = 500
 
 CSV_HEADER = ("伝票番号", "金額", "入金日", "確定期限")
 
@@ -288,21 +291,30 @@ def _expire(connection: Connection, run_date: date, through: date) -> None:
 def _tell(connection: Connection, reason: str, run_date: date, settings: ReminderSettings) -> tuple[dict, list[str]]:
     """Mail this run's claims of one reason, one mail per merchant, and record each mail on its
     reminders; returns the counts and the merchants without a mail address. Streams the claims,
-    holding one merchant's slips at a time."""
+    holding one merchant's slips and up to MAIL_BATCH composed mails at a time."""
     counts = {"slips": 0, "amount": 0, "merchants": 0, "mails": 0, "operator_alerts": 0, "attachments": 0}
     claimed = _statement("claimed", connection, run_date=Date).columns(payment_date=Date)
     rows = connection.execute(claimed.execution_options(yield_per=1000), {"run_date": run_date, "reason": reason})
     told, unreachable = [], []
+    composed: list[tuple[str, Mail]] = []  # merchant and mail, written to the outbox a batch at a time
+
+    def write_composed() -> None:
+        mail_ids = enqueue_mails(connection, [mail for _, mail in composed])
+        told.extend({"merchant_id": merchant_id, "mail_id": mail_id} for (merchant_id, _), mail_id in zip(composed, mail_ids))
+        composed.clear()
+
     for merchant_id, group in groupby(rows, key=lambda row: row.merchant_id):
         group = list(group)
         merchant_name, email = group[0].merchant_name, group[0].email
         slips = [RemindedSlip(row.slip_row_id, row.slip_id, row.amount, row.payment_date) for row in group]
-        mail_id, attached = _mail(connection, reason, run_date, merchant_id, merchant_name, email, slips, settings)
-        told.append({"merchant_id": merchant_id, "mail_id": mail_id})
+        mail = _mail(reason, run_date, merchant_id, merchant_name, email, slips, settings)
+        composed.append((merchant_id, mail))
+        if len(composed) == MAIL_BATCH:
+            write_composed()
         counts["slips"] += len(slips)
         counts["amount"] += sum(slip.amount for slip in slips)
         counts["merchants"] += 1
-        counts["attachments"] += attached
+        counts["attachments"] += mail["attachment_name"] is not None
         if email:
             counts["mails"] += 1
         else:
@@ -312,6 +324,7 @@ def _tell(connection: Connection, reason: str, run_date: date, settings: Reminde
                 "merchant %s (%s) has no mail address: %d %s slip(s) reported to the operators (%s)",
                 merchant_id, merchant_name, len(slips), reason, settings.operator_email,
             )
+    write_composed()
     if told:  # after the claims were read: SQLite must not change rows a running query reads
         told_mails.create(connection)
         connection.execute(insert(told_mails), told)
@@ -321,7 +334,6 @@ def _tell(connection: Connection, reason: str, run_date: date, settings: Reminde
 
 
 def _mail(
-    connection: Connection,
     reason: str,
     run_date: date,
     merchant_id: str,
@@ -329,9 +341,9 @@ def _mail(
     email: str | None,
     slips: list[RemindedSlip],
     settings: ReminderSettings,
-) -> tuple[int, bool]:
-    """Write the mail telling one merchant's slips to the outbox; returns its mail_id and whether
-    the list went as an attachment."""
+) -> Mail:
+    """The mail telling one merchant's slips (to the operators when the merchant has no address);
+    the list goes as a CSV attachment past the inline limit."""
     kind = MAIL_KINDS[reason]
     attachment_name = attachment_content = None
     if len(slips) > settings.inline_limit:
@@ -353,17 +365,8 @@ def _mail(
     else:
         subject, body = render_mail(UNREACHABLE_TEMPLATE, what=REASON_LABELS[reason], **values)
         kind_of_mail, dedupe_key, recipient = OPERATOR_ALERT_KIND, f"{OPERATOR_ALERT_KIND}:{kind}:{key}", settings.operator_email
-    mail_id = enqueue_mail(
-        connection,
-        kind=kind_of_mail,
-        dedupe_key=dedupe_key,
-        recipient=recipient,
-        subject=subject,
-        body=body,
-        attachment_name=attachment_name,
-        attachment_content=attachment_content,
-    )
-    return mail_id, attachment_name is not None
+    return Mail(kind=kind_of_mail, dedupe_key=dedupe_key, recipient=recipient, subject=subject, body=body,
+                attachment_name=attachment_name, attachment_content=attachment_content)
 
 
 def slips_csv(slips: list[RemindedSlip]) -> str:

@@ -3,7 +3,8 @@
 -- stale) unless it has been told that reason or a later one: the first run that sees a slip due
 -- claims it, so a re-run, a backfill of an earlier day, or a concurrent run claims nothing twice.
 -- One pass over a range of the partial index ix_slips_unconfirmed_by_payment_date (the cutoffs
--- only grow from expired to final notice to stale).
+-- only grow from expired to final notice to stale); the index holds the row id, so the slips
+-- themselves are not read.
 INSERT INTO slip_reminders (slip_row_id, reason, business_date)
 SELECT s.id,
        CASE WHEN s.payment_date <= :expired THEN 'expired'
