@@ -16,6 +16,7 @@ from sqlalchemy import update
 from kessai.calendar_store import prepare_calendar
 from kessai.database import make_engine
 from kessai.migrations_runner import upgrade
+from kessai.payout_closing import assign_closing_dates
 from kessai.run_dates import JAPAN
 from kessai.schema import slips
 from kessai.stale_slips import ReminderSettings, remind_stale_slips
@@ -71,8 +72,8 @@ def build(scratch, name: str, plan: GenerationPlan, *, slips_history: bool = Fal
     """A new database of the scratch server holding the plan's data; returns its URL.
 
     With `slips_history`, every slip confirmed by CLOSING_DATE carries it as its closing date
-    (one UPDATE: as if no closing had run before; the others, dated after it, keep none: the
-    closing run gives them theirs, a few rows), and the stale-slip reminder has run on REMINDED_ON.
+    (one UPDATE: as if no closing had run before), the others confirmed the closing the rule gives
+    them (as registering a confirmation does), and the stale-slip reminder has run on REMINDED_ON.
     """
     url = scratch.create(name)
     engine = make_engine(url)
@@ -83,6 +84,7 @@ def build(scratch, name: str, plan: GenerationPlan, *, slips_history: bool = Fal
             prepare_calendar(connection)
             if slips_history:
                 _put_in_closing(connection, CLOSING_DATE)
+                assign_closing_dates(connection, prepare_calendar(connection))
                 remind_stale_slips(connection, REMINDED_ON, ReminderSettings())
         if engine.dialect.name == "postgresql":
             # What autovacuum would have done to a table that has been in use: statistics, hint

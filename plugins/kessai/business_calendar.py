@@ -72,6 +72,10 @@ class BusinessCalendar:
     reviewed_through: int = field(default_factory=reviewed_through_from_environment)
     extra_closures: frozenset[date] = frozenset()
     extra_openings: frozenset[date] = frozenset()
+    # The business days (ordinals) as the business database's calendar table holds them, when it
+    # was built from these same inputs (kessai.calendar_store): spares a task computing every
+    # year's holidays (jpholiday takes ~40 ms a year).
+    stored_business_days: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
 
     @property
     def first_day(self) -> date:
@@ -115,6 +119,8 @@ class BusinessCalendar:
 
     @cached_property
     def _business_day_ordinals(self) -> list[int]:
+        if self.stored_business_days is not None:
+            return list(self.stored_business_days)
         days = []
         d = CALENDAR_START
         one = timedelta(days=1)

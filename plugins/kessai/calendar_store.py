@@ -4,7 +4,9 @@ table the batch SQL joins against (one row per day, with its next business day a
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import date, timedelta
+from importlib.metadata import version
 
 import numpy as np
 import pandas as pd
@@ -15,6 +17,8 @@ from kessai.rules import MONTHLY, TWICE_MONTHLY, closing_date_on_or_after
 from kessai.schema import business_calendar, calendar_overrides, settings
 
 FINGERPRINT_KEY = "business_calendar.fingerprint"
+# Raise it whenever a change of the code changes what the table holds (a rule, a column).
+CALENDAR_TABLE_VERSION = 2
 
 
 def load_calendar(connection: Connection, reviewed_through: int | None = None) -> BusinessCalendar:
@@ -47,10 +51,16 @@ def _set_override(connection: Connection, day: date, *, is_open: bool, reason: s
 
 
 def fingerprint(calendar: BusinessCalendar) -> str:
-    digest = hashlib.sha256()
-    digest.update(calendar.business_day_array.tobytes())
-    digest.update(str(calendar.reviewed_through).encode())
-    return digest.hexdigest()
+    """What the calendar is computed from: the table's version, jpholiday's, the horizon and the
+    overrides. Equal fingerprints, equal tables; computing it needs no holiday."""
+    inputs = [
+        f"table {CALENDAR_TABLE_VERSION}",
+        f"jpholiday {version('jpholiday')}",
+        f"reviewed through {calendar.reviewed_through}",
+        "closed " + ",".join(sorted(d.isoformat() for d in calendar.extra_closures)),
+        "open " + ",".join(sorted(d.isoformat() for d in calendar.extra_openings)),
+    ]
+    return hashlib.sha256("\n".join(inputs).encode()).hexdigest()
 
 
 def calendar_frame(calendar: BusinessCalendar) -> pd.DataFrame:
@@ -104,5 +114,10 @@ def prepare_calendar(connection: Connection) -> BusinessCalendar:
     Every batch task calls this once at its start.
     """
     calendar = load_calendar(connection)
-    refresh_calendar_table(connection, calendar)
-    return calendar
+    if refresh_calendar_table(connection, calendar):
+        return calendar
+    # The table is current: its business days are the calendar's, no holiday to compute.
+    days = connection.execute(
+        select(business_calendar.c.day).where(business_calendar.c.is_business_day).order_by(business_calendar.c.day)
+    ).scalars()
+    return replace(calendar, stored_business_days=tuple(day.toordinal() for day in days))
