@@ -55,6 +55,7 @@ told_mails = Table(
     "told_mails",
     _work,
     Column("merchant_id", String(32), primary_key=True),
+    Column("reason", String(16), primary_key=True),
     Column("mail_id", BigInteger, nullable=False),
     prefixes=["TEMPORARY"],
 )
@@ -231,9 +232,11 @@ def remind_stale_slips(
     _expire(connection, run_date, through[EXPIRED])
 
     unreachable: set[str] = set()
+    told: list[dict] = []
     for reason in reversed(REASONS):  # the most urgent mail first
-        summary[reason], without_email = _tell(connection, reason, run_date, settings)
+        summary[reason], without_email = _tell(connection, reason, run_date, settings, told)
         unreachable.update(without_email)
+    _record_mails(connection, run_date, told)
     summary["merchants_without_email"] = sorted(unreachable)
     summary["mails"] = sum(summary[reason]["mails"] for reason in REASONS)
     summary["operator_alerts"] = sum(summary[reason]["operator_alerts"] for reason in REASONS)
@@ -288,19 +291,24 @@ def _expire(connection: Connection, run_date: date, through: date) -> None:
     )
 
 
-def _tell(connection: Connection, reason: str, run_date: date, settings: ReminderSettings) -> tuple[dict, list[str]]:
-    """Mail this run's claims of one reason, one mail per merchant, and record each mail on its
-    reminders; returns the counts and the merchants without a mail address. Streams the claims,
-    holding one merchant's slips and up to MAIL_BATCH composed mails at a time."""
+def _tell(
+    connection: Connection, reason: str, run_date: date, settings: ReminderSettings, told: list[dict]
+) -> tuple[dict, list[str]]:
+    """Mail this run's claims of one reason, one mail per merchant, adding to `told` each
+    merchant's mail; returns the counts and the merchants without a mail address. Streams the
+    claims, holding one merchant's slips and up to MAIL_BATCH composed mails at a time."""
     counts = {"slips": 0, "amount": 0, "merchants": 0, "mails": 0, "operator_alerts": 0, "attachments": 0}
     claimed = _statement("claimed", connection, run_date=Date).columns(payment_date=Date)
     rows = connection.execute(claimed.execution_options(yield_per=1000), {"run_date": run_date, "reason": reason})
-    told, unreachable = [], []
+    unreachable = []
     composed: list[tuple[str, Mail]] = []  # merchant and mail, written to the outbox a batch at a time
 
     def write_composed() -> None:
         mail_ids = enqueue_mails(connection, [mail for _, mail in composed])
-        told.extend({"merchant_id": merchant_id, "mail_id": mail_id} for (merchant_id, _), mail_id in zip(composed, mail_ids))
+        told.extend(
+            {"merchant_id": merchant_id, "reason": reason, "mail_id": mail_id}
+            for (merchant_id, _), mail_id in zip(composed, mail_ids)
+        )
         composed.clear()
 
     for merchant_id, group in groupby(rows, key=lambda row: row.merchant_id):
@@ -325,12 +333,17 @@ def _tell(connection: Connection, reason: str, run_date: date, settings: Reminde
                 merchant_id, merchant_name, len(slips), reason, settings.operator_email,
             )
     write_composed()
-    if told:  # after the claims were read: SQLite must not change rows a running query reads
+    return counts, unreachable
+
+
+def _record_mails(connection: Connection, run_date: date, told: list[dict]) -> None:
+    """Record on each of the run's reminders the mail that told it, in one statement (after every
+    claim was read: SQLite must not change rows a running query reads)."""
+    if told:
         told_mails.create(connection)
         connection.execute(insert(told_mails), told)
-        connection.execute(_statement("mailed", connection, run_date=Date), {"run_date": run_date, "reason": reason})
+        connection.execute(_statement("mailed", connection, run_date=Date), {"run_date": run_date})
         told_mails.drop(connection)
-    return counts, unreachable
 
 
 def _mail(
