@@ -231,11 +231,8 @@ def remind_stale_slips(
     _claim(connection, run_date, through)
     _expire(connection, run_date, through[EXPIRED])
 
-    unreachable: set[str] = set()
-    told: list[dict] = []
-    for reason in reversed(REASONS):  # the most urgent mail first
-        summary[reason], without_email = _tell(connection, reason, run_date, settings, told)
-        unreachable.update(without_email)
+    counts, unreachable, told = _tell(connection, run_date, settings)
+    summary.update(counts)
     _record_mails(connection, run_date, told)
     summary["merchants_without_email"] = sorted(unreachable)
     summary["mails"] = sum(summary[reason]["mails"] for reason in REASONS)
@@ -291,49 +288,53 @@ def _expire(connection: Connection, run_date: date, through: date) -> None:
     )
 
 
-def _tell(
-    connection: Connection, reason: str, run_date: date, settings: ReminderSettings, told: list[dict]
-) -> tuple[dict, list[str]]:
-    """Mail this run's claims of one reason, one mail per merchant, adding to `told` each
-    merchant's mail; returns the counts and the merchants without a mail address. Streams the
-    claims, holding one merchant's slips and up to MAIL_BATCH composed mails at a time."""
-    counts = {"slips": 0, "amount": 0, "merchants": 0, "mails": 0, "operator_alerts": 0, "attachments": 0}
-    claimed = _statement("claimed", connection, run_date=Date).columns(payment_date=Date)
-    rows = connection.execute(claimed.execution_options(yield_per=1000), {"run_date": run_date, "reason": reason})
-    unreachable = []
-    composed: list[tuple[str, Mail]] = []  # merchant and mail, written to the outbox a batch at a time
+def _tell(connection: Connection, run_date: date, settings: ReminderSettings) -> tuple[dict, set[str], list[dict]]:
+    """Mail this run's claims, one mail per merchant and reason, the most urgent reason first.
+    Returns the counts per reason, the merchants without a mail address, and each merchant's mail
+    per reason (for _record_mails). Streams the claims, holding one merchant's slips and up to
+    MAIL_BATCH composed mails at a time."""
+    counts = {
+        reason: {"slips": 0, "amount": 0, "merchants": 0, "mails": 0, "operator_alerts": 0, "attachments": 0}
+        for reason in REASONS
+    }
+    unreachable: set[str] = set()
+    told: list[dict] = []
+    composed: list[tuple[str, str, Mail]] = []  # reason, merchant and mail, written a batch at a time
 
     def write_composed() -> None:
-        mail_ids = enqueue_mails(connection, [mail for _, mail in composed])
+        mail_ids = enqueue_mails(connection, [mail for _, _, mail in composed])
         told.extend(
             {"merchant_id": merchant_id, "reason": reason, "mail_id": mail_id}
-            for (merchant_id, _), mail_id in zip(composed, mail_ids)
+            for (reason, merchant_id, _), mail_id in zip(composed, mail_ids)
         )
         composed.clear()
 
-    for merchant_id, group in groupby(rows, key=lambda row: row.merchant_id):
+    claimed = _statement("claimed", connection, run_date=Date).columns(payment_date=Date)
+    rows = connection.execute(claimed.execution_options(yield_per=1000), {"run_date": run_date})
+    for (reason, merchant_id), group in groupby(rows, key=lambda row: (row.reason, row.merchant_id)):
         group = list(group)
         merchant_name, email = group[0].merchant_name, group[0].email
         slips = [RemindedSlip(row.slip_row_id, row.slip_id, row.amount, row.payment_date) for row in group]
         mail = _mail(reason, run_date, merchant_id, merchant_name, email, slips, settings)
-        composed.append((merchant_id, mail))
+        composed.append((reason, merchant_id, mail))
         if len(composed) == MAIL_BATCH:
             write_composed()
-        counts["slips"] += len(slips)
-        counts["amount"] += sum(slip.amount for slip in slips)
-        counts["merchants"] += 1
-        counts["attachments"] += mail["attachment_name"] is not None
+        of_reason = counts[reason]
+        of_reason["slips"] += len(slips)
+        of_reason["amount"] += sum(slip.amount for slip in slips)
+        of_reason["merchants"] += 1
+        of_reason["attachments"] += mail["attachment_name"] is not None
         if email:
-            counts["mails"] += 1
+            of_reason["mails"] += 1
         else:
-            counts["operator_alerts"] += 1
-            unreachable.append(merchant_id)
+            of_reason["operator_alerts"] += 1
+            unreachable.add(merchant_id)
             log.warning(
                 "merchant %s (%s) has no mail address: %d %s slip(s) reported to the operators (%s)",
                 merchant_id, merchant_name, len(slips), reason, settings.operator_email,
             )
     write_composed()
-    return counts, unreachable
+    return counts, unreachable, told
 
 
 def _record_mails(connection: Connection, run_date: date, told: list[dict]) -> None:
