@@ -133,18 +133,28 @@ def batches_of(connection: Connection, business_date: date) -> list[dict]:
     return [dict(row) for row in rows]
 
 
-def holds_of(connection: Connection, business_date: date) -> list[dict]:
-    """The slips the run of business_date held back, and whether they have gone out since."""
+def holds_of(connection: Connection, business_date: date, limit: int | None = None) -> list[dict]:
+    """The slips the run of business_date held back (the first `limit` of them, by merchant and
+    slip number), and whether they have gone out since."""
     h, s = transmission_holds.c, slips.c
     rows = connection.execute(
         select(s.slip_id, s.merchant_id, s.card_company, s.amount, h.reason, s.transmitted_on)
         .join_from(transmission_holds, slips, h.slip_row_id == s.id)
         .where(h.business_date == business_date)
         .order_by(s.merchant_id, s.slip_id, h.reason)
+        .limit(limit)
     ).mappings()
     return [
         {**row, "transmitted_on": row["transmitted_on"] and row["transmitted_on"].isoformat()} for row in rows
     ]
+
+
+def held_count(connection: Connection, business_date: date) -> int:
+    """How many slips the run of business_date held back (a slip with two reasons counts once)."""
+    h = transmission_holds.c
+    return connection.execute(
+        select(func.count(h.slip_row_id.distinct())).where(h.business_date == business_date)
+    ).scalar_one()
 
 
 def sent_on_later_days(connection: Connection, business_date: date) -> int:
@@ -158,8 +168,9 @@ def sent_on_later_days(connection: Connection, business_date: date) -> int:
 def transmission_summary(connection: Connection, business_date: date, claimed: bool) -> dict:
     """The day's batches, hold-backs and late slips, JSON-able, as the task log and XCom show them."""
     batches = batches_of(connection, business_date)
-    holds = holds_of(connection, business_date)
-    held_slips = {(h["merchant_id"], h["slip_id"]) for h in holds}
+    # The first few hold-backs only: a day may hold back hundreds of thousands (a merchant without
+    # its store names), and the summary is a log and an XCom, not the list (transmission_holds is).
+    holds = holds_of(connection, business_date, limit=HELD_SLIPS_SHOWN)
     return {
         "business_date": business_date.isoformat(),
         "claimed": claimed,
@@ -171,10 +182,8 @@ def transmission_summary(connection: Connection, business_date: date, claimed: b
         "record_count": sum(batch["record_count"] for batch in batches),
         "amount_total": sum(int(batch["amount_total"]) for batch in batches),
         "late_count": sum(batch["late_count"] for batch in batches),
-        "held_count": len(held_slips),
-        "held": [
-            {**hold, "reason_text": HOLD_REASONS[hold["reason"]]} for hold in holds[:HELD_SLIPS_SHOWN]
-        ],
+        "held_count": held_count(connection, business_date),
+        "held": [{**hold, "reason_text": HOLD_REASONS[hold["reason"]]} for hold in holds],
         "sent_on_later_days": sent_on_later_days(connection, business_date),
     }
 
