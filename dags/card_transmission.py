@@ -38,9 +38,16 @@ from datetime import date
 
 import pendulum
 from airflow.sdk import dag, task
-from airflow.sdk.exceptions import AirflowFailException
 
-from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, business_date_of_run, business_engine, is_dry_run, object_storage
+from kessai_tasks import (
+    DEFAULT_ARGS,
+    RUN_PARAMS,
+    business_date_of_run,
+    business_engine,
+    is_dry_run,
+    object_storage,
+    refusing_wrong_dates,
+)
 from kessai_timetables import BusinessDayTimetable
 
 log = logging.getLogger(__name__)
@@ -62,16 +69,14 @@ def card_transmission():
     @task
     def resolve_business_date() -> dict:
         from kessai.calendar_store import prepare_calendar
-        from kessai.run_dates import BusinessDateError
         from kessai.transmission import check_transmission_day
 
         engine = business_engine()
         try:
-            business_date = business_date_of_run()
-            with engine.begin() as connection:
-                closed = check_transmission_day(prepare_calendar(connection), business_date)
-        except BusinessDateError as refused:
-            raise AirflowFailException(str(refused)) from None  # no retry makes the date a business day
+            with refusing_wrong_dates():
+                business_date = business_date_of_run()
+                with engine.begin() as connection:
+                    closed = check_transmission_day(prepare_calendar(connection), business_date)
         finally:
             engine.dispose()
         log.info("business date %s%s", business_date, f": {closed}" if closed else "")

@@ -39,7 +39,7 @@ from datetime import date
 import pendulum
 from airflow.sdk import dag, task
 
-from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, business_date_of_run, business_engine, is_dry_run
+from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, business_date_of_run, business_engine, is_dry_run, refusing_wrong_dates
 from kessai_timetables import ClosingDateTimetable
 
 log = logging.getLogger(__name__)
@@ -62,11 +62,12 @@ def payout_closing():
         from kessai.calendar_store import prepare_calendar
         from kessai.payout_closing import closing_plan
 
-        closing_date = business_date_of_run()
         engine = business_engine()
         try:
-            with engine.begin() as connection:
-                plan = closing_plan(closing_date, prepare_calendar(connection))
+            with refusing_wrong_dates():
+                closing_date = business_date_of_run()
+                with engine.begin() as connection:
+                    plan = closing_plan(closing_date, prepare_calendar(connection))
         finally:
             engine.dispose()
         log.info(

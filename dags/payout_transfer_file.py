@@ -32,7 +32,7 @@ import pendulum
 from airflow.sdk import dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, business_date_of_run, business_engine, is_dry_run
+from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, business_date_of_run, business_engine, is_dry_run, refusing_wrong_dates
 from kessai_timetables import BusinessDayTimetable
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,12 @@ def payout_transfer_file():
         from kessai.calendar_store import prepare_calendar
         from kessai.payout_transfer_files import check_transfer_day
 
-        day = business_date_of_run()
         engine = business_engine()
         try:
-            with engine.begin() as connection:
-                closed = check_transfer_day(prepare_calendar(connection), day)
+            with refusing_wrong_dates():
+                day = business_date_of_run()
+                with engine.begin() as connection:
+                    closed = check_transfer_day(prepare_calendar(connection), day)
         finally:
             engine.dispose()
         if closed:

@@ -49,6 +49,7 @@ from kessai_tasks import (
     card_gateway_settings,
     deliver_outbox,
     is_dry_run,
+    refusing_wrong_dates,
 )
 from kessai_timetables import RecurringChargeTimetable
 
@@ -101,11 +102,12 @@ def recurring_charge():
     def charge_day() -> str:
         from kessai.charge_cycle import plan_charge_day
 
-        business_date = business_date_of_run()
         engine = business_engine()
         try:
-            with engine.begin() as connection:
-                plan = plan_charge_day(connection, business_date)
+            with refusing_wrong_dates():
+                business_date = business_date_of_run()
+                with engine.begin() as connection:
+                    plan = plan_charge_day(connection, business_date)
         finally:
             engine.dispose()
         if plan["closed"]:

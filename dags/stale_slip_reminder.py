@@ -46,6 +46,7 @@ from kessai_tasks import (
     business_engine,
     deliver_outbox,
     is_dry_run,
+    refusing_wrong_dates,
 )
 from kessai_timetables import BusinessDayTimetable
 
@@ -69,11 +70,12 @@ def stale_slip_reminder():
     def resolve_business_date() -> dict:
         from kessai.stale_slips import check_run_date
 
-        run_date = business_date_of_run()
         engine = business_engine()
         try:
-            with engine.begin() as connection:
-                closed = check_run_date(connection, run_date)
+            with refusing_wrong_dates():
+                run_date = business_date_of_run()
+                with engine.begin() as connection:
+                    closed = check_run_date(connection, run_date)
         finally:
             engine.dispose()
         log.info("business date %s%s", run_date, f": declared closed ({closed})" if closed else "")

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 
 from airflow.sdk import Param, get_current_context
+from airflow.sdk.exceptions import AirflowFailException
 
 from kessai.database import AIRFLOW_CONNECTION_ID, DATABASE_URL_VARIABLE, database_url, make_engine
 from kessai.mail_delivery import DeliveryReport, deliver_pending, due_mail_count
 from kessai.operator_alerts import operator_email
-from kessai.run_dates import resolve_business_date
+from kessai.run_dates import BusinessDateError, resolve_business_date
 from kessai.smtp_client import DEFAULT_SENDER, DEFAULT_SMTP_URL, SMTP_URL_VARIABLE, SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,16 @@ def business_date_of_run() -> date:
     """The business date of the current run (param business_date, else the logical date in Japan)."""
     context = get_current_context()
     return resolve_business_date(context["params"].get("business_date"), context.get("logical_date"))
+
+
+@contextmanager
+def refusing_wrong_dates():
+    """A run for a date its DAG does not run on (no business day, no closing date, no charge day)
+    fails at once, with the reason: no retry changes a date."""
+    try:
+        yield
+    except BusinessDateError as refused:
+        raise AirflowFailException(str(refused)) from None
 
 
 def is_dry_run() -> bool:

@@ -11,10 +11,11 @@ from sqlalchemy import Connection, select
 from kessai.business_calendar import BusinessCalendar
 from kessai.calendar_store import prepare_calendar
 from kessai.rules import RECURRING_CHARGE_DAY, add_months, billing_month_charged_on, recurring_charge_date
+from kessai.run_dates import BusinessDateError
 from kessai.schema import recurring_charge_cycles
 
 
-class NotAChargeDay(ValueError):
+class NotAChargeDay(BusinessDateError):
     """A run was asked to charge on a date that is no charge day."""
 
 

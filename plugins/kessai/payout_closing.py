@@ -39,7 +39,7 @@ from kessai.business_calendar import BusinessCalendar
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
 from kessai.rules import MONTHLY, PAYOUT_CYCLES, TWICE_MONTHLY, closing_dates, is_closing_date, payout_date
-from kessai.run_dates import JAPAN
+from kessai.run_dates import JAPAN, BusinessDateError
 from kessai.schema import Timestamp, payout_closings, payout_statements, payout_transfers
 
 SHOWN = 20  # merchants named in one error message; the rest are counted
@@ -78,11 +78,15 @@ class ClosingError(ValueError):
     """A closing that must not run, or whose result would contradict what was issued."""
 
 
+class NotAClosingDate(ClosingError, BusinessDateError):
+    """A run was asked to close on a date that is no closing date."""
+
+
 def closing_cycles(closing_date: date) -> tuple[str, ...]:
     """The payout cycles that close on closing_date; refuses a date that is no closing date."""
     cycles = tuple(cycle for cycle in PAYOUT_CYCLES if is_closing_date(cycle, closing_date))
     if not cycles:
-        raise ClosingError(
+        raise NotAClosingDate(
             f"{closing_date} is not a closing date: closings are on the 15th (twice-monthly merchants) "
             "and on the last day of each month (all merchants)"
         )
