@@ -78,7 +78,7 @@ def stale_slip_reminder():
                     closed = check_run_date(connection, run_date)
         finally:
             engine.dispose()
-        log.info("business date %s%s", run_date, f": declared closed ({closed})" if closed else "")
+        log.info("business date %s%s", run_date, f": {closed}" if closed else "")
         return {"business_date": run_date.isoformat(), "closed": closed}
 
     @task

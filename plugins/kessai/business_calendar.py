@@ -20,6 +20,8 @@ from functools import cache, cached_property
 import jpholiday
 import numpy as np
 
+from kessai.run_dates import BusinessDateError
+
 CALENDAR_START = date(2020, 1, 1)
 
 # The last year whose national holidays an operator has checked against the Cabinet Office's
@@ -218,3 +220,22 @@ def default_calendar() -> BusinessCalendar:
     if reviewed_through not in _default_calendars:
         _default_calendars[reviewed_through] = BusinessCalendar(reviewed_through=reviewed_through)
     return _default_calendars[reviewed_through]
+
+
+def check_business_day(calendar: BusinessCalendar, day: date, *, refused: str, closed: str) -> str | None:
+    """The check a business-day job's run starts with.
+
+    None on a business day. On a day the operator declared closed the schedule, which does not
+    read the closures, still has a run: it does nothing, and this returns the sentence to log,
+    "<day> was declared closed (<reason>): <closed>". Any other day (a weekend, a holiday) has no
+    run, and a manual run for one is refused with BusinessDateError: "<day> is not a business day
+    in Japan (<holiday or weekday>): <refused>", where `refused` may name {next}, the next
+    business day.
+    """
+    if calendar.is_business_day(day):
+        return None
+    why = calendar.holiday_name(day) or day.strftime("%A")
+    if day in calendar.extra_closures:
+        return f"{day.isoformat()} was declared closed ({why}): {closed}"
+    refusal = refused.format(next=calendar.next_business_day(day).isoformat())
+    raise BusinessDateError(f"{day.isoformat()} is not a business day in Japan ({why}): {refusal}")

@@ -20,11 +20,10 @@ from pathlib import Path
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 
-from kessai.business_calendar import BusinessCalendar
+from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
 from kessai.payout_statement_files import write_files
 from kessai.rules import PAYOUT_CYCLES, closing_dates, payout_date
-from kessai.run_dates import BusinessDateError
 from kessai.schema import (
     bank_accounts,
     payout_closings,
@@ -81,14 +80,10 @@ def load_remitter(connection: Connection) -> Remitter:
 
 def check_transfer_day(calendar: BusinessCalendar, day: date) -> str | None:
     """None on a business day; the reason on a day the operator declared closed. Refuses any other."""
-    if calendar.is_business_day(day):
-        return None
-    why = calendar.holiday_name(day) or day.strftime("%A")
-    if day in calendar.extra_closures:
-        return f"{day} was declared closed ({why}): no transfer file is built on it"
-    raise BusinessDateError(
-        f"{day} is not a business day in Japan ({why}): transfer files are built on business days; "
-        f"the next is {calendar.next_business_day(day)}"
+    return check_business_day(
+        calendar, day,
+        refused="transfer files are built on business days; the next is {next}",
+        closed="no transfer file is built on it",
     )
 
 

@@ -31,7 +31,7 @@ from typing import Callable, Mapping
 
 from sqlalchemy import BigInteger, Column, Connection, Date, MetaData, String, Table, bindparam, insert
 
-from kessai.business_calendar import DECLARED_CLOSURE, BusinessCalendar
+from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
 from kessai.mail_templates import render_mail
@@ -44,7 +44,6 @@ from kessai.operator_alerts import (
 from kessai.outbox import Mail, enqueue_mails
 from kessai.rules import CONFIRMATION_WINDOW_MONTHS, STALE_AFTER_MONTHS, add_months
 from kessai.rules import confirmation_deadline, stale_from
-from kessai.run_dates import BusinessDateError
 
 log = logging.getLogger(__name__)
 
@@ -175,18 +174,12 @@ def cutoffs(run_date: date, settings: ReminderSettings) -> dict[str, date]:
 
 
 def closure_of(calendar: BusinessCalendar, run_date: date) -> str | None:
-    """None on a business day; the reason on a day the operator declared closed (the schedule,
-    which does not read the closures, still has a run there: it does nothing). Any other day
-    (weekend, holiday) has no run, and a manual run for one is refused."""
-    if calendar.is_business_day(run_date):
-        return None
-    reason = calendar.holiday_name(run_date)
-    if reason == DECLARED_CLOSURE:
-        return reason
-    next_day = calendar.next_business_day(run_date)
-    raise BusinessDateError(
-        f"{run_date.isoformat()} ({run_date:%A}{', ' + reason if reason else ''}) is not a business day: "
-        f"stale_slip_reminder runs on business days only; the next one is {next_day.isoformat()}"
+    """None on a business day; the reason on a day the operator declared closed (the run does
+    nothing). Any other day (weekend, holiday) is refused."""
+    return check_business_day(
+        calendar, run_date,
+        refused="stale_slip_reminder runs on business days only; the next one is {next}",
+        closed="no reminders today; the next run claims them",
     )
 
 
@@ -219,7 +212,7 @@ def remind_stale_slips(
     summary: dict = {"business_date": run_date.isoformat()}
     closure = closure_of(calendar, run_date)
     if closure:
-        log.info("%s is declared closed (%s): no reminders today; the next run claims them", run_date, closure)
+        log.info("%s", closure)
         return {**summary, "closed": closure}
 
     through = cutoffs(run_date, settings)

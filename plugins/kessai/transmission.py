@@ -23,10 +23,9 @@ from datetime import date
 
 from sqlalchemy import Connection, Date, Engine, bindparam, delete, func, select, text, update
 
-from kessai.business_calendar import BusinessCalendar
+from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
-from kessai.run_dates import BusinessDateError
 from kessai.schema import slips, transmission_batches, transmission_holds
 from kessai.transmission_file import (
     Destination,
@@ -62,15 +61,10 @@ def check_transmission_day(calendar: BusinessCalendar, day: date) -> str | None:
 
     Any other day (weekend, holiday) is refused: the transmission runs on business days only.
     """
-    if calendar.is_business_day(day):
-        return None
-    why = calendar.holiday_name(day) or day.strftime("%A")
-    if day in calendar.extra_closures:
-        return f"{day.isoformat()} was declared closed ({why}): nothing is transmitted on it"
-    raise BusinessDateError(
-        f"{day.isoformat()} is not a business day in Japan ({why}): card_transmission runs only on "
-        f"business days. Slips due by then go out on the next one, "
-        f"{calendar.next_business_day(day).isoformat()}."
+    return check_business_day(
+        calendar, day,
+        refused="card_transmission runs only on business days. Slips due by then go out on the next one, {next}.",
+        closed="nothing is transmitted on it",
     )
 
 

@@ -15,8 +15,8 @@ REFUSED = [
     # January 2027's charge day is Wednesday 1/27.
     ("recurring_charge", "charge_day", "2027-01-05", "2027-01-05 is no recurring charge day"),
     # 2027-01-16 is a Saturday.
-    ("stale_slip_reminder", "resolve_business_date", "2027-01-16", "2027-01-16 (Saturday) is not a business day"),
-    ("payout_transfer_file", "resolve_business_date", "2027-01-16", "2027-01-16"),
+    ("stale_slip_reminder", "resolve_business_date", "2027-01-16", "2027-01-16 is not a business day in Japan (Saturday)"),
+    ("payout_transfer_file", "resolve_business_date", "2027-01-16", "2027-01-16 is not a business day in Japan (Saturday)"),
 ]
 
 
