@@ -71,14 +71,10 @@ def card_transmission():
         from kessai.calendar_store import prepare_calendar
         from kessai.transmission import check_transmission_day
 
-        engine = business_engine()
-        try:
-            with refusing_wrong_dates():
-                business_date = business_date_of_run()
-                with engine.begin() as connection:
-                    closed = check_transmission_day(prepare_calendar(connection), business_date)
-        finally:
-            engine.dispose()
+        with refusing_wrong_dates(), business_engine() as engine:
+            business_date = business_date_of_run()
+            with engine.begin() as connection:
+                closed = check_transmission_day(prepare_calendar(connection), business_date)
         log.info("business date %s%s", business_date, f": {closed}" if closed else "")
         return {"business_date": business_date.isoformat(), "closed": closed}
 
@@ -88,13 +84,10 @@ def card_transmission():
         from kessai.transmission_file import Destination, transmission_url
 
         destination = Destination(*object_storage(transmission_url()))
-        engine = business_engine()
-        try:
+        with business_engine() as engine:
             summary = run_transmission(
                 engine, date.fromisoformat(day["business_date"]), destination, dry_run=is_dry_run()
             )
-        finally:
-            engine.dispose()
         log.info("%s", format_summary(summary))
         return summary
 

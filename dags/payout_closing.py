@@ -62,14 +62,10 @@ def payout_closing():
         from kessai.calendar_store import prepare_calendar
         from kessai.payout_closing import closing_plan
 
-        engine = business_engine()
-        try:
-            with refusing_wrong_dates():
-                closing_date = business_date_of_run()
-                with engine.begin() as connection:
-                    plan = closing_plan(closing_date, prepare_calendar(connection))
-        finally:
-            engine.dispose()
+        with refusing_wrong_dates(), business_engine() as engine:
+            closing_date = business_date_of_run()
+            with engine.begin() as connection:
+                plan = closing_plan(closing_date, prepare_calendar(connection))
         log.info(
             "closing %s: %s", closing_date, ", ".join(f"{cycle} merchants, paid on {d}" for cycle, d in plan.items())
         )
@@ -79,11 +75,8 @@ def payout_closing():
     def close(day: str) -> dict:
         from kessai.payout_closing import format_summary, run_payout_closing
 
-        engine = business_engine()
-        try:
+        with business_engine() as engine:
             summary = run_payout_closing(engine, date.fromisoformat(day), dry_run=is_dry_run())
-        finally:
-            engine.dispose()
         log.info("%s", format_summary(summary))
         return summary
 
@@ -92,11 +85,8 @@ def payout_closing():
         from kessai.database import kessai_home
         from kessai.payout_statement_files import run_statement_files
 
-        engine = business_engine()
-        try:
+        with business_engine() as engine:
             summary = run_statement_files(engine, date.fromisoformat(day), kessai_home(), dry_run=is_dry_run())
-        finally:
-            engine.dispose()
         log.info(
             "%s statement files and the closing summary %s %s",
             summary["statement_files"],

@@ -55,14 +55,10 @@ def payout_transfer_file():
         from kessai.calendar_store import prepare_calendar
         from kessai.payout_transfer_files import check_transfer_day
 
-        engine = business_engine()
-        try:
-            with refusing_wrong_dates():
-                day = business_date_of_run()
-                with engine.begin() as connection:
-                    closed = check_transfer_day(prepare_calendar(connection), day)
-        finally:
-            engine.dispose()
+        with refusing_wrong_dates(), business_engine() as engine:
+            day = business_date_of_run()
+            with engine.begin() as connection:
+                closed = check_transfer_day(prepare_calendar(connection), day)
         if closed:
             log.warning("%s", closed)
             raise AirflowSkipException(closed)
@@ -73,11 +69,8 @@ def payout_transfer_file():
         from kessai.database import kessai_home
         from kessai.payout_transfer_files import format_summary, run_payout_transfer_files
 
-        engine = business_engine()
-        try:
+        with business_engine() as engine:
             summary = run_payout_transfer_files(engine, date.fromisoformat(day), kessai_home(), dry_run=is_dry_run())
-        finally:
-            engine.dispose()
         log.info("%s", format_summary(summary))
         return summary
 

@@ -66,13 +66,10 @@ def cycle_connection(day: str):
     from kessai.calendar_store import prepare_calendar
     from kessai.charge_cycle import charge_cycle_on
 
-    engine = business_engine()
-    try:
+    with business_engine() as engine:
         with engine.connect() as connection:
             calendar = prepare_calendar(connection)
             yield connection, charge_cycle_on(date.fromisoformat(day), calendar)
-    finally:
-        engine.dispose()
 
 
 def finish(connection, summary: dict) -> dict:
@@ -102,14 +99,10 @@ def recurring_charge():
     def charge_day() -> str:
         from kessai.charge_cycle import plan_charge_day
 
-        engine = business_engine()
-        try:
-            with refusing_wrong_dates():
-                business_date = business_date_of_run()
-                with engine.begin() as connection:
-                    plan = plan_charge_day(connection, business_date)
-        finally:
-            engine.dispose()
+        with refusing_wrong_dates(), business_engine() as engine:
+            business_date = business_date_of_run()
+            with engine.begin() as connection:
+                plan = plan_charge_day(connection, business_date)
         if plan["closed"]:
             log.warning("%s", plan["message"])
             raise AirflowSkipException(plan["message"])

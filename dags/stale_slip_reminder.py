@@ -70,14 +70,10 @@ def stale_slip_reminder():
     def resolve_business_date() -> dict:
         from kessai.stale_slips import check_run_date
 
-        engine = business_engine()
-        try:
-            with refusing_wrong_dates():
-                run_date = business_date_of_run()
-                with engine.begin() as connection:
-                    closed = check_run_date(connection, run_date)
-        finally:
-            engine.dispose()
+        with refusing_wrong_dates(), business_engine() as engine:
+            run_date = business_date_of_run()
+            with engine.begin() as connection:
+                closed = check_run_date(connection, run_date)
         log.info("business date %s%s", run_date, f": {closed}" if closed else "")
         return {"business_date": run_date.isoformat(), "closed": closed}
 
@@ -86,8 +82,7 @@ def stale_slip_reminder():
         from kessai.stale_slips import ReminderSettings, remind_stale_slips
 
         dry_run = is_dry_run()
-        engine = business_engine()
-        try:
+        with business_engine() as engine:
             with engine.connect() as connection:
                 summary = remind_stale_slips(
                     connection, date.fromisoformat(day["business_date"]), ReminderSettings.from_environment()
@@ -97,8 +92,6 @@ def stale_slip_reminder():
                     log.info("dry run: rolled back, nothing claimed, marked or mailed")
                 else:
                     connection.commit()
-        finally:
-            engine.dispose()
         log.info("summary: %s", summary)
         return {**summary, "dry_run": dry_run}
 
@@ -110,12 +103,9 @@ def stale_slip_reminder():
     def report(day: dict) -> dict:
         from kessai.stale_slips import reminder_delivery
 
-        engine = business_engine()
-        try:
+        with business_engine() as engine:
             with engine.connect() as connection:
                 return reminder_delivery(connection, date.fromisoformat(day["business_date"]))
-        finally:
-            engine.dispose()
 
     day = resolve_business_date()
     remind(day) >> deliver() >> report(day)

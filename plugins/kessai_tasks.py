@@ -40,8 +40,7 @@ def alert_operators(context) -> None:
     except ValueError:
         business_date = "(none)"
     try:
-        engine = business_engine()
-        try:
+        with business_engine() as engine:
             with engine.begin() as connection:
                 enqueue_task_failure_alert(
                     connection,
@@ -55,8 +54,6 @@ def alert_operators(context) -> None:
                     failed_at=datetime.now(timezone.utc),
                     operator_email=operator_email(),
                 )
-        finally:
-            engine.dispose()
         deliver_outbox(dry_run=False)
     except Exception:
         log.exception("could not mail the operators about the failure of %s.%s", ti.dag_id, ti.task_id)
@@ -127,9 +124,15 @@ def _airflow_connection_uri() -> str | None:
     return connection.get_uri() if connection else None
 
 
+@contextmanager
 def business_engine():
-    """An engine on the business database this deployment is configured for (SPEC §6)."""
-    return make_engine(database_url(_airflow_connection_uri()))
+    """An engine on the business database this deployment is configured for (SPEC §6), for the
+    block's work; its connections are closed when the block ends."""
+    engine = make_engine(database_url(_airflow_connection_uri()))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 # -- mail ---------------------------------------------------------------------------------------
@@ -179,8 +182,7 @@ def deliver_outbox(dry_run: bool | None = None) -> dict[str, int]:
     if dry_run is None:
         dry_run = is_dry_run()
     now = datetime.now(timezone.utc)  # the one clock reading of this task
-    engine = business_engine()
-    try:
+    with business_engine() as engine:
         if dry_run:
             with engine.connect() as connection:
                 due = due_mail_count(connection, now)
@@ -188,8 +190,6 @@ def deliver_outbox(dry_run: bool | None = None) -> dict[str, int]:
             return {"due": due}
         smtp = smtp_settings()
         report = deliver_pending(engine, smtp, now, operator_email=operator_email())
-    finally:
-        engine.dispose()
     log.info("mail delivery through %s: %s", smtp.describe(), report.summary())
     if report.deferred:
         log.info("deferred mails (tried again later):\n%s", DeliveryReport.table(report.deferred))

@@ -144,6 +144,14 @@ def business_database(database_url, monkeypatch, tmp_path):
 
 
 @pytest.fixture
+def business(business_database):
+    """An engine on this test's business database."""
+    engine = make_engine(business_database)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def run_dag(airflow_db, business_database):
     """Run a whole DAG of dags/ through Airflow (dag.test: real task runs, in this process) on this
     test's business database. Give the business date as a param (a manual run without logical date)

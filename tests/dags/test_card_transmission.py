@@ -9,9 +9,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-import pytest
 
-from kessai.database import make_engine
 from kessai.run_dates import JAPAN
 from transmission_builders import (
     D,
@@ -25,13 +23,6 @@ from transmission_builders import (
 )
 
 DAG_ID = "card_transmission"
-
-
-@pytest.fixture
-def business(business_database):
-    engine = make_engine(business_database)
-    yield engine
-    engine.dispose()
 
 
 def transmissions() -> Path:

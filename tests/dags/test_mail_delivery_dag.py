@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import select
 
 import kessai_tasks
-from kessai.database import make_engine
 from kessai.outbox import enqueue_mail
 from kessai.schema import mail_outbox
 from smtp_server import free_port
-
-
-@pytest.fixture
-def business(business_database):
-    engine = make_engine(business_database)
-    yield engine
-    engine.dispose()
 
 
 def test_a_run_sends_the_due_mails_once(run_dag, business, smtp_server):

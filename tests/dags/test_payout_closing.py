@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 import kessai_tasks
-from kessai.database import kessai_home, make_engine
+from kessai.database import kessai_home
 from kessai.schema import payout_statements, slips
 from kessai.zengin import parse_transfer_file
 from payout_builders import add_bank_account, add_merchant, add_slip, at, statement
@@ -26,13 +26,6 @@ REMITTER = {
     "ACCOUNT_TYPE": "ordinary",
     "ACCOUNT_NUMBER": "7777777",
 }
-
-
-@pytest.fixture
-def business(business_database):
-    engine = make_engine(business_database)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

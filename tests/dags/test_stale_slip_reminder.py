@@ -7,22 +7,13 @@ import csv
 import io
 from datetime import date, datetime, timezone
 
-import pytest
 from sqlalchemy import func, insert, select
 
-from kessai.database import make_engine
 from kessai.schema import mail_outbox, merchants, slip_events, slip_reminders, slips
 
 D = date.fromisoformat
 DAG_ID = "stale_slip_reminder"
 OPERATORS = "ops@kessai.example"
-
-
-@pytest.fixture
-def business(business_database):
-    engine = make_engine(business_database)
-    yield engine
-    engine.dispose()
 
 
 def add_merchant(connection, merchant_id: str, email: str | None) -> None:

@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import select, update
 
 from kessai.cli import main
-from kessai.database import make_engine
 from kessai.outbox import enqueue_mail
 from kessai.schema import mail_outbox
 from kessai.smtp_client import SmtpUnavailable
@@ -17,13 +16,6 @@ from kessai_tasks import deliver_outbox
 from smtp_server import free_port
 
 OPERATORS = "ops@kessai.example.jp"
-
-
-@pytest.fixture
-def business(business_database):
-    engine = make_engine(business_database)
-    yield engine
-    engine.dispose()
 
 
 def enqueue(engine, key: str, recipient: str) -> int:

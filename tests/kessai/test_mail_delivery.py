@@ -8,10 +8,10 @@ doubled after each further one (10, 20, 40, 80 minutes), capped at 6 hours; the 
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from kessai.database import make_engine
 from kessai.mail_delivery import BOUNCED, DEFERRED, FAILED, REFUSED, SENT, RetryPolicy, deliver_pending
