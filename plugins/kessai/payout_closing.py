@@ -38,6 +38,7 @@ from sqlalchemy import (
 from kessai.business_calendar import BusinessCalendar
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
+from kessai.errors import Refusal
 from kessai.rules import MONTHLY, PAYOUT_CYCLES, TWICE_MONTHLY, closing_dates, is_closing_date, payout_date
 from kessai.run_dates import JAPAN, BusinessDateError
 from kessai.schema import Timestamp, payout_closings, payout_statements, payout_transfers
@@ -74,7 +75,7 @@ closing_statements = Table(
 )
 
 
-class ClosingError(ValueError):
+class ClosingError(Refusal, ValueError):
     """A closing that must not run, or whose result would contradict what was issued."""
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select
 
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
+from kessai.errors import Refusal
 from kessai.payout_statement_files import write_files
 from kessai.rules import PAYOUT_CYCLES, closing_dates, payout_date
 from kessai.schema import (
@@ -46,7 +47,7 @@ REMITTER_FIELDS = ("remitter_code", "name", "bank_code", "bank_name", "branch_co
                    "account_type", "account_number")
 
 
-class TransferFileError(ValueError):
+class TransferFileError(Refusal, ValueError):
     """Transfers that cannot be filed, or a file that would differ from the one built before."""
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+from kessai.errors import Refusal
+
 JAPAN = ZoneInfo("Asia/Tokyo")
 
 
-class BusinessDateError(ValueError):
+class BusinessDateError(Refusal, ValueError):
     """A run cannot tell which business date it is for, or the date is not one it may process."""
 
 
