@@ -9,3 +9,5 @@ export AIRFLOW__CORE__PLUGINS_FOLDER=${AIRFLOW__CORE__PLUGINS_FOLDER:-$root/plug
 export AIRFLOW__CORE__LOAD_EXAMPLES=${AIRFLOW__CORE__LOAD_EXAMPLES:-False}
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db}
 mkdir -p "$KESSAI_HOME" "$AIRFLOW_HOME"
+# `airflow standalone` starts its components as `airflow` found on PATH: the venv's first.
+export PATH="$root/.venv/bin:$PATH"
