@@ -15,7 +15,8 @@ English), is **held back** with its reason in `transmission_holds` and goes out 
 once fixed. The log and the `transmit` task's return value show the files, counts and totals per
 card company, the late slips and the held-back slips.
 
-Tasks: `resolve_business_date` (refuses a weekend or holiday; a day declared closed does nothing)
+Tasks: `resolve_business_date` (refuses a weekend or holiday, and D before it has begun in
+Japan; a day declared closed does nothing)
 → `transmit` (one transaction: hold back, open the batches, mark the slips; then the files from the
 marked slips). Files go to `KESSAI_TRANSMISSION_URL` (any fsspec or Airflow object-storage URL),
 by default `$KESSAI_HOME/transmissions/<D>/`.
@@ -31,6 +32,10 @@ what a run on the day would have sent.
 
 Trigger with `{"business_date": "YYYY-MM-DD"}` for a manual run, `{"dry_run": true}` to see the
 counts without writing anything. See docs/transmission.md.
+
+**Refusals fail at once.** A run before its moment (SPEC §4.6: the clock is the real one, or
+`KESSAI_AS_OF`), for a date this DAG does not run on, or refused by its rules fails at once,
+without retries, and the operators are mailed; only transient faults are retried.
 """
 
 import logging
@@ -39,6 +44,7 @@ from datetime import date
 import pendulum
 from airflow.sdk import dag, task
 
+from kessai.clock import Starts
 from kessai_tasks import (
     DEFAULT_ARGS,
     RUN_PARAMS,
@@ -46,7 +52,7 @@ from kessai_tasks import (
     business_engine,
     is_dry_run,
     object_storage,
-    refusing_wrong_dates,
+    refusals_fail_at_once,
 )
 from kessai_timetables import BusinessDayTimetable
 
@@ -67,18 +73,20 @@ log = logging.getLogger(__name__)
 def card_transmission():
     # kessai.transmission (SQLAlchemy, fsspec) is imported inside the tasks: parsing stays cheap.
     @task
+    @refusals_fail_at_once
     def resolve_business_date() -> dict:
         from kessai.calendar_store import prepare_calendar
         from kessai.transmission import check_transmission_day
 
-        with refusing_wrong_dates(), business_engine() as engine:
-            business_date = business_date_of_run()
+        with business_engine() as engine:
+            business_date = business_date_of_run(Starts.DAY_BEGUN)
             with engine.begin() as connection:
                 closed = check_transmission_day(prepare_calendar(connection), business_date)
         log.info("business date %s%s", business_date, f": {closed}" if closed else "")
         return {"business_date": business_date.isoformat(), "closed": closed}
 
     @task
+    @refusals_fail_at_once
     def transmit(day: dict) -> dict:
         from kessai.transmission import format_summary, run_transmission
         from kessai.transmission_file import Destination, transmission_url

@@ -3,7 +3,7 @@
 
 Runs the day after each **closing date** C, at 01:00 Japan time: the 15th closes the
 twice-monthly merchants (月2回入金), the month end closes every merchant. The run stands for C;
-a manual run for a date that is no closing date fails saying so.
+a manual run for a date that is no closing date, or before C has ended in Japan, fails saying so.
 
 1. **resolve_closing_date**: C, the cycles that close on it and their payout dates (monthly:
    the 25th of the next month; twice-monthly: the 15th → the 25th, the month end → the 10th of
@@ -31,6 +31,10 @@ the slips no longer give the issued statements it fails naming them and changes 
 
 Trigger with `{"business_date": "2027-01-31"}` for a manual run, `{"dry_run": true}` to see the
 statements' counts and totals without writing anything. See docs/payout-closing.md.
+
+**Refusals fail at once.** A run before its moment (SPEC §4.6: the clock is the real one, or
+`KESSAI_AS_OF`), for a date this DAG does not run on, or refused by its rules fails at once,
+without retries, and the operators are mailed; only transient faults are retried.
 """
 
 import logging
@@ -39,7 +43,8 @@ from datetime import date
 import pendulum
 from airflow.sdk import dag, task
 
-from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, business_date_of_run, business_engine, is_dry_run, refusing_wrong_dates
+from kessai.clock import Starts
+from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, business_date_of_run, business_engine, is_dry_run, refusals_fail_at_once
 from kessai_timetables import ClosingDateTimetable
 
 log = logging.getLogger(__name__)
@@ -58,12 +63,13 @@ log = logging.getLogger(__name__)
 )
 def payout_closing():
     @task
+    @refusals_fail_at_once
     def resolve_closing_date() -> str:
         from kessai.calendar_store import prepare_calendar
         from kessai.payout_closing import closing_plan
 
-        with refusing_wrong_dates(), business_engine() as engine:
-            closing_date = business_date_of_run()
+        with business_engine() as engine:
+            closing_date = business_date_of_run(Starts.DAY_ENDED)
             with engine.begin() as connection:
                 plan = closing_plan(closing_date, prepare_calendar(connection))
         log.info(
@@ -72,6 +78,7 @@ def payout_closing():
         return closing_date.isoformat()
 
     @task
+    @refusals_fail_at_once
     def close(day: str) -> dict:
         from kessai.payout_closing import format_summary, run_payout_closing
 
@@ -81,6 +88,7 @@ def payout_closing():
         return summary
 
     @task
+    @refusals_fail_at_once
     def write_statement_files(day: str) -> dict:
         from kessai.database import kessai_home
         from kessai.payout_statement_files import run_statement_files

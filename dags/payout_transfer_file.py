@@ -7,7 +7,7 @@ lies within the next N business days (N: `KESSAI_TRANSFER_LEAD_DAYS` or the kess
 (`payout_closing`). Files go to `KESSAI_HOME/transfers/<payout date>/`; the remitter (振込依頼人)
 comes from `KESSAI_ZENGIN_*` or the `zengin.*` settings rows.
 
-1. **resolve_business_date**: refuses a weekend or holiday; a day the operator declared closed
+1. **resolve_business_date**: refuses a weekend or holiday, and D before it has begun in Japan; a day the operator declared closed
    does nothing (the next run's window still holds the payout dates).
 2. **build_transfer_files**: fails while a closing that pays on such a date has not run. Checks
    each file's trailer against the statements' net. A transfer whose account cannot be written in
@@ -23,6 +23,10 @@ nothing is ever rebuilt differently.
 
 Trigger with `{"business_date": "YYYY-MM-DD"}` for a manual run, `{"dry_run": true}` to see what
 would be built without writing anything.
+
+**Refusals fail at once.** A run before its moment (SPEC §4.6: the clock is the real one, or
+`KESSAI_AS_OF`), for a date this DAG does not run on, or refused by its rules fails at once,
+without retries, and the operators are mailed; only transient faults are retried.
 """
 
 import logging
@@ -32,7 +36,8 @@ import pendulum
 from airflow.sdk import dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, business_date_of_run, business_engine, is_dry_run, refusing_wrong_dates
+from kessai.clock import Starts
+from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, business_date_of_run, business_engine, is_dry_run, refusals_fail_at_once
 from kessai_timetables import BusinessDayTimetable
 
 log = logging.getLogger(__name__)
@@ -51,12 +56,13 @@ log = logging.getLogger(__name__)
 )
 def payout_transfer_file():
     @task
+    @refusals_fail_at_once
     def resolve_business_date() -> str:
         from kessai.calendar_store import prepare_calendar
         from kessai.payout_transfer_files import check_transfer_day
 
-        with refusing_wrong_dates(), business_engine() as engine:
-            day = business_date_of_run()
+        with business_engine() as engine:
+            day = business_date_of_run(Starts.DAY_BEGUN)
             with engine.begin() as connection:
                 closed = check_transfer_day(prepare_calendar(connection), day)
         if closed:
@@ -65,6 +71,7 @@ def payout_transfer_file():
         return day.isoformat()
 
     @task
+    @refusals_fail_at_once
     def build_transfer_files(day: str) -> dict:
         from kessai.database import kessai_home
         from kessai.payout_transfer_files import format_summary, run_payout_transfer_files

@@ -5,8 +5,8 @@ Runs on each month's **charge day**: the 27th, or the next business day when the
 (February 2027 is charged on 2027-03-01). The run stands for that date; the billing month it
 charges is worked out from it and kept apart from it everywhere.
 
-1. **charge_day**: the run's business date must be a charge day (else the run fails naming the
-   charge days around it); a date the operator declared closed does nothing and says where the
+1. **charge_day**: the run's business date must be a charge day that has begun in Japan (else
+   the run fails naming the charge days around it, or the earliest moment); a date the operator declared closed does nothing and says where the
    charge moved (trigger a run for that date: the schedule knows only the national holidays).
 2. **create_slips**: the billing month's slip of every active subscription that started before
    that month (the first slip is the online side's), payment date empty, one per subscription
@@ -29,35 +29,37 @@ left; after the month was closed it changes nothing.
 `airflow backfill create --dag-id recurring_charge --from-date 2027-03-01 --to-date 2027-03-31 --max-active-runs 1`
 runs the charge days in that range. `dry_run` counts what would be created and charged, calls no
 gateway and writes nothing. Details: docs/recurring-charge.md.
+
+**Refusals fail at once.** A run before its moment (SPEC §4.6: the clock is the real one, or
+`KESSAI_AS_OF`), for a date this DAG does not run on, or refused by its rules fails at once,
+without retries, and the operators are mailed; only transient faults are retried.
 """
 
 from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import date
 
 import pendulum
 from airflow.sdk import dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
+from kessai.clock import Starts
 from kessai_tasks import (
     DEFAULT_ARGS,
     RUN_PARAMS,
     business_date_of_run,
     business_engine,
     card_gateway_settings,
+    clock_now,
     deliver_outbox,
     is_dry_run,
-    refusing_wrong_dates,
+    refusals_fail_at_once,
 )
 from kessai_timetables import RecurringChargeTimetable
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @contextmanager
@@ -96,11 +98,12 @@ def finish(connection, summary: dict) -> dict:
 )
 def recurring_charge():
     @task
+    @refusals_fail_at_once
     def charge_day() -> str:
         from kessai.charge_cycle import plan_charge_day
 
-        with refusing_wrong_dates(), business_engine() as engine:
-            business_date = business_date_of_run()
+        with business_engine() as engine:
+            business_date = business_date_of_run(Starts.DAY_BEGUN)
             with engine.begin() as connection:
                 plan = plan_charge_day(connection, business_date)
         if plan["closed"]:
@@ -110,6 +113,7 @@ def recurring_charge():
         return plan["business_date"]
 
     @task
+    @refusals_fail_at_once
     def create_slips(day: str) -> dict:
         from kessai.recurring_slips import create_recurring_slips
 
@@ -117,6 +121,7 @@ def recurring_charge():
             return finish(connection, create_recurring_slips(connection, cycle))
 
     @task
+    @refusals_fail_at_once
     def charge(day: str) -> dict:
         from kessai.card_gateway import open_card_gateway
         from kessai.recurring_charge import ChargeOptions, charge_cycle, preview_charges
@@ -129,18 +134,20 @@ def recurring_charge():
             log.info("card gateway: %r", settings)
             gateway = open_card_gateway(settings)
             try:
-                return charge_cycle(connection, cycle, gateway, clock=utc_now, options=options)
+                return charge_cycle(connection, cycle, gateway, clock=clock_now, options=options)
             finally:
                 gateway.close()
 
     @task
+    @refusals_fail_at_once
     def notify_failures(day: str) -> dict:
         from kessai.recurring_failures import notify_failures as notify
 
         with cycle_connection(day) as (connection, cycle):
-            return finish(connection, notify(connection, cycle, clock=utc_now))
+            return finish(connection, notify(connection, cycle, clock=clock_now))
 
     @task
+    @refusals_fail_at_once
     def deliver_mail() -> dict:
         return deliver_outbox()
 

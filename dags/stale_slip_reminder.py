@@ -16,7 +16,8 @@ deadline first, with how to find them in ASJ管理画面 > 売上の管理; more
 mail address is reported to `KESSAI_OPERATOR_EMAIL` (default operators@kessai.example) instead; a bounced
 mail is reported by the delivery, and the `report` task lists it with its merchant.
 
-Tasks: `resolve_business_date` (refuses a weekend or holiday; a day declared closed does nothing)
+Tasks: `resolve_business_date` (refuses a weekend or holiday, and D before it has begun in
+Japan; a day declared closed does nothing)
 → `remind` (one transaction: claims in `slip_reminders`, expiry, mails in the outbox) →
 `deliver` → `report`.
 
@@ -31,6 +32,10 @@ confirmed since is not reminded).
 
 Trigger with `{"business_date": "YYYY-MM-DD"}` for a manual run, `{"dry_run": true}` to see the
 counts without writing or sending anything. See docs/stale-slip-reminder.md.
+
+**Refusals fail at once.** A run before its moment (SPEC §4.6: the clock is the real one, or
+`KESSAI_AS_OF`), for a date this DAG does not run on, or refused by its rules fails at once,
+without retries, and the operators are mailed; only transient faults are retried.
 """
 
 import logging
@@ -39,6 +44,7 @@ from datetime import date
 import pendulum
 from airflow.sdk import dag, task
 
+from kessai.clock import Starts
 from kessai_tasks import (
     DEFAULT_ARGS,
     RUN_PARAMS,
@@ -46,7 +52,7 @@ from kessai_tasks import (
     business_engine,
     deliver_outbox,
     is_dry_run,
-    refusing_wrong_dates,
+    refusals_fail_at_once,
 )
 from kessai_timetables import BusinessDayTimetable
 
@@ -67,17 +73,19 @@ log = logging.getLogger(__name__)
 def stale_slip_reminder():
     # kessai.stale_slips (pandas, through the calendar) is imported inside the tasks: parsing stays cheap.
     @task
+    @refusals_fail_at_once
     def resolve_business_date() -> dict:
         from kessai.stale_slips import check_run_date
 
-        with refusing_wrong_dates(), business_engine() as engine:
-            run_date = business_date_of_run()
+        with business_engine() as engine:
+            run_date = business_date_of_run(Starts.DAY_BEGUN)
             with engine.begin() as connection:
                 closed = check_run_date(connection, run_date)
         log.info("business date %s%s", run_date, f": {closed}" if closed else "")
         return {"business_date": run_date.isoformat(), "closed": closed}
 
     @task
+    @refusals_fail_at_once
     def remind(day: dict) -> dict:
         from kessai.stale_slips import ReminderSettings, remind_stale_slips
 
@@ -96,10 +104,12 @@ def stale_slip_reminder():
         return {**summary, "dry_run": dry_run}
 
     @task
+    @refusals_fail_at_once
     def deliver() -> dict:
         return deliver_outbox()
 
     @task
+    @refusals_fail_at_once
     def report(day: dict) -> dict:
         from kessai.stale_slips import reminder_delivery
 

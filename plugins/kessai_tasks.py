@@ -6,18 +6,22 @@ kessai package knows nothing of Airflow: it takes a connection and dates.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from airflow.sdk import Param, get_current_context
 from airflow.sdk.exceptions import AirflowFailException
 
+from kessai import clock
+from kessai.clock import Starts
 from kessai.database import AIRFLOW_CONNECTION_ID, DATABASE_URL_VARIABLE, database_url, make_engine
 from kessai.mail_delivery import DeliveryReport, deliver_pending, due_mail_count
 from kessai.operator_alerts import operator_email
-from kessai.run_dates import BusinessDateError, resolve_business_date
+from kessai.errors import Refusal
+from kessai.run_dates import resolve_business_date
 from kessai.smtp_client import DEFAULT_SENDER, DEFAULT_SMTP_URL, SMTP_URL_VARIABLE, SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -51,7 +55,7 @@ def alert_operators(context) -> None:
                     business_date=business_date,
                     reason=str(context.get("exception") or "see the task log"),
                     log_url=getattr(ti, "log_url", "") or "",
-                    failed_at=datetime.now(timezone.utc),
+                    failed_at=clock_now(),
                     operator_email=operator_email(),
                 )
         deliver_outbox(dry_run=False)
@@ -60,7 +64,7 @@ def alert_operators(context) -> None:
 
 
 # Every kessai DAG retries a failed task with exponential backoff before it fails for good, then
-# mails the operators.
+# mails the operators. A refusal (kessai.errors.Refusal) fails at once: see refusals_fail_at_once.
 DEFAULT_ARGS = {
     "owner": "kessai",
     "retries": 3,
@@ -86,20 +90,47 @@ RUN_PARAMS = {
 }
 
 
-def business_date_of_run() -> date:
-    """The business date of the current run (param business_date, else the logical date in Japan)."""
+def clock_now() -> datetime:
+    """The one clock (SPEC §4.6): KESSAI_AS_OF when set, else the real one; read here, at the
+    boundary, and passed down."""
+    return clock.now()
+
+
+def business_date_of_run(starts: Starts) -> date:
+    """The business date of the current run (param business_date, else the logical date in
+    Japan), once its moment has come.
+
+    Reads the clock once and logs it (naming KESSAI_AS_OF when set). Work for a date whose moment
+    has not come (`starts`: the date has begun, or for a closing ended, in Japan) is refused with
+    kessai.clock.TooEarly, which fails the task at once; a dry run may look ahead.
+    """
     context = get_current_context()
-    return resolve_business_date(context["params"].get("business_date"), context.get("logical_date"))
+    business_date = resolve_business_date(context["params"].get("business_date"), context.get("logical_date"))
+    moment = clock_now()
+    log.info("clock: %s", clock.describe(moment))
+    what = context["dag"].dag_id
+    if is_dry_run():
+        if moment < clock.earliest_moment(business_date, starts):
+            log.info("dry run of %s for %s ahead of its day: computed, nothing written", what, business_date)
+    else:
+        clock.check_not_before(business_date, starts, moment, what=what)
+    return business_date
 
 
-@contextmanager
-def refusing_wrong_dates():
-    """A run for a date its DAG does not run on (no business day, no closing date, no charge day)
-    fails at once, with the reason: no retry changes a date."""
-    try:
-        yield
-    except BusinessDateError as refused:
-        raise AirflowFailException(str(refused)) from None
+def refusals_fail_at_once(function):
+    """A task whose work is refused (kessai.errors.Refusal: a wrong or early date, a closing out
+    of order, books not started, bad data) fails at once, without retries: no retry changes the
+    answer. The failure callback mails the operators in the same minute. Every other error keeps
+    the DAG's retries (a lost connection, a server's 5xx)."""
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except Refusal as refused:
+            raise AirflowFailException(f"refused: {refused}") from None
+
+    return run
 
 
 def is_dry_run() -> bool:
@@ -181,7 +212,7 @@ def deliver_outbox(dry_run: bool | None = None) -> dict[str, int]:
     """
     if dry_run is None:
         dry_run = is_dry_run()
-    now = datetime.now(timezone.utc)  # the one clock reading of this task
+    now = clock_now()  # the one clock reading of this task
     with business_engine() as engine:
         if dry_run:
             with engine.connect() as connection:

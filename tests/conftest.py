@@ -51,6 +51,18 @@ def _with_database(url: str, name: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
+# The tests' world: unless a test names its own moment, the one clock (KESSAI_AS_OF, SPEC §4.6)
+# stands after every date the tests use, so a run for a day in 2027 is not refused as early.
+# The tests of the clock and of early runs set KESSAI_AS_OF themselves.
+TESTS_AS_OF = "2029-12-31T12:00:00+09:00"
+
+
+@pytest.fixture(autouse=True)
+def tests_clock(monkeypatch):
+    monkeypatch.setenv("KESSAI_AS_OF", TESTS_AS_OF)
+    return TESTS_AS_OF
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("template") / "kessai.sqlite"

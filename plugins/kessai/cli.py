@@ -31,6 +31,26 @@ def parse_date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
 
 
+def command_clock():
+    """The one clock reading of a command (KESSAI_AS_OF when set, said on stderr)."""
+    from kessai import clock
+
+    moment = clock.now()
+    if clock.as_of_setting():
+        print(f"clock: {clock.describe(moment)}", file=sys.stderr)
+    return moment
+
+
+def refuse_before_its_day(day: date, starts, what: str, *, dry_run: bool = False) -> None:
+    """A dated command acts only once its date's moment has come (SPEC §4.6); a dry run may look
+    ahead. Raises kessai.clock.TooEarly, which the command prints as its one-line error."""
+    from kessai import clock
+
+    moment = command_clock()
+    if not dry_run:
+        clock.check_not_before(day, starts, moment, what=what)
+
+
 def command_db_upgrade(args) -> int:
     from kessai.calendar_store import prepare_calendar
     from kessai.migrations_runner import upgrade

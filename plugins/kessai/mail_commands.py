@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
+from kessai.cli import command_clock
 from kessai.database import make_engine
 from kessai.mail_delivery import DeliveryReport, RetryPolicy, deliver_pending, due_mail_count, requeue_mail
 from kessai.operator_alerts import DEFAULT_OPERATOR_EMAIL, OPERATOR_EMAIL_VARIABLE, operator_email
@@ -40,7 +41,7 @@ def register(commands) -> None:
 
 
 def command_deliver_mail(args) -> int:
-    now = datetime.now(timezone.utc)
+    now = command_clock()
     engine = make_engine()
     try:
         if args.dry_run:

@@ -7,18 +7,20 @@ import functools
 import sys
 from pathlib import Path
 
-from kessai.cli import parse_date
+from kessai.cli import parse_date, refuse_before_its_day
+from kessai.clock import Starts
 from kessai.database import kessai_home, make_engine
+from kessai.errors import Refusal
 
 
 def _reported(command):
-    """A refused closing or transfer file (the kessai errors are ValueErrors) prints its reason."""
+    """A refused closing or transfer file (a kessai Refusal, or a ValueError) prints its reason."""
 
     @functools.wraps(command)
     def run(args) -> int:
         try:
             return command(args)
-        except ValueError as error:
+        except (Refusal, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
 
@@ -30,6 +32,7 @@ def command_close(args) -> int:
     from kessai.payout_closing import format_summary, run_payout_closing
     from kessai.payout_statement_files import run_statement_files
 
+    refuse_before_its_day(args.closing_date, Starts.DAY_ENDED, "the closing", dry_run=args.dry_run)
     engine = make_engine()
     print(format_summary(run_payout_closing(engine, args.closing_date, dry_run=args.dry_run)))
     files = run_statement_files(engine, args.closing_date, kessai_home(), dry_run=args.dry_run)
@@ -56,6 +59,7 @@ def command_assign_closing_dates(args) -> int:
 def command_transfer_files(args) -> int:
     from kessai.payout_transfer_files import format_summary, run_payout_transfer_files
 
+    refuse_before_its_day(args.business_date, Starts.DAY_BEGUN, "the transfer files", dry_run=args.dry_run)
     print(format_summary(run_payout_transfer_files(make_engine(), args.business_date, kessai_home(), dry_run=args.dry_run)))
     return 0
 

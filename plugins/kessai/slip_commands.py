@@ -1,14 +1,14 @@
 """Sub-commands for the online side's slip operations: confirm, cancel, change-amount,
-import-confirmations. The current time is read here, once per command, and passed down."""
+import-confirmations. The one clock (KESSAI_AS_OF when set) is read here, once per command, and
+passed down."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
-from kessai.cli import parse_date
+from kessai.cli import command_clock, parse_date
 from kessai.confirmation_import import (
     ENCODING_NAMES,
     ConfirmationFileError,
@@ -29,7 +29,7 @@ def _refused(error: SlipOperationError) -> int:
 
 
 def command_confirm(args) -> int:
-    registered_at = datetime.now(timezone.utc)
+    registered_at = command_clock()
     try:
         with make_engine().begin() as connection:
             done = confirm_slip(connection, args.merchant_id, args.slip_id, args.on, registered_at)
@@ -43,7 +43,7 @@ def command_confirm(args) -> int:
 
 
 def command_cancel(args) -> int:
-    cancelled_at = datetime.now(timezone.utc)
+    cancelled_at = command_clock()
     try:
         with make_engine().begin() as connection:
             cancel_slip(connection, args.merchant_id, args.slip_id, cancelled_at)
@@ -54,7 +54,7 @@ def command_cancel(args) -> int:
 
 
 def command_change_amount(args) -> int:
-    changed_at = datetime.now(timezone.utc)
+    changed_at = command_clock()
     try:
         with make_engine().begin() as connection:
             change_amount(connection, args.merchant_id, args.slip_id, args.amount, changed_at)
@@ -66,7 +66,7 @@ def command_change_amount(args) -> int:
 
 def command_import_confirmations(args) -> int:
     """Exit 0 whatever the rows say; 2 only when the file itself cannot be read."""
-    registered_at = datetime.now(timezone.utc)
+    registered_at = command_clock()
     try:
         content = args.file.read_bytes()
         with make_engine().begin() as connection:

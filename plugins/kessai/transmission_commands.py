@@ -5,20 +5,26 @@ from __future__ import annotations
 
 import sys
 
-from kessai.cli import parse_date
+from kessai.cli import parse_date, refuse_before_its_day
+from kessai.clock import Starts
 from kessai.database import make_engine
 
 
 def command_transmit(args) -> int:
-    from kessai.run_dates import BusinessDateError
+    from kessai.errors import Refusal
     from kessai.transmission import format_summary, run_transmission
     from kessai.transmission_file import Destination, transmission_url
 
+    try:
+        refuse_before_its_day(args.business_date, Starts.DAY_BEGUN, "the transmission", dry_run=args.dry_run)
+    except Refusal as refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return 1
     destination = Destination.from_url(args.to or transmission_url())
     engine = make_engine()
     try:
         summary = run_transmission(engine, args.business_date, destination, dry_run=args.dry_run)
-    except BusinessDateError as refused:
+    except Refusal as refused:
         print(f"error: {refused}", file=sys.stderr)
         return 1
     finally:

@@ -1,5 +1,5 @@
 """A run for a date its DAG does not run on fails its first task at once, with the reason in the
-log, whatever the retries (kessai_tasks.refusing_wrong_dates): no retry would change the date.
+log, whatever the retries (kessai_tasks.refusals_fail_at_once): no retry would change the date.
 card_transmission's Saturday is in test_card_transmission.py; a business_date param that is no
 date never makes a run (Airflow validates the param's format)."""
 

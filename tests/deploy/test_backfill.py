@@ -121,9 +121,11 @@ def test_a_backfill_gives_what_the_runs_on_the_day_gave(tmp_path):
     # The runs on the day, one date at a time, as `airflow dags test` runs them.
     runner = AirflowStack(tmp_path / "airflow_on_time", metadata_url=f"sqlite:///{tmp_path / 'on_time_meta.db'}")
     runner.airflow("db", "migrate")
-    for day in TRANSMISSION_DAYS:
-        runner.airflow("dags", "test", "card_transmission", day.isoformat(), env=on_time)
-    runner.airflow("dags", "test", "payout_closing", CLOSING.isoformat(), env=on_time)
+    for day in TRANSMISSION_DAYS:  # each at its scheduled moment, 06:00 in Japan
+        at_six = {**on_time, "KESSAI_AS_OF": f"{day.isoformat()}T06:00:00+09:00"}
+        runner.airflow("dags", "test", "card_transmission", day.isoformat(), env=at_six)
+    closing_night = {**on_time, "KESSAI_AS_OF": f"{CLOSING + timedelta(days=1)}T01:00:00+09:00"}
+    runner.airflow("dags", "test", "payout_closing", CLOSING.isoformat(), env=closing_night)
 
     # The backfill, through the scheduler, over the whole week (weekend and holiday included).
     stack = AirflowStack(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -17,7 +17,6 @@ from kessai.cli import main
 from kessai.confirmation_import import ConfirmationFileError, import_confirmations, write_rejects
 from kessai.database import make_engine
 from kessai.rules import closing_date_for
-from kessai.run_dates import japan_date_of
 from kessai.schema import slip_events, slips
 from kessai.slip_operations import SlipOperationError, cancel_slip, confirm_slip
 from slip_builders import add_merchant, add_slip, add_subscription, all_slips, event_count, jst, slip
@@ -315,10 +314,11 @@ def test_a_hundred_thousand_rows_import_in_one_go(engine):
 
 
 @pytest.fixture
-def recent_slips(business_database):
-    """Slips 1 and 2 of M1, paid ten days before today in Japan: the command line registers at the
-    real current time, so these dates follow the clock."""
-    paid = japan_date_of(datetime.now(timezone.utc)) - timedelta(days=10)
+def recent_slips(business_database, monkeypatch):
+    """Slips 1 and 2 of M1, paid on 2027-01-31, ten days before the moment the command line
+    registers at (the one clock, KESSAI_AS_OF: 2027-02-10 10:00 in Japan)."""
+    monkeypatch.setenv("KESSAI_AS_OF", "2027-02-10T10:00:00+09:00")
+    paid = date(2027, 1, 31)
     engine = make_engine(business_database)
     with engine.begin() as connection:
         add_merchant(connection, "M1")
