@@ -3,7 +3,11 @@
 The run for closing date C (the 15th closes the twice-monthly merchants, the month end both
 cycles) issues one payout statement per merchant with slips in C or a balance carried in:
 
-1. Confirmed slips without a closing date get the rule's (a few rows, by a partial index).
+1. Confirmed slips without a closing date get the rule's (a few rows, by a partial index). The
+   first closing ever is refused while it would strand slips of earlier closing dates, until the
+   operators declare where the books start (payout_books_start). Slips of C that were due to go
+   to their card company by C and had not are held back (payout_held_slips, with their reasons)
+   and move to their merchant's next closing: nothing is paid that did not go out.
 2. One pass over the slips of C (closing_slip_totals, by merchant and card company), then the
    lines (closing_lines): by merchant, card company and the bank account in effect at each slip's
    registration. Slips that carry C without belonging to it move on to a later closing.
