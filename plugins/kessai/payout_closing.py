@@ -302,11 +302,11 @@ def hold_back_unsent_slips(connection: Connection, params: dict) -> int:
     return recorded
 
 
-def held_back_of(connection: Connection, closing_date: date, merchant_id: str | None = None) -> dict:
+def held_back_of(connection: Connection, closing_date: date) -> dict:
     """The slips closing_date held back: count and amount (each slip once) and, by reason, the
     same (a slip held for two reasons counts under both)."""
     h, s = payout_held_slips.c, slips.c
-    where = [h.closing_date == closing_date] + ([s.merchant_id == merchant_id] if merchant_id else [])
+    where = [h.closing_date == closing_date]
     distinct = (
         select(s.id, s.amount).join_from(payout_held_slips, slips, h.slip_row_id == s.id).where(*where).distinct()
     ).subquery()
@@ -346,8 +346,7 @@ def close_payouts(connection: Connection, closing_date: date, calendar: Business
     }
 
     filled = assign_closing_dates(connection, calendar, through=closing_date)
-    first_ever = not rerun and connection.execute(select(payout_closings.c.closing_date).limit(1)).first() is None
-    if first_ever:
+    if connection.execute(select(payout_closings.c.closing_date).limit(1)).first() is None:  # the first ever
         check_books_start(connection, closing_date)
     hold_back_unsent_slips(connection, params)
     _drop_work_tables(connection)
