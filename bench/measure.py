@@ -34,6 +34,7 @@ class Context:
 class Step:
     work: Callable[[Context], Any]  # its return value goes to the measurement as `detail`
     outcome: Callable[[Context], Any]
+    prepare: Callable[[Context], None] | None = None  # on the copy, before the clock starts
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ def peak_rss() -> int:
 
 def _in_child(step: Step, context: Context) -> Measurement:
     logging.basicConfig(level=logging.ERROR)  # the kessai modules' warnings name merchants: not here
+    if step.prepare is not None:
+        step.prepare(context)
     # The database's SQLAlchemy dialect and driver are modules too: imported before the clock, like
     # the step's own (create_engine would import them on first use, ~80 ms of any step).
     make_url(context.url).get_dialect().import_dbapi()

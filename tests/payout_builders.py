@@ -1,5 +1,6 @@
 """Rows for the payout closing tests: merchants, bank accounts and confirmed slips, written as the
-online side writes them (slips without a closing date unless a test gives one)."""
+online side writes them (slips without a closing date unless a test gives one), and transmitted on
+their transmission date as the daily transmission sends them (unless a test says otherwise)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
+from kessai.rules import transmission_date
 from kessai.schema import bank_accounts, merchants, payout_statement_lines, payout_statements, payout_transfers, slips
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -60,9 +62,13 @@ def add_slip(
     card_company: str = "visa_master",
     payment_date: date | str | None = None,
     closing_date: date | str | None = None,
+    transmitted_on: date | str | None = "due",
 ) -> str:
-    """A confirmed slip (confirmed_on defaults to the registration's date in Japan)."""
+    """A confirmed slip (confirmed_on defaults to the registration's date in Japan), transmitted on
+    its transmission date ("due", the default), on the date given, or not at all (None)."""
     confirmed = date.fromisoformat(str(confirmed_on)) if confirmed_on else registered_at.astimezone(JST).date()
+    if transmitted_on == "due":
+        transmitted_on = transmission_date(registered_at.astimezone(JST).date(), confirmed)
     slip_id = str(next(_slip_numbers))
     connection.execute(
         insert(slips).values(
@@ -74,6 +80,7 @@ def add_slip(
             confirmed_on=confirmed,
             confirmation_registered_at=registered_at,
             closing_date=date.fromisoformat(str(closing_date)) if closing_date else None,
+            transmitted_on=date.fromisoformat(str(transmitted_on)) if transmitted_on else None,
         )
     )
     return slip_id

@@ -3,7 +3,11 @@
 The run for closing date C (the 15th closes the twice-monthly merchants, the month end both
 cycles) issues one payout statement per merchant with slips in C or a balance carried in:
 
-1. Confirmed slips without a closing date get the rule's (a few rows, by a partial index).
+1. Confirmed slips without a closing date get the rule's (a few rows, by a partial index). The
+   first closing ever is refused while it would strand slips of earlier closing dates, until the
+   operators declare where the books start (payout_books_start). Slips of C that were due to go
+   to their card company by C and had not are held back (payout_held_slips, with their reasons)
+   and move to their merchant's next closing: nothing is paid that did not go out.
 2. One pass over the slips of C (closing_slip_totals, by merchant and card company), then the
    lines (closing_lines): by merchant, card company and the bank account in effect at each slip's
    registration. Slips that carry C without belonging to it move on to a later closing.
@@ -41,7 +45,16 @@ from kessai.database import sql_text
 from kessai.errors import Refusal
 from kessai.rules import MONTHLY, PAYOUT_CYCLES, TWICE_MONTHLY, closing_dates, is_closing_date, payout_date
 from kessai.run_dates import JAPAN, BusinessDateError
-from kessai.schema import Timestamp, payout_closings, payout_statements, payout_transfers
+from kessai.schema import (
+    Timestamp,
+    payout_books_start,
+    payout_closings,
+    payout_held_slips,
+    payout_statement_lines,
+    payout_statements,
+    payout_transfers,
+    slips,
+)
 
 SHOWN = 20  # merchants named in one error message; the rest are counted
 
@@ -57,6 +70,8 @@ closing_lines = Table(
     Column("slip_count", BigInteger, nullable=False),
     Column("gross_amount", BigInteger, nullable=False),
     Column("fee", BigInteger, nullable=False),
+    Column("held_back_count", BigInteger, nullable=False, server_default="0"),
+    Column("held_back_amount", BigInteger, nullable=False, server_default="0"),
     prefixes=["TEMPORARY"],
 )
 closing_statements = Table(
@@ -81,6 +96,10 @@ class ClosingError(Refusal, ValueError):
 
 class NotAClosingDate(ClosingError, BusinessDateError):
     """A run was asked to close on a date that is no closing date."""
+
+
+class BooksNotStarted(ClosingError):
+    """The first closing ever would strand the confirmed slips of earlier closing dates."""
 
 
 def closing_cycles(closing_date: date) -> tuple[str, ...]:
@@ -219,6 +238,95 @@ def assign_closing_dates(connection: Connection, calendar: BusinessCalendar, thr
     return {"closing_dates_filled": int(filled), "slips_written_after_their_closing": int(written_late)}
 
 
+def books_start(connection: Connection) -> dict | None:
+    """The declared start of the books (python -m kessai books-start), or None."""
+    row = connection.execute(select(payout_books_start)).mappings().first()
+    return dict(row) if row else None
+
+
+def check_books_start(connection: Connection, closing_date: date) -> None:
+    """Before the first closing ever: refuse it when it would strand confirmed slips of earlier
+    closing dates (from the books' start on, if declared), or when it lies before that start."""
+    start = books_start(connection)
+    if start and closing_date < start["start_date"]:
+        raise BooksNotStarted(
+            f"closing {closing_date} is before the start of the books ({start['start_date']}, declared "
+            f"by {start['declared_by']}): kessai pays the closings from {start['start_date']} on"
+        )
+    s = slips.c
+    query = (
+        select(s.closing_date, func.count(), func.sum(s.amount))
+        .where(s.confirmed_on.is_not(None), s.closing_date < closing_date)
+        .group_by(s.closing_date)
+        .order_by(s.closing_date)
+    )
+    if start:
+        query = query.where(s.closing_date >= start["start_date"])
+    stranded = connection.execute(query).all()
+    if stranded:
+        slips_total = sum(int(n) for _, n, _ in stranded)
+        yen_total = sum(int(a) for _, _, a in stranded)
+        shown = "; ".join(f"{c}: {int(n):,} slips, {int(a):,} yen" for c, n, a in stranded[:SHOWN])
+        more = f"; and {len(stranded) - SHOWN} more closing dates" if len(stranded) > SHOWN else ""
+        raise BooksNotStarted(
+            f"closing {closing_date} would be the first closing ever, but {slips_total:,} confirmed slips "
+            f"({yen_total:,} yen) belong to earlier closing dates and would never be paid: {shown}{more}. "
+            f"If the system before kessai paid them, declare where the books start: "
+            f"python -m kessai books-start {closing_date}; else run the earliest closing first "
+            f"({stranded[0][0]})."
+        )
+
+
+def declare_books_start(connection: Connection, start_date: date, declared_by: str, note: str, now: datetime) -> None:
+    """Record where the books start (the first closing kessai pays). Refused once a closing has
+    run (the books have started) and for a date that is no closing date."""
+    closing_cycles(start_date)
+    first = connection.execute(select(func.min(payout_closings.c.closing_date))).scalar()
+    if first is not None:
+        raise ClosingError(
+            f"the books started with closing {first}, which has run: the start cannot be declared again"
+        )
+    connection.execute(payout_books_start.delete())
+    connection.execute(
+        insert(payout_books_start).values(start_date=start_date, declared_at=now, declared_by=declared_by, note=note)
+    )
+
+
+def hold_back_unsent_slips(connection: Connection, params: dict) -> int:
+    """Record the slips of C that were due to go out by C but had not (held_slips.sql) and move
+    them to their merchant's next closing. Returns how many rows (slip and reason) were recorded."""
+    recorded = _run_sql(connection, "held_slips", params).rowcount
+    if recorded:
+        _run_sql(connection, "move_held_slips", params)
+    _analyze(connection, payout_held_slips.name)
+    return recorded
+
+
+def held_back_of(connection: Connection, closing_date: date) -> dict:
+    """The slips closing_date held back: count and amount (each slip once) and, by reason, the
+    same (a slip held for two reasons counts under both)."""
+    h, s = payout_held_slips.c, slips.c
+    where = [h.closing_date == closing_date]
+    distinct = (
+        select(s.id, s.amount).join_from(payout_held_slips, slips, h.slip_row_id == s.id).where(*where).distinct()
+    ).subquery()
+    count, amount = connection.execute(
+        select(func.count(), func.coalesce(func.sum(distinct.c.amount), 0))
+    ).one()
+    reasons = connection.execute(
+        select(h.reason, func.count(), func.sum(s.amount))
+        .join_from(payout_held_slips, slips, h.slip_row_id == s.id)
+        .where(*where)
+        .group_by(h.reason)
+        .order_by(h.reason)
+    ).all()
+    return {
+        "slips": int(count),
+        "amount": int(amount),
+        "reasons": {reason: {"slips": int(n), "amount": int(a)} for reason, n, a in reasons},
+    }
+
+
 def close_payouts(connection: Connection, closing_date: date, calendar: BusinessCalendar) -> dict:
     """Close closing_date: issue its payout statements, lines and transfers. Returns the summary.
 
@@ -238,6 +346,9 @@ def close_payouts(connection: Connection, closing_date: date, calendar: Business
     }
 
     filled = assign_closing_dates(connection, calendar, through=closing_date)
+    if connection.execute(select(payout_closings.c.closing_date).limit(1)).first() is None:  # the first ever
+        check_books_start(connection, closing_date)
+    hold_back_unsent_slips(connection, params)
     _drop_work_tables(connection)
     _run_sql(connection, "closing_slip_totals", params)
     misassigned = _run_sql(connection, "misassigned_count", params).scalar()
@@ -248,6 +359,7 @@ def close_payouts(connection: Connection, closing_date: date, calendar: Business
     _work.create_all(connection, checkfirst=False)
     _run_sql(connection, "lines_of_latest_accounts", params)
     _run_sql(connection, "lines_of_earlier_accounts", params)
+    _run_sql(connection, "held_back_lines", params)
     _analyze(connection, "closing_slip_totals", closing_lines.name)
     _check_bank_accounts(connection, closing_date)
     _run_sql(connection, "closing_statements", params)
@@ -290,6 +402,12 @@ def closing_summary(connection: Connection, closing_date: date) -> dict:
             func.coalesce(func.sum(s.net_amount), 0),
         ).where(s.closing_date == closing_date)
     ).one()
+    lines = payout_statement_lines.c
+    paid_late = connection.execute(
+        select(func.coalesce(func.sum(lines.held_back_count), 0), func.coalesce(func.sum(lines.held_back_amount), 0))
+        .select_from(payout_statement_lines.join(payout_statements))
+        .where(s.closing_date == closing_date)
+    ).one()
     transfers = connection.execute(
         select(func.count(), func.coalesce(func.sum(payout_transfers.c.amount), 0))
         .select_from(payout_transfers.join(payout_statements))
@@ -298,6 +416,14 @@ def closing_summary(connection: Connection, closing_date: date) -> dict:
     keys = ("statements", "paid", "carried", "slips", "gross", "fee", "transfer_fee", "carried_in", "carried_forward", "net")
     summary = {"closing_date": closing_date.isoformat(), **{k: int(v) for k, v in zip(keys, totals)}}
     summary["transfers"], summary["transfer_total"] = int(transfers[0]), int(transfers[1])
+    summary["held_back"] = held_back_of(connection, closing_date)
+    summary["paid_late"] = {"slips": int(paid_late[0]), "amount": int(paid_late[1])}
+    start = books_start(connection)
+    summary["books_start"] = (
+        {"start_date": start["start_date"].isoformat(), "declared_by": start["declared_by"], "note": start["note"],
+         "declared_at": start["declared_at"].astimezone(JAPAN).strftime("%Y-%m-%d %H:%M JST")}
+        if start else None
+    )
     if summary["transfer_total"] != summary["net"]:  # the transfers are the statements' nets, split
         raise ClosingError(
             f"closing {closing_date}: transfers total {summary['transfer_total']:,} yen but the statements' "
@@ -338,6 +464,25 @@ def format_summary(summary: dict) -> str:
         f"carried forward {summary['carried_forward']:,}, net {summary['net']:,} yen",
         f"  {summary['transfers']} transfers totalling {summary['transfer_total']:,} yen",
     ]
+    held = summary["held_back"]
+    if held["slips"]:
+        lines.append(
+            f"  {held['slips']:,} slips ({held['amount']:,} yen) held back: due to go out by "
+            f"{summary['closing_date']} but not transmitted by then; moved to the next closing ("
+            + "; ".join(f"{reason} {r['slips']:,} slips, {r['amount']:,} yen" for reason, r in held["reasons"].items())
+            + ")"
+        )
+    if summary["paid_late"]["slips"]:
+        lines.append(
+            f"  {summary['paid_late']['slips']:,} slips ({summary['paid_late']['amount']:,} yen) held back by an "
+            "earlier closing went out since and are paid now (shown on their statement lines)"
+        )
+    if summary["books_start"]:
+        start = summary["books_start"]
+        lines.append(
+            f"  the books start at closing {start['start_date']} (declared by {start['declared_by']} on "
+            f"{start['declared_at']}{': ' + start['note'] if start['note'] else ''}); earlier slips are not paid by kessai"
+        )
     if summary["closing_dates_filled"]:
         lines.append(f"  {summary['closing_dates_filled']} confirmed slips had no closing date and got the rule's")
     if summary["slips_written_after_their_closing"]:

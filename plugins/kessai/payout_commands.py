@@ -1,9 +1,11 @@
-"""Sub-commands for the payouts: close a closing date, fill the closing dates after a bulk load,
-build the transfer files of a business day, read a transfer file back before it goes to the bank."""
+"""Sub-commands for the payouts: close a closing date, declare where the books start, fill the
+closing dates after a bulk load, build the transfer files of a business day, read a transfer file
+back before it goes to the bank."""
 
 from __future__ import annotations
 
 import functools
+import getpass
 import sys
 from pathlib import Path
 
@@ -38,6 +40,21 @@ def command_close(args) -> int:
     files = run_statement_files(engine, args.closing_date, kessai_home(), dry_run=args.dry_run)
     print(f"  {files['statement_files']} statement files and the closing summary in {files['directory']}"
           + (" (dry run: none written)" if args.dry_run else ""))
+    return 0
+
+
+@_reported
+def command_books_start(args) -> int:
+    from kessai import clock
+    from kessai.payout_closing import declare_books_start
+
+    declared_by = args.by or getpass.getuser()
+    with make_engine().begin() as connection:
+        declare_books_start(connection, args.start_date, declared_by, args.note, clock.now())
+    print(
+        f"the books start at closing {args.start_date} (declared by {declared_by}): kessai pays the closings from "
+        "that date on; confirmed slips of earlier closing dates are taken as paid by the system before it"
+    )
     return 0
 
 
@@ -86,6 +103,15 @@ def register(commands) -> None:
     close.add_argument("closing_date", type=parse_date, help="the 15th or a month end, YYYY-MM-DD")
     close.add_argument("--dry-run", action="store_true", help="compute and print, write nothing")
     close.set_defaults(handler=command_close)
+
+    books = commands.add_parser(
+        "books-start",
+        help="declare the first closing kessai pays (before the first closing ever; earlier slips were paid before)",
+    )
+    books.add_argument("start_date", type=parse_date, help="the first closing date kessai pays, YYYY-MM-DD")
+    books.add_argument("--note", default="", help="why, for the record (e.g. the system it takes over from)")
+    books.add_argument("--by", default="", help="who declares it (default: the user running the command)")
+    books.set_defaults(handler=command_books_start)
 
     assign = commands.add_parser(
         "assign-closing-dates",

@@ -1,7 +1,9 @@
 """The files of a closing, under KESSAI_HOME/statements/<closing_date>/ (docs/payout-closing.md):
 
 - statement-<merchant_id>.csv: what the merchant downloads (支払明細): a row per line (明細: card
-  company and bank account), a row per transfer (振込) and the statement's totals (合計);
+  company and bank account, with the slips of it paid late after a hold), a row per transfer (振込),
+  a row per reason slips were held back (保留: not transmitted by the closing date) and the
+  statement's totals (合計);
 - closing-summary.csv: one row per statement and a total row, for the operators.
 
 UTF-8 with a byte order mark and CRLF line ends, so Excel opens them as they are. They are written
@@ -18,15 +20,17 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from kessai.schema import (
     bank_accounts,
     card_companies,
     merchants,
+    payout_held_slips,
     payout_statement_lines,
     payout_statements,
     payout_transfers,
+    slips,
 )
 
 ENCODING = "utf-8-sig"
@@ -36,12 +40,23 @@ ACCOUNT_TYPE_NAMES = {"ordinary": "普通", "checking": "当座", "savings": "�
 MERCHANT_COLUMNS = [
     "区分", "店舗ID", "店舗名", "締め日", "支払予定日", "カード会社", "金融機関コード", "支店コード",
     "預金種目", "口座番号", "口座名義", "件数", "売上金額", "手数料", "振込手数料", "前回繰越",
-    "次回繰越", "支払金額",
+    "次回繰越", "支払金額", "保留理由", "うち前回以前の保留分件数", "うち前回以前の保留分金額",
 ]
 SUMMARY_COLUMNS = [
     "merchant_id", "name", "payout_cycle", "payout_date", "slip_count", "gross_amount", "fee",
     "transfer_fee", "carried_in", "carried_forward", "net_amount", "transfers", "status",
+    "held_back_slips", "held_back_amount", "paid_late_slips", "paid_late_amount",
 ]
+# Why slips were held back, as the merchant reads it (a reason not listed shows its code).
+HELD_BACK_REASONS = {
+    "unknown_card_company": "カード会社が登録されていないため未送信",
+    "merchant_without_store_names": "店舗名 (漢字・カナ・英字) が登録されていないため未送信",
+    "not_transmitted": "締め日までにカード会社へ未送信",
+}
+
+
+def held_back_reason(reason: str) -> str:
+    return f"{HELD_BACK_REASONS.get(reason, 'カード会社へ未送信')} ({reason})"
 
 
 def statements_directory(home: Path, closing_date: date) -> Path:
@@ -84,7 +99,8 @@ def statement_files(connection: Connection, closing_date: date) -> dict[str, byt
     for line in connection.execute(
         select(payout_statement_lines.c.statement_id, card_companies.c.name.label("card_company_name"),
                payout_statement_lines.c.card_company, payout_statement_lines.c.slip_count,
-               payout_statement_lines.c.gross_amount, payout_statement_lines.c.fee, *account_columns)
+               payout_statement_lines.c.gross_amount, payout_statement_lines.c.fee,
+               payout_statement_lines.c.held_back_count, payout_statement_lines.c.held_back_amount, *account_columns)
         .join_from(payout_statement_lines, payout_statements)
         .join(bank_accounts)
         .outerjoin(card_companies, card_companies.c.card_company == payout_statement_lines.c.card_company)
@@ -101,6 +117,24 @@ def statement_files(connection: Connection, closing_date: date) -> dict[str, byt
         .order_by(payout_transfers.c.bank_account_id)
     ):
         transfers[transfer.statement_id].append(transfer)
+    held = defaultdict(list)  # merchant -> (reason, slips, amount), a slip under each of its reasons
+    for row in connection.execute(
+        select(slips.c.merchant_id, payout_held_slips.c.reason, func.count(), func.sum(slips.c.amount))
+        .join_from(payout_held_slips, slips, payout_held_slips.c.slip_row_id == slips.c.id)
+        .where(payout_held_slips.c.closing_date == closing_date)
+        .group_by(slips.c.merchant_id, payout_held_slips.c.reason)
+        .order_by(slips.c.merchant_id, payout_held_slips.c.reason)
+    ):
+        held[row[0]].append((row[1], int(row[2]), int(row[3])))
+    held_slips = {  # merchant -> (slips, amount), each slip once
+        row[0]: (int(row[1]), int(row[2]))
+        for row in connection.execute(
+            select(slips.c.merchant_id, func.count(), func.sum(slips.c.amount))
+            .where(slips.c.id.in_(select(payout_held_slips.c.slip_row_id)
+                                  .where(payout_held_slips.c.closing_date == closing_date)))
+            .group_by(slips.c.merchant_id)
+        )
+    }
 
     files = {}
     summary_rows = [SUMMARY_COLUMNS]
@@ -109,18 +143,27 @@ def statement_files(connection: Connection, closing_date: date) -> dict[str, byt
         rows = [MERCHANT_COLUMNS]
         for line in lines[st.statement_id]:
             rows.append(["明細", *head, line.card_company_name or line.card_company, *_account_cells(line),
-                         line.slip_count, line.gross_amount, line.fee, "", "", "", ""])
+                         line.slip_count, line.gross_amount, line.fee, "", "", "", "", "",
+                         line.held_back_count, line.held_back_amount])
         for transfer in transfers[st.statement_id]:
-            rows.append(["振込", *head, "", *_account_cells(transfer), "", "", "", "", "", "", transfer.amount])
+            rows.append(["振込", *head, "", *_account_cells(transfer), "", "", "", "", "", "", transfer.amount,
+                         "", "", ""])
+        for reason, count, amount in held[st.merchant_id]:
+            rows.append(["保留", *head, "", "", "", "", "", "", count, amount, "", "", "", "", "",
+                         held_back_reason(reason), "", ""])
         rows.append(["合計", *head, "", "", "", "", "", "", st.slip_count, st.gross_amount, st.fee,
-                     st.transfer_fee, st.carried_in, st.carried_forward, st.net_amount])
+                     st.transfer_fee, st.carried_in, st.carried_forward, st.net_amount, "", "", ""])
         files[statement_file_name(st.merchant_id)] = _csv(rows)
         summary_rows.append([st.merchant_id, st.name, st.payout_cycle, st.payout_date.isoformat(), st.slip_count,
                              st.gross_amount, st.fee, st.transfer_fee, st.carried_in, st.carried_forward,
                              st.net_amount, len(transfers[st.statement_id]),
-                             "paid" if st.net_amount > 0 else "carried forward"])
+                             "paid" if st.net_amount > 0 else "carried forward",
+                             *held_slips.get(st.merchant_id, (0, 0)),
+                             sum(line.held_back_count for line in lines[st.statement_id]),
+                             sum(int(line.held_back_amount) for line in lines[st.statement_id])])
     totals = [sum(int(st[i]) for st in statements) for i in range(5, 12)]
-    summary_rows.append(["TOTAL", "", "", "", *totals, sum(len(t) for t in transfers.values()), ""])
+    extra = [sum(int(row[i]) for row in summary_rows[1:]) for i in range(13, 17)]
+    summary_rows.append(["TOTAL", "", "", "", *totals, sum(len(t) for t in transfers.values()), "", *extra])
     files[SUMMARY_FILE] = _csv(summary_rows)
     return files
 

@@ -2,7 +2,10 @@
 
 The run for business day D builds, for every payout date P among the next N business days after
 D (N = the lead, default 2), a Zengin 総合振込 file of P's transfers not yet in a file. It refuses
-while a closing that pays on P has not run. A transfer whose account cannot be written (a name
+while a closing that pays on P has not run. A transfer with slips behind it that have not gone to
+their card company is left out (recorded in payout_withheld_transfers) and the operators get one
+alert mail per run about those left out; it goes in a further file of P once the slips went out.
+A transfer whose account cannot be written (a name
 outside the Zengin character set, a malformed code) stays out of the file, is named in the error
 the run ends with, and goes in a further file of P once corrected. A file once built is never
 rebuilt differently: a re-run re-creates a missing file from the same transfers and checks it
@@ -12,17 +15,24 @@ against the checksum recorded when it was built.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
+from kessai.database import sql_text
 from kessai.errors import Refusal
+from kessai.mail_templates import render_mail
+from kessai.operator_alerts import OPERATOR_ALERT_KIND, operator_email
+from kessai.outbox import enqueue_mail
 from kessai.payout_statement_files import write_files
 from kessai.rules import PAYOUT_CYCLES, closing_dates, payout_date
 from kessai.schema import (
@@ -31,6 +41,7 @@ from kessai.schema import (
     payout_statements,
     payout_transfer_files,
     payout_transfers,
+    payout_withheld_transfers,
     settings,
 )
 from kessai.zengin import Remitter, Transfer, build_transfer_file, data_record, parse_transfer_file
@@ -173,13 +184,62 @@ class TransferFileRun:
     summary: dict
     new_files: dict[date, dict[str, bytes]] = field(default_factory=dict)
     rejected: list[str] = field(default_factory=list)
+    withheld: list[dict] = field(default_factory=list)
+
+
+UNTRANSMITTED = "slips_not_transmitted"
+
+
+def withhold_unsent_transfers(connection: Connection, day: date, payout_day: date) -> list[dict]:
+    """The transfers of payout_day in no file with slips behind them that have not been transmitted
+    (nothing is paid that did not go to a card company): recorded as withheld by the run of `day`
+    (once per day and transfer) and returned; the file leaves them out."""
+    rows = connection.execute(
+        sql_text("payout_transfer_files/untransmitted_behind_transfers", connection.dialect.name),
+        {"payout_date": payout_day},
+    ).mappings().all()
+    withheld = [
+        {"payout_date": payout_day.isoformat(), "merchant_id": r["merchant_id"], "closing_date": str(r["closing_date"]),
+         "statement_id": int(r["statement_id"]), "bank_account_id": int(r["bank_account_id"]), "amount": int(r["amount"]),
+         "slip_count": int(r["slip_count"]), "slip_amount": int(r["slip_amount"]), "reason": UNTRANSMITTED}
+        for r in rows
+    ]
+    if withheld:
+        insert_ = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(
+            insert_(payout_withheld_transfers).on_conflict_do_nothing(),
+            [{"business_date": day, "statement_id": w["statement_id"], "bank_account_id": w["bank_account_id"],
+              "slip_count": w["slip_count"], "amount": w["amount"], "reason": w["reason"]} for w in withheld],
+        )
+    return withheld
+
+
+def enqueue_withheld_alert(connection: Connection, day: date, withheld: list[dict], recipient: str) -> int:
+    """The operators' alert about the transfers the run of `day` left out. Its dedupe key names the
+    day and the transfers, so a re-run that leaves out the same ones mails nothing again."""
+    subject, body = render_mail("payout_transfers_withheld", business_date=day.isoformat(), transfers=withheld)
+    keys = json.dumps(sorted((w["statement_id"], w["bank_account_id"]) for w in withheld))
+    digest = hashlib.sha256(keys.encode()).hexdigest()[:16]
+    return enqueue_mail(
+        connection,
+        kind=OPERATOR_ALERT_KIND,
+        dedupe_key=f"payout_transfers_withheld:{day.isoformat()}:{digest}",
+        recipient=recipient,
+        subject=subject,
+        body=body,
+    )
 
 
 def build_payout_file(
     connection: Connection, payout_day: date, remitter: Remitter, run: TransferFileRun
 ) -> dict:
-    """A file of payout_day's transfers that are in no file yet; records it and returns its summary."""
-    rows = connection.execute(_transfers_query(payout_day).where(payout_transfers.c.transfer_file_id.is_(None))).all()
+    """A file of payout_day's transfers that are in no file yet, but for those `withheld` (slips behind
+    them not transmitted); records it and returns its summary."""
+    query = _transfers_query(payout_day).where(payout_transfers.c.transfer_file_id.is_(None))
+    withheld = [(w["statement_id"], w["bank_account_id"]) for w in run.withheld if w["payout_date"] == payout_day.isoformat()]
+    if withheld:
+        query = query.where(tuple_(payout_transfers.c.statement_id, payout_transfers.c.bank_account_id).not_in(withheld))
+    rows = connection.execute(query).all()
     filed, transfers = [], []
     for row in rows:
         transfer = _transfer(row)
@@ -254,13 +314,21 @@ def check_payout_totals(connection: Connection, payout_day: date) -> dict:
 
 
 def build_transfer_files(
-    connection: Connection, day: date, calendar: BusinessCalendar, *, lead_days: int, remitter: Remitter
+    connection: Connection,
+    day: date,
+    calendar: BusinessCalendar,
+    *,
+    lead_days: int,
+    remitter: Remitter,
+    alert_recipient: str | None = None,
 ) -> TransferFileRun:
-    """The files for the payout dates in the run's window (see the module's doc)."""
+    """The files for the payout dates in the run's window (see the module's doc); the alert about
+    the transfers left out goes to alert_recipient (default: the operators, KESSAI_OPERATOR_EMAIL)."""
     run = TransferFileRun(summary={"business_date": day.isoformat(), "lead_business_days": lead_days, "payout_dates": []})
     run.summary["overdue"] = overdue_transfers(connection, day)
     for payout_day in payout_window(calendar, day, lead_days):
         check_closings_ran(connection, calendar, payout_day)
+        run.withheld.extend(withhold_unsent_transfers(connection, day, payout_day))
         built = build_payout_file(connection, payout_day, remitter, run)
         files = connection.execute(
             select(payout_transfer_files.c.file_name, payout_transfer_files.c.record_count,
@@ -279,6 +347,8 @@ def build_transfer_files(
                 **totals,
             }
         )
+    if run.withheld:
+        enqueue_withheld_alert(connection, day, run.withheld, alert_recipient or operator_email())
     return run
 
 
@@ -342,7 +412,7 @@ def run_payout_transfer_files(engine: Engine, day: date, home: Path, *, dry_run:
         except BaseException:
             connection.rollback()
             raise
-        summary = {**run.summary, "rejected": run.rejected, "dry_run": dry_run}
+        summary = {**run.summary, "rejected": run.rejected, "withheld": run.withheld, "dry_run": dry_run}
         if summary["overdue"]:
             log.warning("transfers past their payout date are in no file: %s", summary["overdue"])
         if dry_run:
@@ -385,6 +455,12 @@ def format_summary(summary: dict) -> str:
         lines.append(
             f"  OVERDUE: {overdue['transfers']} transfers of {overdue['amount']:,} yen for payout date "
             f"{overdue['payout_date']} are in no file: pay them by hand"
+        )
+    for w in summary.get("withheld", []):
+        lines.append(
+            f"  WITHHELD: merchant {w['merchant_id']}, bank account {w['bank_account_id']} ({w['amount']:,} yen, "
+            f"payout {w['payout_date']}, closing {w['closing_date']}): {w['slip_count']} slips behind it "
+            f"({w['slip_amount']:,} yen) not transmitted; in no file until they went out (operators alerted)"
         )
     for rejected in summary.get("rejected", []):
         lines.append(f"  NOT FILED: {rejected}")

@@ -333,6 +333,32 @@ payout_statement_lines = Table(
     Column("slip_count", Integer, nullable=False),
     Column("gross_amount", BigInteger, nullable=False),
     Column("fee", BigInteger, nullable=False, server_default="0"),  # the statement's fee is their sum
+    # Of the line's slips, those an earlier closing held back (not transmitted in time): paid late.
+    Column("held_back_count", Integer, nullable=False, server_default="0"),
+    Column("held_back_amount", BigInteger, nullable=False, server_default="0"),
+)
+
+# The slips a closing held back because they had not gone to their card company by the closing
+# date (docs/payout-closing.md, "Pay only what went out"), one row per reason (a transmission
+# hold's reasons, open-ended, or not_transmitted): they moved to the merchant's next closing.
+payout_held_slips = Table(
+    "payout_held_slips",
+    metadata,
+    Column("closing_date", Date, primary_key=True),
+    Column("slip_row_id", ForeignKey("slips.id"), primary_key=True),
+    Column("reason", String(64), primary_key=True),
+)
+Index("ix_payout_held_slips_slip_row_id", payout_held_slips.c.slip_row_id)
+
+# Where the books start: the first closing kessai pays; the slips of earlier closing dates were
+# paid by the system before it. At most one row (python -m kessai books-start).
+payout_books_start = Table(
+    "payout_books_start",
+    metadata,
+    Column("start_date", Date, primary_key=True),
+    Column("declared_at", Timestamp, nullable=False),
+    Column("declared_by", Text, nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
 )
 
 # One row per closing date that has run: closings run in order (carried balances flow forward).
@@ -370,6 +396,19 @@ payout_transfers = Table(
     CheckConstraint("amount > 0", name="amount_positive"),
 )
 Index("ix_payout_transfers_payout_date", payout_transfers.c.payout_date)
+
+# Transfers a transfer-file run of business_date left out of its file: slips behind them had not
+# been transmitted (docs/zengin-transfer-file.md). A later run files them once the slips went out.
+payout_withheld_transfers = Table(
+    "payout_withheld_transfers",
+    metadata,
+    Column("business_date", Date, primary_key=True),
+    Column("statement_id", ForeignKey("payout_statements.statement_id"), primary_key=True),
+    Column("bank_account_id", ForeignKey("bank_accounts.bank_account_id"), primary_key=True),
+    Column("slip_count", Integer, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("reason", String(64), nullable=False),
+)
 
 charge_attempts = Table(
     "charge_attempts",

@@ -6,7 +6,8 @@
 --            transfer_fee = merchants.transfer_fee, net = payable - transfer_fee, carried_forward = 0
 --   carried  otherwise: transfer_fee = 0, net = 0, carried_forward = payable
 --
--- A merchant gets a statement when it has slips in the closing or a balance to carry in.
+-- A merchant gets a statement when it has slips in the closing, a balance to carry in, or slips
+-- this closing held back (payout_held_slips: the statement shows them, and why).
 INSERT INTO closing_statements (
     merchant_id, payout_date, slip_count, gross_amount, fee, transfer_fee, net_amount, carried_in, carried_forward
 )
@@ -27,6 +28,12 @@ carried AS (
             AND later.closing_date < :closing_date
       )
 ),
+held AS (
+    SELECT DISTINCT slips.merchant_id
+    FROM payout_held_slips
+    JOIN slips ON slips.id = payout_held_slips.slip_row_id
+    WHERE payout_held_slips.closing_date = :closing_date
+),
 due AS (
     SELECT merchants.merchant_id, merchants.payout_cycle, merchants.transfer_fee, merchants.minimum_payout,
            COALESCE(line_totals.slip_count, 0) AS slip_count,
@@ -38,7 +45,8 @@ due AS (
     FROM merchants
     LEFT JOIN line_totals ON line_totals.merchant_id = merchants.merchant_id
     LEFT JOIN carried ON carried.merchant_id = merchants.merchant_id
-    WHERE (line_totals.merchant_id IS NOT NULL OR carried.merchant_id IS NOT NULL)
+    LEFT JOIN held ON held.merchant_id = merchants.merchant_id
+    WHERE (line_totals.merchant_id IS NOT NULL OR carried.merchant_id IS NOT NULL OR held.merchant_id IS NOT NULL)
       AND (merchants.payout_cycle = 'twice_monthly' OR :month_end)
 ),
 decided AS (

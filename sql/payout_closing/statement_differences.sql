@@ -4,13 +4,16 @@
 WITH stored_lines AS (
     SELECT payout_statements.merchant_id, payout_statement_lines.card_company,
            payout_statement_lines.bank_account_id, payout_statement_lines.slip_count,
-           payout_statement_lines.gross_amount, payout_statement_lines.fee
+           payout_statement_lines.gross_amount, payout_statement_lines.fee,
+           payout_statement_lines.held_back_count, payout_statement_lines.held_back_amount
     FROM payout_statement_lines
     JOIN payout_statements ON payout_statements.statement_id = payout_statement_lines.statement_id
     WHERE payout_statements.closing_date = :closing_date
 ),
 computed_lines AS (
-    SELECT merchant_id, card_company, bank_account_id, slip_count, gross_amount, fee FROM closing_lines
+    SELECT merchant_id, card_company, bank_account_id, slip_count, gross_amount, fee,
+           held_back_count, held_back_amount
+    FROM closing_lines
 ),
 line_differences AS (
     SELECT merchant_id FROM (SELECT * FROM stored_lines EXCEPT SELECT * FROM computed_lines) AS stored_only

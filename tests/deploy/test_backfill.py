@@ -54,8 +54,11 @@ EXPECTED_TRANSMITTED_ON = {
     "108": date(2026, 11, 2),  # confirmed in October, its day never ran: caught up (late) on 11/2
     "109": date(2026, 11, 2),  # registered Sun 11/1 -> Mon 11/2
 }
-# The 10/31 monthly closing: 101 and 108; 109 was registered 11/1, after it (FAQ: next closing).
-EXPECTED_STATEMENT = {"slip_count": 2, "gross_amount": 13000, "payout_date": date(2026, 11, 25)}
+# The 10/31 monthly closing: 101 (due Mon 11/2, after the closing: it stays in it). 108 was due
+# 10/16 and went out only on 11/2, after the closing: held back from it (nothing is paid that had not
+# gone to the card company by the closing date) and paid with November's. 109 was registered 11/1,
+# after it (FAQ: next closing).
+EXPECTED_STATEMENT = {"slip_count": 1, "gross_amount": 3000, "payout_date": date(2026, 11, 25)}
 
 
 def seed(database_url: str) -> None:

@@ -18,11 +18,20 @@ from kessai.payout_statement_files import run_statement_files
 from kessai.payout_transfer_files import (
     TransferFileError,
     closings_paying_on,
+    format_summary,
     payout_window,
     run_payout_transfer_files,
 )
 from kessai.run_dates import BusinessDateError
-from kessai.schema import bank_accounts, payout_transfer_files, payout_transfers, settings
+from kessai.schema import (
+    bank_accounts,
+    mail_outbox,
+    payout_transfer_files,
+    payout_transfers,
+    payout_withheld_transfers,
+    settings,
+    slips,
+)
 from kessai.zengin import parse_transfer_file
 from payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 
@@ -76,18 +85,22 @@ def test_statement_csv_and_closing_summary(engine, tmp_path):
     assert rows[0][:5] == ["区分", "店舗ID", "店舗名", "締め日", "支払予定日"]
     # Fees 3% per line: 90 and 300. The transfer fee (220) comes off the new account's 2,910.
     assert rows[1:] == [
-        ["明細", *head, "JCB", "0001", "001", "普通", "7654321", "ｶ)ﾐﾂｷﾞ", "1", "3000", "90", "", "", "", ""],
-        ["明細", *head, "Visa/Mastercard", "0001", "001", "普通", "1234567", "ｶ)ﾐﾂｷﾞ", "1", "10000", "300", "", "", "", ""],
-        ["振込", *head, "", "0001", "001", "普通", "1234567", "ｶ)ﾐﾂｷﾞ", "", "", "", "", "", "", "9700"],
-        ["振込", *head, "", "0001", "001", "普通", "7654321", "ｶ)ﾐﾂｷﾞ", "", "", "", "", "", "", "2690"],
-        ["合計", *head, "", "", "", "", "", "", "2", "13000", "390", "220", "0", "0", "12390"],
+        ["明細", *head, "JCB", "0001", "001", "普通", "7654321", "ｶ)ﾐﾂｷﾞ", "1", "3000", "90", "", "", "", "", "", "0", "0"],
+        ["明細", *head, "Visa/Mastercard", "0001", "001", "普通", "1234567", "ｶ)ﾐﾂｷﾞ", "1", "10000", "300", "", "", "", "",
+         "", "0", "0"],
+        ["振込", *head, "", "0001", "001", "普通", "1234567", "ｶ)ﾐﾂｷﾞ", "", "", "", "", "", "", "9700", "", "", ""],
+        ["振込", *head, "", "0001", "001", "普通", "7654321", "ｶ)ﾐﾂｷﾞ", "", "", "", "", "", "", "2690", "", "", ""],
+        ["合計", *head, "", "", "", "", "", "", "2", "13000", "390", "220", "0", "0", "12390", "", "", ""],
     ]
     assert read_csv(folder / "closing-summary.csv") == [
         ["merchant_id", "name", "payout_cycle", "payout_date", "slip_count", "gross_amount", "fee", "transfer_fee",
-         "carried_in", "carried_forward", "net_amount", "transfers", "status"],
-        ["M1", "店舗 M1", "monthly", "2027-02-25", "2", "13000", "390", "220", "0", "0", "12390", "2", "paid"],
-        ["M2/X", "店舗 M2/X", "monthly", "2027-02-25", "1", "1200", "0", "0", "0", "1200", "0", "0", "carried forward"],
-        ["TOTAL", "", "", "", "3", "14200", "390", "220", "0", "1200", "12390", "2", ""],
+         "carried_in", "carried_forward", "net_amount", "transfers", "status",
+         "held_back_slips", "held_back_amount", "paid_late_slips", "paid_late_amount"],
+        ["M1", "店舗 M1", "monthly", "2027-02-25", "2", "13000", "390", "220", "0", "0", "12390", "2", "paid",
+         "0", "0", "0", "0"],
+        ["M2/X", "店舗 M2/X", "monthly", "2027-02-25", "1", "1200", "0", "0", "0", "1200", "0", "0", "carried forward",
+         "0", "0", "0", "0"],
+        ["TOTAL", "", "", "", "3", "14200", "390", "220", "0", "1200", "12390", "2", "", "0", "0", "0", "0"],
     ]
     # A re-run writes the same bytes; a dry run writes nothing.
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
@@ -273,3 +286,52 @@ def test_transfers_left_in_no_file_past_their_payout_date_are_reported(engine, t
         run_payout_transfer_files(engine, D("2026-05-07"), tmp_path)
     summary = run_payout_transfer_files(engine, D("2026-05-11"), tmp_path)
     assert summary["overdue"] == [{"payout_date": "2026-05-08", "transfers": 1, "amount": 9_000}]
+
+
+def test_a_transfer_with_a_slip_not_transmitted_is_left_out_and_the_operators_alerted_once(engine, tmp_path, remitter):
+    accounts = golden_week_closing(engine)
+    # T2's slip, registered 4/30 23:59, is in the 4/30 closing (due to go out on Friday 5/1, after it),
+    # but the transmission of 5/1 held it back: it has not gone to its card company.
+    with engine.begin() as connection:
+        connection.execute(update(bank_accounts).where(bank_accounts.c.merchant_id == "T3").values(holder_kana="ｻﾄｳ"))
+        connection.execute(update(slips).where(slips.c.merchant_id == "T2").values(transmitted_on=None))
+
+    summary = run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
+    (payout,) = summary["payout_dates"]
+    # Filed: T1 50,000 + 29,670 and T3 9,000; T2's 70,000 is in no file.
+    assert (payout["built"], payout["in_files"], payout["not_filed"]) == ("sogofurikomi-20260508-01.txt", 88_670, 70_000)
+    parsed = parse_transfer_file((tmp_path / "transfers" / "2026-05-08" / payout["built"]).read_bytes())
+    assert [t.customer_code_2 for t in parsed.transfers] == [accounts["T1-old"], accounts["T1-new"], accounts["T3"]]
+    (withheld,) = summary["withheld"]
+    assert (withheld["merchant_id"], withheld["bank_account_id"], withheld["amount"], withheld["slip_count"],
+            withheld["slip_amount"], withheld["closing_date"]) == ("T2", accounts["T2"], 70_000, 1, 70_000, "2026-04-30")
+    assert "WITHHELD: merchant T2" in format_summary(summary)
+
+    def alerts():
+        with engine.connect() as connection:
+            return connection.execute(
+                select(mail_outbox.c.recipient, mail_outbox.c.subject, mail_outbox.c.body)
+                .where(mail_outbox.c.dedupe_key.like("payout_transfers_withheld:%"))
+            ).all()
+
+    (alert,) = alerts()
+    assert alert.recipient == "operators@kessai.example"
+    assert alert.subject == "[kessai] 振込 1 件を振込ファイルから除外しました (2026-05-01)"
+    assert "店舗 T2  締め日 2026-04-30" in alert.body and "未送信の伝票 1 件 70,000 円" in alert.body
+
+    # A re-run of 5/1 builds nothing and mails nothing again.
+    again = run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
+    assert again["payout_dates"][0]["built"] is None and len(again["withheld"]) == 1
+    assert len(alerts()) == 1
+
+    # The slip went out on Thursday 5/7: the run of 5/7 files T2 in a second file for 5/8.
+    with engine.begin() as connection:
+        connection.execute(update(slips).where(slips.c.merchant_id == "T2").values(transmitted_on=D("2026-05-07")))
+    later = run_payout_transfer_files(engine, D("2026-05-07"), tmp_path)
+    assert later["withheld"] == [] and later["payout_dates"][0]["built"] == "sogofurikomi-20260508-02.txt"
+    assert (later["payout_dates"][0]["in_files"], later["payout_dates"][0]["not_filed"]) == (158_670, 0)
+    assert len(alerts()) == 1
+    with engine.connect() as connection:
+        recorded = connection.execute(select(payout_withheld_transfers)).mappings().all()
+    assert [(r["business_date"], r["bank_account_id"], r["slip_count"], r["amount"], r["reason"]) for r in recorded] == [
+        (D("2026-05-01"), accounts["T2"], 1, 70_000, "slips_not_transmitted")]
