@@ -99,6 +99,20 @@ def prepare_business_database(plan: GenerationPlan) -> None:
     engine.dispose()
 
 
+# The first closing the demo runs: the slips of earlier closing dates (the months of data before
+# the demo's first day) were paid by the system kessai takes over from.
+BOOKS_START = date(2026, 12, 15)
+
+
+def declare_books_start() -> None:
+    """As an operator does once, before the first closing ever (docs/payout-closing.md)."""
+    command = [sys.executable, "-m", "kessai", "books-start", BOOKS_START.isoformat(), "--by", "demo",
+               "--note", "the closings before were paid by the previous system"]
+    environment = {**os.environ, "KESSAI_AS_OF": japan_midnight(FIRST_DAY).isoformat()}
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
+    print(f"  python -m kessai books-start {BOOKS_START}: {result.stdout.strip()}")
+
+
 def run_all(dag_ids: list[str]) -> dict[str, dict[str, int]]:
     from airflow.utils.cli import get_bagged_dag
 
@@ -170,12 +184,38 @@ def print_summary(outcome, mailbox: Path) -> None:
         ):
             print(f"  {closing} -> {payout}  {merchants:4d} merchants  {net:15,d} yen")
 
+        print("Held back from the closings (not sent to a card company by the closing date; paid once sent):")
+        held_back = rows(
+            "SELECT h.closing_date, count(DISTINCT h.slip_row_id), sum(s.amount) FROM "
+            "(SELECT DISTINCT closing_date, slip_row_id FROM payout_held_slips) h "
+            "JOIN slips s ON s.id = h.slip_row_id GROUP BY h.closing_date ORDER BY h.closing_date"
+        )
+        for closing, slips_held, amount in held_back:
+            print(f"  {closing}  {slips_held:6,d} slips {amount:13,d} yen")
+        paid_late = rows("SELECT coalesce(sum(held_back_count), 0), coalesce(sum(held_back_amount), 0) "
+                         "FROM payout_statement_lines")[0]
+        print(f"  paid late, once sent: {paid_late[0]:,d} slips {paid_late[1]:,d} yen"
+              if held_back else "  none")
+        [(start, unpaid_slips, unpaid_amount)] = rows(
+            "SELECT (SELECT min(start_date) FROM payout_books_start), count(*), coalesce(sum(amount), 0) "
+            "FROM slips WHERE closing_date < (SELECT min(start_date) FROM payout_books_start)"
+        )
+        if start:
+            print(f"  books start at closing {start}: {unpaid_slips:,d} slips ({unpaid_amount:,d} yen) of earlier "
+                  "closings were the previous system's to pay")
+
         print("Bank transfer files (Zengin, per payout date):")
         for payout, files, records, amount in rows(
             "SELECT payout_date, count(*), sum(record_count), sum(amount_total) FROM payout_transfer_files "
             "GROUP BY payout_date ORDER BY payout_date"
         ):
             print(f"  {payout}  {files} file(s) {records:5,d} transfers {amount:15,d} yen")
+
+        for business_day, count, amount in rows(
+            "SELECT business_date, count(*), sum(amount) FROM payout_withheld_transfers "
+            "GROUP BY business_date ORDER BY business_date"
+        ):
+            print(f"  withheld on {business_day}: {count} transfer(s) {amount:,d} yen (slips behind them not sent)")
 
         print("Mails (kind: sent / not sent):")
         for kind, sent, unsent in rows(
@@ -224,6 +264,7 @@ def main() -> int:
     print("Creating Airflow's metadata database...")
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
 
+    declare_books_start()
     mailbox = home / "mail"
     controller = start_mailbox(mailbox)
     try:
