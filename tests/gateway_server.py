@@ -49,6 +49,7 @@ class GatewayState:
         self.seen: Counter[str] = Counter()  # key -> charge requests received
         self.in_progress: set[str] = set()
         self.lookups: Counter[str] = Counter()
+        self.unauthorised = 0  # requests refused for their credentials
         self.outage_after_count: int | None = None
         self.down = False
         self.fault: tuple[str, str, int] | None = None  # (kind, token prefix, status) while faulting
@@ -121,6 +122,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
     def _authorised(self) -> bool:
         if self.headers.get("Authorization") != f"Bearer {API_KEY}":
+            with self.state.lock:
+                self.state.unauthorised += 1
             self._answer(401, {"error": "unauthorised"})
             return False
         return True
