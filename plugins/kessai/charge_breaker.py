@@ -46,7 +46,7 @@ class BreakerSettings:
         if self.consecutive < 1 or self.window < 1 or not 0 <= self.rate_percent <= 100:
             raise BreakerSettingsError(
                 f"circuit breaker settings out of range: {CONSECUTIVE_VARIABLE}={self.consecutive} (>= 1), "
-                f"{RATE_VARIABLE}={self.rate_percent} (0-100), {WINDOW_VARIABLE}={self.window} (>= 1)"
+                f"{RATE_VARIABLE}={self.rate_percent:g} (0-100), {WINDOW_VARIABLE}={self.window} (>= 1)"
             )
 
     def describe(self) -> str:
