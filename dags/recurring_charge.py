@@ -14,10 +14,15 @@ charges is worked out from it and kept apart from it everywhere.
 3. **charge**: settles first any charge whose outcome is unknown (a timeout, a crash) by asking
    the card gateway with its idempotency key, then charges the rest concurrently; every attempt
    is recorded as pending before it is sent. A success fills the payment date with the charge
-   day. Fails (and retries) while the gateway cannot confirm an outcome.
-4. **notify_failures**: a slip of the month whose payment date is still empty has failed. One
-   notice per merchant (CSV attached), a re-payment request to each customer where the merchant
-   enabled it; then the month is closed: nothing of it is charged again.
+   day; only the answer about the card (declined, expired, invalid card) fails a slip. A gateway
+   fault (5xx, unreadable answer, timeout, refused credentials) leaves the slip to be charged
+   again and fails the task with the counts (retried, then the operators are alerted); a circuit
+   breaker stops the charging after `KESSAI_CHARGE_BREAKER_CONSECUTIVE` (20) faults in a row or
+   more than `KESSAI_CHARGE_BREAKER_RATE` % (5) of the first `KESSAI_CHARGE_BREAKER_WINDOW` (200).
+4. **notify_failures**: once every slip has a final outcome, a slip of the month whose payment
+   date is still empty has failed. One notice per merchant (CSV attached), a re-payment request
+   to each customer where the merchant enabled it; then the month is closed: nothing of it is
+   charged again.
 5. **deliver_mail**: sends the outbox.
 
 The gateway: `KESSAI_CARD_GATEWAY=simulator|http`; by default the HTTP gateway of the Airflow
@@ -38,6 +43,7 @@ without retries, and the operators are mailed; only transient faults are retried
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import contextmanager
 from datetime import date
 
@@ -124,14 +130,15 @@ def recurring_charge():
     @refusals_fail_at_once
     def charge(day: str) -> dict:
         from kessai.card_gateway import open_card_gateway
+        from kessai.charge_breaker import breaker_settings
         from kessai.recurring_charge import ChargeOptions, charge_cycle, preview_charges
 
         settings = card_gateway_settings()
-        options = ChargeOptions(concurrency=settings.concurrency)
+        options = ChargeOptions(concurrency=settings.concurrency, breaker=breaker_settings(os.environ))
         with cycle_connection(day) as (connection, cycle):
             if is_dry_run():
-                return finish(connection, preview_charges(connection, cycle, options))
-            log.info("card gateway: %r", settings)
+                return finish(connection, preview_charges(connection, cycle))
+            log.info("card gateway: %r; circuit breaker: %s", settings, options.breaker.describe())
             gateway = open_card_gateway(settings)
             try:
                 return charge_cycle(connection, cycle, gateway, clock=clock_now, options=options)

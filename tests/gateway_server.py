@@ -14,6 +14,13 @@ picks the behaviour:
 
 `outage_after(n)`: after the n-th executed charge the gateway drops every connection without an
 answer (that charge's answer included) until `heal()`: a gateway outage in the middle of a run.
+
+Faults of the gateway for every charge whose token starts with `prefix` ("" for every charge),
+whatever the token says otherwise, until `heal()`; its lookups keep answering honestly:
+
+    fail_charges(status=500)      that HTTP status for every charge, nothing executed
+    unreadable_answers()          200 with a body that is no JSON, nothing executed
+    time_out_after_executing()    executed, then the answer held past the client's timeout
 """
 
 from __future__ import annotations
@@ -42,8 +49,30 @@ class GatewayState:
         self.seen: Counter[str] = Counter()  # key -> charge requests received
         self.in_progress: set[str] = set()
         self.lookups: Counter[str] = Counter()
+        self.unauthorised = 0  # requests refused for their credentials
         self.outage_after_count: int | None = None
         self.down = False
+        self.fault: tuple[str, str, int] | None = None  # (kind, token prefix, status) while faulting
+
+    def fail_charges(self, status: int = 500, prefix: str = "") -> None:
+        with self.lock:
+            self.fault = ("status", prefix, status)
+
+    def unreadable_answers(self, prefix: str = "") -> None:
+        with self.lock:
+            self.fault = ("unreadable", prefix, 200)
+
+    def time_out_after_executing(self, prefix: str = "") -> None:
+        with self.lock:
+            self.fault = ("timeout", prefix, 200)
+
+    def fault_for(self, token: str) -> tuple[str, int] | None:
+        if self.fault is not None and token.startswith(self.fault[1]):
+            return self.fault[0], self.fault[2]
+        return None
+
+    def charge_requests(self) -> int:
+        return sum(self.seen.values())
 
     def outage_after(self, count: int) -> None:
         with self.lock:
@@ -53,6 +82,7 @@ class GatewayState:
         with self.lock:
             self.outage_after_count = None
             self.down = False
+            self.fault = None
 
     def go_down(self) -> None:
         with self.lock:
@@ -76,8 +106,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
     def state(self) -> GatewayState:
         return self.server.state
 
-    def _answer(self, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
+    def _answer(self, status: int, body: dict | bytes) -> None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -92,6 +122,8 @@ class GatewayHandler(BaseHTTPRequestHandler):
 
     def _authorised(self) -> bool:
         if self.headers.get("Authorization") != f"Bearer {API_KEY}":
+            with self.state.lock:
+                self.state.unauthorised += 1
             self._answer(401, {"error": "unauthorised"})
             return False
         return True
@@ -127,6 +159,11 @@ class GatewayHandler(BaseHTTPRequestHandler):
         state = self.state
         with state.lock:
             state.seen[key] += 1
+            fault = state.fault_for(token)
+            if fault is not None and fault[0] == "status":
+                return self._answer(fault[1], {"error": "server_error"})
+            if fault is not None and fault[0] == "unreadable":
+                return self._answer(200, b"<html><body>502 Bad Gateway</body></html>")
             if key in state.charges:
                 return self._answer(200, state.charges[key])  # a replay: the first answer
             if key in state.in_progress:
@@ -153,7 +190,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
                 state.down = True
         if state.down:
             return self._drop()  # executed, but the answer is lost with the gateway
-        if token.startswith("tok_timeout_"):
+        if token.startswith("tok_timeout_") or (fault is not None and fault[0] == "timeout"):
             state.stopping.wait(state.hold_seconds)
         self._answer(200, charge)
 

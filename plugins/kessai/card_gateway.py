@@ -20,9 +20,23 @@ from typing import Protocol
 # Outcomes of a charge, as charge_attempts.outcome stores them.
 SUCCEEDED = "succeeded"
 DECLINED = "declined"  # the card issuer refused: final for this billing month
-ERROR = "error"  # the gateway refused the request itself (nothing executed): final
-UNKNOWN = "unknown"  # no answer or no clear one: settle it by lookup before charging again
+ERROR = "error"  # the gateway refused the card itself (an invalid or expired card; nothing executed): final
+UNKNOWN = "unknown"  # a fault: no answer or no clear one; settled by lookup before charging again
 FINAL_OUTCOMES = (SUCCEEDED, DECLINED, ERROR)
+
+# The failure taxonomy: every answer of the gateway is of one of three kinds (ChargeResult.kind).
+# - succeeded: the card was charged;
+# - declined: the answer about the card (declined, expired, invalid card): final for the month,
+#   a card failure, told to the merchant and the customer;
+# - fault: the gateway or the network failed (5xx, an unreadable answer, a timeout, refused
+#   credentials): transient; the slip is charged again later, and no customer or merchant is told.
+KIND_SUCCEEDED = SUCCEEDED
+KIND_DECLINED = DECLINED
+KIND_FAULT = "fault"
+_KIND_OF_OUTCOME = {SUCCEEDED: KIND_SUCCEEDED, DECLINED: KIND_DECLINED, ERROR: KIND_DECLINED, UNKNOWN: KIND_FAULT}
+
+# The reason of a fault that no request can get past: the gateway refused the API key.
+CREDENTIALS_REFUSED = "credentials_refused"
 
 SIMULATOR = "simulator"
 HTTP = "http"
@@ -44,8 +58,13 @@ class ChargeResult:
     charge_id: str | None = None  # the gateway's id of an executed charge
 
     @property
+    def kind(self) -> str:
+        """succeeded, declined or fault: the taxonomy above."""
+        return _KIND_OF_OUTCOME[self.outcome]
+
+    @property
     def is_final(self) -> bool:
-        return self.outcome in FINAL_OUTCOMES
+        return self.kind != KIND_FAULT
 
 
 class CardGateway(Protocol):
@@ -60,8 +79,9 @@ class CardGateway(Protocol):
 
 
 class GatewayConfigurationError(RuntimeError):
-    """The gateway cannot be used as configured (no address, refused credentials): no charge can
-    succeed, so the run stops instead of recording a failure for every slip."""
+    """The gateway settings cannot be used (no address, a setting out of range): the run stops
+    before any charge. Credentials the gateway refuses are a fault of each call instead
+    (CREDENTIALS_REFUSED), which opens the run's circuit breaker at once."""
 
 
 @dataclass(frozen=True)

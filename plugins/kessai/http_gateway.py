@@ -18,13 +18,13 @@ import urllib3
 from urllib3.exceptions import ConnectTimeoutError, EmptyPoolError, HTTPError, ReadTimeoutError
 
 from kessai.card_gateway import (
+    CREDENTIALS_REFUSED,
     DECLINED,
     ERROR,
     SUCCEEDED,
     UNKNOWN,
     CardGatewaySettings,
     ChargeResult,
-    GatewayConfigurationError,
 )
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,10 @@ REPEATED_STATUSES = frozenset({429, 500, 502, 503, 504})  # the gateway asks to 
 IN_PROGRESS_STATUS = 409
 NOT_FOUND_STATUS = 404
 CREDENTIAL_STATUSES = frozenset({401, 403})
+# A refusal about the card: 402, or another 4xx whose error code names the card. Any other 4xx
+# is a request the gateway could not take (ours or its fault), never told to a customer.
+CARD_REFUSAL_STATUS = 402
+CARD_ERROR_CODES = frozenset({"invalid_card_token", "invalid_card", "expired_card", "card_declined"})
 
 
 def reason_code(value: object) -> str:
@@ -75,8 +79,13 @@ class HttpCardGateway:
             return self._charge_of(answer)
         if answer.status == IN_PROGRESS_STATUS:
             return ChargeResult(UNKNOWN, "in_progress")
-        # Any other 4xx: the gateway refused the request and executed nothing.
-        return ChargeResult(ERROR, f"rejected_{answer.status}_{self._error_code(answer)}")
+        # Any other answer: the gateway refused the request and executed nothing. About the card,
+        # that is final; otherwise a fault, settled by lookup and charged again on a later run.
+        code = self._error_code(answer)
+        reason = f"rejected_{answer.status}_{code}"
+        if answer.status == CARD_REFUSAL_STATUS or (400 <= answer.status < 500 and code in CARD_ERROR_CODES):
+            return ChargeResult(ERROR, reason)
+        return ChargeResult(UNKNOWN, reason)
 
     def lookup(self, idempotency_key: str) -> ChargeResult | None:
         answer = self._request("GET", CHARGES_PATH, fields={"idempotency_key": idempotency_key})
@@ -118,10 +127,12 @@ class HttpCardGateway:
                 reason = reason_code(type(error).__name__)  # the connection broke; the key makes a repeat safe
                 continue
             if response.status in CREDENTIAL_STATUSES:
-                raise GatewayConfigurationError(
-                    f"the card gateway at {self._settings.base_url} refused the credentials (HTTP "
-                    f"{response.status}): check the password of the Airflow connection kessai_card_gateway"
+                log.error(
+                    "the card gateway at %s refused the credentials (HTTP %d): check the password of the "
+                    "Airflow connection kessai_card_gateway",
+                    self._settings.base_url, response.status,
                 )
+                return ChargeResult(UNKNOWN, CREDENTIALS_REFUSED)
             if response.status in REPEATED_STATUSES:
                 reason = f"server_error_{response.status}"
                 continue

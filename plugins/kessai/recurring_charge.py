@@ -4,7 +4,12 @@ Every charge is first written as a 'pending' attempt and committed (a batch at a
 with the slip's idempotency key; its outcome is written after. So a crash never loses the
 knowledge that a charge was sent: an attempt found pending or unknown is settled by asking the
 gateway (lookup by key) before that slip is charged again. A success fills the payment date with
-the cycle's charge day. docs/recurring-charge.md.
+the cycle's charge day.
+
+Only an answer about the card (succeeded, declined) is final. A fault of the gateway leaves the
+slip to be charged again by a later run and fails this one (ChargeFaults, a TransientFault); a
+circuit breaker (kessai.charge_breaker) stops the charging when faults pile up.
+docs/recurring-charge.md.
 """
 
 from __future__ import annotations
@@ -16,11 +21,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Callable
 
-from sqlalchemy import Connection, Date, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Date, bindparam, delete, func, insert, select, text, update
 
-from kessai.card_gateway import SUCCEEDED, UNKNOWN, CardGateway, ChargeResult
+from kessai.card_gateway import (
+    KIND_DECLINED,
+    KIND_FAULT,
+    KIND_SUCCEEDED,
+    SUCCEEDED,
+    UNKNOWN,
+    CardGateway,
+    ChargeResult,
+)
+from kessai.charge_breaker import NOT_SENT, BreakerSettings, CircuitBreaker
 from kessai.charge_cycle import ChargeCycle, closed_at
 from kessai.database import sql_text
+from kessai.errors import TransientFault
 from kessai.recurring_slips import create_recurring_slips
 from kessai.schema import charge_attempts, slips
 
@@ -37,11 +52,12 @@ Clock = Callable[[], datetime]
 class ChargeOptions:
     concurrency: int = 32  # charges in flight at once
     batch_size: int = 500  # attempts written 'pending' (and their outcomes) per transaction
-    max_attempts: int = 3  # charges of one slip per cycle while the gateway never executes them
+    breaker: BreakerSettings = BreakerSettings()  # when the run stops calling a failing gateway
 
 
-class ChargeOutcomeUnknown(RuntimeError):
-    """Charges whose outcome the gateway could not confirm: those slips wait for a later run."""
+class ChargeFaults(TransientFault):
+    """Slips of the month without a final outcome after the run, because of gateway faults: they
+    stay chargeable (or wait for a lookup), nobody is told anything, and the month stays open."""
 
 
 def idempotency_key(merchant_id: str, slip_id: str, billing_month: date) -> str:
@@ -53,19 +69,20 @@ def idempotency_key(merchant_id: str, slip_id: str, billing_month: date) -> str:
 class ChargeTally:
     """What one run did: its charges, and the unknown outcomes it settled."""
 
-    attempted: int = 0
+    attempted: int = 0  # charges sent
     succeeded: int = 0
     succeeded_amount: int = 0
-    failed: Counter = field(default_factory=Counter)  # final failures by reason
+    failed: Counter = field(default_factory=Counter)  # declines (final card failures) by reason
     failed_amount: int = 0
-    unknown: int = 0  # charges answered without a clear result (then looked up)
+    faults: Counter = field(default_factory=Counter)  # charges answered with a fault, by reason
+    not_sent: int = 0  # charges the open circuit breaker held back
     resolved: Counter = field(default_factory=Counter)  # unknown outcomes settled by lookup, by outcome
 
     def count(self, result: ChargeResult, amount: int) -> None:
-        if result.outcome == SUCCEEDED:
+        if result.kind == KIND_SUCCEEDED:
             self.succeeded += 1
             self.succeeded_amount += amount
-        elif result.is_final:
+        elif result.kind == KIND_DECLINED:
             self.failed[result.reason or result.outcome] += 1
             self.failed_amount += amount
 
@@ -76,7 +93,8 @@ class ChargeTally:
             "succeeded_amount": self.succeeded_amount,
             "failed_by_reason": dict(sorted(self.failed.items())),
             "failed_amount": self.failed_amount,
-            "unknown": self.unknown,
+            "faults_by_reason": dict(sorted(self.faults.items())),
+            "not_sent": self.not_sent,
             "unknown_resolved": dict(sorted(self.resolved.items())),
         }
 
@@ -90,6 +108,26 @@ def unsettled_attempts(connection: Connection, billing_month: date) -> int:
     ).scalar_one()
 
 
+def chargeable_slips(connection: Connection, cycle: ChargeCycle) -> tuple[int, int]:
+    """How many of the month's slips are left to charge now, and their amount."""
+    chargeable = sql_text("recurring_charge/chargeable_slips", connection.dialect.name).text
+    count, amount = connection.execute(
+        text(f"SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM ({chargeable}) c").bindparams(
+            bindparam("billing_month", cycle.billing_month, type_=Date), after_id=0, batch_size=2**62
+        )
+    ).one()
+    return count, int(amount)
+
+
+def open_slips(connection: Connection, cycle: ChargeCycle) -> dict[str, int]:
+    """The month's slips without a final outcome: those whose charge has an unknown outcome (to be
+    looked up) and those left to charge. Failures are notified only once both are 0."""
+    return {
+        "unresolved": unsettled_attempts(connection, cycle.billing_month),
+        "chargeable": chargeable_slips(connection, cycle)[0],
+    }
+
+
 class _ChargeRun:
     def __init__(self, connection, cycle, gateway, pool, clock, options) -> None:
         self.connection = connection
@@ -99,17 +137,18 @@ class _ChargeRun:
         self.clock = clock
         self.options = options
         self.tally = ChargeTally()
+        self.breaker = CircuitBreaker(options.breaker)
         self.month = bindparam("billing_month", cycle.billing_month, type_=Date)
         self.chargeable = sql_text("recurring_charge/chargeable_slips", connection.dialect.name)
 
     # -- settling unknown outcomes by lookup ---------------------------------------------------
 
-    def settle_unknown(self) -> int:
-        """Look up every pending or unknown attempt of the cycle; returns how many turned out never
-        executed (their slips may be charged again)."""
-        never_executed = 0
+    def settle_unknown(self) -> None:
+        """Look up every pending or unknown attempt of the cycle (while the breaker is closed): a
+        charge found is recorded as the gateway says; one never executed makes its slip
+        chargeable again; no answer leaves the attempt unknown."""
         after_id = 0
-        while True:
+        while not self.breaker.is_open:
             rows = self.connection.execute(
                 select(charge_attempts.c.attempt_id, charge_attempts.c.idempotency_key, slips.c.id, slips.c.amount)
                 .join(slips, slips.c.id == charge_attempts.c.slip_row_id)
@@ -122,15 +161,16 @@ class _ChargeRun:
                 .limit(self.options.batch_size)
             ).all()
             if not rows:
-                return never_executed
+                return
             after_id = rows[-1].attempt_id
-            found = list(self.pool.map(self.gateway.lookup, [row.idempotency_key for row in rows]))
+            found = list(self.pool.map(self._lookup, [row.idempotency_key for row in rows]))
             now = self.clock()
             changes, paid = [], []
             for row, result in zip(rows, found):
+                if result is NOT_SENT:
+                    continue  # the breaker opened meanwhile: a later run looks it up
                 if result is None:
                     outcome, reason, charge_id, settled = NOT_EXECUTED, None, None, now
-                    never_executed += 1
                 elif result.is_final:
                     outcome, reason, charge_id, settled = result.outcome, result.reason, result.charge_id, now
                     self.tally.count(result, row.amount)
@@ -144,6 +184,8 @@ class _ChargeRun:
                     {"b_attempt_id": row.attempt_id, "b_outcome": outcome, "b_reason": reason,
                      "b_charge_id": charge_id, "b_resolved_at": settled, "b_now": now}
                 )
+            if not changes:
+                continue
             self.connection.execute(
                 update(charge_attempts)
                 .where(charge_attempts.c.attempt_id == bindparam("b_attempt_id"))
@@ -161,34 +203,33 @@ class _ChargeRun:
 
     # -- charging -------------------------------------------------------------------------------
 
-    def charge_all(self) -> int:
-        """Charge every chargeable slip of the cycle, a batch at a time; returns how many.
+    def _lookup(self, key: str):
+        return self.breaker.call(self.gateway.lookup, key)
+
+    def _charge(self, key: str, card_token: str, amount: int, reference: str):
+        return self.breaker.call(self.gateway.charge, key, card_token, amount, reference=reference)
+
+    def charge_all(self) -> None:
+        """Charge every chargeable slip of the cycle once, a batch at a time, until the breaker opens.
 
         The next batch is written pending and handed to the pool before the current one's outcomes
-        are recorded, so the charges in flight never wait for the database between batches.
+        are recorded, so the charges in flight never wait for the database between batches. A slip
+        whose charge faults is not charged again by this run.
         """
-        charged = 0
         after_id = 0
         unrecorded: list[tuple] = []  # batches handed to the pool, oldest first
         try:
             while True:
-                rows = self.connection.execute(
-                    self.chargeable.bindparams(
-                        self.month,
-                        after_id=after_id,
-                        max_attempts=self.options.max_attempts,
-                        batch_size=self.options.batch_size,
-                    )
+                rows = [] if self.breaker.is_open else self.connection.execute(
+                    self.chargeable.bindparams(self.month, after_id=after_id, batch_size=self.options.batch_size)
                 ).all()
                 if rows:
                     after_id = rows[-1].slip_row_id
                     unrecorded.append(self._send_batch(rows))
                 if len(unrecorded) > (1 if rows else 0):
-                    batch = unrecorded.pop(0)
-                    self._record_batch(*batch)
-                    charged += len(batch[0])
+                    self._record_batch(*unrecorded.pop(0))
                 if not unrecorded:
-                    return charged
+                    return
         except BaseException:
             for _, futures in unrecorded:
                 for future in futures:
@@ -216,22 +257,35 @@ class _ChargeRun:
         )
         self.connection.commit()
         futures = [
-            self.pool.submit(self.gateway.charge, key, row.card_token, row.amount, reference=row.slip_id)
+            self.pool.submit(self._charge, key, row.card_token, row.amount, row.slip_id)
             for row, key in zip(rows, keys)
         ]
         return rows, futures
 
     def _record_batch(self, rows, futures) -> None:
-        results = [future.result() for future in futures]
+        answered = [(row, future.result()) for row, future in zip(rows, futures)]
+        held = [row.slip_row_id for row, result in answered if result is NOT_SENT]
+        answered = [(row, result) for row, result in answered if result is not NOT_SENT]
         finished = self.clock()
         paid = []
-        for row, result in zip(rows, results):
+        for row, result in answered:
             self.tally.attempted += 1
             self.tally.count(result, row.amount)
-            if result.outcome == UNKNOWN:
-                self.tally.unknown += 1
-            if result.outcome == SUCCEEDED:
+            if result.kind == KIND_FAULT:
+                self.tally.faults[result.reason or result.outcome] += 1
+            if result.kind == KIND_SUCCEEDED:
                 paid.append(row.slip_row_id)
+        if held:
+            # Never sent (the breaker was open before the call): as if never attempted.
+            self.tally.not_sent += len(held)
+            self.connection.execute(
+                delete(charge_attempts).where(
+                    charge_attempts.c.slip_row_id.in_(held), charge_attempts.c.outcome == PENDING
+                )
+            )
+        if not answered:
+            self.connection.commit()
+            return
         self.connection.execute(
             update(charge_attempts)
             .where(
@@ -247,7 +301,7 @@ class _ChargeRun:
             [
                 {"b_slip_row_id": row.slip_row_id, "b_attempt_number": row.attempts + 1,
                  "b_outcome": result.outcome, "b_reason": result.reason, "b_charge_id": result.charge_id}
-                for row, result in zip(rows, results)
+                for row, result in answered
             ],
         )
         self._mark_paid(paid)
@@ -275,13 +329,13 @@ def charge_cycle(
     clock: Clock,
     options: ChargeOptions = ChargeOptions(),
 ) -> dict:
-    """Charge the cycle's slips: settle unknown outcomes first, charge what is left, settle what
-    this run could not tell, and repeat for charges the gateway confirmed it never executed (up to
-    max_attempts per slip).
+    """Charge the cycle's slips: settle unknown outcomes first (a charge the gateway never executed
+    makes its slip chargeable again), charge every chargeable slip once, then settle what this
+    run could not tell. The circuit breaker stops the calls when the faults pass its threshold.
 
-    Commits as it goes. Raises ChargeOutcomeUnknown, after committing everything it learnt, when
-    charges remain whose outcome the gateway could not confirm: no failure may be announced while
-    a slip might have been paid.
+    Commits as it goes. Raises ChargeFaults, after committing everything it learnt, when a slip of
+    the month is left without a final outcome (its charge faulted, or its outcome is unknown): no
+    failure may be announced, and the month may not close, before every slip has one.
     """
     summary = cycle.as_dict()
     if (closed := closed_at(connection, cycle)) is not None:
@@ -291,41 +345,46 @@ def charge_cycle(
     with ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="charge") as pool:
         run = _ChargeRun(connection, cycle, gateway, pool, clock, options)
         run.settle_unknown()
-        while run.charge_all() + run.settle_unknown():
-            pass
-        unsettled = unsettled_attempts(connection, cycle.billing_month)
-    summary.update(run.tally.as_dict(), unresolved=unsettled)
-    log.info("recurring charge of %s on %s: %s", cycle.month_label, cycle.charge_date, summary)
-    if unsettled:
-        raise ChargeOutcomeUnknown(
-            f"{unsettled} charge(s) of billing month {cycle.month_label} have an outcome the card gateway "
-            f"could not confirm (no answer, and no answer to the lookup by idempotency key). Those slips "
-            f"are not charged again until a lookup settles them: run this task again when the gateway "
-            f"answers. No failure is notified before then. This run: {summary}"
-        )
-    return summary
+        run.charge_all()
+        run.settle_unknown()
+    remaining = open_slips(connection, cycle)
+    connection.commit()
+    summary.update(run.tally.as_dict(), breaker=run.breaker.reason, **remaining)
+    if not any(remaining.values()):
+        log.info("recurring charge of %s on %s: %s", cycle.month_label, cycle.charge_date, summary)
+        return summary
+    log.warning("recurring charge of %s on %s, gateway faults: %s", cycle.month_label, cycle.charge_date, summary)
+    raise ChargeFaults(fault_message(cycle, summary))
 
 
-def preview_charges(connection: Connection, cycle: ChargeCycle, options: ChargeOptions = ChargeOptions()) -> dict:
+def fault_message(cycle: ChargeCycle, summary: dict) -> str:
+    """One line for the task log and the operators' alert: what is left open, and the counts."""
+    left = summary["unresolved"] + summary["chargeable"]
+    faults = ", ".join(f"{reason} {count}" for reason, count in summary["faults_by_reason"].items()) or "none"
+    stopped = f" The circuit breaker stopped the charging: {summary['breaker']}." if summary["breaker"] else ""
+    return (
+        f"billing month {cycle.month_label}: {left} slip(s) have no final outcome because of card gateway "
+        f"faults ({summary['chargeable']} to be charged again, {summary['unresolved']} whose outcome the "
+        f"gateway has not confirmed yet).{stopped} This run: {summary['attempted']} charge(s) sent, "
+        f"{summary['succeeded']} succeeded, {sum(summary['failed_by_reason'].values())} declined, faults: "
+        f"{faults}; {summary['not_sent']} held back. No customer or merchant was told anything and the month "
+        f"stays open: the task is retried; if the retries run out, clear `charge` with downstream once the "
+        f"gateway answers (docs/operations.md)."
+    )
+
+
+def preview_charges(connection: Connection, cycle: ChargeCycle) -> dict:
     """What a charge run would do, for a dry run: creates the month's slips inside the caller's
     transaction (which the caller rolls back), counts, and calls no gateway."""
     summary = cycle.as_dict()
     if closed_at(connection, cycle) is not None:
         return {**summary, "cycle_closed": True}
     created = create_recurring_slips(connection, cycle)["created"]
-    chargeable = sql_text("recurring_charge/chargeable_slips", connection.dialect.name).text
-    count, amount = connection.execute(
-        text(f"SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM ({chargeable}) c").bindparams(
-            bindparam("billing_month", cycle.billing_month, type_=Date),
-            after_id=0,
-            max_attempts=options.max_attempts,
-            batch_size=2**62,
-        )
-    ).one()
+    count, amount = chargeable_slips(connection, cycle)
     return {
         **summary,
         "slips_to_create": created,
         "to_look_up": unsettled_attempts(connection, cycle.billing_month),
         "to_charge": count,
-        "to_charge_amount": int(amount),
+        "to_charge_amount": amount,
     }

@@ -1,6 +1,8 @@
 """After the charge: the cycle's failed slips (payment date still empty), one failure notice per
 merchant with the list as CSV, a re-payment request to each customer of a merchant who enabled
-it, and the cycle closed, all in one transaction. Dedupe keys make every mail a once-only."""
+it, and the cycle closed, all in one transaction, and only once every slip of the cycle has a
+final outcome (succeeded or declined): a slip left by a gateway fault is never announced as
+failed. Dedupe keys make every mail a once-only."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from kessai.charge_cycle import ChargeCycle, closed_at
 from kessai.database import sql_text
 from kessai.mail_templates import render_mail
 from kessai.outbox import enqueue_mail
-from kessai.recurring_charge import NOT_EXECUTED, ChargeOutcomeUnknown, unsettled_attempts
+from kessai.recurring_charge import ChargeFaults, open_slips
 from kessai.schema import recurring_charge_cycles
 
 log = logging.getLogger(__name__)
@@ -39,8 +41,6 @@ def failure_label(last_outcome: str, reason: str) -> str:
         return "カード会社が決済を承認しませんでした"
     if last_outcome == ERROR:
         return "決済の要求が受け付けられませんでした（カード情報をご確認ください）"
-    if last_outcome == NOT_EXECUTED:
-        return "決済システムの障害により決済できませんでした"
     if reason == "subscription_stopped":
         return "継続課金が停止されているため決済していません"
     return "決済処理が行われていません"
@@ -74,8 +74,9 @@ def failure_csv(cycle: ChargeCycle, rows) -> str:
 def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock) -> dict:
     """Detect the cycle's failures, write the notices to the outbox and close the cycle.
 
-    Call after the charge, inside one transaction. Refuses while a charge of the cycle has an
-    unknown outcome: a slip that may have been paid is never announced as failed.
+    Call after the charge, inside one transaction. Refuses (ChargeFaults) while a slip of the
+    cycle has no final outcome: a charge of unknown outcome (the slip may have been paid), or a
+    slip left to charge after a gateway fault. Nobody is told anything, and the month stays open.
     """
     summary = cycle.as_dict()
     if (closed := closed_at(connection, cycle)) is not None:
@@ -84,10 +85,13 @@ def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock) -> dic
         ).mappings().one()
         log.info("billing month %s was closed at %s: its notices went out then", cycle.month_label, closed)
         return {**summary, **_totals(stored), "cycle_closed": True}
-    if unsettled := unsettled_attempts(connection, cycle.billing_month):
-        raise ChargeOutcomeUnknown(
-            f"billing month {cycle.month_label} has {unsettled} charge(s) of unknown outcome: run the charge "
-            f"task again to settle them before failures are notified"
+    remaining = open_slips(connection, cycle)
+    if any(remaining.values()):
+        raise ChargeFaults(
+            f"billing month {cycle.month_label} has {sum(remaining.values())} slip(s) without a final outcome "
+            f"({remaining['chargeable']} to be charged again after gateway faults, {remaining['unresolved']} "
+            f"whose outcome is unknown): run the charge task again (clear `charge` with downstream) before "
+            f"failures are notified; nothing was sent"
         )
     month = bindparam("billing_month", cycle.billing_month, type_=Date)
     failed = connection.execute(

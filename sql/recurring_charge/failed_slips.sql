@@ -1,7 +1,8 @@
 -- The cycle's failed slips, by merchant and slip number. The FAQ's rule: after the charge, a slip
 -- of the billing month whose payment date is still empty has failed (決済処理後に入金日に日付が
--- 入っていない伝票は、決済処理に失敗しています). failure_reason is the last attempt's reason, or
--- why the slip was never charged.
+-- 入っていない伝票は、決済処理に失敗しています). Read only once every slip has a final outcome:
+-- failure_reason is the decline's reason, or why the slip was not charged (its subscription
+-- stopped); a gateway fault (not_executed) is never a reason.
 SELECT
     s.id AS slip_row_id,
     s.slip_id,
@@ -26,9 +27,10 @@ FROM slips s
 JOIN merchants m ON m.merchant_id = s.merchant_id
 JOIN subscriptions sub ON sub.subscription_id = s.subscription_id
 LEFT JOIN card_companies cc ON cc.card_company = s.card_company
+-- The slip's final attempt (a declined or refused card); a slip has at most one.
 LEFT JOIN charge_attempts last
     ON last.slip_row_id = s.id
-    AND last.attempt_number = (SELECT MAX(a.attempt_number) FROM charge_attempts a WHERE a.slip_row_id = s.id)
+    AND last.outcome IN ('declined', 'error')
 WHERE s.billing_month = :billing_month
     AND s.payment_date IS NULL
     AND s.cancelled_at IS NULL

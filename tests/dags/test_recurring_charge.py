@@ -181,3 +181,48 @@ def test_a_closed_charge_day_a_moved_charge_a_refused_date_and_a_backfilled_mont
         (D("2027-01-01"), D("2027-01-27"), 1200 + 900),
         (D("2027-02-01"), D("2027-03-02"), 1200 + 800),
     ]
+
+
+@pytest.mark.airflow
+def test_a_gateway_failing_every_charge_fails_the_run_alerts_the_operators_and_tells_nobody_else(
+    run_dag, business, http_gateway, smtp_server, no_retries, monkeypatch
+):
+    seed(business)  # 9 slips for February: 6 good cards, a late answer, 2 declined cards
+    # The breaker from the environment, read by the task: 3 faults in a row, no rate rule.
+    monkeypatch.setenv("KESSAI_CHARGE_BREAKER_CONSECUTIVE", "3")
+    monkeypatch.setenv("KESSAI_CHARGE_BREAKER_RATE", "100")
+    http_gateway.fail_charges(500)
+    tasks = run(run_dag, "2027-03-01", expect="failed")
+    assert tasks["charge"][0] == "failed" and tasks["notify_failures"][0] == "upstream_failed"
+    # 3 faults in a row, plus at most 3 more in flight (4 at once): never the 9 slips.
+    faulted = len(http_gateway.seen)
+    assert 3 <= faulted <= 6 and http_gateway.executed_total() == 0
+    assert payment_dates(business, D("2027-02-01")) == {sid: None for sid in (
+        *(f"S-OK{n}" for n in range(1, 7)), "S-TIMEOUT", "S-DECLINE", "S-M2")}
+    with business.connect() as connection:
+        assert connection.execute(select(mail_outbox.c.kind)).scalars().all() == ["operator_alert"]
+        assert connection.execute(select(recurring_charge_cycles)).all() == []
+    [alert] = smtp_server.messages
+    assert alert.envelope_to == ["operators@kessai.example"]
+    assert "billing month 2027-02: 9 slip(s) have no final outcome because of card gateway faults" in alert.text
+    assert "The circuit breaker stopped the charging: 3 faults in a row." in alert.text
+    assert "No customer or merchant was told anything" in alert.text
+
+    # The gateway recovers; the operator clears the run: every slip is charged once, and only now
+    # the two declined cards are told, once.
+    http_gateway.heal()
+    tasks = run(run_dag, "2027-03-01")
+    # The faulted charges are looked up first (never executed); S-TIMEOUT's late answer too, after.
+    assert tasks["charge"][1]["unknown_resolved"] == {"not_executed": faulted, "succeeded": 1}
+    notified = tasks["notify_failures"][1]
+    assert (notified["paid_count"], notified["failed_count"], notified["merchant_notices"],
+            notified["repayment_requests"]) == (7, 2, 2, 1)
+    with business.connect() as connection:
+        keys = [
+            idempotency_key(merchant, number, D("2027-02-01"))
+            for merchant, number in connection.execute(select(slips.c.merchant_id, slips.c.slip_id)).all()
+        ]
+    assert {key: http_gateway.executed[key] for key in keys} == {key: 1 for key in keys}
+    assert sorted(m.envelope_to[0] for m in smtp_server.messages if m is not alert) == [
+        "m1@merchant.example", "m2@merchant.example", "s-decline@customer.example",
+    ]

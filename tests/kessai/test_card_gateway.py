@@ -9,9 +9,13 @@ import pytest
 
 from gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 from kessai.card_gateway import (
+    CREDENTIALS_REFUSED,
     DECLINED,
     ERROR,
     HTTP,
+    KIND_DECLINED,
+    KIND_FAULT,
+    KIND_SUCCEEDED,
     SIMULATED_TOKEN_PREFIXES,
     SUCCEEDED,
     UNKNOWN,
@@ -118,13 +122,42 @@ def test_http_charges_once_per_idempotency_key(server):
     assert slow.outcome == SUCCEEDED
 
 
-def test_http_declines_and_rejections_are_final(server):
+def test_each_outcome_has_one_kind_of_the_taxonomy():
+    assert {outcome: ChargeResult(outcome).kind for outcome in (SUCCEEDED, DECLINED, ERROR, UNKNOWN)} == {
+        SUCCEEDED: KIND_SUCCEEDED, DECLINED: KIND_DECLINED, ERROR: KIND_DECLINED, UNKNOWN: KIND_FAULT,
+    }
+    assert [ChargeResult(o).is_final for o in (SUCCEEDED, DECLINED, ERROR, UNKNOWN)] == [True, True, True, False]
+
+
+def test_http_declines_and_card_rejections_are_final(server):
     gateway = http_gateway(server)
     assert gateway.charge("k-decline", "tok_decline_1", 500, reference="1").outcome == DECLINED
     assert gateway.charge("k-decline", "tok_decline_1", 500, reference="1").reason == "insufficient_funds"
     rejected = gateway.charge("k-reject", "tok_reject_1", 500, reference="2")
-    assert rejected == ChargeResult(ERROR, "rejected_422_invalid_card_token")
+    assert rejected == ChargeResult(ERROR, "rejected_422_invalid_card_token") and rejected.kind == KIND_DECLINED
     assert server.executed == {"k-decline": 1}
+
+
+def test_http_a_refused_request_that_is_not_about_the_card_is_a_fault(server):
+    gateway = http_gateway(server)
+    # The test gateway answers 400 invalid_request to an amount of 0: our request, not the card.
+    refused = gateway.charge("k-bad", "tok_ok_1", 0, reference="1")
+    assert refused == ChargeResult(UNKNOWN, "rejected_400_invalid_request") and refused.kind == KIND_FAULT
+    assert gateway.lookup("k-bad") is None
+
+
+def test_http_every_gateway_fault_mode_is_a_fault(server):
+    gateway = http_gateway(server, max_retries=1)
+    server.fail_charges(500)
+    assert gateway.charge("k-500", "tok_ok_1", 500, reference="1") == ChargeResult(UNKNOWN, "server_error_500")
+    server.unreadable_answers()
+    assert gateway.charge("k-garbled", "tok_ok_1", 500, reference="2") == ChargeResult(UNKNOWN, "unreadable_answer")
+    # Neither executed anything, and the lookups say so honestly.
+    assert (gateway.lookup("k-500"), gateway.lookup("k-garbled"), server.executed_total()) == (None, None, 0)
+    server.time_out_after_executing()
+    assert gateway.charge("k-late", "tok_ok_1", 500, reference="3") == ChargeResult(UNKNOWN, "timeout")
+    assert gateway.lookup("k-late").outcome == SUCCEEDED and server.executed["k-late"] == 1
+    assert server.seen == {"k-500": 2, "k-garbled": 1, "k-late": 1}
 
 
 def test_http_repeats_a_server_error_with_the_same_key_and_then_reports_it_unknown(server):
@@ -156,10 +189,12 @@ def test_http_gateway_unreachable_is_unknown_not_a_failure(server):
     assert closed.charge("k-closed", "tok_ok_1", 500, reference="1") == ChargeResult(UNKNOWN, "connect_error")
 
 
-def test_http_refused_credentials_stop_the_run(server):
+def test_http_refused_credentials_are_a_fault_named_for_the_operators(server, caplog):
     gateway = http_gateway(server, api_key="wrong")
-    with pytest.raises(GatewayConfigurationError, match="refused the credentials .HTTP 401."):
-        gateway.charge(KEY, "tok_ok_visa", 980, reference="1")
+    with caplog.at_level(logging.ERROR):
+        assert gateway.charge(KEY, "tok_ok_visa", 980, reference="1") == ChargeResult(UNKNOWN, CREDENTIALS_REFUSED)
+        assert gateway.lookup(KEY) == ChargeResult(UNKNOWN, CREDENTIALS_REFUSED)
+    assert "refused the credentials (HTTP 401): check the password of the Airflow connection" in caplog.text
     assert server.executed == {}
 
 

@@ -15,8 +15,8 @@ from kessai.card_gateway import HTTP, CardGatewaySettings, SimulatorGateway
 from kessai.charge_cycle import ChargeCycle
 from kessai.http_gateway import HttpCardGateway
 from kessai.recurring_charge import (
+    ChargeFaults,
     ChargeOptions,
-    ChargeOutcomeUnknown,
     charge_cycle,
     idempotency_key,
     preview_charges,
@@ -29,7 +29,7 @@ D = date.fromisoformat
 # 2027-02-27 is a Saturday: February 2027 is charged on Monday 2027-03-01.
 FEBRUARY = ChargeCycle(D("2027-02-01"), D("2027-03-01"))
 # Small batches and few threads, so a dozen slips take several batches running concurrently.
-OPTIONS = ChargeOptions(concurrency=4, batch_size=3, max_attempts=3)
+OPTIONS = ChargeOptions(concurrency=4, batch_size=3)
 
 
 def seed(engine, tokens: dict[str, str], amount: int = 1000) -> None:
@@ -68,8 +68,7 @@ def keys_by_subscription(engine) -> dict[str, str]:
 
 def test_the_simulator_charges_pays_on_the_charge_day_and_records_every_attempt(engine):
     seed(engine, {"S-OK1": "tok_ok_1", "S-OK2": "tok_ok_2", "S-DECLINE": "tok_decline_1",
-                  "S-TIMEOUT": "tok_timeout_1", "S-ERROR": "tok_error_1", "S-STOPPED": "tok_ok_3",
-                  "S-CANCELLED": "tok_ok_4"})
+                  "S-TIMEOUT": "tok_timeout_1", "S-STOPPED": "tok_ok_3", "S-CANCELLED": "tok_ok_4"})
     with engine.begin() as connection:
         # Stopped after its slip was made; a slip cancelled by the merchant: neither is charged.
         connection.execute(update(subscriptions).where(subscriptions.c.subscription_id == "S-STOPPED").values(status="stopped"))
@@ -81,18 +80,18 @@ def test_the_simulator_charges_pays_on_the_charge_day_and_records_every_attempt(
     # Amounts are 1000 x the subscription's position: OK1 1000, OK2 2000, DECLINE 3000, TIMEOUT 4000.
     assert summary == {
         "billing_month": "2027-02", "charge_date": "2027-03-01",
-        # 5 charges, then S-ERROR twice more (its lookups find nothing executed), up to 3 attempts.
-        "attempted": 7,
+        "attempted": 4,
         "succeeded": 3, "succeeded_amount": 1000 + 2000 + 4000,
         "failed_by_reason": {"card_declined": 1}, "failed_amount": 3000,
-        "unknown": 4,  # S-TIMEOUT once, S-ERROR three times
-        "unknown_resolved": {"not_executed": 3, "succeeded": 1},
-        "unresolved": 0,
+        # S-TIMEOUT's answer was lost (a fault), and its lookup found it charged.
+        "faults_by_reason": {"timeout": 1}, "not_sent": 0,
+        "unknown_resolved": {"succeeded": 1},
+        "breaker": None, "unresolved": 0, "chargeable": 0,
     }
     charged_on = D("2027-03-01")
     assert paid(engine) == {
         "S-OK1": charged_on, "S-OK2": charged_on, "S-TIMEOUT": charged_on,
-        "S-DECLINE": None, "S-ERROR": None, "S-STOPPED": None, "S-CANCELLED": None,
+        "S-DECLINE": None, "S-STOPPED": None, "S-CANCELLED": None,
     }
     with engine.connect() as connection:
         attempts = attempt_rows(connection)
@@ -104,17 +103,14 @@ def test_the_simulator_charges_pays_on_the_charge_day_and_records_every_attempt(
         "S-OK2": [(1, "succeeded", None)],
         "S-DECLINE": [(1, "declined", "card_declined")],
         "S-TIMEOUT": [(1, "succeeded", "timeout")],  # settled by lookup; the reason says why it had to be
-        "S-ERROR": [(n, "not_executed", "server_error_500") for n in (1, 2, 3)],
     }
     for row in attempts:
         assert (row["billing_month"], row["charge_date"]) == (FEBRUARY.billing_month, charged_on)
         assert row["finished_at"] is not None
-        assert (row["resolved_at"] is not None) == (row["subscription_id"] in ("S-TIMEOUT", "S-ERROR"))
-    # One key per slip and month, the same for every attempt.
-    assert {sid: {a["idempotency_key"] for a in rows} for sid, rows in by_slip.items()}["S-ERROR"] == {
-        "recurring:M1:900000000005202702:2027-02"
-    }
+        assert (row["resolved_at"] is not None) == (row["subscription_id"] == "S-TIMEOUT")
+    # One key per slip and month: the slip number and the billing month.
     assert by_slip["S-OK1"][0]["idempotency_key"] == "recurring:M1:900000000001202702:2027-02"
+    assert by_slip["S-TIMEOUT"][0]["idempotency_key"] == "recurring:M1:900000000004202702:2027-02"
 
     # A re-run changes nothing: nothing is left to charge or settle.
     again = charge(engine, SimulatorGateway())
@@ -126,20 +122,21 @@ def test_the_simulator_charges_pays_on_the_charge_day_and_records_every_attempt(
 def test_http_gateway_charges_each_slip_exactly_once(engine, gateway_server):
     tokens = {f"S{n:02d}": "tok_ok_%d" % n for n in range(1, 9)}
     tokens.update({"S-FLAKY": "tok_flaky_1", "S-SLOW": "tok_slow_1", "S-TIMEOUT": "tok_timeout_1",
-                   "S-DECLINE": "tok_decline_1", "S-REJECT": "tok_reject_1", "S-ERROR": "tok_error_1"})
+                   "S-DECLINE": "tok_decline_1", "S-REJECT": "tok_reject_1"})
     seed(engine, tokens)
     summary = charge(engine, http_gateway(gateway_server))
 
     keys = keys_by_subscription(engine)
     executed = {sid: gateway_server.executed[key] for sid, key in keys.items()}
-    # Every key charged at most once; the rejected and the failing one never executed.
-    assert executed == {**{sid: 1 for sid in tokens}, "S-REJECT": 0, "S-ERROR": 0}
-    assert (summary["succeeded"], summary["unresolved"]) == (8 + 3, 0)
+    # Every key charged at most once; the rejected card never executed.
+    assert executed == {**{sid: 1 for sid in tokens}, "S-REJECT": 0}
+    assert (summary["succeeded"], summary["unresolved"], summary["chargeable"]) == (8 + 3, 0, 0)
+    # An invalid card token is an answer about the card: final, like the issuer's decline.
     assert summary["failed_by_reason"] == {"insufficient_funds": 1, "rejected_422_invalid_card_token": 1}
-    # S-ERROR: 3 attempts of 2 requests each (the first and one repeat), all HTTP 500.
-    assert gateway_server.seen[keys["S-ERROR"]] == 6
+    # S-FLAKY's 503 was repeated by the client and charged: not a fault; S-TIMEOUT's was.
+    assert summary["faults_by_reason"] == {"timeout": 1}
     state = paid(engine)
-    assert {sid for sid, day in state.items() if day is None} == {"S-DECLINE", "S-REJECT", "S-ERROR"}
+    assert {sid for sid, day in state.items() if day is None} == {"S-DECLINE", "S-REJECT"}
     assert set(state.values()) == {None, D("2027-03-01")}
 
     requests_before = sum(gateway_server.seen.values())
@@ -203,7 +200,7 @@ def test_a_gateway_outage_leaves_outcomes_unknown_until_a_later_run_settles_them
     tokens = {f"S{n:02d}": f"tok_ok_{n}" for n in range(1, 10)}
     seed(engine, tokens)
     gateway_server.outage_after(4)  # the 4th charge executes, then every connection drops
-    with pytest.raises(ChargeOutcomeUnknown, match=r"charge\(s\) of billing month 2027-02 have an outcome"):
+    with pytest.raises(ChargeFaults, match=r"^billing month 2027-02: 6 slip\(s\) have no final outcome"):
         charge(engine, http_gateway(gateway_server))
     assert gateway_server.executed_total() == 4
     with engine.connect() as connection:
@@ -228,7 +225,7 @@ def test_a_dry_run_preview_counts_and_changes_nothing(engine):
         add_subscription(connection, "S1", "M1", amount=700)
         add_subscription(connection, "S2", "M1", amount=300)
     with engine.connect() as connection:
-        preview = preview_charges(connection, FEBRUARY, OPTIONS)
+        preview = preview_charges(connection, FEBRUARY)
         connection.rollback()
     assert preview == {"billing_month": "2027-02", "charge_date": "2027-03-01", "slips_to_create": 2,
                        "to_look_up": 0, "to_charge": 2, "to_charge_amount": 1000}

@@ -13,7 +13,7 @@ from sqlalchemy import insert, select, update
 
 from kessai.card_gateway import SimulatorGateway
 from kessai.charge_cycle import ChargeCycle
-from kessai.recurring_charge import ChargeOptions, ChargeOutcomeUnknown, charge_cycle
+from kessai.recurring_charge import ChargeFaults, ChargeOptions, charge_cycle
 from kessai.recurring_failures import notify_failures
 from kessai.recurring_slips import create_recurring_slips
 from kessai.schema import charge_attempts, merchants, recurring_charge_cycles, slips, subscriptions
@@ -22,11 +22,11 @@ from recurring_charge_data import add_merchant, add_subscription, attempt_rows, 
 D = date.fromisoformat
 # 2027-02-27 is a Saturday: February 2027 is charged on Monday 2027-03-01.
 FEBRUARY = ChargeCycle(D("2027-02-01"), D("2027-03-01"))
-OPTIONS = ChargeOptions(concurrency=2, batch_size=10, max_attempts=2)
+OPTIONS = ChargeOptions(concurrency=2, batch_size=10)
 
 
 def seed_and_charge(engine) -> None:
-    """M1 (re-payment mails on): two paid, a declined, a failing one, one without customer mail,
+    """M1 (re-payment mails on): two paid, two declined, one declined without customer mail,
     one stopped after its slip was made. M2 (mails off): one declined. M3: all paid."""
     with engine.begin() as connection:
         add_merchant(connection, "M1", repayment_mail=True)
@@ -34,7 +34,7 @@ def seed_and_charge(engine) -> None:
         add_merchant(connection, "M3")
         add_subscription(connection, "S-OK1", "M1", token="tok_ok_1", amount=1200, created_at=japan_time(2027, 1, 1))
         add_subscription(connection, "S-DECLINE", "M1", token="tok_decline_1", amount=3300, created_at=japan_time(2027, 1, 2))
-        add_subscription(connection, "S-ERROR", "M1", token="tok_error_1", amount=4400, created_at=japan_time(2027, 1, 3))
+        add_subscription(connection, "S-DECLINE2", "M1", token="tok_decline_4", amount=4400, created_at=japan_time(2027, 1, 3))
         add_subscription(connection, "S-NOMAIL", "M1", token="tok_decline_2", amount=500, created_at=japan_time(2027, 1, 4),
                          customer_email=None)
         add_subscription(connection, "S-STOPPED", "M1", token="tok_ok_2", amount=800, created_at=japan_time(2027, 1, 5))
@@ -59,11 +59,11 @@ def test_failures_are_the_slips_without_payment_date_and_each_gets_its_mail_once
         "billing_month": "2027-02", "charge_date": "2027-03-01",
         # Paid: S-OK1 1200, S-OK2 2000 (its timeout settled by lookup), S-M3 600.
         "slip_count": 8, "paid_count": 3, "paid_amount": 1200 + 2000 + 600,
-        # Failed: S-DECLINE 3300, S-ERROR 4400, S-NOMAIL 500, S-STOPPED 800, S-M2 10000.
+        # Failed: S-DECLINE 3300, S-DECLINE2 4400, S-NOMAIL 500, S-STOPPED 800, S-M2 10000.
         "failed_count": 5, "failed_amount": 3300 + 4400 + 500 + 800 + 10000,
-        "failed_by_reason": {"card_declined": 3, "server_error_500": 1, "subscription_stopped": 1},
+        "failed_by_reason": {"card_declined": 4, "subscription_stopped": 1},
         "merchant_notices": 2,  # M1 and M2; M3 had no failure
-        "repayment_requests": 2,  # M1's S-DECLINE and S-ERROR: S-NOMAIL has no address, S-STOPPED stopped
+        "repayment_requests": 2,  # M1's S-DECLINE and S-DECLINE2: S-NOMAIL has no address, S-STOPPED stopped
         "merchants_without_email": [],
         "customers_without_email": 1,
     }
@@ -71,7 +71,7 @@ def test_failures_are_the_slips_without_payment_date_and_each_gets_its_mail_once
         mails = outbox_rows(connection)
     assert [(m["kind"], m["recipient"], m["dedupe_key"]) for m in mails] == [
         ("recurring_repayment_request", "s-decline@customer.example", "recurring_repayment_request:M1:900000000002202702"),
-        ("recurring_repayment_request", "s-error@customer.example", "recurring_repayment_request:M1:900000000003202702"),
+        ("recurring_repayment_request", "s-decline2@customer.example", "recurring_repayment_request:M1:900000000003202702"),
         ("recurring_charge_failure", "m1@merchant.example", "recurring_charge_failure:M1:2027-02"),
         ("recurring_charge_failure", "m2@merchant.example", "recurring_charge_failure:M2:2027-02"),
     ]
@@ -81,7 +81,7 @@ def test_failures_are_the_slips_without_payment_date_and_each_gets_its_mail_once
     assert "2027年3月1日に定期購入・継続課金（2027年2月分）の決済処理を行いましたが" in notice["body"]
     assert "次の4件、合計9,000円の伝票は決済に失敗しました" in notice["body"]
     assert "・伝票番号 900000000002202702　金額 3,300円　カード会社が決済を承認しませんでした\n" in notice["body"]
-    assert "・伝票番号 900000000003202702　金額 4,400円　決済システムの障害により決済できませんでした\n" in notice["body"]
+    assert "・伝票番号 900000000003202702　金額 4,400円　カード会社が決済を承認しませんでした\n" in notice["body"]
     assert "・伝票番号 900000000005202702　金額 800円　継続課金が停止されているため決済していません\n" in notice["body"]
     assert "900000000001202702" not in notice["body"]  # paid
     assert "注文者の方2名には、ASJペイメントから再決済のお願いをお送りしました" in notice["body"]
@@ -93,7 +93,7 @@ def test_failures_are_the_slips_without_payment_date_and_each_gets_its_mail_once
     assert table[1][5:8] == ["Visa/Mastercard", "************4242", "s-decline@customer.example"]
     assert [row[:5] + row[8:] for row in table[1:]] == [
         ["900000000002202702", "S-DECLINE", "2027-02", "2027-03-01", "3300", "カード会社が決済を承認しませんでした", "card_declined", "1"],
-        ["900000000003202702", "S-ERROR", "2027-02", "2027-03-01", "4400", "決済システムの障害により決済できませんでした", "server_error_500", "2"],
+        ["900000000003202702", "S-DECLINE2", "2027-02", "2027-03-01", "4400", "カード会社が決済を承認しませんでした", "card_declined", "1"],
         ["900000000004202702", "S-NOMAIL", "2027-02", "2027-03-01", "500", "カード会社が決済を承認しませんでした", "card_declined", "1"],
         ["900000000005202702", "S-STOPPED", "2027-02", "2027-03-01", "800", "継続課金が停止されているため決済していません", "subscription_stopped", "0"],
     ]
@@ -144,11 +144,46 @@ def test_no_failure_is_notified_while_a_charge_outcome_is_unknown(engine):
                 started_at=clock(),
             )
         )
-    with pytest.raises(ChargeOutcomeUnknown, match="1 charge.s. of unknown outcome: run the charge task again"):
+    with pytest.raises(ChargeFaults, match=r"1 slip\(s\) without a final outcome \(0 to be charged again .* 1 whose outcome is unknown\)"):
         notify(engine)
     with engine.connect() as connection:
         assert outbox_rows(connection) == []
         assert connection.execute(select(recurring_charge_cycles)).all() == []
+
+
+def test_a_gateway_fault_is_no_card_failure_and_keeps_the_month_open(engine):
+    """The simulator's tok_error_ card: a server error every time. Its slip is charged again by each
+    run and never announced failed; the decline beside it waits for it."""
+    with engine.begin() as connection:
+        add_merchant(connection, "M1", repayment_mail=True)
+        add_subscription(connection, "S-DECLINE", "M1", token="tok_decline_1", amount=3300, created_at=japan_time(2027, 1, 1))
+        add_subscription(connection, "S-ERROR", "M1", token="tok_error_1", amount=4400, created_at=japan_time(2027, 1, 2))
+        create_recurring_slips(connection, FEBRUARY)
+    for run in (1, 2):
+        with engine.connect() as connection, pytest.raises(ChargeFaults) as raised:
+            charge_cycle(connection, FEBRUARY, SimulatorGateway(), clock=clock, options=OPTIONS)
+        assert str(raised.value).startswith(
+            "billing month 2027-02: 1 slip(s) have no final outcome because of card gateway faults "
+            "(1 to be charged again, 0 whose outcome the gateway has not confirmed yet). This run: "
+            f"{2 if run == 1 else 1} charge(s) sent, 0 succeeded, {1 if run == 1 else 0} declined, "
+            "faults: server_error_500 1; 0 held back. No customer or merchant was told anything"
+        )
+        with pytest.raises(ChargeFaults, match=r"1 slip\(s\) without a final outcome \(1 to be charged again"):
+            notify(engine)
+    with engine.connect() as connection:
+        attempts = [(a["subscription_id"], a["attempt_number"], a["outcome"], a["reason"]) for a in attempt_rows(connection)]
+        assert outbox_rows(connection) == []
+        assert connection.execute(select(recurring_charge_cycles)).all() == []
+        assert {sid: row["payment_date"] for sid, row in slip_rows(connection, FEBRUARY.billing_month).items()} == {
+            "S-DECLINE": None, "S-ERROR": None,
+        }
+    # The decline is final and not charged again; the fault's slip is charged by every run, with
+    # the same key, and its lookup each time finds nothing executed.
+    assert attempts == [
+        ("S-DECLINE", 1, "declined", "card_declined"),
+        ("S-ERROR", 1, "not_executed", "server_error_500"),
+        ("S-ERROR", 2, "not_executed", "server_error_500"),
+    ]
 
 
 def test_a_merchant_without_mail_address_is_reported_not_lost(engine):

@@ -1,0 +1,132 @@
+"""The circuit breaker of a charge run: it stops calling the card gateway once its faults pass a
+threshold, so a gateway outage costs a few requests, not the month (SPEC §4.6).
+
+It opens (and stays open for the rest of the run) on whichever comes first:
+- `consecutive` faults in a row (default 20), or
+- more than `rate_percent` % of the first `window` calls faulted (default: more than 5 % of the
+  first 200, i.e. the 11th fault among them), or
+- the gateway refusing the credentials (no call can succeed).
+
+It counts every call a run makes to the gateway, charges and lookups, in the order their answers
+arrive; a call is a fault when its answer's kind is `fault` (kessai.card_gateway). A lookup that
+finds nothing executed is an answer, not a fault. Once open, `call` sends nothing and returns
+NOT_SENT: the calls already in flight finish and are recorded, no new one starts.
+
+The thresholds are settings, read at the boundary from KESSAI_CHARGE_BREAKER_CONSECUTIVE,
+KESSAI_CHARGE_BREAKER_RATE (percent) and KESSAI_CHARGE_BREAKER_WINDOW (`breaker_settings`).
+docs/recurring-charge.md.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Callable
+
+from kessai.card_gateway import CREDENTIALS_REFUSED, KIND_FAULT, ChargeResult
+from kessai.errors import Refusal
+
+CONSECUTIVE_VARIABLE = "KESSAI_CHARGE_BREAKER_CONSECUTIVE"
+RATE_VARIABLE = "KESSAI_CHARGE_BREAKER_RATE"
+WINDOW_VARIABLE = "KESSAI_CHARGE_BREAKER_WINDOW"
+
+
+class BreakerSettingsError(Refusal):
+    """A circuit breaker setting that is not a number or is out of range."""
+
+
+@dataclass(frozen=True)
+class BreakerSettings:
+    consecutive: int = 20  # faults in a row that open the breaker
+    rate_percent: float = 5.0  # more than this share of faults among the first `window` calls opens it
+    window: int = 200  # how many first calls the rate is measured over
+
+    def __post_init__(self) -> None:
+        if self.consecutive < 1 or self.window < 1 or not 0 <= self.rate_percent <= 100:
+            raise BreakerSettingsError(
+                f"circuit breaker settings out of range: {CONSECUTIVE_VARIABLE}={self.consecutive} (>= 1), "
+                f"{RATE_VARIABLE}={self.rate_percent:g} (0-100), {WINDOW_VARIABLE}={self.window} (>= 1)"
+            )
+
+    def describe(self) -> str:
+        return (
+            f"{self.consecutive} faults in a row, or more than {self.rate_percent:g} % "
+            f"of the first {self.window} calls"
+        )
+
+
+def breaker_settings(environ: Mapping[str, str]) -> BreakerSettings:
+    """The thresholds from the environment (unset or blank: the defaults)."""
+    values: dict = {}
+    for field, variable, number in (
+        ("consecutive", CONSECUTIVE_VARIABLE, int),
+        ("rate_percent", RATE_VARIABLE, float),
+        ("window", WINDOW_VARIABLE, int),
+    ):
+        text = (environ.get(variable) or "").strip()
+        if not text:
+            continue
+        try:
+            values[field] = number(text)
+        except ValueError:
+            raise BreakerSettingsError(f"{variable}={text!r} is not a number") from None
+    return BreakerSettings(**values)
+
+
+class _NotSent:
+    def __repr__(self) -> str:
+        return "NOT_SENT"
+
+
+NOT_SENT = _NotSent()  # what `call` returns when the breaker is open: the call never left
+
+
+class CircuitBreaker:
+    """One run's breaker; thread-safe (the run's calls complete in a pool of threads)."""
+
+    def __init__(self, settings: BreakerSettings = BreakerSettings()) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._in_a_row = 0
+        self._calls = 0
+        self._faults_in_window = 0
+        self.reason: str | None = None  # why it opened; None while closed
+
+    @property
+    def is_open(self) -> bool:
+        return self.reason is not None
+
+    def call(self, function: Callable, *args, **kwargs):
+        """function(*args, **kwargs) unless the breaker is open (then NOT_SENT); records the answer."""
+        if self.is_open:
+            return NOT_SENT
+        answer = function(*args, **kwargs)
+        self.record(answer)
+        return answer
+
+    def record(self, answer: ChargeResult | None) -> None:
+        """Count one answer (None: a lookup found nothing executed, an answer like any other)."""
+        fault = answer is not None and answer.kind == KIND_FAULT
+        with self._lock:
+            self._calls += 1
+            if not fault:
+                self._in_a_row = 0
+                return
+            self._in_a_row += 1
+            if self._calls <= self.settings.window:
+                self._faults_in_window += 1
+            if self.reason is not None:
+                return
+            if answer.reason == CREDENTIALS_REFUSED:
+                self.reason = (
+                    "the card gateway refused the credentials (check the password of the Airflow "
+                    "connection kessai_card_gateway)"
+                )
+            elif self._in_a_row >= self.settings.consecutive:
+                self.reason = f"{self._in_a_row} faults in a row"
+            elif self._faults_in_window * 100 > self.settings.rate_percent * self.settings.window:
+                self.reason = (
+                    f"{self._faults_in_window} faults among the first {self.settings.window} calls "
+                    f"(more than {self.settings.rate_percent:g} %)"
+                )
