@@ -26,6 +26,7 @@ from kessai.card_gateway import (
     ChargeResult,
     GatewayConfigurationError,
 )
+from kessai.masking import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,7 @@ class HttpCardGateway:
                 continue
             if response.status in CREDENTIAL_STATUSES:
                 raise GatewayConfigurationError(
-                    f"the card gateway at {self._settings.base_url} refused the credentials (HTTP "
+                    f"the card gateway at {mask_url(self._settings.base_url)} refused the credentials (HTTP "
                     f"{response.status}): check the password of the Airflow connection kessai_card_gateway"
                 )
             if response.status in REPEATED_STATUSES:

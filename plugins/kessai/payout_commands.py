@@ -3,29 +3,14 @@ build the transfer files of a business day, read a transfer file back before it 
 
 from __future__ import annotations
 
-import functools
-import sys
 from pathlib import Path
 
 from kessai.cli import parse_date
 from kessai.database import kessai_home, make_engine
 
-
-def _reported(command):
-    """A refused closing or transfer file (the kessai errors are ValueErrors) prints its reason."""
-
-    @functools.wraps(command)
-    def run(args) -> int:
-        try:
-            return command(args)
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-
-    return run
+# A refused closing or transfer file ends in its reason on one line, exit 1 (kessai.cli.main).
 
 
-@_reported
 def command_close(args) -> int:
     from kessai.payout_closing import format_summary, run_payout_closing
     from kessai.payout_statement_files import run_statement_files
@@ -38,7 +23,6 @@ def command_close(args) -> int:
     return 0
 
 
-@_reported
 def command_assign_closing_dates(args) -> int:
     from kessai.calendar_store import prepare_calendar
     from kessai.payout_closing import assign_closing_dates
@@ -52,7 +36,6 @@ def command_assign_closing_dates(args) -> int:
     return 0
 
 
-@_reported
 def command_transfer_files(args) -> int:
     from kessai.payout_transfer_files import format_summary, run_payout_transfer_files
 
@@ -60,7 +43,6 @@ def command_transfer_files(args) -> int:
     return 0
 
 
-@_reported
 def command_read_transfer_file(args) -> int:
     from kessai.zengin import parse_transfer_file
 
