@@ -153,10 +153,13 @@ def failure_line(error: BaseException) -> str:
     if isinstance(error, OperationalError):
         line = (f"the business database {database} cannot be used: {_first_line(error.orig)}. Check "
                 "KESSAI_DATABASE_URL and that the database exists and its server is up")
-    elif isinstance(error, (DataError, IntegrityError)) or isinstance(error, OverflowError):
+    elif isinstance(error, (DataError, OverflowError)):
         cause = error.orig if isinstance(error, DBAPIError) else error
-        line = (f"a value was refused by the business database: {_first_line(cause)}. Check the numbers and "
-                "ids given (an amount is whole yen, at most 9,223,372,036,854,775,807)")
+        line = (f"a value is out of range for the business database: {_first_line(cause)}. Check the numbers "
+                "given (an amount is whole yen, 1 to KESSAI_MAX_SLIP_AMOUNT)")
+    elif isinstance(error, IntegrityError):
+        line = (f"the business database refused the change: {_first_line(error.orig)}. Check the ids given; "
+                "run it again with --debug if they are right")
     elif isinstance(error, DBAPIError):
         line = f"the business database {database} failed: {_first_line(error.orig)}. Run the command again; if it fails again, run it with --debug"
     elif isinstance(error, ArgumentError):
