@@ -122,11 +122,7 @@ def test_an_unexpected_fault_is_one_line_that_points_to_debug(business_database,
     def broken(_args):
         raise ZeroDivisionError("division by zero")
 
-    parser = kessai.cli.build_parser()
-    monkeypatch.setattr(kessai.cli, "build_parser", lambda: parser)
-    parser.parse_args(["calendar", "2027-01"])  # the sub-parser exists
-    for action in parser._subparsers._group_actions[0].choices.values():
-        action.set_defaults(handler=broken)
+    monkeypatch.setattr(kessai.cli, "command_calendar", broken)  # the parser is built in main()
     assert main(["calendar", "2027-01"]) == 1
     assert one_error_line(capsys) == (
         "error: unexpected ZeroDivisionError: division by zero. Run the command again with --debug for the traceback"
