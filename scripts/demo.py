@@ -25,6 +25,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import insert, text
 
 from kessai.database import database_url, kessai_home, make_engine
+from kessai.masking import mask_url
 from kessai.migrations_runner import upgrade
 from kessai.schema import settings
 from kessai.run_dates import JAPAN
@@ -227,7 +228,7 @@ def print_summary(outcome, mailbox: Path) -> None:
 
     home = kessai_home()
     print("\nOutputs:")
-    print(f"  business database   {database_url()}")
+    print(f"  business database   {mask_url(database_url())}")
     for folder in sorted(p for p in home.iterdir() if p.is_dir() and p.name not in ("airflow", "mail")):
         print(f"  {folder.name + '/':<19} {folder}")
     print(f"  mails (.eml)        {mailbox}")

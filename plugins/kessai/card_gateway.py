@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from kessai.masking import mask_url
+
 # Outcomes of a charge, as charge_attempts.outcome stores them.
 SUCCEEDED = "succeeded"
 DECLINED = "declined"  # the card issuer refused: final for this billing month
@@ -109,8 +111,10 @@ class CardGatewaySettings:
                 f"max_retries {self.max_retries} (>= 0), timeout {self.timeout} (> 0)"
             )
 
-    def __repr__(self) -> str:  # never the API key
-        return f"CardGatewaySettings(kind={self.kind!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
+    def __repr__(self) -> str:  # never the API key, nor a password in the URL
+        return f"CardGatewaySettings(kind={self.kind!r}, base_url={mask_url(self.base_url)!r}, concurrency={self.concurrency})"
+
+    __str__ = __repr__
 
 
 def gateway_settings(

@@ -1,12 +1,19 @@
-"""The operators' command line: `python -m kessai --help`."""
+"""The operators' command line: `python -m kessai --help`.
+
+Every command ends a failure with one line on stderr, `error: <what failed>: <what to do>`, and
+exit code 1; a usage error (a bad option or argument) exits 2 with argparse's message. No
+traceback unless `--debug`. No password of any URL appears in what is printed (kessai.masking).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from datetime import date
+from pathlib import Path
 
 from kessai.database import database_url, make_engine
+from kessai.masking import mask_text, mask_url
 
 # Feature modules that add their own sub-commands: each has register(subparsers).
 FEATURE_COMMANDS: list[str] = [
@@ -60,7 +67,7 @@ def command_db_upgrade(args) -> int:
     with engine.begin() as connection:
         prepare_calendar(connection)
     state = "already at" if before == after else f"migrated from {before or 'empty'} to"
-    print(f"business database {engine.url.render_as_string(hide_password=True)}: {state} revision {after}")
+    print(f"business database {mask_url(engine.url.render_as_string(hide_password=False))}: {state} revision {after}")
     return 0
 
 
@@ -93,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m kessai",
         description="kessai: the card-payment back office. The business database is "
-        f"KESSAI_DATABASE_URL (now: {database_url()}).",
+        f"KESSAI_DATABASE_URL (now: {mask_url(database_url())}).",
     )
+    parser.add_argument("--debug", action="store_true", help="on a failure, show the traceback")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     db = commands.add_parser("db", help="create or migrate the business database")
@@ -117,38 +125,93 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module_name in FEATURE_COMMANDS:
         __import__(module_name, fromlist=["register"]).register(commands)
+    _debug_everywhere(commands)
     return parser
 
 
+def _debug_everywhere(subparsers) -> None:
+    """--debug is accepted after a command too (python -m kessai transmit 2027-01-05 --debug)."""
+    for command in subparsers.choices.values():
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _debug_everywhere(action)
+
+
 def schema_problem() -> str | None:
-    """Why the business database cannot serve a command yet, or None."""
+    """Why the business database cannot serve a command yet, or None. An embedded database file
+    that does not exist is not created here (a mistyped path would make an empty database)."""
     from kessai.migrations_runner import current_revision, head_revision
 
-    engine = make_engine()
+    url = database_url()
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return (
+            f"the business database {url.removeprefix('sqlite:///')} does not exist: set KESSAI_DATABASE_URL "
+            "to the business database, or create it with `python -m kessai db upgrade`"
+        )
+    engine = make_engine(url)
     try:
         current = current_revision(engine)
     finally:
         engine.dispose()
     if current != head_revision():
         return (
-            f"the business database {engine.url.render_as_string(hide_password=True)} is at schema "
+            f"the business database {mask_url(url)} is at schema "
             f"revision {current or '(empty)'}, not {head_revision()}: run `python -m kessai db upgrade`"
         )
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    from kessai.business_calendar import CalendarHorizonError
+def failure_line(error: BaseException) -> str:
+    """One line for a command's failure: what failed and what to do, with no password in it."""
+    from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, IntegrityError, OperationalError
 
-    args = build_parser().parse_args(argv)
-    if args.command != "db" and (problem := schema_problem()):
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+    from kessai.business_calendar import CalendarHorizonError
+    from kessai.errors import Refusal, TransientFault
+
+    database = mask_url(database_url())
+    if isinstance(error, OperationalError):
+        line = (f"the business database {database} cannot be used: {_first_line(error.orig)}. Check "
+                "KESSAI_DATABASE_URL and that the database exists and its server is up")
+    elif isinstance(error, (DataError, OverflowError)):
+        cause = error.orig if isinstance(error, DBAPIError) else error
+        line = (f"a value is out of range for the business database: {_first_line(cause)}. Check the numbers "
+                "given (an amount is whole yen, 1 to KESSAI_MAX_SLIP_AMOUNT)")
+    elif isinstance(error, IntegrityError):
+        line = (f"the business database refused the change: {_first_line(error.orig)}. Check the ids given; "
+                "run it again with --debug if they are right")
+    elif isinstance(error, DBAPIError):
+        line = f"the business database {database} failed: {_first_line(error.orig)}. Run the command again; if it fails again, run it with --debug"
+    elif isinstance(error, ArgumentError):
+        line = f"KESSAI_DATABASE_URL {database} cannot be used: {_first_line(error)}. Give a SQLAlchemy URL"
+    elif isinstance(error, (Refusal, TransientFault, CalendarHorizonError)):
+        line = str(error).strip() or type(error).__name__  # kessai's own words: what failed, what to do
+    elif isinstance(error, (ValueError, LookupError, RuntimeError)):
+        line = _first_line(error)
+    elif isinstance(error, OSError):
+        line = f"{_first_line(error)}. Check the path and its permissions"
+    else:
+        line = f"unexpected {type(error).__name__}: {_first_line(error)}. Run the command again with --debug for the traceback"
+    return mask_text(line)
+
+
+def _first_line(error: object) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0].strip() if text else type(error).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)  # a usage error exits 2 here
     try:
+        if args.command != "db" and (problem := schema_problem()):
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
         return args.handler(args)
-    except CalendarHorizonError as error:  # an operator's question past the reviewed holidays
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except Exception as error:  # noqa: BLE001 - every failure ends in one line (the traceback with --debug)
+        if args.debug:
+            raise
+        print(f"error: {failure_line(error)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

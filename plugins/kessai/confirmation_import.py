@@ -18,6 +18,8 @@ from pathlib import Path
 from sqlalchemy import Connection
 
 from kessai.confirmation_batch import ConfirmationRequest, register_confirmations
+from kessai.csv_files import csv_text
+from kessai.output_files import write_path
 
 COLUMNS = ("merchant_id", "slip_id", "confirmed_on")
 # The admin screen's Japanese column names mean the same.
@@ -172,10 +174,8 @@ def default_rejects_path(csv_path: Path) -> Path:
 
 def write_rejects(result: ImportResult, path: Path) -> None:
     """The rejected rows, in the upload's encoding: line_number, reason, message, then the row as
-    it was. The extra columns are ignored on upload, so a corrected file can be imported again."""
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(["line_number", "reason", "message", *result.header])
-    for row in result.rejected:
-        writer.writerow([row.line_number, row.reason, row.message, *row.cells])
-    path.write_bytes(buffer.getvalue().encode(result.encoding))
+    it was. The extra columns are ignored on upload, so a corrected file can be imported again.
+    A cell that would run as a formula in a spreadsheet comes back with a quote before it."""
+    rows = [["line_number", "reason", "message", *result.header]]
+    rows += [[row.line_number, row.reason, row.message, *row.cells] for row in result.rejected]
+    write_path(path, csv_text(rows, lineterminator="\r\n").encode(result.encoding))

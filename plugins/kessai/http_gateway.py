@@ -26,6 +26,7 @@ from kessai.card_gateway import (
     CardGatewaySettings,
     ChargeResult,
 )
+from kessai.masking import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +131,7 @@ class HttpCardGateway:
                 log.error(
                     "the card gateway at %s refused the credentials (HTTP %d): check the password of the "
                     "Airflow connection kessai_card_gateway",
-                    self._settings.base_url, response.status,
+                    mask_url(self._settings.base_url), response.status,
                 )
                 return ChargeResult(UNKNOWN, CREDENTIALS_REFUSED)
             if response.status in REPEATED_STATUSES:

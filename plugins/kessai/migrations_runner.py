@@ -30,8 +30,25 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
-    """Migrate to `revision`; returns (before, after). A second call changes nothing."""
+    """Migrate to `revision`; returns (before, after). A second call changes nothing.
+
+    SQLite alters a table by copying it, which dropping the original breaks while other tables'
+    foreign keys point at it: its migrations run with foreign keys off, as SQLite's procedure for
+    altering a table says, and must leave no broken reference (PRAGMA foreign_key_check) to commit.
+    """
     before = current_revision(engine)
-    with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), revision)
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys = OFF")  # no effect inside a transaction: first
+            connection.commit()
+        try:
+            with connection.begin():
+                command.upgrade(alembic_config(connection), revision)
+                if sqlite and (broken := connection.exec_driver_sql("PRAGMA foreign_key_check").all()):
+                    raise RuntimeError(f"the migration left references to missing rows: {broken[:5]}")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+                connection.commit()
     return before, current_revision(engine)

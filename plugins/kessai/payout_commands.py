@@ -4,32 +4,16 @@ back before it goes to the bank."""
 
 from __future__ import annotations
 
-import functools
 import getpass
-import sys
 from pathlib import Path
 
-from kessai.cli import parse_date, refuse_before_its_day
+from kessai.cli import command_clock, parse_date, refuse_before_its_day
 from kessai.clock import Starts
 from kessai.database import kessai_home, make_engine
-from kessai.errors import Refusal
+
+# A refused closing or transfer file ends in its reason on one line, exit 1 (kessai.cli.main).
 
 
-def _reported(command):
-    """A refused closing or transfer file (a kessai Refusal, or a ValueError) prints its reason."""
-
-    @functools.wraps(command)
-    def run(args) -> int:
-        try:
-            return command(args)
-        except (Refusal, ValueError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-
-    return run
-
-
-@_reported
 def command_close(args) -> int:
     from kessai.payout_closing import format_summary, run_payout_closing
     from kessai.payout_statement_files import run_statement_files
@@ -43,14 +27,12 @@ def command_close(args) -> int:
     return 0
 
 
-@_reported
 def command_books_start(args) -> int:
-    from kessai import clock
     from kessai.payout_closing import declare_books_start
 
     declared_by = args.by or getpass.getuser()
     with make_engine().begin() as connection:
-        declare_books_start(connection, args.start_date, declared_by, args.note, clock.now())
+        declare_books_start(connection, args.start_date, declared_by, args.note, command_clock())
     print(
         f"the books start at closing {args.start_date} (declared by {declared_by}): kessai pays the closings from "
         "that date on; confirmed slips of earlier closing dates are taken as paid by the system before it"
@@ -58,7 +40,6 @@ def command_books_start(args) -> int:
     return 0
 
 
-@_reported
 def command_assign_closing_dates(args) -> int:
     from kessai.calendar_store import prepare_calendar
     from kessai.payout_closing import assign_closing_dates
@@ -72,7 +53,6 @@ def command_assign_closing_dates(args) -> int:
     return 0
 
 
-@_reported
 def command_transfer_files(args) -> int:
     from kessai.payout_transfer_files import format_summary, run_payout_transfer_files
 
@@ -81,7 +61,6 @@ def command_transfer_files(args) -> int:
     return 0
 
 
-@_reported
 def command_read_transfer_file(args) -> int:
     from kessai.zengin import parse_transfer_file
 

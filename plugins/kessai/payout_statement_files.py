@@ -7,14 +7,13 @@
 - closing-summary.csv: one row per statement and a total row, for the operators.
 
 UTF-8 with a byte order mark and CRLF line ends, so Excel opens them as they are. They are written
-from the stored statements, so every run of the closing writes the same bytes.
+from the stored statements, so every run of the closing writes the same bytes, through the one
+safe CSV writer (kessai.csv_files: no cell runs as a formula) into files of KESSAI_FILE_MODE
+(kessai.output_files).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 from collections import defaultdict
 from datetime import date
 from pathlib import Path
@@ -22,6 +21,8 @@ from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, func, select
 
+from kessai.csv_files import csv_text
+from kessai.output_files import write_files
 from kessai.schema import (
     bank_accounts,
     card_companies,
@@ -68,9 +69,7 @@ def statement_file_name(merchant_id: str) -> str:
 
 
 def _csv(rows: list[list]) -> bytes:
-    buffer = io.StringIO(newline="")
-    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
-    return buffer.getvalue().encode(ENCODING)
+    return csv_text(rows, lineterminator="\r\n").encode(ENCODING)
 
 
 def _account_cells(account) -> list[str]:
@@ -166,15 +165,6 @@ def statement_files(connection: Connection, closing_date: date) -> dict[str, byt
     summary_rows.append(["TOTAL", "", "", "", *totals, sum(len(t) for t in transfers.values()), "", *extra])
     files[SUMMARY_FILE] = _csv(summary_rows)
     return files
-
-
-def write_files(directory: Path, files: dict[str, bytes]) -> None:
-    """Write each file whole (a temporary file, then a rename), so no reader sees half of one."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        partial = directory / f".{name}.partial"
-        partial.write_bytes(content)
-        os.replace(partial, directory / name)
 
 
 def run_statement_files(engine: Engine, closing_date: date, home: Path, *, dry_run: bool = False) -> dict:

@@ -33,7 +33,7 @@ from kessai.errors import Refusal
 from kessai.mail_templates import render_mail
 from kessai.operator_alerts import OPERATOR_ALERT_KIND, operator_email
 from kessai.outbox import enqueue_mail
-from kessai.payout_statement_files import write_files
+from kessai.output_files import PRIVATE_FILE_MODE, safe_child, write_files
 from kessai.rules import PAYOUT_CYCLES, closing_dates, payout_date
 from kessai.schema import (
     bank_accounts,
@@ -379,7 +379,7 @@ def restore_files(connection: Connection, home: Path, payout_days: list[date], r
     for row in connection.execute(
         select(payout_transfer_files).where(payout_transfer_files.c.payout_date.in_(payout_days))
     ).mappings():
-        path = transfers_directory(home, row["payout_date"]) / row["file_name"]
+        path = safe_child(transfers_directory(home, row["payout_date"]), row["file_name"])
         if path.exists():
             content = path.read_bytes()
             source = f"{path} on disk"
@@ -392,7 +392,7 @@ def restore_files(connection: Connection, home: Path, payout_days: list[date], r
                 "gives different bytes. It is not rebuilt: find out what changed before anything goes to the bank."
             )
         if not path.exists():
-            write_files(path.parent, {path.name: content})
+            write_files(path.parent, {path.name: content}, mode=PRIVATE_FILE_MODE)
             restored.append(str(path))
     return restored
 
@@ -420,7 +420,7 @@ def run_payout_transfer_files(engine: Engine, day: date, home: Path, *, dry_run:
             return summary
         connection.commit()
         for payout_day, files in run.new_files.items():
-            write_files(transfers_directory(home, payout_day), files)
+            write_files(transfers_directory(home, payout_day), files, mode=PRIVATE_FILE_MODE)
         payout_days = [date.fromisoformat(p["payout_date"]) for p in run.summary["payout_dates"]]
         summary["restored"] = restore_files(connection, home, payout_days, remitter)
         connection.rollback()

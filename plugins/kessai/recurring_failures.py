@@ -6,8 +6,6 @@ failed. Dedupe keys make every mail a once-only."""
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import logging
 from collections import Counter
@@ -17,6 +15,7 @@ from sqlalchemy import Connection, Date, bindparam, insert, select
 
 from kessai.card_gateway import DECLINED, ERROR
 from kessai.charge_cycle import ChargeCycle, closed_at
+from kessai.csv_files import csv_text
 from kessai.database import sql_text
 from kessai.mail_templates import render_mail
 from kessai.outbox import enqueue_mail
@@ -59,16 +58,16 @@ def japanese_month(d: date) -> str:
 
 
 def failure_csv(cycle: ChargeCycle, rows) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
+    """The failed slips as the CSV attached to the merchant's notice (kessai.csv_files: no cell
+    runs as a formula)."""
+    lines = [CSV_HEADER]
     for row in rows:
-        writer.writerow([
+        lines.append([
             row.slip_id, row.subscription_id, cycle.month_label, cycle.charge_date.isoformat(), row.amount,
             row.card_company_name, row.card_reference, row.customer_email or "",
             failure_label(row.last_outcome, row.failure_reason), row.failure_reason, row.attempts,
         ])
-    return out.getvalue()
+    return csv_text(lines, numeric_columns=(4, 10), lineterminator="\r\n")
 
 
 def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock) -> dict:

@@ -279,6 +279,10 @@ card_companies = Table(
     Column("card_company", String(16), primary_key=True),
     Column("name", Text, nullable=False),
     Column("file_code", String(8), nullable=False, unique=True),
+    # The code names the company's transmission file: letters and digits only, so no name leaves
+    # its folder (migration 0008; each database says it its own way).
+    CheckConstraint("file_code ~ '^[A-Za-z0-9]+$'", name="file_code").ddl_if(dialect="postgresql"),
+    CheckConstraint("file_code <> '' AND file_code NOT GLOB '*[^A-Za-z0-9]*'", name="file_code").ddl_if(dialect="sqlite"),
 )
 
 transmission_batches = Table(

@@ -10,9 +10,11 @@ import logging
 import os
 import smtplib
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parseaddr
 from urllib.parse import unquote, urlsplit
+
+from kessai.masking import mask_url
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ class SmtpSettings:
     host: str = "localhost"
     port: int = 1025
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in a log or an error
     use_ssl: bool = False  # TLS from the first byte (port 465)
     starttls: bool = False  # upgrade a plain connection (port 587)
     timeout: float = 30.0
@@ -89,7 +91,7 @@ class SmtpSettings:
         """
         parts = urlsplit(url)
         if parts.scheme not in _SCHEMES:
-            raise ValueError(f"SMTP URL {url!r}: the scheme must be one of {', '.join(_SCHEMES)}")
+            raise ValueError(f"SMTP URL {mask_url(url)!r}: the scheme must be one of {', '.join(_SCHEMES)}")
         use_ssl, starttls, default_port = _SCHEMES[parts.scheme]
         # Percent-decoding only: a "+" stays a plus, as in noreply+kessai@example.jp.
         pairs = (item.partition("=") for item in parts.query.split("&") if item)
@@ -101,7 +103,7 @@ class SmtpSettings:
             port = parts.port or default_port
             timeout = float(options.get("timeout", 30))
         except ValueError as error:
-            raise ValueError(f"SMTP URL {parts.netloc!r}: {error}") from None
+            raise ValueError(f"SMTP URL {mask_url(url)!r}: {error}") from None
         return cls(
             host=parts.hostname or "localhost",
             port=port,

@@ -20,8 +20,6 @@ run; a merchant without a mail address is reported to the operators instead.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from sqlalchemy import BigInteger, Column, Connection, Date, MetaData, String, T
 
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
+from kessai.csv_files import csv_text
 from kessai.database import sql_text
 from kessai.mail_templates import render_mail
 from kessai.operator_alerts import (
@@ -378,13 +377,8 @@ def _mail(
 
 def slips_csv(slips: list[RemindedSlip]) -> str:
     """The slip list as CSV: slip number, amount in yen, payment date, deadline (ISO dates)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
-    writer.writerows(
-        (slip.slip_id, slip.amount, slip.payment_date.isoformat(), slip.deadline.isoformat()) for slip in slips
-    )
-    return out.getvalue()
+    rows = [(slip.slip_id, slip.amount, slip.payment_date.isoformat(), slip.deadline.isoformat()) for slip in slips]
+    return csv_text([CSV_HEADER, *rows], numeric_columns=(1,), lineterminator="\r\n")
 
 
 # -- after delivery -----------------------------------------------------------------------------

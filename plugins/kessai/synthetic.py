@@ -377,6 +377,7 @@ def _parse_moment(value: str) -> datetime:
 
 def command_generate(args) -> int:
     from kessai.database import make_engine
+    from kessai.masking import mask_url
 
     names = {field.name for field in fields(GenerationPlan)}
     plan = GenerationPlan(**{name: value for name, value in vars(args).items() if name in names})
@@ -387,7 +388,7 @@ def command_generate(args) -> int:
     except (ValueError, CalendarHorizonError, DatabaseNotEmpty) as error:
         print(f"nothing generated: {error}", file=sys.stderr)
         return 2
-    print(f"generated into {engine.url.render_as_string(hide_password=True)} (seed {plan.seed}):")
+    print(f"generated into {mask_url(engine.url.render_as_string(hide_password=False))} (seed {plan.seed}):")
     for name, value in summary.items():
         print(f"  {name.replace('_', ' ')}: {value}")
     return 0

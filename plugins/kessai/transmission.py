@@ -17,6 +17,7 @@ marked, so it writes the same bytes and transmits nothing twice.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -26,12 +27,13 @@ from sqlalchemy import Connection, Date, Engine, bindparam, delete, func, select
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
-from kessai.schema import slips, transmission_batches, transmission_holds
+from kessai.schema import card_companies, slips, transmission_batches, transmission_holds
 from kessai.transmission_file import (
     Destination,
     FileHeader,
     RecordStream,
     TransmissionFileError,
+    check_file_code,
     write_transmission_file,
 )
 
@@ -190,6 +192,7 @@ def write_batch_files(connection: Connection, business_date: date, destination: 
 
     One ordered stream of the day's records, cut into the files by the batches' record counts.
     """
+    destination.sweep_parts(time.time())  # what a run killed mid-write left
     batches = batches_of(connection, business_date)
     statement = _statement(connection, "records")
     records = RecordStream(connection, statement, {"business_date": business_date})
@@ -271,6 +274,7 @@ def run_transmission(
         if closed:
             connection.commit()
             return {"business_date": business_date.isoformat(), "closed": closed}
+        check_file_codes(connection)
         claimed = claim_due_slips(connection, business_date, sender or sender_code())
         summary = transmission_summary(connection, business_date, claimed)
         if dry_run:
@@ -280,6 +284,13 @@ def run_transmission(
         summary["files"] = write_batch_files(connection, business_date, destination)
         connection.commit()
     return summary
+
+
+def check_file_codes(connection: Connection) -> None:
+    """Refuses, before anything is claimed, when a card company's file code could not name a file
+    (the database's CHECK keeps them out; this guards a database that lacks it)."""
+    for card_company, file_code in connection.execute(select(card_companies.c.card_company, card_companies.c.file_code)):
+        check_file_code(file_code, owner=f"card company {card_company}")
 
 
 def format_summary(summary: dict) -> str:

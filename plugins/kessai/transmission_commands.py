@@ -3,30 +3,20 @@ rebuilds the same files, or a dry run), printing what the task log shows."""
 
 from __future__ import annotations
 
-import sys
-
 from kessai.cli import parse_date, refuse_before_its_day
 from kessai.clock import Starts
 from kessai.database import make_engine
 
 
 def command_transmit(args) -> int:
-    from kessai.errors import Refusal
     from kessai.transmission import format_summary, run_transmission
     from kessai.transmission_file import Destination, transmission_url
 
-    try:
-        refuse_before_its_day(args.business_date, Starts.DAY_BEGUN, "the transmission", dry_run=args.dry_run)
-    except Refusal as refused:
-        print(f"error: {refused}", file=sys.stderr)
-        return 1
+    refuse_before_its_day(args.business_date, Starts.DAY_BEGUN, "the transmission", dry_run=args.dry_run)
     destination = Destination.from_url(args.to or transmission_url())
     engine = make_engine()
-    try:
+    try:  # a refused date ends in its reason, exit 1 (kessai.cli.main)
         summary = run_transmission(engine, args.business_date, destination, dry_run=args.dry_run)
-    except Refusal as refused:
-        print(f"error: {refused}", file=sys.stderr)
-        return 1
     finally:
         engine.dispose()
     print(format_summary(summary))

@@ -11,6 +11,9 @@ memory stays flat however large the day. Each file is written under a temporary 
 renamed into place, then its SHA-256 sidecar: a consumer that sees the sidecar sees the whole file.
 
 The destination is any fsspec filesystem: a local folder by default, object storage in production.
+On a local folder the files are created in KESSAI_FILE_MODE and their folders in KESSAI_DIR_MODE
+(kessai.output_files); a file name is one plain name (a card company's file code never leads out
+of the folder); the `.part` files a killed run left are swept by the next run.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import hashlib
 import io
 import os
 import posixpath
+import re
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -28,9 +33,12 @@ from itertools import islice
 
 import fsspec
 from fsspec import AbstractFileSystem
+from fsspec.implementations.local import LocalFileSystem
 from sqlalchemy import Connection, TextClause
 
 from kessai.database import kessai_home
+from kessai.errors import Refusal
+from kessai.output_files import PART_SUFFIX, SWEEP_GRACE_SECONDS, check_name, dir_mode, file_mode, make_folder
 
 URL_VARIABLE = "KESSAI_TRANSMISSION_URL"
 ENCODING = "utf-8"
@@ -45,6 +53,23 @@ POSTGRES_COPY_FORMAT = "FORMAT csv, FORCE_QUOTE *, ENCODING 'UTF8'"
 
 class TransmissionFileError(RuntimeError):
     """The records read do not match what the batches say."""
+
+
+# A card company's file code: letters and digits only (also a CHECK of card_companies.file_code).
+FILE_CODE = re.compile(r"[A-Za-z0-9]+")
+
+
+class BadFileCode(Refusal, ValueError):
+    """A card company's file code that cannot name a file."""
+
+
+def check_file_code(file_code: str, *, owner: str) -> str:
+    if not (isinstance(file_code, str) and FILE_CODE.fullmatch(file_code)):
+        raise BadFileCode(
+            f"{owner}: file code {file_code!r} is not letters and digits only, so it cannot "
+            "name a transmission file: correct card_companies.file_code, then run again"
+        )
+    return file_code
 
 
 def transmission_url() -> str:
@@ -68,7 +93,33 @@ class Destination:
         return posixpath.join(self.root, business_date.isoformat())
 
     def path(self, business_date: date, file_name: str) -> str:
-        return posixpath.join(self.folder(business_date), file_name)
+        return posixpath.join(self.folder(business_date), check_name(file_name, what="transmission file name"))
+
+    @property
+    def local(self) -> bool:
+        return isinstance(self.fs, LocalFileSystem)
+
+    def make_folder(self, business_date: date) -> None:
+        folder = self.folder(business_date)
+        if self.local:
+            make_folder(folder, dir_mode())
+        else:
+            self.fs.makedirs(folder, exist_ok=True)
+
+    def sweep_parts(self, started: float) -> list[str]:
+        """Remove the `.part` files in the day folders last written more than the grace before
+        `started` (a time.time()): what a killed run left. Where the filesystem tells no time of a
+        file, nothing is removed."""
+        removed = []
+        for path in self.fs.glob(posixpath.join(self.root, "*", f".*{PART_SUFFIX}")):
+            try:
+                modified = self.fs.modified(path).timestamp()
+            except (NotImplementedError, FileNotFoundError, OSError):
+                continue
+            if modified < started - SWEEP_GRACE_SECONDS:
+                self.fs.rm(path)
+                removed.append(path)
+        return removed
 
     def url(self, path: str) -> str:
         return self.fs.unstrip_protocol(path)
@@ -161,11 +212,14 @@ class _HashingWriter:
 
 
 def _replace(fs: AbstractFileSystem, path: str, write) -> None:
-    """Write path through a temporary name in the same folder, renamed into place when complete."""
+    """Write path through a temporary name in the same folder, renamed into place when complete.
+    On a local folder the file is made KESSAI_FILE_MODE before a byte is in it."""
     folder, name = posixpath.split(path)
-    temporary = posixpath.join(folder, f".{name}.{uuid.uuid4().hex}.part")
+    temporary = posixpath.join(folder, f".{name}.{uuid.uuid4().hex}{PART_SUFFIX}")
     try:
         with fs.open(temporary, "wb") as out:
+            if isinstance(fs, LocalFileSystem):
+                os.chmod(temporary, file_mode())
             write(out)
         fs.mv(temporary, path)
     finally:
@@ -178,8 +232,9 @@ def write_transmission_file(
 ) -> WrittenFile:
     """Write one file (header, the data records given as blocks of CSV bytes, trailer), then its
     sidecar."""
-    destination.fs.makedirs(destination.folder(header.business_date), exist_ok=True)
+    check_file_code(header.file_code, owner=f"transmission file {file_name!r}")
     path = destination.path(header.business_date, file_name)
+    destination.make_folder(header.business_date)
     writer: _HashingWriter | None = None
 
     def write(out) -> None:

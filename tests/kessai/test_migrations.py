@@ -1,6 +1,13 @@
-from sqlalchemy import inspect
+import os
+import uuid
 
-from kessai.migrations_runner import current_revision, head_revision, upgrade
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from kessai.database import make_engine
+from kessai.migrations_runner import alembic_config, current_revision, head_revision, upgrade
 
 CONTRACT = {
     "merchants": {"merchant_id", "name", "name_kana", "name_en", "email", "payout_cycle"},
@@ -28,3 +35,79 @@ def test_migrated_database_has_the_contract_tables_and_columns(engine):
 def test_upgrade_again_is_a_no_op(engine):
     assert current_revision(engine) == head_revision()
     assert upgrade(engine) == (head_revision(), head_revision())
+
+
+# -- 0008: card_companies.file_code is letters and digits only ---------------------------------
+
+
+@pytest.fixture
+def empty_database(dialect, tmp_path):
+    """An engine on a database with no schema yet, on SQLite and PostgreSQL."""
+    if dialect == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'empty.sqlite'}")
+        yield engine
+        engine.dispose()
+        return
+    server = (os.environ.get("KESSAI_TEST_POSTGRES_URL") or "").replace("postgresql://", "postgresql+psycopg://", 1)
+    if not server:
+        pytest.skip("KESSAI_TEST_POSTGRES_URL is not set")
+    name = f"kessai_empty_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(server.rsplit("/", 1)[0] + "/" + name)
+    yield engine
+    engine.dispose()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+BATCH = (
+    "INSERT INTO transmission_batches (business_date, card_company, file_name, record_count, amount_total, "
+    "late_count, sequence_number, sender_code, file_code) "
+    "VALUES ('2027-01-04', 'unionpay', 'UP1_20270104.csv', 1, 500, 0, 1, 'KESSAI', 'UP1')"
+)
+
+
+def test_0008_keeps_the_card_companies_and_their_batches_and_refuses_bad_codes_after(empty_database):
+    engine = empty_database
+    assert upgrade(engine, "0004") == (None, "0004")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO card_companies VALUES ('unionpay', 'UnionPay', 'UP1')"))
+        connection.execute(text(BATCH))  # a batch pointing at the company (a foreign key)
+
+    assert upgrade(engine) == ("0004", head_revision())
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT card_company, file_code FROM card_companies ORDER BY card_company")).all() == [
+            ("amex", "AX"), ("diners", "DC"), ("jcb", "JC"), ("unionpay", "UP1"), ("visa_master", "VM"),
+        ]
+        assert connection.execute(text("SELECT card_company FROM transmission_batches")).scalar_one() == "unionpay"
+        if engine.dialect.name == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # on again after the migration
+    with pytest.raises(IntegrityError, match="ck_card_companies_file_code"), engine.begin() as connection:
+        connection.execute(text("UPDATE card_companies SET file_code = '../x' WHERE card_company = 'jcb'"))
+    with pytest.raises(IntegrityError), engine.begin() as connection:  # the foreign key still holds
+        connection.execute(text(BATCH.replace("'unionpay'", "'nobody'")))
+
+
+def test_0008_stops_naming_an_existing_bad_code_and_changes_nothing(empty_database):
+    engine = empty_database
+    upgrade(engine, "0004")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO card_companies VALUES ('odd', 'Odd', '../x')"))
+    with pytest.raises(RuntimeError, match=r"letters and digits only; these are not: odd \('../x'\)"):
+        upgrade(engine)
+    assert current_revision(engine) == "0004"
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE card_companies SET file_code = 'OD' WHERE card_company = 'odd'"))
+    assert upgrade(engine) == ("0004", head_revision())
+
+
+def test_0008_downgrades(empty_database):
+    engine = empty_database
+    upgrade(engine)
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0004")
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE card_companies SET file_code = '../x' WHERE card_company = 'jcb'"))
