@@ -37,7 +37,7 @@ def test_upgrade_again_is_a_no_op(engine):
     assert upgrade(engine) == (head_revision(), head_revision())
 
 
-# -- 0008: card_companies.file_code is letters and digits only ---------------------------------
+# -- 0006: card_companies.file_code is letters and digits only ---------------------------------
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ BATCH = (
 )
 
 
-def test_0008_keeps_the_card_companies_and_their_batches_and_refuses_bad_codes_after(empty_database):
+def test_0006_keeps_the_card_companies_and_their_batches_and_refuses_bad_codes_after(empty_database):
     engine = empty_database
     assert upgrade(engine, "0004") == (None, "0004")
     with engine.begin() as connection:
@@ -91,7 +91,7 @@ def test_0008_keeps_the_card_companies_and_their_batches_and_refuses_bad_codes_a
         connection.execute(text(BATCH.replace("'unionpay'", "'nobody'")))
 
 
-def test_0008_stops_naming_an_existing_bad_code_and_changes_nothing(empty_database):
+def test_0006_stops_naming_an_existing_bad_code_and_changes_nothing(empty_database):
     engine = empty_database
     upgrade(engine, "0004")
     with engine.begin() as connection:
@@ -104,7 +104,7 @@ def test_0008_stops_naming_an_existing_bad_code_and_changes_nothing(empty_databa
     assert upgrade(engine) == ("0004", head_revision())
 
 
-def test_0008_downgrades(empty_database):
+def test_0006_downgrades(empty_database):
     engine = empty_database
     upgrade(engine)
     with engine.begin() as connection:

@@ -7,8 +7,8 @@ the card company, before anything changes. SQLite adds a CHECK by copying the ta
 the migrations run there with foreign keys off, as SQLite's own procedure for altering a table
 says, and are checked with PRAGMA foreign_key_check before they commit).
 
-Revision ID: 0008
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 
 """
 from typing import Sequence, Union
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0008'
-down_revision: Union[str, Sequence[str], None] = '0004'
+revision: str = '0006'
+down_revision: Union[str, Sequence[str], None] = '0005'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
