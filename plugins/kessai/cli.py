@@ -39,12 +39,12 @@ def parse_date(value: str) -> date:
 
 
 def command_clock():
-    """The one clock reading of a command (KESSAI_AS_OF when set, said on stderr)."""
+    """The one clock reading of a command (KESSAI_AS_OF when set, said on stdout)."""
     from kessai import clock
 
     moment = clock.now()
-    if clock.as_of_setting():
-        print(f"clock: {clock.describe(moment)}", file=sys.stderr)
+    if clock.as_of_setting():  # part of the command's report; a failure stays one line on stderr
+        print(f"clock: {clock.describe(moment)}")
     return moment
 
 

@@ -131,9 +131,10 @@ def test_an_unexpected_fault_is_one_line_that_points_to_debug(business_database,
     )
 
 
-def test_a_refusal_is_its_own_sentence(business_database, tmp_path, capsys):
+def test_a_refusal_is_its_own_sentence(business_database, tmp_path, monkeypatch, capsys):
     assert main(["payout-close", "2027-01-16"]) == 1
     line = one_error_line(capsys)
     assert "2027-01-16" in line and "closing" in line
+    monkeypatch.setenv("KESSAI_AS_OF", "2031-01-06T06:00:00+09:00")  # the day has begun
     assert main(["transmit", str(date(2031, 1, 6)), "--to", str(tmp_path)]) == 1  # past the reviewed holidays
     assert one_error_line(capsys).endswith("then set KESSAI_HOLIDAYS_REVIEWED_THROUGH=2031.")

@@ -93,15 +93,15 @@ def test_0006_keeps_the_card_companies_and_their_batches_and_refuses_bad_codes_a
 
 def test_0006_stops_naming_an_existing_bad_code_and_changes_nothing(empty_database):
     engine = empty_database
-    upgrade(engine, "0004")
+    upgrade(engine, "0005")
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO card_companies VALUES ('odd', 'Odd', '../x')"))
     with pytest.raises(RuntimeError, match=r"letters and digits only; these are not: odd \('../x'\)"):
         upgrade(engine)
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     with engine.begin() as connection:
         connection.execute(text("UPDATE card_companies SET file_code = 'OD' WHERE card_company = 'odd'"))
-    assert upgrade(engine) == ("0004", head_revision())
+    assert upgrade(engine) == ("0005", head_revision())
 
 
 def test_0006_downgrades(empty_database):
