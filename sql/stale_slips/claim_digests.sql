@@ -1,4 +1,4 @@
--- Claim this run's digests: one for each merchant whose period (its own, else :default_period)
+-- Claim this run's digests: one for each merchant whose period (its own, else the default setting)
 -- has no digest yet, nor a later period, and who has something to tell as of the period's first
 -- business day (as_of): an open slip stale by then (paid by paid_through), or an expired slip no
 -- digest has listed (expired by then). Stating the period's first business day, whichever run of
