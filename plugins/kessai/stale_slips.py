@@ -372,7 +372,7 @@ def _tell(connection: Connection, run_date: date, settings: ReminderSettings) ->
     )
     for merchant_id, group in groupby(rows, key=lambda row: row.merchant_id):
         digest = _digest(list(group))
-        mail = _mail(digest, settings)
+        mail = digest_mail(digest, settings)
         composed.append((digest, mail))
         if len(composed) == MAIL_BATCH:
             write_composed()
@@ -435,7 +435,7 @@ def _record_mails(connection: Connection, run_date: date, told: list[dict], expi
     )
 
 
-def _mail(digest: Digest, settings: ReminderSettings) -> Mail:
+def digest_mail(digest: Digest, settings: ReminderSettings) -> Mail:
     """The digest's mail (to the operators when the merchant has no address); the list goes as a
     CSV attachment past the inline limit."""
     listed = digest.listed()
