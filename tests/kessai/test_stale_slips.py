@@ -34,6 +34,7 @@ from kessai.stale_slips import (
 D = date.fromisoformat
 ONE_DAY = timedelta(days=1)
 SETTINGS = ReminderSettings(operator_email="ops@kessai.example")
+PERIOD_NAMES = (DAILY, WEEKLY, MONTHLY)
 
 FINAL = "■ 確定期限まで14日以内の伝票"
 OTHERS = "■ そのほかの未確定の伝票"
@@ -520,9 +521,6 @@ def test_half_a_year_of_runs_mentions_every_stale_slip_before_its_deadline(engin
             else:
                 # Daily and weekly: in the final notice of at least one digest before the deadline.
                 assert any(section == FINAL for section, _ in told), (merchant, paid)
-
-
-PERIOD_NAMES = (DAILY, WEEKLY, MONTHLY)
 
 
 # -- who gets the mail --------------------------------------------------------------------------
