@@ -458,7 +458,7 @@ stale_slip_digests = Table(
     Column("final_notice_slips", Integer, nullable=False, server_default="0"),
     Column("expired_slips", Integer, nullable=False, server_default="0"),
 )
-Index("ix_stale_slip_digests_business_date", stale_slip_digests.c.business_date)
+Index("ix_stale_slip_digests_business_date", stale_slip_digests.c.business_date, stale_slip_digests.c.merchant_id)
 
 slip_events = Table(
     "slip_events",

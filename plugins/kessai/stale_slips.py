@@ -271,9 +271,10 @@ def remind_stale_slips(
     for period in periods.values():
         log.info("%s digests: %s, as of %s, stale if paid by %s", period.name, period.key, period.as_of,
                  period.paid_through)
-    _claim_digests(connection, run_date, periods, settings)
+    claimed = _claim_digests(connection, run_date, periods, settings)
 
-    counts, unreachable = _tell(connection, run_date, settings)
+    # The daily period's day is the latest: its cutoff bounds every digest's.
+    counts, unreachable = _tell(connection, run_date, periods[DAILY].paid_through, settings, claimed)
     summary["digests"] = counts
     summary["merchants_without_email"] = sorted(unreachable)
     summary["mails"] = counts["mails"]
@@ -329,7 +330,7 @@ def _expire(connection: Connection, run_date: date, through: date) -> int:
     return result.rowcount
 
 
-def _claim_digests(connection: Connection, run_date: date, periods: dict[str, Period], settings: ReminderSettings) -> None:
+def _claim_digests(connection: Connection, run_date: date, periods: dict[str, Period], settings: ReminderSettings) -> int:
     types: dict = {"run_date": Date, "default_period": String}
     values: dict = {"run_date": run_date, "default_period": settings.period}
     for name, period in periods.items():
@@ -338,12 +339,16 @@ def _claim_digests(connection: Connection, run_date: date, periods: dict[str, Pe
                        f"{name}_paid_through": period.paid_through})
     claimed = connection.execute(_statement("claim_digests", connection, **types), values).rowcount
     log.info("claimed %d digest(s)", claimed)
+    return claimed
 
 
-def _tell(connection: Connection, run_date: date, settings: ReminderSettings) -> tuple[dict, set[str]]:
-    """Compose and write the mail of each digest this run claimed, record them on the digests and
-    on the expired slips they list. Returns the counts and the merchants without a mail address.
-    Streams the digests' slips, holding one merchant's slips and up to MAIL_BATCH mails at a time."""
+def _tell(
+    connection: Connection, run_date: date, paid_through: date, settings: ReminderSettings, claimed: int
+) -> tuple[dict, set[str]]:
+    """Compose and write the mail of each digest this run claimed (their slips all paid by
+    paid_through), record them on the digests and on the expired slips they list. Returns the
+    counts and the merchants without a mail address. Streams the digests' slips, holding one
+    merchant's slips and up to MAIL_BATCH mails at a time."""
     counts = {
         "merchants": 0, "mails": 0, "operator_alerts": 0, "attachments": 0,
         "open_slips": 0, "open_amount": 0, "final_notice_slips": 0, "expired_slips": 0, "expired_amount": 0,
@@ -364,11 +369,14 @@ def _tell(connection: Connection, run_date: date, settings: ReminderSettings) ->
             expired.extend({"slip_row_id": slip.slip_row_id, "mail_id": mail_id} for slip in digest.expired)
         composed.clear()
 
-    listed = _statement("digest_slips", connection, run_date=Date, default_period=String).columns(
+    if not claimed:  # most days of a week: nothing to read
+        return counts, unreachable
+    listed = _statement("digest_slips", connection, run_date=Date, paid_through=Date, default_period=String).columns(
         as_of=Date, payment_date=Date
     )
     rows = connection.execute(
-        listed.execution_options(yield_per=1000), {"run_date": run_date, "default_period": settings.period}
+        listed.execution_options(yield_per=1000),
+        {"run_date": run_date, "paid_through": paid_through, "default_period": settings.period},
     )
     for merchant_id, group in groupby(rows, key=lambda row: row.merchant_id):
         digest = _digest(list(group))

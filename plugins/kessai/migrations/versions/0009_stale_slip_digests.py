@@ -46,7 +46,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['mail_id'], ['mail_outbox.mail_id'], name='fk_stale_slip_digests_mail_id_mail_outbox'),
     sa.PrimaryKeyConstraint('merchant_id', 'period', name='pk_stale_slip_digests')
     )
-    op.create_index('ix_stale_slip_digests_business_date', 'stale_slip_digests', ['business_date'])
+    op.create_index('ix_stale_slip_digests_business_date', 'stale_slip_digests', ['business_date', 'merchant_id'])
     op.create_index('ix_slip_reminders_untold', 'slip_reminders', ['slip_row_id'],
                     postgresql_where=UNTOLD, sqlite_where=UNTOLD)
 
