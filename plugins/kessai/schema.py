@@ -191,6 +191,15 @@ Index(
     postgresql_where=text("confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL"),
     sqlite_where=text("confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL"),
 )
+# The open slips of each merchant by payment date (migration 0009): whether a merchant has an open
+# stale slip, and which, for its stale-slip digest, without reading its confirmed slips.
+Index(
+    "ix_slips_open_by_merchant",
+    slips.c.merchant_id,
+    slips.c.payment_date,
+    postgresql_where=text("confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL"),
+    sqlite_where=text("confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL"),
+)
 # The slips of a closing; without the unclosed ones, so that finding the few confirmed slips
 # without a closing date goes by ix_slips_awaiting_closing_date.
 Index(

@@ -273,8 +273,7 @@ def remind_stale_slips(
                  period.paid_through)
     claimed = _claim_digests(connection, run_date, periods, settings)
 
-    # The daily period's day is the latest: its cutoff bounds every digest's.
-    counts, unreachable = _tell(connection, run_date, periods[DAILY].paid_through, settings, claimed)
+    counts, unreachable = _tell(connection, run_date, settings, claimed)
     summary["digests"] = counts
     summary["merchants_without_email"] = sorted(unreachable)
     summary["mails"] = counts["mails"]
@@ -342,13 +341,11 @@ def _claim_digests(connection: Connection, run_date: date, periods: dict[str, Pe
     return claimed
 
 
-def _tell(
-    connection: Connection, run_date: date, paid_through: date, settings: ReminderSettings, claimed: int
-) -> tuple[dict, set[str]]:
-    """Compose and write the mail of each digest this run claimed (their slips all paid by
-    paid_through), record them on the digests and on the expired slips they list. Returns the
-    counts and the merchants without a mail address. Streams the digests' slips, holding one
-    merchant's slips and up to MAIL_BATCH mails at a time."""
+def _tell(connection: Connection, run_date: date, settings: ReminderSettings, claimed: int) -> tuple[dict, set[str]]:
+    """Compose and write the mail of each of the `claimed` digests of this run, record them on the
+    digests and on the expired slips they list. Returns the counts and the merchants without a
+    mail address. Streams the digests' slips, holding one merchant's slips and up to MAIL_BATCH
+    mails at a time."""
     counts = {
         "merchants": 0, "mails": 0, "operator_alerts": 0, "attachments": 0,
         "open_slips": 0, "open_amount": 0, "final_notice_slips": 0, "expired_slips": 0, "expired_amount": 0,
@@ -371,12 +368,11 @@ def _tell(
 
     if not claimed:  # most days of a week: nothing to read
         return counts, unreachable
-    listed = _statement("digest_slips", connection, run_date=Date, paid_through=Date, default_period=String).columns(
+    listed = _statement("digest_slips", connection, run_date=Date, default_period=String).columns(
         as_of=Date, payment_date=Date
     )
     rows = connection.execute(
-        listed.execution_options(yield_per=1000),
-        {"run_date": run_date, "paid_through": paid_through, "default_period": settings.period},
+        listed.execution_options(yield_per=1000), {"run_date": run_date, "default_period": settings.period}
     )
     for merchant_id, group in groupby(rows, key=lambda row: row.merchant_id):
         digest = _digest(list(group))

@@ -1,27 +1,25 @@
 -- What this transaction's digests list (a committed digest always names its mail): per merchant,
 -- its open slips stale as of the digest's day (part 0), then its expired slips no digest has
 -- listed, expired by that day (part 1); soonest deadline first (same payment date: by slip number
--- as a number). A blank address counts as none. The open slips are read from one range of the
--- partial index ix_slips_unconfirmed_by_payment_date (paid by the latest cutoff of the run's
--- periods), the expired ones from ix_slip_reminders_untold, each then looked up in the digests:
--- CROSS JOIN keeps that order on SQLite (PostgreSQL plans by its statistics), rather than reading
--- every slip of each merchant.
+-- as a number). A blank address counts as none. The open slips come from a range of the partial
+-- index ix_slips_open_by_merchant per digest, the expired ones from ix_slip_reminders_untold,
+-- each looked up in the run's digests: CROSS JOIN keeps those orders on SQLite (PostgreSQL plans
+-- by its statistics).
 SELECT *
 FROM (
     SELECT d.merchant_id, m.name AS merchant_name, NULLIF(TRIM(m.email), '') AS email,
            COALESCE(m.reminder_period, :default_period) AS period_name, d.period, d.as_of,
            0 AS part, s.id AS slip_row_id, s.slip_id, s.amount, s.payment_date
-    FROM slips AS s
-    CROSS JOIN stale_slip_digests AS d
+    FROM stale_slip_digests AS d
+    CROSS JOIN slips AS s
     CROSS JOIN merchants AS m
-    WHERE s.payment_date <= :paid_through
+    WHERE d.business_date = :run_date
+      AND d.mail_id IS NULL
+      AND s.merchant_id = d.merchant_id
+      AND s.payment_date <= d.paid_through
       AND s.confirmed_on IS NULL
       AND s.cancelled_at IS NULL
       AND s.expired_on IS NULL
-      AND d.merchant_id = s.merchant_id
-      AND d.business_date = :run_date
-      AND d.mail_id IS NULL
-      AND s.payment_date <= d.paid_through
       AND m.merchant_id = d.merchant_id
     UNION ALL
     SELECT d.merchant_id, m.name, NULLIF(TRIM(m.email), ''),

@@ -2,7 +2,9 @@
 
 merchants.reminder_period (daily, weekly, monthly; NULL: the global default) says how often a
 merchant hears of its stale slips; stale_slip_digests holds each digest sent (one per merchant
-and period); ix_slip_reminders_untold finds the expired slips no digest has listed yet.
+and period); ix_slips_open_by_merchant finds a merchant's open slips by payment date (whether it
+has any stale, and which) without reading its confirmed ones; ix_slip_reminders_untold finds the
+expired slips no digest has listed yet.
 
 The column is added with its CHECK in one ALTER TABLE, which SQLite and PostgreSQL both accept
 (SQLite cannot add a table constraint later without copying the table).
@@ -24,6 +26,7 @@ depends_on: Union[str, Sequence[str], None] = None
 
 ROW_ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 UNTOLD = sa.text('mail_id IS NULL')
+OPEN = sa.text('confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL')
 
 
 def upgrade() -> None:
@@ -49,9 +52,12 @@ def upgrade() -> None:
     op.create_index('ix_stale_slip_digests_business_date', 'stale_slip_digests', ['business_date', 'merchant_id'])
     op.create_index('ix_slip_reminders_untold', 'slip_reminders', ['slip_row_id'],
                     postgresql_where=UNTOLD, sqlite_where=UNTOLD)
+    op.create_index('ix_slips_open_by_merchant', 'slips', ['merchant_id', 'payment_date'],
+                    postgresql_where=OPEN, sqlite_where=OPEN)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_slips_open_by_merchant', table_name='slips')
     op.drop_index('ix_slip_reminders_untold', table_name='slip_reminders')
     op.drop_index('ix_stale_slip_digests_business_date', table_name='stale_slip_digests')
     op.drop_table('stale_slip_digests')
