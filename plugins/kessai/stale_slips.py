@@ -330,6 +330,8 @@ def _expire(connection: Connection, run_date: date, through: date) -> int:
 
 
 def _claim_digests(connection: Connection, run_date: date, periods: dict[str, Period], settings: ReminderSettings) -> int:
+    """Claim the digests due on run_date (claim_digests.sql), the three periods' keys, days and
+    cutoffs bound; returns how many."""
     types: dict = {"run_date": Date, "default_period": String}
     values: dict = {"run_date": run_date, "default_period": settings.period}
     for name, period in periods.items():
@@ -351,6 +353,8 @@ def _tell(connection: Connection, run_date: date, settings: ReminderSettings, cl
         "open_slips": 0, "open_amount": 0, "final_notice_slips": 0, "expired_slips": 0, "expired_amount": 0,
     }
     unreachable: set[str] = set()
+    if not claimed:  # most days of a week: nothing to read
+        return counts, unreachable
     told: list[dict] = []
     expired: list[dict] = []
     composed: list[tuple[Digest, Mail]] = []  # written a batch at a time
@@ -366,8 +370,6 @@ def _tell(connection: Connection, run_date: date, settings: ReminderSettings, cl
             expired.extend({"slip_row_id": slip.slip_row_id, "mail_id": mail_id} for slip in digest.expired)
         composed.clear()
 
-    if not claimed:  # most days of a week: nothing to read
-        return counts, unreachable
     listed = _statement("digest_slips", connection, run_date=Date, default_period=String).columns(
         as_of=Date, payment_date=Date
     )
