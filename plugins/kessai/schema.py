@@ -430,16 +430,19 @@ recurring_charge_cycles = Table(
     Column("closed_at", Timestamp, nullable=False),
 )
 
+# An expired slip, from the run that closed it (business_date), and the digest mail that listed it
+# (mail_id, NULL until the merchant's next digest). Rows of reason stale and final_notice are
+# history, from before the digests (one mail per reason).
 slip_reminders = Table(
     "slip_reminders",
     metadata,
     Column("slip_row_id", ForeignKey("slips.id"), primary_key=True),
-    Column("reason", String(16), primary_key=True),  # stale, final_notice, expired
+    Column("reason", String(16), primary_key=True),  # expired (stale, final_notice: history)
     Column("business_date", Date, nullable=False),
     Column("mail_id", ForeignKey("mail_outbox.mail_id")),
     CheckConstraint("reason IN ('stale', 'final_notice', 'expired')", name="reason"),
 )
-# What one run reminded (its mails, the operators' questions about a run).
+# What one run closed (the operators' questions about a run).
 Index("ix_slip_reminders_business_date", slip_reminders.c.business_date, slip_reminders.c.reason)
 # The expired slips no digest has listed yet (migration 0009): a handful, found without reading
 # every reminder ever written.
