@@ -15,9 +15,11 @@ import argparse
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -224,6 +226,7 @@ def print_summary(outcome, mailbox: Path) -> None:
             "sum(CASE WHEN sent_at IS NULL THEN 1 ELSE 0 END) FROM mail_outbox GROUP BY kind ORDER BY kind"
         ):
             print(f"  {kind:<28} {sent:6,d} sent {unsent:4d} not sent")
+        print_mails_per_merchant(rows)
     engine.dispose()
 
     home = kessai_home()
@@ -233,6 +236,33 @@ def print_summary(outcome, mailbox: Path) -> None:
         print(f"  {folder.name + '/':<19} {folder}")
     print(f"  mails (.eml)        {mailbox}")
     print(f"  Airflow home        {os.environ['AIRFLOW_HOME']}  (scripts/ui.sh shows these runs)")
+
+
+def print_mails_per_merchant(rows) -> None:
+    """Whether any merchant was flooded: per kind of mail to merchants, the most and the median a
+    merchant got (merchants without any count as 0), and the most stale-slip digests (reminder,
+    final notice and expiry in one) a merchant got in one ISO week of business dates."""
+    merchant_count = rows("SELECT count(*) FROM merchants")[0][0]
+    per_kind: dict[str, list[int]] = {}
+    for kind, count in rows(
+        "SELECT o.kind, count(*) FROM mail_outbox o JOIN merchants m ON m.email = o.recipient "
+        "GROUP BY o.kind, m.merchant_id"
+    ):
+        per_kind.setdefault(kind, []).append(count)
+    print(f"Mails per merchant ({merchant_count} merchants: max / median):")
+    for kind, counts in sorted(per_kind.items()):
+        counts = sorted(counts + [0] * (merchant_count - len(counts)))
+        print(f"  {kind:<28} {counts[-1]:4d} max {statistics.median(counts):6.1f} median")
+    weeks = Counter((merchant, day.isocalendar()[:2]) for merchant, day in rows(
+        "SELECT merchant_id, business_date FROM stale_slip_digests"
+    ) for day in [date.fromisoformat(str(day))])
+    print(f"  stale-slip mails to one merchant in one week: at most {max(weeks.values(), default=0)}")
+    (unmentioned,) = rows(
+        "SELECT count(*) FROM slips s WHERE s.expired_on IS NOT NULL AND NOT EXISTS ("
+        "SELECT 1 FROM stale_slip_digests d WHERE d.merchant_id = s.merchant_id "
+        "AND d.paid_through >= s.payment_date AND d.business_date < s.expired_on)"
+    )[0]
+    print(f"  slips expired without a digest listing them before their deadline: {unmentioned}")
 
 
 def main() -> int:

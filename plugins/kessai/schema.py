@@ -87,7 +87,11 @@ merchants = Table(
     Column("minimum_payout", Integer, nullable=False, server_default="0"),
     Column("repayment_mail_enabled", Boolean, nullable=False, server_default=false()),
     Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+    # How often the merchant gets the stale-slip digest; NULL: the global default
+    # (KESSAI_REMINDER_PERIOD, weekly). Migration 0007.
+    Column("reminder_period", String(8)),
     CheckConstraint("payout_cycle IN ('monthly', 'twice_monthly')", name="payout_cycle"),
+    CheckConstraint("reminder_period IN ('daily', 'weekly', 'monthly')", name="reminder_period"),
     CheckConstraint("fee_rate_bp BETWEEN 0 AND 10000", name="fee_rate_bp"),
     CheckConstraint("transfer_fee >= 0", name="transfer_fee"),
     CheckConstraint("minimum_payout >= 0", name="minimum_payout"),
@@ -184,6 +188,15 @@ Index(
     "ix_slips_unconfirmed_by_payment_date",
     slips.c.payment_date,
     slips.c.id,
+    postgresql_where=text("confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL"),
+    sqlite_where=text("confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL"),
+)
+# The open slips of each merchant by payment date (migration 0007): whether a merchant has an open
+# stale slip, and which, for its stale-slip digest, without reading its confirmed slips.
+Index(
+    "ix_slips_open_by_merchant",
+    slips.c.merchant_id,
+    slips.c.payment_date,
     postgresql_where=text("confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL"),
     sqlite_where=text("confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL"),
 )
@@ -460,17 +473,47 @@ recurring_charge_cycles = Table(
     Column("closed_at", Timestamp, nullable=False),
 )
 
+# An expired slip, from the run that closed it (business_date), and the digest mail that listed it
+# (mail_id, NULL until the merchant's next digest). Rows of reason stale and final_notice are
+# history, from before the digests (one mail per reason).
 slip_reminders = Table(
     "slip_reminders",
     metadata,
     Column("slip_row_id", ForeignKey("slips.id"), primary_key=True),
-    Column("reason", String(16), primary_key=True),  # stale, final_notice, expired
+    Column("reason", String(16), primary_key=True),  # expired (stale, final_notice: history)
     Column("business_date", Date, nullable=False),
     Column("mail_id", ForeignKey("mail_outbox.mail_id")),
     CheckConstraint("reason IN ('stale', 'final_notice', 'expired')", name="reason"),
 )
-# What one run reminded (its mails, the operators' questions about a run).
+# What one run closed (the operators' questions about a run).
 Index("ix_slip_reminders_business_date", slip_reminders.c.business_date, slip_reminders.c.reason)
+# The expired slips no digest has listed yet (migration 0007): a handful, found without reading
+# every reminder ever written.
+Index(
+    "ix_slip_reminders_untold",
+    slip_reminders.c.slip_row_id,
+    postgresql_where=text("mail_id IS NULL"),
+    sqlite_where=text("mail_id IS NULL"),
+)
+
+# One stale-slip digest per merchant and period (migration 0007): claimed by the first run of the
+# period that finds the merchant something to tell, in the transaction that writes its mail.
+stale_slip_digests = Table(
+    "stale_slip_digests",
+    metadata,
+    Column("merchant_id", ForeignKey("merchants.merchant_id"), primary_key=True),
+    # 2027-01-18 (daily), 2027-W03 (weekly, ISO week), 2027-01 (monthly)
+    Column("period", String(10), primary_key=True),
+    Column("as_of", Date, nullable=False),  # the period's first business day: the day the digest states
+    Column("paid_through", Date, nullable=False),  # stale as of that day: paid on or before this
+    Column("business_date", Date, nullable=False),  # the run that wrote it
+    Column("mail_id", ForeignKey("mail_outbox.mail_id")),
+    Column("open_slips", Integer, nullable=False, server_default="0"),
+    Column("open_amount", BigInteger, nullable=False, server_default="0"),
+    Column("final_notice_slips", Integer, nullable=False, server_default="0"),
+    Column("expired_slips", Integer, nullable=False, server_default="0"),
+)
+Index("ix_stale_slip_digests_business_date", stale_slip_digests.c.business_date, stale_slip_digests.c.merchant_id)
 
 slip_events = Table(
     "slip_events",
