@@ -5,6 +5,8 @@ never a negative transfer; a re-run of an earlier closing gives the same stateme
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date, timedelta
 
 import pytest
@@ -13,6 +15,7 @@ from sqlalchemy import func, select
 from kessai.cli import main
 from kessai.payout_adjustments import AdjustmentRefused, register_adjustment
 from kessai.payout_closing import format_summary, run_payout_closing
+from kessai.payout_statement_files import statement_files
 from kessai.rules import TWICE_MONTHLY, closing_dates
 from kessai.schema import payout_adjustments, payout_closings
 from payout_builders import add_bank_account, add_merchant, add_slip, at, statement
@@ -63,6 +66,17 @@ def test_a_chargeback_larger_than_the_month_carries_a_debt_over_two_closings(eng
         february = statement(connection, "M1", "2027-02-28")
     assert amounts(february) == (20_000, -130_000, 0, 0, 0, -110_000)
     assert february["transfers"] == {}  # never a negative transfer
+    with engine.connect() as connection:
+        files = statement_files(connection, D("2027-02-28"))
+    rows = list(csv.reader(io.StringIO(files["statement-M1.csv"].decode("utf-8-sig"))))
+    column = {name: i for i, name in enumerate(rows[0])}
+    adjustment, total = rows[-2], rows[-1]
+    assert (adjustment[0], adjustment[column["調整額"]], adjustment[column["調整内容"]]) == (
+        "調整", "-130000", "チャージバック: JCB case 4711")
+    assert [total[column[c]] for c in ("区分", "売上金額", "調整額", "前回繰越", "次回繰越", "支払金額")] == [
+        "合計", "20000", "-130000", "0", "-110000", "0"]
+    summary_rows = list(csv.reader(io.StringIO(files["closing-summary.csv"].decode("utf-8-sig"))))
+    assert summary_rows[1][summary_rows[0].index("status")] == "debt carried forward"
 
     summary = close(engine, "2027-03-31")
     assert (summary["debts"], summary["carried_forward"], summary["net"], summary["transfers"]) == (1, -60_000, 0, 0)
