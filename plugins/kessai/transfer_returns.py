@@ -183,6 +183,7 @@ def import_transfer_results(
             add_adjustment(connection, row["merchant_id"], -fee, kind="return_fee", reason=f"{what}の組戻し・再振込手数料",
                            created_by=CREATED_BY, now=now, transfer_return_id=return_id)
         returned["repaid_from_closing"] = added["closing_date"].isoformat()
+        returned["merchant_mailed"] = bool(row["email"])
         run.returned.append(returned)
         mails.append((row, returned))
     for row, returned in mails:

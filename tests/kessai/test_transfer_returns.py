@@ -52,9 +52,9 @@ def returned(transfer_file: bytes, record: int = 2, code: str = "1", reason: str
     return b"\r\n".join(lines)
 
 
-def paid_january(engine, tmp_path) -> tuple[int, bytes]:
+def paid_january(engine, tmp_path, email: str | None = "m1@example.jp") -> tuple[int, bytes]:
     with engine.begin() as connection:
-        add_merchant(connection, "M1", email="m1@example.jp")
+        add_merchant(connection, "M1", email=email)
         add_merchant(connection, "M2", email="m2@example.jp")
         account = add_bank_account(connection, "M1", at("2026-12-01"), account_number="1111111")
         add_bank_account(connection, "M2", at("2026-12-01"), account_number="2222222")
@@ -182,3 +182,18 @@ def test_a_folder_of_result_files_moves_each_to_done(engine, tmp_path, remitter)
     with pytest.raises(TransferResultsRefused, match="transfer result file broken.txt cannot be read: record 1 has 17 bytes"):
         import_folder(engine, folder, now=at("2027-02-27"))
     assert (folder / "broken.txt").exists()  # left where it is
+
+
+def test_a_merchant_without_an_email_is_named_to_the_operators(engine, tmp_path, remitter):
+    _, content = paid_january(engine, tmp_path, email=None)
+    path = tmp_path / "kekka.txt"
+    path.write_bytes(returned(content, code="2", reason="00"))
+    summary = run_import(engine, path, now=at("2027-02-26"))
+    assert [(r["result"], r["merchant_mailed"]) for r in summary["returned"]] == [("recalled", False)]
+    with engine.connect() as connection:
+        mails = connection.execute(select(mail_outbox.c.kind, mail_outbox.c.subject, mail_outbox.c.body)).all()
+    ((kind, subject, body),) = mails
+    assert (kind, subject) == ("operator_alert", "[kessai] 振込の返却 1 件（kekka.txt）")
+    assert "店舗 M1  締め日 2027-01-31  支払予定日 2027-02-25" in body
+    assert "100,000 円 / 組戻し 理由の記載なし (00) / 返却手数料 440 円 / 再振込は 2027-02-28 以降の締め" in body
+    assert "この店舗はメールアドレス未登録のため" in body
