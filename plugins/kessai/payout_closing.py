@@ -466,11 +466,13 @@ def format_summary(summary: dict) -> str:
         head,
         f"  {summary['statements']} statements ({summary['statements_added']} issued by this run"
         + (", a re-run: the others were recomputed and found equal)" if summary["rerun"] else ")"),
-        f"  {summary['paid']} paid, {summary['carried']} carried forward, {summary['debts']} carrying a debt; "
-        "payout dates " + ", ".join(f"{cycle} {d}" for cycle, d in summary["payout_dates"].items()),
+        f"  {summary['paid']} paid, {summary['carried']} carried forward"
+        + (f", {summary['debts']} carrying a debt" if summary["debts"] else "")
+        + "; payout dates " + ", ".join(f"{cycle} {d}" for cycle, d in summary["payout_dates"].items()),
         f"  {summary['slips']:,} slips, gross {summary['gross']:,} yen, fee {summary['fee']:,}, "
-        f"transfer fees {summary['transfer_fee']:,}, adjustments {summary['adjustments']:,}, "
-        f"carried in {summary['carried_in']:,}, "
+        f"transfer fees {summary['transfer_fee']:,}, "
+        + (f"adjustments {summary['adjustments']:,}, " if summary["adjustments"] else "")
+        + f"carried in {summary['carried_in']:,}, "
         f"carried forward {summary['carried_forward']:,}, net {summary['net']:,} yen",
         f"  {summary['transfers']} transfers totalling {summary['transfer_total']:,} yen",
     ]
