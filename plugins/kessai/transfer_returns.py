@@ -180,7 +180,7 @@ def import_transfer_results(
         added = add_adjustment(connection, row["merchant_id"], returned["amount"], kind="returned_transfer",
                                reason=what, created_by=CREATED_BY, now=now, transfer_return_id=return_id)
         if fee:
-            add_adjustment(connection, row["merchant_id"], -fee, kind="return_fee", reason=f"{what}の組戻し・再振込手数料",
+            add_adjustment(connection, row["merchant_id"], -fee, kind="return_fee", reason=what,
                            created_by=CREATED_BY, now=now, transfer_return_id=return_id)
         returned["repaid_from_closing"] = added["closing_date"].isoformat()
         returned["merchant_mailed"] = bool(row["email"])
