@@ -96,10 +96,11 @@ class ResultImport:
     returned: list[dict] = field(default_factory=list)  # recorded by this import
     known: list[dict] = field(default_factory=list)  # recorded before (a file read again)
     unmatched: list[str] = field(default_factory=list)
+    ahead: list[dict] = field(default_factory=list)  # other transfers to a returned account, still to come
 
     def summary(self) -> dict:
         return {"file": self.file, "sha256": self.sha256, "records": self.records, "returned": self.returned,
-                "already_recorded": self.known, "unmatched": self.unmatched}
+                "already_recorded": self.known, "unmatched": self.unmatched, "ahead_to_returned_accounts": self.ahead}
 
 
 def _transfers_named(connection: Connection, results: list[TransferResult]) -> dict:
@@ -186,12 +187,33 @@ def import_transfer_results(
         returned["merchant_mailed"] = bool(row["email"])
         run.returned.append(returned)
         mails.append((row, returned))
+    run.ahead = transfers_ahead(connection, [(r["statement_id"], r["bank_account_id"]) for r in run.returned], registered_on)
     for row, returned in mails:
         if row["email"]:
             _mail_merchant(connection, row, returned)
     if run.returned or run.unmatched:
         _alert_operators(connection, run, alert_recipient or operator_email())
     return run
+
+
+def transfers_ahead(connection: Connection, returned: list[tuple[int, int]], day) -> list[dict]:
+    """Other transfers to the accounts just returned whose payout date is `day` or later: issued
+    before the return, they are not stopped (an issued statement is never changed); the operators
+    are told, to ask the bank to hold them or to import their return when it comes."""
+    if not returned:
+        return []
+    t, s = payout_transfers.c, payout_statements.c
+    rows = connection.execute(
+        select(s.merchant_id, t.statement_id, t.bank_account_id, t.payout_date, t.amount,
+               payout_transfer_files.c.file_name)
+        .join_from(payout_transfers, payout_statements)
+        .outerjoin(payout_transfer_files, payout_transfer_files.c.transfer_file_id == t.transfer_file_id)
+        .where(t.bank_account_id.in_({account for _, account in returned}), t.payout_date >= day,
+               tuple_(t.statement_id, t.bank_account_id).not_in(returned))
+        .order_by(t.payout_date, s.merchant_id)
+    ).all()
+    return [{"merchant_id": m, "statement_id": int(st), "bank_account_id": int(b), "payout_date": p.isoformat(),
+             "amount": int(a), "file": f or ""} for m, st, b, p, a, f in rows]
 
 
 def _mail_merchant(connection: Connection, row, returned: dict) -> None:
@@ -220,7 +242,8 @@ def _mail_merchant(connection: Connection, row, returned: dict) -> None:
 
 
 def _alert_operators(connection: Connection, run: ResultImport, recipient: str) -> None:
-    subject, body = render_mail("transfer_returns", file=run.file, returned=run.returned, unmatched=run.unmatched)
+    subject, body = render_mail("transfer_returns", file=run.file, returned=run.returned, unmatched=run.unmatched,
+                                ahead=run.ahead)
     enqueue_mail(connection, kind=OPERATOR_ALERT_KIND, dedupe_key=f"transfer_returns:{run.sha256}",
                  recipient=recipient, subject=subject, body=body)
 
@@ -300,6 +323,12 @@ def format_import(summary: dict) -> list[str]:
         lines.append(f"  already recorded: statement {r['statement_id']}, account {r['bank_account_id']} ({r['amount']:,} yen)")
     for u in summary["unmatched"]:
         lines.append(f"  UNMATCHED: {u}")
+    for a in summary.get("ahead_to_returned_accounts", []):
+        lines.append(
+            f"  AHEAD: merchant {a['merchant_id']}, statement {a['statement_id']}: {a['amount']:,} yen to the returned "
+            f"account {a['bank_account_id']} on {a['payout_date']} ({a['file'] or 'in no file yet'}), issued before the "
+            "return: ask the bank to hold it, or import its return when it comes"
+        )
     if not (summary["returned"] or summary["already_recorded"] or summary["unmatched"]):
         lines.append("  no returned transfer")
     if "moved_to" in summary:

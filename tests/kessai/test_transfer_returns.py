@@ -15,7 +15,7 @@ from kessai.cli import main
 from kessai.payout_closing import run_payout_closing
 from kessai.payout_transfer_files import run_payout_transfer_files
 from kessai.schema import mail_outbox, payout_adjustments, payout_closings, payout_transfer_returns
-from kessai.transfer_returns import TransferResultsRefused, import_folder, run_import
+from kessai.transfer_returns import TransferResultsRefused, format_summary, import_folder, run_import
 from kessai.zengin import RECORD_LENGTH, parse_transfer_results
 from payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 
@@ -197,3 +197,28 @@ def test_a_merchant_without_an_email_is_named_to_the_operators(engine, tmp_path,
     assert "店舗 M1  締め日 2027-01-31  支払予定日 2027-02-25" in body
     assert "100,000 円 / 組戻し 理由の記載なし (00) / 返却手数料 440 円 / 再振込は 2027-02-28 以降の締め" in body
     assert "この店舗はメールアドレス未登録のため" in body
+
+
+def test_a_transfer_issued_before_the_return_to_the_same_account_is_named(engine, tmp_path, remitter):
+    """T1 (twice-monthly): 30,000 of 1/5 paid Monday 1/25 (file built Thursday 1/21), 12,000 of 1/20
+    closed 1/31 for Wednesday 2/10. The 1/25 transfer comes back on 2/1: the 2/10 one, issued
+    before, still goes to that account; the operators are told."""
+    with engine.begin() as connection:
+        add_merchant(connection, "T1", "twice_monthly", email="t1@example.jp")
+        account = add_bank_account(connection, "T1", at("2026-12-01"))
+        add_slip(connection, "T1", 30_000, registered_at=at("2027-01-05"))
+        add_slip(connection, "T1", 12_000, registered_at=at("2027-01-20"))
+    run_payout_closing(engine, D("2027-01-15"))
+    run_payout_transfer_files(engine, D("2027-01-21"), tmp_path)
+    run_payout_closing(engine, D("2027-01-31"))
+    content = (tmp_path / "transfers" / "2027-01-25" / "sogofurikomi-20270125-01.txt").read_bytes()
+    path = tmp_path / "kekka.txt"
+    path.write_bytes(returned(content, reason="03"))
+    summary = run_import(engine, path, now=at("2027-02-01", "10:00"))
+    assert [r["repaid_from_closing"] for r in summary["returned"]] == ["2027-02-15"]
+    assert [(a["payout_date"], a["amount"], a["bank_account_id"], a["file"]) for a in summary["ahead_to_returned_accounts"]] == [
+        ("2027-02-10", 12_000, account, "")]
+    assert "AHEAD: merchant T1, statement 2: 12,000 yen to the returned account 1 on 2027-02-10 (in no file yet)" in format_summary(summary)
+    with engine.connect() as connection:
+        body = connection.execute(select(mail_outbox.c.body).where(mail_outbox.c.kind == "operator_alert")).scalar_one()
+    assert "店舗 T1  支払予定日 2027-02-10  口座 1  12,000 円  振込ファイル未作成" in body
