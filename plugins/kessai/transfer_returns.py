@@ -110,12 +110,10 @@ def _transfers_named(connection: Connection, results: list[TransferResult]) -> d
         select(t.statement_id, t.bank_account_id, t.amount, t.payout_date, t.transfer_file_id,
                s.merchant_id, s.closing_date, b.bank_code, b.branch_code, b.account_type, b.account_number,
                merchants.c.name.label("merchant_name"), merchants.c.email,
-               payout_transfer_files.c.file_name.label("transfer_file"),
                payout_transfer_returns.c.transfer_return_id)
         .join_from(payout_transfers, payout_statements)
         .join(bank_accounts, b.bank_account_id == t.bank_account_id)
         .join(merchants, merchants.c.merchant_id == s.merchant_id)
-        .outerjoin(payout_transfer_files, payout_transfer_files.c.transfer_file_id == t.transfer_file_id)
         .outerjoin(payout_transfer_returns, (payout_transfer_returns.c.statement_id == t.statement_id)
                    & (payout_transfer_returns.c.bank_account_id == t.bank_account_id))
         .where(tuple_(t.statement_id, t.bank_account_id).in_(keys))
@@ -143,14 +141,14 @@ def import_transfer_results(
 ) -> ResultImport:
     """Record the returns of one result file (see the module's doc), in the caller's transaction."""
     try:
-        parsed, results = parse_transfer_results(data)
+        _, results = parse_transfer_results(data)
     except (ZenginFormatError, UnicodeDecodeError, ValueError) as error:
         raise TransferResultsRefused(f"transfer result file {name} cannot be read: {error}. Nothing was recorded") from None
     run = ResultImport(file=name, sha256=hashlib.sha256(data).hexdigest(), records=len(results))
     returns = [r for r in results if r.result != "done"]
     transfers = _transfers_named(connection, returns) if returns else {}
     registered_on = japan_date_of(now)
-    mails = []
+    mails, recorded = [], set()
     for result in returns:
         key = (result.transfer.customer_code_1, result.transfer.customer_code_2)
         row = transfers.get(key)
@@ -167,9 +165,10 @@ def import_transfer_results(
             "closing_date": row["closing_date"].isoformat(), "result": result.result,
             "reason_code": result.reason_code, "reason": reason_text(result.reason_code), "return_fee": fee,
         }
-        if row["transfer_return_id"] is not None:
+        if row["transfer_return_id"] is not None or key in recorded:  # read before, or twice in this file
             run.known.append(returned)
             continue
+        recorded.add(key)
         return_id = connection.execute(
             insert(payout_transfer_returns).values(
                 statement_id=key[0], bank_account_id=key[1], amount=returned["amount"], result=result.result,

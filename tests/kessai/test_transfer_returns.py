@@ -222,3 +222,16 @@ def test_a_transfer_issued_before_the_return_to_the_same_account_is_named(engine
     with engine.connect() as connection:
         body = connection.execute(select(mail_outbox.c.body).where(mail_outbox.c.kind == "operator_alert")).scalar_one()
     assert "店舗 T1  支払予定日 2027-02-10  口座 1  12,000 円  振込ファイル未作成" in body
+
+
+def test_a_return_listed_twice_in_one_file_is_recorded_once(engine, tmp_path, remitter):
+    _, content = paid_january(engine, tmp_path)
+    lines = returned(content).split(b"\r\n")
+    lines[2] = lines[1]  # record 3 repeats record 2 (M1's 100,000): the trailer says 2 of 200,000
+    lines[3] = lines[3][:7] + b"000000200000" + lines[3][19:]
+    path = tmp_path / "kekka.txt"
+    path.write_bytes(b"\r\n".join(lines))
+    summary = run_import(engine, path, now=at("2027-02-26"))
+    assert (len(summary["returned"]), len(summary["already_recorded"])) == (1, 1)
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(payout_transfer_returns)).scalar() == 1
