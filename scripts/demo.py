@@ -4,7 +4,10 @@ Creates a fresh SQLite business database under KESSAI_HOME with synthetic mercha
 subscriptions, then runs every kessai DAG through Airflow (real DAG runs with dag.test, in this
 process) for each date its timetable gives from 2026-12-01 to 2027-03-01: a year end, two month
 ends, the charge days (February's falls on 3/1) and the 12/31-1/3 bank holidays. Each run sees the
-clock at its scheduled moment (KESSAI_AS_OF), as it would on the day. Mails go to a
+clock at its scheduled moment (KESSAI_AS_OF), as it would on the day. Two things happen between
+the runs, as operators and the bank would make them happen: a transfer comes back from the bank
+(振込不能) and is paid again once the merchant corrected its account, and a card company charges a
+sale back (a chargeback for the merchant's next closing). Mails go to a
 local SMTP server started here, which saves each as an .eml file. Ends with a summary an operator
 can read and where the outputs are. Run it with scripts/demo.sh.
 """
@@ -29,7 +32,7 @@ from sqlalchemy import insert, text
 from kessai.database import database_url, kessai_home, make_engine
 from kessai.masking import mask_url
 from kessai.migrations_runner import upgrade
-from kessai.schema import settings
+from kessai.schema import bank_accounts, settings
 from kessai.run_dates import JAPAN
 from kessai.synthetic import GenerationPlan, generate
 
@@ -96,6 +99,7 @@ def prepare_business_database(plan: GenerationPlan) -> None:
         created = generate(connection, plan)
         connection.execute(
             insert(settings), [{"key": f"zengin.{field}", "value": value} for field, value in DEMO_REMITTER.items()]
+            + [{"key": "payout.transfer_return_fee", "value": "440"}]  # kept from a returned transfer paid again
         )
     print(f"  generated in {time.monotonic() - started:.1f}s: "
           + ", ".join(f"{count:,} {table}" for table, count in created.items()))
@@ -116,6 +120,64 @@ def declare_books_start() -> None:
     print(f"  python -m kessai books-start {BOOKS_START}: {result.stdout.strip()}")
 
 
+def kessai_command(*arguments: str, at: datetime) -> str:
+    """python -m kessai ARGUMENTS with the clock at `at`, as an operator runs it that day."""
+    environment = {**os.environ, "KESSAI_AS_OF": at.isoformat()}
+    result = subprocess.run([sys.executable, "-m", "kessai", *arguments], env=environment, capture_output=True,
+                            text=True)
+    if result.returncode:
+        raise RuntimeError(f"python -m kessai {' '.join(arguments)}: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def return_a_transfer(at: datetime) -> None:
+    """The bank returns the first transfer of the latest payout date as 振込不能 (口座名義相違): its
+    result file is the transfer file with the result written in (docs/zengin-transfer-file.md).
+    Two days later the merchant registers its account again (a new bank_accounts row, as the
+    online side writes it); its next closing pays the amount back to that account."""
+    paid = [p for p in (kessai_home() / "transfers").glob("*/sogofurikomi-*.txt") if p.parent.name <= f"{at:%Y-%m-%d}"]
+    first_file = min(p for p in paid if p.parent.name == max(q.parent.name for q in paid))
+    records = first_file.read_bytes().split(b"\r\n")
+    records[1] = records[1][:113] + b"102" + records[1][116:]  # result 1 (振込不能), reason 02 (名義相違)
+    folder = kessai_home() / "transfer-results"
+    folder.mkdir(exist_ok=True)
+    result_file = folder / f"kekka-{at:%Y%m%d}.txt"
+    result_file.write_bytes(b"\r\n".join(records))
+    print(f"  {at:%Y-%m-%d %H:%M} the bank returns a transfer of {first_file.name}: "
+          + kessai_command("import-transfer-results", str(result_file), at=at).replace("\n", "\n    "))
+    engine = make_engine()
+    with engine.begin() as connection:
+        account = connection.execute(text(
+            "SELECT b.* FROM payout_transfer_returns r JOIN bank_accounts b ON b.bank_account_id = r.bank_account_id"
+        )).mappings().one()
+        corrected = {k: v for k, v in account.items() if k != "bank_account_id"}
+        corrected["effective_from"] = at + timedelta(days=2)
+        connection.execute(insert(bank_accounts).values(**corrected))
+    engine.dispose()
+    print(f"  {corrected['effective_from']:%Y-%m-%d %H:%M} merchant {account['merchant_id']} registers its account again")
+
+
+def charge_back_a_sale(at: datetime) -> None:
+    """A card company charges back a sale of the merchant with the most sales in January."""
+    engine = make_engine()
+    with engine.connect() as connection:
+        merchant = connection.execute(text(
+            "SELECT merchant_id FROM payout_statements WHERE closing_date = '2027-01-31' "
+            "ORDER BY gross_amount DESC, merchant_id LIMIT 1"
+        )).scalar_one()
+    engine.dispose()
+    print(f"  {at:%Y-%m-%d %H:%M} " + kessai_command(
+        "adjust", merchant, "-15000", "--kind", "chargeback", "--reason", "JCB chargeback 2027-0042", "--by", "demo",
+        at=at))
+
+
+# What happens between the runs, at these moments (Japan): after the first payouts, and in February.
+STORY = [
+    (datetime(2027, 1, 12, 14, 0, tzinfo=JAPAN), return_a_transfer),
+    (datetime(2027, 2, 10, 10, 0, tzinfo=JAPAN), charge_back_a_sale),
+]
+
+
 def run_all(dag_ids: list[str]) -> dict[str, dict[str, int]]:
     from airflow.utils.cli import get_bagged_dag
 
@@ -126,7 +188,11 @@ def run_all(dag_ids: list[str]) -> dict[str, dict[str, int]]:
     runs = scheduled_runs(dags)
     print(f"\n{len(runs)} DAG runs from {FIRST_DAY} to {LAST_DAY} (Japan):")
     outcome: dict[str, dict[str, int]] = {dag_id: {} for dag_id in dag_ids}
+    story = list(STORY)
     for number, (run_after, dag_id, logical_date) in enumerate(runs, 1):
+        while story and story[0][0] <= run_after:
+            moment, event = story.pop(0)
+            event(moment)
         started = time.monotonic()
         # The one clock (SPEC §4.6) stands at the run's scheduled moment, as it would on the day:
         # no run may act before its day, and the demo runs three months in a few minutes.
@@ -219,6 +285,25 @@ def print_summary(outcome, mailbox: Path) -> None:
             "GROUP BY business_date ORDER BY business_date"
         ):
             print(f"  withheld on {business_day}: {count} transfer(s) {amount:,d} yen (slips behind them not sent)")
+
+        print("Returned transfers (振込不能・組戻し) and adjustments (closing that took them):")
+        for merchant, amount, payout, result, reason, fee in rows(
+            "SELECT s.merchant_id, r.amount, t.payout_date, r.result, r.reason_code, r.return_fee "
+            "FROM payout_transfer_returns r JOIN payout_transfers t ON t.statement_id = r.statement_id "
+            "AND t.bank_account_id = r.bank_account_id JOIN payout_statements s ON s.statement_id = r.statement_id"
+        ):
+            print(f"  returned: {merchant} {amount:,d} yen of payout {payout} ({result}, reason {reason}, fee {fee:,d})")
+        for merchant, kind, amount, closing in rows(
+            "SELECT merchant_id, kind, amount, closing_date FROM payout_adjustments ORDER BY adjustment_id"
+        ):
+            print(f"  {kind:<18} {merchant} {amount:+,d} yen -> closing {closing or '(a later one)'}")
+        for merchant, closing, adjustments, net, carried, transfers in rows(
+            "SELECT s.merchant_id, s.closing_date, s.adjustment_amount, s.net_amount, s.carried_forward, "
+            "(SELECT count(*) FROM payout_transfers t WHERE t.statement_id = s.statement_id) "
+            "FROM payout_statements s WHERE s.adjustment_amount <> 0 ORDER BY s.closing_date, s.merchant_id"
+        ):
+            print(f"  statement {merchant} {closing}: adjustments {adjustments:+,d}, net {net:,d}, "
+                  f"carried forward {carried:,d}, {transfers} transfer(s)")
 
         print("Mails (kind: sent / not sent):")
         for kind, sent, unsent in rows(

@@ -2,8 +2,9 @@
 
 - statement-<merchant_id>.csv: what the merchant downloads (支払明細): a row per line (明細: card
   company and bank account, with the slips of it paid late after a hold), a row per transfer (振込),
-  a row per reason slips were held back (保留: not transmitted by the closing date) and the
-  statement's totals (合計);
+  a row per reason slips were held back (保留: not transmitted by the closing date), a row per
+  adjustment the closing took (調整: chargebacks, corrections, returned transfers) and the
+  statement's totals (合計; 次回繰越 below 0 is a debt carried to the next closing);
 - closing-summary.csv: one row per statement and a total row, for the operators.
 
 UTF-8 with a byte order mark and CRLF line ends, so Excel opens them as they are. They are written
@@ -23,6 +24,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from kessai.csv_files import csv_text
 from kessai.output_files import write_files
+from kessai.payout_adjustments import adjustments_of
 from kessai.schema import (
     bank_accounts,
     card_companies,
@@ -42,12 +44,21 @@ MERCHANT_COLUMNS = [
     "区分", "店舗ID", "店舗名", "締め日", "支払予定日", "カード会社", "金融機関コード", "支店コード",
     "預金種目", "口座番号", "口座名義", "件数", "売上金額", "手数料", "振込手数料", "前回繰越",
     "次回繰越", "支払金額", "保留理由", "うち前回以前の保留分件数", "うち前回以前の保留分金額",
+    "調整額", "調整内容",
 ]
 SUMMARY_COLUMNS = [
     "merchant_id", "name", "payout_cycle", "payout_date", "slip_count", "gross_amount", "fee",
     "transfer_fee", "carried_in", "carried_forward", "net_amount", "transfers", "status",
-    "held_back_slips", "held_back_amount", "paid_late_slips", "paid_late_amount",
+    "held_back_slips", "held_back_amount", "paid_late_slips", "paid_late_amount", "adjustment_amount",
 ]
+# The kinds of adjustment as the merchant reads them (docs/payout-closing.md, "Adjustments").
+ADJUSTMENT_KINDS = {
+    "chargeback": "チャージバック",
+    "reversal": "売上取消（カード会社）",
+    "correction": "訂正",
+    "returned_transfer": "返却された振込の再振込",
+    "return_fee": "組戻し・再振込手数料",
+}
 # Why slips were held back, as the merchant reads it (a reason not listed shows its code).
 HELD_BACK_REASONS = {
     "unknown_card_company": "カード会社が登録されていないため未送信",
@@ -87,7 +98,8 @@ def statement_files(connection: Connection, closing_date: date) -> dict[str, byt
     s = payout_statements.c
     statements = connection.execute(
         select(s.statement_id, s.merchant_id, merchants.c.name, merchants.c.payout_cycle, s.payout_date,
-               s.slip_count, s.gross_amount, s.fee, s.transfer_fee, s.carried_in, s.carried_forward, s.net_amount)
+               s.slip_count, s.gross_amount, s.fee, s.transfer_fee, s.carried_in, s.carried_forward, s.net_amount,
+               s.adjustment_amount)
         .join_from(payout_statements, merchants)
         .where(s.closing_date == closing_date)
         .order_by(s.merchant_id)
@@ -134,6 +146,10 @@ def statement_files(connection: Connection, closing_date: date) -> dict[str, byt
             .group_by(slips.c.merchant_id)
         )
     }
+    adjustments = defaultdict(list)
+    for adjustment in adjustments_of(connection, closing_date):
+        adjustments[adjustment["merchant_id"]].append(adjustment)
+    width = len(MERCHANT_COLUMNS)
 
     files = {}
     summary_rows = [SUMMARY_COLUMNS]
@@ -150,18 +166,24 @@ def statement_files(connection: Connection, closing_date: date) -> dict[str, byt
         for reason, count, amount in held[st.merchant_id]:
             rows.append(["保留", *head, "", "", "", "", "", "", count, amount, "", "", "", "", "",
                          held_back_reason(reason), "", ""])
+        for a in adjustments[st.merchant_id]:
+            rows.append(["調整", *head, *[""] * 16, a["amount"],
+                         f"{ADJUSTMENT_KINDS.get(a['kind'], a['kind'])}: {a['reason']}"])
         rows.append(["合計", *head, "", "", "", "", "", "", st.slip_count, st.gross_amount, st.fee,
-                     st.transfer_fee, st.carried_in, st.carried_forward, st.net_amount, "", "", ""])
-        files[statement_file_name(st.merchant_id)] = _csv(rows)
+                     st.transfer_fee, st.carried_in, st.carried_forward, st.net_amount, "", "", "",
+                     st.adjustment_amount, ""])
+        files[statement_file_name(st.merchant_id)] = _csv([row + [""] * (width - len(row)) for row in rows])
         summary_rows.append([st.merchant_id, st.name, st.payout_cycle, st.payout_date.isoformat(), st.slip_count,
                              st.gross_amount, st.fee, st.transfer_fee, st.carried_in, st.carried_forward,
                              st.net_amount, len(transfers[st.statement_id]),
-                             "paid" if st.net_amount > 0 else "carried forward",
+                             "paid" if st.net_amount > 0
+                             else "debt carried forward" if st.carried_forward < 0 else "carried forward",
                              *held_slips.get(st.merchant_id, (0, 0)),
                              sum(line.held_back_count for line in lines[st.statement_id]),
-                             sum(int(line.held_back_amount) for line in lines[st.statement_id])])
+                             sum(int(line.held_back_amount) for line in lines[st.statement_id]),
+                             st.adjustment_amount])
     totals = [sum(int(st[i]) for st in statements) for i in range(5, 12)]
-    extra = [sum(int(row[i]) for row in summary_rows[1:]) for i in range(13, 17)]
+    extra = [sum(int(row[i]) for row in summary_rows[1:]) for i in range(13, 18)]
     summary_rows.append(["TOTAL", "", "", "", *totals, sum(len(t) for t in transfers.values()), "", *extra])
     files[SUMMARY_FILE] = _csv(summary_rows)
     return files

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -254,8 +255,10 @@ payout_statements = Table(
     Column("transfer_fee", BigInteger, nullable=False),
     Column("net_amount", BigInteger, nullable=False),
     Column("carried_in", BigInteger, nullable=False, server_default="0"),
-    Column("carried_forward", BigInteger, nullable=False, server_default="0"),
+    Column("carried_forward", BigInteger, nullable=False, server_default="0"),  # < 0: a debt
     Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+    # The sum of the payout_adjustments this statement took (signed).
+    Column("adjustment_amount", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("merchant_id", "closing_date"),
 )
 
@@ -425,6 +428,60 @@ payout_withheld_transfers = Table(
     Column("slip_count", Integer, nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("reason", String(64), nullable=False),
+)
+
+# Transfers the bank returned (振込不能) or recalled (組戻し), read from its result files
+# (kessai.transfer_returns): a transfer comes back at most once, whatever file says it again.
+payout_transfer_returns = Table(
+    "payout_transfer_returns",
+    metadata,
+    Column("transfer_return_id", Identity, primary_key=True, autoincrement=True),
+    Column("statement_id", Identity, nullable=False),
+    Column("bank_account_id", Identity, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("result", String(16), nullable=False),  # not_delivered (振込不能) or recalled (組戻し)
+    Column("reason_code", String(8), nullable=False, server_default=""),  # the bank's 不能事由コード
+    Column("result_file", Text, nullable=False),
+    Column("result_file_sha256", String(64), nullable=False),
+    Column("return_fee", BigInteger, nullable=False, server_default="0"),
+    Column("registered_at", Timestamp, nullable=False),
+    Column("registered_on", Date, nullable=False),  # registered_at's date in Japan
+    ForeignKeyConstraint(
+        ["statement_id", "bank_account_id"], ["payout_transfers.statement_id", "payout_transfers.bank_account_id"]
+    ),
+    UniqueConstraint("statement_id", "bank_account_id"),
+    CheckConstraint("result IN ('not_delivered', 'recalled')", name="result"),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("return_fee >= 0", name="return_fee"),
+)
+Index("ix_payout_transfer_returns_bank_account_id", payout_transfer_returns.c.bank_account_id)
+
+# Signed amounts a merchant's next closing takes (docs/payout-closing.md, "Adjustments"): the first
+# closing of its cycle on or after effective_on; closing_date says which took it (NULL: none yet).
+ADJUSTMENT_KINDS = ("chargeback", "reversal", "correction", "returned_transfer", "return_fee")
+payout_adjustments = Table(
+    "payout_adjustments",
+    metadata,
+    Column("adjustment_id", Identity, primary_key=True, autoincrement=True),
+    Column("merchant_id", ForeignKey("merchants.merchant_id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("effective_on", Date, nullable=False),  # created_at's date in Japan
+    Column("closing_date", Date),
+    Column("transfer_return_id", ForeignKey("payout_transfer_returns.transfer_return_id")),
+    UniqueConstraint("transfer_return_id", "kind"),
+    CheckConstraint("amount <> 0", name="amount_not_zero"),
+    CheckConstraint(
+        "kind IN ('chargeback', 'reversal', 'correction', 'returned_transfer', 'return_fee')", name="kind"
+    ),
+)
+Index(
+    "ix_payout_adjustments_merchant_id_closing_date",
+    payout_adjustments.c.merchant_id,
+    payout_adjustments.c.closing_date,
 )
 
 charge_attempts = Table(

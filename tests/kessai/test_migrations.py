@@ -111,3 +111,32 @@ def test_0006_downgrades(empty_database):
         command.downgrade(alembic_config(connection), "0004")
     with engine.begin() as connection:
         connection.execute(text("UPDATE card_companies SET file_code = '../x' WHERE card_company = 'jcb'"))
+
+
+# -- 0008: payout adjustments and returned transfers ---------------------------------------------
+
+
+def test_0008_keeps_the_statements_and_downgrades(empty_database):
+    engine = empty_database
+    upgrade(engine, "0007")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO merchants (merchant_id, name) VALUES ('M1', 'M1')"))
+        connection.execute(text(
+            "INSERT INTO payout_statements (merchant_id, closing_date, payout_date, slip_count, gross_amount, fee, "
+            "transfer_fee, net_amount) VALUES ('M1', '2027-01-31', '2027-02-25', 1, 1000, 0, 0, 1000)"))
+    assert upgrade(engine) == ("0007", head_revision())
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT net_amount, adjustment_amount FROM payout_statements")).one() == (1000, 0)
+        connection.execute(text(
+            "INSERT INTO payout_adjustments (merchant_id, amount, kind, reason, created_by, created_at, effective_on) "
+            "VALUES ('M1', -500, 'chargeback', 'r', 'me', '2027-02-10 01:00:00+00:00', '2027-02-10')"))
+    for kind, amount in (("gift", -1), ("chargeback", 0)):  # the CHECKs hold on both databases
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO payout_adjustments (merchant_id, amount, kind, reason, created_by, created_at, effective_on) "
+                f"VALUES ('M1', {amount}, '{kind}', 'r', 'me', '2027-02-10 01:00:00+00:00', '2027-02-10')"))
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0007")
+    assert current_revision(engine) == "0007"
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT net_amount FROM payout_statements")).scalar_one() == 1000
