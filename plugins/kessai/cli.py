@@ -39,21 +39,21 @@ def parse_date(value: str) -> date:
 
 
 def command_clock():
-    """The one clock reading of a command (KESSAI_AS_OF when set, said on stdout)."""
+    """The one clock reading of a command: KESSAI_AS_OF when set, else the real clock."""
     from kessai import clock
 
-    moment = clock.now()
-    if clock.as_of_setting():  # part of the command's report; a failure stays one line on stderr
-        print(f"clock: {clock.describe(moment)}")
-    return moment
+    return clock.now()
 
 
 def refuse_before_its_day(day: date, starts, what: str, *, dry_run: bool = False) -> None:
     """A dated command acts only once its date's moment has come (SPEC §4.6); a dry run may look
-    ahead. Raises kessai.clock.TooEarly, which the command prints as its one-line error."""
+    ahead. Raises kessai.clock.TooEarly, which the command prints as its one-line error. Says the
+    clock on stdout, as the runs log it, when KESSAI_AS_OF sets it."""
     from kessai import clock
 
     moment = command_clock()
+    if clock.as_of_setting():
+        print(f"clock: {clock.describe(moment)}")
     if not dry_run:
         clock.check_not_before(day, starts, moment, what=what)
 
