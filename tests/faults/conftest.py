@@ -10,9 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the suite's helpers: world, harness, servers
 
+from gateway_server import API_KEY  # noqa: E402
 from harness import Place, run_clean  # noqa: E402
-from servers import FaultySmtpServer, received  # noqa: E402
-from world import JOBS, prepare, seed_world  # noqa: E402
+from servers import FaultySmtpServer, faulty_gateway, received  # noqa: E402
+from world import JOBS, charges, prepare, seed_world  # noqa: E402
 
 HERE = Path(__file__).parent
 
@@ -70,8 +71,25 @@ def undisturbed(world):
     def outputs(dialect: str, job: str) -> dict:
         if (dialect, job) not in _BASELINES:
             place = world(dialect, job)
-            run_clean(place, job, JOBS[job])
-            _BASELINES[dialect, job] = {**place.outputs(), "mails": received(place.smtp)}
+            if job == "recurring_charge":
+                with faulty_gateway() as gateway:
+                    run_clean(place, job, charge_args(gateway))
+                    executed = dict(gateway.executed)
+                extra = {"executed": executed, "outcomes": final_outcomes(place.url)}
+            else:
+                run_clean(place, job, JOBS[job])
+                extra = {}
+            _BASELINES[dialect, job] = {**place.outputs(), "mails": received(place.smtp), **extra}
         return _BASELINES[dialect, job]
 
     return outputs
+
+
+def charge_args(gateway, url: str | None = None, timeout: float = 0.5) -> dict:
+    """The recurring charge job's arguments: its charge day and the test gateway to charge through."""
+    return {**JOBS["recurring_charge"], "gateway": {"url": url or gateway.url, "api_key": API_KEY, "timeout": timeout}}
+
+
+def final_outcomes(url: str) -> dict:
+    """(merchant, slip number) -> the outcome of the slip's last charge attempt."""
+    return {slip: outcomes[-1] for slip, outcomes in charges(url).items()}

@@ -247,6 +247,7 @@ JOBS = {
     "transfer_files": {"days": [day.isoformat() for day in TRANSFER_DAYS]},
     "remind": {"day": REMINDER_DAY.isoformat()},
     "deliver": {},
+    "recurring_charge": {"day": CHARGE_DAY.isoformat()},  # and the gateway, from the test
 }
 
 

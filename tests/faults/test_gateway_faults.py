@@ -1,0 +1,108 @@
+"""The recurring charge against a real HTTP card gateway (tests/gateway_server.py) that fails:
+down, answering 500 to everything, answering what cannot be read, answering after the client gave
+up (the charge executed). And the charge's process killed with charges in flight.
+
+What holds, whatever a fault does (SPEC §4.3, §4.6): the gateway never executes a key twice; no
+slip is announced as failed, and no customer or merchant is mailed, while the outcome of a charge
+is unknown; the run fails (for the operators and the retries) instead of finishing; and once the
+gateway is back, a re-run gives the undisturbed run's result: every slip charged exactly once or
+declined, the same notices. On SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import charge_args, final_outcomes
+from harness import KILLED, run
+from servers import closed_url, copies_by_message_id, faulty_gateway, received
+from world import diff
+
+
+def _without_charge_counts(csv_text):
+    """A merchant's failure list without its last column, 決済回数 (charge attempts): a charge
+    the gateway never executed (down, 500) counts as an attempt, so after an outage the list says
+    2 where the undisturbed run says 1. Everything else in it must be the same."""
+    if isinstance(csv_text, bytes):
+        return _without_charge_counts(csv_text.decode("utf-8-sig")).encode()
+    return "\r\n".join(line.rsplit(",", 1)[0] for line in csv_text.split("\r\n"))
+
+
+def _comparable(outputs: dict) -> dict:
+    tables = dict(outputs["tables"])
+    tables["mail_outbox"] = sorted(
+        (tuple((k, _without_charge_counts(v) if k == "attachment_content" and v else v) for k, v in row)
+         for row in tables["mail_outbox"]),
+        key=repr,
+    )
+    return {**outputs, "tables": tables}
+
+
+def _comparable_mails(mails: list[tuple]) -> list[tuple]:
+    return sorted(
+        (to, subject, text, tuple((name, _without_charge_counts(data)) for name, data in attachments))
+        for to, subject, text, attachments in mails
+    )
+
+
+def assert_like_undisturbed(place, gateway, expected) -> None:
+    assert diff(_comparable(expected), _comparable(place.outputs())) == []
+    assert _comparable_mails(received(place.smtp)) == _comparable_mails(expected["mails"])
+    assert set(copies_by_message_id(place.smtp).values()) <= {1}
+    assert final_outcomes(place.url) == expected["outcomes"]
+    assert dict(gateway.executed) == expected["executed"]  # each key executed once, the same keys
+
+
+def assert_nobody_told(place) -> None:
+    outputs = place.outputs()["tables"]
+    assert outputs["recurring_charge_cycles"] == []  # the month stays open
+    assert [row for row in outputs["mail_outbox"] if dict(row)["kind"] != "operator_alert"] == []
+    assert place.smtp.messages == []
+
+
+@pytest.mark.parametrize("fault", ["down", "error_500", "unreadable", "hold"])
+def test_a_failing_gateway_fails_the_run_tells_no_one_and_a_rerun_after_it_recovers_charges_each_slip_once(
+    fault, dialect, world, undisturbed
+):
+    expected = undisturbed(dialect, "recurring_charge")
+    place = world(dialect, "recurring_charge")
+    with faulty_gateway() as gateway:
+        gateway.fault = None if fault == "down" else fault
+        failed = run(place, "recurring_charge", charge_args(gateway, closed_url("http") if fault == "down" else None))
+        assert failed.status == 1, f"the run did not fail:\n{failed.out}\n{failed.err[-2000:]}"
+        assert "ChargeOutcomeUnknown" in failed.err
+        assert_nobody_told(place)
+        assert max(gateway.executed.values(), default=0) <= 1
+        if fault in ("unreadable", "hold"):
+            assert gateway.executed  # the charges went through; only their answers were lost
+        else:
+            assert not gateway.executed
+
+        gateway.fault = None  # the gateway recovers
+        again = run(place, "recurring_charge", charge_args(gateway))
+        assert again.status == 0, f"the re-run failed:\n{again.out}\n{again.err[-3000:]}"
+        assert_like_undisturbed(place, gateway, expected)
+
+
+# (point, nth, before/after): where the charge's process dies.
+CHARGE_KILLS = [
+    ("commit", 2, "before"),  # the month's slips created; the pending attempts never commit
+    ("charge", 3, "after"),  # charges in flight, the third executed: no outcome recorded
+    ("commit", 4, "after"),  # charged and recorded; the failures not yet notified
+]
+
+
+@pytest.mark.parametrize("case", CHARGE_KILLS, ids=lambda case: f"{case[2]}-{case[0]}-{case[1]}")
+def test_a_charge_killed_with_charges_in_flight_then_run_again_charges_each_slip_once(
+    case, dialect, world, undisturbed
+):
+    point, nth, when = case
+    expected = undisturbed(dialect, "recurring_charge")
+    place = world(dialect, "recurring_charge")
+    with faulty_gateway() as gateway:
+        killed = run(place, "recurring_charge", charge_args(gateway), fault={"point": point, "nth": nth, "when": when})
+        assert killed.status == KILLED, f"the fault point was not reached:\n{killed.out}\n{killed.err[-2000:]}"
+        assert place.smtp.messages == []
+        again = run(place, "recurring_charge", charge_args(gateway))
+        assert again.status == 0, f"the re-run failed:\n{again.out}\n{again.err[-3000:]}"
+        assert_like_undisturbed(place, gateway, expected)
