@@ -10,10 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the suite's helpers: world, harness, servers
 
-from gateway_server import API_KEY  # noqa: E402
+from charging import charge_args, final_outcomes  # noqa: E402
 from harness import Place, run_clean  # noqa: E402
 from servers import FaultySmtpServer, faulty_gateway, received  # noqa: E402
-from world import JOBS, charges, prepare, seed_world  # noqa: E402
+from world import JOBS, prepare, seed_world  # noqa: E402
 
 HERE = Path(__file__).parent
 
@@ -84,12 +84,3 @@ def undisturbed(world):
 
     return outputs
 
-
-def charge_args(gateway, url: str | None = None, timeout: float = 0.5) -> dict:
-    """The recurring charge job's arguments: its charge day and the test gateway to charge through."""
-    return {**JOBS["recurring_charge"], "gateway": {"url": url or gateway.url, "api_key": API_KEY, "timeout": timeout}}
-
-
-def final_outcomes(url: str) -> dict:
-    """(merchant, slip number) -> the outcome of the slip's last charge attempt."""
-    return {slip: outcomes[-1] for slip, outcomes in charges(url).items()}

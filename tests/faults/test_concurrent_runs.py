@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import charge_args, final_outcomes
+from charging import assert_like_undisturbed, charge_args
 from harness import run, together
 from servers import copies_by_message_id, faulty_gateway, received
 from world import JOBS, diff
@@ -39,12 +39,11 @@ def test_the_recurring_charge_twice_at_once_charges_each_slip_once(dialect, worl
     with faulty_gateway() as gateway:
         args = charge_args(gateway)
         first, second = together([place, place], "recurring_charge", args, tmp_path / "barrier")
+        assert 0 in (first.status, second.status), f"both runs failed:\n{first.err[-2000:]}\n{second.err[-2000:]}"
         if first.status or second.status:
             retried = run(place, "recurring_charge", args)
             assert retried.status == 0, retried.err[-3000:]
-        assert max(gateway.executed.values()) == 1
-        assert dict(gateway.executed) == expected["executed"]
-    assert final_outcomes(place.url) == expected["outcomes"]
-    assert diff(expected, place.outputs()) == []
-    assert received(place.smtp) == expected["mails"]
-    assert set(copies_by_message_id(place.smtp).values()) <= {1}
+        # One run's lookup may find the other's charge not yet sent and send it again, with the
+        # same key: the gateway answers the first result and executes nothing (counted as a
+        # second attempt in the failure notice's 決済回数, which the comparison leaves out).
+        assert_like_undisturbed(place, gateway, expected)

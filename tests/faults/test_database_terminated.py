@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from harness import run, start, finish, terminate_backends
-from servers import copies_by_message_id, received
+from charging import assert_like_undisturbed, charge_args
+from harness import finish, run, start, terminate_backends
+from servers import copies_by_message_id, faulty_gateway, received
 from world import JOBS, diff
 
 # (job, point, nth, before/after): where the job waits while its connections are terminated.
@@ -61,3 +62,28 @@ def test_a_job_whose_connections_are_terminated_fails_cleanly_and_a_rerun_gives_
         assert sorted(copies.values()) == [1] * (len(copies) - 1) + [2]
     else:
         assert set(copies.values()) <= {1}
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"])
+def test_a_charge_whose_connections_are_terminated_with_charges_in_flight_charges_each_slip_once(
+    dialect, world, undisturbed, tmp_path
+):
+    expected = undisturbed(dialect, "recurring_charge")
+    place = world(dialect, "recurring_charge")
+    signal_dir = tmp_path / "signals"
+    signal_dir.mkdir()
+    with faulty_gateway() as gateway:
+        args = charge_args(gateway)
+        # The third charge executed and answered; the attempts are pending in the database.
+        process = start(place, "recurring_charge", args, fault={"point": "charge", "nth": 3, "when": "after",
+                                                                "action": "pause", "signal_dir": str(signal_dir)})
+        wait_for_pause(process, signal_dir)
+        assert terminate_backends(place.url) >= 1
+        (signal_dir / "resume").touch()
+        failed = finish(process, timeout=120)
+        assert failed.status == 1, f"the charge did not fail:\n{failed.out}\n{failed.err[-3000:]}"
+        assert place.smtp.messages == []
+
+        again = run(place, "recurring_charge", args)
+        assert again.status == 0, f"the re-run failed:\n{again.out}\n{again.err[-3000:]}"
+        assert_like_undisturbed(place, gateway, expected)
