@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # the suite's helpers: world, harness, servers
+# The suite's helpers (world, harness, servers, charging, child), after tests/ on the path so that
+# `import conftest` elsewhere still finds tests/conftest.py.
+sys.path.append(str(Path(__file__).parent))
 
 from charging import charge_args, final_outcomes  # noqa: E402
 from harness import Place, run_clean  # noqa: E402

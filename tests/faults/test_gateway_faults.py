@@ -21,6 +21,7 @@ from harness import KILLED, run
 from kessai.database import make_engine
 from kessai.schema import slips, subscriptions
 from servers import closed_url, faulty_gateway
+from world import diff
 
 
 def assert_nobody_told(place) -> None:
@@ -73,6 +74,7 @@ def test_a_charge_killed_with_charges_in_flight_then_run_again_charges_each_slip
         killed = run(place, "recurring_charge", charge_args(gateway), fault={"point": point, "nth": nth, "when": when})
         assert killed.status == KILLED, f"the fault point was not reached:\n{killed.out}\n{killed.err[-2000:]}"
         assert place.smtp.messages == []
+        assert diff(expected, place.outputs()) != [], "nothing was interrupted"
         again = run(place, "recurring_charge", charge_args(gateway))
         assert again.status == 0, f"the re-run failed:\n{again.out}\n{again.err[-3000:]}"
         assert_like_undisturbed(place, gateway, expected)
