@@ -57,9 +57,10 @@ def test_a_failing_gateway_fails_the_run_tells_no_one_and_a_rerun_after_it_recov
 
 # (point, nth, before/after): where the charge's process dies.
 CHARGE_KILLS = [
-    ("commit", 2, "before"),  # the month's slips created; the pending attempts never commit
+    ("commit", 3, "before"),  # the month's slips created; the pending attempts never commit
+    ("commit", 3, "after"),  # attempts recorded pending, no charge sent yet
     ("charge", 3, "after"),  # charges in flight, the third executed: no outcome recorded
-    ("commit", 4, "after"),  # charged and recorded; the failures not yet notified
+    ("commit", 6, "after"),  # charged, outcomes recorded; the failures not yet notified
 ]
 
 
