@@ -81,14 +81,6 @@ def test_a_charge_killed_with_charges_in_flight_then_run_again_charges_each_slip
         assert_like_undisturbed(place, gateway, expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="charge_cycle counts a charge the gateway answered 500 (and whose lookup found nothing) as a "
-    "never-executed attempt and tries it again up to max_attempts; after the last one the slip is left "
-    "unpaid, charge_cycle returns normally (the run succeeds), and notify_failures announces it as failed: "
-    "the merchant's failure notice lists it (the customer is asked to pay again where the merchant enabled "
-    "that) and the month is closed, so it is never charged (SPEC 4.6: a gateway fault is not a card failure)",
-)
 @pytest.mark.parametrize("dialect", ["sqlite"])
 def test_a_card_the_gateway_answers_500_for_ever_is_not_announced_as_failed(dialect, world):
     place = world(dialect, "recurring_charge")
