@@ -80,13 +80,15 @@ def card_transmission():
 
     @task
     def transmit(day: dict) -> dict:
+        from kessai.slip_amounts import max_slip_amount
         from kessai.transmission import format_summary, run_transmission
         from kessai.transmission_file import Destination, transmission_url
 
         destination = Destination(*object_storage(transmission_url()))
         with business_engine() as engine:
             summary = run_transmission(
-                engine, date.fromisoformat(day["business_date"]), destination, dry_run=is_dry_run()
+                engine, date.fromisoformat(day["business_date"]), destination, dry_run=is_dry_run(),
+                max_amount=max_slip_amount(),
             )
         log.info("%s", format_summary(summary))
         return summary

@@ -10,15 +10,18 @@ from kessai.database import make_engine
 
 
 def command_transmit(args) -> int:
-    from kessai.run_dates import BusinessDateError
+    from kessai.errors import Refusal
+    from kessai.slip_amounts import max_slip_amount
     from kessai.transmission import format_summary, run_transmission
     from kessai.transmission_file import Destination, transmission_url
 
     destination = Destination.from_url(args.to or transmission_url())
     engine = make_engine()
     try:
-        summary = run_transmission(engine, args.business_date, destination, dry_run=args.dry_run)
-    except BusinessDateError as refused:
+        summary = run_transmission(
+            engine, args.business_date, destination, dry_run=args.dry_run, max_amount=max_slip_amount()
+        )
+    except Refusal as refused:  # a wrong date, a bad KESSAI_MAX_SLIP_AMOUNT
         print(f"error: {refused}", file=sys.stderr)
         return 1
     finally:
