@@ -9,16 +9,20 @@ A confirmed, uncancelled slip goes out on its **transmission date**, the busines
 max(the day its confirmation was registered in Japan, `confirmed_on`): a Friday registration goes
 on Monday, a future-dated confirmation the business day after its date. The run for D sends every
 untransmitted slip whose transmission date is D or earlier; an earlier one goes **late** (a missed
-day is caught up). Each slip gets `transmitted_on = D` (its 利用日) and its batch. A slip whose
-card company is not in `card_companies`, or whose merchant lacks a store name (name, kana or
-English), is **held back** with its reason in `transmission_holds` and goes out on a later run
-once fixed. The log and the `transmit` task's return value show the files, counts and totals per
-card company, the late slips and the held-back slips.
+day is caught up). Each slip gets `transmitted_on = D` (its 利用日) and its batch. A slip the file
+cannot carry (an unknown card company or one whose file code cannot name a file, a merchant
+lacking a store name or with a control character in one, an amount outside
+1..`KESSAI_MAX_SLIP_AMOUNT`) is **held back** with its reason in `transmission_holds` and goes out
+on a later run once fixed: one bad slip never blocks the day. The log and the `transmit` task's
+return value show the files, counts and totals per card company, the late slips and the held-back
+slips.
 
 Tasks: `resolve_business_date` (refuses a weekend or holiday; a day declared closed does nothing)
 → `transmit` (one transaction: hold back, open the batches, mark the slips; then the files from the
-marked slips). Files go to `KESSAI_TRANSMISSION_URL` (any fsspec or Airflow object-storage URL),
-by default `$KESSAI_HOME/transmissions/<D>/`.
+marked slips) → `report_holds` (while slips are held back, one mail a business day to the operators:
+the new holds by reason and merchant, the holds older than 5 business days) → `deliver_mail`.
+Files go to `KESSAI_TRANSMISSION_URL` (any fsspec or Airflow object-storage URL), by default
+`$KESSAI_HOME/transmissions/<D>/`.
 
 **Re-runs and backfills.** A day is claimed once. A re-run of D rebuilds the same files, byte for
 byte, from the slips marked then, and sends nothing new. A backfill of a day before one already
@@ -44,6 +48,7 @@ from kessai_tasks import (
     RUN_PARAMS,
     business_date_of_run,
     business_engine,
+    deliver_outbox,
     is_dry_run,
     object_storage,
     refusing_wrong_dates,
@@ -93,7 +98,28 @@ def card_transmission():
         log.info("%s", format_summary(summary))
         return summary
 
-    transmit(resolve_business_date())
+    @task
+    def report_holds(summary: dict) -> int | None:
+        """The operators' holds report of the day, once (kessai.transmission_holds_report)."""
+        from kessai.calendar_store import prepare_calendar
+        from kessai.operator_alerts import operator_email
+        from kessai.transmission_holds_report import enqueue_holds_report
+
+        if summary.get("dry_run") or "closed" in summary:
+            return None
+        with business_engine() as engine, engine.begin() as connection:
+            mail_id = enqueue_holds_report(
+                connection, date.fromisoformat(summary["business_date"]), prepare_calendar(connection),
+                operator_email(),
+            )
+        log.info("holds report: %s", f"mail {mail_id}" if mail_id else "no slip held back, no mail")
+        return mail_id
+
+    @task
+    def deliver_mail() -> dict:
+        return deliver_outbox()
+
+    report_holds(transmit(resolve_business_date())) >> deliver_mail()
 
 
 card_transmission()

@@ -1,5 +1,6 @@
-"""Sub-command: the card transmission of a business day outside Airflow (a first run, a re-run that
-rebuilds the same files, or a dry run), printing what the task log shows."""
+"""Sub-commands: the card transmission of a business day outside Airflow (a first run, a re-run that
+rebuilds the same files, or a dry run), printing what the task log shows; the holds report of a
+day, printed as the operators' mail says it."""
 
 from __future__ import annotations
 
@@ -30,6 +31,24 @@ def command_transmit(args) -> int:
     return 0
 
 
+def command_holds_report(args) -> int:
+    from kessai.calendar_store import prepare_calendar
+    from kessai.transmission_holds_report import holds_report, render_holds_report
+
+    engine = make_engine()
+    try:
+        with engine.begin() as connection:
+            report = holds_report(connection, args.business_date, prepare_calendar(connection))
+    finally:
+        engine.dispose()
+    if report is None:
+        print(f"the transmission of {args.business_date} held no slip back: no holds report")
+        return 0
+    subject, body = render_holds_report(report)
+    print(f"{subject}\n\n{body}", end="")
+    return 0
+
+
 def register(commands) -> None:
     transmit = commands.add_parser(
         "transmit", help="send a business day's confirmed slips to the card companies (again: the same files)"
@@ -38,3 +57,9 @@ def register(commands) -> None:
     transmit.add_argument("--dry-run", action="store_true", help="compute and print, write nothing")
     transmit.add_argument("--to", metavar="URL", help="where the files go (default: KESSAI_TRANSMISSION_URL)")
     transmit.set_defaults(handler=command_transmit)
+
+    report = commands.add_parser(
+        "holds-report", help="print the held-back slips of a business day's transmission (the operators' mail)"
+    )
+    report.add_argument("business_date", type=parse_date, help="YYYY-MM-DD, a transmitted business day")
+    report.set_defaults(handler=command_holds_report)
