@@ -303,6 +303,12 @@ def run_transmission(
     return summary
 
 
+def _yen(amount) -> str:
+    """An amount for the log: with thousands separators, or as stored when it is no number (SQLite
+    keeps a text written into an integer column; such a slip is held back, and the log must not fail)."""
+    return f"{amount:,}" if isinstance(amount, (int, float)) else repr(amount)
+
+
 def format_summary(summary: dict) -> str:
     """The summary as the lines the task log shows."""
     day = summary["business_date"]
@@ -329,7 +335,7 @@ def format_summary(summary: dict) -> str:
     for hold in summary["held"]:
         lines.append(
             f"  held back: slip {hold['slip_id']} of {hold['merchant_id']} ({hold['card_company']}, "
-            f"{hold['amount']:,} yen): {hold['reason_text']}"
+            f"{_yen(hold['amount'])} yen): {hold['reason_text']}"
             + (f"; went out on {hold['transmitted_on']}" if hold["transmitted_on"] else "")
         )
     if summary["held_count"] > len({(h["merchant_id"], h["slip_id"]) for h in summary["held"]}):

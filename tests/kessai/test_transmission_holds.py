@@ -8,7 +8,7 @@ Monday 2027-01-04."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text, update
 
 from kessai.schema import card_companies, slips, transmission_holds
 from kessai.slip_amounts import DEFAULT_MAX_SLIP_AMOUNT
@@ -81,6 +81,30 @@ def test_the_max_is_a_setting_passed_down_and_a_held_slip_goes_once_its_amount_f
             "1": (D(DAY), D(DAY), "visa_master"),
             "2": (D("2027-01-05"), D(DAY), "visa_master"),
         }
+
+
+def test_an_amount_sqlite_keeps_as_a_text_or_a_real_is_held_back_and_logged(engine, destination):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's bigint holds whole numbers only")
+    with engine.begin() as connection:
+        add_merchant(connection)
+        add_confirmed(connection, "1", "2026-12-30 10:00", amount=1000)
+        add_confirmed(connection, "2", "2026-12-30 10:00")
+        add_confirmed(connection, "3", "2026-12-30 10:00")
+        add_confirmed(connection, "4", "2026-12-30 10:00")
+        # Written around the application: SQLite stores what it cannot read as an integer as it is.
+        connection.execute(text("UPDATE slips SET amount = '5,000円' WHERE slip_id = '2'"))
+        connection.execute(text("UPDATE slips SET amount = 1500.5 WHERE slip_id = '3'"))
+        connection.execute(text("UPDATE slips SET amount = 1e19 WHERE slip_id = '4'"))  # beyond 64 bits
+
+    summary = run_transmission(engine, D(DAY), destination)
+
+    with engine.connect() as connection:
+        assert holds(connection) == [(D(DAY), n, "amount_out_of_range") for n in ("2", "3", "4")]
+    assert summary["amount_total"] == 1000
+    log = format_summary(summary)
+    assert "held back: slip 2 of M1 (visa_master, '5,000円' yen)" in log
+    assert "held back: slip 3 of M1 (visa_master, 1,500.5 yen)" in log
 
 
 def test_a_store_name_with_a_control_character_is_held_back_a_line_break_is_not(engine, destination):
