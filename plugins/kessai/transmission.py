@@ -46,7 +46,7 @@ WORK_MEM = "128MB"
 
 HELD_SLIPS_SHOWN = 50
 
-# Why a due slip is held back (sql/transmission/holds*.sql), and what fixes it (docs/operations.md).
+# Why a due slip is held back (sql/transmission/holds.*.sql), and what fixes it (docs/operations.md).
 HOLD_REASONS = {
     "unknown_card_company": "its card company is not in card_companies",
     "merchant_without_store_names": "its merchant lacks a store name (name, name_kana or name_en)",
@@ -86,7 +86,6 @@ def hold_back(connection: Connection, business_date: date, max_amount: int) -> N
         _statement(connection, "holds").bindparams(bindparam("max_amount", type_=BigInteger)),
         {"business_date": business_date, "max_amount": max_amount},
     )
-    connection.execute(_statement(connection, "holds_control_characters"), {"business_date": business_date})
 
 
 # -- step 1: the claim --------------------------------------------------------------------------
