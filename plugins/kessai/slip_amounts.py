@@ -21,8 +21,9 @@ from kessai.errors import Refusal
 
 MAX_SLIP_AMOUNT_VARIABLE = "KESSAI_MAX_SLIP_AMOUNT"
 DEFAULT_MAX_SLIP_AMOUNT = 99_999_999
-# The largest max a BIGINT column can hold.
-BIGINT_MAX = 2**63 - 1
+# The largest max the setting takes: a day's batch total (BIGINT) of slips at that max stays
+# in range up to 9.2 million slips a card company, so no setting makes the day's sum overflow.
+LARGEST_MAX = 999_999_999_999
 
 SPLIT = 10**9
 
@@ -32,7 +33,7 @@ class AmountSettingError(Refusal):
 
 
 def max_slip_amount(environ: Mapping[str, str] | None = None) -> int:
-    """KESSAI_MAX_SLIP_AMOUNT as yen (default 99,999,999); refuses anything but 1..2^63-1."""
+    """KESSAI_MAX_SLIP_AMOUNT as yen (default 99,999,999); refuses anything but 1..999,999,999,999."""
     value = ((os.environ if environ is None else environ).get(MAX_SLIP_AMOUNT_VARIABLE) or "").strip()
     if not value:
         return DEFAULT_MAX_SLIP_AMOUNT
@@ -40,9 +41,9 @@ def max_slip_amount(environ: Mapping[str, str] | None = None) -> int:
         limit = int(value.replace(",", "").replace("_", ""))
     except ValueError:
         limit = 0
-    if not 1 <= limit <= BIGINT_MAX:
+    if not 1 <= limit <= LARGEST_MAX:
         raise AmountSettingError(
-            f"{MAX_SLIP_AMOUNT_VARIABLE}={value!r} is not a whole number of yen from 1 to {BIGINT_MAX:,}: "
+            f"{MAX_SLIP_AMOUNT_VARIABLE}={value!r} is not a whole number of yen from 1 to {LARGEST_MAX:,}: "
             f"set it so (default {DEFAULT_MAX_SLIP_AMOUNT:,}) or unset it"
         )
     return limit

@@ -101,12 +101,14 @@ def test_the_import_rejects_the_rows_of_out_of_range_slips_and_applies_the_other
         assert [slip(connection, n).confirmed_on for n in ("1", "2", "3")] == [CONFIRMED, None, None]
 
 
-@pytest.mark.parametrize("value, limit", [(None, 99_999_999), ("", 99_999_999), ("5000", 5000), ("1,000,000", 10**6)])
+@pytest.mark.parametrize("value, limit", [
+    (None, 99_999_999), ("", 99_999_999), ("5000", 5000), ("1,000,000", 10**6), ("999999999999", 10**12 - 1),
+])
 def test_the_setting(value, limit):
     assert max_slip_amount({} if value is None else {"KESSAI_MAX_SLIP_AMOUNT": value}) == limit
 
 
-@pytest.mark.parametrize("value", ["0", "-1", "abc", "1.5", str(2**63)])
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "1.5", "1000000000000", str(2**63)])
 def test_a_bad_setting_is_refused(value):
     with pytest.raises(AmountSettingError, match="KESSAI_MAX_SLIP_AMOUNT=.* is not a whole number of yen"):
         max_slip_amount({"KESSAI_MAX_SLIP_AMOUNT": value})
