@@ -1,6 +1,6 @@
 """Sub-commands for the online side's slip operations: confirm, cancel, change-amount,
 import-confirmations. The current time and KESSAI_MAX_SLIP_AMOUNT are read here, once per command,
-and passed down. A refusal is one line on stderr and exit status 1."""
+and passed down. A refusal goes to stderr, with exit status 1 and no traceback."""
 
 from __future__ import annotations
 
