@@ -20,7 +20,8 @@ slips.
 Tasks: `resolve_business_date` (refuses a weekend or holiday; a day declared closed does nothing)
 → `transmit` (one transaction: hold back, open the batches, mark the slips; then the files from the
 marked slips) → `report_holds` (while slips are held back, one mail a business day to the operators:
-the new holds by reason and merchant, the holds older than 5 business days) → `deliver_mail`.
+the new holds by reason and merchant, the holds older than 5 business days; then the outbox is
+delivered).
 Files go to `KESSAI_TRANSMISSION_URL` (any fsspec or Airflow object-storage URL), by default
 `$KESSAI_HOME/transmissions/<D>/`.
 
@@ -99,27 +100,24 @@ def card_transmission():
         return summary
 
     @task
-    def report_holds(summary: dict) -> int | None:
-        """The operators' holds report of the day, once (kessai.transmission_holds_report)."""
+    def report_holds(summary: dict) -> dict:
+        """The operators' holds report of the day, queued once (kessai.transmission_holds_report),
+        then the outbox delivered."""
         from kessai.calendar_store import prepare_calendar
         from kessai.operator_alerts import operator_email
         from kessai.transmission_holds_report import enqueue_holds_report
 
-        if summary.get("dry_run") or "closed" in summary:
-            return None
-        with business_engine() as engine, engine.begin() as connection:
-            mail_id = enqueue_holds_report(
-                connection, date.fromisoformat(summary["business_date"]), prepare_calendar(connection),
-                operator_email(),
-            )
-        log.info("holds report: %s", f"mail {mail_id}" if mail_id else "no slip held back, no mail")
-        return mail_id
+        mail_id = None
+        if not summary.get("dry_run") and "closed" not in summary:
+            with business_engine() as engine, engine.begin() as connection:
+                mail_id = enqueue_holds_report(
+                    connection, date.fromisoformat(summary["business_date"]), prepare_calendar(connection),
+                    operator_email(),
+                )
+            log.info("holds report: %s", f"mail {mail_id}" if mail_id else "no slip held back, no mail")
+        return {"mail_id": mail_id, "delivery": deliver_outbox()}
 
-    @task
-    def deliver_mail() -> dict:
-        return deliver_outbox()
-
-    report_holds(transmit(resolve_business_date())) >> deliver_mail()
+    report_holds(transmit(resolve_business_date()))
 
 
 card_transmission()

@@ -175,4 +175,4 @@ def test_an_amount_of_2_63_minus_1_yen_does_not_stop_the_day(run_dag, business, 
     [report] = smtp_server.messages
     assert report.envelope_to == ["operators@kessai.example"]  # KESSAI_OPERATOR_EMAIL unset: the default
     assert "    M1 店舗M1: 1件 9,223,372,036,854,775,807円" in report.text
-    assert tasks["deliver_mail"]["sent"] == 1
+    assert tasks["report_holds"]["delivery"]["sent"] == 1
