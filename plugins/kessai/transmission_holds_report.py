@@ -65,9 +65,10 @@ def _groups(
     """The hold-backs of business_date, counted in slips and grouped by reason and merchant: the
     new ones (aged_before None: first held on business_date) or those first held before aged_before."""
     h, s, m = transmission_holds.c, slips.c, merchants.c
-    first = (
+    held_today = select(h.slip_row_id).where(h.business_date == business_date)
+    first = (  # when each slip held on business_date was first held
         select(h.slip_row_id, func.min(h.business_date).label("held_since"))
-        .where(h.business_date <= business_date)
+        .where(h.business_date <= business_date, h.slip_row_id.in_(held_today))
         .group_by(h.slip_row_id)
         .subquery()
     )
@@ -78,7 +79,7 @@ def _groups(
         .where(h.business_date == business_date, which)
         .subquery()
     )
-    count = connection.execute(select(func.count(held.c.slip_row_id.distinct()))).scalar_one()
+    slips_held = connection.execute(select(func.count(held.c.slip_row_id.distinct()))).scalar_one()
     high, low = total_parts(s.amount)
     rows = connection.execute(
         select(held.c.reason, s.merchant_id, m.name, func.count(), high, low, func.min(held.c.held_since))
@@ -87,17 +88,17 @@ def _groups(
         .group_by(held.c.reason, s.merchant_id, m.name)
         .order_by(held.c.reason, s.merchant_id)
     ).all()
-    return count, [
+    return slips_held, [
         HoldGroup(
             reason=reason,
             merchant_id=merchant_id,
             merchant_name=_printable(name),
-            count=count,
+            count=slip_count,
             amount=exact_total(high_sum, low_sum),
             held_since=held_since,
             business_days_held=len(calendar.business_days(held_since, business_date)) - 1,
         )
-        for reason, merchant_id, name, count, high_sum, low_sum, held_since in rows
+        for reason, merchant_id, name, slip_count, high_sum, low_sum, held_since in rows
     ]
 
 
