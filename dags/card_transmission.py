@@ -11,7 +11,7 @@ on Monday, a future-dated confirmation the business day after its date. The run 
 untransmitted slip whose transmission date is D or earlier; an earlier one goes **late** (a missed
 day is caught up). Each slip gets `transmitted_on = D` (its 利用日) and its batch. A slip the file
 cannot carry (an unknown card company or one whose file code cannot name a file, a merchant
-lacking a store name or with a control character in one, an amount outside
+lacking a store name or with a control character in one or in its id, an amount outside
 1..`KESSAI_MAX_SLIP_AMOUNT`) is **held back** with its reason in `transmission_holds` and goes out
 on a later run once fixed: one bad slip never blocks the day. The log and the `transmit` task's
 return value show the files, counts and totals per card company, the late slips and the held-back

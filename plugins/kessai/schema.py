@@ -322,7 +322,8 @@ transmission_holds = Table(
     # The reasons of kessai.transmission.HOLD_REASONS (migration 0006).
     CheckConstraint(
         "reason IN ('unknown_card_company', 'merchant_without_store_names', 'amount_out_of_range', "
-        "'store_name_control_character', 'card_company_file_code_invalid')",
+        "'store_name_control_character', 'merchant_id_control_character', "
+        "'card_company_file_code_invalid')",
         name="reason",
     ),
 )

@@ -52,6 +52,7 @@ HOLD_REASONS = {
     "merchant_without_store_names": "its merchant lacks a store name (name, name_kana or name_en)",
     "amount_out_of_range": f"its amount is not a whole number of yen in 1..{MAX_SLIP_AMOUNT_VARIABLE}",
     "store_name_control_character": "a store name of its merchant holds a control character (other than a line break)",
+    "merchant_id_control_character": "its merchant id holds a control character",
     "card_company_file_code_invalid": "its card company's file_code is not 1 to 8 letters or digits",
 }
 

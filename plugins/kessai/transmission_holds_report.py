@@ -32,7 +32,7 @@ class HoldGroup:
     """The held slips of one reason and one merchant."""
 
     reason: str
-    merchant_id: str
+    merchant_id: str  # as the mail shows them: a control character as '?'
     merchant_name: str
     count: int
     amount: int
@@ -54,8 +54,8 @@ class HoldsReport:
 
 
 def _printable(text: str | None) -> str:
-    """A store name as a mail line can show it: a control character (the reason it may be held)
-    shows as '?'."""
+    """A store name or merchant id as a mail line can show it: a control character (the reason it
+    may be held) shows as '?'."""
     return "".join(c if c.isprintable() else "?" for c in (text or ""))
 
 
@@ -91,7 +91,7 @@ def _groups(
     return slips_held, [
         HoldGroup(
             reason=reason,
-            merchant_id=merchant_id,
+            merchant_id=_printable(merchant_id),
             merchant_name=_printable(name),
             count=slip_count,
             amount=exact_total(high_sum, low_sum),

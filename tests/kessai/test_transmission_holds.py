@@ -144,6 +144,24 @@ def test_a_nul_in_a_store_name_is_held_back_on_sqlite(engine, destination):
         assert sent_on(connection) == {"1": D(DAY), "2": None}
 
 
+def test_a_control_character_in_the_merchant_id_is_held_back(engine, destination):
+    with engine.begin() as connection:
+        add_merchant(connection, "M1")
+        add_merchant(connection, "M\n2")
+        add_confirmed(connection, "1", "2026-12-30 10:00")
+        add_confirmed(connection, "2", "2026-12-30 10:00", merchant_id="M\n2")
+
+    run_transmission(engine, D(DAY), destination)
+
+    with engine.connect() as connection:
+        assert holds(connection) == [
+            (D(DAY), "2", "merchant_id_control_character"),  # its name 店舗M<LF>2 would go out as 店舗M 2
+        ]
+        assert sent_on(connection) == {"1": D(DAY), "2": None}
+    # Every record is one line: header, one slip, trailer.
+    assert len(files_under(destination.fs, destination.root)[f"{DAY}/VM_20270104.csv"].splitlines()) == 3
+
+
 @pytest.mark.parametrize("file_code", ["", "N/C", "NC-1", "..", "ＮＣ", "n c"])
 def test_a_card_company_whose_file_code_cannot_name_a_file_holds_its_slips(engine, destination, file_code):
     with engine.begin() as connection:
@@ -182,6 +200,8 @@ def test_every_reason_at_once_holds_only_the_bad_slips_and_a_rerun_changes_nothi
         add_confirmed(connection, "4", "2026-12-30 10:00", amount=BIGINT_MAX, merchant_id="M3")
         add_confirmed(connection, "5", "2026-12-30 10:00", card_company="nicos")
         add_confirmed(connection, "6", "2026-12-30 10:00", amount=3400, card_company="amex")
+        add_merchant(connection, "M\t4")
+        add_confirmed(connection, "7", "2026-12-30 10:00", merchant_id="M\t4")
 
     first = run_transmission(engine, D(DAY), destination)
     written = files_under(destination.fs, destination.root)
@@ -194,9 +214,13 @@ def test_every_reason_at_once_holds_only_the_bad_slips_and_a_rerun_changes_nothi
             (D(DAY), "4", "amount_out_of_range"),
             (D(DAY), "4", "store_name_control_character"),
             (D(DAY), "5", "card_company_file_code_invalid"),
+            (D(DAY), "7", "merchant_id_control_character"),
+            (D(DAY), "7", "store_name_control_character"),  # 店舗M<tab>4
         ]
-        assert sent_on(connection) == {"1": D(DAY), "2": None, "3": None, "4": None, "5": None, "6": D(DAY)}
-    assert first["amount_total"] == 4600 and first["held_count"] == 4
+        assert sent_on(connection) == {
+            "1": D(DAY), "2": None, "3": None, "4": None, "5": None, "6": D(DAY), "7": None,
+        }
+    assert first["amount_total"] == 4600 and first["held_count"] == 5
     assert files_under(destination.fs, destination.root) == written
     assert not again["claimed"] and again["batches"] == first["batches"]
     assert {hold["reason"] for hold in first["held"]} == set(HOLD_REASONS)  # every reason is tested here

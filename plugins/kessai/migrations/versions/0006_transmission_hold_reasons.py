@@ -1,6 +1,5 @@
 """More reasons a transmission holds a slip back (SPEC §4.6, one bad slip never blocks a day): an
-amount outside 1..KESSAI_MAX_SLIP_AMOUNT, a store name with a control character, a card company
-whose file code cannot name a file. transmission_holds.reason's check lists them.
+amount outside 1..KESSAI_MAX_SLIP_AMOUNT, a store name with a control character, a merchant id with one, a card company whose file code cannot name a file. transmission_holds.reason's check lists them.
 
 SQLite cannot alter a check constraint: the small table is copied (batch mode).
 
@@ -20,7 +19,10 @@ depends_on: Union[str, Sequence[str], None] = None
 
 REASON = 'ck_transmission_holds_reason'
 BEFORE = ("unknown_card_company", "merchant_without_store_names")
-AFTER = BEFORE + ("amount_out_of_range", "store_name_control_character", "card_company_file_code_invalid")
+AFTER = BEFORE + (
+    "amount_out_of_range", "store_name_control_character", "merchant_id_control_character",
+    "card_company_file_code_invalid",
+)
 
 
 def _reasons(reasons: tuple[str, ...]) -> str:
