@@ -21,9 +21,8 @@ Tasks: `resolve_business_date` (refuses a weekend or holiday; a day declared clo
 → `transmit` (one transaction: hold back, open the batches, mark the slips; then the files from the
 marked slips) → `report_holds` (while slips are held back, one mail a business day to the operators:
 the new holds by reason and merchant, the holds older than 5 business days; then the outbox is
-delivered).
-Files go to `KESSAI_TRANSMISSION_URL` (any fsspec or Airflow object-storage URL), by default
-`$KESSAI_HOME/transmissions/<D>/`.
+delivered). Files go to `KESSAI_TRANSMISSION_URL` (any fsspec or Airflow object-storage URL), by
+default `$KESSAI_HOME/transmissions/<D>/`.
 
 **Re-runs and backfills.** A day is claimed once. A re-run of D rebuilds the same files, byte for
 byte, from the slips marked then, and sends nothing new. A backfill of a day before one already
