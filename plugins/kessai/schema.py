@@ -339,8 +339,12 @@ transmission_holds = Table(
     Column("business_date", Date, primary_key=True),
     Column("slip_row_id", ForeignKey("slips.id"), primary_key=True),
     Column("reason", String(32), primary_key=True),
+    # The reasons of kessai.transmission.HOLD_REASONS (migration 0009).
     CheckConstraint(
-        "reason IN ('unknown_card_company', 'merchant_without_store_names')", name="reason"
+        "reason IN ('unknown_card_company', 'merchant_without_store_names', 'amount_out_of_range', "
+        "'store_name_control_character', 'merchant_id_control_character', "
+        "'card_company_file_code_invalid')",
+        name="reason",
     ),
 )
 
