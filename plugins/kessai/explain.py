@@ -151,9 +151,12 @@ class _Story:
     # -- the story ----------------------------------------------------------------------------
 
     def tell(self) -> None:
-        if self.slip["subscription_id"] is not None:
+        recurring = self.slip["subscription_id"] is not None
+        if recurring:
             self.recurring()
         self.payment_date()
+        if recurring:
+            self.recurring_outcome()
         self.confirmation()
         self.deadline()
         if self.facts.effective_on is not None:
@@ -204,7 +207,10 @@ class _Story:
                 ),
                 OUTCOME_STATES.get(attempt["outcome"], PENDING),
             )
-        cycle = facts.charge_cycle
+
+    def recurring_outcome(self) -> None:
+        slip, facts = self.slip, self.facts
+        month, cycle = slip["billing_month"], facts.charge_cycle
         if slip["payment_date"] is None and cycle is not None:
             last = facts.attempts[-1] if facts.attempts else None
             why = (last["reason"] or last["outcome"]) if last else "subscription_stopped"
