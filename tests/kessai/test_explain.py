@@ -405,3 +405,52 @@ def test_render_text_aligns_one_block_a_step(engine):
     value_column = {block[0].index(block[0].split("  ")[-1].strip()) for block in blocks}
     rule_column = {len(block[1]) - len(block[1].lstrip()) for block in blocks}
     assert len(value_column) == 1 and rule_column == value_column
+
+
+def test_a_backdated_confirmation_an_adjustment_and_a_cancellation(engine):
+    """A monthly merchant M5 (the FAQ's case). 5001, paid Sun 2027-01-10, 5,000 yen changed to
+    4,000 on 1/20, confirmed on Mon 2/1 with the date 1/31: it counts from 2/1, so toward the
+    February-end closing, paid Thu 3/25; sent Tue 2/2. 5002 is cancelled on 1/15."""
+    from kessai.slip_operations import cancel_slip, change_amount, confirm_slip
+    from slip_builders import jst
+
+    with engine.begin() as connection:
+        add_shop(connection, "M5", "monthly")
+        add_slip(connection, "5001", D("2027-01-10"), merchant_id="M5", amount=5000)
+        add_slip(connection, "5002", D("2027-01-10"), merchant_id="M5", amount=700)
+        change_amount(connection, "M5", "5001", 4000, jst("2027-01-20", "11:00"))
+        confirm_slip(connection, "M5", "5001", D("2027-01-31"), jst("2027-02-01", "10:00"))
+        cancel_slip(connection, "M5", "5002", jst("2027-01-15", "09:30"))
+
+    explanation = explain(engine, "5001")
+    assert [step.key for step in explanation.steps] == [
+        "payment_date", "confirmation", "deadline", "transmission", "closing", "statement", "payout", "stale", "expiry",
+        "adjustment",
+    ]
+    assert one(explanation, "confirmation").rule == (
+        "takes effect on max(registered 2027-02-01, confirmed_on 2027-01-31) = 2027-02-01 (Mon); confirmed_on is "
+        "backdated: it counts from its registration, 2027-02-01"
+    )
+    transmission = one(explanation, "transmission")
+    assert (transmission.value, transmission.state) == ("due 2027-02-02 (Tue); not sent", "pending")
+    closing = one(explanation, "closing")
+    assert (closing.value, closing.state) == ("2027-02-28 (Sun)", "pending")
+    assert closing.rule.endswith(
+        "is 2027-02-28; its backdated confirmed_on alone would give 2027-01-31, but it was registered after that "
+        "closing: it counts toward the next one"
+    )
+    assert one(explanation, "payout").value == "2027-03-25 (Thu)"
+    adjustment = one(explanation, "adjustment")
+    assert (adjustment.value, adjustment.rule) == (
+        "5,000 yen → 4,000 yen",
+        "changed at 2027-01-20 11:00 JST, before confirmation (a confirmed slip's amount can no longer change)",
+    )
+    assert one(explain(engine, "5001", "ja"), "closing").rule.endswith(
+        "。過去日付の決済確定日だけなら 2027-01-31 ですが、その締め日の後に確定処理したため次の締めに入ります"
+    )
+
+    cancelled = explain(engine, "5002")
+    assert [step.key for step in cancelled.steps] == ["payment_date", "cancellation", "deadline", "stale", "expiry"]
+    assert one(cancelled, "cancellation").value == "2027-01-15 09:30 JST"
+    assert one(cancelled, "stale").rule.endswith("; cancelled on 2027-01-15, before it")
+    assert one(cancelled, "expiry").value == "does not apply"
