@@ -25,6 +25,7 @@ from kessai.rules import (
     closing_date_for,
     closing_date_on_or_after,
     confirmation_deadline,
+    is_closing_date,
     payout_date,
     recurring_charge_date,
     stale_from,
@@ -425,9 +426,9 @@ class _Story:
                     )
                 else:
                     rule += self.t(
-                        f"; it carries {stored}: it carried a closing date without belonging to it (confirmed after it, or "
-                        "its merchant's cycle changed) and was moved to a later closing",
-                        f"。締め日 {stored}：該当しない締め日が付いていたため後の締めに移動（確定がその後、または入金サイクル変更）",
+                        f"; it carries {stored}: its merchant's cycle has changed since, or it carried a closing date "
+                        "without belonging to it and was moved to a later closing",
+                        f"。締め日 {stored}：その後の入金サイクル変更、または該当しない締め日が付いていたため後の締めに移動",
                     )
             state = DONE if stored in facts.closings_ran else PENDING
             self.add("closing", ("Closing date", "締め日"), self.day(stored), rule, state)
@@ -495,6 +496,14 @@ class _Story:
 
     def payout(self, closing: date) -> None:
         facts = self.facts
+        stored = facts.statement["payout_date"] if facts.statement else None
+        if not is_closing_date(self.cycle, closing):  # the merchant's cycle changed since
+            self.add("payout", ("Payout date", "支払予定日"), self.day(stored),
+                     self.t(f"{closing} is no closing date of the merchant's cycle now ({self.cycle}): its cycle has "
+                            "changed since; the statement's date is shown",
+                            f"{closing} は現在の入金サイクル（{self.cycle}）の締め日ではありません（サイクル変更）：明細の支払日を表示"),
+                     DONE if facts.transfer_file is not None else PENDING)
+            return
         plan = PAYOUT_RULES[(self.cycle, closing.day == 15)]
         scheduled = add_months(closing.replace(day=1), plan.months_after_closing).replace(day=plan.payout_day)
         computed = payout_date(self.cycle, closing, self.calendar)
@@ -511,7 +520,6 @@ class _Story:
                 f"{self.day(computed)}",
                 f"、営業日でない（{why}）ため{'前' if direction else '翌'}営業日 {self.day(computed)}",
             )
-        stored = facts.statement["payout_date"] if facts.statement else None
         if stored is not None and stored != computed:
             rule += self.t(f"; the statement says {stored} (issued with the calendar of then)",
                            f"。明細の支払日は {stored}（発行時のカレンダー）")

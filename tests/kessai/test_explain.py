@@ -454,3 +454,26 @@ def test_a_backdated_confirmation_an_adjustment_and_a_cancellation(engine):
     assert one(cancelled, "cancellation").value == "2027-01-15 09:30 JST"
     assert one(cancelled, "stale").rule.endswith("; cancelled on 2027-01-15, before it")
     assert one(cancelled, "expiry").value == "does not apply"
+
+
+def test_a_slip_closed_under_the_merchant_s_former_cycle(engine, tmp_path):
+    """M6, twice-monthly, has 6001 registered Tue 2027-01-05, sent Wed 1/6, closed on Fri 1/15
+    (paid Mon 1/25); then it turns monthly: by today's settings the rule gives 1/31, and 1/15 is no
+    closing date of its cycle. Both are said; the statement's payout date is shown."""
+    with engine.begin() as connection:
+        add_shop(connection, "M6", "twice_monthly")
+        add_confirmed(connection, "6001", "2027-01-05 10:00", merchant_id="M6", paid="2027-01-04")
+    run_transmission(engine, D("2027-01-06"), Destination.from_url(str(tmp_path / "transmissions")))
+    run_payout_closing(engine, D("2027-01-15"))
+    with engine.begin() as connection:
+        connection.execute(update(merchants).where(merchants.c.merchant_id == "M6").values(payout_cycle="monthly"))
+    explanation = explain(engine, "6001")
+    closing = one(explanation, "closing")
+    assert (closing.value, closing.state) == ("2027-01-15 (Fri)", "done")
+    assert closing.rule.endswith(
+        "is 2027-01-31; it carries 2027-01-15: its merchant's cycle has changed since, or it carried a closing date "
+        "without belonging to it and was moved to a later closing"
+    )
+    payout = one(explanation, "payout")
+    assert payout.value == "2027-01-25 (Mon)"
+    assert payout.rule.startswith("2027-01-15 is no closing date of the merchant's cycle now (monthly)")
