@@ -38,6 +38,7 @@ from kessai.transmission import HOLD_REASONS
 __all__ = ["SlipAmbiguous", "SlipExplanation", "SlipNotFound", "Step", "explain_slip", "render_text"]
 
 DONE, PENDING, HELD, FAILED, INFO = "done", "pending", "held", "failed", "info"
+HOLD_DAYS_NAMED = 5  # transmission runs named one by one; more are said as a range
 
 HOLD_REASONS_JA = {
     "unknown_card_company": "カード会社が card_companies に登録されていない",
@@ -364,7 +365,12 @@ class _Story:
     def transmission_hold(self, sent: date | None) -> None:
         holds = self.facts.transmission_holds
         reasons = sorted({h["reason"] for h in holds})
-        days = ", ".join(short(d) for d in sorted({h["business_date"] for h in holds}))
+        run_days = sorted({h["business_date"] for h in holds})
+        if len(run_days) > HOLD_DAYS_NAMED:  # a slip held for weeks: the first and the last run
+            days = self.t(f"{len(run_days)} days, {short(run_days[0])} to {short(run_days[-1])}",
+                          f"{short(run_days[0])}～{short(run_days[-1])}（{len(run_days)}回）")
+        else:
+            days = ", ".join(short(d) for d in run_days)
         why_en = "; ".join(f"{r}: {HOLD_REASONS.get(r, r)}" for r in reasons)
         why_ja = "、".join(f"{r}：{HOLD_REASONS_JA.get(r, r)}" for r in reasons)
         if "unknown_card_company" in reasons:
@@ -376,7 +382,7 @@ class _Story:
         self.add(
             "hold", ("Held back from transmission", "送信保留"),
             self.t(f"held back: {', '.join(reasons)}", f"保留：{', '.join(reasons)}"),
-            self.t(f"the transmission run{'s' if ',' in days else ''} of {days} held it back ({why_en}): one bad slip never blocks a day",
+            self.t(f"the transmission run{'s' if len(run_days) > 1 else ''} of {days} held it back ({why_en}): one bad slip never blocks a day",
                    f"{days} の送信処理で保留（{why_ja}）：1件の不備で他の伝票は止まりません") + after,
             DONE if sent else HELD,
         )

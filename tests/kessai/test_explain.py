@@ -477,3 +477,15 @@ def test_a_slip_closed_under_the_merchant_s_former_cycle(engine, tmp_path):
     payout = one(explanation, "payout")
     assert payout.value == "2027-01-25 (Mon)"
     assert payout.rule.startswith("2027-01-15 is no closing date of the merchant's cycle now (monthly)")
+
+
+def test_a_slip_held_back_for_many_days_names_the_first_and_last_run(engine, tmp_path):
+    """2001 (held_back above) held by the runs of Thu 1/21, Fri 1/22, Mon 1/25 ... Thu 1/28: six
+    runs, said as a range."""
+    destination = held_back(engine, tmp_path)
+    for day in ("2027-01-22", "2027-01-25", "2027-01-26", "2027-01-27", "2027-01-28"):
+        run_transmission(engine, D(day), destination)
+    transmission_hold, _ = by_key(explain(engine, "2001"))["hold"]
+    assert transmission_hold.rule.startswith("the transmission runs of 6 days, 1/21 to 1/28 held it back (")
+    transmission_hold, _ = by_key(explain(engine, "2001", "ja"))["hold"]
+    assert transmission_hold.rule.startswith("1/21～1/28（6回） の送信処理で保留（")
