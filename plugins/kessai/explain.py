@@ -389,6 +389,11 @@ class _Story:
 
     # -- closing, statement, payout, transfer --------------------------------------------------
 
+    @property
+    def cycle_name(self) -> str:
+        """monthly / 月1回入金."""
+        return self.t(self.cycle, "月1回入金" if self.cycle == MONTHLY else "月2回入金")
+
     def cycle_words(self) -> str:
         if self.cycle == MONTHLY:
             return self.t("monthly (closes on the last day of each month)", "月1回入金（毎月末締め）")
@@ -507,7 +512,7 @@ class _Story:
             self.add("payout", ("Payout date", "支払予定日"), self.day(stored),
                      self.t(f"{closing} is no closing date of the merchant's cycle now ({self.cycle}): its cycle has "
                             "changed since; the statement's date is shown",
-                            f"{closing} は現在の入金サイクル（{self.cycle}）の締め日ではありません（サイクル変更）：明細の支払日を表示"),
+                            f"{closing} は現在の入金サイクル（{self.cycle_name}）の締め日ではありません（サイクル変更）：明細の支払日を表示"),
                      DONE if facts.transfer_file is not None else PENDING)
             return
         plan = PAYOUT_RULES[(self.cycle, closing.day == 15)]
@@ -516,7 +521,7 @@ class _Story:
         which = self.t("the same month" if plan.months_after_closing == 0 else "the next month",
                        "同月" if plan.months_after_closing == 0 else "翌月")
         rule = self.t(f"closing {closing} ({self.cycle}) is paid on the {plan.payout_day}th of {which}: {self.day(scheduled)}",
-                      f"締め日 {closing}（{self.cycle}）は{which}{plan.payout_day}日払い：{self.day(scheduled)}")
+                      f"締め日 {closing}（{self.cycle_name}）は{which}{plan.payout_day}日払い：{self.day(scheduled)}")
         if computed != scheduled:
             why = describe_closed_days(self.calendar, days_between(computed, scheduled + timedelta(days=1)),
                                        facts.declared_closures, self.lang)

@@ -153,7 +153,7 @@ def test_a_one_off_slip_paid(engine, tmp_path, remitter):
         "月2回入金（15日・月末締め）：max(確定処理日, 決済確定日) = 2026-12-30 以後最初の締め日 = 2026-12-31"
     )
     assert one(japanese, "payout").rule == (
-        "締め日 2026-12-31（twice_monthly）は翌月10日払い：2027-01-10(日)、営業日でない（1/9-1/10 土日）ため前営業日 2027-01-08(金)"
+        "締め日 2026-12-31（月2回入金）は翌月10日払い：2027-01-10(日)、営業日でない（1/9-1/10 土日）ため前営業日 2027-01-08(金)"
     )
     assert one(japanese, "transfer").value.startswith("振込ファイル sogofurikomi-20270108-01.txt（")
 
