@@ -465,8 +465,14 @@ class _Story:
                 f"締め日までに送信予定（送信日 {due}）でしたが {closing} までに未送信（{HOLD_REASONS_JA.get(reason, reason)}）："
                 f"カード会社へ送信していない伝票は支払いません。次の締め日 {next_closing} に移動",
             ),
-            HELD,
+            DONE if self.paid_by_a_later_closing else HELD,
         )
+
+    @property
+    def paid_by_a_later_closing(self) -> bool:
+        """Whether the closing the slip carries now has run (and so paid it: a closing that holds a
+        slip back moves it on)."""
+        return self.slip["closing_date"] in self.facts.closings_ran
 
     def statement(self, closing: date) -> None:
         facts = self.facts

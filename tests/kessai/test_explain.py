@@ -245,6 +245,7 @@ def test_a_slip_held_back_at_transmission_and_at_the_closing(engine, tmp_path):
     transmission_hold, closing_hold = by_key(explanation)["hold"]
     assert transmission_hold.state == "done" and transmission_hold.rule.endswith("; sent on 2027-02-03 once corrected")
     assert (one(explanation, "closing").value, one(explanation, "closing").state) == ("2027-02-28 (Sun)", "done")
+    assert (closing_hold.value, closing_hold.state) == ("held back at 2027-01-31: unknown_card_company", "done")
     statement = one(explanation, "statement")
     assert statement.value.endswith(": 1 slip, gross 10,000 yen, net 10,000 yen")
     assert statement.rule.endswith("; paid late: the line counts it among 1 slips held back by an earlier closing")
