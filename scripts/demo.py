@@ -312,6 +312,7 @@ def print_summary(outcome, mailbox: Path) -> None:
         ):
             print(f"  {kind:<28} {sent:6,d} sent {unsent:4d} not sent")
         print_mails_per_merchant(rows)
+        print_explanations(connection, rows)
     engine.dispose()
 
     home = kessai_home()
@@ -321,6 +322,48 @@ def print_summary(outcome, mailbox: Path) -> None:
         print(f"  {folder.name + '/':<19} {folder}")
     print(f"  mails (.eml)        {mailbox}")
     print(f"  Airflow home        {os.environ['AIRFLOW_HOME']}  (scripts/ui.sh shows these runs)")
+
+
+# One slip of each kind, as the demo left it (SQL over the demo's small database).
+EXAMPLE_SLIPS = {
+    "a one-off slip paid, in a transfer file (preferably one sent after the year-end holidays)": (
+        "SELECT s.merchant_id, s.slip_id FROM slips s "
+        "JOIN payout_statements p ON p.merchant_id = s.merchant_id AND p.closing_date = s.closing_date "
+        "JOIN payout_transfers t ON t.statement_id = p.statement_id "
+        "WHERE s.subscription_id IS NULL AND t.transfer_file_id IS NOT NULL "
+        "ORDER BY CASE WHEN s.transmitted_on = '2027-01-04' THEN 0 ELSE 1 END, s.id LIMIT 1"
+    ),
+    "a slip held back (at transmission and at a closing)": (
+        "SELECT s.merchant_id, s.slip_id FROM payout_held_slips h JOIN slips s ON s.id = h.slip_row_id "
+        "ORDER BY CASE WHEN h.reason = 'not_transmitted' THEN 1 ELSE 0 END, s.id LIMIT 1"
+    ),
+    "a recurring slip failed": (
+        "SELECT s.merchant_id, s.slip_id FROM slips s JOIN recurring_charge_cycles c ON c.billing_month = s.billing_month "
+        "WHERE s.payment_date IS NULL ORDER BY s.id LIMIT 1"
+    ),
+    "an expired slip, listed in a digest": (
+        "SELECT s.merchant_id, s.slip_id FROM slip_reminders r JOIN slips s ON s.id = r.slip_row_id "
+        "WHERE r.reason = 'expired' AND r.mail_id IS NOT NULL ORDER BY s.id LIMIT 1"
+    ),
+}
+
+
+def print_explanations(connection, rows) -> None:
+    """Every date of one slip of each kind with the rule that set it (python -m kessai explain)."""
+    from kessai.calendar_store import load_calendar
+    from kessai.explain import explain_slip, render_text
+
+    calendar = load_calendar(connection)
+    print("One slip of each kind, explained (add --lang ja for Japanese, --json for a program):")
+    for kind, sql in EXAMPLE_SLIPS.items():
+        found = rows(sql)
+        if not found:
+            print(f"\n  {kind}: none in this run")
+            continue
+        merchant_id, slip_id = found[0]
+        print(f"\n  {kind}:\n  $ python -m kessai explain {slip_id} --merchant {merchant_id}")
+        explanation = explain_slip(connection, slip_id, merchant_id=merchant_id, calendar=calendar)
+        print("\n".join("    " + line if line else "" for line in render_text(explanation).splitlines()))
 
 
 def print_mails_per_merchant(rows) -> None:
