@@ -173,25 +173,6 @@ def test_transmission_files_get_their_modes(engine, tmp_path):
     assert mode(folder) == 0o750
 
 
-def test_a_transmission_refuses_before_its_claim_when_a_file_code_is_bad(engine, tmp_path):
-    """A database without the CHECK (dropped by hand): the code refuses, and nothing is claimed."""
-    transmission_day(engine)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(
-            "ALTER TABLE card_companies DROP CONSTRAINT ck_card_companies_file_code"
-            if connection.dialect.name == "postgresql" else "PRAGMA ignore_check_constraints = ON"
-        )
-        connection.execute(update(card_companies).where(card_companies.c.card_company == "jcb")
-                           .values(file_code="../../x"))
-    destination = Destination.from_url(str(tmp_path / "transmissions"))
-    with pytest.raises(BadFileCode, match=r"card company jcb: file code '../../x' is not letters and digits only"):
-        run_transmission(engine, D("2027-01-04"), destination)
-    assert not (tmp_path / "transmissions").exists()
-    with engine.begin() as connection:
-        connection.execute(update(card_companies).where(card_companies.c.card_company == "jcb").values(file_code="JC"))
-    assert run_transmission(engine, D("2027-01-04"), destination)["claimed"]
-
-
 # -- temporary files ------------------------------------------------------------------------------
 
 

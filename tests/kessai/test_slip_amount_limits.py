@@ -8,14 +8,13 @@ Slips are paid 2026-08-31 (confirmable until 2027-02-28) and confirmed in Japan 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 
 import pytest
 
 from kessai.cli import main
 from kessai.confirmation_import import import_confirmations
 from kessai.database import make_engine
-from kessai.run_dates import japan_date_of
 from kessai.slip_amounts import AmountSettingError, max_slip_amount
 from kessai.slip_operations import SlipOperationError, change_amount, confirm_slip
 from slip_builders import add_merchant, add_slip, events, jst, slip
@@ -118,10 +117,11 @@ def test_a_bad_setting_is_refused(value):
 
 
 @pytest.fixture
-def recent(business_database):
-    """Slips of M1 paid ten days ago (the commands read the real clock): 1 (5,000 yen) and
-    2 (2^63-1 yen)."""
-    paid = japan_date_of(datetime.now(timezone.utc)) - timedelta(days=10)
+def recent(business_database, monkeypatch):
+    """Slips of M1 paid on 2027-01-31, ten days before the moment the commands register at (the one
+    clock, KESSAI_AS_OF: 2027-02-10 10:00 in Japan): 1 (5,000 yen) and 2 (2^63-1 yen)."""
+    monkeypatch.setenv("KESSAI_AS_OF", "2027-02-10T10:00:00+09:00")
+    paid = date(2027, 1, 31)
     engine = make_engine(business_database)
     with engine.begin() as connection:
         add_merchant(connection, "M1")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 
 from kessai.schema import card_companies, slips, transmission_holds
 from kessai.slip_amounts import DEFAULT_MAX_SLIP_AMOUNT
@@ -162,10 +163,25 @@ def test_a_control_character_in_the_merchant_id_is_held_back(engine, destination
     assert len(files_under(destination.fs, destination.root)[f"{DAY}/VM_20270104.csv"].splitlines()) == 3
 
 
+def without_the_file_code_check(connection) -> None:
+    """A database that lacks migration 0006's CHECK (restored from before it, or dropped by hand)."""
+    connection.exec_driver_sql(
+        "ALTER TABLE card_companies DROP CONSTRAINT ck_card_companies_file_code"
+        if connection.dialect.name == "postgresql" else "PRAGMA ignore_check_constraints = ON"
+    )
+
+
+@pytest.mark.parametrize("file_code", ["", "N/C", "NC-1", "..", "ＮＣ", "n c"])
+def test_the_database_refuses_a_file_code_that_cannot_name_a_file(engine, file_code):
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(insert(card_companies).values(card_company="nicos", name="NICOS", file_code=file_code))
+
+
 @pytest.mark.parametrize("file_code", ["", "N/C", "NC-1", "..", "ＮＣ", "n c"])
 def test_a_card_company_whose_file_code_cannot_name_a_file_holds_its_slips(engine, destination, file_code):
     with engine.begin() as connection:
         add_merchant(connection)
+        without_the_file_code_check(connection)
         connection.execute(insert(card_companies).values(card_company="nicos", name="NICOS", file_code=file_code))
         add_confirmed(connection, "1", "2026-12-30 10:00")
         add_confirmed(connection, "2", "2026-12-30 10:00", card_company="nicos")
@@ -193,6 +209,7 @@ def test_every_reason_at_once_holds_only_the_bad_slips_and_a_rerun_changes_nothi
         add_merchant(connection, "M1")
         add_merchant(connection, "M2", name_en=None)
         add_merchant(connection, "M3", name_en="Shop\x07")
+        without_the_file_code_check(connection)
         connection.execute(insert(card_companies).values(card_company="nicos", name="NICOS", file_code="N C"))
         add_confirmed(connection, "1", "2026-12-30 10:00", amount=1200)
         add_confirmed(connection, "2", "2026-12-30 10:00", card_company="unknown")
