@@ -24,6 +24,7 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from sqlalchemy import insert, text
 
+from kessai.bank_master import package_master, update_bank_master
 from kessai.database import database_url, kessai_home, make_engine
 from kessai.masking import mask_url
 from kessai.migrations_runner import upgrade
@@ -91,6 +92,10 @@ def prepare_business_database(plan: GenerationPlan) -> None:
     upgrade(engine)
     started = time.monotonic()
     with engine.begin() as connection:
+        # The bank master, as an operator loads it (`python -m kessai bank-master update`) before
+        # the first transfer file: the accounts the generator makes are at its real branches.
+        loaded_at = datetime.combine(FIRST_DAY, datetime.min.time(), tzinfo=JAPAN)
+        update_bank_master(connection, package_master(), loaded_at, FIRST_DAY)
         created = generate(connection, plan)
         connection.execute(
             insert(settings), [{"key": f"zengin.{field}", "value": value} for field, value in DEMO_REMITTER.items()]
