@@ -406,6 +406,8 @@ payout_transfers = Table(
     CheckConstraint("amount > 0", name="amount_positive"),
 )
 Index("ix_payout_transfers_payout_date", payout_transfers.c.payout_date)
+# The 新規コード's look-up: has this account been paid before (kessai.payout_transfer_files).
+Index("ix_payout_transfers_bank_account_id", payout_transfers.c.bank_account_id)
 
 # Transfers a transfer-file run of business_date left out of its file: slips behind them had not
 # been transmitted (docs/zengin-transfer-file.md). A later run files them once the slips went out.

@@ -378,7 +378,8 @@ def _mail(
 def slips_csv(slips: list[RemindedSlip]) -> str:
     """The slip list as CSV: slip number, amount in yen, payment date, deadline (ISO dates)."""
     rows = [(slip.slip_id, slip.amount, slip.payment_date.isoformat(), slip.deadline.isoformat()) for slip in slips]
-    return csv_text([CSV_HEADER, *rows], numeric_columns=(1,), lineterminator="\r\n")
+    # The slip number stays text in Excel (kessai.csv_files).
+    return csv_text([CSV_HEADER, *rows], numeric_columns=(1,), text_columns=(0,), lineterminator="\r\n")
 
 
 # -- after delivery -----------------------------------------------------------------------------

@@ -460,9 +460,9 @@ def test_a_long_list_goes_as_a_csv_attachment(engine):
     assert long.attachment_name == "stale_slip_reminder_M1_20270105.csv"
     assert list(csv.reader(io.StringIO(long.attachment_content))) == [
         ["伝票番号", "金額", "入金日", "確定期限"],
-        ["1", "1000", "2026-10-01", "2027-04-01"],
-        ["2", "2000", "2026-10-01", "2027-04-01"],
-        ["3", "3000", "2026-10-02", "2027-04-02"],
+        ['="1"', "1000", "2026-10-01", "2027-04-01"],  # the slip number stays text in Excel
+        ['="2"', "2000", "2026-10-01", "2027-04-01"],
+        ['="3"', "3000", "2026-10-02", "2027-04-02"],
     ]
     assert slip_lines(long.body) == []
     assert "対象の伝票は3件です。" in long.body and "stale_slip_reminder_M1_20270105.csv" in long.body

@@ -1,5 +1,6 @@
 """The 全銀 bank master (banks and branches with their names and kana, and the versions loaded) and,
-on each transfer, what its file said: the bank and branch names from the master and the 新規コード.
+on each transfer, what its file said: the bank and branch names from the master and the 新規コード
+(with an index to tell whether an account was paid before).
 
 Revision ID: 0010
 Revises: 0006
@@ -56,9 +57,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('bank_name_kana', sa.Text()))
         batch_op.add_column(sa.Column('branch_name_kana', sa.Text()))
         batch_op.add_column(sa.Column('new_code', sa.String(length=1)))
+    op.create_index('ix_payout_transfers_bank_account_id', 'payout_transfers', ['bank_account_id'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_payout_transfers_bank_account_id', table_name='payout_transfers')
     with op.batch_alter_table('payout_transfers') as batch_op:
         batch_op.drop_column('new_code')
         batch_op.drop_column('branch_name_kana')
