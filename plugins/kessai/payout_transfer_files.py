@@ -32,7 +32,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kessai.bank_master import describe as describe_bank_master_problem
 from kessai.bank_master import problem as bank_master_problem
-from kessai.bank_master import require_loaded
+from kessai.bank_master import BankMasterError, check_account, require_loaded
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
@@ -312,6 +312,18 @@ def withhold_unknown_accounts(connection: Connection, day: date, payout_day: dat
     return withheld
 
 
+def check_remitter_account(connection: Connection, remitter: Remitter) -> None:
+    """The account the transfers are paid from must be one the (loaded) bank master lists: a wrong
+    one makes the bank refuse the whole file."""
+    try:
+        check_account(connection, remitter.bank_code, remitter.branch_code)
+    except BankMasterError as error:
+        raise TransferFileError(
+            f"the remitter's account (KESSAI_ZENGIN_BANK_CODE {remitter.bank_code}, KESSAI_ZENGIN_BRANCH_CODE "
+            f"{remitter.branch_code}): {error}"
+        ) from None
+
+
 def _record_withheld(connection: Connection, day: date, withheld: list[dict]) -> None:
     """Into payout_withheld_transfers, once per day and transfer (a re-run records nothing again)."""
     if withheld:
@@ -331,6 +343,9 @@ def build_payout_file(
     withheld = {(w["statement_id"], w["bank_account_id"]) for w in run.withheld if w["payout_date"] == payout_day.isoformat()}
     rows = [row for row in connection.execute(_unfiled_query(payout_day)).all()
             if (row.statement_id, row.bank_account_id) not in withheld]
+    if rows:
+        require_loaded(connection)
+        check_remitter_account(connection, remitter)
     refused = withhold_unknown_accounts(connection, day, payout_day, rows)
     run.withheld.extend(refused)
     refused_keys = {(w["statement_id"], w["bank_account_id"]) for w in refused}

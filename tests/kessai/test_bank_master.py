@@ -23,7 +23,7 @@ from kessai.bank_master import (
 )
 from kessai.cli import main
 from kessai.payout_closing import run_payout_closing
-from kessai.payout_transfer_files import format_summary, run_payout_transfer_files
+from kessai.payout_transfer_files import TransferFileError, format_summary, run_payout_transfer_files
 from kessai.schema import (
     bank_accounts,
     bank_master_versions,
@@ -295,3 +295,12 @@ def test_every_name_in_the_master_fits_the_zengin_character_set():
     master = package_master()
     for kana in [k for _, k in master.banks.values()] + [k for _, k in master.branches.values()]:
         to_zengin_kana(kana)  # raises on a character it cannot write
+
+
+def test_a_remitter_account_the_master_does_not_list_refuses_the_file(engine, tmp_path, remitter, monkeypatch):
+    january_closing(engine)
+    monkeypatch.setenv("KESSAI_ZENGIN_BRANCH_CODE", "999")
+    with pytest.raises(TransferFileError, match=r"^the remitter's account \(KESSAI_ZENGIN_BANK_CODE 0005, "
+                                                r"KESSAI_ZENGIN_BRANCH_CODE 999\): bank 0005 has no branch 999"):
+        run_payout_transfer_files(engine, D("2027-02-24"), tmp_path)
+    assert not (tmp_path / "transfers").exists()
