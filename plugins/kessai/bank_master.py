@@ -190,7 +190,7 @@ def update_bank_master(connection: Connection, master: BankMaster, loaded_at: da
     return {**summary, "changed": True, "loaded_at": loaded_at}
 
 
-def problem(bank_code: str, branch_code: str, bank_removed_in, branch_known: bool, branch_removed_in) -> str | None:
+def problem(bank_removed_in: str | None, branch_known: bool, branch_removed_in: str | None) -> str | None:
     """The reason the bank master refuses an account (None if it accepts it), from the rows of the
     master the account's codes find (bank_removed_in: None for a current bank, '' for none found)."""
     if bank_removed_in == "":
@@ -237,8 +237,7 @@ def check_account(connection: Connection, bank_code: str, branch_code: str) -> C
     branch = connection.execute(
         select(master_branches).where(master_branches.c.bank_code == bank_code, master_branches.c.branch_code == branch_code)
     ).mappings().first()
-    reason = problem(bank_code, branch_code, bank["removed_in"] if bank else "", branch is not None,
-                     branch["removed_in"] if branch else None)
+    reason = problem(bank["removed_in"] if bank else "", branch is not None, branch["removed_in"] if branch else None)
     if reason:
         removed_in = (bank or {}).get("removed_in") or (branch or {}).get("removed_in")
         raise BankMasterError(

@@ -296,8 +296,7 @@ def withhold_unknown_accounts(connection: Connection, day: date, payout_day: dat
         require_loaded(connection)
     withheld = []
     for row in rows:
-        reason = bank_master_problem(row.bank_code, row.branch_code, row.bank_removed_in,
-                                     row.master_branch_kana is not None, row.branch_removed_in)
+        reason = bank_master_problem(row.bank_removed_in, row.master_branch_kana is not None, row.branch_removed_in)
         if reason:
             withheld.append({
                 "payout_date": payout_day.isoformat(), "merchant_id": row.merchant_id,

@@ -30,7 +30,7 @@ def rows_of(path, encoding="utf-8-sig") -> list[list[str]]:
 
 def test_the_excel_model_loses_codes_a_plain_csv_writes_and_keeps_the_text_codes():
     plain = csv_text([["0010", "0554354", SLIP_NUMBER]]).encode()
-    assert read_as_excel(plain) == [[10.0, 554354.0, 900000000072030000.0]]  # what the issue saw
+    assert read_as_excel(plain) == [[10.0, 554354.0, 900000000072030000.0]]  # zeros and digits lost
     kept = csv_text([["0010", "0554354", SLIP_NUMBER, "A-1", "=1+1"]], text_columns=(0, 1, 2, 3, 4)).encode()
     assert read_as_excel(kept) == [["0010", "0554354", SLIP_NUMBER, "A-1", "'=1+1"]]
     assert not any(isinstance(cell, Formula) for cell in read_as_excel(kept)[0])
