@@ -31,10 +31,11 @@ PERIOD_END = date(2027, 1, 31)  # confirmations registered until its last second
 TRANSMISSION_DAY = date(2027, 2, 1)
 # The month-end closing of both cycles; the data set puts every slip confirmed by then in it.
 CLOSING_DATE = date(2027, 1, 31)
-# A month after the period: open slips paid by 2026-12-01 are stale, by 2026-10-01 due a final
-# notice, by 2026-08-31 expired (payment date + 6 months is 2/28, the day before). The data set
-# had the run of the business day before, Friday 2/26: the Monday run tells what the weekend
-# made due (paid 11/27-12/01 stale, 9/27-10/01 final notice, 8/27-8/31 expired).
+# A month after the period, a Monday: the weekly digests of every merchant, listing the open slips
+# paid by 2026-12-01 (stale), those paid by 2026-09-15 as final notices (deadline by 3/15), and
+# the slips expired since the last digest: those paid 8/26-8/31 (deadline 2/26 to 2/28), closed by
+# this run, and those paid 8/22-8/25, closed by the run of Friday 2/26 after the day its week's
+# digest states (Monday 2/22). The data set had that run of the business day before.
 REMINDER_DAY = date(2027, 3, 1)
 REMINDED_ON = date(2027, 2, 26)
 # The charge day of billing month 2027-02 (2/27 is a Saturday); every subscription started before.

@@ -14,6 +14,7 @@ from kessai.schema import (
     slip_events,
     slip_reminders,
     slips,
+    stale_slip_digests,
     subscriptions,
 )
 
@@ -62,6 +63,10 @@ class ChargeAttempt(_Row):
     pass
 
 
+class StaleSlipDigest(_Row):
+    pass
+
+
 for _class, _table in (
     (Slip, slips),
     (Merchant, merchants),
@@ -72,5 +77,6 @@ for _class, _table in (
     (SlipReminder, slip_reminders),
     (SlipEvent, slip_events),
     (ChargeAttempt, charge_attempts),
+    (StaleSlipDigest, stale_slip_digests),
 ):
     _registry.map_imperatively(_class, _table)

@@ -1,7 +1,6 @@
-"""The stale-slip reminder of REMINDER_DAY (dags/stale_slip_reminder.py), the day after the run of
-REMINDED_ON, against one indexed SELECT of the stale slips it must tell: the open slips paid by
-the stale cutoff that have not been told the most advanced reason they have reached (or a later
-one)."""
+"""The stale-slip reminder of REMINDER_DAY (dags/stale_slip_reminder.py), a Monday: every merchant's
+weekly digest, the day after the run of REMINDED_ON. Against one SELECT of the slips the digests
+must list: the open slips stale by then, and the expired slips no digest has listed."""
 
 from __future__ import annotations
 
@@ -14,54 +13,66 @@ from sqlalchemy.orm import Session
 from bench.datasets import REMINDER_DAY
 from bench.harness import Bench, Row, compare
 from bench.measure import Context, Step, statement_time
-from bench.orm import Merchant, Slip, SlipEvent, SlipReminder
+from bench.orm import Merchant, Slip, SlipEvent, SlipReminder, StaleSlipDigest
 from bench.outcomes import SlipSet, slip_set_of
+from kessai.calendar_store import prepare_calendar
 from kessai.database import make_engine, sql_text
-from kessai.mail_templates import render_mail
 from kessai.outbox import enqueue_mail
 from kessai.rules import confirmation_deadline, stale_from
 from kessai.stale_slips import (
-    EXPIRED,
-    FINAL_NOTICE,
-    MAIL_KINDS,
-    STALE,
+    FINAL_NOTICE_DAYS,
+    WEEKLY,
+    Digest,
+    Period,
     ReminderSettings,
     RemindedSlip,
     check_run_date,
-    cutoffs,
+    digest_mail,
     expires_on,
-    final_notice_from,
+    period_of,
     remind_stale_slips,
-    slips_csv,
 )
 
 NAME = "reminder"
 
-# The open slips paid by the stale cutoff (a range of the partial index
-# ix_slips_unconfirmed_by_payment_date) not told their reason yet, with what the mails list.
+# What the digests list, read with the rules of the day they state (the week's first business day):
+# the open slips paid by its stale cutoff (a range of the partial index
+# ix_slips_unconfirmed_by_payment_date; those past their deadline are closed by the run and listed
+# as expired), and the expired slips no digest has listed (the partial index ix_slip_reminders_untold).
 FLOOR_SQL = text(
     """
-    SELECT s.id, s.merchant_id, s.slip_id, s.amount, s.payment_date
+    SELECT s.id, s.amount
     FROM slips AS s
-    WHERE s.payment_date <= :stale AND s.confirmed_on IS NULL AND s.cancelled_at IS NULL AND s.expired_on IS NULL
-      AND NOT EXISTS (
-          SELECT 1 FROM slip_reminders AS r
-          WHERE r.slip_row_id = s.id
-            AND (r.reason = 'expired'
-                 OR (r.reason = 'final_notice' AND s.payment_date > :expired)
-                 OR (r.reason = 'stale' AND s.payment_date > :final_notice))
-      )
+    WHERE s.payment_date <= :paid_through AND s.confirmed_on IS NULL AND s.cancelled_at IS NULL
+      AND s.expired_on IS NULL
+    UNION ALL
+    SELECT s.id, s.amount
+    FROM slip_reminders AS r JOIN slips AS s ON s.id = r.slip_row_id
+    WHERE r.reason = 'expired' AND r.mail_id IS NULL AND s.expired_on <= :as_of
     """
 )
-CLAIMED_SQL = text(
-    "SELECT s.id, s.amount FROM slip_reminders r JOIN slips s ON s.id = r.slip_row_id WHERE r.business_date = :day"
+# What the run's digests listed: the open slips of each digest's merchant paid by its cutoff, and the
+# expired slips naming its mail.
+LISTED_SQL = text(
+    """
+    SELECT s.id, s.amount
+    FROM stale_slip_digests AS d JOIN slips AS s ON s.merchant_id = d.merchant_id
+    WHERE d.business_date = :day AND s.payment_date <= d.paid_through
+      AND s.confirmed_on IS NULL AND s.cancelled_at IS NULL AND s.expired_on IS NULL
+    UNION ALL
+    SELECT s.id, s.amount
+    FROM stale_slip_digests AS d
+    JOIN slip_reminders AS r ON r.mail_id = d.mail_id AND r.reason = 'expired'
+    JOIN slips AS s ON s.id = r.slip_row_id
+    WHERE d.business_date = :day
+    """
 )
 
 
-# The statement of the run that selects the slips to tell: the claim, the SELECT written down as
-# reminders (what keeps a re-run from telling a slip twice). The rest of the run closes the
-# expired slips (an UPDATE of each, every index of the slips) and writes the mails.
-SELECTION = ("claim",)
+# The statements of the run that select what to mail: the digests' claim and the read of what they
+# list. The rest of the run closes the expired slips (an UPDATE of each, every index of the slips)
+# and writes the mails.
+SELECTION = ("claim_digests", "digest_slips")
 
 
 def _work(context: Context) -> dict:
@@ -74,32 +85,38 @@ def _work(context: Context) -> dict:
         with engine.begin() as connection:
             check_run_date(connection, context.day)
         with engine.connect() as connection:
-            summary = remind_stale_slips(connection, context.day, ReminderSettings.from_environment())
+            summary = remind_stale_slips(connection, context.day, ReminderSettings(period=WEEKLY))
             connection.commit()
     finally:
         engine.dispose()
     return {"mails": summary["mails"], "selection_seconds": selection["seconds"]}
 
 
-def _claimed(context: Context) -> SlipSet:
+def _listed(context: Context) -> SlipSet:
     engine = make_engine(context.url)
     try:
         with engine.connect() as connection:
-            return slip_set_of(connection, CLAIMED_SQL, {"day": context.day})
+            return slip_set_of(connection, LISTED_SQL, {"day": context.day})
     finally:
         engine.dispose()
 
 
-def _cutoffs(context: Context) -> dict:
-    return cutoffs(context.day, ReminderSettings())
+def _week(connection, day) -> Period:
+    return period_of(prepare_calendar(connection), WEEKLY, day)
+
+
+def _floor_params(connection, day) -> dict:
+    week = _week(connection, day)
+    return {"paid_through": week.paid_through, "as_of": week.as_of}
 
 
 def _floor_work(context: Context) -> dict:
     engine = make_engine(context.url)
     try:
         with engine.connect() as connection:
+            params = _floor_params(connection, context.day)
             started = time.perf_counter()
-            connection.execute(FLOOR_SQL, _cutoffs(context)).all()
+            connection.execute(FLOOR_SQL, params).all()
             return {"statement_seconds": time.perf_counter() - started}
     finally:
         engine.dispose()
@@ -110,74 +127,84 @@ def _floor_outcome(context: Context) -> SlipSet:
     try:
         with engine.connect() as connection:
             query = text(f"SELECT id, amount FROM ({FLOOR_SQL.text}) AS due")
-            return slip_set_of(connection, query, _cutoffs(context))
+            return slip_set_of(connection, query, _floor_params(connection, context.day))
     finally:
         engine.dispose()
 
 
-def _reason(payment_date, day, settings: ReminderSettings) -> str:
-    if expires_on(payment_date) <= day:
-        return EXPIRED
-    if final_notice_from(payment_date, settings.final_notice_months) <= day:
-        return FINAL_NOTICE
-    return STALE
-
-
 def _naive_work(context: Context) -> None:
-    """Every open slip as an object, checked in Python, its reminder looked up and saved one by one,
-    then a mail per merchant and reason. (Reasons only advance: a slip due one was never told a
-    later one.)"""
-    day, settings = context.day, ReminderSettings()
+    """Every open slip as an object, checked in Python: closed and saved one by one if past its
+    deadline, else kept for its merchant's digest if stale; then the unlisted expired slips looked
+    up one by one; then a digest per merchant, its mail and its row."""
+    day, settings = context.day, ReminderSettings(period=WEEKLY)
     engine = make_engine(context.url)
     try:
         with Session(engine) as session:
-            told: dict[tuple[str, str], list[RemindedSlip]] = defaultdict(list)
+            week = _week(session.connection(), day)
+            open_by_merchant: dict[str, list[RemindedSlip]] = defaultdict(list)
+            expired_by_merchant: dict[str, list[tuple[SlipReminder, RemindedSlip]]] = defaultdict(list)
             open_slips = select(Slip).where(
                 Slip.payment_date.is_not(None), Slip.confirmed_on.is_(None),
                 Slip.cancelled_at.is_(None), Slip.expired_on.is_(None),
             )
             for slip in session.scalars(open_slips).all():
-                if stale_from(slip.payment_date) > day:
-                    continue
-                reason = _reason(slip.payment_date, day, settings)
-                if session.get(SlipReminder, (slip.id, reason)) is not None:
-                    continue
-                session.add(SlipReminder(slip_row_id=slip.id, reason=reason, business_date=day))
-                if reason == EXPIRED:
+                if expires_on(slip.payment_date) <= day:
                     slip.expired_on = expires_on(slip.payment_date)
                     deadline = confirmation_deadline(slip.payment_date)
                     session.add(SlipEvent(slip_row_id=slip.id, event="expired", business_date=day,
                                           detail=f"confirmation deadline {deadline.isoformat()} passed"))
-                session.flush()
-                told[(slip.merchant_id, reason)].append(RemindedSlip(slip.id, slip.slip_id, slip.amount, slip.payment_date))
-            for (merchant_id, reason), slips in sorted(told.items()):
-                merchant = session.get(Merchant, merchant_id)
-                slips.sort(key=lambda slip: (slip.payment_date, len(slip.slip_id), slip.slip_id))
-                kind = MAIL_KINDS[reason]
-                attachment = f"{kind}_{merchant_id}_{day:%Y%m%d}.csv" if len(slips) > settings.inline_limit else None
-                subject, body = render_mail(kind, merchant_id=merchant_id, merchant_name=merchant.name, business_date=day,
-                                            slips=slips, attachment_name=attachment)
-                mail_id = enqueue_mail(
-                    session.connection(), kind=kind, dedupe_key=f"{kind}:{merchant_id}:{day.isoformat()}",
-                    recipient=merchant.email or settings.operator_email, subject=subject, body=body,
-                    attachment_name=attachment, attachment_content=slips_csv(slips) if attachment else None,
-                )
-                for slip in slips:
-                    session.get(SlipReminder, (slip.slip_row_id, reason)).mail_id = mail_id
+                    session.add(SlipReminder(slip_row_id=slip.id, reason="expired", business_date=day))
                     session.flush()
+                elif stale_from(slip.payment_date) <= week.as_of:
+                    open_by_merchant[slip.merchant_id].append(
+                        RemindedSlip(slip.id, slip.slip_id, slip.amount, slip.payment_date))
+            unlisted = select(SlipReminder).where(SlipReminder.reason == "expired", SlipReminder.mail_id.is_(None))
+            for reminder in session.scalars(unlisted).all():
+                slip = session.get(Slip, reminder.slip_row_id)
+                if slip.expired_on <= week.as_of:
+                    expired_by_merchant[slip.merchant_id].append(
+                        (reminder, RemindedSlip(slip.id, slip.slip_id, slip.amount, slip.payment_date)))
+            final_notice_until = week.as_of.toordinal() + FINAL_NOTICE_DAYS
+            for merchant_id in sorted(set(open_by_merchant) | set(expired_by_merchant)):
+                earlier = select(StaleSlipDigest).where(
+                    StaleSlipDigest.merchant_id == merchant_id, StaleSlipDigest.as_of >= week.as_of)
+                if session.scalars(earlier).first() is not None:
+                    continue
+                merchant = session.get(Merchant, merchant_id)
+                email = (merchant.email or "").strip() or None
+                order = lambda slip: (slip.payment_date, len(slip.slip_id), slip.slip_id)  # noqa: E731
+                open_slips_of = sorted(open_by_merchant[merchant_id], key=order)
+                expired = sorted(expired_by_merchant[merchant_id], key=lambda pair: order(pair[1]))
+                digest = Digest(
+                    merchant_id, merchant.name, email, week,
+                    final_notice=[s for s in open_slips_of if s.deadline.toordinal() <= final_notice_until],
+                    others=[s for s in open_slips_of if s.deadline.toordinal() > final_notice_until],
+                    expired=[slip for _, slip in expired],
+                )
+                mail = digest_mail(digest, settings)
+                mail_id = enqueue_mail(session.connection(), **mail)
+                session.add(StaleSlipDigest(
+                    merchant_id=merchant_id, period=week.key, as_of=week.as_of, paid_through=week.paid_through,
+                    business_date=day, mail_id=mail_id, open_slips=len(digest.open_slips),
+                    open_amount=sum(slip.amount for slip in digest.open_slips),
+                    final_notice_slips=len(digest.final_notice), expired_slips=len(digest.expired),
+                ))
+                for reminder, _ in expired:
+                    reminder.mail_id = mail_id
+                session.flush()
             session.commit()
     finally:
         engine.dispose()
 
 
-MEASURED = Step(_work, _claimed)
+MEASURED = Step(_work, _listed)
 FLOOR = Step(_floor_work, _floor_outcome)
-NAIVE = Step(_naive_work, _claimed)
+NAIVE = Step(_naive_work, _listed)
 
 
 def run(bench: Bench, size: int) -> list[Row]:
-    """The remind task, and within it the selection: the claim against the SELECT (the statements'
-    own time, both)."""
+    """The remind task, and within it the selection: the digests' claim and read against the
+    SELECT (the statements' own time, both)."""
     row = compare(bench, NAME, size, bench.dataset("slips", size), REMINDER_DAY, MEASURED, FLOOR, NAIVE)
     selection = Row(f"{NAME} selection", row.database, size, row.rows, row.details["measured"]["selection_seconds"],
                     row.details["floor"]["statement_seconds"], row.peak_rss, outcomes=row.outcomes)

@@ -9,17 +9,21 @@ A confirmed, uncancelled slip goes out on its **transmission date**, the busines
 max(the day its confirmation was registered in Japan, `confirmed_on`): a Friday registration goes
 on Monday, a future-dated confirmation the business day after its date. The run for D sends every
 untransmitted slip whose transmission date is D or earlier; an earlier one goes **late** (a missed
-day is caught up). Each slip gets `transmitted_on = D` (its 利用日) and its batch. A slip whose
-card company is not in `card_companies`, or whose merchant lacks a store name (name, kana or
-English), is **held back** with its reason in `transmission_holds` and goes out on a later run
-once fixed. The log and the `transmit` task's return value show the files, counts and totals per
-card company, the late slips and the held-back slips.
+day is caught up). Each slip gets `transmitted_on = D` (its 利用日) and its batch. A slip the file
+cannot carry (an unknown card company or one whose file code cannot name a file, a merchant
+lacking a store name or with a control character in one or in its id, an amount outside
+1..`KESSAI_MAX_SLIP_AMOUNT`) is **held back** with its reason in `transmission_holds` and goes out
+on a later run once fixed: one bad slip never blocks the day. The log and the `transmit` task's
+return value show the files, counts and totals per card company, the late slips and the held-back
+slips.
 
 Tasks: `resolve_business_date` (refuses a weekend or holiday, and D before it has begun in
 Japan; a day declared closed does nothing)
 → `transmit` (one transaction: hold back, open the batches, mark the slips; then the files from the
-marked slips). Files go to `KESSAI_TRANSMISSION_URL` (any fsspec or Airflow object-storage URL),
-by default `$KESSAI_HOME/transmissions/<D>/`.
+marked slips) → `report_holds` (while slips are held back, one mail a business day to the operators:
+the new holds by reason and merchant, the holds older than 5 business days; then the outbox is
+delivered). Files go to `KESSAI_TRANSMISSION_URL` (any fsspec or Airflow object-storage URL), by
+default `$KESSAI_HOME/transmissions/<D>/`.
 
 **Re-runs and backfills.** A day is claimed once. A re-run of D rebuilds the same files, byte for
 byte, from the slips marked then, and sends nothing new. A backfill of a day before one already
@@ -50,6 +54,7 @@ from kessai_tasks import (
     RUN_PARAMS,
     business_date_of_run,
     business_engine,
+    deliver_outbox,
     is_dry_run,
     object_storage,
     refusals_fail_at_once,
@@ -88,18 +93,38 @@ def card_transmission():
     @task
     @refusals_fail_at_once
     def transmit(day: dict) -> dict:
+        from kessai.slip_amounts import max_slip_amount
         from kessai.transmission import format_summary, run_transmission
         from kessai.transmission_file import Destination, transmission_url
 
         destination = Destination(*object_storage(transmission_url()))
         with business_engine() as engine:
             summary = run_transmission(
-                engine, date.fromisoformat(day["business_date"]), destination, dry_run=is_dry_run()
+                engine, date.fromisoformat(day["business_date"]), destination, dry_run=is_dry_run(),
+                max_amount=max_slip_amount(),
             )
         log.info("%s", format_summary(summary))
         return summary
 
-    transmit(resolve_business_date())
+    @task
+    def report_holds(summary: dict) -> dict:
+        """The operators' holds report of the day, queued once (kessai.transmission_holds_report),
+        then the outbox delivered."""
+        from kessai.calendar_store import prepare_calendar
+        from kessai.operator_alerts import operator_email
+        from kessai.transmission_holds_report import enqueue_holds_report
+
+        mail_id = None
+        if not summary.get("dry_run") and "closed" not in summary:
+            with business_engine() as engine, engine.begin() as connection:
+                mail_id = enqueue_holds_report(
+                    connection, date.fromisoformat(summary["business_date"]), prepare_calendar(connection),
+                    operator_email(),
+                )
+            log.info("holds report: %s", f"mail {mail_id}" if mail_id else "no slip held back, no mail")
+        return {"mail_id": mail_id, "delivery": deliver_outbox()}
+
+    report_holds(transmit(resolve_business_date()))
 
 
 card_transmission()

@@ -1,31 +1,30 @@
 """
 ### Stale-slip reminder (SPEC §4.5)
 
-Every business day at 09:00 (Japan), mails each merchant about its paid slips that are still
-unconfirmed and uncancelled, one mail per merchant and reason:
+Every business day at 09:00 (Japan):
 
-- **stale** (未確定伝票のお知らせ): the run date is on or after payment date + 3 months;
-- **final notice** (確定期限が近い伝票のお知らせ): on or after the confirmation deadline (payment date + 6 months)
-  minus `KESSAI_STALE_SLIP_FINAL_NOTICE_MONTHS` months (default 1);
-- **expired** (確定期限切れのお知らせ): the run date is past the deadline; the slip is marked `expired_on` =
-  deadline + 1 day and gets a `slip_events` row.
+- **expiry**: closes the open slips past their confirmation deadline (payment date + 6 months):
+  `expired_on` = deadline + 1 day, a `slip_events` row, and an `expired` reminder for the next digest;
+- **digests**: mails each merchant with something to tell at most one digest per period (its
+  `merchants.reminder_period`, else `KESSAI_REMINDER_PERIOD`, default `weekly`; `daily` or
+  `monthly`), on the first business day of the period (a Monday holiday: Tuesday). The digest
+  states that day: every open slip stale by then (payment date + 3 months) with its deadline,
+  those within 14 days of it first as the final notice, soonest first, with totals and how to
+  find them in ASJ管理画面 > 売上の管理, and the slips expired since the last digest. A merchant
+  with nothing open gets nothing.
 
-Month arithmetic clips to the month end (11/30 + 3 months = 2/28). Slips are listed soonest
-deadline first, with how to find them in ASJ管理画面 > 売上の管理; more than
-`KESSAI_STALE_SLIP_INLINE_LIMIT` slips (default 50) go as a CSV attachment. A merchant without a
-mail address is reported to `KESSAI_OPERATOR_EMAIL` (default operators@kessai.example) instead; a bounced
-mail is reported by the delivery, and the `report` task lists it with its merchant.
+More than `KESSAI_STALE_SLIP_INLINE_LIMIT` slips (default 50) go as a CSV attachment. A merchant
+without a mail address is reported to `KESSAI_OPERATOR_EMAIL` instead; a bounced mail is
+reported by the delivery, and the `report` task lists it with its merchant.
 
 Tasks: `resolve_business_date` (refuses a weekend or holiday, and D before it has begun in
-Japan; a day declared closed does nothing)
-→ `remind` (one transaction: claims in `slip_reminders`, expiry, mails in the outbox) →
-`deliver` → `report`.
+Japan; a day declared closed does nothing) → `remind` (one transaction: expiry, digests claimed
+in `stale_slip_digests`, mails in the outbox) → `deliver` → `report`.
 
-**Re-runs and backfills.** A slip is told each reason once, by the first run that sees it due,
-whatever runs or re-runs follow: re-running a day, or backfilling an earlier day after later days
-ran, finds nothing new. A backfill over missed days, run day by day, tells each slip on the first
-of those days it was due. Reminders reflect the slips as they are when the run executes (a slip
-confirmed since is not reminded).
+**Re-runs and backfills.** One digest per merchant and period, whichever run of the period
+writes it: a re-run finds it written; a run missed on the period's first business day is caught
+up by the next run of the period, stating the same day; a backfill of a period after a later one
+was mailed sends nothing.
 
     airflow dags test stale_slip_reminder 2027-03-01
     airflow backfill create --dag-id stale_slip_reminder --from-date 2027-02-22 --to-date 2027-03-05 --max-active-runs 1

@@ -4,7 +4,10 @@ Creates a fresh SQLite business database under KESSAI_HOME with synthetic mercha
 subscriptions, then runs every kessai DAG through Airflow (real DAG runs with dag.test, in this
 process) for each date its timetable gives from 2026-12-01 to 2027-03-01: a year end, two month
 ends, the charge days (February's falls on 3/1) and the 12/31-1/3 bank holidays. Each run sees the
-clock at its scheduled moment (KESSAI_AS_OF), as it would on the day. Mails go to a
+clock at its scheduled moment (KESSAI_AS_OF), as it would on the day. Two things happen between
+the runs, as operators and the bank would make them happen: a transfer comes back from the bank
+(振込不能) and is paid again once the merchant corrected its account, and a card company charges a
+sale back (a chargeback for the merchant's next closing). Mails go to a
 local SMTP server started here, which saves each as an .eml file. Ends with a summary an operator
 can read and where the outputs are. Run it with scripts/demo.sh.
 """
@@ -15,9 +18,11 @@ import argparse
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +33,7 @@ from kessai.bank_master import package_master, update_bank_master
 from kessai.database import database_url, kessai_home, make_engine
 from kessai.masking import mask_url
 from kessai.migrations_runner import upgrade
-from kessai.schema import settings
+from kessai.schema import bank_accounts, settings
 from kessai.run_dates import JAPAN
 from kessai.synthetic import GenerationPlan, generate
 from kessai.zengin import characters, parse_transfer_file
@@ -117,6 +122,7 @@ def prepare_business_database(plan: GenerationPlan) -> None:
         created = generate(connection, plan)
         connection.execute(
             insert(settings), [{"key": f"zengin.{field}", "value": value} for field, value in DEMO_REMITTER.items()]
+            + [{"key": "payout.transfer_return_fee", "value": "440"}]  # kept from a returned transfer paid again
         )
     print(f"  generated in {time.monotonic() - started:.1f}s: "
           + ", ".join(f"{count:,} {table}" for table, count in created.items()))
@@ -137,6 +143,64 @@ def declare_books_start() -> None:
     print(f"  python -m kessai books-start {BOOKS_START}: {result.stdout.strip()}")
 
 
+def kessai_command(*arguments: str, at: datetime) -> str:
+    """python -m kessai ARGUMENTS with the clock at `at`, as an operator runs it that day."""
+    environment = {**os.environ, "KESSAI_AS_OF": at.isoformat()}
+    result = subprocess.run([sys.executable, "-m", "kessai", *arguments], env=environment, capture_output=True,
+                            text=True)
+    if result.returncode:
+        raise RuntimeError(f"python -m kessai {' '.join(arguments)}: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def return_a_transfer(at: datetime) -> None:
+    """The bank returns the first transfer of the latest payout date as 振込不能 (口座名義相違): its
+    result file is the transfer file with the result written in (docs/zengin-transfer-file.md).
+    Two days later the merchant registers its account again (a new bank_accounts row, as the
+    online side writes it); its next closing pays the amount back to that account."""
+    paid = [p for p in (kessai_home() / "transfers").glob("*/sogofurikomi-*.txt") if p.parent.name <= f"{at:%Y-%m-%d}"]
+    first_file = min(p for p in paid if p.parent.name == max(q.parent.name for q in paid))
+    records = first_file.read_bytes().split(b"\r\n")
+    records[1] = records[1][:113] + b"102" + records[1][116:]  # result 1 (振込不能), reason 02 (名義相違)
+    folder = kessai_home() / "transfer-results"
+    folder.mkdir(exist_ok=True)
+    result_file = folder / f"kekka-{at:%Y%m%d}.txt"
+    result_file.write_bytes(b"\r\n".join(records))
+    print(f"  {at:%Y-%m-%d %H:%M} the bank returns a transfer of {first_file.name}: "
+          + kessai_command("import-transfer-results", str(result_file), at=at).replace("\n", "\n    "))
+    engine = make_engine()
+    with engine.begin() as connection:
+        account = connection.execute(text(
+            "SELECT b.* FROM payout_transfer_returns r JOIN bank_accounts b ON b.bank_account_id = r.bank_account_id"
+        )).mappings().one()
+        corrected = {k: v for k, v in account.items() if k != "bank_account_id"}
+        corrected["effective_from"] = at + timedelta(days=2)
+        connection.execute(insert(bank_accounts).values(**corrected))
+    engine.dispose()
+    print(f"  {corrected['effective_from']:%Y-%m-%d %H:%M} merchant {account['merchant_id']} registers its account again")
+
+
+def charge_back_a_sale(at: datetime) -> None:
+    """A card company charges back a sale of the merchant with the most sales in January."""
+    engine = make_engine()
+    with engine.connect() as connection:
+        merchant = connection.execute(text(
+            "SELECT merchant_id FROM payout_statements WHERE closing_date = '2027-01-31' "
+            "ORDER BY gross_amount DESC, merchant_id LIMIT 1"
+        )).scalar_one()
+    engine.dispose()
+    print(f"  {at:%Y-%m-%d %H:%M} " + kessai_command(
+        "adjust", merchant, "-15000", "--kind", "chargeback", "--reason", "JCB chargeback 2027-0042", "--by", "demo",
+        at=at))
+
+
+# What happens between the runs, at these moments (Japan): after the first payouts, and in February.
+STORY = [
+    (datetime(2027, 1, 12, 14, 0, tzinfo=JAPAN), return_a_transfer),
+    (datetime(2027, 2, 10, 10, 0, tzinfo=JAPAN), charge_back_a_sale),
+]
+
+
 def run_all(dag_ids: list[str]) -> dict[str, dict[str, int]]:
     from airflow.utils.cli import get_bagged_dag
 
@@ -147,7 +211,11 @@ def run_all(dag_ids: list[str]) -> dict[str, dict[str, int]]:
     runs = scheduled_runs(dags)
     print(f"\n{len(runs)} DAG runs from {FIRST_DAY} to {LAST_DAY} (Japan):")
     outcome: dict[str, dict[str, int]] = {dag_id: {} for dag_id in dag_ids}
+    story = list(STORY)
     for number, (run_after, dag_id, logical_date) in enumerate(runs, 1):
+        while story and story[0][0] <= run_after:
+            moment, event = story.pop(0)
+            event(moment)
         started = time.monotonic()
         # The one clock (SPEC §4.6) stands at the run's scheduled moment, as it would on the day:
         # no run may act before its day, and the demo runs three months in a few minutes.
@@ -254,12 +322,33 @@ def print_summary(outcome, mailbox: Path) -> None:
               f"{at_real_branches:,d} of {accounts:,d} bank accounts at a branch it lists")
         print("  " + check_transfer_records(kessai_home() / "transfers"))
 
+        print("Returned transfers (振込不能・組戻し) and adjustments (closing that took them):")
+        for merchant, amount, payout, result, reason, fee in rows(
+            "SELECT s.merchant_id, r.amount, t.payout_date, r.result, r.reason_code, r.return_fee "
+            "FROM payout_transfer_returns r JOIN payout_transfers t ON t.statement_id = r.statement_id "
+            "AND t.bank_account_id = r.bank_account_id JOIN payout_statements s ON s.statement_id = r.statement_id"
+        ):
+            print(f"  returned: {merchant} {amount:,d} yen of payout {payout} ({result}, reason {reason}, fee {fee:,d})")
+        for merchant, kind, amount, closing in rows(
+            "SELECT merchant_id, kind, amount, closing_date FROM payout_adjustments ORDER BY adjustment_id"
+        ):
+            print(f"  {kind:<18} {merchant} {amount:+,d} yen -> closing {closing or '(a later one)'}")
+        for merchant, closing, adjustments, net, carried, transfers in rows(
+            "SELECT s.merchant_id, s.closing_date, s.adjustment_amount, s.net_amount, s.carried_forward, "
+            "(SELECT count(*) FROM payout_transfers t WHERE t.statement_id = s.statement_id) "
+            "FROM payout_statements s WHERE s.adjustment_amount <> 0 ORDER BY s.closing_date, s.merchant_id"
+        ):
+            print(f"  statement {merchant} {closing}: adjustments {adjustments:+,d}, net {net:,d}, "
+                  f"carried forward {carried:,d}, {transfers} transfer(s)")
+
         print("Mails (kind: sent / not sent):")
         for kind, sent, unsent in rows(
             "SELECT kind, sum(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END), "
             "sum(CASE WHEN sent_at IS NULL THEN 1 ELSE 0 END) FROM mail_outbox GROUP BY kind ORDER BY kind"
         ):
             print(f"  {kind:<28} {sent:6,d} sent {unsent:4d} not sent")
+        print_mails_per_merchant(rows)
+        print_explanations(connection, rows)
     engine.dispose()
 
     home = kessai_home()
@@ -269,6 +358,75 @@ def print_summary(outcome, mailbox: Path) -> None:
         print(f"  {folder.name + '/':<19} {folder}")
     print(f"  mails (.eml)        {mailbox}")
     print(f"  Airflow home        {os.environ['AIRFLOW_HOME']}  (scripts/ui.sh shows these runs)")
+
+
+# One slip of each kind, as the demo left it (SQL over the demo's small database).
+EXAMPLE_SLIPS = {
+    "a one-off slip paid, in a transfer file (preferably one sent after the year-end holidays)": (
+        "SELECT s.merchant_id, s.slip_id FROM slips s "
+        "JOIN payout_statements p ON p.merchant_id = s.merchant_id AND p.closing_date = s.closing_date "
+        "JOIN payout_transfers t ON t.statement_id = p.statement_id "
+        "WHERE s.subscription_id IS NULL AND t.transfer_file_id IS NOT NULL "
+        "ORDER BY CASE WHEN s.transmitted_on = '2027-01-04' THEN 0 ELSE 1 END, s.id LIMIT 1"
+    ),
+    "a slip held back (at transmission and at a closing)": (
+        "SELECT s.merchant_id, s.slip_id FROM payout_held_slips h JOIN slips s ON s.id = h.slip_row_id "
+        "ORDER BY CASE WHEN h.reason = 'not_transmitted' THEN 1 ELSE 0 END, s.id LIMIT 1"
+    ),
+    "a recurring slip failed": (
+        "SELECT s.merchant_id, s.slip_id FROM slips s JOIN recurring_charge_cycles c ON c.billing_month = s.billing_month "
+        "WHERE s.payment_date IS NULL ORDER BY s.id LIMIT 1"
+    ),
+    "an expired slip, listed in a digest": (
+        "SELECT s.merchant_id, s.slip_id FROM slip_reminders r JOIN slips s ON s.id = r.slip_row_id "
+        "WHERE r.reason = 'expired' AND r.mail_id IS NOT NULL ORDER BY s.id LIMIT 1"
+    ),
+}
+
+
+def print_explanations(connection, rows) -> None:
+    """Every date of one slip of each kind with the rule that set it (python -m kessai explain)."""
+    from kessai.calendar_store import load_calendar
+    from kessai.explain import explain_slip, render_text
+
+    calendar = load_calendar(connection)
+    print("One slip of each kind, explained (add --lang ja for Japanese, --json for a program):")
+    for kind, sql in EXAMPLE_SLIPS.items():
+        found = rows(sql)
+        if not found:
+            print(f"\n  {kind}: none in this run")
+            continue
+        merchant_id, slip_id = found[0]
+        print(f"\n  {kind}:\n  $ python -m kessai explain {slip_id} --merchant {merchant_id}")
+        explanation = explain_slip(connection, slip_id, merchant_id=merchant_id, calendar=calendar)
+        print("\n".join("    " + line if line else "" for line in render_text(explanation).splitlines()))
+
+
+def print_mails_per_merchant(rows) -> None:
+    """Whether any merchant was flooded: per kind of mail to merchants, the most and the median a
+    merchant got (merchants without any count as 0), and the most stale-slip digests (reminder,
+    final notice and expiry in one) a merchant got in one ISO week of business dates."""
+    merchant_count = rows("SELECT count(*) FROM merchants")[0][0]
+    per_kind: dict[str, list[int]] = {}
+    for kind, count in rows(
+        "SELECT o.kind, count(*) FROM mail_outbox o JOIN merchants m ON m.email = o.recipient "
+        "GROUP BY o.kind, m.merchant_id"
+    ):
+        per_kind.setdefault(kind, []).append(count)
+    print(f"Mails per merchant ({merchant_count} merchants: max / median):")
+    for kind, counts in sorted(per_kind.items()):
+        counts = sorted(counts + [0] * (merchant_count - len(counts)))
+        print(f"  {kind:<28} {counts[-1]:4d} max {statistics.median(counts):6.1f} median")
+    weeks = Counter((merchant, day.isocalendar()[:2]) for merchant, day in rows(
+        "SELECT merchant_id, business_date FROM stale_slip_digests"
+    ) for day in [date.fromisoformat(str(day))])
+    print(f"  stale-slip mails to one merchant in one week: at most {max(weeks.values(), default=0)}")
+    (unmentioned,) = rows(
+        "SELECT count(*) FROM slips s WHERE s.expired_on IS NOT NULL AND NOT EXISTS ("
+        "SELECT 1 FROM stale_slip_digests d WHERE d.merchant_id = s.merchant_id "
+        "AND d.paid_through >= s.payment_date AND d.business_date < s.expired_on)"
+    )[0]
+    print(f"  slips expired without a digest listing them before their deadline: {unmentioned}")
 
 
 def main() -> int:

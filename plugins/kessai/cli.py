@@ -18,7 +18,7 @@ from kessai.masking import mask_text, mask_url
 # Feature modules that add their own sub-commands: each has register(subparsers).
 FEATURE_COMMANDS: list[str] = [
     "kessai.mail_commands", "kessai.slip_commands", "kessai.synthetic", "kessai.payout_commands",
-    "kessai.transmission_commands", "kessai.bank_commands",
+    "kessai.transmission_commands", "kessai.bank_commands", "kessai.explain_commands",
 ]
 
 
@@ -39,21 +39,21 @@ def parse_date(value: str) -> date:
 
 
 def command_clock():
-    """The one clock reading of a command (KESSAI_AS_OF when set, said on stderr)."""
+    """The one clock reading of a command: KESSAI_AS_OF when set, else the real clock."""
     from kessai import clock
 
-    moment = clock.now()
-    if clock.as_of_setting():
-        print(f"clock: {clock.describe(moment)}", file=sys.stderr)
-    return moment
+    return clock.now()
 
 
 def refuse_before_its_day(day: date, starts, what: str, *, dry_run: bool = False) -> None:
     """A dated command acts only once its date's moment has come (SPEC §4.6); a dry run may look
-    ahead. Raises kessai.clock.TooEarly, which the command prints as its one-line error."""
+    ahead. Raises kessai.clock.TooEarly, which the command prints as its one-line error. Says the
+    clock on stdout, as the runs log it, when KESSAI_AS_OF sets it."""
     from kessai import clock
 
     moment = command_clock()
+    if clock.as_of_setting():
+        print(f"clock: {clock.describe(moment)}")
     if not dry_run:
         clock.check_not_before(day, starts, moment, what=what)
 

@@ -39,6 +39,7 @@ from kessai.database import sql_text
 from kessai.rules import CONFIRMATION_WINDOW_MONTHS
 from kessai.run_dates import japan_date_of
 from kessai.schema import Timestamp
+from kessai.slip_amounts import DEFAULT_MAX_SLIP_AMOUNT, out_of_range
 
 # Reasons a row is not applied. The first group comes from sql/confirmation/verdict.sql.
 UNKNOWN_SLIP = "unknown_slip"
@@ -48,6 +49,7 @@ NOT_PAID = "not_paid"
 PAST_DEADLINE = "past_deadline"
 BEFORE_PAYMENT_DATE = "before_payment_date"
 OUTSIDE_CALENDAR = "outside_calendar"
+AMOUNT_OUT_OF_RANGE = "amount_out_of_range"
 DUPLICATE_ROW = "duplicate_row"
 # The slip changed between the check and the update, in a way the check cannot name again.
 CONCURRENT_CHANGE = "concurrent_change"
@@ -62,6 +64,7 @@ confirmation_rows = Table(
     Column("confirmed_on", Date, nullable=False),
     Column("slip_row_id", BigInteger),
     Column("payment_date", Date),
+    Column("amount", BigInteger),
     Column("deadline", Date),
     Column("existing_confirmed_on", Date),
     Column("cancelled_at", Timestamp),
@@ -79,6 +82,7 @@ PARAMETER_TYPES = {
     "registered_on": Date(),
     "registered_at": Timestamp(),
     "window_months": Integer(),
+    "max_amount": BigInteger(),
     "source": Text(),
     "recheck": Boolean(),
 }
@@ -105,6 +109,8 @@ class RefusedRow:
     deadline: date | None
     existing_confirmed_on: date | None
     duplicate_of: int | None
+    amount: int | None = None
+    max_amount: int = DEFAULT_MAX_SLIP_AMOUNT
 
     def message(self, registered_on: date) -> str:
         return f"slip {self.slip_id} of merchant {self.merchant_id}: {self._explanation(registered_on)}"
@@ -118,6 +124,8 @@ class RefusedRow:
         if self.reason == ALREADY_CONFIRMED:
             asked = "" if self.existing_confirmed_on == self.confirmed_on else f" (asked for {self.confirmed_on})"
             return f"already confirmed on {self.existing_confirmed_on}{asked}; a confirmation cannot be changed"
+        if self.reason == AMOUNT_OUT_OF_RANGE:
+            return f"{out_of_range(self.amount, self.max_amount)}: correct the amount, then confirm again"
         if self.reason == NOT_PAID:
             return "not paid yet (no payment date): a recurring slip can be confirmed once its charge succeeded"
         if self.reason == PAST_DEADLINE and registered_on > self.deadline:
@@ -169,12 +177,14 @@ def _analyze_rows_table(connection: Connection) -> None:
     connection.execute(text(f"ANALYZE {_rows_table(connection)}"))
 
 
-def _classify(connection: Connection, registered_on: date, recheck: bool) -> None:
+def _classify(connection: Connection, registered_on: date, recheck: bool, max_amount: int) -> None:
     """Give each row still without a reason its reason, if the rules refuse it: all of them, or
     (recheck) those the apply step held back."""
     _execute(connection, "confirmation/lookup", window_months=CONFIRMATION_WINDOW_MONTHS, recheck=recheck)
     _execute(connection, "confirmation/closing", registered_on=registered_on, recheck=recheck)
-    _execute(connection, "confirmation/verdict", registered_on=registered_on, recheck=recheck)
+    _execute(
+        connection, "confirmation/verdict", registered_on=registered_on, recheck=recheck, max_amount=max_amount
+    )
 
 
 def _count_acceptable(connection: Connection) -> int:
@@ -190,12 +200,14 @@ def register_confirmations(
     source: str,
     *,
     refuse_repeats: bool = False,
+    max_amount: int = DEFAULT_MAX_SLIP_AMOUNT,
 ) -> BatchOutcome:
     """Confirm every acceptable request, registered at `registered_at`; report the rest.
 
     A repeat (the slip is already confirmed with the date asked) is counted apart, unless
     `refuse_repeats`. Runs in the caller's transaction. `source` ("import" or "operation") goes
-    into the events.
+    into the events. A slip whose amount is outside 1..max_amount (KESSAI_MAX_SLIP_AMOUNT, read by
+    the caller) is refused: it could never be transmitted.
     """
     registered_on = japan_date_of(registered_at)
     prepare_calendar(connection)
@@ -214,7 +226,7 @@ def register_confirmations(
         )
     _analyze_rows_table(connection)
     _execute(connection, "confirmation/duplicates")
-    _classify(connection, registered_on, recheck=False)
+    _classify(connection, registered_on, recheck=False, max_amount=max_amount)
     _analyze_rows_table(connection)
     acceptable = _count_acceptable(connection)
     applied = _execute(connection, "confirmation/apply", registered_at=registered_at).rowcount
@@ -222,7 +234,7 @@ def register_confirmations(
         # A concurrent operation changed some of the slips after they were checked: the guard
         # held them back. Check those again, so each gets the reason the other operation left.
         _execute(connection, "confirmation/held_back", registered_at=registered_at)
-        _classify(connection, registered_on, recheck=True)
+        _classify(connection, registered_on, recheck=True, max_amount=max_amount)
         connection.execute(
             update(confirmation_rows)
             .where(confirmation_rows.c.reason.is_(None), confirmation_rows.c.held_back)
@@ -246,10 +258,11 @@ def register_confirmations(
             columns.deadline,
             columns.existing_confirmed_on,
             columns.duplicate_of,
+            columns.amount,
         )
         .where(columns.reason.is_not(None), ~repeat)
         .order_by(columns.line_number)
     )
-    refused = [RefusedRow(*row) for row in refused_rows]
+    refused = [RefusedRow(*row, max_amount=max_amount) for row in refused_rows]
     _drop_rows_table(connection)
     return BatchOutcome(registered_on, applied, repeated, refused)

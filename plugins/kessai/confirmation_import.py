@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 from kessai.confirmation_batch import ConfirmationRequest, register_confirmations
 from kessai.csv_files import csv_text
 from kessai.output_files import write_path
+from kessai.slip_amounts import DEFAULT_MAX_SLIP_AMOUNT
 
 COLUMNS = ("merchant_id", "slip_id", "confirmed_on")
 # The admin screen's Japanese column names mean the same.
@@ -129,8 +130,13 @@ def _read_row(
     return ConfirmationRequest(line_number, values["merchant_id"], values["slip_id"], confirmed_on)
 
 
-def import_confirmations(connection: Connection, content: bytes, registered_at: datetime) -> ImportResult:
+def import_confirmations(
+    connection: Connection, content: bytes, registered_at: datetime, max_amount: int = DEFAULT_MAX_SLIP_AMOUNT
+) -> ImportResult:
     """Import an uploaded confirmation CSV; every confirmation is registered at `registered_at`.
+
+    A row whose slip's amount is outside 1..max_amount (KESSAI_MAX_SLIP_AMOUNT) is rejected, with
+    its line and the limit; the other rows are applied.
 
     Raises ConfirmationFileError, importing nothing, when the file as a whole is unusable.
     """
@@ -151,7 +157,7 @@ def import_confirmations(connection: Connection, content: bytes, registered_at: 
         row = _read_row(line_number, cells, len(header), positions)
         (rejected if isinstance(row, RejectedRow) else requests).append(row)
 
-    outcome = register_confirmations(connection, requests, registered_at, source="import")
+    outcome = register_confirmations(connection, requests, registered_at, source="import", max_amount=max_amount)
     rejected += [
         RejectedRow(row.line_number, row.reason, row.message(outcome.registered_on), cells_by_line[row.line_number])
         for row in outcome.refused

@@ -11,8 +11,12 @@ cycles) issues one payout statement per merchant with slips in C or a balance ca
 2. One pass over the slips of C (closing_slip_totals, by merchant and card company), then the
    lines (closing_lines): by merchant, card company and the bank account in effect at each slip's
    registration. Slips that carry C without belonging to it move on to a later closing.
-3. The statements from the lines and the carried-in balances (closing_statements), compared with
-   any issued by an earlier run of C, then stored with their lines and their transfers.
+3. The statements from the lines, the adjustments (payout_adjustments: chargebacks, corrections,
+   returned transfers, effective by C and taken by no closing yet) and the carried-in balances,
+   debts included (closing_statements), compared with any issued by an earlier run of C, then
+   stored with their lines and their transfers; the adjustments are marked as taken by C. A
+   negative net carries forward as a debt, never a negative transfer; nothing is paid to an
+   account a transfer came back from (振込不能・組戻し) until another account takes effect.
 
 Closings run in order: C is refused while the closing before it has not run (once any has), since
 each statement carries its balance into the next. A re-run of C recomputes, finds the issued
@@ -86,6 +90,7 @@ closing_statements = Table(
     Column("net_amount", BigInteger, nullable=False),
     Column("carried_in", BigInteger, nullable=False),
     Column("carried_forward", BigInteger, nullable=False),
+    Column("adjustment_amount", BigInteger, nullable=False),
     prefixes=["TEMPORARY"],
 )
 
@@ -366,6 +371,7 @@ def close_payouts(connection: Connection, closing_date: date, calendar: Business
     _analyze(connection, closing_statements.name)
     _check_issued_statements(connection, closing_date)
     added = _run_sql(connection, "insert_statements", params).rowcount
+    _run_sql(connection, "take_adjustments", params)
     _run_sql(connection, "insert_lines", params)
     _analyze(connection, payout_statements.name, "payout_statement_lines")
     _run_sql(connection, "insert_transfers", params)
@@ -393,6 +399,7 @@ def closing_summary(connection: Connection, closing_date: date) -> dict:
             func.count(),
             func.count().filter(s.net_amount > 0),
             func.count().filter(s.carried_forward > 0),
+            func.count().filter(s.carried_forward < 0),
             func.coalesce(func.sum(s.slip_count), 0),
             func.coalesce(func.sum(s.gross_amount), 0),
             func.coalesce(func.sum(s.fee), 0),
@@ -400,6 +407,7 @@ def closing_summary(connection: Connection, closing_date: date) -> dict:
             func.coalesce(func.sum(s.carried_in), 0),
             func.coalesce(func.sum(s.carried_forward), 0),
             func.coalesce(func.sum(s.net_amount), 0),
+            func.coalesce(func.sum(s.adjustment_amount), 0),
         ).where(s.closing_date == closing_date)
     ).one()
     lines = payout_statement_lines.c
@@ -413,7 +421,8 @@ def closing_summary(connection: Connection, closing_date: date) -> dict:
         .select_from(payout_transfers.join(payout_statements))
         .where(s.closing_date == closing_date)
     ).one()
-    keys = ("statements", "paid", "carried", "slips", "gross", "fee", "transfer_fee", "carried_in", "carried_forward", "net")
+    keys = ("statements", "paid", "carried", "debts", "slips", "gross", "fee", "transfer_fee", "carried_in",
+            "carried_forward", "net", "adjustments")
     summary = {"closing_date": closing_date.isoformat(), **{k: int(v) for k, v in zip(keys, totals)}}
     summary["transfers"], summary["transfer_total"] = int(transfers[0]), int(transfers[1])
     summary["held_back"] = held_back_of(connection, closing_date)
@@ -457,10 +466,13 @@ def format_summary(summary: dict) -> str:
         head,
         f"  {summary['statements']} statements ({summary['statements_added']} issued by this run"
         + (", a re-run: the others were recomputed and found equal)" if summary["rerun"] else ")"),
-        f"  {summary['paid']} paid, {summary['carried']} carried forward; payout dates "
-        + ", ".join(f"{cycle} {d}" for cycle, d in summary["payout_dates"].items()),
+        f"  {summary['paid']} paid, {summary['carried']} carried forward"
+        + (f", {summary['debts']} carrying a debt" if summary["debts"] else "")
+        + "; payout dates " + ", ".join(f"{cycle} {d}" for cycle, d in summary["payout_dates"].items()),
         f"  {summary['slips']:,} slips, gross {summary['gross']:,} yen, fee {summary['fee']:,}, "
-        f"transfer fees {summary['transfer_fee']:,}, carried in {summary['carried_in']:,}, "
+        f"transfer fees {summary['transfer_fee']:,}, "
+        + (f"adjustments {summary['adjustments']:,}, " if summary["adjustments"] else "")
+        + f"carried in {summary['carried_in']:,}, "
         f"carried forward {summary['carried_forward']:,}, net {summary['net']:,} yen",
         f"  {summary['transfers']} transfers totalling {summary['transfer_total']:,} yen",
     ]

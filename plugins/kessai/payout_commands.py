@@ -1,6 +1,7 @@
 """Sub-commands for the payouts: close a closing date, declare where the books start, fill the
 closing dates after a bulk load, build the transfer files of a business day, read a transfer file
-back before it goes to the bank."""
+back before it goes to the bank, import the bank's transfer results (振込不能・組戻し), register
+an adjustment (chargeback, reversal, correction)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,43 @@ def command_read_transfer_file(args) -> int:
     return 0
 
 
+def command_import_transfer_results(args) -> int:
+    from kessai.transfer_returns import TransferResultsRefused, format_summary, run_import
+
+    summary = run_import(make_engine(), args.path, now=command_clock(), dry_run=args.dry_run)
+    print(format_summary(summary))
+    if summary["unmatched"]:  # the matched returns are recorded; these changed nothing
+        raise TransferResultsRefused(
+            f"{len(summary['unmatched'])} records of {args.path.name} match no filed transfer and changed nothing "
+            "(listed above; operators alerted): check them with the bank"
+        )
+    return 0
+
+
+def command_adjust(args) -> int:
+    from kessai.payout_adjustments import register_adjustment
+
+    created_by = args.by or getpass.getuser()
+    with make_engine().begin() as connection:
+        added = register_adjustment(connection, args.merchant_id, args.amount, kind=args.kind, reason=args.reason,
+                                    created_by=created_by, now=command_clock())
+    print(
+        f"adjustment {added['adjustment_id']}: {added['kind']} of {added['amount']:,} yen for merchant "
+        f"{added['merchant_id']} (by {added['created_by']}: {added['reason']}), effective {added['effective_on']}: "
+        f"the closing of {added['closing_date']} takes it"
+    )
+    return 0
+
+
+def _yen(value: str) -> int:
+    import argparse
+
+    try:
+        return int(value.replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected whole yen, e.g. -12000, got {value!r}") from None
+
+
 def register(commands) -> None:
     close = commands.add_parser("payout-close", help="close a closing date: statements, transfers, files")
     close.add_argument("closing_date", type=parse_date, help="the 15th or a month end, YYYY-MM-DD")
@@ -109,4 +147,22 @@ def register(commands) -> None:
     read = commands.add_parser("read-transfer-file", help="read a Zengin transfer file back and check its trailer")
     read.add_argument("path", type=Path)
     read.set_defaults(handler=command_read_transfer_file)
+
+    results = commands.add_parser(
+        "import-transfer-results",
+        help="record the transfers the bank returned (振込不能・組戻し) from its Zengin result file",
+    )
+    results.add_argument("path", type=Path, help="the bank's result file (全銀 総合振込 layout with result codes)")
+    results.add_argument("--dry-run", action="store_true", help="read, match and print, record nothing")
+    results.set_defaults(handler=command_import_transfer_results)
+
+    adjust = commands.add_parser(
+        "adjust", help="register a chargeback, reversal or correction for the merchant's next closing"
+    )
+    adjust.add_argument("merchant_id")
+    adjust.add_argument("amount", type=_yen, help="signed whole yen: negative takes money back (e.g. -12000)")
+    adjust.add_argument("--kind", required=True, choices=("chargeback", "reversal", "correction"))
+    adjust.add_argument("--reason", required=True, help="shown on the statement (e.g. the card company's case number)")
+    adjust.add_argument("--by", default="", help="who registers it (default: the user running the command)")
+    adjust.set_defaults(handler=command_adjust)
 

@@ -4,7 +4,8 @@
   company and bank account, with the slips of it paid late after a hold), a row per transfer (振込),
   a row per reason slips were held back (保留: not transmitted by the closing date), a row per fee
   (手数料: its tax class) and the consumption tax in the fees with the service's 登録番号 (消費税),
-  and the statement's totals (合計);
+  a row per adjustment the closing took (調整: chargebacks, corrections, returned transfers) and
+  the statement's totals (合計; 次回繰越 below 0 is a debt carried to the next closing);
 - slips-<merchant_id>.csv: the slips behind the statement, each with its dates (入金日, 決済確定日,
   確定処理日, 利用日, 締め日) and the account it is paid to, or why it was held back; streamed;
 - closing-summary.csv: one row per statement, a subtotal per payout date and a total row, for
@@ -30,6 +31,7 @@ from kessai.csv_files import csv_bytes, write_csv_stream
 from kessai.database import sql_text
 from kessai.invoice import STANDARD_RATE_PERCENT, TAX_CLASSES, InvoiceSettings, tax_in
 from kessai.output_files import safe_child, write_files, write_stream
+from kessai.payout_adjustments import adjustments_of
 from kessai.schema import (
     bank_accounts,
     card_companies,
@@ -48,7 +50,7 @@ MERCHANT_COLUMNS = [
     "区分", "店舗ID", "店舗名", "締め日", "支払予定日", "カード会社", "金融機関コード", "支店コード",
     "預金種目", "口座番号", "口座名義", "件数", "売上金額", "手数料", "振込手数料", "前回繰越",
     "次回繰越", "支払金額", "保留理由", "うち前回以前の保留分件数", "うち前回以前の保留分金額",
-    "項目", "税区分", "税率", "消費税額", "登録番号",
+    "調整額", "調整内容", "項目", "税区分", "税率", "消費税額", "登録番号",
 ]
 MERCHANT_TEXT_COLUMNS = (1, 6, 7, 9)  # 店舗ID and the account's codes stay text in Excel
 SLIP_COLUMNS = [
@@ -60,8 +62,16 @@ SLIP_STATUS = {"paid": "支払", "held": "保留"}
 SUMMARY_COLUMNS = [
     "merchant_id", "name", "payout_cycle", "payout_date", "slip_count", "gross_amount", "fee",
     "transfer_fee", "carried_in", "carried_forward", "net_amount", "transfers", "status",
-    "held_back_slips", "held_back_amount", "paid_late_slips", "paid_late_amount",
+    "held_back_slips", "held_back_amount", "paid_late_slips", "paid_late_amount", "adjustment_amount",
 ]
+# The kinds of adjustment as the merchant reads them (docs/payout-closing.md, "Adjustments").
+ADJUSTMENT_KINDS = {
+    "chargeback": "チャージバック",
+    "reversal": "売上取消（カード会社）",
+    "correction": "訂正",
+    "returned_transfer": "返却された振込の再振込",
+    "return_fee": "組戻し・再振込手数料",
+}
 # Why slips were held back, as the merchant reads it (a reason not listed shows its code).
 HELD_BACK_REASONS = {
     "unknown_card_company": "カード会社が登録されていないため未送信",
@@ -91,11 +101,11 @@ def _csv(rows: list[list], text_columns=()) -> bytes:
 
 
 def _fee_rows(head: list, st, invoice: InvoiceSettings) -> list[list]:
-    """The fee rows (手数料) and the tax in them (消費税) of a statement: 13 empty cells between the
-    head and the amounts keep the statement's columns."""
+    """The fee rows (手数料) and the tax in them (消費税) of a statement: empty cells between the
+    head and the amounts, and the adjustment's two, keep the statement's columns."""
     def row(kind, item, fee, transfer_fee, tax_class="", rate="", tax="", number=""):
         return [kind, *head, "", "", "", "", "", "", "", "", fee, transfer_fee, "", "", "", "", "", "",
-                item, tax_class, rate, tax, number]
+                "", "", item, tax_class, rate, tax, number]
 
     rate = f"{STANDARD_RATE_PERCENT}%"
     rows = [
@@ -128,7 +138,8 @@ def statement_files(connection: Connection, closing_date: date) -> dict[str, byt
     s = payout_statements.c
     statements = connection.execute(
         select(s.statement_id, s.merchant_id, merchants.c.name, merchants.c.payout_cycle, s.payout_date,
-               s.slip_count, s.gross_amount, s.fee, s.transfer_fee, s.carried_in, s.carried_forward, s.net_amount)
+               s.slip_count, s.gross_amount, s.fee, s.transfer_fee, s.carried_in, s.carried_forward, s.net_amount,
+               s.adjustment_amount)
         .join_from(payout_statements, merchants)
         .where(s.closing_date == closing_date)
         .order_by(s.merchant_id)
@@ -175,39 +186,49 @@ def statement_files(connection: Connection, closing_date: date) -> dict[str, byt
             .group_by(slips.c.merchant_id)
         )
     }
+    adjustments = defaultdict(list)
+    for adjustment in adjustments_of(connection, closing_date):
+        adjustments[adjustment["merchant_id"]].append(adjustment)
+    width = len(MERCHANT_COLUMNS)
 
     files = {}
     summary_rows = [SUMMARY_COLUMNS]
     for st in statements:
         head = [st.merchant_id, st.name, closing_date.isoformat(), st.payout_date.isoformat()]
         rows = [MERCHANT_COLUMNS]
-        no_invoice = ["", "", "", "", ""]
         for line in lines[st.statement_id]:
             rows.append(["明細", *head, line.card_company_name or line.card_company, *_account_cells(line),
                          line.slip_count, line.gross_amount, line.fee, "", "", "", "", "",
-                         line.held_back_count, line.held_back_amount, *no_invoice])
+                         line.held_back_count, line.held_back_amount])
         for transfer in transfers[st.statement_id]:
             rows.append(["振込", *head, "", *_account_cells(transfer), "", "", "", "", "", "", transfer.amount,
-                         "", "", "", *no_invoice])
+                         "", "", ""])
         for reason, count, amount in held[st.merchant_id]:
             rows.append(["保留", *head, "", "", "", "", "", "", count, amount, "", "", "", "", "",
-                         held_back_reason(reason), "", "", *no_invoice])
+                         held_back_reason(reason), "", ""])
         rows += _fee_rows(head, st, invoice)
+        for a in adjustments[st.merchant_id]:
+            rows.append(["調整", *head, *[""] * 16, a["amount"],
+                         f"{ADJUSTMENT_KINDS.get(a['kind'], a['kind'])}: {a['reason']}"])
         rows.append(["合計", *head, "", "", "", "", "", "", st.slip_count, st.gross_amount, st.fee,
                      st.transfer_fee, st.carried_in, st.carried_forward, st.net_amount, "", "", "",
-                     "", "", "", tax_in(invoice.taxable_total(int(st.fee), int(st.transfer_fee))),
-                     invoice.registration_number])
-        files[statement_file_name(st.merchant_id)] = _csv(rows, MERCHANT_TEXT_COLUMNS)
+                     st.adjustment_amount, "", "", "", "",
+                     tax_in(invoice.taxable_total(int(st.fee), int(st.transfer_fee))), invoice.registration_number])
+        files[statement_file_name(st.merchant_id)] = _csv([row + [""] * (width - len(row)) for row in rows],
+                                                          MERCHANT_TEXT_COLUMNS)
         summary_rows.append([st.merchant_id, st.name, st.payout_cycle, st.payout_date.isoformat(), st.slip_count,
                              st.gross_amount, st.fee, st.transfer_fee, st.carried_in, st.carried_forward,
                              st.net_amount, len(transfers[st.statement_id]),
-                             "paid" if st.net_amount > 0 else "carried forward",
+                             "paid" if st.net_amount > 0
+                             else "debt carried forward" if st.carried_forward < 0 else "carried forward",
                              *held_slips.get(st.merchant_id, (0, 0)),
                              sum(line.held_back_count for line in lines[st.statement_id]),
-                             sum(int(line.held_back_amount) for line in lines[st.statement_id])])
+                             sum(int(line.held_back_amount) for line in lines[st.statement_id]),
+                             st.adjustment_amount])
+
     def total(label: str, payout_date: str, rows: list[list]) -> list:
         sums = [sum(int(row[i]) for row in rows) for i in range(4, 12)]
-        return [label, "", "", payout_date, *sums, "", *[sum(int(row[i]) for row in rows) for i in range(13, 17)]]
+        return [label, "", "", payout_date, *sums, "", *[sum(int(row[i]) for row in rows) for i in range(13, 18)]]
 
     statement_rows = summary_rows[1:]
     # A month-end closing pays monthly merchants on one date and twice-monthly ones on another: a

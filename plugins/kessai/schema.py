@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -87,7 +88,11 @@ merchants = Table(
     Column("minimum_payout", Integer, nullable=False, server_default="0"),
     Column("repayment_mail_enabled", Boolean, nullable=False, server_default=false()),
     Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+    # How often the merchant gets the stale-slip digest; NULL: the global default
+    # (KESSAI_REMINDER_PERIOD, weekly). Migration 0007.
+    Column("reminder_period", String(8)),
     CheckConstraint("payout_cycle IN ('monthly', 'twice_monthly')", name="payout_cycle"),
+    CheckConstraint("reminder_period IN ('daily', 'weekly', 'monthly')", name="reminder_period"),
     CheckConstraint("fee_rate_bp BETWEEN 0 AND 10000", name="fee_rate_bp"),
     CheckConstraint("transfer_fee >= 0", name="transfer_fee"),
     CheckConstraint("minimum_payout >= 0", name="minimum_payout"),
@@ -187,6 +192,15 @@ Index(
     postgresql_where=text("confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL"),
     sqlite_where=text("confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL"),
 )
+# The open slips of each merchant by payment date (migration 0007): whether a merchant has an open
+# stale slip, and which, for its stale-slip digest, without reading its confirmed slips.
+Index(
+    "ix_slips_open_by_merchant",
+    slips.c.merchant_id,
+    slips.c.payment_date,
+    postgresql_where=text("confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL"),
+    sqlite_where=text("confirmed_on IS NULL AND cancelled_at IS NULL AND expired_on IS NULL"),
+)
 # The slips of a closing; without the unclosed ones, so that finding the few confirmed slips
 # without a closing date goes by ix_slips_awaiting_closing_date.
 Index(
@@ -241,8 +255,10 @@ payout_statements = Table(
     Column("transfer_fee", BigInteger, nullable=False),
     Column("net_amount", BigInteger, nullable=False),
     Column("carried_in", BigInteger, nullable=False, server_default="0"),
-    Column("carried_forward", BigInteger, nullable=False, server_default="0"),
+    Column("carried_forward", BigInteger, nullable=False, server_default="0"),  # < 0: a debt
     Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+    # The sum of the payout_adjustments this statement took (signed).
+    Column("adjustment_amount", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("merchant_id", "closing_date"),
 )
 
@@ -323,8 +339,12 @@ transmission_holds = Table(
     Column("business_date", Date, primary_key=True),
     Column("slip_row_id", ForeignKey("slips.id"), primary_key=True),
     Column("reason", String(32), primary_key=True),
+    # The reasons of kessai.transmission.HOLD_REASONS (migration 0009).
     CheckConstraint(
-        "reason IN ('unknown_card_company', 'merchant_without_store_names')", name="reason"
+        "reason IN ('unknown_card_company', 'merchant_without_store_names', 'amount_out_of_range', "
+        "'store_name_control_character', 'merchant_id_control_character', "
+        "'card_company_file_code_invalid')",
+        name="reason",
     ),
 )
 
@@ -422,6 +442,60 @@ payout_withheld_transfers = Table(
     Column("reason", String(64), nullable=False),
 )
 
+# Transfers the bank returned (振込不能) or recalled (組戻し), read from its result files
+# (kessai.transfer_returns): a transfer comes back at most once, whatever file says it again.
+payout_transfer_returns = Table(
+    "payout_transfer_returns",
+    metadata,
+    Column("transfer_return_id", Identity, primary_key=True, autoincrement=True),
+    Column("statement_id", Identity, nullable=False),
+    Column("bank_account_id", Identity, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("result", String(16), nullable=False),  # not_delivered (振込不能) or recalled (組戻し)
+    Column("reason_code", String(8), nullable=False, server_default=""),  # the bank's 不能事由コード
+    Column("result_file", Text, nullable=False),
+    Column("result_file_sha256", String(64), nullable=False),
+    Column("return_fee", BigInteger, nullable=False, server_default="0"),
+    Column("registered_at", Timestamp, nullable=False),
+    Column("registered_on", Date, nullable=False),  # registered_at's date in Japan
+    ForeignKeyConstraint(
+        ["statement_id", "bank_account_id"], ["payout_transfers.statement_id", "payout_transfers.bank_account_id"]
+    ),
+    UniqueConstraint("statement_id", "bank_account_id"),
+    CheckConstraint("result IN ('not_delivered', 'recalled')", name="result"),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("return_fee >= 0", name="return_fee"),
+)
+Index("ix_payout_transfer_returns_bank_account_id", payout_transfer_returns.c.bank_account_id)
+
+# Signed amounts a merchant's next closing takes (docs/payout-closing.md, "Adjustments"): the first
+# closing of its cycle on or after effective_on; closing_date says which took it (NULL: none yet).
+ADJUSTMENT_KINDS = ("chargeback", "reversal", "correction", "returned_transfer", "return_fee")
+payout_adjustments = Table(
+    "payout_adjustments",
+    metadata,
+    Column("adjustment_id", Identity, primary_key=True, autoincrement=True),
+    Column("merchant_id", ForeignKey("merchants.merchant_id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("effective_on", Date, nullable=False),  # created_at's date in Japan
+    Column("closing_date", Date),
+    Column("transfer_return_id", ForeignKey("payout_transfer_returns.transfer_return_id")),
+    UniqueConstraint("transfer_return_id", "kind"),
+    CheckConstraint("amount <> 0", name="amount_not_zero"),
+    CheckConstraint(
+        "kind IN ('chargeback', 'reversal', 'correction', 'returned_transfer', 'return_fee')", name="kind"
+    ),
+)
+Index(
+    "ix_payout_adjustments_merchant_id_closing_date",
+    payout_adjustments.c.merchant_id,
+    payout_adjustments.c.closing_date,
+)
+
 charge_attempts = Table(
     "charge_attempts",
     metadata,
@@ -468,17 +542,47 @@ recurring_charge_cycles = Table(
     Column("closed_at", Timestamp, nullable=False),
 )
 
+# An expired slip, from the run that closed it (business_date), and the digest mail that listed it
+# (mail_id, NULL until the merchant's next digest). Rows of reason stale and final_notice are
+# history, from before the digests (one mail per reason).
 slip_reminders = Table(
     "slip_reminders",
     metadata,
     Column("slip_row_id", ForeignKey("slips.id"), primary_key=True),
-    Column("reason", String(16), primary_key=True),  # stale, final_notice, expired
+    Column("reason", String(16), primary_key=True),  # expired (stale, final_notice: history)
     Column("business_date", Date, nullable=False),
     Column("mail_id", ForeignKey("mail_outbox.mail_id")),
     CheckConstraint("reason IN ('stale', 'final_notice', 'expired')", name="reason"),
 )
-# What one run reminded (its mails, the operators' questions about a run).
+# What one run closed (the operators' questions about a run).
 Index("ix_slip_reminders_business_date", slip_reminders.c.business_date, slip_reminders.c.reason)
+# The expired slips no digest has listed yet (migration 0007): a handful, found without reading
+# every reminder ever written.
+Index(
+    "ix_slip_reminders_untold",
+    slip_reminders.c.slip_row_id,
+    postgresql_where=text("mail_id IS NULL"),
+    sqlite_where=text("mail_id IS NULL"),
+)
+
+# One stale-slip digest per merchant and period (migration 0007): claimed by the first run of the
+# period that finds the merchant something to tell, in the transaction that writes its mail.
+stale_slip_digests = Table(
+    "stale_slip_digests",
+    metadata,
+    Column("merchant_id", ForeignKey("merchants.merchant_id"), primary_key=True),
+    # 2027-01-18 (daily), 2027-W03 (weekly, ISO week), 2027-01 (monthly)
+    Column("period", String(10), primary_key=True),
+    Column("as_of", Date, nullable=False),  # the period's first business day: the day the digest states
+    Column("paid_through", Date, nullable=False),  # stale as of that day: paid on or before this
+    Column("business_date", Date, nullable=False),  # the run that wrote it
+    Column("mail_id", ForeignKey("mail_outbox.mail_id")),
+    Column("open_slips", Integer, nullable=False, server_default="0"),
+    Column("open_amount", BigInteger, nullable=False, server_default="0"),
+    Column("final_notice_slips", Integer, nullable=False, server_default="0"),
+    Column("expired_slips", Integer, nullable=False, server_default="0"),
+)
+Index("ix_stale_slip_digests_business_date", stale_slip_digests.c.business_date, stale_slip_digests.c.merchant_id)
 
 slip_events = Table(
     "slip_events",

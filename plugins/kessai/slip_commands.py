@@ -1,6 +1,7 @@
 """Sub-commands for the online side's slip operations: confirm, cancel, change-amount,
-import-confirmations. The one clock (KESSAI_AS_OF when set) is read here, once per command, and
-passed down."""
+import-confirmations. The one clock (KESSAI_AS_OF when set) and KESSAI_MAX_SLIP_AMOUNT are read
+here, once per command, and passed down. A refusal goes to stderr, with exit status 1 and no
+traceback."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from kessai.confirmation_import import (
     write_rejects,
 )
 from kessai.database import make_engine
+from kessai.errors import Refusal
+from kessai.slip_amounts import max_slip_amount
 from kessai.slip_operations import SlipOperationError, cancel_slip, change_amount, confirm_slip
 
 # How many rejected rows the summary prints; the rejects file has them all.
@@ -28,13 +31,30 @@ def _refused(error: SlipOperationError) -> int:
     return 1
 
 
+def _setting_refused(error: Refusal) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return 1
+
+
+def _whole_yen(value: str) -> int | str:
+    """The amount typed, as an int when it is a whole number (of any size); else as typed, for
+    change_amount to refuse by name."""
+    try:
+        return int(value.replace(",", ""))
+    except ValueError:
+        return value
+
+
 def command_confirm(args) -> int:
     registered_at = command_clock()
     try:
+        max_amount = max_slip_amount()
         with make_engine().begin() as connection:
-            done = confirm_slip(connection, args.merchant_id, args.slip_id, args.on, registered_at)
+            done = confirm_slip(connection, args.merchant_id, args.slip_id, args.on, registered_at, max_amount)
     except SlipOperationError as error:
         return _refused(error)
+    except Refusal as error:
+        return _setting_refused(error)
     print(
         f"slip {done.slip_id} of merchant {done.merchant_id} confirmed on {done.confirmed_on} "
         f"(registered {done.registered_on}, closing {done.closing_date})"
@@ -55,22 +75,30 @@ def command_cancel(args) -> int:
 
 def command_change_amount(args) -> int:
     changed_at = command_clock()
+    amount = _whole_yen(args.amount)
     try:
+        max_amount = max_slip_amount()
         with make_engine().begin() as connection:
-            change_amount(connection, args.merchant_id, args.slip_id, args.amount, changed_at)
+            change_amount(connection, args.merchant_id, args.slip_id, amount, changed_at, max_amount)
     except SlipOperationError as error:
         return _refused(error)
-    print(f"slip {args.slip_id} of merchant {args.merchant_id}: amount is now {args.amount} yen")
+    except Refusal as error:
+        return _setting_refused(error)
+    print(f"slip {args.slip_id} of merchant {args.merchant_id}: amount is now {amount:,} yen")
     return 0
 
 
 def command_import_confirmations(args) -> int:
-    """Exit 0 whatever the rows say; 2 only when the file itself cannot be read."""
+    """Exit 0 whatever the rows say; 2 only when the file itself cannot be read (1: a bad setting)."""
     registered_at = command_clock()
+    try:
+        max_amount = max_slip_amount()
+    except Refusal as error:
+        return _setting_refused(error)
     try:
         content = args.file.read_bytes()
         with make_engine().begin() as connection:
-            result = import_confirmations(connection, content, registered_at)
+            result = import_confirmations(connection, content, registered_at, max_amount)
     except (OSError, ConfirmationFileError) as error:
         print(f"{args.file}: not imported: {error}", file=sys.stderr)
         return 2
@@ -111,7 +139,7 @@ def register(commands) -> None:
 
     amount = commands.add_parser("change-amount", help="change the amount of one unconfirmed slip")
     _slip_arguments(amount)
-    amount.add_argument("amount", type=int, help="the new amount in yen")
+    amount.add_argument("amount", help="the new amount in yen, 1 to KESSAI_MAX_SLIP_AMOUNT (default 99,999,999)")
     amount.set_defaults(handler=command_change_amount)
 
     upload = commands.add_parser(

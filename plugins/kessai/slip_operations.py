@@ -16,6 +16,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from kessai.confirmation_batch import (
     ALREADY_CONFIRMED,
+    AMOUNT_OUT_OF_RANGE,
     CANCELLED,
     CONCURRENT_CHANGE,
     UNKNOWN_SLIP,
@@ -24,6 +25,7 @@ from kessai.confirmation_batch import (
 )
 from kessai.run_dates import JAPAN, japan_date_of
 from kessai.schema import slip_events, slips
+from kessai.slip_amounts import DEFAULT_MAX_SLIP_AMOUNT, in_range, out_of_range
 
 INVALID_AMOUNT = "invalid_amount"
 
@@ -51,15 +53,23 @@ class Confirmation:
 
 
 def confirm_slip(
-    connection: Connection, merchant_id: str, slip_id: str, confirmed_on: date, registered_at: datetime
+    connection: Connection,
+    merchant_id: str,
+    slip_id: str,
+    confirmed_on: date,
+    registered_at: datetime,
+    max_amount: int = DEFAULT_MAX_SLIP_AMOUNT,
 ) -> Confirmation:
-    """Register the confirmation of one slip, dated `confirmed_on`, registered at `registered_at`."""
+    """Register the confirmation of one slip, dated `confirmed_on`, registered at `registered_at`.
+
+    A slip whose amount is outside 1..max_amount (KESSAI_MAX_SLIP_AMOUNT) is refused."""
     outcome = register_confirmations(
         connection,
         [ConfirmationRequest(1, merchant_id, slip_id, confirmed_on)],
         registered_at,
         source="operation",
         refuse_repeats=True,
+        max_amount=max_amount,
     )
     for refused in outcome.refused:
         raise SlipOperationError(refused.reason, refused.message(outcome.registered_on))
@@ -78,14 +88,24 @@ def cancel_slip(connection: Connection, merchant_id: str, slip_id: str, cancelle
 
 
 def change_amount(
-    connection: Connection, merchant_id: str, slip_id: str, amount: int, changed_at: datetime
+    connection: Connection,
+    merchant_id: str,
+    slip_id: str,
+    amount: int,
+    changed_at: datetime,
+    max_amount: int = DEFAULT_MAX_SLIP_AMOUNT,
 ) -> None:
-    """Change the amount (yen, > 0) of a slip that is neither confirmed nor cancelled."""
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+    """Change the amount (yen, 1..max_amount: KESSAI_MAX_SLIP_AMOUNT) of a slip that is neither
+    confirmed nor cancelled."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
         raise SlipOperationError(
             INVALID_AMOUNT,
-            f"slip {slip_id} of merchant {merchant_id}: the amount must be a whole number of yen above 0, "
-            f"not {amount!r}",
+            f"slip {slip_id} of merchant {merchant_id}: the amount must be a whole number of yen, not {amount!r}",
+        )
+    if not in_range(amount, max_amount):
+        raise SlipOperationError(
+            AMOUNT_OUT_OF_RANGE,
+            f"slip {slip_id} of merchant {merchant_id}: {out_of_range(amount, max_amount)}; nothing was changed",
         )
     slip = _slip(connection, merchant_id, slip_id)
     _check_changeable(slip, "changed in amount")

@@ -1,33 +1,35 @@
 """Stale-slip reminders (SPEC §4.5): tell merchants about paid slips they have not confirmed.
 
-A run for business day D tells each open slip (paid, unconfirmed, uncancelled, not expired) the
-most advanced of three reasons it has reached and not yet been told:
+A slip is open when paid, unconfirmed, uncancelled and not expired; stale when open and its payment
+date is 3 months or more before the day (kessai.rules.stale_from); it expires once the day is past
+its confirmation deadline (payment date + 6 months).
 
-- `stale`: D is on or after payment date + 3 months (kessai.rules.stale_from);
-- `final_notice`: D is on or after its confirmation deadline minus `final_notice_months` months;
-- `expired`: D is after its confirmation deadline (payment date + 6 months); the slip is closed
-  with expired_on = deadline + 1 day, whichever run notices it, and an event.
+A run for business day D:
 
-Each rule never decreases with the payment date, so the slips a rule has reached on D are exactly
-those paid up to one cutoff, computed here once per run, and every query is one range on the
-partial index ix_slips_unconfirmed_by_payment_date.
-
-A reminder is a slip_reminders row (primary key slip and reason), claimed set-based by the first
-run that sees it due, in the transaction that writes its mail: a re-run, a backfill of an earlier
-day or one run after the other claims nothing twice. Each merchant gets one mail per reason per
-run; a merchant without a mail address is reported to the operators instead.
+- expires the open slips past their deadline (expired_on = deadline + 1 day, whichever run notices
+  it), each with an event and an 'expired' slip_reminders row without a mail yet: every business
+  day, whatever the merchants' periods;
+- mails each merchant at most one digest per period (its reminder_period, else the settings'
+  default: daily, weekly or monthly). The digest states the merchant's slips as of the period's
+  first business day: every open slip stale by then, those whose deadline is within
+  FINAL_NOTICE_DAYS first (the final notice), the rest after, soonest deadline first, and the
+  expired slips no digest has listed yet. It is a stale_slip_digests row (primary key merchant and
+  period), claimed set-based by the first run of the period that finds the merchant something to
+  tell, in the transaction that writes its mail: a re-run, a catch-up later in the period or a
+  backfill sends nothing twice, and a merchant with nothing open gets nothing. A merchant without a
+  mail address is reported to the operators instead.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import groupby
 from typing import Callable, Mapping
 
-from sqlalchemy import BigInteger, Column, Connection, Date, MetaData, String, Table, bindparam, insert
+from sqlalchemy import BigInteger, Column, Connection, Date, Integer, MetaData, String, Table, bindparam, insert
 
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
@@ -41,52 +43,57 @@ from kessai.operator_alerts import (
     operator_email,
 )
 from kessai.outbox import Mail, enqueue_mails
-from kessai.rules import CONFIRMATION_WINDOW_MONTHS, STALE_AFTER_MONTHS, add_months
 from kessai.rules import confirmation_deadline, stale_from
 
 log = logging.getLogger(__name__)
 
-# The mail each merchant was told in, for the one statement that records them on the reminders
-# (sql/stale_slips/mailed.sql): private to the connection, dropped when recorded.
+# What each digest told, for the statements that record it (sql/stale_slips/mailed*.sql): private
+# to the connection, dropped when recorded.
 _work = MetaData()
-told_mails = Table(
-    "told_mails",
+told_digests = Table(
+    "told_digests",
     _work,
     Column("merchant_id", String(32), primary_key=True),
-    Column("reason", String(16), primary_key=True),
+    Column("mail_id", BigInteger, nullable=False),
+    Column("open_slips", Integer, nullable=False),
+    Column("open_amount", BigInteger, nullable=False),
+    Column("final_notice_slips", Integer, nullable=False),
+    Column("expired_slips", Integer, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+told_expired = Table(
+    "told_expired",
+    _work,
+    Column("slip_row_id", BigInteger, primary_key=True),
     Column("mail_id", BigInteger, nullable=False),
     prefixes=["TEMPORARY"],
 )
 
 ONE_DAY = timedelta(days=1)
 
-STALE = "stale"
-FINAL_NOTICE = "final_notice"
-EXPIRED = "expired"
-# In the order a slip reaches them; a reason is never told once a later one has been.
-REASONS = (STALE, FINAL_NOTICE, EXPIRED)
+DAILY = "daily"
+WEEKLY = "weekly"
+MONTHLY = "monthly"
+PERIODS = (DAILY, WEEKLY, MONTHLY)
 
-# Mail kind (and template name) per reason.
-MAIL_KINDS = {
-    STALE: "stale_slip_reminder",
-    FINAL_NOTICE: "stale_slip_final_notice",
-    EXPIRED: "stale_slip_expired",
-}
-# What the operators' alert about a merchant without an address calls each mail.
-REASON_LABELS = {
-    STALE: "未確定伝票のお知らせ",
-    FINAL_NOTICE: "確定期限が近い伝票のお知らせ",
-    EXPIRED: "確定期限切れのお知らせ",
-}
+# A digest lists first, as its final notice, the open slips whose deadline is at most this many
+# days after the digest's day.
+FINAL_NOTICE_DAYS = 14
+
+DIGEST_KIND = "stale_slip_digest"
+DIGEST_TEMPLATE = "stale_slip_digest"
 UNREACHABLE_TEMPLATE = "stale_slip_unreachable"
 
+PERIOD_VARIABLE = "KESSAI_REMINDER_PERIOD"
 INLINE_LIMIT_VARIABLE = "KESSAI_STALE_SLIP_INLINE_LIMIT"
-FINAL_NOTICE_MONTHS_VARIABLE = "KESSAI_STALE_SLIP_FINAL_NOTICE_MONTHS"
 
 # Mails written to the outbox per statement.
 MAIL_BATCH = 500
 
-CSV_HEADER = ("伝票番号", "金額", "入金日", "確定期限")
+CSV_HEADER = ("区分", "伝票番号", "金額", "入金日", "確定期限")
+FINAL_NOTICE_LABEL = f"確定期限まで{FINAL_NOTICE_DAYS}日以内"
+OPEN_LABEL = "未確定"
+EXPIRED_LABEL = "確定期限切れ"
 
 
 # -- settings -------------------------------------------------------------------------------------
@@ -96,20 +103,15 @@ CSV_HEADER = ("伝票番号", "金額", "入金日", "確定期限")
 class ReminderSettings:
     """What an operator may tune, through the environment of the workers."""
 
-    inline_limit: int = 50  # a mail listing more slips than this carries them as a CSV attachment
-    final_notice_months: int = 1  # the final notice goes this many months before the deadline
+    inline_limit: int = 50  # a digest listing more slips than this carries them as a CSV attachment
+    period: str = WEEKLY  # the digest period of a merchant without its own reminder_period
     operator_email: str = DEFAULT_OPERATOR_EMAIL
 
     def __post_init__(self) -> None:
         if self.inline_limit < 0:
             raise ValueError(f"{INLINE_LIMIT_VARIABLE}={self.inline_limit}: expected 0 or more slips")
-        # Not before the slip is stale, not after the deadline.
-        latest = CONFIRMATION_WINDOW_MONTHS - STALE_AFTER_MONTHS
-        if not 0 <= self.final_notice_months <= latest:
-            raise ValueError(
-                f"{FINAL_NOTICE_MONTHS_VARIABLE}={self.final_notice_months}: expected 0 to {latest} "
-                "months before the confirmation deadline"
-            )
+        if self.period not in PERIODS:
+            raise ValueError(f"{PERIOD_VARIABLE}={self.period!r}: expected one of {', '.join(PERIODS)}")
         if not self.operator_email.strip():
             raise ValueError(f"{OPERATOR_EMAIL_VARIABLE} is empty: name the operators' mail address")
 
@@ -119,7 +121,7 @@ class ReminderSettings:
         defaults = cls()
         return cls(
             inline_limit=_integer(environ, INLINE_LIMIT_VARIABLE, defaults.inline_limit),
-            final_notice_months=_integer(environ, FINAL_NOTICE_MONTHS_VARIABLE, defaults.final_notice_months),
+            period=environ.get(PERIOD_VARIABLE) or defaults.period,
             operator_email=operator_email(environ),
         )
 
@@ -135,11 +137,6 @@ def _integer(environ: Mapping[str, str], name: str, default: int) -> int:
 
 
 # -- the date rules of a reminder ---------------------------------------------------------------
-
-
-def final_notice_from(payment_date: date, months_before: int) -> date:
-    """The first run date of the final notice: the deadline minus `months_before` months."""
-    return add_months(confirmation_deadline(payment_date), -months_before)
 
 
 def expires_on(payment_date: date) -> date:
@@ -163,13 +160,40 @@ def paid_through(first_run_date: Callable[[date], date], run_date: date) -> date
     return guess
 
 
-def cutoffs(run_date: date, settings: ReminderSettings) -> dict[str, date]:
-    """Per reason, the last payment date whose slips have reached it on run_date."""
-    return {
-        STALE: paid_through(stale_from, run_date),
-        FINAL_NOTICE: paid_through(lambda p: final_notice_from(p, settings.final_notice_months), run_date),
-        EXPIRED: paid_through(expires_on, run_date),
-    }
+def stale_through(day: date) -> date:
+    """The last payment date of the slips stale on `day`."""
+    return paid_through(stale_from, day)
+
+
+def expired_through(day: date) -> date:
+    """The last payment date of the slips past their deadline on `day`."""
+    return paid_through(expires_on, day)
+
+
+@dataclass(frozen=True)
+class Period:
+    """One digest period of a run: its name, its key (2027-01-18, 2027-W03, 2027-01) and its first
+    business day, the day every digest of the period states."""
+
+    name: str
+    key: str
+    as_of: date
+
+    @property
+    def paid_through(self) -> date:
+        return stale_through(self.as_of)
+
+
+def period_of(calendar: BusinessCalendar, name: str, day: date) -> Period:
+    """The period `name` that business day `day` falls in (weeks are ISO weeks, Monday first)."""
+    if name == DAILY:
+        return Period(name, day.isoformat(), day)
+    if name == WEEKLY:
+        year, week, weekday = day.isocalendar()
+        return Period(name, f"{year}-W{week:02d}", calendar.business_day_on_or_after(day - timedelta(days=weekday - 1)))
+    if name == MONTHLY:
+        return Period(name, f"{day:%Y-%m}", calendar.business_day_on_or_after(day.replace(day=1)))
+    raise ValueError(f"unknown reminder period {name!r}: expected one of {', '.join(PERIODS)}")
 
 
 def closure_of(calendar: BusinessCalendar, run_date: date) -> str | None:
@@ -202,11 +226,37 @@ class RemindedSlip:
         return confirmation_deadline(self.payment_date)
 
 
+@dataclass
+class Digest:
+    """One merchant's digest: its slips by section, soonest deadline first."""
+
+    merchant_id: str
+    merchant_name: str
+    email: str | None
+    period: Period
+    final_notice: list[RemindedSlip] = field(default_factory=list)
+    others: list[RemindedSlip] = field(default_factory=list)
+    expired: list[RemindedSlip] = field(default_factory=list)
+
+    @property
+    def open_slips(self) -> list[RemindedSlip]:
+        return self.final_notice + self.others
+
+    def listed(self) -> list[tuple[str, RemindedSlip]]:
+        """Every slip with its section's label, in the mail's order."""
+        return (
+            [(FINAL_NOTICE_LABEL, slip) for slip in self.final_notice]
+            + [(OPEN_LABEL, slip) for slip in self.others]
+            + [(EXPIRED_LABEL, slip) for slip in self.expired]
+        )
+
+
 def remind_stale_slips(
     connection: Connection, run_date: date, settings: ReminderSettings = ReminderSettings()
 ) -> dict:
-    """Claim, mark and mail the reminders due on run_date, in the caller's transaction; returns
-    the run's summary (counts and yen totals per reason, merchants reported to the operators)."""
+    """Expire the slips past their deadline and mail the digests due on run_date, in the caller's
+    transaction; returns the run's summary (counts and yen totals, merchants reported to the
+    operators)."""
     calendar = prepare_calendar(connection)
     summary: dict = {"business_date": run_date.isoformat()}
     closure = closure_of(calendar, run_date)
@@ -214,27 +264,25 @@ def remind_stale_slips(
         log.info("%s", closure)
         return {**summary, "closed": closure}
 
-    through = cutoffs(run_date, settings)
-    log.info(
-        "run %s: stale if paid by %s, final notice if paid by %s, expired if paid by %s",
-        run_date, through[STALE], through[FINAL_NOTICE], through[EXPIRED],
-    )
-    # Each slip claimed once, for the most advanced reason it has reached; then the expired close.
-    _claim(connection, run_date, through)
-    _expire(connection, run_date, through[EXPIRED])
+    summary["expired_marked"] = _expire(connection, run_date, expired_through(run_date))
+    periods = {name: period_of(calendar, name, run_date) for name in PERIODS}
+    summary["periods"] = {name: period.key for name, period in periods.items()}
+    for period in periods.values():
+        log.info("%s digests: %s, as of %s, stale if paid by %s", period.name, period.key, period.as_of,
+                 period.paid_through)
+    claimed = _claim_digests(connection, run_date, periods, settings)
 
-    counts, unreachable, told = _tell(connection, run_date, settings)
-    summary.update(counts)
-    _record_mails(connection, run_date, told)
+    counts, unreachable = _tell(connection, run_date, settings, claimed)
+    summary["digests"] = counts
     summary["merchants_without_email"] = sorted(unreachable)
-    summary["mails"] = sum(summary[reason]["mails"] for reason in REASONS)
-    summary["operator_alerts"] = sum(summary[reason]["operator_alerts"] for reason in REASONS)
-    for reason in REASONS:
-        counts = summary[reason]
-        log.info(
-            "%s: %d slip(s), %d yen, %d merchant(s), %d mail(s), %d operator alert(s)",
-            reason, counts["slips"], counts["amount"], counts["merchants"], counts["mails"], counts["operator_alerts"],
-        )
+    summary["mails"] = counts["mails"]
+    summary["operator_alerts"] = counts["operator_alerts"]
+    log.info(
+        "%d slip(s) expired; %d digest(s) (%d mail(s), %d operator alert(s)): %d open slip(s), %d yen, "
+        "%d of them final notices; %d expired slip(s) listed",
+        summary["expired_marked"], counts["merchants"], counts["mails"], counts["operator_alerts"],
+        counts["open_slips"], counts["open_amount"], counts["final_notice_slips"], counts["expired_slips"],
+    )
     if unreachable:
         log.warning(
             "merchants without a mail address, reported to %s: %s", settings.operator_email, ", ".join(sorted(unreachable))
@@ -248,21 +296,16 @@ def _statement(name: str, connection: Connection, **types):
     )
 
 
-def _claim(connection: Connection, run_date: date, through: dict[str, date]) -> None:
-    statement = _statement("claim", connection, run_date=Date, **{reason: Date for reason in REASONS})
-    claimed = connection.execute(statement, {"run_date": run_date, **through}).rowcount
-    log.info("claimed %d slip(s)", claimed)
-
-
-def _expire(connection: Connection, run_date: date, through: date) -> None:
+def _expire(connection: Connection, run_date: date, through: date) -> int:
     """Close the open slips past their deadline, one statement per payment date (each has its own
-    expiry date): an event each, then expired_on."""
+    expiry date): an event and an 'expired' reminder each (listed by the next digest), then
+    expired_on. Returns the number of slips closed."""
     payment_dates = connection.execute(
         _statement("expiring_payment_dates", connection, paid_through=Date).columns(payment_date=Date),
         {"paid_through": through},
     ).scalars().all()
     if not payment_dates:
-        return
+        return 0
     connection.execute(
         _statement("expire_events", connection, run_date=Date, payment_date=Date),
         [
@@ -275,127 +318,184 @@ def _expire(connection: Connection, run_date: date, through: date) -> None:
         ],
     )
     connection.execute(
+        _statement("expire_reminders", connection, run_date=Date, payment_date=Date),
+        [{"run_date": run_date, "payment_date": paid} for paid in payment_dates],
+    )
+    result = connection.execute(
         _statement("expire", connection, payment_date=Date, expired_on=Date),
         [{"payment_date": paid, "expired_on": expires_on(paid)} for paid in payment_dates],
     )
+    return result.rowcount
 
 
-def _tell(connection: Connection, run_date: date, settings: ReminderSettings) -> tuple[dict, set[str], list[dict]]:
-    """Mail this run's claims, one mail per merchant and reason, the most urgent reason first.
-    Returns the counts per reason, the merchants without a mail address, and each merchant's mail
-    per reason (for _record_mails). Streams the claims, holding one merchant's slips and up to
-    MAIL_BATCH composed mails at a time."""
+def _claim_digests(connection: Connection, run_date: date, periods: dict[str, Period], settings: ReminderSettings) -> int:
+    """Claim the digests due on run_date (claim_digests.sql), the three periods' keys, days and
+    cutoffs bound; returns how many."""
+    types: dict = {"run_date": Date, "default_period": String}
+    values: dict = {"run_date": run_date, "default_period": settings.period}
+    for name, period in periods.items():
+        types.update({f"{name}_key": String, f"{name}_as_of": Date, f"{name}_paid_through": Date})
+        values.update({f"{name}_key": period.key, f"{name}_as_of": period.as_of,
+                       f"{name}_paid_through": period.paid_through})
+    claimed = connection.execute(_statement("claim_digests", connection, **types), values).rowcount
+    log.info("claimed %d digest(s)", claimed)
+    return claimed
+
+
+def _tell(connection: Connection, run_date: date, settings: ReminderSettings, claimed: int) -> tuple[dict, set[str]]:
+    """Compose and write the mail of each of the `claimed` digests of this run, record them on the
+    digests and on the expired slips they list. Returns the counts and the merchants without a
+    mail address. Streams the digests' slips, holding one merchant's slips and up to MAIL_BATCH
+    mails at a time."""
     counts = {
-        reason: {"slips": 0, "amount": 0, "merchants": 0, "mails": 0, "operator_alerts": 0, "attachments": 0}
-        for reason in REASONS
+        "merchants": 0, "mails": 0, "operator_alerts": 0, "attachments": 0,
+        "open_slips": 0, "open_amount": 0, "final_notice_slips": 0, "expired_slips": 0, "expired_amount": 0,
     }
     unreachable: set[str] = set()
+    if not claimed:  # most days of a week: nothing to read
+        return counts, unreachable
     told: list[dict] = []
-    composed: list[tuple[str, str, Mail]] = []  # reason, merchant and mail, written a batch at a time
+    expired: list[dict] = []
+    composed: list[tuple[Digest, Mail]] = []  # written a batch at a time
 
     def write_composed() -> None:
-        mail_ids = enqueue_mails(connection, [mail for _, _, mail in composed])
-        told.extend(
-            {"merchant_id": merchant_id, "reason": reason, "mail_id": mail_id}
-            for (reason, merchant_id, _), mail_id in zip(composed, mail_ids)
-        )
+        mail_ids = enqueue_mails(connection, [mail for _, mail in composed])
+        for (digest, _), mail_id in zip(composed, mail_ids):
+            told.append({
+                "merchant_id": digest.merchant_id, "mail_id": mail_id,
+                "open_slips": len(digest.open_slips), "open_amount": sum(slip.amount for slip in digest.open_slips),
+                "final_notice_slips": len(digest.final_notice), "expired_slips": len(digest.expired),
+            })
+            expired.extend({"slip_row_id": slip.slip_row_id, "mail_id": mail_id} for slip in digest.expired)
         composed.clear()
 
-    claimed = _statement("claimed", connection, run_date=Date).columns(payment_date=Date)
-    rows = connection.execute(claimed.execution_options(yield_per=1000), {"run_date": run_date})
-    for (reason, merchant_id), group in groupby(rows, key=lambda row: (row.reason, row.merchant_id)):
-        group = list(group)
-        merchant_name, email = group[0].merchant_name, group[0].email
-        slips = [RemindedSlip(row.slip_row_id, row.slip_id, row.amount, row.payment_date) for row in group]
-        mail = _mail(reason, run_date, merchant_id, merchant_name, email, slips, settings)
-        composed.append((reason, merchant_id, mail))
+    listed = _statement("digest_slips", connection, run_date=Date, default_period=String).columns(
+        as_of=Date, payment_date=Date
+    )
+    rows = connection.execute(
+        listed.execution_options(yield_per=1000), {"run_date": run_date, "default_period": settings.period}
+    )
+    for merchant_id, group in groupby(rows, key=lambda row: row.merchant_id):
+        digest = _digest(list(group))
+        mail = digest_mail(digest, settings)
+        composed.append((digest, mail))
         if len(composed) == MAIL_BATCH:
             write_composed()
-        of_reason = counts[reason]
-        of_reason["slips"] += len(slips)
-        of_reason["amount"] += sum(slip.amount for slip in slips)
-        of_reason["merchants"] += 1
-        of_reason["attachments"] += mail["attachment_name"] is not None
-        if email:
-            of_reason["mails"] += 1
+        counts["merchants"] += 1
+        counts["open_slips"] += len(digest.open_slips)
+        counts["open_amount"] += sum(slip.amount for slip in digest.open_slips)
+        counts["final_notice_slips"] += len(digest.final_notice)
+        counts["expired_slips"] += len(digest.expired)
+        counts["expired_amount"] += sum(slip.amount for slip in digest.expired)
+        counts["attachments"] += mail["attachment_name"] is not None
+        if digest.email:
+            counts["mails"] += 1
         else:
-            of_reason["operator_alerts"] += 1
+            counts["operator_alerts"] += 1
             unreachable.add(merchant_id)
             log.warning(
-                "merchant %s (%s) has no mail address: %d %s slip(s) reported to the operators (%s)",
-                merchant_id, merchant_name, len(slips), reason, settings.operator_email,
+                "merchant %s (%s) has no mail address: its digest of %s (%d open, %d expired slip(s)) was "
+                "reported to the operators (%s)",
+                merchant_id, digest.merchant_name, digest.period.key, len(digest.open_slips), len(digest.expired),
+                settings.operator_email,
             )
     write_composed()
-    return counts, unreachable, told
+    _record_mails(connection, run_date, told, expired)
+    return counts, unreachable
 
 
-def _record_mails(connection: Connection, run_date: date, told: list[dict]) -> None:
-    """Record on each of the run's reminders the mail that told it, in one statement (after every
-    claim was read: SQLite must not change rows a running query reads)."""
+def _digest(rows: list) -> Digest:
+    """One merchant's digest from its rows of digest_slips.sql (in the mail's order)."""
+    first = rows[0]
+    period = Period(first.period_name, first.period, first.as_of)
+    digest = Digest(first.merchant_id, first.merchant_name, first.email, period)
+    final_notice_until = period.as_of + timedelta(days=FINAL_NOTICE_DAYS)
+    for row in rows:
+        slip = RemindedSlip(row.slip_row_id, row.slip_id, row.amount, row.payment_date)
+        if row.part == 1:
+            digest.expired.append(slip)
+        elif slip.deadline <= final_notice_until:
+            digest.final_notice.append(slip)
+        else:
+            digest.others.append(slip)
+    return digest
+
+
+def _record_mails(connection: Connection, run_date: date, told: list[dict], expired: list[dict]) -> None:
+    """Record each digest's mail and counts, and on each expired slip listed the mail that listed it,
+    one statement each (after every row was read: SQLite must not change rows a running query
+    reads). A digest claimed with nothing left to list by the time it was read is let go."""
     if told:
-        told_mails.create(connection)
-        connection.execute(insert(told_mails), told)
+        told_digests.create(connection)
+        connection.execute(insert(told_digests), told)
         connection.execute(_statement("mailed", connection, run_date=Date), {"run_date": run_date})
-        told_mails.drop(connection)
+        told_digests.drop(connection)
+    if expired:
+        told_expired.create(connection)
+        connection.execute(insert(told_expired), expired)
+        connection.execute(_statement("mailed_expired", connection))
+        told_expired.drop(connection)
+    connection.execute(
+        _statement("unmailed_digests", connection, run_date=Date), {"run_date": run_date}
+    )
 
 
-def _mail(
-    reason: str,
-    run_date: date,
-    merchant_id: str,
-    merchant_name: str,
-    email: str | None,
-    slips: list[RemindedSlip],
-    settings: ReminderSettings,
-) -> Mail:
-    """The mail telling one merchant's slips (to the operators when the merchant has no address);
-    the list goes as a CSV attachment past the inline limit."""
-    kind = MAIL_KINDS[reason]
+def digest_mail(digest: Digest, settings: ReminderSettings) -> Mail:
+    """The digest's mail (to the operators when the merchant has no address); the list goes as a
+    CSV attachment past the inline limit."""
+    listed = digest.listed()
     attachment_name = attachment_content = None
-    if len(slips) > settings.inline_limit:
-        attachment_name = f"{kind}_{merchant_id}_{run_date:%Y%m%d}.csv"
-        attachment_content = slips_csv(slips)
+    if len(listed) > settings.inline_limit:
+        attachment_name = f"{DIGEST_KIND}_{digest.merchant_id}_{digest.period.key}.csv"
+        attachment_content = slips_csv(listed)
     values = {
-        "merchant_id": merchant_id,
-        "merchant_name": merchant_name,
-        "business_date": run_date,
-        "slips": slips,
+        "merchant_id": digest.merchant_id,
+        "merchant_name": digest.merchant_name,
+        "as_of": digest.period.as_of,
+        "period": digest.period.name,
+        "final_notice": digest.final_notice,
+        "others": digest.others,
+        "expired": digest.expired,
+        "final_notice_days": FINAL_NOTICE_DAYS,
         "attachment_name": attachment_name,
     }
-    # The slips of one claim are told nowhere else, so its first slip tells this mail apart from
-    # one for slips the same run of the same day claims later (a slip loaded late, then a re-run).
-    key = f"{merchant_id}:{run_date.isoformat()}:{min(slip.slip_row_id for slip in slips)}"
-    if email:
-        subject, body = render_mail(kind, **values)
-        kind_of_mail, dedupe_key, recipient = kind, f"{kind}:{key}", email
+    # One digest per merchant and period: the key a re-run of the period writes again, a no-op.
+    key = f"{DIGEST_KIND}:{digest.merchant_id}:{digest.period.key}"
+    if digest.email:
+        subject, body = render_mail(DIGEST_TEMPLATE, **values)
+        kind, dedupe_key, recipient = DIGEST_KIND, key, digest.email
     else:
-        subject, body = render_mail(UNREACHABLE_TEMPLATE, what=REASON_LABELS[reason], **values)
-        kind_of_mail, dedupe_key, recipient = OPERATOR_ALERT_KIND, f"{OPERATOR_ALERT_KIND}:{kind}:{key}", settings.operator_email
-    return Mail(kind=kind_of_mail, dedupe_key=dedupe_key, recipient=recipient, subject=subject, body=body,
+        subject, body = render_mail(UNREACHABLE_TEMPLATE, **values)
+        kind, dedupe_key, recipient = OPERATOR_ALERT_KIND, f"{OPERATOR_ALERT_KIND}:{key}", settings.operator_email
+    return Mail(kind=kind, dedupe_key=dedupe_key, recipient=recipient, subject=subject, body=body,
                 attachment_name=attachment_name, attachment_content=attachment_content)
 
 
-def slips_csv(slips: list[RemindedSlip]) -> str:
-    """The slip list as CSV: slip number, amount in yen, payment date, deadline (ISO dates)."""
-    rows = [(slip.slip_id, slip.amount, slip.payment_date.isoformat(), slip.deadline.isoformat()) for slip in slips]
+def slips_csv(listed: list[tuple[str, RemindedSlip]]) -> str:
+    """The digest's slips as CSV: section, slip number, amount in yen, payment date, deadline (ISO
+    dates)."""
+    rows = [
+        (label, slip.slip_id, slip.amount, slip.payment_date.isoformat(), slip.deadline.isoformat())
+        for label, slip in listed
+    ]
     # The slip number stays text in Excel (kessai.csv_files).
-    return csv_text([CSV_HEADER, *rows], numeric_columns=(1,), text_columns=(0,), lineterminator="\r\n")
+    return csv_text([CSV_HEADER, *rows], numeric_columns=(2,), text_columns=(1,), lineterminator="\r\n")
 
 
 # -- after delivery -----------------------------------------------------------------------------
 
 
 def reminder_delivery(connection: Connection, run_date: date) -> dict:
-    """How the mails of run_date's reminders fared at delivery, for the run's summary: sent,
+    """How the mails of run_date's digests fared at delivery, for the run's summary: sent,
     waiting (deferred or not tried yet), and given up (a bounce, a refused address) with the
-    merchant and reason; the delivery itself mailed the operators an alert for each give-up."""
+    merchant and period; the delivery itself mailed the operators an alert for each give-up."""
     rows = connection.execute(_statement("run_mails", connection, run_date=Date), {"run_date": run_date}).all()
     given_up = [
         {
             "mail_id": row.mail_id,
             "kind": row.kind,
             "merchant_id": row.merchant_id,
-            "reason": row.reason,
+            "period": row.period,
             "recipient": row.recipient,
             "slips": row.slip_count,
             "error": row.last_error,
@@ -410,11 +510,11 @@ def reminder_delivery(connection: Connection, run_date: date) -> dict:
         "waiting": sum(1 for row in mails.values() if row.sent_at is None and row.gave_up_at is None),
         "given_up": given_up,
     }
-    log.info("reminder mails of %s: %d sent, %d waiting", run_date, report["sent"], report["waiting"])
+    log.info("digest mails of %s: %d sent, %d waiting", run_date, report["sent"], report["waiting"])
     for failure in given_up:
         log.warning(
-            "the %s mail %s to merchant %s (%r, %d slip(s)) was given up: %s; the operators were alerted",
-            failure["reason"], failure["mail_id"], failure["merchant_id"], failure["recipient"], failure["slips"],
+            "the digest of %s, mail %s to merchant %s (%r, %d slip(s)), was given up: %s; the operators were alerted",
+            failure["period"], failure["mail_id"], failure["merchant_id"], failure["recipient"], failure["slips"],
             failure["error"],
         )
     return report

@@ -22,18 +22,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 
-from sqlalchemy import Connection, Date, Engine, bindparam, delete, func, select, text, update
+from sqlalchemy import BigInteger, Connection, Date, Engine, bindparam, delete, func, select, text, update
 
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
-from kessai.schema import card_companies, slips, transmission_batches, transmission_holds
+from kessai.schema import slips, transmission_batches, transmission_holds
+from kessai.slip_amounts import DEFAULT_MAX_SLIP_AMOUNT, MAX_SLIP_AMOUNT_VARIABLE
 from kessai.transmission_file import (
     Destination,
     FileHeader,
     RecordStream,
     TransmissionFileError,
-    check_file_code,
     write_transmission_file,
 )
 
@@ -47,9 +47,14 @@ WORK_MEM = "128MB"
 
 HELD_SLIPS_SHOWN = 50
 
+# Why a due slip is held back (sql/transmission/holds.*.sql), and what fixes it (docs/operations.md).
 HOLD_REASONS = {
     "unknown_card_company": "its card company is not in card_companies",
     "merchant_without_store_names": "its merchant lacks a store name (name, name_kana or name_en)",
+    "amount_out_of_range": f"its amount is not a whole number of yen in 1..{MAX_SLIP_AMOUNT_VARIABLE}",
+    "store_name_control_character": "a store name of its merchant holds a control character (other than a line break)",
+    "merchant_id_control_character": "its merchant id holds a control character",
+    "card_company_file_code_invalid": "its card company's file_code is not 1 to 8 letters or digits",
 }
 
 
@@ -76,6 +81,15 @@ def _statement(connection: Connection, name: str):
     )
 
 
+def hold_back(connection: Connection, business_date: date, max_amount: int) -> None:
+    """Record the hold-backs of business_date: every due slip that cannot go out, with its reasons."""
+    connection.execute(delete(transmission_holds).where(transmission_holds.c.business_date == business_date))
+    connection.execute(
+        _statement(connection, "holds").bindparams(bindparam("max_amount", type_=BigInteger)),
+        {"business_date": business_date, "max_amount": max_amount},
+    )
+
+
 # -- step 1: the claim --------------------------------------------------------------------------
 
 
@@ -83,8 +97,13 @@ def last_transmission_day(connection: Connection) -> date | None:
     return connection.execute(select(func.max(transmission_batches.c.business_date))).scalar()
 
 
-def claim_due_slips(connection: Connection, business_date: date, sender: str) -> bool:
+def claim_due_slips(
+    connection: Connection, business_date: date, sender: str, max_amount: int = DEFAULT_MAX_SLIP_AMOUNT
+) -> bool:
     """Hold back, batch and mark the slips going out on business_date, in the caller's transaction.
+
+    A slip whose amount is outside 1..max_amount (KESSAI_MAX_SLIP_AMOUNT) is held back, as is every
+    slip whose data the file cannot carry (HOLD_REASONS): no slip fails the day for the others.
 
     Claims only when neither business_date nor a later day has a batch: a re-run of a day, or a
     backfill of a day before one already transmitted, sends nothing new (the later day's run took
@@ -94,8 +113,7 @@ def claim_due_slips(connection: Connection, business_date: date, sender: str) ->
     if last is not None and last >= business_date:
         return False
     params = {"business_date": business_date}
-    connection.execute(delete(transmission_holds).where(transmission_holds.c.business_date == business_date))
-    connection.execute(_statement(connection, "holds"), params)
+    hold_back(connection, business_date, max_amount)
     connection.execute(
         _statement(connection, "open_batches"),
         {**params, "date_code": business_date.strftime("%Y%m%d"), "sender_code": sender},
@@ -262,11 +280,13 @@ def run_transmission(
     *,
     sender: str | None = None,
     dry_run: bool = False,
+    max_amount: int = DEFAULT_MAX_SLIP_AMOUNT,
 ) -> dict:
     """The transmission of business_date: claim, then write the files. Returns the summary.
 
     A dry run computes the claim and its summary in a transaction it rolls back, and writes no file.
     A day the operator declared closed does nothing; any other non-business day is refused.
+    `max_amount` is KESSAI_MAX_SLIP_AMOUNT, read by the caller (slip_amounts.max_slip_amount).
     """
     with engine.connect() as connection, _exclusive(connection):
         calendar = prepare_calendar(connection)
@@ -274,8 +294,7 @@ def run_transmission(
         if closed:
             connection.commit()
             return {"business_date": business_date.isoformat(), "closed": closed}
-        check_file_codes(connection)
-        claimed = claim_due_slips(connection, business_date, sender or sender_code())
+        claimed = claim_due_slips(connection, business_date, sender or sender_code(), max_amount)
         summary = transmission_summary(connection, business_date, claimed)
         if dry_run:
             connection.rollback()
@@ -286,11 +305,10 @@ def run_transmission(
     return summary
 
 
-def check_file_codes(connection: Connection) -> None:
-    """Refuses, before anything is claimed, when a card company's file code could not name a file
-    (the database's CHECK keeps them out; this guards a database that lacks it)."""
-    for card_company, file_code in connection.execute(select(card_companies.c.card_company, card_companies.c.file_code)):
-        check_file_code(file_code, owner=f"card company {card_company}")
+def _yen(amount) -> str:
+    """An amount for the log: with thousands separators, or as stored when it is no number (SQLite
+    keeps a text written into an integer column; such a slip is held back, and the log must not fail)."""
+    return f"{amount:,}" if isinstance(amount, (int, float)) else repr(amount)
 
 
 def format_summary(summary: dict) -> str:
@@ -319,7 +337,7 @@ def format_summary(summary: dict) -> str:
     for hold in summary["held"]:
         lines.append(
             f"  held back: slip {hold['slip_id']} of {hold['merchant_id']} ({hold['card_company']}, "
-            f"{hold['amount']:,} yen): {hold['reason_text']}"
+            f"{_yen(hold['amount'])} yen): {hold['reason_text']}"
             + (f"; went out on {hold['transmitted_on']}" if hold["transmitted_on"] else "")
         )
     if summary["held_count"] > len({(h["merchant_id"], h["slip_id"]) for h in summary["held"]}):

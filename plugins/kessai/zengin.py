@@ -318,3 +318,61 @@ def parse_transfer_file(data: bytes) -> ParsedTransferFile:
             f"are {len(transfers)} of {sum(t.amount for t in transfers)} yen"
         )
     return parsed
+
+
+# -- the bank's results (振込不能・組戻し) ---------------------------------------------------------
+
+# The result file is the transfer file as the bank returns it (docs/zengin-transfer-file.md,
+# "Returned transfers"): the same records, each data record with its result in the dummy area.
+RESULT_POSITION, REASON_POSITION = 114, 115
+RESULT_DONE, RESULT_NOT_DELIVERED, RESULT_RECALLED = "0", "1", "2"
+RESULTS = {RESULT_NOT_DELIVERED: "not_delivered", RESULT_RECALLED: "recalled"}
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """One data record of a result file: the transfer as it was sent, and what became of it."""
+
+    record_number: int  # the record's place in the file (the header is 1)
+    transfer: ParsedTransfer
+    result: str  # "done", "not_delivered" (振込不能) or "recalled" (組戻し)
+    reason_code: str  # 不能事由コード, 2 digits ("00": none given)
+
+
+def parse_transfer_results(data: bytes) -> tuple[ParsedTransferFile, list[TransferResult]]:
+    """Read a result file: the transfer file's structure and trailer checks, then each data
+    record's 振込結果コード (position 114: 0 done, 1 振込不能, 2 組戻し) and 不能事由コード (115-116)."""
+    parsed = parse_transfer_file(data)
+    records = split_records(data)[1:-2]
+    results = []
+    for number, (record, transfer) in enumerate(zip(records, parsed.transfers), start=2):
+        code, reason = _field(record, RESULT_POSITION, 1), _field(record, REASON_POSITION, 2)
+        if code in (" ", RESULT_DONE):
+            result = "done"
+        elif code in RESULTS:
+            result = RESULTS[code]
+        else:
+            raise ZenginFormatError(
+                f"record {number}: result code {code!r} at position {RESULT_POSITION} is not 0 (done), "
+                "1 (振込不能) or 2 (組戻し)"
+            )
+        if reason.strip() and not (reason.isascii() and reason.isdigit()):
+            raise ZenginFormatError(f"record {number}: reason code {reason!r} at position {REASON_POSITION} is not 2 digits")
+        results.append(TransferResult(number, transfer, result, reason.strip() or "00"))
+    return parsed, results
+
+
+def result_record(transfer: Transfer, result: str, reason_code: str = "00") -> str:
+    """A data record as a result file carries it (tests and demos build result files with it)."""
+    code = {v: k for k, v in RESULTS.items()}.get(result, RESULT_DONE)
+    record = data_record(transfer)
+    return record[: RESULT_POSITION - 1] + code + numeric(reason_code, 2, "reason code") + record[REASON_POSITION + 1 :]
+
+
+def build_result_file(remitter: Remitter, transfer_date: date, results: list[tuple[Transfer, str, str]]) -> bytes:
+    """A result file in the layout parse_transfer_results reads: (transfer, result, reason code)."""
+    transfers = [t for t, _, _ in results]
+    records = [header_record(remitter, transfer_date)]
+    records += [result_record(t, result, reason) for t, result, reason in results]
+    records += [trailer_record(len(transfers), sum(t.amount for t in transfers)), end_record()]
+    return b"".join(r.encode(ENCODING) + CRLF for r in records)

@@ -10,3 +10,4 @@ WHERE confirmation_rows.slip_row_id = slips.id
   AND slips.confirmed_on IS NULL
   AND slips.cancelled_at IS NULL
   AND slips.payment_date = confirmation_rows.payment_date
+  AND slips.amount = confirmation_rows.amount

@@ -1,4 +1,5 @@
--- SPEC §4.1: which rows may not be confirmed, and why; the rest (reason NULL) may be applied.
+-- SPEC §4.1: which rows may not be confirmed, and why (an amount outside 1..KESSAI_MAX_SLIP_AMOUNT,
+-- which could never be transmitted: SPEC §4.6); the rest (reason NULL) may be applied.
 -- A registration past the deadline is named before the date's own faults: no date can fix it.
 -- Only refused rows are written.
 UPDATE confirmation_rows
@@ -10,6 +11,7 @@ FROM (
                WHEN cancelled_at IS NOT NULL THEN 'cancelled'
                WHEN existing_confirmed_on IS NOT NULL THEN 'already_confirmed'
                WHEN payment_date IS NULL THEN 'not_paid'
+               WHEN NOT (amount BETWEEN 1 AND :max_amount) THEN 'amount_out_of_range'
                WHEN :registered_on > deadline THEN 'past_deadline'
                WHEN confirmed_on < payment_date THEN 'before_payment_date'
                WHEN confirmed_on > deadline THEN 'past_deadline'

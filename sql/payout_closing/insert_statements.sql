@@ -2,10 +2,10 @@
 -- those an earlier run could not, after the statement_differences check found the others equal).
 INSERT INTO payout_statements (
     merchant_id, closing_date, payout_date, slip_count, gross_amount, fee, transfer_fee, net_amount,
-    carried_in, carried_forward
+    carried_in, carried_forward, adjustment_amount
 )
 SELECT merchant_id, :closing_date, payout_date, slip_count, gross_amount, fee, transfer_fee, net_amount,
-       carried_in, carried_forward
+       carried_in, carried_forward, adjustment_amount
 FROM closing_statements
 WHERE NOT EXISTS (
     SELECT 1 FROM payout_statements

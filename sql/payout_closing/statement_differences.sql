@@ -36,5 +36,6 @@ WHERE stored.closing_date = :closing_date
        OR computed.net_amount <> stored.net_amount
        OR computed.carried_in <> stored.carried_in
        OR computed.carried_forward <> stored.carried_forward
+       OR computed.adjustment_amount <> stored.adjustment_amount
        OR stored.merchant_id IN (SELECT merchant_id FROM line_differences))
 ORDER BY stored.merchant_id

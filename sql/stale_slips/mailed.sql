@@ -1,12 +1,12 @@
--- Record the mails that told this run's claims: each reminder gets the mail of its slip's
--- merchant and its reason (told_mails, filled by kessai.stale_slips). One pass over the claims,
--- whatever the number of merchants.
-UPDATE slip_reminders
-SET mail_id = (
-    SELECT t.mail_id
-    FROM slips AS s
-    JOIN told_mails AS t ON t.merchant_id = s.merchant_id AND t.reason = slip_reminders.reason
-    WHERE s.id = slip_reminders.slip_row_id
-)
-WHERE business_date = :run_date
-  AND mail_id IS NULL
+-- Record the mails of this run's digests (told_digests, filled by kessai.stale_slips): each digest
+-- gets its mail and what it listed. One statement, whatever the number of merchants.
+UPDATE stale_slip_digests
+SET mail_id = t.mail_id,
+    open_slips = t.open_slips,
+    open_amount = t.open_amount,
+    final_notice_slips = t.final_notice_slips,
+    expired_slips = t.expired_slips
+FROM told_digests AS t
+WHERE t.merchant_id = stale_slip_digests.merchant_id
+  AND stale_slip_digests.business_date = :run_date
+  AND stale_slip_digests.mail_id IS NULL

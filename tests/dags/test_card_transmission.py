@@ -48,7 +48,8 @@ def run(run_dag, day: str | None = None, **options) -> dict:
     return {ti.task_id: ti.xcom_pull(task_ids=ti.task_id) for ti in dag_run.get_task_instances()}
 
 
-def test_the_year_end_a_missed_day_and_a_rerun(run_dag, business, caplog, capfd):
+def test_the_year_end_a_missed_day_and_a_rerun(run_dag, business, smtp_server, monkeypatch, caplog, capfd):
+    monkeypatch.setenv("KESSAI_OPERATOR_EMAIL", "ops@kessai.example")
     with business.begin() as connection:
         add_merchant(connection)
         # Friday 12/25 -> Monday 12/28; the runs of 12/28 to 12/30 are missed, so it goes late on 1/4.
@@ -97,21 +98,31 @@ def test_the_year_end_a_missed_day_and_a_rerun(run_dag, business, caplog, capfd)
         '"T","3","11000"',
     ]
 
-    # A re-run of 1/4: the same bytes from the same slips, nothing sent twice.
+    # The held-back slip is reported to the operators.
+    [report] = smtp_server.messages
+    assert report.envelope_to == ["ops@kessai.example"]
+    assert report.subject == "[kessai] 送信保留の伝票があります (2027-01-04: 保留 1件、うち新規 1件、5営業日超 0件)"
+    assert "    M1 店舗M1: 1件 1,000円" in report.text
+
+    # A re-run of 1/4: the same bytes from the same slips, nothing sent twice, no second report.
     again = run(run_dag, "2027-01-04")["transmit"]
     assert written() == files
     with business.connect() as connection:
         assert transmission_state(connection) == state
     assert not again["claimed"] and again["batches"] == first["batches"]
+    assert len(smtp_server.messages) == 1
 
-    # 1/5: the future-dated slip goes on time.
+    # 1/5: the future-dated slip goes on time; the slip still held back is reported again.
     run(run_dag, "2027-01-05")
+    assert smtp_server.messages[-1].subject == (
+        "[kessai] 送信保留の伝票があります (2027-01-05: 保留 1件、うち新規 0件、5営業日超 0件)"
+    )
     with business.connect() as connection:
         assert marks(connection)["104"] == (D("2027-01-05"), D("2027-01-05"), "visa_master")
         assert batches(connection)[-1] == (D("2027-01-05"), "visa_master", "VM_20270105.csv", 2, 1, 16000, 0)
 
 
-def test_a_friday_slip_goes_on_monday_a_dry_run_and_a_saturday_refused(run_dag, business, caplog, capfd):
+def test_a_friday_slip_goes_on_monday_a_dry_run_and_a_saturday_refused(run_dag, business, smtp_server, caplog, capfd):
     with business.begin() as connection:
         add_merchant(connection)
         add_confirmed(connection, "115", "2027-01-15 23:30", amount=3000)  # Friday night in Japan
@@ -131,8 +142,37 @@ def test_a_friday_slip_goes_on_monday_a_dry_run_and_a_saturday_refused(run_dag, 
     with business.connect() as connection:
         assert marks(connection)["115"] == (None, None, None)
 
+    # The operators were told of the refusal; no slip is held back, so no holds report follows.
+    assert [mail.subject for mail in smtp_server.messages] == [
+        "[kessai] card_transmission の resolve_business_date が失敗しました (2027-01-16)"
+    ]
+
     # The scheduled run of Monday 1/18 (its logical date: 1/18 00:00 in Japan).
     run(run_dag, logical_date=datetime(2027, 1, 18, tzinfo=JAPAN))
+    assert len(smtp_server.messages) == 1
     with business.connect() as connection:
         assert marks(connection)["115"] == (D("2027-01-18"), D("2027-01-18"), "visa_master")
     assert sorted(written()) == ["2027-01-18/VM_20270118.csv", "2027-01-18/VM_20270118.csv.sha256"]
+
+
+def test_an_amount_of_2_63_minus_1_yen_does_not_stop_the_day(run_dag, business, smtp_server, caplog, capfd):
+    with business.begin() as connection:
+        add_merchant(connection)
+        # Both registered Wednesday 12/30 -> due Monday 1/4.
+        add_confirmed(connection, "1", "2026-12-30 10:00", amount=9_223_372_036_854_775_807)
+        add_confirmed(connection, "2", "2026-12-30 10:00", amount=99_999_999)
+
+    with caplog.at_level(logging.INFO):
+        tasks = run(run_dag, "2027-01-04")
+    log = task_log(caplog, capfd)
+
+    assert (tasks["transmit"]["record_count"], tasks["transmit"]["amount_total"]) == (1, 99_999_999)
+    assert "held back: slip 1 of M1 (visa_master, 9,223,372,036,854,775,807 yen): its amount is not a whole" in log
+    with business.connect() as connection:
+        assert holds(connection) == [(D("2027-01-04"), "1", "amount_out_of_range")]
+        assert marks(connection) == {"1": (None, None, None), "2": (D("2027-01-04"), D("2027-01-04"), "visa_master")}
+    assert written()["2027-01-04/VM_20270104.csv"].decode().splitlines()[-1] == '"T","1","99999999"'
+    [report] = smtp_server.messages
+    assert report.envelope_to == ["operators@kessai.example"]  # KESSAI_OPERATOR_EMAIL unset: the default
+    assert "    M1 店舗M1: 1件 9,223,372,036,854,775,807円" in report.text
+    assert tasks["report_holds"]["delivery"]["sent"] == 1

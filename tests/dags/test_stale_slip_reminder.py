@@ -9,7 +9,7 @@ from datetime import date, datetime, timezone
 
 from sqlalchemy import func, insert, select
 
-from kessai.schema import mail_outbox, merchants, slip_events, slip_reminders, slips
+from kessai.schema import mail_outbox, merchants, slip_events, slips, stale_slip_digests
 
 D = date.fromisoformat
 DAG_ID = "stale_slip_reminder"
@@ -40,11 +40,22 @@ def slip_numbers(text: str) -> list[str]:
     return [line.split("　")[0].removeprefix("・伝票番号 ") for line in text.splitlines() if line.startswith("・伝票番号")]
 
 
-def test_month_ends_a_backfill_and_expiry(run_dag, business, smtp_server):
+def sections(text: str) -> dict[str, list[str]]:
+    """The slip numbers a digest lists by section (its heading up to "の伝票" or "伝票")."""
+    listed: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.startswith("■ ") and "伝票（" in line:
+            current = listed.setdefault(line.removeprefix("■ ").split("伝票（")[0].removesuffix("の"), [])
+        elif line.startswith("・伝票番号"):
+            current.extend(slip_numbers(line))
+    return listed
+
+
+def test_weekly_digests_expiry_and_a_backfill(run_dag, business, smtp_server):
     registered = datetime(2026, 12, 1, 1, 0, tzinfo=timezone.utc)
     with business.begin() as connection:
         add_merchant(connection, "M1", "m1@example.jp")
-        for paid in ["2026-11-25", "2026-11-26", "2026-11-27", "2026-11-30", "2026-12-01", "2026-12-02"]:
+        for paid in ["2026-11-25", "2026-11-30", "2026-12-01", "2026-12-02"]:
             add_slip(connection, "M1", paid[5:7] + paid[8:], paid)
         add_slip(connection, "M1", "831", "2026-08-31")  # deadline 2027-02-28 (clipped), a Sunday
         add_slip(connection, "M1", "901", "2026-09-01")  # deadline 2027-03-01, a Monday
@@ -52,31 +63,26 @@ def test_month_ends_a_backfill_and_expiry(run_dag, business, smtp_server):
         add_slip(connection, "M1", "9001", "2026-11-20", confirmed_on=D("2026-12-01"), confirmation_registered_at=registered)
         add_slip(connection, "M1", "9002", "2026-11-20", cancelled_at=registered)
 
-    # The runs of Friday 2/26, Monday 3/1 and Tuesday 3/2 (2/27-2/28 are the weekend), missed and
-    # backfilled day by day.
-    runs = {day: run(run_dag, day) for day in ["2027-02-26", "2027-03-01", "2027-03-02"]}
+    # Monday 3/1, Tuesday 3/2 and the next Monday 3/8.
+    runs = {day: run(run_dag, day) for day in ["2027-03-01", "2027-03-02", "2027-03-08"]}
 
-    mails = [(m.subject, slip_numbers(m.text)) for m in smtp_server.messages_to("m1@example.jp")]
-    assert mails == [
-        # 2/26 reaches payments up to 11/26: 11/30 + 3 months = 2/28 is still ahead. The final
-        # notices: 831's from 1/28 (2/28 minus a month), 901's from 2/1.
-        ("【ASJペイメント・重要】決済確定期限が近づいている売上伝票のお知らせ（2件）", ["831", "901"]),
-        ("【ASJペイメント】決済確定処理がお済みでない売上伝票のお知らせ（2件）", ["1125", "1126"]),
-        # 3/1 reaches 11/27 (2/27), 11/30 (2/28) and 12/1 (3/1); it is past 831's deadline 2/28.
-        ("【ASJペイメント】決済確定期限を過ぎた売上伝票のお知らせ（1件）", ["831"]),
-        ("【ASJペイメント】決済確定処理がお済みでない売上伝票のお知らせ（3件）", ["1127", "1130", "1201"]),
-        # 3/2 reaches 12/2, and is past 901's deadline 3/1.
-        ("【ASJペイメント】決済確定期限を過ぎた売上伝票のお知らせ（1件）", ["901"]),
-        ("【ASJペイメント】決済確定処理がお済みでない売上伝票のお知らせ（1件）", ["1202"]),
+    mails = smtp_server.messages_to("m1@example.jp")
+    assert [(m.subject, sections(m.text)) for m in mails] == [
+        # 3/1 states the slips stale by then (paid by 12/1); 901's deadline is that day, within 14
+        # days; 831's was 2/28, so 3/1 closes it and lists it as expired.
+        ("【ASJペイメント・重要】決済確定期限が近い売上伝票がございます（2027年3月1日現在・未確定4件）",
+         {"確定期限まで14日以内": ["901"], "そのほかの未確定": ["1125", "1130", "1201"], "確定期限を過ぎた": ["831"]}),
+        # 3/2 closes 901 and mails nothing; the next week's digest lists it as expired.
+        ("【ASJペイメント】決済確定処理がお済みでない売上伝票のお知らせ（2027年3月8日現在・4件）",
+         {"未確定": ["1125", "1130", "1201", "1202"], "確定期限を過ぎた": ["901"]}),
     ]
-    stale_mail = smtp_server.messages_to("m1@example.jp")[3].text
-    assert "・伝票番号 1130　金額 1,000円　入金日 2026年11月30日　確定期限 2027年5月30日" in stale_mail
-    assert "ASJ管理画面 > 売上の管理 にて\n　決済確定状況：未確定\n　取消状況：未キャンセル" in stale_mail
-    assert "入金日から6ヶ月経過した伝票は処理することができません" in stale_mail
-    assert runs["2027-03-01"]["remind"]["stale"]["slips"] == 3
-    assert runs["2027-03-02"]["report"] == {
-        "business_date": "2027-03-02", "sent": 2, "waiting": 0, "given_up": [],
-    }
+    first = mails[0].text
+    assert "・伝票番号 1130　金額 1,000円　入金日 2026年11月30日　確定期限 2027年5月30日" in first
+    assert "ASJ管理画面 > 売上の管理 にて\n　決済確定状況：未確定\n　取消状況：未キャンセル" in first
+    assert "入金日から6ヶ月経過した伝票は処理することができません" in first
+    assert runs["2027-03-01"]["remind"]["digests"]["open_slips"] == 4
+    assert runs["2027-03-02"]["remind"]["mails"] == 0 and runs["2027-03-02"]["remind"]["expired_marked"] == 1
+    assert runs["2027-03-08"]["report"] == {"business_date": "2027-03-08", "sent": 1, "waiting": 0, "given_up": []}
 
     with business.connect() as connection:
         expired = dict(connection.execute(select(slips.c.slip_id, slips.c.expired_on).where(slips.c.expired_on.is_not(None))).all())
@@ -85,13 +91,12 @@ def test_month_ends_a_backfill_and_expiry(run_dag, business, smtp_server):
     assert expired == {"831": D("2027-03-01"), "901": D("2027-03-02")}
     assert events == 2
 
-    # A backfill of 2/26 after the later days ran finds nothing new and sends nothing.
+    # A backfill of Friday 2/26 after the later weeks ran finds nothing new and sends nothing.
     assert run(run_dag, "2027-02-26")["remind"]["mails"] == 0
-    assert len(smtp_server.messages) == 6
+    assert len(smtp_server.messages) == 2
     with business.connect() as connection:
-        assert connection.execute(select(func.count()).select_from(mail_outbox)).scalar() == 6
-        told = connection.execute(select(func.count()).select_from(slip_reminders)).scalar()
-    assert told == 6 + 2 + 2  # each stale slip once, two final notices, two expiries
+        assert connection.execute(select(func.count()).select_from(mail_outbox)).scalar() == 2
+        assert connection.execute(select(func.count()).select_from(stale_slip_digests)).scalar() == 2
 
 
 def test_operators_hear_of_a_merchant_without_address_and_of_a_bounce(run_dag, business, smtp_server, monkeypatch):
@@ -103,15 +108,16 @@ def test_operators_hear_of_a_merchant_without_address_and_of_a_bounce(run_dag, b
         add_merchant(connection, "M3", "m3@example.jp")
         add_slip(connection, "M2", "21", "2026-10-01")
         add_slip(connection, "M3", "31", "2026-10-02")
-        add_slip(connection, "M3", "32", "2026-10-05")
+        add_slip(connection, "M3", "32", "2026-10-04")
 
-    # 2027-01-05 (Tue) reaches payments up to 2026-10-05. A dry run writes and sends nothing.
+    # Tuesday 2027-01-05: the week's digests state Monday 1/4, stale if paid by 2026-10-04. A dry
+    # run writes and sends nothing.
     dry = run(run_dag, "2027-01-05", dry_run=True)
     assert dry["remind"]["merchants_without_email"] == ["M2"] and dry["remind"]["dry_run"]
     assert smtp_server.messages == []
     with business.connect() as connection:
         assert connection.execute(select(func.count()).select_from(mail_outbox)).scalar() == 0
-        assert connection.execute(select(func.count()).select_from(slip_reminders)).scalar() == 0
+        assert connection.execute(select(func.count()).select_from(stale_slip_digests)).scalar() == 0
 
     outputs = run(run_dag, "2027-01-05")
     summary = outputs["remind"]
@@ -120,19 +126,21 @@ def test_operators_hear_of_a_merchant_without_address_and_of_a_bounce(run_dag, b
 
     to_operators = {m.subject: m for m in smtp_server.messages_to(OPERATORS)}
     # M2 has no address: the operators get the list instead.
-    unreachable = to_operators["[kessai] メールアドレス未登録の店舗: M2 M2商店（未確定伝票のお知らせ 1件）"]
+    unreachable = to_operators[
+        "[kessai] メールアドレス未登録の店舗: M2 M2商店（未確定伝票のお知らせ 2027年1月4日現在 未確定1件・期限切れ0件）"
+    ]
     assert slip_numbers(unreachable.text) == ["21"]
     # M3's address bounced (550 at RCPT): the delivery alerted the operators, and this run's report
     # names the merchant. Its two slips went as a CSV (more than the limit of 1).
     (bounce_alert,) = [m for subject, m in to_operators.items() if subject.startswith("[kessai] メールを送信できませんでした")]
-    assert "m3@example.jp" in bounce_alert.text and "stale_slip_reminder" in bounce_alert.text
+    assert "m3@example.jp" in bounce_alert.text and "stale_slip_digest" in bounce_alert.text
     (given_up,) = outputs["report"]["given_up"]
-    assert {key: given_up[key] for key in ("merchant_id", "reason", "recipient", "slips")} == {
-        "merchant_id": "M3", "reason": "stale", "recipient": "m3@example.jp", "slips": 2,
+    assert {key: given_up[key] for key in ("merchant_id", "period", "recipient", "slips")} == {
+        "merchant_id": "M3", "period": "2027-W01", "recipient": "m3@example.jp", "slips": 2,
     }
     with business.connect() as connection:
         attachment = connection.execute(
             select(mail_outbox.c.attachment_content).where(mail_outbox.c.mail_id == given_up["mail_id"])
         ).scalar_one()
-    assert [row[0] for row in csv.reader(io.StringIO(attachment))] == ["伝票番号", '="31"', '="32"']
+    assert [row[1] for row in csv.reader(io.StringIO(attachment))] == ["伝票番号", '="31"', '="32"']
     assert smtp_server.messages_to("m3@example.jp") == []

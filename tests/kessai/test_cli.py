@@ -81,14 +81,16 @@ def test_a_missing_sqlite_file_is_one_line_and_not_created(monkeypatch, tmp_path
 
 
 def test_a_database_behind_the_schema_is_one_line(monkeypatch, tmp_path, capsys):
-    from kessai.migrations_runner import upgrade
+    from kessai.migrations_runner import head_revision, upgrade
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
     upgrade(engine, "0004")
     engine.dispose()
     monkeypatch.setenv("KESSAI_DATABASE_URL", f"sqlite:///{tmp_path / 'old.sqlite'}")
     assert main(["calendar", "2027-01"]) == 1
-    assert one_error_line(capsys).endswith("is at schema revision 0004, not 0008: run `python -m kessai db upgrade`")
+    assert one_error_line(capsys).endswith(
+        f"is at schema revision 0004, not {head_revision()}: run `python -m kessai db upgrade`"
+    )
 
 
 def test_usage_errors_exit_2(business_database, capsys):
@@ -129,9 +131,10 @@ def test_an_unexpected_fault_is_one_line_that_points_to_debug(business_database,
     )
 
 
-def test_a_refusal_is_its_own_sentence(business_database, tmp_path, capsys):
+def test_a_refusal_is_its_own_sentence(business_database, tmp_path, monkeypatch, capsys):
     assert main(["payout-close", "2027-01-16"]) == 1
     line = one_error_line(capsys)
     assert "2027-01-16" in line and "closing" in line
+    monkeypatch.setenv("KESSAI_AS_OF", "2031-01-06T06:00:00+09:00")  # the day has begun
     assert main(["transmit", str(date(2031, 1, 6)), "--to", str(tmp_path)]) == 1  # past the reviewed holidays
     assert one_error_line(capsys).endswith("then set KESSAI_HOLIDAYS_REVIEWED_THROUGH=2031.")

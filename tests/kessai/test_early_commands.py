@@ -28,8 +28,8 @@ def test_dated_commands_refuse_a_date_whose_moment_has_not_come(business_databas
     engine = make_engine(business_database)
 
     assert main(["transmit", "2026-12-10", "--to", str(tmp_path / "out")]) == 1
-    err = capsys.readouterr().err
-    assert "clock: 2026-12-05T10:00:00+09:00 (Japan; from KESSAI_AS_OF=2026-12-05T10:00:00+09:00)" in err
+    out, err = capsys.readouterr()
+    assert "clock: 2026-12-05T10:00:00+09:00 (Japan; from KESSAI_AS_OF=2026-12-05T10:00:00+09:00)" in out
     assert "the transmission for 2026-12-10 cannot run yet: it is 2026-12-05 10:00 in Japan" in err
     assert "Traceback" not in err
 

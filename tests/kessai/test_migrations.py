@@ -93,15 +93,15 @@ def test_0006_keeps_the_card_companies_and_their_batches_and_refuses_bad_codes_a
 
 def test_0006_stops_naming_an_existing_bad_code_and_changes_nothing(empty_database):
     engine = empty_database
-    upgrade(engine, "0004")
+    upgrade(engine, "0005")
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO card_companies VALUES ('odd', 'Odd', '../x')"))
     with pytest.raises(RuntimeError, match=r"letters and digits only; these are not: odd \('../x'\)"):
         upgrade(engine)
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     with engine.begin() as connection:
         connection.execute(text("UPDATE card_companies SET file_code = 'OD' WHERE card_company = 'odd'"))
-    assert upgrade(engine) == ("0004", head_revision())
+    assert upgrade(engine) == ("0005", head_revision())
 
 
 def test_0006_downgrades(empty_database):
@@ -113,20 +113,49 @@ def test_0006_downgrades(empty_database):
         connection.execute(text("UPDATE card_companies SET file_code = '../x' WHERE card_company = 'jcb'"))
 
 
+# -- 0008: payout adjustments and returned transfers ---------------------------------------------
+
+
+def test_0008_keeps_the_statements_and_downgrades(empty_database):
+    engine = empty_database
+    upgrade(engine, "0007")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO merchants (merchant_id, name) VALUES ('M1', 'M1')"))
+        connection.execute(text(
+            "INSERT INTO payout_statements (merchant_id, closing_date, payout_date, slip_count, gross_amount, fee, "
+            "transfer_fee, net_amount) VALUES ('M1', '2027-01-31', '2027-02-25', 1, 1000, 0, 0, 1000)"))
+    assert upgrade(engine) == ("0007", head_revision())
+    with engine.begin() as connection:
+        assert connection.execute(text("SELECT net_amount, adjustment_amount FROM payout_statements")).one() == (1000, 0)
+        connection.execute(text(
+            "INSERT INTO payout_adjustments (merchant_id, amount, kind, reason, created_by, created_at, effective_on) "
+            "VALUES ('M1', -500, 'chargeback', 'r', 'me', '2027-02-10 01:00:00+00:00', '2027-02-10')"))
+    for kind, amount in (("gift", -1), ("chargeback", 0)):  # the CHECKs hold on both databases
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO payout_adjustments (merchant_id, amount, kind, reason, created_by, created_at, effective_on) "
+                f"VALUES ('M1', {amount}, '{kind}', 'r', 'me', '2027-02-10 01:00:00+00:00', '2027-02-10')"))
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0007")
+    assert current_revision(engine) == "0007"
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT net_amount FROM payout_statements")).scalar_one() == 1000
+
+
 # -- 0010: the bank master ----------------------------------------------------------------------
 
 
 def test_0010_adds_the_bank_master_and_the_filed_names_and_downgrades(empty_database):
     engine = empty_database
-    upgrade(engine, "0006")
+    upgrade(engine, "0009")
     upgrade(engine)
     inspector = inspect(engine)
     assert {"bank_master_versions", "bank_master_banks", "bank_master_branches"} <= set(inspector.get_table_names())
     assert {"bank_name_kana", "branch_name_kana", "new_code"} <= {c["name"] for c in inspector.get_columns("payout_transfers")}
     assert "ix_payout_transfers_bank_account_id" in {i["name"] for i in inspector.get_indexes("payout_transfers")}
     with engine.begin() as connection:
-        command.downgrade(alembic_config(connection), "0006")
+        command.downgrade(alembic_config(connection), "0009")
     inspector = inspect(engine)
     assert "bank_master_branches" not in inspector.get_table_names()
     assert "new_code" not in {c["name"] for c in inspector.get_columns("payout_transfers")}
-    assert upgrade(engine) == ("0006", head_revision())
+    assert upgrade(engine) == ("0009", head_revision())

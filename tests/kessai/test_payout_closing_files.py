@@ -90,7 +90,7 @@ def test_statement_csv_and_closing_summary(engine, tmp_path):
     # Fees 3% per line: 90 and 300. The transfer fee (220) comes off the new account's 2,910. The
     # codes are written ="0001" (text in Excel); the transfer fee is taxable: 220 × 10/110 = 20.
     bank, branch = '="0001"', '="001"'
-    none = ["", "", "", "", ""]
+    none = [""] * 7  # the adjustment's two columns and the invoice's five
     assert rows[1:] == [
         ["明細", *head, "JCB", bank, branch, "普通", '="7654321"', "ｶ)ﾐﾂｷﾞ", "1", "3000", "90", "", "", "", "", "", "0",
          "0", *none],
@@ -98,14 +98,14 @@ def test_statement_csv_and_closing_summary(engine, tmp_path):
          "", "", "0", "0", *none],
         ["振込", *head, "", bank, branch, "普通", '="1234567"', "ｶ)ﾐﾂｷﾞ", "", "", "", "", "", "", "9700", "", "", "", *none],
         ["振込", *head, "", bank, branch, "普通", '="7654321"', "ｶ)ﾐﾂｷﾞ", "", "", "", "", "", "", "2690", "", "", "", *none],
-        ["手数料", *head, "", "", "", "", "", "", "", "", "390", "", "", "", "", "", "", "",
+        ["手数料", *head, "", "", "", "", "", "", "", "", "390", "", "", "", "", "", "", "", "", "",
          "決済手数料", "非課税", "", "", ""],
-        ["手数料", *head, "", "", "", "", "", "", "", "", "", "220", "", "", "", "", "", "",
+        ["手数料", *head, "", "", "", "", "", "", "", "", "", "220", "", "", "", "", "", "", "", "",
          "振込手数料", "課税", "10%", "", ""],
-        ["消費税", *head, "", "", "", "", "", "", "", "", "220", "", "", "", "", "", "", "",
+        ["消費税", *head, "", "", "", "", "", "", "", "", "220", "", "", "", "", "", "", "", "", "",
          "10%対象 (税込)", "課税", "10%", "20", ""],
         ["合計", *head, "", "", "", "", "", "", "2", "13000", "390", "220", "0", "0", "12390", "", "", "",
-         "", "", "", "20", ""],
+         "0", "", "", "", "", "20", ""],
     ]
     # Opened in Excel, the codes keep their zeros.
     excel = read_as_excel((folder / "statement-M1.csv").read_bytes())
@@ -113,13 +113,14 @@ def test_statement_csv_and_closing_summary(engine, tmp_path):
     assert read_csv(folder / "closing-summary.csv") == [
         ["merchant_id", "name", "payout_cycle", "payout_date", "slip_count", "gross_amount", "fee", "transfer_fee",
          "carried_in", "carried_forward", "net_amount", "transfers", "status",
-         "held_back_slips", "held_back_amount", "paid_late_slips", "paid_late_amount"],
+         "held_back_slips", "held_back_amount", "paid_late_slips", "paid_late_amount", "adjustment_amount"],
         ["M1", "店舗 M1", "monthly", "2027-02-25", "2", "13000", "390", "220", "0", "0", "12390", "2", "paid",
-         "0", "0", "0", "0"],
+         "0", "0", "0", "0", "0"],
         ["M2/X", "店舗 M2/X", "monthly", "2027-02-25", "1", "1200", "0", "0", "0", "1200", "0", "0", "carried forward",
-         "0", "0", "0", "0"],
-        ["SUBTOTAL", "", "", "2027-02-25", "3", "14200", "390", "220", "0", "1200", "12390", "2", "", "0", "0", "0", "0"],
-        ["TOTAL", "", "", "", "3", "14200", "390", "220", "0", "1200", "12390", "2", "", "0", "0", "0", "0"],
+         "0", "0", "0", "0", "0"],
+        ["SUBTOTAL", "", "", "2027-02-25", "3", "14200", "390", "220", "0", "1200", "12390", "2", "", "0", "0", "0", "0",
+         "0"],
+        ["TOTAL", "", "", "", "3", "14200", "390", "220", "0", "1200", "12390", "2", "", "0", "0", "0", "0", "0"],
     ]
     # A re-run writes the same bytes; a dry run writes nothing.
     before = {p.name: p.read_bytes() for p in folder.iterdir()}

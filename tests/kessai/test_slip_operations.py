@@ -218,9 +218,14 @@ def test_amount_change_records_both_amounts(shop):
         assert len(events(connection, "1")) == 1
 
 
-@pytest.mark.parametrize("amount", [0, -100, 10.5, True])
-def test_amount_must_be_whole_yen_above_zero(shop, amount):
+@pytest.mark.parametrize("amount", [10.5, True, "5000"])
+def test_amount_must_be_whole_yen(shop, amount):
     assert refusal(shop, change_amount, "M1", "1", amount, jst("2026-09-01")).reason == "invalid_amount"
+
+
+@pytest.mark.parametrize("amount", [0, -100])
+def test_amount_must_be_above_zero(shop, amount):
+    assert refusal(shop, change_amount, "M1", "1", amount, jst("2026-09-01")).reason == "amount_out_of_range"
 
 
 def test_amount_of_a_cancelled_slip_cannot_change(shop):

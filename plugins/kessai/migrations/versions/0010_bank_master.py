@@ -3,7 +3,7 @@ on each transfer, what its file said: the bank and branch names from the master 
 (with an index to tell whether an account was paid before).
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0009
 
 """
 from typing import Sequence, Union
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision: str = '0010'
-down_revision: Union[str, Sequence[str], None] = '0006'
+down_revision: Union[str, Sequence[str], None] = '0009'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
