@@ -93,22 +93,23 @@ def test_fees_with_their_tax_class_the_tax_and_the_registration_number(engine, t
     monkeypatch.setenv("KESSAI_INVOICE_REGISTRATION_NUMBER", REGISTRATION)
     run_statement_files(engine, D("2027-01-31"), tmp_path)
     rows = rows_of(tmp_path / "statements" / "2027-01-31" / "statement-M.csv")
-    fees = {row[0] + row[21]: row for row in rows if row[0] in ("手数料", "消費税", "合計")}
+    item, tax = rows[0].index("項目"), rows[0].index("消費税額")  # the invoice's columns come last
+    fees = {row[0] + row[item]: row for row in rows if row[0] in ("手数料", "消費税", "合計")}
     # Gross 15,000 (the held 7,000 is not in it): fee 3 % = 450, 非課税; transfer fee 330 taxed at 10 %
     # inside it: 330 × 10/110 = 30.
-    assert fees["手数料決済手数料"][13:15] + fees["手数料決済手数料"][21:] == ["450", "", "決済手数料", "非課税", "", "", ""]
-    assert fees["手数料振込手数料"][13:15] + fees["手数料振込手数料"][21:] == ["", "330", "振込手数料", "課税", "10%", "", ""]
+    assert fees["手数料決済手数料"][13:15] + fees["手数料決済手数料"][item:] == ["450", "", "決済手数料", "非課税", "", "", ""]
+    assert fees["手数料振込手数料"][13:15] + fees["手数料振込手数料"][item:] == ["", "330", "振込手数料", "課税", "10%", "", ""]
     assert fees["消費税10%対象 (税込)"][13] == "330"
-    assert fees["消費税10%対象 (税込)"][21:] == ["10%対象 (税込)", "課税", "10%", "30", REGISTRATION]
+    assert fees["消費税10%対象 (税込)"][item:] == ["10%対象 (税込)", "課税", "10%", "30", REGISTRATION]
     assert fees["合計"][13:18] == ["450", "330", "0", "0", "14220"]  # the amounts are the closing's
-    assert fees["合計"][24:] == ["30", REGISTRATION]
+    assert fees["合計"][tax:] == ["30", REGISTRATION]
 
     # A merchant fee made taxable: one tax on both, rounded down once: (450 + 330) × 10/110 = 70.9 → 70.
     monkeypatch.setenv("KESSAI_MERCHANT_FEE_TAX_CLASS", "taxable")
     run_statement_files(engine, D("2027-01-31"), tmp_path)
     rows = rows_of(tmp_path / "statements" / "2027-01-31" / "statement-M.csv")
-    (tax,) = [row for row in rows if row[0] == "消費税"]
-    assert (tax[13], tax[24]) == ("780", "70")
+    (tax_row,) = [row for row in rows if row[0] == "消費税"]
+    assert (tax_row[13], tax_row[tax]) == ("780", "70")
 
     monkeypatch.setenv("KESSAI_INVOICE_REGISTRATION_NUMBER", "T7000012050003")
     with pytest.raises(InvoiceSettingError, match="the check digit is 7, the number gives 6"):
