@@ -29,12 +29,14 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from sqlalchemy import insert, text
 
+from kessai.bank_master import package_master, update_bank_master
 from kessai.database import database_url, kessai_home, make_engine
 from kessai.masking import mask_url
 from kessai.migrations_runner import upgrade
 from kessai.schema import bank_accounts, settings
 from kessai.run_dates import JAPAN
 from kessai.synthetic import GenerationPlan, generate
+from kessai.zengin import characters, parse_transfer_file
 
 FIRST_DAY = date(2026, 12, 1)
 LAST_DAY = date(2027, 3, 1)
@@ -91,11 +93,32 @@ DEMO_REMITTER = {
 }
 
 
+def check_transfer_records(folder: Path) -> str:
+    """Every data record of the transfer files read back against the zengin-code package itself:
+    its bank and branch exist there and the names are its kana as the record's fields hold them."""
+    master = package_master()
+    records, wrong = 0, []
+    for path in sorted(folder.rglob("*.txt")):
+        for t in parse_transfer_file(path.read_bytes()).transfers:
+            records += 1
+            bank, branch = master.banks.get(t.bank_code), master.branches.get((t.bank_code, t.branch_code))
+            if not (bank and branch and t.bank_name == characters(bank[1], 15).rstrip()
+                    and t.branch_name == characters(branch[1], 15).rstrip()):
+                wrong.append(f"{path.name}: {t.bank_code}-{t.branch_code} {t.bank_name} {t.branch_name}")
+    if wrong:
+        return f"{len(wrong)} of {records} transfer records NOT in the bank master: " + "; ".join(wrong[:5])
+    return f"all {records} transfer records name a bank and branch of zengin-code {master.version}, with its kana"
+
+
 def prepare_business_database(plan: GenerationPlan) -> None:
     engine = make_engine()
     upgrade(engine)
     started = time.monotonic()
     with engine.begin() as connection:
+        # The bank master, as an operator loads it (`python -m kessai bank-master update`) before
+        # the first transfer file: the accounts the generator makes are at its real branches.
+        loaded_at = datetime.combine(FIRST_DAY, datetime.min.time(), tzinfo=JAPAN)
+        update_bank_master(connection, package_master(), loaded_at, FIRST_DAY)
         created = generate(connection, plan)
         connection.execute(
             insert(settings), [{"key": f"zengin.{field}", "value": value} for field, value in DEMO_REMITTER.items()]
@@ -280,11 +303,24 @@ def print_summary(outcome, mailbox: Path) -> None:
         ):
             print(f"  {payout}  {files} file(s) {records:5,d} transfers {amount:15,d} yen")
 
-        for business_day, count, amount in rows(
-            "SELECT business_date, count(*), sum(amount) FROM payout_withheld_transfers "
-            "GROUP BY business_date ORDER BY business_date"
+        for business_day, reason, count, amount in rows(
+            "SELECT business_date, reason, count(*), sum(amount) FROM payout_withheld_transfers "
+            "GROUP BY business_date, reason ORDER BY business_date, reason"
         ):
-            print(f"  withheld on {business_day}: {count} transfer(s) {amount:,d} yen (slips behind them not sent)")
+            why = "slips behind them not sent" if reason == "slips_not_transmitted" else f"bank master: {reason}"
+            print(f"  withheld on {business_day}: {count} transfer(s) {amount:,d} yen ({why})")
+        [(version, published, banks, branches)] = rows(
+            "SELECT version, published_on, bank_count, branch_count FROM bank_master_versions "
+            "ORDER BY version_id DESC LIMIT 1"
+        )
+        [(accounts, at_real_branches)] = rows(
+            "SELECT count(*), sum(CASE WHEN bank_master_branches.kana IS NOT NULL "
+            "AND bank_master_branches.removed_in IS NULL THEN 1 ELSE 0 END) "
+            "FROM bank_accounts LEFT JOIN bank_master_branches USING (bank_code, branch_code)"
+        )
+        print(f"  bank master zengin-code {version} ({published}): {banks:,d} banks, {branches:,d} branches; "
+              f"{at_real_branches:,d} of {accounts:,d} bank accounts at a branch it lists")
+        print("  " + check_transfer_records(kessai_home() / "transfers"))
 
         print("Returned transfers (振込不能・組戻し) and adjustments (closing that took them):")
         for merchant, amount, payout, result, reason, fee in rows(

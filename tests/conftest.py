@@ -37,6 +37,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 from kessai.database import make_engine  # noqa: E402
 from kessai.migrations_runner import upgrade  # noqa: E402
+from kessai.bank_master import package_master, update_bank_master  # noqa: E402
 
 POSTGRES_URL_VARIABLE = "KESSAI_TEST_POSTGRES_URL"
 DIALECTS = ["sqlite", "postgresql"]
@@ -63,11 +64,25 @@ def tests_clock(monkeypatch):
     return TESTS_AS_OF
 
 
+# The bank master every test database starts with, as a deployed one has after `python -m kessai
+# bank-master update`: the pinned zengin-code package, loaded at this moment.
+BANK_MASTER_LOADED_AT = "2026-11-30T09:00:00+09:00"
+
+
+def _prepare_template(engine) -> None:
+    from datetime import datetime
+
+    upgrade(engine)
+    loaded_at = datetime.fromisoformat(BANK_MASTER_LOADED_AT)
+    with engine.begin() as connection:
+        update_bank_master(connection, package_master(), loaded_at, loaded_at.date())
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("template") / "kessai.sqlite"
     engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
+    _prepare_template(engine)
     engine.dispose()
     return path
 
@@ -82,7 +97,7 @@ def postgres_template():
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     engine = make_engine(_with_database(server, name))
-    upgrade(engine)
+    _prepare_template(engine)
     engine.dispose()
     yield name
     with admin.connect() as connection:

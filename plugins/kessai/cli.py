@@ -18,7 +18,7 @@ from kessai.masking import mask_text, mask_url
 # Feature modules that add their own sub-commands: each has register(subparsers).
 FEATURE_COMMANDS: list[str] = [
     "kessai.mail_commands", "kessai.slip_commands", "kessai.synthetic", "kessai.payout_commands",
-    "kessai.transmission_commands", "kessai.explain_commands",
+    "kessai.transmission_commands", "kessai.bank_commands", "kessai.explain_commands",
 ]
 
 

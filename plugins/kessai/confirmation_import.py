@@ -112,7 +112,7 @@ def _read_row(
 
     if len(cells) > header_width and any(cell.strip() for cell in cells[header_width:]):
         return reject(MALFORMED_ROW, f"the row has {len(cells)} cells, the header {header_width}")
-    values = {c: cells[i].strip() if i < len(cells) else "" for c, i in positions.items()}
+    values = {c: _text_code(cells[i].strip()) if i < len(cells) else "" for c, i in positions.items()}
     missing = [c for c in COLUMNS if not values[c]]
     if missing:
         return reject(MISSING_COLUMN, f"no value for {', '.join(missing)}")
@@ -173,6 +173,12 @@ def import_confirmations(
     )
 
 
+def _text_code(cell: str) -> str:
+    """A code written to stay text in a spreadsheet (="000123", as the rejects file writes it) is
+    its digits."""
+    return cell[2:-1] if len(cell) > 3 and cell.startswith('="') and cell.endswith('"') and cell[2:-1].isdigit() else cell
+
+
 def default_rejects_path(csv_path: Path) -> Path:
     """confirmations.csv -> confirmations.rejects.csv, beside it."""
     return csv_path.with_name(f"{csv_path.stem}.rejects.csv")
@@ -184,4 +190,7 @@ def write_rejects(result: ImportResult, path: Path) -> None:
     A cell that would run as a formula in a spreadsheet comes back with a quote before it."""
     rows = [["line_number", "reason", "message", *result.header]]
     rows += [[row.line_number, row.reason, row.message, *row.cells] for row in result.rejected]
-    write_path(path, csv_text(rows, lineterminator="\r\n").encode(result.encoding))
+    # The merchant and slip numbers stay text in Excel (="000123"); the upload reads them back.
+    names = [COLUMN_ALIASES.get(cell.strip().lower(), cell.strip().lower()) for cell in result.header]
+    text_columns = [3 + i for i, name in enumerate(names) if name in ("merchant_id", "slip_id")]
+    write_path(path, csv_text(rows, text_columns=text_columns, lineterminator="\r\n").encode(result.encoding))

@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import BinaryIO
 from pathlib import Path
 
 from kessai.errors import Refusal
@@ -119,13 +120,18 @@ def temporary_path(path: Path) -> Path:
 def write_path(path: Path, content: bytes, *, mode: int | None = None) -> Path:
     """Write `content` to `path` whole: a `.part` beside it created in `mode` (default
     file_mode()), renamed into place; the `.part` is removed if anything fails."""
+    return write_stream(path, lambda out: out.write(content), mode=mode)
+
+
+def write_stream(path: Path, write: Callable[[BinaryIO], object], *, mode: int | None = None) -> Path:
+    """As write_path, the content written by `write(out)` piece by piece (a file too large to hold)."""
     mode = file_mode() if mode is None else mode
     temporary = temporary_path(path)
     try:
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(descriptor, "wb") as out:
             os.fchmod(out.fileno(), mode)  # the umask narrowed os.open's mode
-            out.write(content)
+            write(out)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

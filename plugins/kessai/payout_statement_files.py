@@ -2,28 +2,35 @@
 
 - statement-<merchant_id>.csv: what the merchant downloads (支払明細): a row per line (明細: card
   company and bank account, with the slips of it paid late after a hold), a row per transfer (振込),
-  a row per reason slips were held back (保留: not transmitted by the closing date), a row per
-  adjustment the closing took (調整: chargebacks, corrections, returned transfers) and the
-  statement's totals (合計; 次回繰越 below 0 is a debt carried to the next closing);
-- closing-summary.csv: one row per statement and a total row, for the operators.
+  a row per reason slips were held back (保留: not transmitted by the closing date), a row per fee
+  (手数料: its tax class) and the consumption tax in the fees with the service's 登録番号 (消費税),
+  a row per adjustment the closing took (調整: chargebacks, corrections, returned transfers) and
+  the statement's totals (合計; 次回繰越 below 0 is a debt carried to the next closing);
+- slips-<merchant_id>.csv: the slips behind the statement, each with its dates (入金日, 決済確定日,
+  確定処理日, 利用日, 締め日) and the account it is paid to, or why it was held back; streamed;
+- closing-summary.csv: one row per statement, a subtotal per payout date and a total row, for
+  the operators.
 
-UTF-8 with a byte order mark and CRLF line ends, so Excel opens them as they are. They are written
-from the stored statements, so every run of the closing writes the same bytes, through the one
-safe CSV writer (kessai.csv_files: no cell runs as a formula) into files of KESSAI_FILE_MODE
-(kessai.output_files).
+Written through the one safe CSV writer (kessai.csv_files: no cell runs as a formula, codes and
+slip numbers stay text in Excel), UTF-8 with a byte order mark (or KESSAI_CSV_ENCODING=cp932) and
+CRLF line ends, into files of KESSAI_FILE_MODE (kessai.output_files). They are written from the
+stored statements and slips, so every run of the closing writes the same bytes.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
+from itertools import chain, groupby
 from pathlib import Path
 from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, func, select
 
-from kessai.csv_files import csv_text
-from kessai.output_files import write_files
+from kessai.csv_files import csv_bytes, write_csv_stream
+from kessai.database import sql_text
+from kessai.invoice import STANDARD_RATE_PERCENT, TAX_CLASSES, InvoiceSettings, tax_in
+from kessai.output_files import safe_child, write_files, write_stream
 from kessai.payout_adjustments import adjustments_of
 from kessai.schema import (
     bank_accounts,
@@ -36,7 +43,6 @@ from kessai.schema import (
     slips,
 )
 
-ENCODING = "utf-8-sig"
 SUMMARY_FILE = "closing-summary.csv"
 ACCOUNT_TYPE_NAMES = {"ordinary": "普通", "checking": "当座", "savings": "貯蓄"}
 
@@ -44,8 +50,15 @@ MERCHANT_COLUMNS = [
     "区分", "店舗ID", "店舗名", "締め日", "支払予定日", "カード会社", "金融機関コード", "支店コード",
     "預金種目", "口座番号", "口座名義", "件数", "売上金額", "手数料", "振込手数料", "前回繰越",
     "次回繰越", "支払金額", "保留理由", "うち前回以前の保留分件数", "うち前回以前の保留分金額",
-    "調整額", "調整内容",
+    "調整額", "調整内容", "項目", "税区分", "税率", "消費税額", "登録番号",
 ]
+MERCHANT_TEXT_COLUMNS = (1, 6, 7, 9)  # 店舗ID and the account's codes stay text in Excel
+SLIP_COLUMNS = [
+    "店舗ID", "締め日", "支払予定日", "区分", "伝票番号", "カード会社", "金額", "入金日", "決済確定日",
+    "確定処理日", "利用日", "金融機関コード", "支店コード", "口座番号", "前回以前の保留分", "保留理由",
+]
+SLIP_TEXT_COLUMNS = (0, 4, 11, 12, 13)
+SLIP_STATUS = {"paid": "支払", "held": "保留"}
 SUMMARY_COLUMNS = [
     "merchant_id", "name", "payout_cycle", "payout_date", "slip_count", "gross_amount", "fee",
     "transfer_fee", "carried_in", "carried_forward", "net_amount", "transfers", "status",
@@ -79,8 +92,33 @@ def statement_file_name(merchant_id: str) -> str:
     return f"statement-{quote(merchant_id, safe='')}.csv"
 
 
-def _csv(rows: list[list]) -> bytes:
-    return csv_text(rows, lineterminator="\r\n").encode(ENCODING)
+def slip_file_name(merchant_id: str) -> str:
+    return f"slips-{quote(merchant_id, safe='')}.csv"
+
+
+def _csv(rows: list[list], text_columns=()) -> bytes:
+    return csv_bytes(rows, text_columns=text_columns)
+
+
+def _fee_rows(head: list, st, invoice: InvoiceSettings) -> list[list]:
+    """The fee rows (手数料) and the tax in them (消費税) of a statement: empty cells between the
+    head and the amounts, and the adjustment's two, keep the statement's columns."""
+    def row(kind, item, fee, transfer_fee, tax_class="", rate="", tax="", number=""):
+        return [kind, *head, "", "", "", "", "", "", "", "", fee, transfer_fee, "", "", "", "", "", "",
+                "", "", item, tax_class, rate, tax, number]
+
+    rate = f"{STANDARD_RATE_PERCENT}%"
+    rows = [
+        row("手数料", "決済手数料", st.fee, "", TAX_CLASSES[invoice.merchant_fee_class],
+            rate if invoice.merchant_fee_class == "taxable" else ""),
+        row("手数料", "振込手数料", "", st.transfer_fee, TAX_CLASSES[invoice.transfer_fee_class],
+            rate if invoice.transfer_fee_class == "taxable" else ""),
+    ]
+    taxable = invoice.taxable_total(int(st.fee), int(st.transfer_fee))
+    if taxable:
+        rows.append(row("消費税", f"{rate}対象 (税込)", taxable, "", "課税", rate, tax_in(taxable),
+                        invoice.registration_number))
+    return rows
 
 
 def _account_cells(account) -> list[str]:
@@ -94,7 +132,9 @@ def _account_cells(account) -> list[str]:
 
 
 def statement_files(connection: Connection, closing_date: date) -> dict[str, bytes]:
-    """The closing's files by name: each merchant's statement CSV and the operators' summary."""
+    """The closing's files by name: each merchant's statement CSV and the operators' summary (the
+    slip detail files are streamed by write_slip_files)."""
+    invoice = InvoiceSettings.load(connection)
     s = payout_statements.c
     statements = connection.execute(
         select(s.statement_id, s.merchant_id, merchants.c.name, merchants.c.payout_cycle, s.payout_date,
@@ -166,13 +206,16 @@ def statement_files(connection: Connection, closing_date: date) -> dict[str, byt
         for reason, count, amount in held[st.merchant_id]:
             rows.append(["保留", *head, "", "", "", "", "", "", count, amount, "", "", "", "", "",
                          held_back_reason(reason), "", ""])
+        rows += _fee_rows(head, st, invoice)
         for a in adjustments[st.merchant_id]:
             rows.append(["調整", *head, *[""] * 16, a["amount"],
                          f"{ADJUSTMENT_KINDS.get(a['kind'], a['kind'])}: {a['reason']}"])
         rows.append(["合計", *head, "", "", "", "", "", "", st.slip_count, st.gross_amount, st.fee,
                      st.transfer_fee, st.carried_in, st.carried_forward, st.net_amount, "", "", "",
-                     st.adjustment_amount, ""])
-        files[statement_file_name(st.merchant_id)] = _csv([row + [""] * (width - len(row)) for row in rows])
+                     st.adjustment_amount, "", "", "", "",
+                     tax_in(invoice.taxable_total(int(st.fee), int(st.transfer_fee))), invoice.registration_number])
+        files[statement_file_name(st.merchant_id)] = _csv([row + [""] * (width - len(row)) for row in rows],
+                                                          MERCHANT_TEXT_COLUMNS)
         summary_rows.append([st.merchant_id, st.name, st.payout_cycle, st.payout_date.isoformat(), st.slip_count,
                              st.gross_amount, st.fee, st.transfer_fee, st.carried_in, st.carried_forward,
                              st.net_amount, len(transfers[st.statement_id]),
@@ -182,23 +225,76 @@ def statement_files(connection: Connection, closing_date: date) -> dict[str, byt
                              sum(line.held_back_count for line in lines[st.statement_id]),
                              sum(int(line.held_back_amount) for line in lines[st.statement_id]),
                              st.adjustment_amount])
-    totals = [sum(int(st[i]) for st in statements) for i in range(5, 12)]
-    extra = [sum(int(row[i]) for row in summary_rows[1:]) for i in range(13, 18)]
-    summary_rows.append(["TOTAL", "", "", "", *totals, sum(len(t) for t in transfers.values()), "", *extra])
-    files[SUMMARY_FILE] = _csv(summary_rows)
+
+    def total(label: str, payout_date: str, rows: list[list]) -> list:
+        sums = [sum(int(row[i]) for row in rows) for i in range(4, 12)]
+        return [label, "", "", payout_date, *sums, "", *[sum(int(row[i]) for row in rows) for i in range(13, 18)]]
+
+    statement_rows = summary_rows[1:]
+    # A month-end closing pays monthly merchants on one date and twice-monthly ones on another: a
+    # subtotal per payout date, each the total of that date's transfer files.
+    for payout_day in sorted({row[3] for row in statement_rows}):
+        summary_rows.append(total("SUBTOTAL", payout_day, [row for row in statement_rows if row[3] == payout_day]))
+    summary_rows.append(total("TOTAL", "", statement_rows))
+    files[SUMMARY_FILE] = _csv(summary_rows, (0,))
     return files
+
+
+def _slip_row(row, payout_date: date, closing_date: date, card_names: dict) -> list:
+    return [
+        row.merchant_id, closing_date.isoformat(), payout_date.isoformat(), SLIP_STATUS[row.status],
+        row.slip_id, card_names.get(row.card_company, row.card_company), int(row.amount), _day(row.payment_date),
+        _day(row.confirmed_on), _day(row.registered_on),
+        _day(row.usage_date), row.bank_code, row.branch_code, row.account_number,
+        "○" if row.paid_late else "", held_back_reason(row.reasons) if row.reasons else "",
+    ]
+
+
+def _day(value) -> str:
+    """A DATE column as YYYY-MM-DD (SQLite gives text, PostgreSQL a date)."""
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, date) else str(value)[:10]
+
+
+def write_slip_files(connection: Connection, closing_date: date, directory: Path | None) -> int:
+    """The slips behind each statement of the closing, one file per merchant, streamed from one
+    query (sql/payout_statement_files/slip_detail.sql); directory None counts them only."""
+    payout_dates = dict(connection.execute(
+        select(payout_statements.c.merchant_id, payout_statements.c.payout_date)
+        .where(payout_statements.c.closing_date == closing_date)
+    ).all())
+    card_names = dict(connection.execute(select(card_companies.c.card_company, card_companies.c.name)).all())
+    result = connection.execution_options(stream_results=True, yield_per=5_000).execute(
+        sql_text("payout_statement_files/slip_detail", connection.dialect.name), {"closing_date": closing_date}
+    )
+    written = 0
+    for merchant_id, rows in groupby(result, key=lambda row: row.merchant_id):
+        if merchant_id not in payout_dates:
+            continue  # held slips of a merchant without a statement in this closing
+        detail = (_slip_row(row, payout_dates[merchant_id], closing_date, card_names) for row in rows)
+        written += 1
+        if directory is None:
+            for _ in detail:
+                pass
+            continue
+        path = safe_child(directory, slip_file_name(merchant_id))
+        write_stream(path, lambda out: write_csv_stream(out, chain([SLIP_COLUMNS], detail), text_columns=SLIP_TEXT_COLUMNS))
+    return written
 
 
 def run_statement_files(engine: Engine, closing_date: date, home: Path, *, dry_run: bool = False) -> dict:
     """Write the closing's files (a dry run only counts them). Returns what was written."""
+    directory = statements_directory(home, closing_date)
     with engine.connect() as connection:
         files = statement_files(connection, closing_date)
-    directory = statements_directory(home, closing_date)
-    if not dry_run:
-        write_files(directory, files)
+        if not dry_run:
+            write_files(directory, files)
+        slip_files = write_slip_files(connection, closing_date, None if dry_run else directory)
     return {
         "closing_date": closing_date.isoformat(),
         "directory": str(directory),
         "statement_files": len(files) - 1,
+        "slip_files": slip_files,
         "dry_run": dry_run,
     }

@@ -2,10 +2,14 @@
 
 The run for business day D builds, for every payout date P among the next N business days after
 D (N = the lead, default 2), a Zengin 総合振込 file of P's transfers not yet in a file. It refuses
-while a closing that pays on P has not run. A transfer with slips behind it that have not gone to
-their card company is left out (recorded in payout_withheld_transfers) and the operators get one
-alert mail per run about those left out; it goes in a further file of P once the slips went out.
-A transfer whose account cannot be written (a name
+while a closing that pays on P has not run, or while the bank master was never loaded. A transfer
+with slips behind it that have not gone to their card company, or to an account whose bank or
+branch the bank master does not list (unknown, or merged away), is left out (recorded in
+payout_withheld_transfers with its reason) and the operators get one alert mail per run about those
+left out; it goes in a further file of P once the slips went out or the account was corrected.
+Bank and branch names in the file come from the bank master; the 新規コード marks the first transfer
+to a merchant (1) and the first to a changed account (2). A transfer whose account cannot be
+written (a name
 outside the Zengin character set, a malformed code) stays out of the file, is named in the error
 the run ends with, and goes in a further file of P once corrected. A file once built is never
 rebuilt differently: a re-run re-creates a missing file from the same transfers and checks it
@@ -22,10 +26,13 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, bindparam, case, exists, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from kessai.bank_master import describe as describe_bank_master_problem
+from kessai.bank_master import problem as bank_master_problem
+from kessai.bank_master import BankMasterError, check_account, require_loaded
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
@@ -37,14 +44,26 @@ from kessai.output_files import PRIVATE_FILE_MODE, safe_child, write_files
 from kessai.rules import PAYOUT_CYCLES, closing_dates, payout_date
 from kessai.schema import (
     bank_accounts,
+    master_banks,
+    master_branches,
     payout_closings,
+    payout_statement_lines,
     payout_statements,
     payout_transfer_files,
     payout_transfers,
     payout_withheld_transfers,
     settings,
 )
-from kessai.zengin import Remitter, Transfer, build_transfer_file, data_record, parse_transfer_file
+from kessai.zengin import (
+    CHANGED_ACCOUNT,
+    FIRST_TRANSFER,
+    OTHER_TRANSFER,
+    Remitter,
+    Transfer,
+    build_transfer_file,
+    data_record,
+    parse_transfer_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -133,19 +152,23 @@ def check_closings_ran(connection: Connection, calendar: BusinessCalendar, payou
 
 
 def _transfers_query(payout_day: date):
+    """The transfers of payout_day with their accounts, as a file records them (the names and
+    新規コード recorded when filed; before 0010 none were: the account's own names and 0)."""
     return (
         select(
             payout_transfers.c.statement_id,
             payout_transfers.c.bank_account_id,
             payout_transfers.c.amount,
             payout_statements.c.merchant_id,
+            payout_statements.c.closing_date,
             bank_accounts.c.bank_code,
-            bank_accounts.c.bank_name_kana,
+            func.coalesce(payout_transfers.c.bank_name_kana, bank_accounts.c.bank_name_kana).label("bank_name_kana"),
             bank_accounts.c.branch_code,
-            bank_accounts.c.branch_name_kana,
+            func.coalesce(payout_transfers.c.branch_name_kana, bank_accounts.c.branch_name_kana).label("branch_name_kana"),
             bank_accounts.c.account_type,
             bank_accounts.c.account_number,
             bank_accounts.c.holder_kana,
+            func.coalesce(payout_transfers.c.new_code, OTHER_TRANSFER).label("new_code"),
         )
         .join_from(payout_transfers, payout_statements)
         .join(bank_accounts, bank_accounts.c.bank_account_id == payout_transfers.c.bank_account_id)
@@ -154,18 +177,58 @@ def _transfers_query(payout_day: date):
     )
 
 
-def _transfer(row) -> Transfer:
+def _unfiled_query(payout_day: date):
+    """The transfers of payout_day in no file, each with what the bank master says of its bank and
+    branch and the 新規コード it gets: one query for all of them (docs/zengin-transfer-file.md)."""
+    filed = payout_transfers.alias("filed")
+    filed_statements = payout_statements.alias("filed_statements")
+    account_paid_before = exists().where(
+        filed.c.bank_account_id == payout_transfers.c.bank_account_id, filed.c.transfer_file_id.is_not(None)
+    )
+    merchant_paid_before = exists().where(
+        filed.c.statement_id == filed_statements.c.statement_id,
+        filed_statements.c.merchant_id == payout_statements.c.merchant_id,
+        filed.c.transfer_file_id.is_not(None),
+    )
+    slip_count = (
+        select(func.coalesce(func.sum(payout_statement_lines.c.slip_count), 0))
+        .where(payout_statement_lines.c.statement_id == payout_transfers.c.statement_id,
+               payout_statement_lines.c.bank_account_id == payout_transfers.c.bank_account_id)
+        .scalar_subquery()
+    )
+    return (
+        _transfers_query(payout_day)
+        .add_columns(
+            master_banks.c.kana.label("master_bank_kana"),
+            func.coalesce(master_banks.c.removed_in, case((master_banks.c.bank_code.is_(None), ""))).label("bank_removed_in"),
+            master_branches.c.kana.label("master_branch_kana"),
+            master_branches.c.removed_in.label("branch_removed_in"),
+            case((account_paid_before, OTHER_TRANSFER), (merchant_paid_before, CHANGED_ACCOUNT),
+                 else_=FIRST_TRANSFER).label("next_new_code"),
+            slip_count.label("slip_count"),
+        )
+        .outerjoin(master_banks, master_banks.c.bank_code == bank_accounts.c.bank_code)
+        .outerjoin(master_branches, and_(master_branches.c.bank_code == bank_accounts.c.bank_code,
+                                         master_branches.c.branch_code == bank_accounts.c.branch_code))
+        .where(payout_transfers.c.transfer_file_id.is_(None))
+    )
+
+
+def _transfer(row, *, from_master: bool = False) -> Transfer:
+    """A data record's fields: for a transfer being filed, the names from the bank master and the
+    新規コード it gets now; for one filed before, what was recorded when it was."""
     return Transfer(
         bank_code=row.bank_code,
-        bank_name=row.bank_name_kana,
+        bank_name=row.master_bank_kana if from_master else row.bank_name_kana,
         branch_code=row.branch_code,
-        branch_name=row.branch_name_kana,
+        branch_name=row.master_branch_kana if from_master else row.branch_name_kana,
         account_type=row.account_type,
         account_number=row.account_number,
         holder_name=row.holder_kana,
         amount=int(row.amount),
         customer_code_1=int(row.statement_id),
         customer_code_2=int(row.bank_account_id),
+        new_code=row.next_new_code if from_master else row.new_code,
     )
 
 
@@ -201,16 +264,11 @@ def withhold_unsent_transfers(connection: Connection, day: date, payout_day: dat
     withheld = [
         {"payout_date": payout_day.isoformat(), "merchant_id": r["merchant_id"], "closing_date": str(r["closing_date"]),
          "statement_id": int(r["statement_id"]), "bank_account_id": int(r["bank_account_id"]), "amount": int(r["amount"]),
-         "slip_count": int(r["slip_count"]), "slip_amount": int(r["slip_amount"]), "reason": UNTRANSMITTED}
+         "slip_count": int(r["slip_count"]), "slip_amount": int(r["slip_amount"]), "reason": UNTRANSMITTED,
+         "detail": f"{int(r['slip_count'])} slips behind it ({int(r['slip_amount']):,} yen) not transmitted"}
         for r in rows
     ]
-    if withheld:
-        insert_ = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
-        connection.execute(
-            insert_(payout_withheld_transfers).on_conflict_do_nothing(),
-            [{"business_date": day, "statement_id": w["statement_id"], "bank_account_id": w["bank_account_id"],
-              "slip_count": w["slip_count"], "amount": w["amount"], "reason": w["reason"]} for w in withheld],
-        )
+    _record_withheld(connection, day, withheld)
     return withheld
 
 
@@ -230,19 +288,71 @@ def enqueue_withheld_alert(connection: Connection, day: date, withheld: list[dic
     )
 
 
-def build_payout_file(
-    connection: Connection, payout_day: date, remitter: Remitter, run: TransferFileRun
-) -> dict:
-    """A file of payout_day's transfers that are in no file yet, but for those `withheld` (slips behind
-    them not transmitted); records it and returns its summary."""
-    query = _transfers_query(payout_day).where(payout_transfers.c.transfer_file_id.is_(None))
-    withheld = [(w["statement_id"], w["bank_account_id"]) for w in run.withheld if w["payout_date"] == payout_day.isoformat()]
+def withhold_unknown_accounts(connection: Connection, day: date, payout_day: date, rows: list) -> list[dict]:
+    """Of the rows of _unfiled_query, those whose bank or branch the bank master does not list (or
+    lists as merged away): recorded as withheld by the run of `day` and returned; the file leaves
+    them out. Refuses when the bank master was never loaded."""
+    if rows:
+        require_loaded(connection)
+    withheld = []
+    for row in rows:
+        reason = bank_master_problem(row.bank_removed_in, row.master_branch_kana is not None, row.branch_removed_in)
+        if reason:
+            withheld.append({
+                "payout_date": payout_day.isoformat(), "merchant_id": row.merchant_id,
+                "closing_date": str(row.closing_date), "statement_id": int(row.statement_id),
+                "bank_account_id": int(row.bank_account_id), "amount": int(row.amount),
+                "slip_count": int(row.slip_count), "slip_amount": None, "reason": reason,
+                "bank_code": row.bank_code, "branch_code": row.branch_code,
+                "detail": describe_bank_master_problem(reason, row.bank_code, row.branch_code,
+                                                       row.bank_removed_in or row.branch_removed_in),
+            })
+    _record_withheld(connection, day, withheld)
+    return withheld
+
+
+def check_remitter_account(connection: Connection, remitter: Remitter) -> None:
+    """The account the transfers are paid from must be one the (loaded) bank master lists: a wrong
+    one makes the bank refuse the whole file."""
+    try:
+        check_account(connection, remitter.bank_code, remitter.branch_code)
+    except BankMasterError as error:
+        raise TransferFileError(
+            f"the remitter's account (KESSAI_ZENGIN_BANK_CODE {remitter.bank_code}, KESSAI_ZENGIN_BRANCH_CODE "
+            f"{remitter.branch_code}): {error}"
+        ) from None
+
+
+def _record_withheld(connection: Connection, day: date, withheld: list[dict]) -> None:
+    """Into payout_withheld_transfers, once per day and transfer (a re-run records nothing again)."""
     if withheld:
-        query = query.where(tuple_(payout_transfers.c.statement_id, payout_transfers.c.bank_account_id).not_in(withheld))
-    rows = connection.execute(query).all()
+        insert_ = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+        connection.execute(
+            insert_(payout_withheld_transfers).on_conflict_do_nothing(),
+            [{"business_date": day, "statement_id": w["statement_id"], "bank_account_id": w["bank_account_id"],
+              "slip_count": w["slip_count"], "amount": w["amount"], "reason": w["reason"]} for w in withheld],
+        )
+
+
+def build_payout_file(
+    connection: Connection, day: date, payout_day: date, remitter: Remitter, run: TransferFileRun
+) -> dict:
+    """A file of payout_day's transfers that are in no file yet, but for those withheld (slips behind
+    them not transmitted; a bank or branch the bank master refuses); records it and returns its summary."""
+    withheld = {(w["statement_id"], w["bank_account_id"]) for w in run.withheld if w["payout_date"] == payout_day.isoformat()}
+    rows = [row for row in connection.execute(_unfiled_query(payout_day)).all()
+            if (row.statement_id, row.bank_account_id) not in withheld]
+    if rows:
+        require_loaded(connection)
+        check_remitter_account(connection, remitter)
+    refused = withhold_unknown_accounts(connection, day, payout_day, rows)
+    run.withheld.extend(refused)
+    refused_keys = {(w["statement_id"], w["bank_account_id"]) for w in refused}
     filed, transfers = [], []
     for row in rows:
-        transfer = _transfer(row)
+        if (row.statement_id, row.bank_account_id) in refused_keys:
+            continue
+        transfer = _transfer(row, from_master=True)
         try:
             data_record(transfer)  # checked one by one, so a bad account is named and left out
         except ValueError as error:
@@ -280,8 +390,10 @@ def build_payout_file(
     connection.execute(
         update(payout_transfers)
         .where(and_(payout_transfers.c.statement_id == bindparam("s"), payout_transfers.c.bank_account_id == bindparam("b")))
-        .values(transfer_file_id=file_id),
-        [{"s": row.statement_id, "b": row.bank_account_id} for row in filed],
+        .values(transfer_file_id=file_id, bank_name_kana=bindparam("bank_name"), branch_name_kana=bindparam("branch_name"),
+                new_code=bindparam("code")),
+        [{"s": row.statement_id, "b": row.bank_account_id, "bank_name": t.bank_name, "branch_name": t.branch_name,
+          "code": t.new_code} for row, t in zip(filed, transfers)],
     )
     run.new_files.setdefault(payout_day, {})[name] = content
     return {"file": name, "sequence": sequence, "records": len(transfers), "amount_total": total}
@@ -329,7 +441,7 @@ def build_transfer_files(
     for payout_day in payout_window(calendar, day, lead_days):
         check_closings_ran(connection, calendar, payout_day)
         run.withheld.extend(withhold_unsent_transfers(connection, day, payout_day))
-        built = build_payout_file(connection, payout_day, remitter, run)
+        built = build_payout_file(connection, day, payout_day, remitter, run)
         files = connection.execute(
             select(payout_transfer_files.c.file_name, payout_transfer_files.c.record_count,
                    payout_transfer_files.c.amount_total)
@@ -457,10 +569,12 @@ def format_summary(summary: dict) -> str:
             f"{overdue['payout_date']} are in no file: pay them by hand"
         )
     for w in summary.get("withheld", []):
+        until = ("until they went out" if w["reason"] == UNTRANSMITTED
+                 else f"until bank account {w['bank_account_id']} is corrected")
         lines.append(
-            f"  WITHHELD: merchant {w['merchant_id']}, bank account {w['bank_account_id']} ({w['amount']:,} yen, "
-            f"payout {w['payout_date']}, closing {w['closing_date']}): {w['slip_count']} slips behind it "
-            f"({w['slip_amount']:,} yen) not transmitted; in no file until they went out (operators alerted)"
+            f"  WITHHELD: merchant {w['merchant_id']}, bank account {w['bank_account_id']} "
+            f"({w['amount']:,} yen, payout {w['payout_date']}, closing {w['closing_date']}): {w['detail']} ({w['reason']}); "
+            f"in no file {until} (operators alerted)"
         )
     for rejected in summary.get("rejected", []):
         lines.append(f"  NOT FILED: {rejected}")

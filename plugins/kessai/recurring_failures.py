@@ -67,7 +67,8 @@ def failure_csv(cycle: ChargeCycle, rows) -> str:
             row.card_company_name, row.card_reference, row.customer_email or "",
             failure_label(row.last_outcome, row.failure_reason), row.failure_reason, row.attempts,
         ])
-    return csv_text(lines, numeric_columns=(4, 10), lineterminator="\r\n")
+    # 伝票番号 (18 digits) and the subscription id stay text in Excel (kessai.csv_files).
+    return csv_text(lines, numeric_columns=(4, 10), text_columns=(0, 1), lineterminator="\r\n")
 
 
 def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock) -> dict:

@@ -417,9 +417,17 @@ payout_transfers = Table(
     Column("payout_date", Date, nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("transfer_file_id", ForeignKey("payout_transfer_files.transfer_file_id")),
+    # What the file said, set when the transfer is filed, so a file re-created later has the same
+    # bytes whatever the bank master says by then: the names from the bank master and the
+    # 新規コード (1: the first transfer to the merchant, 2: the first to a changed account, 0: other).
+    Column("bank_name_kana", Text),
+    Column("branch_name_kana", Text),
+    Column("new_code", String(1)),
     CheckConstraint("amount > 0", name="amount_positive"),
 )
 Index("ix_payout_transfers_payout_date", payout_transfers.c.payout_date)
+# The 新規コード's look-up: has this account been paid before (kessai.payout_transfer_files).
+Index("ix_payout_transfers_bank_account_id", payout_transfers.c.bank_account_id)
 
 # Transfers a transfer-file run of business_date left out of its file: slips behind them had not
 # been transmitted (docs/zengin-transfer-file.md). A later run files them once the slips went out.
@@ -608,6 +616,44 @@ business_calendar = Table(
     Column("previous_business_day", Date),
     Column("monthly_closing_date", Date, nullable=False),
     Column("twice_monthly_closing_date", Date, nullable=False),
+)
+
+# The 全銀 bank master (docs/zengin-transfer-file.md, "The bank master"): banks and branches as
+# `python -m kessai bank-master update` last loaded them. A bank or branch the source no longer
+# lists stays, with the version and date it went (merged away or closed), so an account naming it
+# is refused by name rather than as unknown.
+bank_master_versions = Table(
+    "bank_master_versions",
+    metadata,
+    Column("version_id", Identity, primary_key=True, autoincrement=True),
+    Column("source", Text, nullable=False),  # zengin-code, or file:<name>
+    Column("version", Text, nullable=False),
+    Column("published_on", Date),  # the date the source gives its data
+    Column("sha256", String(64), nullable=False),  # of the source's rows, to tell a changed source
+    Column("loaded_at", Timestamp, nullable=False),
+    Column("bank_count", Integer, nullable=False),
+    Column("branch_count", Integer, nullable=False),
+)
+
+master_banks = Table(
+    "bank_master_banks",
+    metadata,
+    Column("bank_code", String(4), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("kana", Text, nullable=False),
+    Column("removed_in", Text),  # the version that no longer lists it
+    Column("removed_on", Date),
+)
+
+master_branches = Table(
+    "bank_master_branches",
+    metadata,
+    Column("bank_code", String(4), primary_key=True),
+    Column("branch_code", String(3), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("kana", Text, nullable=False),
+    Column("removed_in", Text),
+    Column("removed_on", Date),
 )
 
 settings = Table(

@@ -478,7 +478,8 @@ def slips_csv(listed: list[tuple[str, RemindedSlip]]) -> str:
         (label, slip.slip_id, slip.amount, slip.payment_date.isoformat(), slip.deadline.isoformat())
         for label, slip in listed
     ]
-    return csv_text([CSV_HEADER, *rows], numeric_columns=(2,), lineterminator="\r\n")
+    # The slip number stays text in Excel (kessai.csv_files).
+    return csv_text([CSV_HEADER, *rows], numeric_columns=(2,), text_columns=(1,), lineterminator="\r\n")
 
 
 # -- after delivery -----------------------------------------------------------------------------

@@ -18,14 +18,15 @@ import numpy as np
 from sqlalchemy import Connection, func, select
 
 from kessai import card_gateway
+from kessai.bank_master import current_version, package_master, update_bank_master
 from kessai.bulk_load import indexes_deferred, insert_columns
 from kessai.business_calendar import BusinessCalendar, CalendarHorizonError
 from kessai.calendar_store import load_calendar
 from kessai.database import sql_text
 from kessai.rules import CONFIRMATION_WINDOW_MONTHS, confirmation_deadline
 from kessai.run_dates import JAPAN, japan_date_of
-from kessai.schema import bank_accounts, card_companies, merchants, slips, subscriptions
-from kessai.synthetic_merchants import MAX_MERCHANTS, bank_account_columns, merchant_columns
+from kessai.schema import bank_accounts, card_companies, master_banks, master_branches, merchants, slips, subscriptions
+from kessai.synthetic_merchants import BANK_CODES, MAX_MERCHANTS, bank_account_columns, merchant_columns
 from kessai.synthetic_random import (
     SLIP_STREAM,
     SUBSCRIPTION_STREAM,
@@ -303,6 +304,29 @@ def _require_empty(connection: Connection) -> None:
             )
 
 
+def _master_branches(connection: Connection, loaded_at: datetime) -> dict[str, list[tuple[str, str, str]]]:
+    """The current branches of the synthetic accounts' banks, from the bank master; a master never
+    loaded is loaded first from the zengin-code package, as `python -m kessai bank-master update`
+    does, dated the plan's last registration (so the same plan gives the same rows)."""
+    if current_version(connection) is None:
+        update_bank_master(connection, package_master(), loaded_at, japan_date_of(loaded_at))
+    rows = connection.execute(
+        select(master_banks.c.bank_code, master_banks.c.kana, master_branches.c.branch_code, master_branches.c.kana)
+        .join_from(master_branches, master_banks, master_banks.c.bank_code == master_branches.c.bank_code)
+        .where(master_banks.c.bank_code.in_(BANK_CODES), master_banks.c.removed_in.is_(None),
+               master_branches.c.removed_in.is_(None))
+        .order_by(master_branches.c.bank_code, master_branches.c.branch_code)
+    ).all()
+    branches: dict[str, list[tuple[str, str, str]]] = {}
+    for bank_code, bank_kana, branch_code, branch_kana in rows:
+        branches.setdefault(bank_code, []).append((bank_kana, branch_code, branch_kana))
+    missing = [code for code in BANK_CODES if code not in branches]
+    if missing:
+        raise RuntimeError(f"the bank master lists no branch of bank {', '.join(missing)}: update it "
+                           "(`python -m kessai bank-master update`)")
+    return branches
+
+
 def generate(connection: Connection, plan: GenerationPlan) -> dict[str, int]:
     """Fill the empty business database with the plan's data; returns what it holds then."""
     plan.check(load_calendar(connection))
@@ -314,7 +338,7 @@ def generate(connection: Connection, plan: GenerationPlan) -> dict[str, int]:
     merchant_ids = merchant_rows["merchant_id"]
     world = _World.of(plan, company_codes, merchant_ids, traits)
     insert_columns(connection, merchants, merchant_rows)
-    insert_columns(connection, bank_accounts, bank_account_columns(plan, merchant_ids, traits))
+    insert_columns(connection, bank_accounts, bank_account_columns(plan, merchant_ids, traits, _master_branches(connection, plan.registered_until)))
     subscription_columns, first_slips = _subscriptions_and_first_slips(world)
     insert_columns(connection, subscriptions, subscription_columns)
     with indexes_deferred(connection, slips):

@@ -83,34 +83,9 @@ COMPANY_FORMS = (
     ("合同会社", "ド)", " LLC", 0.1),
 )
 
-# (bank code, name in katakana)
-BANKS = (
-    ("0001", "ミズホ"),
-    ("0005", "ミツビシユーエフジェイ"),
-    ("0009", "ミツイスミトモ"),
-    ("0010", "リソナ"),
-    ("0017", "サイタマリソナ"),
-    ("0033", "ペイペイ"),
-    ("0036", "ラクテン"),
-    ("0138", "ヨコハマ"),
-    ("0149", "シズオカ"),
-    ("0158", "キョウト"),
-    ("0177", "フクオカ"),
-)
-
-# (branch code, name in katakana); synthetic: the same codes at every bank
-BRANCHES = (
-    ("001", "ホンテン"),
-    ("101", "シンジュク"),
-    ("102", "シブヤ"),
-    ("103", "イケブクロ"),
-    ("110", "ギンザ"),
-    ("201", "ウメダ"),
-    ("202", "ナンバ"),
-    ("301", "ナゴヤエキマエ"),
-    ("401", "サッポロ"),
-    ("501", "テンジン"),
-)
+# The banks the accounts are at (city banks, net banks, regional banks); their branches and every
+# name come from the bank master (kessai.bank_master), so each account names a branch that exists.
+BANK_CODES = ("0001", "0005", "0009", "0010", "0017", "0033", "0036", "0138", "0149", "0158", "0177")
 
 
 def email_name(english: str) -> str:
@@ -177,8 +152,10 @@ def merchant_columns(plan: GenerationPlan) -> tuple[dict, dict]:
     return columns, traits
 
 
-def bank_account_columns(plan: GenerationPlan, merchant_ids: list[str], traits: dict) -> dict:
-    """Each merchant's account from its start; some change to a second one within the period."""
+def bank_account_columns(plan: GenerationPlan, merchant_ids: list[str], traits: dict, branches: dict) -> dict:
+    """Each merchant's account from its start; some change to a second one within the period.
+    `branches`: {bank code: [(bank kana, branch code, branch kana), ...]} from the bank master,
+    branches in code order, for each of BANK_CODES."""
     rng = seeded(plan.seed, BANK_ACCOUNT_STREAM)
     n = plan.merchants
     changes = np.flatnonzero(labels(rng, n, [plan.bank_account_change_share]))
@@ -188,14 +165,15 @@ def bank_account_columns(plan: GenerationPlan, merchant_ids: list[str], traits: 
     change_days = start + rng.integers(0, (plan.end - plan.start).days + 1, len(changes))
     as_of = int(plan.registered_until.timestamp())
     change_moments = moments(rng, change_days, working_times(rng, len(changes)), 0, as_of)
-    bank = rng.integers(0, len(BANKS), accounts)
-    branch = rng.integers(0, len(BRANCHES), accounts)
+    bank = rng.integers(0, len(BANK_CODES), accounts)
+    at_bank = [branches[BANK_CODES[b]] for b in bank]
+    chosen = [listed[int(u * len(listed))] for listed, u in zip(at_bank, rng.random(accounts))]
     return {
         "merchant_id": [merchant_ids[m] for m in owner],
-        "bank_code": [BANKS[b][0] for b in bank],
-        "bank_name_kana": [to_zengin_kana(BANKS[b][1]) for b in bank],
-        "branch_code": [BRANCHES[b][0] for b in branch],
-        "branch_name_kana": [to_zengin_kana(BRANCHES[b][1]) for b in branch],
+        "bank_code": [BANK_CODES[b] for b in bank],
+        "bank_name_kana": [to_zengin_kana(bank_kana) for bank_kana, _, _ in chosen],
+        "branch_code": [branch_code for _, branch_code, _ in chosen],
+        "branch_name_kana": [to_zengin_kana(branch_kana) for _, _, branch_kana in chosen],
         "account_type": np.where(rng.random(accounts) < CHECKING_ACCOUNT_SHARE, "checking", "ordinary"),
         "account_number": [f"{v:07d}" for v in rng.integers(0, 10**7, accounts)],
         "holder_kana": [traits["holder_kana"][m] for m in owner],

@@ -21,7 +21,9 @@ CRLF = b"\r\n"
 
 TRANSFER_KIND = "21"  # 種別コード: 総合振込
 CODE_SECTION = "0"  # コード区分: JIS (Shift_JIS)
-NEW_CODE = "0"  # 新規コード: その他
+# 新規コード: 1 the first transfer to a recipient, 2 the first after its account changed, 0 other.
+FIRST_TRANSFER, CHANGED_ACCOUNT, OTHER_TRANSFER = "1", "2", "0"
+NEW_CODES = (FIRST_TRANSFER, CHANGED_ACCOUNT, OTHER_TRANSFER)
 TELEGRAPHIC = "7"  # 振込指定区分: 電信振込
 
 # 預金種目: the recipient may hold savings (4); the remitter only ordinary, checking, other.
@@ -150,6 +152,7 @@ class Transfer:
     amount: int
     customer_code_1: int = 0
     customer_code_2: int = 0
+    new_code: str = OTHER_TRANSFER
 
 
 def header_record(remitter: Remitter, transfer_date: date) -> str:
@@ -177,6 +180,8 @@ def header_record(remitter: Remitter, transfer_date: date) -> str:
 def data_record(transfer: Transfer) -> str:
     if transfer.account_type not in ACCOUNT_TYPE_CODES:
         raise ValueError(f"account type {transfer.account_type!r}: expected one of {sorted(ACCOUNT_TYPE_CODES)}")
+    if transfer.new_code not in NEW_CODES:
+        raise ValueError(f"新規コード {transfer.new_code!r}: expected one of {', '.join(NEW_CODES)}")
     if transfer.amount <= 0:
         raise ValueError(f"transfer amount {transfer.amount} must be positive")
     return _record(
@@ -190,7 +195,7 @@ def data_record(transfer: Transfer) -> str:
         code(transfer.account_number, 7, "account number"),
         characters(transfer.holder_name, 30),
         numeric(transfer.amount, 10, "transfer amount"),
-        NEW_CODE,
+        transfer.new_code,
         numeric(transfer.customer_code_1, 10, "customer code 1"),
         numeric(transfer.customer_code_2, 10, "customer code 2"),
         TELEGRAPHIC,
@@ -223,13 +228,16 @@ def build_transfer_file(
 @dataclass(frozen=True)
 class ParsedTransfer:
     bank_code: str
+    bank_name: str
     branch_code: str
+    branch_name: str
     account_type: str
     account_number: str
     holder_name: str
     amount: int
     customer_code_1: int
     customer_code_2: int
+    new_code: str
 
 
 @dataclass(frozen=True)
@@ -280,11 +288,14 @@ def parse_transfer_file(data: bytes) -> ParsedTransferFile:
     transfers = [
         ParsedTransfer(
             bank_code=_field(r, 2, 4),
+            bank_name=_field(r, 6, 15).rstrip(),
             branch_code=_field(r, 21, 3),
+            branch_name=_field(r, 24, 15).rstrip(),
             account_type=_field(r, 43, 1),
             account_number=_field(r, 44, 7),
             holder_name=_field(r, 51, 30).rstrip(),
             amount=int(_field(r, 81, 10)),
+            new_code=_field(r, 91, 1),
             customer_code_1=int(_field(r, 92, 10)),
             customer_code_2=int(_field(r, 102, 10)),
         )

@@ -142,5 +142,5 @@ def test_operators_hear_of_a_merchant_without_address_and_of_a_bounce(run_dag, b
         attachment = connection.execute(
             select(mail_outbox.c.attachment_content).where(mail_outbox.c.mail_id == given_up["mail_id"])
         ).scalar_one()
-    assert [row[1] for row in csv.reader(io.StringIO(attachment))] == ["伝票番号", "31", "32"]
+    assert [row[1] for row in csv.reader(io.StringIO(attachment))] == ["伝票番号", '="31"', '="32"']
     assert smtp_server.messages_to("m3@example.jp") == []

@@ -19,6 +19,7 @@ from kessai.payout_closing import run_payout_closing
 from kessai.payout_statement_files import run_statement_files
 from kessai.recurring_failures import failure_csv
 from kessai.schema import merchants
+from excel_csv import Formula, read_as_excel
 from payout_builders import add_bank_account, add_merchant, add_slip, at
 
 HYPERLINK = '=HYPERLINK("http://evil.example","x")'
@@ -59,11 +60,15 @@ def test_a_merchant_name_that_is_a_formula_is_text_in_its_statement_and_the_summ
     folder = tmp_path / "statements" / "2027-01-31"
 
     rows = read_csv(folder / "statement-M1.csv")
-    assert [row[2] for row in rows[1:]] == ["'" + HYPERLINK] * 3  # 明細, 振込, 合計
+    assert [row[2] for row in rows[1:]] == ["'" + HYPERLINK] * 5  # 明細, 振込, 手数料 × 2, 合計
     assert rows[-1][rows[0].index("支払金額")] == "10000"  # numbers unchanged
     summary = read_csv(folder / "closing-summary.csv")
     assert summary[1][:2] == ["M1", "'" + HYPERLINK]
-    assert not any(cell.startswith(("=", "+", "@")) for row in rows + summary for cell in row)
+    # Read as Excel reads them: no cell is a formula but the ="0001" of a code, which is its text.
+    for name in ("statement-M1.csv", "closing-summary.csv", "slips-M1.csv"):
+        cells = [cell for row in read_as_excel((folder / name).read_bytes()) for cell in row]
+        assert not [cell for cell in cells if isinstance(cell, Formula)], name
+        assert "'" + HYPERLINK in cells or name == "slips-M1.csv"
 
 
 def test_the_rejects_file_gives_back_formula_cells_as_text(engine, tmp_path):
@@ -81,7 +86,7 @@ def test_the_rejects_file_gives_back_formula_cells_as_text(engine, tmp_path):
     rows = read_csv(path, "utf-8")
     assert rows[0] == ["line_number", "reason", "message", "merchant_id", "slip_id", "confirmed_on", "memo"]
     assert [row[0] for row in rows[1:]] == ["2", "3", "4"]  # line numbers are numbers
-    assert rows[1][3:] == ["M1", "1", "2027-01-31", "'" + HYPERLINK]
+    assert rows[1][3:] == ["M1", '="1"', "2027-01-31", "'" + HYPERLINK]  # the slip number stays text
     assert rows[2][3] == "'+cmd|' /C calc'!A0"
     assert rows[3][4] == "'@SUM(A1:A2)" and rows[3][6] == "'-2+3"
     assert rows[3][2].startswith("slip_id '@SUM(A1:A2)' is not a slip number")  # the cell inside a text

@@ -140,3 +140,22 @@ def test_0008_keeps_the_statements_and_downgrades(empty_database):
     assert current_revision(engine) == "0007"
     with engine.connect() as connection:
         assert connection.execute(text("SELECT net_amount FROM payout_statements")).scalar_one() == 1000
+
+
+# -- 0010: the bank master ----------------------------------------------------------------------
+
+
+def test_0010_adds_the_bank_master_and_the_filed_names_and_downgrades(empty_database):
+    engine = empty_database
+    upgrade(engine, "0009")
+    upgrade(engine)
+    inspector = inspect(engine)
+    assert {"bank_master_versions", "bank_master_banks", "bank_master_branches"} <= set(inspector.get_table_names())
+    assert {"bank_name_kana", "branch_name_kana", "new_code"} <= {c["name"] for c in inspector.get_columns("payout_transfers")}
+    assert "ix_payout_transfers_bank_account_id" in {i["name"] for i in inspector.get_indexes("payout_transfers")}
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0009")
+    inspector = inspect(engine)
+    assert "bank_master_branches" not in inspector.get_table_names()
+    assert "new_code" not in {c["name"] for c in inspector.get_columns("payout_transfers")}
+    assert upgrade(engine) == ("0009", head_revision())

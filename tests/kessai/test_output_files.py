@@ -143,7 +143,8 @@ def test_statement_and_transfer_files_get_their_modes(engine, tmp_path, monkeypa
     run_payout_closing(engine, date(2027, 1, 31))
     run_statement_files(engine, date(2027, 1, 31), tmp_path)
     statements = tmp_path / "statements" / "2027-01-31"
-    assert {p.name: mode(p) for p in statements.iterdir()} == {"statement-M1.csv": 0o640, "closing-summary.csv": 0o640}
+    assert {p.name: mode(p) for p in statements.iterdir()} == {"statement-M1.csv": 0o640, "slips-M1.csv": 0o640,
+                                                                   "closing-summary.csv": 0o640}
     assert mode(statements) == 0o750 and mode(tmp_path / "statements") == 0o750
 
     run_payout_closing(engine, date(2027, 2, 15))  # the twice-monthly closing also paid on 2/25

@@ -33,6 +33,7 @@ from kessai.schema import (
     slips,
 )
 from kessai.zengin import parse_transfer_file
+from excel_csv import read_as_excel
 from payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 
 D = date.fromisoformat
@@ -77,21 +78,38 @@ def test_statement_csv_and_closing_summary(engine, tmp_path):
     run_payout_closing(engine, D("2027-01-31"))
     summary = run_statement_files(engine, D("2027-01-31"), tmp_path)
     folder = tmp_path / "statements" / "2027-01-31"
-    assert summary == {"closing_date": "2027-01-31", "directory": str(folder), "statement_files": 2, "dry_run": False}
-    assert sorted(p.name for p in folder.iterdir()) == ["closing-summary.csv", "statement-M1.csv", "statement-M2%2FX.csv"]
+    assert summary == {"closing_date": "2027-01-31", "directory": str(folder), "statement_files": 2, "slip_files": 2,
+                       "dry_run": False}
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "closing-summary.csv", "slips-M1.csv", "slips-M2%2FX.csv", "statement-M1.csv", "statement-M2%2FX.csv"]
 
     rows = read_csv(folder / "statement-M1.csv")
     head = ["M1", "店舗 M1", "2027-01-31", "2027-02-25"]
     assert rows[0][:5] == ["区分", "店舗ID", "店舗名", "締め日", "支払予定日"]
-    # Fees 3% per line: 90 and 300. The transfer fee (220) comes off the new account's 2,910.
+    assert rows[0][-5:] == ["項目", "税区分", "税率", "消費税額", "登録番号"]
+    # Fees 3% per line: 90 and 300. The transfer fee (220) comes off the new account's 2,910. The
+    # codes are written ="0001" (text in Excel); the transfer fee is taxable: 220 × 10/110 = 20.
+    bank, branch = '="0001"', '="001"'
+    none = [""] * 7  # the adjustment's two columns and the invoice's five
     assert rows[1:] == [
-        ["明細", *head, "JCB", "0001", "001", "普通", "7654321", "ｶ)ﾐﾂｷﾞ", "1", "3000", "90", "", "", "", "", "", "0", "0", "", ""],
-        ["明細", *head, "Visa/Mastercard", "0001", "001", "普通", "1234567", "ｶ)ﾐﾂｷﾞ", "1", "10000", "300", "", "", "", "",
-         "", "0", "0", "", ""],
-        ["振込", *head, "", "0001", "001", "普通", "1234567", "ｶ)ﾐﾂｷﾞ", "", "", "", "", "", "", "9700", "", "", "", "", ""],
-        ["振込", *head, "", "0001", "001", "普通", "7654321", "ｶ)ﾐﾂｷﾞ", "", "", "", "", "", "", "2690", "", "", "", "", ""],
-        ["合計", *head, "", "", "", "", "", "", "2", "13000", "390", "220", "0", "0", "12390", "", "", "", "0", ""],
+        ["明細", *head, "JCB", bank, branch, "普通", '="7654321"', "ｶ)ﾐﾂｷﾞ", "1", "3000", "90", "", "", "", "", "", "0",
+         "0", *none],
+        ["明細", *head, "Visa/Mastercard", bank, branch, "普通", '="1234567"', "ｶ)ﾐﾂｷﾞ", "1", "10000", "300", "", "", "",
+         "", "", "0", "0", *none],
+        ["振込", *head, "", bank, branch, "普通", '="1234567"', "ｶ)ﾐﾂｷﾞ", "", "", "", "", "", "", "9700", "", "", "", *none],
+        ["振込", *head, "", bank, branch, "普通", '="7654321"', "ｶ)ﾐﾂｷﾞ", "", "", "", "", "", "", "2690", "", "", "", *none],
+        ["手数料", *head, "", "", "", "", "", "", "", "", "390", "", "", "", "", "", "", "", "", "",
+         "決済手数料", "非課税", "", "", ""],
+        ["手数料", *head, "", "", "", "", "", "", "", "", "", "220", "", "", "", "", "", "", "", "",
+         "振込手数料", "課税", "10%", "", ""],
+        ["消費税", *head, "", "", "", "", "", "", "", "", "220", "", "", "", "", "", "", "", "", "",
+         "10%対象 (税込)", "課税", "10%", "20", ""],
+        ["合計", *head, "", "", "", "", "", "", "2", "13000", "390", "220", "0", "0", "12390", "", "", "",
+         "0", "", "", "", "", "20", ""],
     ]
+    # Opened in Excel, the codes keep their zeros.
+    excel = read_as_excel((folder / "statement-M1.csv").read_bytes())
+    assert [row[6:10] for row in excel[1:3]] == [["0001", "001", "普通", "7654321"], ["0001", "001", "普通", "1234567"]]
     assert read_csv(folder / "closing-summary.csv") == [
         ["merchant_id", "name", "payout_cycle", "payout_date", "slip_count", "gross_amount", "fee", "transfer_fee",
          "carried_in", "carried_forward", "net_amount", "transfers", "status",
@@ -100,13 +118,15 @@ def test_statement_csv_and_closing_summary(engine, tmp_path):
          "0", "0", "0", "0", "0"],
         ["M2/X", "店舗 M2/X", "monthly", "2027-02-25", "1", "1200", "0", "0", "0", "1200", "0", "0", "carried forward",
          "0", "0", "0", "0", "0"],
+        ["SUBTOTAL", "", "", "2027-02-25", "3", "14200", "390", "220", "0", "1200", "12390", "2", "", "0", "0", "0", "0",
+         "0"],
         ["TOTAL", "", "", "", "3", "14200", "390", "220", "0", "1200", "12390", "2", "", "0", "0", "0", "0", "0"],
     ]
     # A re-run writes the same bytes; a dry run writes nothing.
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     run_statement_files(engine, D("2027-01-31"), tmp_path)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
-    assert run_statement_files(engine, D("2027-01-31"), tmp_path / "dry", dry_run=True)["statement_files"] == 2
+    assert run_statement_files(engine, D("2027-01-31"), tmp_path / "dry", dry_run=True)["slip_files"] == 2
     assert not (tmp_path / "dry").exists()
 
 

@@ -13,8 +13,9 @@ from sqlalchemy import insert, select, update
 from kessai.cli import main
 from kessai.database import make_engine
 from kessai.payout_closing import BooksNotStarted, format_summary, run_payout_closing
-from kessai.payout_statement_files import statement_files
+from kessai.payout_statement_files import statement_files, write_slip_files
 from kessai.schema import payout_held_slips, slips, transmission_holds
+from excel_csv import read_as_excel
 from payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 
 D = date.fromisoformat
@@ -65,7 +66,7 @@ def january(connection, *, held_slip_sent_on: str | None = None) -> dict[str, st
     return slip
 
 
-def test_a_held_back_slip_is_paid_with_the_first_closing_after_it_went_out(engine):
+def test_a_held_back_slip_is_paid_with_the_first_closing_after_it_went_out(engine, tmp_path):
     with engine.begin() as connection:
         slip = january(connection)
     summary = close(engine, "2027-01-31")
@@ -117,11 +118,19 @@ def test_a_held_back_slip_is_paid_with_the_first_closing_after_it_went_out(engin
 
     # The February statement file: the line with the slip paid late, the slip held back and why.
     rows = files["statement-M1.csv"].decode("utf-8-sig").splitlines()
-    assert rows[1].split(",")[-5:-2] == ["", "1", "10000"]  # before the adjustment columns
+    assert rows[1].split(",")[18:21] == ["", "1", "10000"]
     assert rows[3].split(",")[0] == "保留" and rows[3].split(",")[11:13] == ["1", "7000"]
-    assert rows[3].split(",")[-5] == "締め日までにカード会社へ未送信 (not_transmitted)"
+    assert rows[3].split(",")[18] == "締め日までにカード会社へ未送信 (not_transmitted)"
     summary_rows = files["closing-summary.csv"].decode("utf-8-sig").splitlines()
     assert summary_rows[1].split(",")[-5:-1] == ["1", "7000", "1", "10000"]
+    # Its slip detail: the slip paid late (sent 2/3, ○) and the one held back again, with why.
+    with engine.connect() as connection:
+        assert write_slip_files(connection, D("2027-02-28"), tmp_path) == 1
+    detail = read_as_excel((tmp_path / "slips-M1.csv").read_bytes())
+    assert [(row[3], row[4], row[10], row[14], row[15]) for row in detail[1:]] == [
+        ("支払", slip["held"], D("2027-02-03"), "○", ""),
+        ("保留", slip["missed"], "", "", "締め日までにカード会社へ未送信 (not_transmitted)"),
+    ]
 
     # A re-run of January, after all that, finds its statement as issued.
     rerun = close(engine, "2027-01-31")

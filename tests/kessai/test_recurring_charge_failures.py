@@ -11,6 +11,7 @@ from datetime import date
 import pytest
 from sqlalchemy import insert, select, update
 
+from excel_csv import read_as_excel
 from kessai.card_gateway import SimulatorGateway
 from kessai.charge_cycle import ChargeCycle
 from kessai.recurring_charge import ChargeFaults, ChargeOptions, charge_cycle
@@ -92,11 +93,15 @@ def test_failures_are_the_slips_without_payment_date_and_each_gets_its_mail_once
                         "注文者メールアドレス", "失敗理由", "理由コード", "決済回数"]
     assert table[1][5:8] == ["Visa/Mastercard", "************4242", "s-decline@customer.example"]
     assert [row[:5] + row[8:] for row in table[1:]] == [
-        ["900000000002202702", "S-DECLINE", "2027-02", "2027-03-01", "3300", "カード会社が決済を承認しませんでした", "card_declined", "1"],
-        ["900000000003202702", "S-DECLINE2", "2027-02", "2027-03-01", "4400", "カード会社が決済を承認しませんでした", "card_declined", "1"],
-        ["900000000004202702", "S-NOMAIL", "2027-02", "2027-03-01", "500", "カード会社が決済を承認しませんでした", "card_declined", "1"],
-        ["900000000005202702", "S-STOPPED", "2027-02", "2027-03-01", "800", "継続課金が停止されているため決済していません", "subscription_stopped", "0"],
+        ['="900000000002202702"', "S-DECLINE", "2027-02", "2027-03-01", "3300", "カード会社が決済を承認しませんでした", "card_declined", "1"],
+        ['="900000000003202702"', "S-DECLINE2", "2027-02", "2027-03-01", "4400", "カード会社が決済を承認しませんでした", "card_declined", "1"],
+        ['="900000000004202702"', "S-NOMAIL", "2027-02", "2027-03-01", "500", "カード会社が決済を承認しませんでした", "card_declined", "1"],
+        ['="900000000005202702"', "S-STOPPED", "2027-02", "2027-03-01", "800", "継続課金が停止されているため決済していません", "subscription_stopped", "0"],
     ]
+    # Opened in Excel, the 18-digit slip numbers stay what they are (not 9.00000000000220E+17).
+    excel = read_as_excel(notice["attachment_content"].encode())
+    assert [row[0] for row in excel[1:]] == ["900000000002202702", "900000000003202702", "900000000004202702",
+                                             "900000000005202702"]
     request = mails[0]
     assert request["subject"] == "【テスト商店M1】2027年2月分のお支払いについてのお願い"
     assert "ご注文番号: 900000000002202702" in request["body"] and "ご請求額  : 3,300円" in request["body"]

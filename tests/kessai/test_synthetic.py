@@ -17,6 +17,7 @@ from kessai.business_calendar import BusinessCalendar, CalendarHorizonError
 from kessai.card_gateway import simulated_behaviour
 from kessai.cli import main
 from kessai.database import make_engine
+from kessai.bank_master import package_master
 from kessai.rules import add_months, confirmation_deadline
 from kessai.run_dates import JAPAN
 from kessai.schema import Timestamp, bank_accounts, merchants, slips, subscriptions
@@ -28,6 +29,7 @@ from kessai.zengin import to_zengin_kana
 AS_OF = datetime(2027, 3, 1, 10, 30, tzinfo=JAPAN)
 PLAN = GenerationPlan(seed=7, merchants=40, slips=3_000, subscriptions=200, as_of=AS_OF)
 TABLES = (merchants, bank_accounts, subscriptions, slips)
+MASTER = package_master()
 
 
 def generated(url: str, plan: GenerationPlan = PLAN) -> dict:
@@ -252,6 +254,10 @@ def test_bank_accounts_in_zengin_kana_some_changing_within_the_period(plan_engin
         for kana in (a.bank_name_kana, a.branch_name_kana, a.holder_kana):
             assert kana and to_zengin_kana(kana) == kana, kana
         assert len(a.bank_code) == 4 and len(a.branch_code) == 3 and len(a.account_number) == 7
+        # A real bank and branch, named as the bank master (zengin-code) names them.
+        assert a.bank_name_kana == to_zengin_kana(MASTER.banks[a.bank_code][1])
+        assert a.branch_name_kana == to_zengin_kana(MASTER.branches[(a.bank_code, a.branch_code)][1])
+    assert len({(a.bank_code, a.branch_code) for a in accounts}) > len(accounts) * 0.9  # many branches, few repeats
     changes = [a for a in accounts if a.effective_from >= datetime(2026, 10, 1, tzinfo=JAPAN)]
     assert len(changes) == round(PLAN.bank_account_change_share * PLAN.merchants) == 8
     assert all(c.effective_from < datetime(2027, 3, 1, tzinfo=JAPAN) for c in changes)
