@@ -42,6 +42,11 @@ def rows(page: str, attribute: str) -> dict[str, str]:
     return {key: text_of(body) for key, body in re.findall(rf'<tr[^>]*? data-{attribute}="([^"]*)"[^>]*>(.*?)</tr>', page, re.S)}
 
 
+def cells(page: str) -> dict[str, str]:
+    """The text of each day of a calendar page (<td data-day="YYYY-MM-DD">), by date."""
+    return {key: text_of(body) for key, body in re.findall(r'<td data-day="([^"]*)"[^>]*>(.*?)</td>', page, re.S)}
+
+
 def yen(amount) -> str:
     return f"¥{int(amount):,}"
 
@@ -213,7 +218,8 @@ def test_calendar_month_as_an_operator_reads_it(engine, monkeypatch):
         connection.execute(insert(calendar_overrides).values(day=date(2027, 2, 26), is_open=False, reason="system move"))
     page = client(engine).get("/calendar").text
     assert 'id="month">2027-02<' in page
-    days = rows(page, "day")
+    days = cells(page)
+    assert len(days) == 28 and "business day" in days["2027-02-01"] and "closed" in days["2027-02-06"]
     # 20 weekdays, less 2/11 建国記念の日, 2/23 天皇誕生日 and the declared closure of 2/26.
     assert 'id="business-days">17<' in page
     assert "建国記念の日" in days["2027-02-11"] and "天皇誕生日" in days["2027-02-23"]
@@ -225,7 +231,7 @@ def test_calendar_month_as_an_operator_reads_it(engine, monkeypatch):
     assert "payout of the monthly closing 01-31" in days["2027-02-25"]
     assert "payout of the twice_monthly closing 02-15" in days["2027-02-25"]
     assert "recurring charge" not in page  # 2/27 is a Saturday: February is charged on 3/1
-    march = rows(client(engine).get("/calendar?month=2027-03").text, "day")
+    march = cells(client(engine).get("/calendar?month=2027-03").text)
     assert "recurring charge for 2027-02" in march["2027-03-01"]
     assert "recurring charge for 2027-03" in march["2027-03-29"]  # 3/27 is a Saturday
     # The monthly closing of 2/28 is paid on the 25th of March, a Thursday.

@@ -303,8 +303,11 @@ def calendar_page(connection: Connection, month: date, calendar: BusinessCalenda
             "notes": notes.get(d, []),
         })
         d += timedelta(days=1)
+    # Weeks from Monday, as a wall calendar: None before the 1st and after the last day.
+    padded = [None] * first.weekday() + days
+    padded += [None] * (-len(padded) % 7)
     return {
-        "month": month, "days": days,
+        "month": month, "days": days, "weeks": [padded[i:i + 7] for i in range(0, len(padded), 7)],
         "business_days": sum(1 for day in days if day["business"]),
         "previous": add_months(month, -1), "next": add_months(month, 1),
     }
