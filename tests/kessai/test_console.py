@@ -21,6 +21,8 @@ from kessai.console.pages import RunLink, closings_due
 from kessai.database import make_engine
 from kessai.schema import (
     calendar_overrides,
+    charge_attempts,
+    recurring_charge_cycles,
     merchants,
     payout_statement_lines,
     payout_statements,
@@ -125,13 +127,27 @@ def test_today_shows_each_jobs_result_of_the_business_date(world):
     assert 'href="/dags/card_transmission/runs/scheduled__2027-02-01"' in page
 
 
-def test_today_of_a_charge_day_and_an_earlier_date(world):
-    # 2027-01-27 (Wed) is the charge day of January; nothing of the charge ran in this world.
+def test_today_of_the_charge_day(world):
+    # 2027-01-27 (Wed) is the charge day of January: the simulator approved or declined each card.
+    with world.connect() as connection:
+        outcomes = dict(connection.execute(
+            select(charge_attempts.c.outcome, func.count()).where(charge_attempts.c.charge_date == date(2027, 1, 27))
+            .group_by(charge_attempts.c.outcome)
+        ).all())
+        cycle = connection.execute(select(recurring_charge_cycles)).one()
+    assert outcomes["succeeded"] > 0 and outcomes["declined"] > 0
     page = client(world).get("/today?date=2027-01-27").text
     assert "Charge day of billing month 2027-01." in page
-    assert "no charge attempted yet" in page
-    assert "The month's charge is not closed yet" in page
-    assert "no file sent for this date" in page
+    shown = rows(page, "outcome")
+    assert set(shown) == set(outcomes)
+    for outcome, count in outcomes.items():
+        assert shown[outcome].startswith(f"{outcome} {count} ¥")
+    assert text_of(page.split('id="charge-cycle">')[1].split("</p>")[0]) == (
+        f"Closed: {cycle.paid_count} paid ({yen(cycle.paid_amount)}), {cycle.failed_count} failed "
+        f"({yen(cycle.failed_amount)}) of {cycle.slip_count} slips."
+    )
+    assert cycle.failed_count == outcomes["declined"]
+    assert "no file sent for this date" in page  # the backlog went out on Friday 1/29
     assert client(world).get("/today?date=2027-13-01").status_code == 400
 
 
