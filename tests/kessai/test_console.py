@@ -16,6 +16,7 @@ from console_data import CONSOLE_AS_OF, build_world
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
+from kessai.business_calendar import BusinessCalendar
 from kessai.console.app import create_app
 from kessai.console.pages import RunLink, closings_due
 from kessai.database import make_engine
@@ -32,7 +33,6 @@ from kessai.schema import (
     transmission_holds,
 )
 from kessai.stale_slips import stale_through
-from kessai.business_calendar import BusinessCalendar
 
 
 def text_of(fragment: str) -> str:

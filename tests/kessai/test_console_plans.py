@@ -13,11 +13,10 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import pytest
-from console_data import kessai
+from console_data import REMITTER, kessai
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select, text
 
@@ -48,11 +47,8 @@ class Scratch:
 def big(database_url_for, tmp_path, monkeypatch):
     started = time.monotonic()
     url = build_dataset(Scratch(database_url_for), "console", slip_plan(SIZE), slips_history=True)
-    remitter = {"KESSAI_ZENGIN_" + k.upper(): v for k, v in {
-        "remitter_code": "1234567890", "name": "カ）ケッサイ", "bank_code": "0005", "bank_name": "ミツビシユーエフジェイ",
-        "branch_code": "001", "branch_name": "ホンテン", "account_type": "ordinary", "account_number": "1234567"}.items()}
-    for key, value in remitter.items():
-        monkeypatch.setenv(key, value)
+    for key, value in REMITTER.items():
+        monkeypatch.setenv("KESSAI_ZENGIN_" + key.upper(), value)
     home = tmp_path / "home"
     kessai(url, home, "2027-02-01T06:00:00+09:00", "transmit", "2027-02-01")
     kessai(url, home, "2027-02-01T06:00:00+09:00", "books-start", "2027-01-31", "--by", "tests")

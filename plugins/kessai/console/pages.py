@@ -20,9 +20,7 @@ from kessai.database import sql_text
 from kessai.errors import Refusal
 from kessai.payout_transfer_files import lead_business_days
 from kessai.rules import (
-    MONTHLY,
     PAYOUT_CYCLES,
-    TWICE_MONTHLY,
     add_months,
     billing_month_charged_on,
     closing_dates,
@@ -350,5 +348,3 @@ def merchant_page(connection: Connection, merchant_id: str, day: date) -> dict |
         "stale_through": through, "day": day,
     }
 
-
-CYCLE_NAMES = {MONTHLY: "monthly", TWICE_MONTHLY: "twice monthly"}
