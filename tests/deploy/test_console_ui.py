@@ -47,10 +47,11 @@ def stack(tmp_path_factory):
         extra_env={
             "KESSAI_HOME": str(home / "kessai"), "KESSAI_DATABASE_URL": business_url, "KESSAI_AS_OF": CONSOLE_AS_OF,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "operator:viewer",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "operator:viewer,admin:admin",
         },
     )
     stack.airflow("db", "migrate")
+    stack.airflow("dags", "reserialize")  # the runs the Today page links to need their DAGs
     stack.start_api_server()
     stack.business_url = business_url
     yield stack
@@ -74,12 +75,17 @@ def request(url: str, *, headers=None, data=None):
         return error.code, error.headers, error.read().decode()
 
 
-@pytest.fixture(scope="module")
-def token(stack):
+def login(stack, user: str) -> str:
     passwords = json.loads((stack.home / "simple_auth_manager_passwords.json.generated").read_text())
-    status, _, body = request(f"{stack.base_url}/auth/token", data={"username": "operator", "password": passwords["operator"]})
+    status, _, body = request(f"{stack.base_url}/auth/token", data={"username": user, "password": passwords[user]})
     assert status in (200, 201), body
     return json.loads(body)["access_token"]
+
+
+@pytest.fixture(scope="module")
+def token(stack):
+    """An operator who may only look (the viewer role)."""
+    return login(stack, "operator")
 
 
 def test_an_anonymous_request_is_refused(stack):
@@ -127,7 +133,18 @@ def visible_text(browser) -> str:
     return re.sub(r"\s+", " ", browser.evaluate("document.body.innerText"))
 
 
+def trigger(stack, dag_id: str, body: dict) -> str:
+    status, _, answer = request(f"{stack.base_url}/api/v2/dags/{dag_id}/dagRuns", data=body,
+                                headers={"Authorization": f"Bearer {login(stack, 'admin')}"})
+    assert status == 200, answer
+    return json.loads(answer)["dag_run_id"]
+
+
 def test_today_in_the_browser(stack, browser):
+    # The runs behind the figures: the scheduled transmission of 2/1 (logical date 2/1 00:00 in
+    # Japan) and a manual reminder run naming the date in its param (no logical date).
+    transmission = trigger(stack, "card_transmission", {"logical_date": "2027-01-31T15:00:00Z"})
+    reminder = trigger(stack, "stale_slip_reminder", {"logical_date": None, "conf": {"business_date": "2027-02-01"}})
     engine = make_engine(stack.business_url)
     with engine.connect() as connection:
         files = connection.execute(
@@ -144,6 +161,10 @@ def test_today_in_the_browser(stack, browser):
     assert f"all {files[1]:,} ¥{files[2]:,}" in text
     assert browser.evaluate("document.querySelectorAll('#transmission tr[data-card-company]').length") == files[0]
     assert f"¥{closing_net:,}" in browser.evaluate("document.querySelector('tr[data-closing=\"2027-01-31\"]').innerText")
+    links = browser.evaluate("[...document.querySelectorAll('a[data-run]')].map(a => decodeURIComponent(a.pathname))")
+    assert f"/dags/card_transmission/runs/{transmission}" in links
+    assert f"/dags/stale_slip_reminder/runs/{reminder}" in links
+    assert "card_transmission run 2027-02-01: queued" in text
     screenshot(browser, stack, "today")
     assert browser.evaluate("document.documentElement.scrollWidth") <= 1280  # no sideways scrolling
 
