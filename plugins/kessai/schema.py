@@ -211,6 +211,8 @@ Index(
     sqlite_where=text("closing_date IS NOT NULL"),
 )
 Index("ix_slips_transmitted_on", slips.c.transmitted_on)
+# A slip by its number alone, the console's search (migration 0011).
+Index("ix_slips_slip_id", slips.c.slip_id)
 # The recurring slips' columns, indexed without the one-off slips (migration 0004): a slip
 # written or updated touches two indexes fewer. One slip per subscription and billing month: a
 # partial unique index on PostgreSQL; SQLite keeps the table's unique constraint of 0001.
@@ -261,6 +263,9 @@ payout_statements = Table(
     Column("adjustment_amount", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("merchant_id", "closing_date"),
 )
+# A closing's statements and a payout date's, for the console's Today page (migration 0011).
+Index("ix_payout_statements_closing_date", payout_statements.c.closing_date)
+Index("ix_payout_statements_payout_date", payout_statements.c.payout_date)
 
 mail_outbox = Table(
     "mail_outbox",
@@ -285,6 +290,13 @@ Index(
     mail_outbox.c.mail_id,
     postgresql_where=text("sent_at IS NULL AND gave_up_at IS NULL"),
     sqlite_where=text("sent_at IS NULL AND gave_up_at IS NULL"),
+)
+# The mails given up, for the console (migration 0011): a handful among every mail written.
+Index(
+    "ix_mail_outbox_gave_up",
+    mail_outbox.c.gave_up_at,
+    postgresql_where=text("gave_up_at IS NOT NULL"),
+    sqlite_where=text("gave_up_at IS NOT NULL"),
 )
 
 # -- the batch's own tables ---------------------------------------------------------------------
@@ -518,6 +530,8 @@ charge_attempts = Table(
     ),
 )
 Index("ix_charge_attempts_idempotency_key", charge_attempts.c.idempotency_key)
+# A charge day's attempts by outcome, for the console's Today page (migration 0011).
+Index("ix_charge_attempts_charge_date", charge_attempts.c.charge_date, charge_attempts.c.outcome)
 # The attempts a charge run must settle by lookup before charging anything again.
 Index(
     "ix_charge_attempts_unsettled",
