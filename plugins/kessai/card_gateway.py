@@ -276,6 +276,13 @@ class SimulatorGateway:
             ).fetchone()
         return VoidResult(*stored)
 
+    def executed_authorizations(self) -> list[tuple[str, int]]:
+        """(key, amount) of every authorization the simulator approved."""
+        with self._lock:
+            return self._ledger.execute(
+                "SELECT idempotency_key, amount FROM authorizations WHERE kind = ? ORDER BY rowid", (APPROVED,)
+            ).fetchall()
+
     def executed_voids(self) -> list[tuple[str, str, int]]:
         """(key, transaction id, amount) of every void executed: what the card side released."""
         with self._lock:
