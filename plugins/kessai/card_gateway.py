@@ -50,8 +50,10 @@ SIMULATED_TOKEN_PREFIXES = {
     "decline": "tok_decline_",  # declined by the issuer (reason card_declined)
     "timeout": "tok_timeout_",  # charged, but the answer is lost: the lookup finds it succeeded
     "error": "tok_error_",  # a server error every time: nothing is charged, the lookup finds nothing
-    # Authorizations (与信) and their voids: an authorization with one of these tokens is approved,
-    # and its voids behave as named.
+}
+# Authorizations (与信) follow the prefixes above (declined, answer lost, server error); these make
+# an approved authorization's voids behave as named (charges with them are approved).
+SIMULATED_VOID_TOKEN_PREFIXES = {
     "void_refused": "tok_void_refused_",  # the card side refuses every void (取消不可)
     "void_error": "tok_void_error_",  # a void meets a server error every time: nothing is voided
 }
@@ -201,7 +203,7 @@ def open_card_gateway(settings: CardGatewaySettings) -> CardGateway:
 
 def simulated_behaviour(card_token: str) -> str:
     """"decline", "timeout", "error", "void_refused", "void_error", or "approve" for any other token."""
-    for behaviour, prefix in SIMULATED_TOKEN_PREFIXES.items():
+    for behaviour, prefix in (SIMULATED_TOKEN_PREFIXES | SIMULATED_VOID_TOKEN_PREFIXES).items():
         if card_token.startswith(prefix):
             return behaviour
     return "approve"
