@@ -23,7 +23,7 @@ from kessai.database import make_engine
 from kessai.errors import Refusal
 from kessai.slip_amounts import max_slip_amount
 from kessai.authorizations import OperationResult, cancel_with_authorization, change_amount_with_authorization
-from kessai.card_gateway import GatewayConfigurationError, gateway_settings, open_card_gateway
+from kessai.card_gateway import HTTP, GatewayConfigurationError, gateway_settings, open_card_gateway
 from kessai.database import kessai_home
 from kessai.slip_operations import SlipOperationError, confirm_slip
 
@@ -62,6 +62,11 @@ def command_gateway(environ=None):
     environ = os.environ if environ is None else environ
     url = environ.get(GATEWAY_URL_VARIABLE)
     connection = {"host": url, "password": environ.get(GATEWAY_API_KEY_VARIABLE)} if url else None
+    if (environ.get("KESSAI_CARD_GATEWAY") or "").strip().lower() == HTTP and not url:
+        raise GatewayConfigurationError(
+            f"KESSAI_CARD_GATEWAY=http needs {GATEWAY_URL_VARIABLE} (the gateway's base URL) "
+            f"and {GATEWAY_API_KEY_VARIABLE} for the commands"
+        )
     settings = gateway_settings(
         environ.get("KESSAI_CARD_GATEWAY"), connection,
         simulator_ledger=str(kessai_home() / "card-gateway-simulator.sqlite"),
