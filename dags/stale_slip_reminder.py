@@ -108,20 +108,24 @@ def stale_slip_reminder():
     @task
     @refusals_fail_at_once
     def release_holds(day: dict) -> dict:
+        import os
+
         from kessai import clock
         from kessai.authorizations import release_holds
         from kessai.card_gateway import open_card_gateway
+        from kessai.charge_breaker import CircuitBreaker, breaker_settings
         from kessai.operator_alerts import operator_email
         from kessai_tasks import card_gateway_settings
 
         if is_dry_run() or day.get("closed"):
             log.info("dry run or closed day: no void asked of the card gateway")
             return {}
+        breaker = CircuitBreaker(breaker_settings(os.environ))  # the charges' thresholds
         gateway = open_card_gateway(card_gateway_settings())
         try:
             with business_engine() as engine:
                 return release_holds(
-                    engine, gateway, date.fromisoformat(day["business_date"]), clock.now(), operator_email()
+                    engine, gateway, date.fromisoformat(day["business_date"]), clock.now(), operator_email(), breaker
                 )
         finally:
             gateway.close()

@@ -28,7 +28,8 @@ from itertools import groupby
 
 from sqlalchemy import Connection, Date, Engine, bindparam, func, insert, select, update
 
-from kessai.card_gateway import APPROVED, DECLINED, REFUSED, VOIDED, CardGateway
+from kessai.card_gateway import APPROVED, DECLINED, KIND_FAULT, REFUSED, VOIDED, CardGateway
+from kessai.charge_breaker import NOT_SENT, CircuitBreaker
 from kessai.confirmation_batch import AMOUNT_OUT_OF_RANGE
 from kessai.database import sql_text
 from kessai.errors import TransientFault
@@ -344,10 +345,16 @@ def _settled(
 
 
 def settle_voids(
-    engine: Engine, gateway: CardGateway, at: datetime, void_ids: list[int] | None = None
+    engine: Engine,
+    gateway: CardGateway,
+    at: datetime,
+    void_ids: list[int] | None = None,
+    breaker: CircuitBreaker | None = None,
 ) -> list[VoidOutcome]:
     """Ask the gateway for each pending void (those of `void_ids`, else all), each answer recorded in
-    its own transaction. A fault leaves the void pending for the next run (same key)."""
+    its own transaction. A fault leaves the void pending for the next run (same key). With a
+    breaker (the charges' kessai.charge_breaker), the calls stop once it opens: the rest stay
+    pending, reported as faults with reason not_sent."""
     query = (
         select(authorization_voids.c.void_id, authorization_voids.c.authorization_id,
                authorization_voids.c.amount, authorization_voids.c.purpose,
@@ -366,7 +373,13 @@ def settle_voids(
         pending = connection.execute(query).all()
     outcomes = []
     for void in pending:
-        result = gateway.void(void.idempotency_key, void.transaction_id, void.amount)
+        if breaker is None:
+            result = gateway.void(void.idempotency_key, void.transaction_id, void.amount)
+        else:
+            result = breaker.call(gateway.void, void.idempotency_key, void.transaction_id, void.amount)
+        if result is NOT_SENT:
+            outcomes.append(VoidOutcome(void.void_id, void.merchant_id, void.slip_id, void.amount, KIND_FAULT, "not_sent"))
+            continue
         with engine.begin() as connection:
             _record_void(connection, void, result.kind, result.reason, at)
         outcomes.append(VoidOutcome(void.void_id, void.merchant_id, void.slip_id, void.amount, result.kind, result.reason))
@@ -421,7 +434,12 @@ def plan_expiry_voids(connection: Connection, run_date: date) -> int:
 
 
 def release_holds(
-    engine: Engine, gateway: CardGateway, run_date: date, at: datetime, operator_email: str
+    engine: Engine,
+    gateway: CardGateway,
+    run_date: date,
+    at: datetime,
+    operator_email: str,
+    breaker: CircuitBreaker | None = None,
 ) -> dict:
     """The daily run's step after the expiry committed: authorizations of transmitted slips marked
     captured, every pending void asked of the gateway (the expiry's, and those of cancels and
@@ -430,7 +448,7 @@ def release_holds(
     still unanswered, after the mails are written, so that the task is retried."""
     with engine.begin() as connection:
         captured = connection.execute(sql_text("authorizations/captured", connection.dialect.name)).rowcount
-    outcomes = settle_voids(engine, gateway, at)
+    outcomes = settle_voids(engine, gateway, at, breaker=breaker)
     with engine.begin() as connection:
         merchant_mails, operator_mails = _tell_refusals(connection, run_date, operator_email)
     summary = {
@@ -443,8 +461,9 @@ def release_holds(
     }
     log.info("authorizations: %s", summary)
     if summary["unanswered"]:
+        stopped = f" (the circuit breaker opened: {breaker.reason})" if breaker is not None and breaker.is_open else ""
         raise TransientFault(
-            f"{summary['unanswered']} void(s) got no answer from the card gateway on {run_date}; "
+            f"{summary['unanswered']} void(s) got no answer from the card gateway on {run_date}{stopped}; "
             "they stay pending and are asked again with the same keys"
         )
     return summary

@@ -22,13 +22,15 @@ from kessai.authorizations import (
     authorize_slip,
     cancel_with_authorization,
     change_amount_with_authorization,
+    plan_voids,
     record_authorization,
     release_holds,
     settle_voids,
 )
 from kessai.card_gateway import HTTP, CardGatewaySettings, SimulatorGateway, open_card_gateway
+from kessai.charge_breaker import BreakerSettings, CircuitBreaker
 from kessai.errors import TransientFault
-from kessai.schema import authorization_voids, mail_outbox, merchants, slip_authorizations
+from kessai.schema import authorization_voids, mail_outbox, merchants, slip_authorizations, slips
 from kessai.slip_operations import SlipOperationError
 from kessai.stale_slips import ReminderSettings, remind_stale_slips
 from slip_builders import add_merchant, add_slip, jst, slip
@@ -296,10 +298,23 @@ def test_expiry_releases_the_hold_once(shop, gateway):
 def test_a_transmitted_slip_s_authorization_is_captured(shop, gateway):
     authorized(shop, gateway, "1")
     with shop.begin() as connection:
-        connection.execute(update(slip_authorizations).values(state="held"))
-        from kessai.schema import slips
-
         connection.execute(update(slips).where(slips.c.slip_id == "1").values(
             confirmed_on=date(2026, 9, 1), confirmation_registered_at=jst("2026-09-01"), transmitted_on=date(2026, 9, 2)))
     assert release_holds(shop, gateway.client, date(2027, 1, 6), AT, OPERATORS)["captured"] == 1
     assert authorizations(shop, "1") == [(1, 3000, 0, "captured")]
+
+
+def test_the_charges_circuit_breaker_stops_the_voids_of_a_failing_gateway(shop, gateway):
+    for number in ("1", "2", "3"):
+        authorized(shop, gateway, number, f"tok_void_error_{number}")
+    with shop.begin() as connection:
+        for number in ("1", "2", "3"):
+            plan_voids(connection, slip(connection, number).id, None, "cancel", date(2027, 1, 6))
+    breaker = CircuitBreaker(BreakerSettings(consecutive=2))
+    with pytest.raises(TransientFault, match="3 void.*the circuit breaker opened: 2 faults in a row"):
+        release_holds(shop, gateway.client, date(2027, 1, 6), jst("2027-01-06", "09:00"), OPERATORS, breaker)
+    with shop.connect() as connection:
+        attempts = connection.execute(
+            select(authorization_voids.c.attempts).order_by(authorization_voids.c.void_id)).scalars().all()
+    assert attempts == [1, 1, 0]  # the third never sent
+    assert [outcome for *_, outcome in voids(shop)] == ["pending"] * 3
