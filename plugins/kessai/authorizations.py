@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Date, Engine, bindparam, func, insert, select
 
 from kessai.card_gateway import APPROVED, DECLINED, KIND_FAULT, REFUSED, VOIDED, CardGateway
 from kessai.charge_breaker import NOT_SENT, CircuitBreaker
-from kessai.confirmation_batch import AMOUNT_OUT_OF_RANGE
+from kessai.confirmation_batch import AMOUNT_OUT_OF_RANGE, CONCURRENT_CHANGE
 from kessai.database import sql_text
 from kessai.errors import TransientFault
 from kessai.mail_templates import render_mail
@@ -305,12 +305,17 @@ def plan_voids(connection: Connection, slip_row_id: int, release: int | None, pu
                     idempotency_key=f"void-{held.authorization_id}-{sequence}", business_date=day)
             .returning(authorization_voids.c.void_id)
         ).scalar_one())
-        connection.execute(
+        released = connection.execute(
             update(slip_authorizations)
             .where(slip_authorizations.c.authorization_id == held.authorization_id,
+                   slip_authorizations.c.state == HELD,
                    slip_authorizations.c.voided_amount == held.voided_amount)
             .values(voided_amount=held.voided_amount + take)
-        )
+        ).rowcount
+        if released != 1:  # another operation released it meanwhile: this transaction rolls back
+            raise SlipOperationError(
+                CONCURRENT_CHANGE, f"the authorization of slip row {slip_row_id} changed meanwhile; check it and try again"
+            )
         if left is not None:
             left -= take
             if left == 0:
