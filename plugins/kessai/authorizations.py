@@ -56,6 +56,7 @@ PENDING = "pending"
 CANCEL = "cancel"
 DECREASE = "decrease"
 EXPIRY = "expiry"
+UNUSED = "unused"  # an increase's authorization whose answer came too late: the amount never changed
 
 AUTHORIZATION_DECLINED = "authorization_declined"
 AUTHORIZATION_UNANSWERED = "authorization_unanswered"
@@ -286,12 +287,17 @@ def _has_authorization(connection: Connection, slip_row_id: int) -> bool:
     ).scalar_one() > 0
 
 
-def plan_voids(connection: Connection, slip_row_id: int, release: int | None, purpose: str, day: date) -> list[int]:
-    """Write the voids releasing `release` yen (None: all) of the slip's held authorizations, newest
-    first, in the caller's transaction; returns their ids. Nothing is asked of the gateway here."""
+def plan_voids(
+    connection: Connection, slip_row_id: int, release: int | None, purpose: str, day: date, only: int | None = None
+) -> list[int]:
+    """Write the voids releasing `release` yen (None: all) of the slip's held authorizations (or of
+    authorization `only`), newest first, in the caller's transaction; returns their ids. Nothing is
+    asked of the gateway here."""
     void_ids = []
     left = release
     for held in _held(connection, slip_row_id):
+        if only is not None and held.authorization_id != only:
+            continue
         remaining = held.amount - held.voided_amount
         take = remaining if left is None else min(remaining, left)
         if take <= 0:
@@ -403,7 +409,7 @@ def _record_void(connection: Connection, void, kind: str, reason: str | None, at
     connection.execute(update(authorization_voids).where(this, authorization_voids.c.outcome == PENDING).values(
         outcome=kind, reason=reason, settled_at=at, attempts=authorization_voids.c.attempts + 1))
     authorization = slip_authorizations.c.authorization_id == void.authorization_id
-    if kind == REFUSED and void.purpose in (CANCEL, EXPIRY):
+    if kind == REFUSED and void.purpose in (CANCEL, EXPIRY, UNUSED):
         connection.execute(update(slip_authorizations).where(authorization, slip_authorizations.c.state == HELD)
                            .values(state="void_refused"))
         return
@@ -453,11 +459,13 @@ def release_holds(
     still unanswered, after the mails are written, so that the task is retried."""
     with engine.begin() as connection:
         captured = connection.execute(sql_text("authorizations/captured", connection.dialect.name)).rowcount
+    late = settle_pending_authorizations(engine, gateway, run_date, at, breaker)
     outcomes = settle_voids(engine, gateway, at, breaker=breaker)
     with engine.begin() as connection:
         merchant_mails, operator_mails = _tell_refusals(connection, run_date, operator_email)
     summary = {
         "captured": captured,
+        "late_authorizations_voided": late,
         "voided": sum(o.kind == VOIDED for o in outcomes),
         "refused": sum(o.kind == REFUSED for o in outcomes),
         "unanswered": sum(o.kind not in (VOIDED, REFUSED) for o in outcomes),
@@ -472,6 +480,42 @@ def release_holds(
             "they stay pending and are asked again with the same keys"
         )
     return summary
+
+
+def settle_pending_authorizations(
+    engine: Engine, gateway: CardGateway, run_date: date, at: datetime, breaker: CircuitBreaker | None = None
+) -> int:
+    """An increase whose authorization went unanswered left it pending, and the amount unchanged. Ask
+    again with its key: approved (the hold exists), it is recorded and a full void of it written
+    (purpose unused), so no hold outlives the command that wanted it; declined, it is recorded.
+    The operator who runs the command again meanwhile finds it settled and authorizes anew.
+    Returns the number of such voids written."""
+    pending = []
+    with engine.connect() as connection:
+        pending = connection.execute(
+            select(slip_authorizations.c.authorization_id, slip_authorizations.c.slip_row_id,
+                   slip_authorizations.c.amount, slip_authorizations.c.card_token,
+                   slip_authorizations.c.idempotency_key, slips.c.slip_id)
+            .join(slips, slips.c.id == slip_authorizations.c.slip_row_id)
+            .where(slip_authorizations.c.state == PENDING)
+            .order_by(slip_authorizations.c.authorization_id)
+        ).all()
+    planned = 0
+    for row in pending:
+        call = gateway.authorize if breaker is None else lambda *a, **k: breaker.call(gateway.authorize, *a, **k)
+        result = call(row.idempotency_key, row.card_token, row.amount, reference=row.slip_id)
+        if result is NOT_SENT or result.kind not in (APPROVED, DECLINED):
+            continue
+        this = (slip_authorizations.c.authorization_id == row.authorization_id) & (slip_authorizations.c.state == PENDING)
+        with engine.begin() as connection:
+            if result.kind == DECLINED:
+                connection.execute(update(slip_authorizations).where(this).values(state="declined", reason=result.reason))
+                continue
+            if connection.execute(update(slip_authorizations).where(this).values(
+                    state=HELD, transaction_id=result.transaction_id, approval_number=result.approval_number,
+                    authorized_at=at)).rowcount:
+                planned += len(plan_voids(connection, row.slip_row_id, None, UNUSED, run_date, only=row.authorization_id))
+    return planned
 
 
 def _tell_refusals(connection: Connection, run_date: date, operator_email: str) -> tuple[int, int]:

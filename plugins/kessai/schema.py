@@ -654,7 +654,7 @@ Index(
 # is cancelled or expires, a partial one when its amount decreases. 'pending' until the gateway
 # answers; the daily stale-slip run asks again for any still pending.
 VOID_OUTCOMES = ("pending", "voided", "refused")
-VOID_PURPOSES = ("cancel", "decrease", "expiry")
+VOID_PURPOSES = ("cancel", "decrease", "expiry", "unused")
 authorization_voids = Table(
     "authorization_voids",
     metadata,

@@ -318,3 +318,23 @@ def test_the_charges_circuit_breaker_stops_the_voids_of_a_failing_gateway(shop, 
             select(authorization_voids.c.attempts).order_by(authorization_voids.c.void_id)).scalars().all()
     assert attempts == [1, 1, 0]  # the third never sent
     assert [outcome for *_, outcome in voids(shop)] == ["pending"] * 3
+
+
+def test_the_daily_run_releases_the_hold_of_an_increase_whose_answer_came_too_late(shop, gateway):
+    recorded(shop, "1", "tok_timeout_1")
+    with pytest.raises(SlipOperationError):
+        change_amount_with_authorization(shop, gateway.client, "M1", "1", 5000, AT)  # held, answer lost
+    summary = release_holds(shop, gateway.client, date(2027, 1, 6), jst("2027-01-06", "09:00"), OPERATORS)
+    assert (summary["late_authorizations_voided"], summary["voided"]) == (1, 1)
+    assert amount_of(shop, "1") == 3000
+    assert authorizations(shop, "1") == [(1, 3000, 0, "held"), (2, 2000, 2000, "voided")]
+    assert gateway.voids() == [2000]
+    # The operator's next try authorizes anew (a new key, whose first answer this token loses too:
+    # asked again, it is answered); a re-run of the day does nothing more.
+    with pytest.raises(SlipOperationError):
+        change_amount_with_authorization(shop, gateway.client, "M1", "1", 5000, AT)
+    change_amount_with_authorization(shop, gateway.client, "M1", "1", 5000, AT)
+    assert amount_of(shop, "1") == 5000
+    assert authorizations(shop, "1")[2] == (3, 2000, 0, "held")
+    release_holds(shop, gateway.client, date(2027, 1, 6), jst("2027-01-06", "10:00"), OPERATORS)
+    assert gateway.authorizations() == [2000, 2000] and gateway.voids() == [2000]

@@ -21,7 +21,7 @@ depends_on: Union[str, Sequence[str], None] = None
 ROW_ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 STATES = ("pending", "held", "declined", "captured", "voided", "expired", "void_refused")
 OUTCOMES = ("pending", "voided", "refused")
-PURPOSES = ("cancel", "decrease", "expiry")
+PURPOSES = ("cancel", "decrease", "expiry", "unused")
 HELD = sa.text("state = 'held'")
 PENDING = sa.text("outcome = 'pending'")
 UNTOLD = sa.text("outcome = 'refused' AND (merchant_mail_id IS NULL OR operator_mail_id IS NULL)")
