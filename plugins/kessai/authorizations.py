@@ -177,13 +177,20 @@ def _authorize(
     row = slip_authorizations.c.authorization_id == authorization_id
     if result.kind == APPROVED:
         with engine.begin() as connection:
-            connection.execute(
-                update(slip_authorizations).where(row).values(
+            taken = connection.execute(
+                update(slip_authorizations).where(row, slip_authorizations.c.state == PENDING).values(
                     state=HELD, transaction_id=result.transaction_id, approval_number=result.approval_number,
                     authorized_at=at,
                 )
-            )
-        return result.approval_number or ""
+            ).rowcount
+        if taken:
+            return result.approval_number or ""
+        # The daily run settled (and released) it meanwhile: nothing changed here.
+        raise SlipOperationError(
+            AUTHORIZATION_UNANSWERED,
+            f"{name}: the authorization of {amount:,} yen was settled by the daily run meanwhile; "
+            f"the amount stays {current:,} yen: run the same command again",
+        )
     if result.kind == DECLINED:
         with engine.begin() as connection:
             connection.execute(update(slip_authorizations).where(row).values(state="declined", reason=result.reason))
