@@ -497,7 +497,6 @@ def settle_pending_authorizations(
     (purpose unused), so no hold outlives the command that wanted it; declined, it is recorded.
     The operator who runs the command again meanwhile finds it settled and authorizes anew.
     Returns the number of such voids written."""
-    pending = []
     with engine.connect() as connection:
         pending = connection.execute(
             select(slip_authorizations.c.authorization_id, slip_authorizations.c.slip_row_id,
@@ -508,8 +507,8 @@ def settle_pending_authorizations(
             .order_by(slip_authorizations.c.authorization_id)
         ).all()
     planned = 0
+    call = gateway.authorize if breaker is None else lambda *a, **k: breaker.call(gateway.authorize, *a, **k)
     for row in pending:
-        call = gateway.authorize if breaker is None else lambda *a, **k: breaker.call(gateway.authorize, *a, **k)
         result = call(row.idempotency_key, row.card_token, row.amount, reference=row.slip_id)
         if result is NOT_SENT or result.kind not in (APPROVED, DECLINED):
             continue
