@@ -18,8 +18,11 @@ without a mail address is reported to `KESSAI_OPERATOR_EMAIL` instead; a bounced
 reported by the delivery, and the `report` task lists it with its merchant.
 
 Tasks: `resolve_business_date` (refuses a weekend or holiday, and D before it has begun in
-Japan; a day declared closed does nothing) → `remind` (one transaction: expiry, digests claimed
-in `stale_slip_digests`, mails in the outbox) → `deliver` → `report`.
+Japan; a day declared closed does nothing) → `remind` (one transaction: expiry with a void
+written for each expired slip's card authorization, digests claimed in `stale_slip_digests`, mails
+in the outbox) → `release_holds` (after that commit: every pending void asked of the card gateway
+with its idempotency key; an unanswered one retries the task; refusals mailed to the merchant and
+the operators, one mail each a day; docs/card-gateway.md) → `deliver` → `report`.
 
 **Re-runs and backfills.** One digest per merchant and period, whichever run of the period
 writes it: a re-run finds it written; a run missed on the period's first business day is caught
@@ -104,6 +107,31 @@ def stale_slip_reminder():
 
     @task
     @refusals_fail_at_once
+    def release_holds(day: dict) -> dict:
+        import os
+
+        from kessai import clock
+        from kessai.authorizations import release_holds
+        from kessai.card_gateway import open_card_gateway
+        from kessai.charge_breaker import CircuitBreaker, breaker_settings
+        from kessai.operator_alerts import operator_email
+        from kessai_tasks import card_gateway_settings
+
+        if is_dry_run() or day.get("closed"):
+            log.info("dry run or closed day: no void asked of the card gateway")
+            return {}
+        breaker = CircuitBreaker(breaker_settings(os.environ))  # the charges' thresholds
+        gateway = open_card_gateway(card_gateway_settings())
+        try:
+            with business_engine() as engine:
+                return release_holds(
+                    engine, gateway, date.fromisoformat(day["business_date"]), clock.now(), operator_email(), breaker
+                )
+        finally:
+            gateway.close()
+
+    @task
+    @refusals_fail_at_once
     def deliver() -> dict:
         return deliver_outbox()
 
@@ -117,7 +145,7 @@ def stale_slip_reminder():
                 return reminder_delivery(connection, date.fromisoformat(day["business_date"]))
 
     day = resolve_business_date()
-    remind(day) >> deliver() >> report(day)
+    remind(day) >> release_holds(day) >> deliver() >> report(day)
 
 
 stale_slip_reminder()

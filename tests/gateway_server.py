@@ -12,6 +12,16 @@ picks the behaviour:
     tok_reject_*   HTTP 422 invalid_card_token, nothing executed
     anything else  executed and approved
 
+Authorizations (与信, POST /v1/authorizations) follow the same prefixes: tok_decline_ declined,
+tok_timeout_ executed with its answer held past the client's timeout, tok_error_ HTTP 500, any
+other token approved. Their voids (POST /v1/authorizations/{id}/void) go by the token of the
+authorization:
+
+    tok_void_refused_*  every void answered {"status": "refused", "refusal_code": "void_not_permitted"}
+    tok_void_error_*    HTTP 500 for every void, nothing voided
+    tok_void_timeout_*  the void executed, its answer held past the client's timeout
+    anything else       voided
+
 `outage_after(n)`: after the n-th executed charge the gateway drops every connection without an
 answer (that charge's answer included) until `heal()`: a gateway outage in the middle of a run.
 
@@ -36,6 +46,7 @@ import pytest
 
 API_KEY = "test-gateway-key"
 CHARGES_PATH = "/v1/charges"
+AUTHORIZATIONS_PATH = "/v1/authorizations"
 
 
 class GatewayState:
@@ -49,6 +60,12 @@ class GatewayState:
         self.seen: Counter[str] = Counter()  # key -> charge requests received
         self.in_progress: set[str] = set()
         self.lookups: Counter[str] = Counter()
+        self.authorizations: dict[str, dict] = {}  # key -> the stored answer of its authorization
+        self.authorization_tokens: dict[str, str] = {}  # authorization id -> its card token
+        self.authorizations_executed: Counter[str] = Counter()
+        self.voids: dict[str, dict] = {}  # key -> the stored answer of its void
+        self.voids_executed: Counter[str] = Counter()  # key -> voids actually executed with it
+        self.void_requests = 0
         self.unauthorised = 0  # requests refused for their credentials
         self.outage_after_count: int | None = None
         self.down = False
@@ -150,6 +167,10 @@ class GatewayHandler(BaseHTTPRequestHandler):
             return self._drop()
         if not self._authorised():
             return
+        if self.path == AUTHORIZATIONS_PATH:
+            return self._authorize(body)
+        if self.path.startswith(AUTHORIZATIONS_PATH + "/") and self.path.endswith("/void"):
+            return self._void(self.path[len(AUTHORIZATIONS_PATH) + 1:-len("/void")], body)
         if self.path != CHARGES_PATH:
             return self._answer(404, {"error": "no_such_path"})
         key = self.headers.get("Idempotency-Key")
@@ -193,6 +214,56 @@ class GatewayHandler(BaseHTTPRequestHandler):
         if token.startswith("tok_timeout_") or (fault is not None and fault[0] == "timeout"):
             state.stopping.wait(state.hold_seconds)
         self._answer(200, charge)
+
+
+    def _authorize(self, body: dict) -> None:
+        key = self.headers.get("Idempotency-Key")
+        token = str(body.get("card_token", ""))
+        if not key or not isinstance(body.get("amount"), int) or body["amount"] <= 0 or body.get("currency") != "JPY":
+            return self._answer(400, {"error": "invalid_request"})
+        state = self.state
+        with state.lock:
+            if key in state.authorizations:
+                return self._answer(200, state.authorizations[key])
+            if token.startswith("tok_error_"):
+                return self._answer(500, {"error": "server_error"})
+            number = len(state.authorizations) + 1
+            answer = {"id": f"au_{number:06d}", "amount": body["amount"], "idempotency_key": key}
+            if token.startswith("tok_decline_"):
+                answer.update(status="declined", decline_code="insufficient_funds")
+            else:
+                answer.update(status="approved", approval_number=f"{number * 7919 % 1_000_000:06d}")
+            state.authorizations[key] = answer
+            state.authorization_tokens[answer["id"]] = token
+            state.authorizations_executed[key] += 1
+        if token.startswith("tok_timeout_"):
+            state.stopping.wait(state.hold_seconds)
+        self._answer(200, answer)
+
+    def _void(self, authorization_id: str, body: dict) -> None:
+        key = self.headers.get("Idempotency-Key")
+        if not key or not isinstance(body.get("amount"), int) or body["amount"] <= 0:
+            return self._answer(400, {"error": "invalid_request"})
+        state = self.state
+        with state.lock:
+            state.void_requests += 1
+            token = state.authorization_tokens.get(authorization_id)
+            if token is None:
+                return self._answer(404, {"error": "no_such_authorization"})
+            if key in state.voids:
+                return self._answer(200, state.voids[key])
+            if token.startswith("tok_void_error_"):
+                return self._answer(500, {"error": "server_error"})
+            answer = {"authorization_id": authorization_id, "amount": body["amount"], "idempotency_key": key}
+            if token.startswith("tok_void_refused_"):
+                answer.update(status="refused", refusal_code="void_not_permitted")
+            else:
+                answer.update(status="voided")
+                state.voids_executed[key] += 1
+            state.voids[key] = answer
+        if token.startswith("tok_void_timeout_"):
+            state.stopping.wait(state.hold_seconds)
+        self._answer(200, answer)
 
 
 class GatewayServer(ThreadingHTTPServer):

@@ -51,6 +51,34 @@ SIMULATED_TOKEN_PREFIXES = {
     "timeout": "tok_timeout_",  # charged, but the answer is lost: the lookup finds it succeeded
     "error": "tok_error_",  # a server error every time: nothing is charged, the lookup finds nothing
 }
+# Authorizations (与信) follow the prefixes above (declined, answer lost, server error); these make
+# an approved authorization's voids behave as named (charges with them are approved).
+SIMULATED_VOID_TOKEN_PREFIXES = {
+    "void_refused": "tok_void_refused_",  # the card side refuses every void (取消不可)
+    "void_error": "tok_void_error_",  # a void meets a server error every time: nothing is voided
+}
+
+# The answers about an authorization (AuthorizationResult.kind) and a void (VoidResult.kind). As for
+# charges, a fault (no answer, a 5xx, a timeout, refused credentials) is never the card side's
+# answer: the request is made again later with the same key. Only the card side's "cannot void"
+# is a void refusal.
+APPROVED = "approved"
+VOIDED = "voided"
+REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class AuthorizationResult:
+    kind: str  # APPROVED, DECLINED or KIND_FAULT
+    reason: str | None = None  # the decline code, or the fault's ("timeout", "server_error_503", ...)
+    transaction_id: str | None = None  # the gateway's id of the authorization
+    approval_number: str | None = None  # 承認番号
+
+
+@dataclass(frozen=True)
+class VoidResult:
+    kind: str  # VOIDED, REFUSED or KIND_FAULT
+    reason: str | None = None  # the refusal code, or the fault's
 
 
 @dataclass(frozen=True)
@@ -76,6 +104,12 @@ class CardGateway(Protocol):
     def lookup(self, idempotency_key: str) -> ChargeResult | None:
         """The result of the charge made with this key; None if the gateway never executed one.
         A result with outcome UNKNOWN: the gateway cannot tell yet (or cannot be reached)."""
+
+    def authorize(self, idempotency_key: str, card_token: str, amount: int, *, reference: str) -> AuthorizationResult:
+        """Hold `amount` yen on the card once per key (与信); a repeated key answers the first result."""
+
+    def void(self, idempotency_key: str, transaction_id: str, amount: int) -> VoidResult:
+        """Release `amount` yen of the authorization `transaction_id` (all of it or a part) once per key."""
 
     def close(self) -> None: ...
 
@@ -168,8 +202,8 @@ def open_card_gateway(settings: CardGatewaySettings) -> CardGateway:
 
 
 def simulated_behaviour(card_token: str) -> str:
-    """"decline", "timeout", "error", or "approve" for any other token."""
-    for behaviour, prefix in SIMULATED_TOKEN_PREFIXES.items():
+    """"decline", "timeout", "error", "void_refused", "void_error", or "approve" for any other token."""
+    for behaviour, prefix in (SIMULATED_TOKEN_PREFIXES | SIMULATED_VOID_TOKEN_PREFIXES).items():
         if card_token.startswith(prefix):
             return behaviour
     return "approve"
@@ -192,7 +226,71 @@ class SimulatorGateway:
             "CREATE TABLE IF NOT EXISTS charges (idempotency_key TEXT PRIMARY KEY, outcome TEXT NOT NULL,"
             " reason TEXT, charge_id TEXT, amount INTEGER NOT NULL)"
         )
+        self._ledger.execute(
+            "CREATE TABLE IF NOT EXISTS authorizations (idempotency_key TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+            " reason TEXT, transaction_id TEXT, approval_number TEXT, card_token TEXT NOT NULL, amount INTEGER NOT NULL)"
+        )
+        self._ledger.execute(
+            "CREATE TABLE IF NOT EXISTS voids (idempotency_key TEXT PRIMARY KEY, kind TEXT NOT NULL, reason TEXT,"
+            " transaction_id TEXT NOT NULL, amount INTEGER NOT NULL)"
+        )
         self._lock = threading.Lock()
+
+    def authorize(self, idempotency_key: str, card_token: str, amount: int, *, reference: str) -> AuthorizationResult:
+        behaviour = simulated_behaviour(card_token)
+        if behaviour == "error":
+            return AuthorizationResult(KIND_FAULT, "server_error_500")
+        digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
+        if behaviour == "decline":
+            result = (DECLINED, "card_declined", None, None)
+        else:
+            result = (APPROVED, None, f"sim_auth_{digest[:20]}", f"{int(digest[:8], 16) % 1_000_000:06d}")
+        with self._lock:
+            inserted = self._ledger.execute(
+                "INSERT OR IGNORE INTO authorizations VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (idempotency_key, *result, card_token, amount),
+            ).rowcount
+            stored = self._ledger.execute(
+                "SELECT kind, reason, transaction_id, approval_number FROM authorizations WHERE idempotency_key = ?",
+                (idempotency_key,),
+            ).fetchone()
+        # tok_timeout_: the first answer is lost (a fault); the same key asked again answers it.
+        if behaviour == "timeout" and inserted:
+            return AuthorizationResult(KIND_FAULT, "timeout")
+        return AuthorizationResult(*stored)
+
+    def void(self, idempotency_key: str, transaction_id: str, amount: int) -> VoidResult:
+        with self._lock:
+            held = self._ledger.execute(
+                "SELECT card_token FROM authorizations WHERE transaction_id = ?", (transaction_id,)
+            ).fetchone()
+            if held is None:
+                return VoidResult(KIND_FAULT, "rejected_404_no_such_authorization")
+            behaviour = simulated_behaviour(held[0])
+            if behaviour == "void_error":
+                return VoidResult(KIND_FAULT, "server_error_500")
+            kind, reason = (REFUSED, "void_not_permitted") if behaviour == "void_refused" else (VOIDED, None)
+            self._ledger.execute(
+                "INSERT OR IGNORE INTO voids VALUES (?, ?, ?, ?, ?)", (idempotency_key, kind, reason, transaction_id, amount)
+            )
+            stored = self._ledger.execute(
+                "SELECT kind, reason FROM voids WHERE idempotency_key = ?", (idempotency_key,)
+            ).fetchone()
+        return VoidResult(*stored)
+
+    def executed_authorizations(self) -> list[tuple[str, int]]:
+        """(key, amount) of every authorization the simulator approved."""
+        with self._lock:
+            return self._ledger.execute(
+                "SELECT idempotency_key, amount FROM authorizations WHERE kind = ? ORDER BY rowid", (APPROVED,)
+            ).fetchall()
+
+    def executed_voids(self) -> list[tuple[str, str, int]]:
+        """(key, transaction id, amount) of every void executed: what the card side released."""
+        with self._lock:
+            return self._ledger.execute(
+                "SELECT idempotency_key, transaction_id, amount FROM voids WHERE kind = ? ORDER BY rowid", (VOIDED,)
+            ).fetchall()
 
     def charge(self, idempotency_key: str, card_token: str, amount: int, *, reference: str) -> ChargeResult:
         behaviour = simulated_behaviour(card_token)

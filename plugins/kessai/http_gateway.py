@@ -12,14 +12,20 @@ import logging
 import re
 import time
 from typing import Callable
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import urllib3
 from urllib3.exceptions import ConnectTimeoutError, EmptyPoolError, HTTPError, ReadTimeoutError
 
 from kessai.card_gateway import (
+    APPROVED,
     CREDENTIALS_REFUSED,
     DECLINED,
+    KIND_FAULT,
+    REFUSED,
+    VOIDED,
+    AuthorizationResult,
+    VoidResult,
     ERROR,
     SUCCEEDED,
     UNKNOWN,
@@ -31,6 +37,7 @@ from kessai.masking import mask_url
 log = logging.getLogger(__name__)
 
 CHARGES_PATH = "/v1/charges"
+AUTHORIZATIONS_PATH = "/v1/authorizations"
 REPEATED_STATUSES = frozenset({429, 500, 502, 503, 504})  # the gateway asks to try again
 # The same key is still being processed by the gateway: its result is not known yet.
 IN_PROGRESS_STATUS = 409
@@ -98,8 +105,61 @@ class HttpCardGateway:
             return self._charge_of(answer)
         return ChargeResult(UNKNOWN, f"lookup_{answer.status}_{self._error_code(answer)}")
 
+    def authorize(self, idempotency_key: str, card_token: str, amount: int, *, reference: str) -> AuthorizationResult:
+        answer = self._request(
+            "POST",
+            AUTHORIZATIONS_PATH,
+            headers={"Idempotency-Key": idempotency_key},
+            json={"amount": amount, "currency": "JPY", "card_token": card_token, "reference": reference},
+        )
+        if isinstance(answer, ChargeResult):
+            return AuthorizationResult(KIND_FAULT, answer.reason)
+        if answer.status in (200, 201):
+            body = self._body(answer)
+            if body.get("status") == "approved" and body.get("id"):
+                return AuthorizationResult(APPROVED, None, str(body["id"]), str(body.get("approval_number") or "")[:16] or None)
+            if body.get("status") == "declined":
+                return AuthorizationResult(DECLINED, reason_code(body.get("decline_code") or "card_declined"))
+            return AuthorizationResult(KIND_FAULT, "unreadable_answer")
+        if answer.status == IN_PROGRESS_STATUS:
+            return AuthorizationResult(KIND_FAULT, "in_progress")
+        code = self._error_code(answer)
+        reason = f"rejected_{answer.status}_{code}"
+        if answer.status == CARD_REFUSAL_STATUS or (400 <= answer.status < 500 and code in CARD_ERROR_CODES):
+            return AuthorizationResult(DECLINED, reason)
+        return AuthorizationResult(KIND_FAULT, reason)
+
+    def void(self, idempotency_key: str, transaction_id: str, amount: int) -> VoidResult:
+        """A void refused by the card side is an answer (200, status refused); any error is a fault."""
+        answer = self._request(
+            "POST",
+            f"{AUTHORIZATIONS_PATH}/{quote(transaction_id, safe='')}/void",
+            headers={"Idempotency-Key": idempotency_key},
+            json={"amount": amount, "currency": "JPY"},
+        )
+        if isinstance(answer, ChargeResult):
+            return VoidResult(KIND_FAULT, answer.reason)
+        if answer.status in (200, 201):
+            body = self._body(answer)
+            if body.get("status") == "voided":
+                return VoidResult(VOIDED)
+            if body.get("status") == "refused":
+                return VoidResult(REFUSED, reason_code(body.get("refusal_code") or "void_refused"))
+            return VoidResult(KIND_FAULT, "unreadable_answer")
+        if answer.status == IN_PROGRESS_STATUS:
+            return VoidResult(KIND_FAULT, "in_progress")
+        return VoidResult(KIND_FAULT, f"rejected_{answer.status}_{self._error_code(answer)}")
+
     def close(self) -> None:
         self._pool.close()
+
+    @staticmethod
+    def _body(response: urllib3.BaseHTTPResponse) -> dict:
+        try:
+            body = response.json()
+        except ValueError:
+            return {}
+        return body if isinstance(body, dict) else {}
 
     # -- one request, repeated while the gateway asks for it -----------------------------------
 

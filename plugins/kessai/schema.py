@@ -676,3 +676,75 @@ settings = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# -- card authorizations (与信) --------------------------------------------------------------------
+
+# The holds on the customer's credit line behind a slip (docs/card-gateway.md, "Authorizations"):
+# the first written when the slip is authorized, one more for each increase of its amount (the
+# difference). A slip without a row has no authorization on record (older data, bulk loads).
+AUTHORIZATION_STATES = ("pending", "held", "declined", "captured", "voided", "expired", "void_refused")
+slip_authorizations = Table(
+    "slip_authorizations",
+    metadata,
+    Column("authorization_id", Identity, primary_key=True, autoincrement=True),
+    Column("slip_row_id", ForeignKey("slips.id"), nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    # Of the amount, what voids were asked to release (pending, voided or refused).
+    Column("voided_amount", BigInteger, nullable=False, server_default="0"),
+    Column("card_token", Text),
+    Column("approval_number", String(16)),  # 承認番号
+    Column("transaction_id", String(64)),
+    Column("authorized_at", Timestamp),
+    Column("state", String(16), nullable=False, server_default="held"),
+    Column("idempotency_key", String(80), nullable=False, unique=True),
+    Column("reason", String(64)),  # the decline code of a declined one
+    UniqueConstraint("slip_row_id", "sequence"),
+    CheckConstraint("amount > 0 AND voided_amount BETWEEN 0 AND amount", name="amounts"),
+    CheckConstraint("state IN (" + ", ".join(f"'{s}'" for s in AUTHORIZATION_STATES) + ")", name="state"),
+)
+Index(
+    "ix_slip_authorizations_held",
+    slip_authorizations.c.slip_row_id,
+    postgresql_where=text("state = 'held'"),
+    sqlite_where=text("state = 'held'"),
+)
+
+# Each void (取消) asked of the card gateway, with its own idempotency key: a full one when a slip
+# is cancelled or expires, a partial one when its amount decreases. 'pending' until the gateway
+# answers; the daily stale-slip run asks again for any still pending.
+VOID_OUTCOMES = ("pending", "voided", "refused")
+VOID_PURPOSES = ("cancel", "decrease", "expiry", "unused")
+authorization_voids = Table(
+    "authorization_voids",
+    metadata,
+    Column("void_id", Identity, primary_key=True, autoincrement=True),
+    Column("authorization_id", ForeignKey("slip_authorizations.authorization_id"), nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("idempotency_key", String(80), nullable=False, unique=True),
+    Column("business_date", Date, nullable=False),  # the day in Japan it was asked for
+    Column("outcome", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("reason", String(64)),  # the last fault, or the card side's refusal code
+    Column("settled_at", Timestamp),
+    Column("merchant_mail_id", ForeignKey("mail_outbox.mail_id")),  # the merchant told of a refusal
+    Column("operator_mail_id", ForeignKey("mail_outbox.mail_id")),  # the operators told of a refusal
+    UniqueConstraint("authorization_id", "sequence"),
+    CheckConstraint("amount > 0", name="amount_positive"),
+    CheckConstraint("outcome IN (" + ", ".join(f"'{o}'" for o in VOID_OUTCOMES) + ")", name="outcome"),
+    CheckConstraint("purpose IN (" + ", ".join(f"'{p}'" for p in VOID_PURPOSES) + ")", name="purpose"),
+)
+Index(
+    "ix_authorization_voids_pending",
+    authorization_voids.c.void_id,
+    postgresql_where=text("outcome = 'pending'"),
+    sqlite_where=text("outcome = 'pending'"),
+)
+Index(
+    "ix_authorization_voids_untold",
+    authorization_voids.c.void_id,
+    postgresql_where=text("outcome = 'refused' AND (merchant_mail_id IS NULL OR operator_mail_id IS NULL)"),
+    sqlite_where=text("outcome = 'refused' AND (merchant_mail_id IS NULL OR operator_mail_id IS NULL)"),
+)

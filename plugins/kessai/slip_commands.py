@@ -1,11 +1,13 @@
 """Sub-commands for the online side's slip operations: confirm, cancel, change-amount,
-import-confirmations. The one clock (KESSAI_AS_OF when set) and KESSAI_MAX_SLIP_AMOUNT are read
+import-confirmations. cancel and change-amount act on the slip's card authorization too
+(kessai.authorizations), through the card gateway the environment names (command_gateway). The one clock (KESSAI_AS_OF when set) and KESSAI_MAX_SLIP_AMOUNT are read
 here, once per command, and passed down. A refusal goes to stderr, with exit status 1 and no
 traceback."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -20,7 +22,15 @@ from kessai.confirmation_import import (
 from kessai.database import make_engine
 from kessai.errors import Refusal
 from kessai.slip_amounts import max_slip_amount
-from kessai.slip_operations import SlipOperationError, cancel_slip, change_amount, confirm_slip
+from kessai.authorizations import OperationResult, cancel_with_authorization, change_amount_with_authorization
+from kessai.card_gateway import HTTP, GatewayConfigurationError, gateway_settings, open_card_gateway
+from kessai.database import kessai_home
+from kessai.slip_operations import SlipOperationError, confirm_slip
+
+# The card gateway of the commands (the DAGs read the Airflow connection kessai_card_gateway):
+# KESSAI_CARD_GATEWAY (simulator or http), and for http its base URL and API key.
+GATEWAY_URL_VARIABLE = "KESSAI_CARD_GATEWAY_URL"
+GATEWAY_API_KEY_VARIABLE = "KESSAI_CARD_GATEWAY_API_KEY"
 
 # How many rejected rows the summary prints; the rejects file has them all.
 SHOWN_REJECTS = 20
@@ -45,6 +55,30 @@ def _whole_yen(value: str) -> int | str:
         return value
 
 
+def command_gateway(environ=None):
+    """The card gateway the commands void and authorize through, from the environment: the
+    simulator (its ledger in KESSAI_HOME, shared with the DAGs') unless KESSAI_CARD_GATEWAY=http or
+    KESSAI_CARD_GATEWAY_URL is set."""
+    environ = os.environ if environ is None else environ
+    url = environ.get(GATEWAY_URL_VARIABLE)
+    connection = {"host": url, "password": environ.get(GATEWAY_API_KEY_VARIABLE)} if url else None
+    if (environ.get("KESSAI_CARD_GATEWAY") or "").strip().lower() == HTTP and not url:
+        raise GatewayConfigurationError(
+            f"KESSAI_CARD_GATEWAY=http needs {GATEWAY_URL_VARIABLE} (the gateway's base URL) "
+            f"and {GATEWAY_API_KEY_VARIABLE} for the commands"
+        )
+    settings = gateway_settings(
+        environ.get("KESSAI_CARD_GATEWAY"), connection,
+        simulator_ledger=str(kessai_home() / "card-gateway-simulator.sqlite"),
+    )
+    return open_card_gateway(settings)
+
+
+def _said(result: OperationResult) -> None:
+    for line in result.lines:
+        print(line)
+
+
 def command_confirm(args) -> int:
     registered_at = command_clock()
     try:
@@ -65,11 +99,17 @@ def command_confirm(args) -> int:
 def command_cancel(args) -> int:
     cancelled_at = command_clock()
     try:
-        with make_engine().begin() as connection:
-            cancel_slip(connection, args.merchant_id, args.slip_id, cancelled_at)
+        gateway = command_gateway()
+    except GatewayConfigurationError as error:
+        return _setting_refused(error)
+    try:
+        result = cancel_with_authorization(make_engine(), gateway, args.merchant_id, args.slip_id, cancelled_at)
     except SlipOperationError as error:
         return _refused(error)
+    finally:
+        gateway.close()
     print(f"slip {args.slip_id} of merchant {args.merchant_id} cancelled")
+    _said(result)
     return 0
 
 
@@ -78,13 +118,19 @@ def command_change_amount(args) -> int:
     amount = _whole_yen(args.amount)
     try:
         max_amount = max_slip_amount()
-        with make_engine().begin() as connection:
-            change_amount(connection, args.merchant_id, args.slip_id, amount, changed_at, max_amount)
+        gateway = command_gateway()
+    except (Refusal, GatewayConfigurationError) as error:
+        return _setting_refused(error)
+    try:
+        result = change_amount_with_authorization(
+            make_engine(), gateway, args.merchant_id, args.slip_id, amount, changed_at, max_amount
+        )
     except SlipOperationError as error:
         return _refused(error)
-    except Refusal as error:
-        return _setting_refused(error)
+    finally:
+        gateway.close()
     print(f"slip {args.slip_id} of merchant {args.merchant_id}: amount is now {amount:,} yen")
+    _said(result)
     return 0
 
 

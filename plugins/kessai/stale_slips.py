@@ -18,6 +18,10 @@ A run for business day D:
   tell, in the transaction that writes its mail: a re-run, a catch-up later in the period or a
   backfill sends nothing twice, and a merchant with nothing open gets nothing. A merchant without a
   mail address is reported to the operators instead.
+
+The expiry also writes a void for what each expired slip's authorizations still hold (with its
+idempotency key); kessai.authorizations.release_holds asks the card gateway for them after this
+transaction commits.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from typing import Callable, Mapping
 
 from sqlalchemy import BigInteger, Column, Connection, Date, Integer, MetaData, String, Table, bindparam, insert
 
+from kessai.authorizations import plan_expiry_voids
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
 from kessai.csv_files import csv_text
@@ -265,6 +270,9 @@ def remind_stale_slips(
         return {**summary, "closed": closure}
 
     summary["expired_marked"] = _expire(connection, run_date, expired_through(run_date))
+    # Their authorizations' voids, written here with their keys and asked of the card gateway by
+    # the next step once this transaction has committed (kessai.authorizations.release_holds).
+    summary["expiry_voids_planned"] = plan_expiry_voids(connection, run_date)
     periods = {name: period_of(calendar, name, run_date) for name in PERIODS}
     summary["periods"] = {name: period.key for name, period in periods.items()}
     for period in periods.values():

@@ -144,3 +144,38 @@ def test_operators_hear_of_a_merchant_without_address_and_of_a_bounce(run_dag, b
         ).scalar_one()
     assert [row[1] for row in csv.reader(io.StringIO(attachment))] == ["伝票番号", '="31"', '="32"']
     assert smtp_server.messages_to("m3@example.jp") == []
+
+
+def test_expiry_voids_the_expired_slips_authorizations_through_the_gateway(run_dag, business, smtp_server, monkeypatch):
+    """The simulator of KESSAI_HOME (the DAG's gateway): 831 expires on 3/1 with its authorization
+    voided; 832's void is refused by the card side, mailed to the merchant and the operators once."""
+    from kessai.authorizations import VOID_REFUSED_SENTENCE, authorize_slip
+    from kessai.card_gateway import SimulatorGateway
+    from kessai.database import kessai_home
+    from kessai.schema import slip_authorizations
+
+    monkeypatch.setenv("KESSAI_CARD_GATEWAY", "simulator")
+    monkeypatch.setenv("KESSAI_OPERATOR_EMAIL", OPERATORS)
+    with business.begin() as connection:
+        add_merchant(connection, "M1", "m1@example.jp")
+        add_slip(connection, "M1", "831", "2026-08-31")
+        add_slip(connection, "M1", "832", "2026-08-31")
+    gateway = SimulatorGateway(kessai_home() / "card-gateway-simulator.sqlite")
+    at = datetime(2026, 8, 31, 3, 0, tzinfo=timezone.utc)
+    authorize_slip(business, gateway, "M1", "831", "tok_ok_1", at)
+    authorize_slip(business, gateway, "M1", "832", "tok_void_refused_1", at)
+
+    first = run(run_dag, "2027-03-01")
+    assert first["remind"]["expiry_voids_planned"] == 2
+    assert {k: first["release_holds"][k] for k in ("voided", "refused", "merchant_mails", "operator_mails")} == {
+        "voided": 1, "refused": 1, "merchant_mails": 1, "operator_mails": 1}
+    again = run(run_dag, "2027-03-01")
+    assert again["release_holds"]["voided"] == 0 and again["release_holds"]["merchant_mails"] == 0
+    assert [amount for *_, amount in gateway.executed_voids()] == [1000]
+    with business.connect() as connection:
+        states = connection.execute(select(slip_authorizations.c.state).order_by(slip_authorizations.c.slip_row_id)).scalars().all()
+    assert states == ["expired", "void_refused"]
+    [merchant_mail] = [m for m in smtp_server.messages_to("m1@example.jp") if "与信" in m.subject]
+    assert VOID_REFUSED_SENTENCE in merchant_mail.text and "伝票番号 832" in merchant_mail.text
+    assert len(smtp_server.messages_to(OPERATORS)) == 1
+    gateway.close()

@@ -208,3 +208,28 @@ def test_http_never_logs_the_card_token(server, caplog):
     assert caplog.records, "the client logs its requests (so this check can fail)"
     assert "4111111111111111" not in caplog.text
     assert API_KEY not in caplog.text
+
+
+def test_the_simulator_authorizes_once_per_key_and_its_void_tokens_refuse_or_fail():
+    from kessai.card_gateway import APPROVED, KIND_FAULT, REFUSED, SIMULATED_VOID_TOKEN_PREFIXES, VOIDED
+
+    assert SIMULATED_VOID_TOKEN_PREFIXES == {"void_refused": "tok_void_refused_", "void_error": "tok_void_error_"}
+    gateway = SimulatorGateway()
+    approved = gateway.authorize("a-1", "tok_ok", 3000, reference="1")
+    assert approved.kind == APPROVED and len(approved.approval_number) == 6
+    assert gateway.authorize("a-1", "tok_ok", 3000, reference="1") == approved  # the same key: the same answer
+    assert gateway.authorize("a-2", "tok_decline_1", 3000, reference="2").kind == DECLINED
+    failed = gateway.authorize("a-3", "tok_error_1", 3000, reference="3")
+    assert (failed.kind, failed.reason) == (KIND_FAULT, "server_error_500")
+    lost = gateway.authorize("a-4", "tok_timeout_1", 3000, reference="4")
+    assert (lost.kind, lost.reason) == (KIND_FAULT, "timeout")
+    assert gateway.authorize("a-4", "tok_timeout_1", 3000, reference="4").kind == APPROVED  # answered when asked again
+    assert gateway.void("v-1", approved.transaction_id, 1000).kind == VOIDED
+    assert gateway.void("v-1", approved.transaction_id, 1000).kind == VOIDED
+    assert gateway.executed_voids() == [("v-1", approved.transaction_id, 1000)]  # once per key
+    refused = gateway.authorize("a-5", "tok_void_refused_1", 3000, reference="5")
+    refusal = gateway.void("v-2", refused.transaction_id, 3000)
+    assert (refusal.kind, refusal.reason) == (REFUSED, "void_not_permitted")
+    failing = gateway.authorize("a-6", "tok_void_error_1", 3000, reference="6")
+    assert gateway.void("v-3", failing.transaction_id, 3000).kind == KIND_FAULT
+    assert len(gateway.executed_voids()) == 1
