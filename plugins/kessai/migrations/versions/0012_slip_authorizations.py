@@ -3,8 +3,8 @@ approval number, transaction id, when, state), authorization_voids each void ask
 gateway with its idempotency key and outcome. New tables only: the slips contract is unchanged,
 and a slip without an authorization row has none on record.
 
-Revision ID: 0014
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 
 """
 from typing import Sequence, Union
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0014'
-down_revision: Union[str, Sequence[str], None] = '0009'
+revision: str = '0012'
+down_revision: Union[str, Sequence[str], None] = '0011'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
