@@ -38,7 +38,7 @@ from kessai.database import sql_text
 from kessai.mail_templates import render_mail
 from kessai.operator_alerts import (
     DEFAULT_OPERATOR_EMAIL,
-    OPERATOR_ALERT_KIND,
+    OPERATOR_NOTICE_KIND,
     OPERATOR_EMAIL_VARIABLE,
     operator_email,
 )
@@ -466,7 +466,8 @@ def digest_mail(digest: Digest, settings: ReminderSettings) -> Mail:
         kind, dedupe_key, recipient = DIGEST_KIND, key, digest.email
     else:
         subject, body = render_mail(UNREACHABLE_TEMPLATE, **values)
-        kind, dedupe_key, recipient = OPERATOR_ALERT_KIND, f"{OPERATOR_ALERT_KIND}:{key}", settings.operator_email
+        # Held for the operators' daily digest: one mail a day, not one per merchant and period.
+        kind, dedupe_key, recipient = OPERATOR_NOTICE_KIND, f"{OPERATOR_NOTICE_KIND}:{key}", settings.operator_email
     return Mail(kind=kind, dedupe_key=dedupe_key, recipient=recipient, subject=subject, body=body,
                 attachment_name=attachment_name, attachment_content=attachment_content)
 
