@@ -488,7 +488,7 @@ def slips_csv(listed: list[tuple[str, RemindedSlip]]) -> str:
 def reminder_delivery(connection: Connection, run_date: date) -> dict:
     """How the mails of run_date's digests fared at delivery, for the run's summary: sent,
     waiting (deferred or not tried yet), and given up (a bounce, a refused address) with the
-    merchant and period; the delivery itself mailed the operators an alert for each give-up."""
+    merchant and period; the delivery itself wrote a notice for the operators' digest for each give-up."""
     rows = connection.execute(_statement("run_mails", connection, run_date=Date), {"run_date": run_date}).all()
     given_up = [
         {
@@ -513,7 +513,7 @@ def reminder_delivery(connection: Connection, run_date: date) -> dict:
     log.info("digest mails of %s: %d sent, %d waiting", run_date, report["sent"], report["waiting"])
     for failure in given_up:
         log.warning(
-            "the digest of %s, mail %s to merchant %s (%r, %d slip(s)), was given up: %s; the operators were alerted",
+            "the digest of %s, mail %s to merchant %s (%r, %d slip(s)), was given up: %s; the operators get a notice in their daily digest",
             failure["period"], failure["mail_id"], failure["merchant_id"], failure["recipient"], failure["slips"],
             failure["error"],
         )
