@@ -3,7 +3,8 @@ deferred goes out once its backoff has passed, not only with the next nightly ru
 
 The DAGs that write mails deliver them in their own last task too; two deliveries at once never
 send a mail twice. Given-up mails (bounces, bad rows, mails that kept failing) are logged as a
-WARNING table and reported to `KESSAI_OPERATOR_EMAIL`; an unreachable SMTP server fails the task.
+WARNING table and held for the operators' daily digest (DAG `operator_digest`); an unreachable
+SMTP server fails the task.
 See docs/mail.md."""
 
 from datetime import datetime, timezone

@@ -8,8 +8,9 @@ charges is worked out from it and kept apart from it everywhere.
 1. **charge_day**: the run's business date must be a charge day that has begun in Japan (else
    the run fails naming the charge days around it, or the earliest moment); a date the operator declared closed does nothing and says where the
    charge moved (trigger a run for that date: the schedule knows only the national holidays).
-2. **create_slips**: the billing month's slip of every active subscription that started before
-   that month (the first slip is the online side's), payment date empty, one per subscription
+2. **create_slips**: the billing month's slips are created ahead, from the month's first business
+   day, by the DAG `recurring_slips`; this task creates any still missing: the slip of every active
+   subscription that started before that month (the first slip is the online side's), payment date empty, one per subscription
    and month. Slip numbers: `9` + the subscription's number (11 digits) + `YYYYMM`.
 3. **charge**: settles first any charge whose outcome is unknown (a timeout, a crash) by asking
    the card gateway with its idempotency key, then charges the rest concurrently; every attempt
@@ -21,8 +22,10 @@ charges is worked out from it and kept apart from it everywhere.
    more than `KESSAI_CHARGE_BREAKER_RATE` % (5) of the first `KESSAI_CHARGE_BREAKER_WINDOW` (200).
 4. **notify_failures**: once every slip has a final outcome, a slip of the month whose payment
    date is still empty has failed. One notice per merchant (CSV attached), a re-payment request
-   to each customer where the merchant enabled it; then the month is closed: nothing of it is
-   charged again.
+   to each customer where the merchant enabled it, with a signed link to re-pay where the merchant
+   set a link template (`KESSAI_REPAYMENT_LINK_SECRET` signs it; a template without the secret
+   refuses the task), else the merchant's own instructions; then the month is closed: nothing of
+   it is charged again.
 5. **deliver_mail**: sends the outbox.
 
 The gateway: `KESSAI_CARD_GATEWAY=simulator|http`; by default the HTTP gateway of the Airflow
@@ -149,9 +152,11 @@ def recurring_charge():
     @refusals_fail_at_once
     def notify_failures(day: str) -> dict:
         from kessai.recurring_failures import notify_failures as notify
+        from kessai.repayment_links import link_secret
 
+        secret = link_secret(os.environ)  # KESSAI_REPAYMENT_LINK_SECRET: never logged
         with cycle_connection(day) as (connection, cycle):
-            return finish(connection, notify(connection, cycle, clock=clock_now))
+            return finish(connection, notify(connection, cycle, clock=clock_now, repayment_link_secret=secret))
 
     @task
     @refusals_fail_at_once

@@ -14,8 +14,9 @@ Every business day at 09:00 (Japan):
   with nothing open gets nothing.
 
 More than `KESSAI_STALE_SLIP_INLINE_LIMIT` slips (default 50) go as a CSV attachment. A merchant
-without a mail address is reported to `KESSAI_OPERATOR_EMAIL` instead; a bounced mail is
-reported by the delivery, and the `report` task lists it with its merchant.
+without a mail address is reported to `KESSAI_OPERATOR_EMAIL` instead, within the operators'
+daily digest (DAG `operator_digest`); a bounced mail is reported by the delivery (in that digest
+too), and the `report` task lists it with its merchant.
 
 Tasks: `resolve_business_date` (refuses a weekend or holiday, and D before it has begun in
 Japan; a day declared closed does nothing) → `remind` (one transaction: expiry with a void

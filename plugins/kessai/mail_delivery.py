@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Engine, func, or_, select, update
 
 from kessai.mail_message import BadMail, build_message, envelope_recipient
-from kessai.operator_alerts import OPERATOR_ALERT_KIND, enqueue_operator_alert
+from kessai.operator_alerts import OPERATOR_KINDS, OPERATOR_NOTICE_KIND, enqueue_operator_alert
 from kessai.schema import mail_outbox
 from kessai.smtp_client import SendFailure, SmtpSession, SmtpSettings
 
@@ -101,6 +101,7 @@ def _due(now: datetime):
     return (
         mail_outbox.c.sent_at.is_(None)
         & mail_outbox.c.gave_up_at.is_(None)
+        & (mail_outbox.c.kind != OPERATOR_NOTICE_KIND)  # sent within the operators' digest
         & or_(mail_outbox.c.next_attempt_at.is_(None), mail_outbox.c.next_attempt_at <= now)
     )
 
@@ -188,7 +189,7 @@ def _deliver(connection, session: SmtpSession, row, now, policy: RetryPolicy, op
 def _give_up(connection, row, now, status: str, reason: str, operator_email) -> MailResult:
     _update(connection, row, gave_up_at=now, last_error=reason)
     result = _result(row, status, reason)
-    if operator_email and row.kind != OPERATOR_ALERT_KIND:  # an alert about an alert would loop
+    if operator_email and row.kind not in OPERATOR_KINDS:  # a notice about the operators' own mail would loop
         enqueue_operator_alert(connection, row, GIVE_UP_DESCRIPTIONS[status], reason, now, operator_email)
     return result
 

@@ -1,7 +1,9 @@
-"""The operators' alert about a mail the delivery gave up on, itself a mail in the outbox.
+"""The operators' alerts and notices, themselves mails in the outbox.
 
-It is written in the transaction that gives the mail up, so no give-up goes unreported, even if
-the run dies right after.
+An alert (`operator_alert`: a task failed for good) is sent at once. A notice (`operator_notice`:
+a mail given up, a merchant without a mail address) is held for the operators' daily digest
+(kessai.operator_digest) and never sent alone. The notice about a given-up mail is written in the
+transaction that gives the mail up, so no give-up goes unreported, even if the run dies right after.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from kessai.outbox import enqueue_mail
 from kessai.run_dates import JAPAN
 
 OPERATOR_ALERT_KIND = "operator_alert"
+OPERATOR_NOTICE_KIND = "operator_notice"  # held for the daily digest, never delivered alone
+OPERATOR_DIGEST_KIND = "operator_digest"
+OPERATOR_KINDS = (OPERATOR_ALERT_KIND, OPERATOR_NOTICE_KIND, OPERATOR_DIGEST_KIND)
 OPERATOR_EMAIL_VARIABLE = "KESSAI_OPERATOR_EMAIL"
 # A reserved domain (RFC 2606): every deployment names its operators in KESSAI_OPERATOR_EMAIL;
 # until then the alerts still go to the SMTP server (Mailpit, the demo's mailbox) to be read there.
@@ -36,9 +41,9 @@ def _japan_time(moment: datetime) -> str:
 def enqueue_operator_alert(
     connection: Connection, row, what: str, reason: str, gave_up_at: datetime, operator_email: str
 ) -> int:
-    """Queue the alert about outbox row `row`, given up at `gave_up_at`; returns its mail_id.
-
-    One alert per give-up: a mail requeued and given up again is reported again.
+    """Queue the notice about outbox row `row`, given up at `gave_up_at`, for the next operator
+    digest; returns its mail_id. One notice per give-up: a mail requeued and given up again is
+    reported again.
     """
     subject, body = render_mail(
         "operator_alert",
@@ -55,8 +60,8 @@ def enqueue_operator_alert(
     stamp = gave_up_at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
     return enqueue_mail(
         connection,
-        kind=OPERATOR_ALERT_KIND,
-        dedupe_key=f"{OPERATOR_ALERT_KIND}:{row.mail_id}:{stamp}",
+        kind=OPERATOR_NOTICE_KIND,
+        dedupe_key=f"{OPERATOR_NOTICE_KIND}:given_up:{row.mail_id}:{stamp}",
         recipient=operator_email,
         subject=subject,
         body=body,

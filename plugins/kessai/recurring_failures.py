@@ -20,6 +20,8 @@ from kessai.database import sql_text
 from kessai.mail_templates import render_mail
 from kessai.outbox import enqueue_mail
 from kessai.recurring_charge import ChargeFaults, open_slips
+from kessai.repayment_links import BadLinkTemplate, repayment_link
+from kessai.run_dates import japan_date_of
 from kessai.schema import recurring_charge_cycles
 
 log = logging.getLogger(__name__)
@@ -71,8 +73,12 @@ def failure_csv(cycle: ChargeCycle, rows) -> str:
     return csv_text(lines, numeric_columns=(4, 10), text_columns=(0, 1), lineterminator="\r\n")
 
 
-def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock) -> dict:
+def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock, repayment_link_secret: bytes | None = None) -> dict:
     """Detect the cycle's failures, write the notices to the outbox and close the cycle.
+
+    A re-payment request carries a link where the merchant set a link template (signed with
+    repayment_link_secret; without one the run is refused, LinkSecretMissing), else the merchant's
+    own instructions, else the merchant's contact.
 
     Call after the charge, inside one transaction. Refuses (ChargeFaults) while a slip of the
     cycle has no final outcome: a charge of unknown outcome (the slip may have been paid), or a
@@ -101,7 +107,9 @@ def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock) -> dic
     reasons: Counter = Counter()
     notices = requests = 0
     merchants_without_email: list[str] = []
+    bad_link_templates: list[str] = []
     customers_without_email = 0
+    written_on = japan_date_of(clock())
     for merchant_id, group in itertools.groupby(failed, key=lambda row: row.merchant_id):
         rows = list(group)
         reasons.update(row.failure_reason for row in rows)
@@ -114,7 +122,9 @@ def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock) -> dic
                 if not row.customer_email:
                     customers_without_email += 1
                     continue
-                _request_repayment(connection, cycle, row)
+                if not _request_repayment(connection, cycle, row, repayment_link_secret, written_on):
+                    if merchant_id not in bad_link_templates:
+                        bad_link_templates.append(merchant_id)
                 asked += 1
         requests += asked
         if merchant.merchant_email:
@@ -132,6 +142,9 @@ def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock) -> dic
     )
     if merchants_without_email:
         log.warning("merchants with failed slips but no mail address (not notified): %s", merchants_without_email)
+    if bad_link_templates:
+        log.warning("merchants whose re-payment link template makes no link (their instructions sent instead): %s",
+                    bad_link_templates)
     summary.update(
         _totals(totals),
         failed_by_reason=dict(sorted(reasons.items())),
@@ -139,6 +152,7 @@ def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock) -> dic
         repayment_requests=requests,
         merchants_without_email=merchants_without_email,
         customers_without_email=customers_without_email,
+        bad_link_templates=bad_link_templates,
     )
     log.info("recurring charge of %s closed: %s", cycle.month_label, summary)
     return summary
@@ -180,7 +194,24 @@ def _notify_merchant(connection: Connection, cycle: ChargeCycle, rows: list, ask
     )
 
 
-def _request_repayment(connection: Connection, cycle: ChargeCycle, row) -> None:
+def _repayment_path(row, secret: bytes | None, written_on: date) -> tuple[dict, bool]:
+    """The way the customer pays again: the merchant's link (signed, expiring), else its own
+    instructions, else its contact (the template's last case). False when the merchant's link
+    template could make no link (the rest of the path stands in for it)."""
+    path = {"repayment_url": "", "link_expires_on": "", "repayment_instructions": (row.repayment_instructions or "").strip()}
+    template = (row.repayment_url_template or "").strip()
+    if not template:
+        return path, True
+    try:
+        link = repayment_link(template, secret, row.merchant_id, row.slip_id, written_on)
+    except BadLinkTemplate as error:
+        log.warning("merchant %s: %s; slip %s: its instructions are sent instead", row.merchant_id, error, row.slip_id)
+        return path, False
+    return {**path, "repayment_url": link.url, "link_expires_on": japanese_date(link.expires_on)}, True
+
+
+def _request_repayment(connection: Connection, cycle: ChargeCycle, row, secret: bytes | None, written_on: date) -> bool:
+    path, link_ok = _repayment_path(row, secret, written_on)
     subject, body = render_mail(
         REPAYMENT_REQUEST,
         merchant_name=row.merchant_name,
@@ -189,6 +220,7 @@ def _request_repayment(connection: Connection, cycle: ChargeCycle, row) -> None:
         charge_date=japanese_date(cycle.charge_date),
         slip_id=row.slip_id,
         amount=yen(row.amount),
+        **path,
     )
     enqueue_mail(
         connection,
@@ -198,3 +230,4 @@ def _request_repayment(connection: Connection, cycle: ChargeCycle, row) -> None:
         subject=subject,
         body=body,
     )
+    return link_ok

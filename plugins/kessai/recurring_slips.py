@@ -4,11 +4,14 @@ created with an empty payment date, one per subscription and month (never two)."
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 from sqlalchemy import Connection, Date, bindparam, func, select, text, update
 
+from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.charge_cycle import ChargeCycle, closed_at
 from kessai.database import japan_date, sql_text
+from kessai.rules import recurring_charge_date
 from kessai.schema import subscriptions
 
 log = logging.getLogger(__name__)
@@ -90,6 +93,30 @@ def create_recurring_slips(connection: Connection, cycle: ChargeCycle) -> dict:
             connection.execute(text("ANALYZE slips"))
     log.info("billing month %s: %d recurring slip(s) created, %d yen", cycle.month_label, count, amount)
     return {**summary, "created": count, "created_amount": int(amount), "renumbered_subscriptions": renumbered}
+
+
+def create_slips_ahead(connection: Connection, business_date: date, calendar: BusinessCalendar) -> dict:
+    """The slips of the billing month business_date lies in, from its first business day on, so a
+    merchant sees, cancels or changes them before the charge day. Runs every business day (each
+    run creates only what is missing); from the month's charge day on, the charge run creates
+    what is left. A weekend or holiday is refused; a day the operator declared closed does nothing."""
+    closure = check_business_day(
+        calendar, business_date,
+        refused="recurring slips are created on business days only; the next one is {next}",
+        closed="no slips are created today; the next business day creates them",
+    )
+    summary = {"business_date": business_date.isoformat(), "created": 0, "created_amount": 0}
+    if closure:
+        log.info("%s", closure)
+        return {**summary, "closed": closure}
+    month = business_date.replace(day=1)
+    cycle = ChargeCycle(month, recurring_charge_date(month.year, month.month, calendar))
+    if business_date >= cycle.charge_date:
+        log.info(
+            "billing month %s is charged on %s: its slips are the charge run's now", cycle.month_label, cycle.charge_date
+        )
+        return {**summary, **cycle.as_dict(), "charge_day_reached": True}
+    return {**summary, **create_recurring_slips(connection, cycle)}
 
 
 def _renumber_taken(connection: Connection, cycle: ChargeCycle, due: str) -> list[str]:

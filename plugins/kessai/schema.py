@@ -91,6 +91,10 @@ merchants = Table(
     # How often the merchant gets the stale-slip digest; NULL: the global default
     # (KESSAI_REMINDER_PERIOD, weekly). Migration 0007.
     Column("reminder_period", String(8)),
+    # The customer's re-payment path for a failed recurring slip: a link template with {slip_id}
+    # and {token} (docs/recurring-charge.md), else the merchant's own instructions. Migration 0013.
+    Column("repayment_url_template", Text),
+    Column("repayment_instructions", Text),
     CheckConstraint("payout_cycle IN ('monthly', 'twice_monthly')", name="payout_cycle"),
     CheckConstraint("reminder_period IN ('daily', 'weekly', 'monthly')", name="reminder_period"),
     CheckConstraint("fee_rate_bp BETWEEN 0 AND 10000", name="fee_rate_bp"),

@@ -43,7 +43,7 @@ from kessai.database import sql_text
 from kessai.mail_templates import render_mail
 from kessai.operator_alerts import (
     DEFAULT_OPERATOR_EMAIL,
-    OPERATOR_ALERT_KIND,
+    OPERATOR_NOTICE_KIND,
     OPERATOR_EMAIL_VARIABLE,
     operator_email,
 )
@@ -474,7 +474,8 @@ def digest_mail(digest: Digest, settings: ReminderSettings) -> Mail:
         kind, dedupe_key, recipient = DIGEST_KIND, key, digest.email
     else:
         subject, body = render_mail(UNREACHABLE_TEMPLATE, **values)
-        kind, dedupe_key, recipient = OPERATOR_ALERT_KIND, f"{OPERATOR_ALERT_KIND}:{key}", settings.operator_email
+        # Held for the operators' daily digest: one mail a day, not one per merchant and period.
+        kind, dedupe_key, recipient = OPERATOR_NOTICE_KIND, f"{OPERATOR_NOTICE_KIND}:{key}", settings.operator_email
     return Mail(kind=kind, dedupe_key=dedupe_key, recipient=recipient, subject=subject, body=body,
                 attachment_name=attachment_name, attachment_content=attachment_content)
 
@@ -496,7 +497,7 @@ def slips_csv(listed: list[tuple[str, RemindedSlip]]) -> str:
 def reminder_delivery(connection: Connection, run_date: date) -> dict:
     """How the mails of run_date's digests fared at delivery, for the run's summary: sent,
     waiting (deferred or not tried yet), and given up (a bounce, a refused address) with the
-    merchant and period; the delivery itself mailed the operators an alert for each give-up."""
+    merchant and period; the delivery itself wrote a notice for the operators' digest for each give-up."""
     rows = connection.execute(_statement("run_mails", connection, run_date=Date), {"run_date": run_date}).all()
     given_up = [
         {
@@ -521,7 +522,7 @@ def reminder_delivery(connection: Connection, run_date: date) -> dict:
     log.info("digest mails of %s: %d sent, %d waiting", run_date, report["sent"], report["waiting"])
     for failure in given_up:
         log.warning(
-            "the digest of %s, mail %s to merchant %s (%r, %d slip(s)), was given up: %s; the operators were alerted",
+            "the digest of %s, mail %s to merchant %s (%r, %d slip(s)), was given up: %s; the operators get a notice in their daily digest",
             failure["period"], failure["mail_id"], failure["merchant_id"], failure["recipient"], failure["slips"],
             failure["error"],
         )

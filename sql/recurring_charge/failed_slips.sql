@@ -10,6 +10,8 @@ SELECT
     m.name AS merchant_name,
     m.email AS merchant_email,
     m.repayment_mail_enabled,
+    m.repayment_url_template,
+    m.repayment_instructions,
     s.subscription_id,
     sub.customer_email,
     sub.status AS subscription_status,

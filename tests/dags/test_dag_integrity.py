@@ -22,7 +22,7 @@ from airflow.serialization.serialized_objects import DagSerialization
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = PROJECT_ROOT / "dags"
 DAG_IDS = {"card_transmission", "recurring_charge", "payout_closing", "stale_slip_reminder"}
-BUSINESS_DAG_IDS = DAG_IDS | {"timetable_example"}
+BUSINESS_DAG_IDS = DAG_IDS | {"timetable_example", "recurring_slips", "operator_digest"}
 TIMETABLES = {"BusinessDayTimetable", "RecurringChargeTimetable", "ClosingDateTimetable"}
 EXAMPLE = "example DAG"
 

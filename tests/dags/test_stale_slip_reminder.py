@@ -124,16 +124,21 @@ def test_operators_hear_of_a_merchant_without_address_and_of_a_bounce(run_dag, b
     assert summary["merchants_without_email"] == ["M2"]
     assert (summary["mails"], summary["operator_alerts"]) == (1, 1)
 
-    to_operators = {m.subject: m for m in smtp_server.messages_to(OPERATORS)}
+    # Nothing goes to the operators alone: the notices wait for the day's operator digest.
+    assert smtp_server.messages_to(OPERATORS) == []
+    digest_run = run_dag("operator_digest", "2027-01-05")
+    assert digest_run.state == "success"
+    (digest,) = smtp_server.messages_to(OPERATORS)
+    assert digest.subject == "[kessai] 運用担当者への本日のお知らせ 2027年1月5日（対応待ち2件）"
     # M2 has no address: the operators get the list instead.
-    unreachable = to_operators[
-        "[kessai] メールアドレス未登録の店舗: M2 M2商店（未確定伝票のお知らせ 2027年1月4日現在 未確定1件・期限切れ0件）"
-    ]
-    assert slip_numbers(unreachable.text) == ["21"]
-    # M3's address bounced (550 at RCPT): the delivery alerted the operators, and this run's report
-    # names the merchant. Its two slips went as a CSV (more than the limit of 1).
-    (bounce_alert,) = [m for subject, m in to_operators.items() if subject.startswith("[kessai] メールを送信できませんでした")]
-    assert "m3@example.jp" in bounce_alert.text and "stale_slip_digest" in bounce_alert.text
+    assert (
+        "・[kessai] メールアドレス未登録の店舗: M2 M2商店（未確定伝票のお知らせ 2027年1月4日現在 未確定1件・期限切れ0件）\n"
+    ) in digest.text
+    assert slip_numbers(digest.text) == ["21"]
+    # M3's address bounced (550 at RCPT): the delivery wrote a notice for the digest, and this
+    # run's report names the merchant. Its two slips went as a CSV (more than the limit of 1).
+    assert "■ 送信できなかったメール（1件）" in digest.text
+    assert "m3@example.jp" in digest.text and "stale_slip_digest" in digest.text
     (given_up,) = outputs["report"]["given_up"]
     assert {key: given_up[key] for key in ("merchant_id", "period", "recipient", "slips")} == {
         "merchant_id": "M3", "period": "2027-W01", "recipient": "m3@example.jp", "slips": 2,

@@ -14,7 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from kessai.database import make_engine
+from kessai.business_calendar import default_calendar
 from kessai.mail_delivery import BOUNCED, DEFERRED, FAILED, REFUSED, SENT, RetryPolicy, deliver_pending
+from kessai.operator_digest import write_operator_digest
 from kessai.outbox import enqueue_mail
 from kessai.run_dates import JAPAN
 from kessai.schema import mail_outbox
@@ -197,16 +199,21 @@ def test_a_permanently_refused_recipient_is_given_up_at_once_and_reported(engine
     assert result.reason.startswith("550 5.1.1 User unknown")
     row = outbox_row(engine, bounced)
     assert (row.gave_up_at, row.attempts, row.sent_at) == (T0, 1, None)
-    # The operators' alert was written with the give-up and sent in the same run.
-    [alert] = smtp_server.messages_to(OPERATORS)
-    assert alert.subject == f"[kessai] メールを送信できませんでした (mail_id {bounced})"
-    assert "'nobody@example.jp'" in alert.text and "550 5.1.1 User unknown" in alert.text
-    assert "stale_slip_reminder" in alert.text
+    # The operators' notice was written with the give-up, held for their daily digest.
+    assert smtp_server.messages_to(OPERATORS) == []
     assert len(smtp_server.messages_to("shop@example.jp")) == 1
-    assert report.counts() == {"sent": 2, "deferred": 0, "bounced": 1, "refused": 0, "failed": 0}
+    assert report.counts() == {"sent": 1, "deferred": 0, "bounced": 1, "refused": 0, "failed": 0}
 
-    # A bounce is not retried, and its alert is not repeated.
+    # A bounce is not retried, and its notice goes once, within the digest of 2027-01-05.
     assert deliver_pending(engine, smtp, T0 + timedelta(days=1), operator_email=OPERATORS).results == []
+    with engine.begin() as connection:
+        write_operator_digest(connection, T0.date(), default_calendar(), now=T0, operator_email=OPERATORS)
+    deliver_pending(engine, smtp, T0, operator_email=OPERATORS)
+    [digest] = smtp_server.messages_to(OPERATORS)
+    assert digest.subject == "[kessai] 運用担当者への本日のお知らせ 2027年1月5日（対応待ち1件）"
+    assert f"・[kessai] メールを送信できませんでした (mail_id {bounced})\n" in digest.text
+    assert "'nobody@example.jp'" in digest.text and "550 5.1.1 User unknown" in digest.text
+    assert "stale_slip_reminder" in digest.text
     assert len(smtp_server.messages) == 2
 
 
@@ -234,13 +241,14 @@ def test_a_mail_that_keeps_failing_is_given_up_after_the_fifth_attempt(engine, s
     assert at == T0 + timedelta(minutes=150)
 
     report = deliver_pending(engine, smtp, at, operator_email=OPERATORS)
-    alert_id = max(statuses(report))
-    assert statuses(report) == {mail_id: FAILED, alert_id: SENT}
+    assert statuses(report) == {mail_id: FAILED}
     assert report.given_up[0].reason.startswith("gave up after 5 attempts; last: 451")
     row = outbox_row(engine, mail_id)
     assert (row.gave_up_at, row.attempts, row.sent_at) == (at, 5, None)
-    [alert] = smtp_server.messages
-    assert alert.envelope_to == [OPERATORS] and f"mail_id {mail_id}" in alert.subject
+    with engine.begin() as connection:
+        notice = connection.execute(select(mail_outbox).where(mail_outbox.c.mail_id != mail_id)).one()
+    assert (notice.kind, notice.recipient, notice.sent_at) == ("operator_notice", OPERATORS, None)
+    assert f"mail_id {mail_id}" in notice.subject
 
     assert deliver_pending(engine, smtp, at + timedelta(days=1), operator_email=OPERATORS).results == []
 

@@ -67,6 +67,7 @@ def test_failures_are_the_slips_without_payment_date_and_each_gets_its_mail_once
         "repayment_requests": 2,  # M1's S-DECLINE and S-DECLINE2: S-NOMAIL has no address, S-STOPPED stopped
         "merchants_without_email": [],
         "customers_without_email": 1,
+        "bad_link_templates": [],
     }
     with engine.connect() as connection:
         mails = outbox_rows(connection)
@@ -106,6 +107,9 @@ def test_failures_are_the_slips_without_payment_date_and_each_gets_its_mail_once
     assert request["subject"] == "【テスト商店M1】2027年2月分のお支払いについてのお願い"
     assert "ご注文番号: 900000000002202702" in request["body"] and "ご請求額  : 3,300円" in request["body"]
     assert "お問い合わせ先: テスト商店M1（m1@merchant.example）" in request["body"]
+    # No link template, no instructions: the customer is asked to re-pay through the merchant.
+    assert "テスト商店M1へ再決済のお手続きをお願いいたします。" in request["body"]
+    assert "https://" not in request["body"]
     assert request["attachment_name"] is None
 
     # The cycle is closed with its totals; a re-run writes no mail and charges nothing.

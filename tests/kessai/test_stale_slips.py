@@ -14,8 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from kessai.business_calendar import default_calendar
 from kessai.calendar_store import declare_closure
+from kessai.operator_digest import write_operator_digest
 from kessai.rules import confirmation_deadline, stale_from
-from kessai.run_dates import BusinessDateError
+from kessai.run_dates import JAPAN, BusinessDateError
 from kessai.schema import mail_outbox, merchants, slip_events, slip_reminders, slips, stale_slip_digests
 from kessai.stale_slips import (
     DAILY,
@@ -539,15 +540,31 @@ def test_a_merchant_without_a_mail_address_is_reported_to_the_operators(engine, 
     assert summary["merchants_without_email"] == ["M1", "M2"]
     assert summary["digests"]["operator_alerts"] == 2 and summary["digests"]["mails"] == 1
     assert "merchant M1 (M1商店) has no mail address: its digest of 2027-W01 (1 open, 0 expired slip(s))" in caplog.text
-    alerts = mails(engine, "operator_alert")
+    assert mails(engine, "operator_alert") == []  # held for the operators' digest, not sent alone
+    alerts = mails(engine, "operator_notice")
     assert [alert.recipient for alert in alerts] == ["ops@kessai.example"] * 2
     assert alerts[0].subject == (
         "[kessai] メールアドレス未登録の店舗: M1 M1商店（未確定伝票のお知らせ 2027年1月4日現在 未確定1件・期限切れ0件）"
     )
     assert "電話など別の方法で店舗へお伝えのうえ、メールアドレスの登録を依頼してください。" in alerts[0].body
     assert slip_lines(alerts[0].body) == ["・伝票番号 11　金額 1,100円　入金日 2026年10月1日　確定期限 2027年4月1日"]
-    assert alerts[0].dedupe_key == "operator_alert:stale_slip_digest:M1:2027-W01"
+    assert alerts[0].dedupe_key == "operator_notice:stale_slip_digest:M1:2027-W01"
     assert run(engine, "2027-01-05")["merchants_without_email"] == []
+
+    # The day's one mail to the operators carries both, in full, once.
+    now = datetime(2027, 1, 5, 17, 30, tzinfo=JAPAN)
+    for _ in range(2):
+        with engine.begin() as connection:
+            write_operator_digest(connection, D("2027-01-05"), default_calendar(), now=now, operator_email="ops@kessai.example")
+    [digest] = mails(engine, "operator_digest")
+    assert digest.recipient == "ops@kessai.example" and digest.dedupe_key == "operator_digest:2027-01-05"
+    assert digest.subject == "[kessai] 運用担当者への本日のお知らせ 2027年1月5日（対応待ち2件）"
+    assert "2027年1月5日の時点で、運用担当者の対応が必要な事項をまとめてお知らせします。" in digest.body
+    assert "■ メールアドレス未登録の店舗（2件）\n次の店舗にはメールアドレスが登録されていないため、" in digest.body
+    assert f"・{alerts[0].subject}\n・{alerts[1].subject}\n" in digest.body
+    assert "・伝票番号 11　金額 1,100円　入金日 2026年10月1日　確定期限 2027年4月1日" in digest.body
+    assert "・伝票番号 21　金額 2,100円" in digest.body
+    assert all(alert.sent_at is not None for alert in mails(engine, "operator_notice"))
 
 
 def test_a_long_list_goes_as_a_csv_attachment(engine):
