@@ -206,8 +206,8 @@ def deliver_outbox(dry_run: bool | None = None) -> dict[str, int]:
     """Send the due mails of the outbox: the last task of every DAG that writes mails.
 
     The task succeeds when mails were given up (a bounce, a bad row, a mail that kept failing):
-    they are logged as a WARNING table and each is reported to KESSAI_OPERATOR_EMAIL by an
-    operator alert mail sent in this same run. It fails (and Airflow retries it) when the SMTP
+    they are logged as a WARNING table and each is reported to KESSAI_OPERATOR_EMAIL by a notice
+    in the operators' daily digest (dags/operator_digest.py). It fails (and Airflow retries it) when the SMTP
     server cannot be reached. Returns the counts by outcome. `dry_run` defaults to the run's param.
     """
     if dry_run is None:

@@ -464,7 +464,8 @@ def main() -> int:
     controller = start_mailbox(mailbox)
     try:
         outcome = run_all(
-            ["card_transmission", "recurring_charge", "payout_closing", "payout_transfer_file", "stale_slip_reminder"]
+            ["card_transmission", "recurring_slips", "recurring_charge", "payout_closing", "payout_transfer_file",
+             "transfer_results", "stale_slip_reminder", "operator_digest"]
         )
     finally:
         controller.stop()
