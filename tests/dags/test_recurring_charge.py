@@ -122,7 +122,8 @@ def test_february_is_charged_on_march_1st_and_a_killed_run_is_finished_by_the_ne
     assert "・伝票番号 900000000008202702　金額 2,500円" in m1_notice.text
     (csv_name, csv_bytes), = m1_notice.attachments().items()
     assert csv_name == "recurring_charge_failures_M1_202702.csv"
-    assert "900000000008202702,S-DECLINE,2027-02,2027-03-01,2500" in csv_bytes.decode("utf-8-sig")
+    # The slip number is written as a text code (="..."), so Excel keeps its 18 digits.
+    assert '"=""900000000008202702""",S-DECLINE,2027-02,2027-03-01,2500' in csv_bytes.decode("utf-8-sig")
 
     # A re-run of the day changes nothing: no request reaches the gateway, no mail is sent.
     requests = sum(http_gateway.seen.values()) + sum(http_gateway.lookups.values())
