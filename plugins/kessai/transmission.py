@@ -29,6 +29,7 @@ from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
 from kessai.schema import slips, transmission_batches, transmission_holds
 from kessai.slip_amounts import DEFAULT_MAX_SLIP_AMOUNT, MAX_SLIP_AMOUNT_VARIABLE
+from kessai.store_names import refresh_file_names
 from kessai.transmission_file import (
     Destination,
     FileHeader,
@@ -55,6 +56,11 @@ HOLD_REASONS = {
     "store_name_control_character": "a store name of its merchant holds a control character (other than a line break)",
     "merchant_id_control_character": "its merchant id holds a control character",
     "card_company_file_code_invalid": "its card company's file_code is not 1 to 8 letters or digits",
+    "store_name_kana_invalid": "its merchant's name_kana cannot be written in half-width katakana (JIS X 0201)",
+    "store_name_en_invalid": "its merchant's name_en cannot be written in ASCII",
+    "store_name_too_long": "a store name of its merchant is longer than its card company accepts",
+    "merchant_without_card_number": "its merchant has no merchant number (加盟店番号) for its card company",
+    "payment_kind_invalid": "its payment kind (支払区分) or number of installments is not one the file knows",
 }
 
 
@@ -113,6 +119,7 @@ def claim_due_slips(
     if last is not None and last >= business_date:
         return False
     params = {"business_date": business_date}
+    refresh_file_names(connection)  # per merchant: what the holds test and the snapshot keeps
     hold_back(connection, business_date, max_amount)
     connection.execute(
         _statement(connection, "open_batches"),

@@ -1,6 +1,6 @@
 """Sub-commands: the card transmission of a business day outside Airflow (a first run, a re-run that
 rebuilds the same files, or a dry run), printing what the task log shows; the holds report of a
-day, printed as the operators' mail says it."""
+day, printed as the operators' mail says it; a merchant's 加盟店番号 at a card company."""
 
 from __future__ import annotations
 
@@ -45,6 +45,20 @@ def command_holds_report(args) -> int:
     return 0
 
 
+def command_merchant_number_set(args) -> int:
+    from kessai.merchant_numbers import set_merchant_number
+
+    engine = make_engine()
+    try:  # a bad number, merchant or card company ends in its reason, exit 1 (kessai.cli.main)
+        with engine.begin() as connection:
+            before = set_merchant_number(connection, args.merchant_id, args.card_company, args.number)
+    finally:
+        engine.dispose()
+    change = "unchanged" if before == args.number else (f"was {before}" if before else "new")
+    print(f"merchant {args.merchant_id} at {args.card_company}: merchant number {args.number} ({change})")
+    return 0
+
+
 def register(commands) -> None:
     transmit = commands.add_parser(
         "transmit", help="send a business day's confirmed slips to the card companies (again: the same files)"
@@ -59,3 +73,13 @@ def register(commands) -> None:
     )
     report.add_argument("business_date", type=parse_date, help="YYYY-MM-DD, a transmitted business day")
     report.set_defaults(handler=command_holds_report)
+
+    numbers = commands.add_parser(
+        "merchant-number", help="a merchant's 加盟店番号 at a card company, as the transmission records carry it"
+    )
+    actions = numbers.add_subparsers(dest="action", required=True)
+    number_set = actions.add_parser("set", help="record (or replace) the merchant's number at the card company")
+    number_set.add_argument("merchant_id")
+    number_set.add_argument("card_company", help="as in card_companies, e.g. visa_master, jcb")
+    number_set.add_argument("number", help="1 to 16 letters or digits, as the card company assigned it")
+    number_set.set_defaults(handler=command_merchant_number_set)
