@@ -38,7 +38,7 @@ WITH merchant_problems AS (
            f.kana_problem IS NOT NULL AS kana_invalid,
            f.en_problem IS NOT NULL AS en_invalid
     FROM merchants
-    LEFT JOIN merchant_file_names f USING (merchant_id)
+    LEFT JOIN (SELECT merchant_id, kana_problem, en_problem FROM merchant_file_names) f USING (merchant_id)
 ), bad_merchants AS (
     SELECT * FROM merchant_problems
     WHERE without_names OR control_character OR control_in_id OR kana_invalid OR en_invalid
