@@ -309,6 +309,8 @@ card_companies = Table(
     Column("name_en_max_length", Integer, nullable=False, server_default="25"),
     # Whether a slip goes out only with its merchant's 加盟店番号 for this company (else held back).
     Column("merchant_number_required", Boolean, nullable=False, server_default=false()),
+    # Whether the company answers each file (受領結果) and a slip is paid only once it accepted it.
+    Column("requires_acknowledgement", Boolean, nullable=False, server_default=false()),
 )
 
 # Each merchant's 加盟店番号 at each card company (python -m kessai merchant-number set).
@@ -366,6 +368,20 @@ transmission_batch_merchants = Table(
     Column("file_name_kana", Text),
     Column("file_name_en", Text),
     Column("merchant_number", Text),
+)
+
+# What a card company answered for each slip of a batch (kessai.acknowledgements, migration 0015):
+# one answer per batch and slip, so a file read twice changes nothing.
+transmission_acknowledgements = Table(
+    "transmission_acknowledgements",
+    metadata,
+    Column("batch_id", ForeignKey("transmission_batches.batch_id"), primary_key=True),
+    Column("slip_row_id", ForeignKey("slips.id"), primary_key=True, index=True),
+    Column("result", String(8), nullable=False),
+    Column("code", String(16), nullable=False, server_default=""),
+    Column("received_on", Date, nullable=False),  # the business day it was read: the closings read it
+    Column("source_file", Text, nullable=False),
+    CheckConstraint("result IN ('accepted', 'rejected')", name="result"),
 )
 
 # Due slips a transmission run held back, and why; they go out on a later run once fixed.

@@ -1,10 +1,13 @@
 """Sub-commands: the card transmission of a business day outside Airflow (a first run, a re-run that
 rebuilds the same files, or a dry run), printing what the task log shows; the holds report of a
-day, printed as the operators' mail says it; a merchant's 加盟店番号 at a card company."""
+day, printed as the operators' mail says it; a merchant's 加盟店番号 at a card company; the card
+companies' answers (受領結果)."""
 
 from __future__ import annotations
 
-from kessai.cli import parse_date, refuse_before_its_day
+from pathlib import Path
+
+from kessai.cli import command_clock, parse_date, refuse_before_its_day
 from kessai.clock import Starts
 from kessai.database import make_engine
 
@@ -59,6 +62,20 @@ def command_merchant_number_set(args) -> int:
     return 0
 
 
+def command_import_acknowledgements(args) -> int:
+    from kessai.acknowledgements import format_summary, refuse_unmatched, run_import
+
+    engine = make_engine()
+    try:  # a file that cannot be read ends in its reason, exit 1, nothing recorded (kessai.cli.main)
+        summary = run_import(engine, args.path, now=command_clock(), dry_run=args.dry_run)
+    finally:
+        engine.dispose()
+    result = {"folder": str(args.path.parent), "files": [summary], "dry_run": args.dry_run}
+    print(format_summary(result))
+    refuse_unmatched(result)  # the matched answers are recorded; these lines changed nothing
+    return 0
+
+
 def register(commands) -> None:
     transmit = commands.add_parser(
         "transmit", help="send a business day's confirmed slips to the card companies (again: the same files)"
@@ -83,3 +100,10 @@ def register(commands) -> None:
     number_set.add_argument("card_company", help="as in card_companies, e.g. visa_master, jcb")
     number_set.add_argument("number", help="1 to 16 letters or digits, as the card company assigned it")
     number_set.set_defaults(handler=command_merchant_number_set)
+
+    acknowledgements = commands.add_parser(
+        "import-acknowledgements", help="record a card company's answers (受領結果): accepted or rejected per slip"
+    )
+    acknowledgements.add_argument("path", type=Path, help="the card company's acknowledgement file (CSV, UTF-8)")
+    acknowledgements.add_argument("--dry-run", action="store_true", help="read, match and print, record nothing")
+    acknowledgements.set_defaults(handler=command_import_acknowledgements)

@@ -2,7 +2,8 @@
 (merchant_card_numbers), the 支払区分 of a slip (payment_kind, installments), each card company's
 limits on the store names and whether it requires a merchant number, the store names as the files
 write them (merchant_file_names, and kept per batch with the merchant number), and the hold
-reasons of a slip whose data cannot be made valid.
+reasons of a slip whose data cannot be made valid. The card companies' acknowledgements (受領結果)
+per transmitted slip, and whether a company's slips are paid only once accepted.
 
 SQLite cannot alter a check constraint: the small transmission_holds table is copied (batch mode);
 the columns of slips are added in place.
@@ -70,6 +71,24 @@ def upgrade() -> None:
     op.add_column('card_companies', sa.Column('name_en_max_length', sa.Integer(), nullable=False, server_default='25'))
     op.add_column('card_companies', sa.Column('merchant_number_required', sa.Boolean(), nullable=False,
                                               server_default=sa.false()))
+    op.add_column('card_companies', sa.Column('requires_acknowledgement', sa.Boolean(), nullable=False,
+                                              server_default=sa.false()))
+    op.create_table(
+        'transmission_acknowledgements',
+        sa.Column('batch_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+        sa.Column('slip_row_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+        sa.Column('result', sa.String(length=8), nullable=False),
+        sa.Column('code', sa.String(length=16), nullable=False, server_default=''),
+        sa.Column('received_on', sa.Date(), nullable=False),
+        sa.Column('source_file', sa.Text(), nullable=False),
+        sa.CheckConstraint("result IN ('accepted', 'rejected')", name=op.f('ck_transmission_acknowledgements_result')),
+        sa.ForeignKeyConstraint(['batch_id'], ['transmission_batches.batch_id'],
+                                name=op.f('fk_transmission_acknowledgements_batch_id_transmission_batches')),
+        sa.ForeignKeyConstraint(['slip_row_id'], ['slips.id'],
+                                name=op.f('fk_transmission_acknowledgements_slip_row_id_slips')),
+        sa.PrimaryKeyConstraint('batch_id', 'slip_row_id', name=op.f('pk_transmission_acknowledgements')),
+    )
+    op.create_index('ix_transmission_acknowledgements_slip_row_id', 'transmission_acknowledgements', ['slip_row_id'])
     op.add_column('transmission_batch_merchants', sa.Column('file_name_kana', sa.Text(), nullable=True))
     op.add_column('transmission_batch_merchants', sa.Column('file_name_en', sa.Text(), nullable=True))
     op.add_column('transmission_batch_merchants', sa.Column('merchant_number', sa.Text(), nullable=True))
@@ -82,10 +101,12 @@ def downgrade() -> None:
     # In place (SQLite 3.35+ drops a column itself): copying slips would break the views over it.
     for table, columns in (
         ('transmission_batch_merchants', ('merchant_number', 'file_name_en', 'file_name_kana')),
-        ('card_companies', ('merchant_number_required', 'name_en_max_length', 'name_kana_max_length')),
+        ('card_companies', ('requires_acknowledgement', 'merchant_number_required', 'name_en_max_length', 'name_kana_max_length')),
         ('slips', ('installments', 'payment_kind')),
     ):
         for column in columns:
             op.drop_column(table, column)
+    op.drop_index('ix_transmission_acknowledgements_slip_row_id', 'transmission_acknowledgements')
+    op.drop_table('transmission_acknowledgements')
     op.drop_table('merchant_file_names')
     op.drop_table('merchant_card_numbers')
