@@ -26,6 +26,7 @@ refused by its rules fails at once, without retries, and the operators are maile
 """
 
 import logging
+from datetime import date
 
 import pendulum
 from airflow.sdk import dag, task
@@ -37,7 +38,6 @@ from kessai_tasks import (
     RUN_PARAMS,
     business_date_of_run,
     business_engine,
-    clock_now,
     is_dry_run,
     refusals_fail_at_once,
 )
@@ -62,12 +62,12 @@ def card_acknowledgements():
     @refusals_fail_at_once
     def resolve_business_date() -> str:
         from kessai.calendar_store import prepare_calendar
-        from kessai.transmission import check_transmission_day
+        from kessai.acknowledgements import check_acknowledgements_day
 
         with business_engine() as engine:
             day = business_date_of_run(Starts.DAY_BEGUN)
             with engine.begin() as connection:
-                closed = check_transmission_day(prepare_calendar(connection), day)
+                closed = check_acknowledgements_day(prepare_calendar(connection), day)
         if closed:
             log.warning("%s", closed)
             raise AirflowSkipException(closed)
@@ -80,8 +80,8 @@ def card_acknowledgements():
         from kessai.database import kessai_home
 
         with business_engine() as engine:
-            result = import_folder(engine, acknowledgements_folder(kessai_home()), now=clock_now(),
-                                   dry_run=is_dry_run())
+            result = import_folder(engine, acknowledgements_folder(kessai_home()),
+                                   received_on=date.fromisoformat(day), dry_run=is_dry_run())
         log.info("%s", format_summary(result))
         return {"business_date": day, **result}
 

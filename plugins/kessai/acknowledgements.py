@@ -6,8 +6,8 @@ or a second answer for the same record, changes nothing. A line that matches no 
 file changes nothing and is listed. A rejected slip is not paid (the closing holds it back,
 sql/payout_closing/held_slips.sql) and the operators get the list by mail; where a card company
 requires acknowledgements (card_companies.requires_acknowledgement), a slip is paid only once
-accepted. The day an answer counts from is the business day it was read (received_on), so a
-closing re-run later reads the same answers.
+accepted. The day an answer counts from is the business day it was read (received_on: the
+DAG's run date, the command's day in Japan), so a closing re-run later reads the same answers.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ import hashlib
 import io
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import Connection, Date, Engine, bindparam, text
 
+from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.errors import Refusal
 from kessai.mail_templates import render_mail
 from kessai.operator_alerts import OPERATOR_ALERT_KIND, operator_email
 from kessai.outbox import enqueue_mail
 from kessai.output_files import make_folder
-from kessai.run_dates import japan_date_of
 from kessai.transfer_returns import move_to_done
 
 FOLDER_VARIABLE = "KESSAI_ACKNOWLEDGEMENTS_DIR"
@@ -35,6 +35,15 @@ COLUMNS = ("file_name", "merchant_id", "slip_id", "result", "code")
 RESULTS = ("accepted", "rejected")
 MAX_CODE = 16
 INSERT_CHUNK = 5_000
+
+
+def check_acknowledgements_day(calendar: BusinessCalendar, day: date) -> str | None:
+    """None on a business day; the reason on a day the operator declared closed. Refuses any other."""
+    return check_business_day(
+        calendar, day,
+        refused="the card companies' answers are read on business days; the next is {next}",
+        closed="no answer is read on it (the files wait for the next business day)",
+    )
 
 
 class AcknowledgementsRefused(Refusal):
@@ -117,8 +126,11 @@ ORDER BY b.file_name, s.merchant_id, s.slip_id
 """)
 
 
-def import_acknowledgements(connection: Connection, name: str, data: bytes, *, now: datetime) -> AcknowledgementImport:
-    """Record one file's answers in the caller's transaction; mail the operators its rejections."""
+def import_acknowledgements(
+    connection: Connection, name: str, data: bytes, *, received_on: date
+) -> AcknowledgementImport:
+    """Record one file's answers in the caller's transaction as read on the business day
+    received_on (the DAG's run date; the command's day in Japan); mail the operators its rejections."""
     run = AcknowledgementImport(file=name, sha256=hashlib.sha256(data).hexdigest())
     lines = parse_acknowledgements(name, data)
     run.lines = len(lines)
@@ -132,7 +144,7 @@ def import_acknowledgements(connection: Connection, name: str, data: bytes, *, n
     )
     for start in range(0, len(lines), INSERT_CHUNK):
         connection.execute(insert_lines, lines[start:start + INSERT_CHUNK])
-    params = {"received_on": japan_date_of(now), "source_file": name}
+    params = {"received_on": received_on, "source_file": name}
     run.recorded = connection.execute(
         _RECORD.bindparams(bindparam("received_on", type_=Date)), params
     ).rowcount
@@ -154,12 +166,12 @@ def import_acknowledgements(connection: Connection, name: str, data: bytes, *, n
     return run
 
 
-def run_import(engine: Engine, path: Path, *, now: datetime, dry_run: bool = False) -> dict:
+def run_import(engine: Engine, path: Path, *, received_on: date, dry_run: bool = False) -> dict:
     """Import one file in one transaction (a dry run rolls it back). Returns the summary."""
     data = path.read_bytes()
     with engine.connect() as connection:
         try:
-            run = import_acknowledgements(connection, path.name, data, now=now)
+            run = import_acknowledgements(connection, path.name, data, received_on=received_on)
         except BaseException:
             connection.rollback()
             raise
@@ -177,7 +189,7 @@ def acknowledgements_folder(home: Path) -> Path:
     return Path(configured) if configured else home / "acknowledgements"
 
 
-def import_folder(engine: Engine, folder: Path, *, now: datetime, dry_run: bool = False) -> dict:
+def import_folder(engine: Engine, folder: Path, *, received_on: date, dry_run: bool = False) -> dict:
     """Import every file in folder (not hidden ones, not done/), oldest name first, each in its own
     transaction, moving each to done/ once recorded. Refuses at the end, naming them, when lines
     matched no slip (their files are in done/: a re-import changes nothing)."""
@@ -185,7 +197,7 @@ def import_folder(engine: Engine, folder: Path, *, now: datetime, dry_run: bool 
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) if folder.exists() else []
     summaries = []
     for path in files:
-        summary = run_import(engine, path, now=now, dry_run=dry_run)
+        summary = run_import(engine, path, received_on=received_on, dry_run=dry_run)
         if not dry_run:
             summary["moved_to"] = str(move_to_done(path))
         summaries.append(summary)

@@ -64,10 +64,12 @@ def command_merchant_number_set(args) -> int:
 
 def command_import_acknowledgements(args) -> int:
     from kessai.acknowledgements import format_summary, refuse_unmatched, run_import
+    from kessai.run_dates import japan_date_of
 
     engine = make_engine()
     try:  # a file that cannot be read ends in its reason, exit 1, nothing recorded (kessai.cli.main)
-        summary = run_import(engine, args.path, now=command_clock(), dry_run=args.dry_run)
+        received_on = japan_date_of(command_clock())  # the day in Japan it is read
+        summary = run_import(engine, args.path, received_on=received_on, dry_run=args.dry_run)
     finally:
         engine.dispose()
     result = {"folder": str(args.path.parent), "files": [summary], "dry_run": args.dry_run}

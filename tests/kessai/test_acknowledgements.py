@@ -20,10 +20,10 @@ from kessai.schema import card_companies, mail_outbox, payout_held_slips, slips,
 from kessai.transmission import run_transmission
 from kessai.transmission_file import Destination
 from payout_builders import add_bank_account, add_merchant, at, statement
-from transmission_builders import D, add_confirmed, jst
+from transmission_builders import D, add_confirmed
 
 SENT_ON = "2027-01-13"
-READ_AT = jst("2027-01-14 09:00")
+READ_ON = D("2027-01-14")
 ANSWERS = (
     "file_name,merchant_id,slip_id,result,code\n"
     "VM_20270113.csv,M1,1,accepted,00\n"
@@ -68,8 +68,8 @@ def test_answers_are_recorded_once_and_unmatched_lines_change_nothing(transmitte
     path = tmp_path / "ack_20270114.csv"
     path.write_text(ANSWERS, encoding="utf-8")
 
-    first = run_import(transmitted, path, now=READ_AT)
-    again = run_import(transmitted, path, now=jst("2027-01-15 09:00"))  # read twice: nothing changes
+    first = run_import(transmitted, path, received_on=READ_ON)
+    again = run_import(transmitted, path, received_on=D("2027-01-15"))  # read twice: nothing changes
 
     assert (first["lines"], first["recorded"], len(first["rejected"])) == (5, 3, 1)
     assert first["unmatched"] == [
@@ -94,7 +94,7 @@ def test_answers_are_recorded_once_and_unmatched_lines_change_nothing(transmitte
 def test_the_closing_pays_neither_a_rejected_slip_nor_one_its_company_has_not_accepted(transmitted, tmp_path):
     path = tmp_path / "ack_20270114.csv"
     path.write_text(ANSWERS, encoding="utf-8")
-    run_import(transmitted, path, now=READ_AT)
+    run_import(transmitted, path, received_on=READ_ON)
 
     run_payout_closing(transmitted, D("2027-01-31"))
 
@@ -116,7 +116,7 @@ def test_a_file_that_cannot_be_read_records_nothing_and_stays(transmitted, tmp_p
     folder.mkdir()
     (folder / "bad.csv").write_text("file_name,merchant_id,slip_id,result,code\nVM_20270113.csv,M1,1,maybe,00\n")
     with pytest.raises(AcknowledgementsRefused, match=r"bad.csv line 2: .* result of accepted or rejected"):
-        import_folder(transmitted, folder, now=READ_AT)
+        import_folder(transmitted, folder, received_on=READ_ON)
     assert (folder / "bad.csv").exists()
     with transmitted.connect() as connection:
         assert answers(connection) == []
@@ -129,7 +129,7 @@ def test_the_folder_is_read_and_each_file_moved_to_done_and_unmatched_lines_refu
     folder.mkdir()
     (folder / "ack_20270114.csv").write_text(ANSWERS, encoding="utf-8")
     with pytest.raises(AcknowledgementsRefused, match="2 lines of the acknowledgements match no transmitted slip"):
-        import_folder(transmitted, folder, now=READ_AT)
+        import_folder(transmitted, folder, received_on=READ_ON)
     assert not (folder / "ack_20270114.csv").exists() and (folder / "done" / "ack_20270114.csv").exists()
     with transmitted.connect() as connection:
         assert len(answers(connection)) == 3
