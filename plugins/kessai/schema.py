@@ -332,6 +332,24 @@ merchant_file_names = Table(
     Column("name_en", Text),
     Column("kana_problem", Text),
     Column("en_problem", Text),
+    # Of the names as typed (name, name_kana, name_en): a store-change notice is sent once per value.
+    Column("names_sha256", String(64), nullable=False),
+)
+
+# The store-change notices (加盟店情報変更): a merchant whose names changed since they last went to a
+# card company is told to it once, with the day the change takes effect (kessai.merchant_change_notices).
+merchant_change_notices = Table(
+    "merchant_change_notices",
+    metadata,
+    Column("merchant_id", ForeignKey("merchants.merchant_id"), primary_key=True),
+    Column("card_company", ForeignKey("card_companies.card_company"), primary_key=True),
+    Column("names_sha256", String(64), primary_key=True),
+    Column("effective_on", Date, nullable=False, index=True),
+    # What the notice says, kept so a rebuilt file says the same.
+    Column("name", Text, nullable=False),
+    Column("name_kana", Text, nullable=False),
+    Column("name_en", Text, nullable=False),
+    Column("merchant_number", Text, nullable=False),
 )
 
 transmission_batches = Table(

@@ -10,6 +10,7 @@ one in bytes too.
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 
 from sqlalchemy import Connection, delete, insert, select
@@ -63,8 +64,14 @@ def to_file_english(text: str) -> str:
     return _checked(converted, EN_ALLOWED, text, "English store name")
 
 
-def _file_names(merchant_id: str, name_kana: str | None, name_en: str | None) -> dict:
-    row = {"merchant_id": merchant_id, "name_kana": None, "name_en": None, "kana_problem": None, "en_problem": None}
+def names_sha256(name: str | None, name_kana: str | None, name_en: str | None) -> str:
+    """One value for the three names as typed (a store-change notice is sent once per value)."""
+    return hashlib.sha256("\x00".join(value or "" for value in (name, name_kana, name_en)).encode()).hexdigest()
+
+
+def _file_names(merchant_id: str, name: str | None, name_kana: str | None, name_en: str | None) -> dict:
+    row = {"merchant_id": merchant_id, "name_kana": None, "name_en": None, "kana_problem": None, "en_problem": None,
+           "names_sha256": names_sha256(name, name_kana, name_en)}
     for value, convert, name, problem in (
         (name_kana, to_file_kana, "name_kana", "kana_problem"),
         (name_en, to_file_english, "name_en", "en_problem"),
@@ -82,7 +89,7 @@ def refresh_file_names(connection: Connection) -> None:
     """Work out every merchant's names as the files write them, in the caller's transaction."""
     connection.execute(delete(merchant_file_names))
     m = merchants.c
-    rows = connection.execute(select(m.merchant_id, m.name_kana, m.name_en)).all()
+    rows = connection.execute(select(m.merchant_id, m.name, m.name_kana, m.name_en)).all()
     for start in range(0, len(rows), REFRESH_CHUNK):
         chunk = rows[start:start + REFRESH_CHUNK]
         connection.execute(insert(merchant_file_names), [_file_names(*row) for row in chunk])

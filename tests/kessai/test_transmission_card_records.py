@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from kessai.cli import main
 from kessai.merchant_numbers import BadMerchantNumber, set_merchant_number
-from kessai.schema import card_companies, merchant_card_numbers, slips
+from kessai.schema import card_companies, merchant_card_numbers, merchant_change_notices, merchants, slips
 from kessai.store_names import StoreNameError, to_file_english, to_file_kana
 from kessai.transmission import HOLD_REASONS, format_summary, run_transmission
 from kessai.transmission_file import Destination
@@ -175,3 +175,44 @@ def test_the_command_sets_a_number_and_a_bad_one_is_one_line(business, capsys):
     assert len(err) == 1 and "is not 1 to 16 letters or digits" in err[0]
     with business.connect() as connection:
         assert connection.execute(select(merchant_card_numbers.c.merchant_number)).scalar_one() == "4900002"
+
+
+# -- store-change notices ------------------------------------------------------------------------
+
+
+def test_a_renamed_merchant_is_told_to_each_card_company_once_effective_the_next_transmission_day(
+    engine, destination
+):
+    with engine.begin() as connection:
+        add_merchant(connection, "M1")
+        add_merchant(connection, "M2")
+        set_merchant_number(connection, "M1", "jcb", "JC0001")
+        add_confirmed(connection, "1", "2026-12-30 10:00", merchant_id="M1")
+        add_confirmed(connection, "2", "2026-12-30 10:00", merchant_id="M1", card_company="jcb")
+        add_confirmed(connection, "3", "2026-12-30 10:00", merchant_id="M2")
+    run_transmission(engine, D(DAY), destination)
+    with engine.begin() as connection:  # renamed after Monday's run; M2 only retyped the same names
+        connection.execute(update(merchants).where(merchants.c.merchant_id == "M1").values(
+            name="新店名", name_kana="シンテンメイ", name_en="New Name"))
+        connection.execute(update(merchants).where(merchants.c.merchant_id == "M2").values(name_kana="ミセ"))
+
+    summary = run_transmission(engine, D(NEXT_DAY), destination)  # Tuesday: no slips, the notices
+    run_transmission(engine, D(NEXT_DAY), destination)  # a re-run: the same files
+    run_transmission(engine, D("2027-01-06"), destination)  # Wednesday: told once already
+
+    files = files_under(destination.fs, destination.root)
+    assert files[f"{NEXT_DAY}/VM_MC_20270105.csv"].decode() == (
+        '"H","VM","2027-01-05","MC"\n'
+        '"M","M1","","新店名","ｼﾝﾃﾝﾒｲ","NEW NAME","2027-01-05"\n'
+        '"T","1"\n'
+    )
+    assert files[f"{NEXT_DAY}/JC_MC_20270105.csv"].decode().splitlines()[1] == (
+        '"M","M1","JC0001","新店名","ｼﾝﾃﾝﾒｲ","NEW NAME","2027-01-05"')
+    assert not [name for name in files if name.startswith("2027-01-06/")]
+    assert summary["change_notices"] == 2
+    assert "2 store-change notices (merchants renamed) to the card companies" in format_summary(summary)
+    with engine.connect() as connection:
+        assert connection.execute(
+            select(merchant_change_notices.c.merchant_id, merchant_change_notices.c.card_company,
+                   merchant_change_notices.c.effective_on).order_by(merchant_change_notices.c.card_company)
+        ).all() == [("M1", "jcb", D(NEXT_DAY)), ("M1", "visa_master", D(NEXT_DAY))]

@@ -3,7 +3,8 @@
 limits on the store names and whether it requires a merchant number, the store names as the files
 write them (merchant_file_names, and kept per batch with the merchant number), and the hold
 reasons of a slip whose data cannot be made valid. The card companies' acknowledgements (受領結果)
-per transmitted slip, and whether a company's slips are paid only once accepted.
+per transmitted slip, and whether a company's slips are paid only once accepted. The store-change
+notices: one per merchant, card company and set of names.
 
 SQLite cannot alter a check constraint: the small transmission_holds table is copied (batch mode);
 the columns of slips are added in place.
@@ -63,8 +64,26 @@ def upgrade() -> None:
         sa.Column('name_en', sa.Text(), nullable=True),
         sa.Column('kana_problem', sa.Text(), nullable=True),
         sa.Column('en_problem', sa.Text(), nullable=True),
+        sa.Column('names_sha256', sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint('merchant_id', name=op.f('pk_merchant_file_names')),
     )
+    op.create_table(
+        'merchant_change_notices',
+        sa.Column('merchant_id', sa.String(length=32), nullable=False),
+        sa.Column('card_company', sa.String(length=16), nullable=False),
+        sa.Column('names_sha256', sa.String(length=64), nullable=False),
+        sa.Column('effective_on', sa.Date(), nullable=False),
+        sa.Column('name', sa.Text(), nullable=False),
+        sa.Column('name_kana', sa.Text(), nullable=False),
+        sa.Column('name_en', sa.Text(), nullable=False),
+        sa.Column('merchant_number', sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(['merchant_id'], ['merchants.merchant_id'],
+                                name=op.f('fk_merchant_change_notices_merchant_id_merchants')),
+        sa.ForeignKeyConstraint(['card_company'], ['card_companies.card_company'],
+                                name=op.f('fk_merchant_change_notices_card_company_card_companies')),
+        sa.PrimaryKeyConstraint('merchant_id', 'card_company', 'names_sha256', name=op.f('pk_merchant_change_notices')),
+    )
+    op.create_index('ix_merchant_change_notices_effective_on', 'merchant_change_notices', ['effective_on'])
     op.add_column('slips', sa.Column('payment_kind', sa.String(length=16), nullable=False, server_default='lump_sum'))
     op.add_column('slips', sa.Column('installments', sa.Integer(), nullable=True))
     op.add_column('card_companies', sa.Column('name_kana_max_length', sa.Integer(), nullable=False, server_default='30'))
@@ -108,5 +127,7 @@ def downgrade() -> None:
             op.drop_column(table, column)
     op.drop_index('ix_transmission_acknowledgements_slip_row_id', 'transmission_acknowledgements')
     op.drop_table('transmission_acknowledgements')
+    op.drop_index('ix_merchant_change_notices_effective_on', 'merchant_change_notices')
+    op.drop_table('merchant_change_notices')
     op.drop_table('merchant_file_names')
     op.drop_table('merchant_card_numbers')
