@@ -4,7 +4,8 @@
 An answer is recorded once per batch and slip (transmission_acknowledgements): a file read twice,
 or a second answer for the same record, changes nothing. A line that matches no slip of the named
 file changes nothing and is listed. A rejected slip is not paid (the closing holds it back,
-sql/payout_closing/held_slips.sql) and the operators get the list by mail; where a card company
+sql/payout_closing/held_slips.sql) and the operators get the list by mail; once corrected it is
+sent again with `resend` (resend_rejected) by the next transmission day; where a card company
 requires acknowledgements (card_companies.requires_acknowledgement), a slip is paid only once
 accepted. The day an answer counts from is the business day it was read (received_on: the
 DAG's run date, the command's day in Japan), so a closing re-run later reads the same answers.
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import Connection, Date, Engine, bindparam, text
+from sqlalchemy import Connection, Date, Engine, bindparam, select, text, update
 
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.errors import Refusal
@@ -28,6 +29,7 @@ from kessai.mail_templates import render_mail
 from kessai.operator_alerts import OPERATOR_ALERT_KIND, operator_email
 from kessai.outbox import enqueue_mail
 from kessai.output_files import make_folder
+from kessai.schema import slips, transmission_acknowledgements
 from kessai.transfer_returns import move_to_done
 
 FOLDER_VARIABLE = "KESSAI_ACKNOWLEDGEMENTS_DIR"
@@ -232,3 +234,33 @@ def format_summary(result: dict) -> str:
     if not result["files"]:
         lines.append(f"no acknowledgement file in {result['folder']}")
     return "\n".join(lines)
+
+
+# -- sending a rejected slip again ----------------------------------------------------------------
+
+
+def resend_rejected(connection: Connection, merchant_id: str, slip_id: str) -> dict:
+    """Make a slip its card company rejected due again: the next transmission day sends it (late) in
+    that day's batch. Its first batch keeps it as a record (and the rejection), so that day's file
+    rebuilds with every record it had. Refuses a slip whose last sending was not rejected."""
+    s, a = slips.c, transmission_acknowledgements.c
+    row = connection.execute(
+        select(s.id, s.transmission_batch_id, s.transmitted_on, a.result, a.code)
+        .outerjoin_from(slips, transmission_acknowledgements,
+                        (a.slip_row_id == s.id) & (a.batch_id == s.transmission_batch_id))
+        .where(s.merchant_id == merchant_id, s.slip_id == slip_id)
+    ).first()
+    if row is None:
+        raise AcknowledgementsRefused(f"slip {slip_id} of {merchant_id} does not exist: check the merchant and slip number")
+    if row.result != "rejected":
+        state = (f"its sending of {row.transmitted_on} was {row.result or 'not answered'}" if row.transmitted_on
+                 else "it has not been sent")
+        raise AcknowledgementsRefused(
+            f"slip {slip_id} of {merchant_id} cannot be sent again: {state}; only a slip its card company "
+            "rejected is sent again"
+        )
+    connection.execute(
+        update(slips).where(s.id == row.id).values(transmitted_on=None, transmission_batch_id=None,
+                                                    transmission_due_on=None)
+    )
+    return {"merchant_id": merchant_id, "slip_id": slip_id, "rejected_on": row.transmitted_on, "code": row.code}

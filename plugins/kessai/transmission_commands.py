@@ -78,6 +78,22 @@ def command_import_acknowledgements(args) -> int:
     return 0
 
 
+def command_resend(args) -> int:
+    from kessai.acknowledgements import resend_rejected
+
+    engine = make_engine()
+    try:  # a slip that was not rejected ends in its reason, exit 1 (kessai.cli.main)
+        with engine.begin() as connection:
+            resent = resend_rejected(connection, args.merchant_id, args.slip_id)
+    finally:
+        engine.dispose()
+    print(
+        f"slip {resent['slip_id']} of {resent['merchant_id']}, rejected in the file of {resent['rejected_on']} "
+        f"(code {resent['code'] or '-'}): due again, the next transmission day sends it"
+    )
+    return 0
+
+
 def register(commands) -> None:
     transmit = commands.add_parser(
         "transmit", help="send a business day's confirmed slips to the card companies (again: the same files)"
@@ -109,3 +125,10 @@ def register(commands) -> None:
     acknowledgements.add_argument("path", type=Path, help="the card company's acknowledgement file (CSV, UTF-8)")
     acknowledgements.add_argument("--dry-run", action="store_true", help="read, match and print, record nothing")
     acknowledgements.set_defaults(handler=command_import_acknowledgements)
+
+    resend = commands.add_parser(
+        "resend", help="send a slip its card company rejected again, once corrected (the next transmission day)"
+    )
+    resend.add_argument("merchant_id")
+    resend.add_argument("slip_id")
+    resend.set_defaults(handler=command_resend)

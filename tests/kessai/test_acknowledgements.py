@@ -13,14 +13,20 @@ from datetime import date
 import pytest
 from sqlalchemy import select, update
 
-from kessai.acknowledgements import AcknowledgementsRefused, import_folder, parse_acknowledgements, run_import
+from kessai.acknowledgements import (
+    AcknowledgementsRefused,
+    import_folder,
+    parse_acknowledgements,
+    resend_rejected,
+    run_import,
+)
 from kessai.cli import main
 from kessai.payout_closing import run_payout_closing
 from kessai.schema import card_companies, mail_outbox, payout_held_slips, slips, transmission_acknowledgements
 from kessai.transmission import run_transmission
 from kessai.transmission_file import Destination
 from payout_builders import add_bank_account, add_merchant, at, statement
-from transmission_builders import D, add_confirmed
+from transmission_builders import D, add_confirmed, files_under, marks
 
 SENT_ON = "2027-01-13"
 READ_ON = D("2027-01-14")
@@ -148,3 +154,49 @@ def test_the_command_records_and_a_clean_file_exits_0(business, tmp_path, capsys
     assert "rejected: slip 1 of M1 (visa_master, 1,000 yen) in VM_20270113.csv, code E01" in out
     path.write_text(ANSWERS, encoding="utf-8")
     assert main(["import-acknowledgements", str(path)]) == 1  # lines matching no slip: listed, exit 1
+
+
+def test_a_rejected_slip_is_sent_again_once_and_the_first_file_rebuilds_the_same(transmitted, tmp_path):
+    destination = Destination.from_url(str(tmp_path / "transmissions"))
+    first_files = files_under(destination.fs, destination.root)
+    path = tmp_path / "ack_20270114.csv"
+    path.write_text(ANSWERS, encoding="utf-8")
+    run_import(transmitted, path, received_on=READ_ON)
+
+    with transmitted.begin() as connection:
+        with pytest.raises(AcknowledgementsRefused, match="its sending of 2027-01-13 was accepted"):
+            resend_rejected(connection, "M1", "1")
+        resent = resend_rejected(connection, "M1", "2")
+    assert resent == {"merchant_id": "M1", "slip_id": "2", "rejected_on": D(SENT_ON), "code": "E12"}
+    run_transmission(transmitted, D("2027-01-14"), destination)  # Thursday: slip 2 goes again, late
+    run_transmission(transmitted, D(SENT_ON), destination)  # Wednesday's files rebuilt
+
+    files = files_under(destination.fs, destination.root)
+    assert {name: files[name] for name in first_files} == first_files  # the same bytes
+    assert [line.split(",")[1] for line in files["2027-01-14/VM_20270114.csv"].decode().splitlines()[1:-1]] == ['"2"']
+    with transmitted.connect() as connection:
+        assert marks(connection)["2"] == (D("2027-01-14"), D(SENT_ON), "visa_master")
+        with pytest.raises(AcknowledgementsRefused, match="was not answered"):
+            resend_rejected(connection, "M1", "2")
+
+    # Visa/Mastercard requires no answer: the closing pays slip 2 as sent again, and slip 1.
+    run_payout_closing(transmitted, D("2027-01-31"))
+    with transmitted.connect() as connection:
+        january = statement(connection, "M1", "2027-01-31")
+    assert (january["slip_count"], january["gross_amount"]) == (3, 7000)  # 1,000 + 2,000 + 4,000
+
+
+def test_the_resend_command(business, tmp_path, capsys):
+    with business.begin() as connection:
+        add_merchant(connection, "M1", "monthly", name_kana="ミセ", name_en="Shop")
+        add_confirmed(connection, "1", "2027-01-12 10:00", paid="2027-01-12")
+    run_transmission(business, D(SENT_ON), Destination.from_url(str(tmp_path / "transmissions")))
+    assert main(["resend", "M1", "1"]) == 1
+    assert "cannot be sent again: its sending of 2027-01-13 was not answered" in capsys.readouterr().err
+    path = tmp_path / "ack.csv"
+    path.write_text("file_name,merchant_id,slip_id,result,code\nVM_20270113.csv,M1,1,rejected,E01\n", encoding="utf-8")
+    assert main(["import-acknowledgements", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["resend", "M1", "1"]) == 0
+    assert capsys.readouterr().out == (
+        "slip 1 of M1, rejected in the file of 2027-01-13 (code E01): due again, the next transmission day sends it\n")
