@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, insert, select, update
 
 from kessai.errors import Refusal
 from kessai.schema import card_companies, merchant_card_numbers, merchants
@@ -40,11 +39,9 @@ def set_merchant_number(connection: Connection, merchant_id: str, card_company: 
     where = (n.merchant_id == merchant_id) & (n.card_company == card_company)
     before = connection.execute(select(n.merchant_number).where(where)).scalar()
     if before is None:
-        insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
         connection.execute(
-            insert(merchant_card_numbers)
-            .values(merchant_id=merchant_id, card_company=card_company, merchant_number=number)
-            .on_conflict_do_update(index_elements=["merchant_id", "card_company"], set_={"merchant_number": number})
+            insert(merchant_card_numbers).values(merchant_id=merchant_id, card_company=card_company,
+                                                 merchant_number=number)
         )
     elif before != number:
         connection.execute(update(merchant_card_numbers).where(where).values(merchant_number=number))

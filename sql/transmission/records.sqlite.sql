@@ -3,6 +3,8 @@
 -- order: merchant, then slip number, compared byte by byte (SQLite's BINARY collation).
 -- kessai.transmission cuts this stream into the batches' files by their record counts. Only the
 -- last four characters of the card reference go out.
+-- Fields 12 and 13, the approval number (承認番号) and the transaction id, are empty: the slips
+-- do not keep them yet.
 -- A slip its card company rejected and that was sent again since (python -m kessai resend) is
 -- still a record of the batch that first carried it (transmission_acknowledgements): a rebuilt
 -- file has every record it had.
