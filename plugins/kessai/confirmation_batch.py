@@ -1,9 +1,9 @@
 """Registering settlement confirmations, set-based (SPEC §4.1): the one place the rules live.
 
-A batch of (merchant, slip, confirmed_on) rows is staged in a temporary table (in one go, or
-in chunks for a large upload: open_batch, stage, settle_batch, refused_rows, close_batch), classified against
-slips, merchants and business_calendar by the SQL in sql/confirmation/*.sql, and the acceptable
-rows are confirmed with one guarded UPDATE. A single confirmation is a batch of one row, so the
+A batch of (merchant, slip, confirmed_on) rows is staged in a temporary table (in one go, or in
+pieces for a large upload: open_batch, stage, settle_batch, refused_rows, close_batch), classified
+against slips, merchants and business_calendar by the SQL in sql/confirmation/*.sql, and the
+acceptable rows are confirmed with one guarded UPDATE. A single confirmation is a batch of one row, so the
 admin screen's button and the CSV upload cannot disagree.
 """
 

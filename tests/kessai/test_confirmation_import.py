@@ -466,7 +466,7 @@ def _import_peak(engine, tmp_path, rows: int) -> int:
     path.write_bytes(("\r\n".join(_large_upload(rows, bad=bad)) + "\r\n").encode("cp932"))
     tracemalloc.start()
     try:
-        result = run_import(engine, path, rejects_path=tmp_path / f"upload-{rows}.rejects.csv", batch_rows=2_000)
+        result = run_import(engine, path, rejects_path=tmp_path / f"upload-{rows}.rejects.csv", batch_rows=1_000)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -475,12 +475,12 @@ def _import_peak(engine, tmp_path, rows: int) -> int:
 
 
 def test_the_memory_an_import_takes_does_not_grow_with_the_file(engine, tmp_path):
-    small = _import_peak(engine, tmp_path, 8_000)
+    small = _import_peak(engine, tmp_path, 5_000)
     with engine.begin() as connection:
         connection.execute(slip_events.delete())
         connection.execute(slips.delete())
         connection.execute(merchants.delete())
-    large = _import_peak(engine, tmp_path, 48_000)  # six times the rows, the same batches
+    large = _import_peak(engine, tmp_path, 30_000)  # six times the rows, the same batches
     assert large < 1.5 * small, (small, large)
 
 
