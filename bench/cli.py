@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import closing, recurring_charge, reminder, transmission
+from bench import closing, confirmation_import, recurring_charge, reminder, transmission
 from bench.harness import Bench, Options, Row
 from bench.report import block, machine, parse_size, size_label, write_block
 from bench.scratch import PostgresScratch, SqliteScratch
@@ -23,7 +23,9 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 # SQLite is the embedded default for small deployments: measured up to this size.
 SQLITE_MAX_SIZE = 1_000_000
 
-BENCHMARKS = {module.NAME: module for module in (transmission, closing, reminder, recurring_charge)}
+BENCHMARKS = {
+    module.NAME: module for module in (transmission, closing, reminder, recurring_charge, confirmation_import)
+}
 DATABASE_LABELS = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
 
 
@@ -89,7 +91,10 @@ def run(
                     log("  not measured at this size")
                 for row in measured:
                     naive = f", naive {row.naive_seconds:.3f} s" if row.naive_seconds is not None else ""
-                    log(f"  {row.benchmark}: {row.seconds:.3f} s, floor {row.floor_seconds:.3f} s ({row.ratio:.2f}x){naive}")
+                    log(
+                        f"  {row.benchmark}: {row.seconds:.3f} s, floor {row.floor_seconds:.3f} s ({row.ratio:.2f}x){naive}, "
+                        f"peak RSS {row.peak_rss / 1e6:.0f} MB"
+                    )
                 rows += measured
             bench.drop_datasets()
     finally:

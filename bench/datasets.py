@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
+from kessai.bulk_load import insert_columns
 from kessai.calendar_store import prepare_calendar
 from kessai.database import make_engine
 from kessai.migrations_runner import upgrade
 from kessai.payout_closing import assign_closing_dates
 from kessai.run_dates import JAPAN
-from kessai.schema import slips
+from kessai.schema import merchants, slips
 from kessai.stale_slips import ReminderSettings, remind_stale_slips
 from kessai.synthetic import GenerationPlan, generate
 
@@ -105,3 +106,48 @@ def _put_in_closing(connection, closing_date: date) -> None:
         .where(s.confirmed_on.is_not(None), s.confirmed_on <= closing_date, s.confirmation_registered_at <= closing_end)
         .values(closing_date=closing_date)
     )
+
+
+# -- the confirmation import's data set: paid slips waiting for their confirmation ----------------
+
+UNCONFIRMED_MERCHANTS = 100
+
+
+def unconfirmed_merchant(n: int) -> str:
+    """The merchant of slip n: every third merchant is paid twice a month."""
+    return f"C{n % UNCONFIRMED_MERCHANTS:03d}"
+
+
+def build_unconfirmed(scratch, name: str, size: int) -> str:
+    """Slips 0..size-1, each of merchant unconfirmed_merchant(n), paid in December 2026 (on the
+    day of January its upload confirms it, a month earlier), none confirmed; the business
+    calendar prepared."""
+    url = scratch.create(name)
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        with engine.begin() as connection:
+            connection.execute(
+                insert(merchants),
+                [
+                    {"merchant_id": unconfirmed_merchant(m), "name": f"店舗 {m}",
+                     "payout_cycle": "twice_monthly" if m % 3 == 0 else "monthly"}
+                    for m in range(UNCONFIRMED_MERCHANTS)
+                ],
+            )
+            for start in range(0, size, 200_000):
+                numbers = range(start, min(size, start + 200_000))
+                insert_columns(connection, slips, {
+                    "slip_id": [str(n) for n in numbers],
+                    "merchant_id": [unconfirmed_merchant(n) for n in numbers],
+                    "card_company": ["jcb"] * len(numbers),
+                    "amount": [1_000 + n % 50_000 for n in numbers],
+                    "payment_date": [date(2026, 12, n % 28 + 1) for n in numbers],
+                })
+            prepare_calendar(connection)
+        if engine.dialect.name == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.exec_driver_sql("VACUUM ANALYZE")
+    finally:
+        engine.dispose()
+    return url

@@ -72,10 +72,13 @@ class Bench:
         return self.scratch.dialect
 
     def dataset(self, kind: str, size: int) -> str:
-        """The URL of the data set `slips` or `subscriptions` of that size, built on first use."""
+        """The URL of the data set `slips`, `subscriptions` or `unconfirmed` of that size, built on
+        first use."""
         key = (kind, size)
         if key not in self._datasets:
-            if kind == "slips":
+            if kind == "unconfirmed":
+                url = datasets.build_unconfirmed(self.scratch, f"unconfirmed_{size}", size)
+            elif kind == "slips":
                 url = datasets.build(self.scratch, f"slips_{size}", datasets.slip_plan(size), slips_history=True)
             else:
                 url = datasets.build(self.scratch, f"subscriptions_{size}", datasets.subscription_plan(size))

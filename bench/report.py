@@ -66,6 +66,8 @@ TARGETS = [
     Target("closing", 5_000_000, "ratio", 3, "closing of 5M slips: at most 3× the GROUP BY"),
     Target("reminder selection", 5_000_000, "ratio", 2, "reminder selection over 5M slips: at most 2× its SELECT"),
     Target("recurring_charge", 100_000, "ratio", 1.3, "recurring charge of 100k subscriptions: at most 1.3× the latency bound"),
+    Target("confirmation_import", 1_000_000, "ratio", 2, "confirmation import of 1M rows: at most 2× COPY + UPDATE"),
+    Target("confirmation_import", 2_260_000, "peak_rss", 300 * MB, "confirmation import of 2.26M rows (200 MB): peak memory under 300 MB"),
     *(
         Target(name, NAIVE_MAX_SIZE, "naive_speedup", 20, f"{name} at 100k: at least 20× faster than the naive baseline")
         for name in BENCHMARKS

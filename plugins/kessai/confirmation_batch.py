@@ -1,13 +1,15 @@
 """Registering settlement confirmations, set-based (SPEC §4.1): the one place the rules live.
 
-A batch of (merchant, slip, confirmed_on) rows is staged in a temporary table, classified against
-slips, merchants and business_calendar by the SQL in sql/confirmation/*.sql, and the acceptable
-rows are confirmed with one guarded UPDATE. A single confirmation is a batch of one row, so the
+A batch of (merchant, slip, confirmed_on) rows is staged in a temporary table (in one go, or in
+pieces for a large upload: open_batch, stage, settle_batch, refused_rows, close_batch), classified
+against slips, merchants and business_calendar by the SQL in sql/confirmation/*.sql, and the
+acceptable rows are confirmed with one guarded UPDATE. A single confirmation is a batch of one row, so the
 admin screen's button and the CSV upload cannot disagree.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -193,26 +195,16 @@ def _count_acceptable(connection: Connection) -> int:
     ).scalar_one()
 
 
-def register_confirmations(
-    connection: Connection,
-    requests: list[ConfirmationRequest],
-    registered_at: datetime,
-    source: str,
-    *,
-    refuse_repeats: bool = False,
-    max_amount: int = DEFAULT_MAX_SLIP_AMOUNT,
-) -> BatchOutcome:
-    """Confirm every acceptable request, registered at `registered_at`; report the rest.
-
-    A repeat (the slip is already confirmed with the date asked) is counted apart, unless
-    `refuse_repeats`. Runs in the caller's transaction. `source` ("import" or "operation") goes
-    into the events. A slip whose amount is outside 1..max_amount (KESSAI_MAX_SLIP_AMOUNT, read by
-    the caller) is refused: it could never be transmitted.
-    """
-    registered_on = japan_date_of(registered_at)
+def open_batch(connection: Connection) -> None:
+    """An empty batch (the temporary table) on this connection, for `stage` to fill."""
     prepare_calendar(connection)
     _drop_rows_table(connection)  # a failed batch on this pooled SQLite connection may have left it
     confirmation_rows.create(connection)
+
+
+def stage(connection: Connection, requests: list[ConfirmationRequest]) -> None:
+    """Add rows to the open batch: one COPY on PostgreSQL, executemany on SQLite. A large upload
+    comes in several calls of a bounded size each."""
     if requests:
         insert_columns(
             connection,
@@ -224,6 +216,27 @@ def register_confirmations(
                 "confirmed_on": [r.confirmed_on for r in requests],
             },
         )
+
+
+def _repeat(refuse_repeats: bool):
+    columns = confirmation_rows.c
+    if refuse_repeats:
+        return false()
+    return and_(columns.reason == ALREADY_CONFIRMED, columns.existing_confirmed_on == columns.confirmed_on)
+
+
+def settle_batch(
+    connection: Connection,
+    registered_at: datetime,
+    source: str,
+    *,
+    refuse_repeats: bool = False,
+    max_amount: int = DEFAULT_MAX_SLIP_AMOUNT,
+) -> BatchOutcome:
+    """Classify the staged rows and confirm the acceptable ones (see register_confirmations).
+    The outcome's `refused` is left empty: `refused_rows` streams them, `refused_counts` counts
+    them; `close_batch` ends the batch."""
+    registered_on = japan_date_of(registered_at)
     _analyze_rows_table(connection)
     _execute(connection, "confirmation/duplicates")
     _classify(connection, registered_on, recheck=False, max_amount=max_amount)
@@ -241,13 +254,35 @@ def register_confirmations(
             .values(reason=CONCURRENT_CHANGE)
         )
     _execute(connection, "confirmation/events", registered_on=registered_on, registered_at=registered_at, source=source)
+    repeated = connection.execute(
+        select(func.count()).select_from(confirmation_rows).where(_repeat(refuse_repeats))
+    ).scalar_one()
+    return BatchOutcome(registered_on, applied, repeated, [])
 
+
+def refused_counts(connection: Connection, *, refuse_repeats: bool = False) -> dict[str, int]:
+    """How many rows of the settled batch were refused, by reason."""
     columns = confirmation_rows.c
-    repeat = and_(columns.reason == ALREADY_CONFIRMED, columns.existing_confirmed_on == columns.confirmed_on)
-    if refuse_repeats:
-        repeat = false()
-    repeated = connection.execute(select(func.count()).select_from(confirmation_rows).where(repeat)).scalar_one()
-    refused_rows = connection.execute(
+    return dict(
+        connection.execute(
+            select(columns.reason, func.count())
+            .where(columns.reason.is_not(None), ~_repeat(refuse_repeats))
+            .group_by(columns.reason)
+        ).all()
+    )
+
+
+# Refused rows travel from the database this many at a time (a server-side cursor on PostgreSQL).
+REFUSED_ROWS_PER_FETCH = 10_000
+
+
+def refused_rows(
+    connection: Connection, *, refuse_repeats: bool = False, max_amount: int = DEFAULT_MAX_SLIP_AMOUNT
+) -> Iterator[RefusedRow]:
+    """The refused rows of the settled batch in line order, streamed: memory stays bounded
+    however many there are. Read them to the end (or close the iterator) before the next statement."""
+    columns = confirmation_rows.c
+    result = connection.execute(
         select(
             columns.line_number,
             columns.merchant_id,
@@ -260,9 +295,38 @@ def register_confirmations(
             columns.duplicate_of,
             columns.amount,
         )
-        .where(columns.reason.is_not(None), ~repeat)
-        .order_by(columns.line_number)
+        .where(columns.reason.is_not(None), ~_repeat(refuse_repeats))
+        .order_by(columns.line_number),
+        execution_options={"yield_per": REFUSED_ROWS_PER_FETCH},
     )
-    refused = [RefusedRow(*row, max_amount=max_amount) for row in refused_rows]
+    with result:
+        for row in result:
+            yield RefusedRow(*row, max_amount=max_amount)
+
+
+def close_batch(connection: Connection) -> None:
     _drop_rows_table(connection)
-    return BatchOutcome(registered_on, applied, repeated, refused)
+
+
+def register_confirmations(
+    connection: Connection,
+    requests: list[ConfirmationRequest],
+    registered_at: datetime,
+    source: str,
+    *,
+    refuse_repeats: bool = False,
+    max_amount: int = DEFAULT_MAX_SLIP_AMOUNT,
+) -> BatchOutcome:
+    """Confirm every acceptable request, registered at `registered_at`; report the rest.
+
+    A repeat (the slip is already confirmed with the date asked) is counted apart, unless
+    `refuse_repeats`. Runs in the caller's transaction. `source` ("import" or "operation") goes
+    into the events. A slip whose amount is outside 1..max_amount (KESSAI_MAX_SLIP_AMOUNT, read by
+    the caller) is refused: it could never be transmitted.
+    """
+    open_batch(connection)
+    stage(connection, requests)
+    outcome = settle_batch(connection, registered_at, source, refuse_repeats=refuse_repeats, max_amount=max_amount)
+    refused = list(refused_rows(connection, refuse_repeats=refuse_repeats, max_amount=max_amount))
+    close_batch(connection)
+    return BatchOutcome(outcome.registered_on, outcome.applied, outcome.repeated, refused)

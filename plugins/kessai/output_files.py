@@ -16,9 +16,11 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import BinaryIO
 from pathlib import Path
+from typing import BinaryIO
 
 from kessai.errors import Refusal
 
@@ -117,24 +119,33 @@ def temporary_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex}{PART_SUFFIX}")
 
 
-def write_path(path: Path, content: bytes, *, mode: int | None = None) -> Path:
-    """Write `content` to `path` whole: a `.part` beside it created in `mode` (default
-    file_mode()), renamed into place; the `.part` is removed if anything fails."""
-    return write_stream(path, lambda out: out.write(content), mode=mode)
-
-
-def write_stream(path: Path, write: Callable[[BinaryIO], object], *, mode: int | None = None) -> Path:
-    """As write_path, the content written by `write(out)` piece by piece (a file too large to hold)."""
+@contextmanager
+def writing(path: Path, *, mode: int | None = None) -> Iterator[BinaryIO]:
+    """A binary file to write `path` with, piece by piece: a `.part` beside it created in `mode`
+    (default file_mode()), renamed into place when the block ends; removed if anything fails."""
     mode = file_mode() if mode is None else mode
     temporary = temporary_path(path)
     try:
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(descriptor, "wb") as out:
             os.fchmod(out.fileno(), mode)  # the umask narrowed os.open's mode
-            write(out)
+            yield out
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def write_path(path: Path, content: bytes, *, mode: int | None = None) -> Path:
+    """Write `content` to `path` whole (see `writing`)."""
+    with writing(path, mode=mode) as out:
+        out.write(content)
+    return path
+
+
+def write_stream(path: Path, write: Callable[[BinaryIO], object], *, mode: int | None = None) -> Path:
+    """As write_path, the content written by `write(out)` piece by piece (a file too large to hold)."""
+    with writing(path, mode=mode) as out:
+        write(out)
     return path
 
 

@@ -1,6 +1,7 @@
 """Sub-commands for the online side's slip operations: confirm, cancel, change-amount,
 import-confirmations. cancel and change-amount act on the slip's card authorization too
-(kessai.authorizations), through the card gateway the environment names (command_gateway). The one clock (KESSAI_AS_OF when set) and KESSAI_MAX_SLIP_AMOUNT are read
+(kessai.authorizations), through the card gateway the environment names (command_gateway). The
+one clock (KESSAI_AS_OF when set), KESSAI_MAX_SLIP_AMOUNT and KESSAI_IMPORT_MAX_BYTES are read
 here, once per command, and passed down. A refusal goes to stderr, with exit status 1 and no
 traceback."""
 
@@ -17,7 +18,7 @@ from kessai.confirmation_import import (
     ConfirmationFileError,
     default_rejects_path,
     import_confirmations,
-    write_rejects,
+    import_max_bytes,
 )
 from kessai.database import make_engine
 from kessai.errors import Refusal
@@ -135,21 +136,24 @@ def command_change_amount(args) -> int:
 
 
 def command_import_confirmations(args) -> int:
-    """Exit 0 whatever the rows say; 2 only when the file itself cannot be read (1: a bad setting)."""
+    """Exit 0 whatever the rows say; 2 only when the file itself cannot be imported (unreadable,
+    larger than KESSAI_IMPORT_MAX_BYTES, not a CSV of the format); 1: a bad setting. The rejects
+    file is written before the import commits: when it cannot be written, nothing is imported."""
     registered_at = command_clock()
     try:
         max_amount = max_slip_amount()
+        max_bytes = import_max_bytes()
     except Refusal as error:
         return _setting_refused(error)
+    rejects_path = args.rejects or default_rejects_path(args.file)
     try:
-        content = args.file.read_bytes()
         with make_engine().begin() as connection:
-            result = import_confirmations(connection, content, registered_at, max_amount)
+            result = import_confirmations(
+                connection, args.file, registered_at, max_amount, rejects_path=rejects_path, max_bytes=max_bytes
+            )
     except (OSError, ConfirmationFileError) as error:
         print(f"{args.file}: not imported: {error}", file=sys.stderr)
         return 2
-    rejects_path = args.rejects or default_rejects_path(args.file)
-    write_rejects(result, rejects_path)
 
     print(
         f"{args.file}: {result.rows} rows ({ENCODING_NAMES[result.encoding]}), "
@@ -157,13 +161,13 @@ def command_import_confirmations(args) -> int:
     )
     print(f"  applied            {result.applied}")
     print(f"  already confirmed  {result.already_confirmed}  (same date: nothing to do)")
-    print(f"  rejected           {len(result.rejected)}")
+    print(f"  rejected           {result.rejected_count}")
     for reason, count in result.rejected_by_reason().items():
         print(f"    {reason:<20} {count}")
     for row in result.rejected[:SHOWN_REJECTS]:
         print(f"  line {row.line_number}: {row.reason}: {row.message}")
-    if len(result.rejected) > SHOWN_REJECTS:
-        print(f"  ... and {len(result.rejected) - SHOWN_REJECTS} more")
+    if result.rejected_count > SHOWN_REJECTS:
+        print(f"  ... and {result.rejected_count - SHOWN_REJECTS} more")
     print(f"rejects: {rejects_path}")
     return 0
 
@@ -192,6 +196,6 @@ def register(commands) -> None:
         "import-confirmations",
         help="register the confirmations of a CSV (merchant_id, slip_id, confirmed_on), now",
     )
-    upload.add_argument("file", type=Path, metavar="FILE.csv")
+    upload.add_argument("file", type=Path, metavar="FILE.csv", help="at most KESSAI_IMPORT_MAX_BYTES (default 500,000,000) bytes")
     upload.add_argument("--rejects", type=Path, help="where to write the rejected rows (default: FILE.rejects.csv)")
     upload.set_defaults(handler=command_import_confirmations)

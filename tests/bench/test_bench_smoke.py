@@ -18,7 +18,7 @@ from bench.outcomes import Charges, MerchantTotals, SlipSet  # noqa: E402
 from conftest import POSTGRES_URL_VARIABLE, postgres_server_url  # noqa: E402
 
 SIZE = 2_000
-ROWS = ["transmission", "closing", "reminder", "reminder selection", "recurring_charge"]
+ROWS = ["transmission", "closing", "reminder", "reminder selection", "recurring_charge", "confirmation_import"]
 
 
 def server_url(database: str) -> str:
@@ -62,6 +62,8 @@ def test_every_benchmark_is_measured_and_gives_what_its_floor_gives(database, tm
     assert by_name["recurring_charge"].outcomes["naive"].count == 20
     assert by_name["recurring_charge"].floor_is_bound
     assert isinstance(by_name["recurring_charge"].outcomes["measured"], Charges)
+    # Every row of the upload confirms its slip, as the floor's one UPDATE does.
+    assert by_name["confirmation_import"].outcomes["measured"].rows == SIZE
 
     text = cli.publish(args, "bench/run.sh " + " ".join(argv), rows, setting)
     written = document.read_text(encoding="utf-8")

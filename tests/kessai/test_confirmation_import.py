@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import csv
 import io
+import tracemalloc
 from datetime import date
 
 import pytest
 from sqlalchemy import func, insert, select
 
 from kessai.cli import main
-from kessai.confirmation_import import ConfirmationFileError, import_confirmations, write_rejects
+from kessai.confirmation_import import ConfirmationFileError, import_confirmations
 from kessai.database import make_engine
 from kessai.rules import closing_date_for
-from kessai.schema import slip_events, slips
+from kessai.schema import merchants, slip_events, slips
 from kessai.slip_operations import SlipOperationError, cancel_slip, confirm_slip
 from slip_builders import add_merchant, add_slip, add_subscription, all_slips, event_count, jst, slip
 
@@ -107,9 +108,9 @@ def shop(engine):
     return engine
 
 
-def run_import(engine, content: bytes):
+def run_import(engine, content, **options):
     with engine.begin() as connection:
-        return import_confirmations(connection, content, UPLOADED_AT)
+        return import_confirmations(connection, content, UPLOADED_AT, **options)
 
 
 @pytest.mark.parametrize(
@@ -118,7 +119,8 @@ def run_import(engine, content: bytes):
     ids=["utf-8", "utf-8-bom", "shift_jis"],
 )
 def test_upload_applies_good_rows_and_reports_every_bad_one(shop, tmp_path, encoding, newline):
-    result = run_import(shop, upload(encoding, newline))
+    rejects_path = tmp_path / "rejects.csv"
+    result = run_import(shop, upload(encoding, newline), rejects_path=rejects_path)
 
     assert result.encoding == encoding
     assert result.registered_on == date(2027, 1, 31)
@@ -126,6 +128,7 @@ def test_upload_applies_good_rows_and_reports_every_bad_one(shop, tmp_path, enco
     assert result.applied == len(APPLIED) == 6
     assert result.already_confirmed == 1  # line 8: 1006 is confirmed on 2027-01-20, as asked
     assert [(row.line_number, row.reason) for row in result.rejected] == REJECTED
+    assert result.rejected_count == len(REJECTED)
     with shop.connect() as connection:
         for number, (_, closing) in APPLIED.items():
             merchant_id = "M2" if number == "1003" else "M1"
@@ -147,8 +150,6 @@ def test_upload_applies_good_rows_and_reports_every_bad_one(shop, tmp_path, enco
         )
     )
 
-    rejects_path = tmp_path / "rejects.csv"
-    write_rejects(result, rejects_path)
     rejects = list(csv.reader(io.StringIO(rejects_path.read_bytes().decode(encoding), newline="")))
     assert rejects[0] == ["line_number", "reason", "message", "merchant_id", "slip_id", "confirmed_on", "note"]
     assert [(int(line), reason) for line, reason, *_ in rejects[1:]] == REJECTED
@@ -376,3 +377,145 @@ def test_cli_confirm_and_cancel(recent_slips, capsys):
     with engine.connect() as connection:
         assert slip(connection, "1").cancelled_at is None
         assert slip(connection, "2").cancelled_at is not None
+
+
+# -- streaming: batches, encodings, memory, the size limit ----------------------------------
+
+
+@pytest.mark.parametrize("batch_rows", [1, 4])
+def test_the_rows_staged_in_small_batches_give_the_same_result(shop, tmp_path, batch_rows):
+    rejects_path = tmp_path / "rejects.csv"
+    result = run_import(shop, upload("cp932", "\r\n"), rejects_path=rejects_path, batch_rows=batch_rows)
+
+    assert (result.rows, result.applied, result.already_confirmed) == (22, 6, 1)
+    assert [(row.line_number, row.reason) for row in result.rejected] == REJECTED
+    rejects = list(csv.reader(io.StringIO(rejects_path.read_bytes().decode("cp932"), newline="")))
+    assert [(int(line), reason) for line, reason, *_ in rejects[1:]] == REJECTED
+
+
+def _many_slips(engine, rows: int) -> None:
+    with engine.begin() as connection:
+        add_merchant(connection, "M1", "monthly")
+        connection.execute(
+            insert(slips),
+            [{"slip_id": str(n), "merchant_id": "M1", "card_company": "jcb", "amount": 1000 + n, "payment_date": PAID}
+             for n in range(rows)],
+        )
+
+
+def _large_upload(rows: int, note=lambda n: "一括確定", bad: dict | None = None) -> list[str]:
+    """Slip n on line n + 2, dated 2027-01-01 .. 2027-01-28; `bad` replaces the lines of some slips."""
+    lines = ["merchant_id,slip_id,confirmed_on,note"]
+    for n in range(rows):
+        lines.append((bad or {}).get(n, f"M1,{n},2027-01-{n % 28 + 1:02d},{note(n)}"))
+    return lines
+
+
+LARGE_ROWS = 30_000
+# Three rows in the middle of the file are wrong; every other row applies.
+BAD_LINES = {
+    15_000: "M1,15000,2027-13-01,月が13",  # line 15002
+    15_001: "M1,99999999,2027-01-02,存在しない伝票",  # line 15003
+    20_000: "M1,1,2027-01-02,重複",  # line 20002: slip 1 is on line 3
+}
+
+
+@pytest.mark.parametrize(
+    "encoding, late",
+    [("utf-8-sig", False), ("cp932", False), ("cp932", True), ("utf-8", True)],
+    ids=["utf-8-bom", "shift_jis", "shift_jis_after_the_first_bytes", "utf-8_after_the_first_bytes"],
+)
+def test_a_large_file_streams_and_a_bad_row_in_the_middle_is_rejected_alone(engine, tmp_path, encoding, late):
+    """`late`: the first 5,000 lines (over 64 KB) are ASCII, so the first bytes do not tell the
+    encoding: a Shift_JIS file is taken for UTF-8 at first and read again as cp932 where it fails."""
+    _many_slips(engine, LARGE_ROWS)
+    note = (lambda n: "bulk" if n < 5_000 else "一括確定") if late else (lambda n: "一括確定")
+    lines = _large_upload(LARGE_ROWS, note, BAD_LINES)
+    content = ("\r\n".join(lines) + "\r\n").encode(encoding)
+    path = tmp_path / "upload.csv"
+    path.write_bytes(content)
+    rejects_path = tmp_path / "upload.rejects.csv"
+
+    result = run_import(engine, path, rejects_path=rejects_path, batch_rows=4_000)
+
+    assert (result.encoding, result.rows) == (encoding, LARGE_ROWS)
+    assert (result.applied, result.already_confirmed) == (LARGE_ROWS - 3, 0)
+    expected = [(15_002, "malformed_date"), (15_003, "unknown_slip"), (20_002, "duplicate_row")]
+    assert [(row.line_number, row.reason) for row in result.rejected] == expected
+    assert result.rejected_by_reason() == {"duplicate_row": 1, "malformed_date": 1, "unknown_slip": 1}
+    written = rejects_path.read_bytes()
+    assert written.count(b"\xef\xbb\xbf") == (1 if encoding == "utf-8-sig" else 0)
+    rejects = list(csv.reader(io.StringIO(written.decode(encoding), newline="")))
+    assert [(int(row[0]), row[1], row[3:]) for row in rejects[1:]] == [
+        (15_002, "malformed_date", ["M1", "15000", "2027-13-01", "月が13"]),
+        (15_003, "unknown_slip", ["M1", "99999999", "2027-01-02", "存在しない伝票"]),
+        (20_002, "duplicate_row", ["M1", "1", "2027-01-02", "重複"]),
+    ]
+    with engine.connect() as connection:
+        confirmed = dict(connection.execute(
+            select(slips.c.confirmed_on.is_not(None), func.count()).group_by(slips.c.confirmed_on.is_not(None))
+        ).all())
+        assert confirmed == {True: LARGE_ROWS - 3, False: 3}  # 15000, 15001 and 20000: no good row names them
+        assert slip(connection, "14999").confirmed_on == date(2027, 1, 14999 % 28 + 1)
+        assert slip(connection, "29999").confirmed_on == date(2027, 1, 29999 % 28 + 1)
+        assert event_count(connection) == LARGE_ROWS - 3
+
+
+def _import_peak(engine, tmp_path, rows: int) -> int:
+    """The highest memory Python allocated while importing a file of `rows` rows, one in a hundred
+    rejected (so the rejects are written too)."""
+    _many_slips(engine, rows)
+    bad = {n: f"M1,{n},2027-02-30,存在しない日付" for n in range(0, rows, 100)}
+    path = tmp_path / f"upload-{rows}.csv"
+    path.write_bytes(("\r\n".join(_large_upload(rows, bad=bad)) + "\r\n").encode("cp932"))
+    tracemalloc.start()
+    try:
+        result = run_import(engine, path, rejects_path=tmp_path / f"upload-{rows}.rejects.csv", batch_rows=1_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (result.applied, result.rejected_count) == (rows - rows // 100, rows // 100)
+    return peak
+
+
+def test_the_memory_an_import_takes_does_not_grow_with_the_file(engine, tmp_path):
+    small = _import_peak(engine, tmp_path, 5_000)
+    with engine.begin() as connection:
+        connection.execute(slip_events.delete())
+        connection.execute(slips.delete())
+        connection.execute(merchants.delete())
+    large = _import_peak(engine, tmp_path, 30_000)  # six times the rows, the same batches
+    assert large < 1.5 * small, (small, large)
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(shop):
+    content = upload("utf-8")
+    with pytest.raises(ConfirmationFileError, match=f"the file is {len(content):,} bytes, more than the 100 an import reads"):
+        run_import(shop, content, max_bytes=100)
+    with shop.connect() as connection:
+        assert slip(connection, "1001").confirmed_on is None
+    assert run_import(shop, content, max_bytes=len(content)).applied == 6  # the limit itself is allowed
+
+
+def test_cli_import_refuses_a_file_over_kessai_import_max_bytes(recent_slips, tmp_path, capsys, monkeypatch):
+    engine, paid = recent_slips
+    path = tmp_path / "upload.csv"
+    path.write_bytes(f"merchant_id,slip_id,confirmed_on\r\nM1,1,{paid}\r\n".encode())  # 51 bytes
+    monkeypatch.setenv("KESSAI_IMPORT_MAX_BYTES", "40")
+    assert main(["import-confirmations", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        f"{path}: not imported: the file is 51 bytes, more than the 40 an import reads "
+        "(KESSAI_IMPORT_MAX_BYTES, default 500,000,000): split it into smaller files or raise the limit\n"
+    )
+    assert not (tmp_path / "upload.rejects.csv").exists()
+    with engine.connect() as connection:
+        assert slip(connection, "1").confirmed_on is None
+
+    monkeypatch.setenv("KESSAI_IMPORT_MAX_BYTES", "a lot")
+    assert main(["import-confirmations", str(path)]) == 1
+    assert "KESSAI_IMPORT_MAX_BYTES='a lot' is not a number of bytes" in capsys.readouterr().err
+
+    monkeypatch.setenv("KESSAI_IMPORT_MAX_BYTES", "51")
+    assert main(["import-confirmations", str(path)]) == 0
+    with engine.connect() as connection:
+        assert slip(connection, "1").confirmed_on == paid

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import update
 
 from kessai.charge_cycle import ChargeCycle
-from kessai.confirmation_import import import_confirmations, write_rejects
+from kessai.confirmation_import import import_confirmations
 from kessai.csv_files import csv_text, neutralise
 from kessai.payout_closing import run_payout_closing
 from kessai.payout_statement_files import run_statement_files
@@ -78,10 +78,9 @@ def test_the_rejects_file_gives_back_formula_cells_as_text(engine, tmp_path):
         "+cmd|' /C calc'!A0,2,2027-01-31,x\r\n"
         "M1,@SUM(A1:A2),2027-01-31,-2+3\r\n"
     ).encode("utf-8")
-    with engine.begin() as connection:
-        result = import_confirmations(connection, upload, datetime(2027, 2, 1, 3, tzinfo=timezone.utc))
     path = tmp_path / "upload.rejects.csv"
-    write_rejects(result, path)
+    with engine.begin() as connection:
+        import_confirmations(connection, upload, datetime(2027, 2, 1, 3, tzinfo=timezone.utc), rejects_path=path)
 
     rows = read_csv(path, "utf-8")
     assert rows[0] == ["line_number", "reason", "message", "merchant_id", "slip_id", "confirmed_on", "memo"]
