@@ -170,3 +170,14 @@ def test_the_holds_report_command(held_slips, database_url, destination, monkeyp
     assert reports(held_slips) == []  # printed, not mailed
     assert main(["holds-report", "2027-01-06"]) == 0  # not transmitted yet
     assert capsys.readouterr().out == "the transmission of 2027-01-06 held no slip back: no holds report\n"
+
+
+def test_every_hold_reason_has_its_words_and_its_action_in_the_report():
+    from pathlib import Path
+
+    from kessai.transmission import HOLD_REASONS
+
+    template = (Path(__file__).resolve().parents[2] / "plugins/kessai/templates/mail/transmission_holds_report.txt").read_text()
+    labels, actions = template.split("{%- set actions", 1)
+    for reason in HOLD_REASONS:
+        assert f'"{reason}":' in labels and f'"{reason}":' in actions, reason
