@@ -8,7 +8,7 @@ days are 11/2, 11/4, 11/5 and 11/6 only. The missed closing is the monthly closi
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
