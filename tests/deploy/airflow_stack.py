@@ -56,11 +56,16 @@ class AirflowStack:
 
     def airflow(self, *args: str, timeout: float = 300, env=None) -> subprocess.CompletedProcess:
         """Run an airflow CLI command in this stack's environment (plus `env`); raise with its
-        output on failure."""
-        result = subprocess.run(
-            [sys.executable, "-m", "airflow", *args],
-            env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout,
-        )
+        output on failure. A command that met the SQLite metadata database locked by a running
+        scheduler wrote nothing (its transaction rolled back) and is run again, up to three times."""
+        for _ in range(3):
+            result = subprocess.run(
+                [sys.executable, "-m", "airflow", *args],
+                env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout,
+            )
+            if result.returncode == 0 or "database is locked" not in result.stderr + result.stdout:
+                break
+            time.sleep(2)
         if result.returncode != 0:
             raise RuntimeError(f"airflow {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result
