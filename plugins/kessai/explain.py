@@ -44,10 +44,14 @@ HOLD_REASONS_JA = {
     "unknown_card_company": "カード会社が card_companies に登録されていない",
     "merchant_without_store_names": "店舗名（漢字・カナ・英字）が揃っていない",
     "not_transmitted": "送信されていない（送信日の処理が行われていない）",
+    "rejected_by_card_company": "カード会社が受け付けなかった（受領結果で不承認）",
+    "awaiting_acknowledgement": "カード会社の受領結果（承認）をまだ受け取っていない",
 }
 CLOSING_HOLD_REASONS = {
     **HOLD_REASONS,
     "not_transmitted": "no transmission run held it back, it was not sent (a transmission day missed)",
+    "rejected_by_card_company": "it went out but its card company rejected it (its acknowledgement)",
+    "awaiting_acknowledgement": "its card company must accept it first and no acceptance was read",
 }
 OUTCOMES = {
     "succeeded": ("succeeded", "成功"),

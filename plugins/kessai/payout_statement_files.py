@@ -77,6 +77,8 @@ HELD_BACK_REASONS = {
     "unknown_card_company": "カード会社が登録されていないため未送信",
     "merchant_without_store_names": "店舗名 (漢字・カナ・英字) が登録されていないため未送信",
     "not_transmitted": "締め日までにカード会社へ未送信",
+    "rejected_by_card_company": "カード会社が受け付けなかったため保留",
+    "awaiting_acknowledgement": "カード会社の受領確認待ちのため保留",
 }
 
 

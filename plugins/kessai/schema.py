@@ -166,6 +166,11 @@ slips = Table(
     Column("closing_date", Date),
     Column("expired_on", Date),
     Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
+    # 支払区分 as the online side set it (migration 0015): lump_sum (一括), installments (分割, with
+    # their number), revolving (リボ), bonus (ボーナス). No check: a slip the file cannot carry is held
+    # back at transmission (payment_kind_invalid), not refused to the online side.
+    Column("payment_kind", String(16), nullable=False, server_default="lump_sum"),
+    Column("installments", Integer),
     UniqueConstraint("merchant_id", "slip_id"),
     CheckConstraint("amount > 0", name="amount_positive"),
     CheckConstraint(
@@ -315,6 +320,52 @@ card_companies = Table(
     # its folder (migration 0008; each database says it its own way).
     CheckConstraint("file_code ~ '^[A-Za-z0-9]+$'", name="file_code").ddl_if(dialect="postgresql"),
     CheckConstraint("file_code <> '' AND file_code NOT GLOB '*[^A-Za-z0-9]*'", name="file_code").ddl_if(dialect="sqlite"),
+    # What the company accepts of the store names in a record, in characters (migration 0015).
+    Column("name_kana_max_length", Integer, nullable=False, server_default="30"),
+    Column("name_en_max_length", Integer, nullable=False, server_default="25"),
+    # Whether a slip goes out only with its merchant's 加盟店番号 for this company (else held back).
+    Column("merchant_number_required", Boolean, nullable=False, server_default=false()),
+    # Whether the company answers each file (受領結果) and a slip is paid only once it accepted it.
+    Column("requires_acknowledgement", Boolean, nullable=False, server_default=false()),
+)
+
+# Each merchant's 加盟店番号 at each card company (python -m kessai merchant-number set).
+merchant_card_numbers = Table(
+    "merchant_card_numbers",
+    metadata,
+    Column("merchant_id", ForeignKey("merchants.merchant_id"), primary_key=True),
+    Column("card_company", ForeignKey("card_companies.card_company"), primary_key=True),
+    Column("merchant_number", String(16), nullable=False),
+)
+
+# The store names as the transmission files write them (kessai.store_names), worked out once per
+# merchant by each claim; a problem says why a name cannot be made valid (then NULL name).
+merchant_file_names = Table(
+    "merchant_file_names",
+    metadata,
+    Column("merchant_id", String(32), primary_key=True),
+    Column("name_kana", Text),
+    Column("name_en", Text),
+    Column("kana_problem", Text),
+    Column("en_problem", Text),
+    # Of the names as typed (name, name_kana, name_en): a store-change notice is sent once per value.
+    Column("names_sha256", String(64), nullable=False),
+)
+
+# The store-change notices (加盟店情報変更): a merchant whose names changed since they last went to a
+# card company is told to it once, with the day the change takes effect (kessai.merchant_change_notices).
+merchant_change_notices = Table(
+    "merchant_change_notices",
+    metadata,
+    Column("merchant_id", ForeignKey("merchants.merchant_id"), primary_key=True),
+    Column("card_company", ForeignKey("card_companies.card_company"), primary_key=True),
+    Column("names_sha256", String(64), primary_key=True),
+    Column("effective_on", Date, nullable=False, index=True),
+    # What the notice says, kept so a rebuilt file says the same.
+    Column("name", Text, nullable=False),
+    Column("name_kana", Text, nullable=False),
+    Column("name_en", Text, nullable=False),
+    Column("merchant_number", Text, nullable=False),
 )
 
 transmission_batches = Table(
@@ -346,6 +397,25 @@ transmission_batch_merchants = Table(
     Column("name", Text, nullable=False),
     Column("name_kana", Text, nullable=False),
     Column("name_en", Text, nullable=False),
+    # As the file writes them, and the merchant's 加盟店番号 at the batch's company (migration 0015;
+    # NULL in batches written before it).
+    Column("file_name_kana", Text),
+    Column("file_name_en", Text),
+    Column("merchant_number", Text),
+)
+
+# What a card company answered for each slip of a batch (kessai.acknowledgements, migration 0015):
+# one answer per batch and slip, so a file read twice changes nothing.
+transmission_acknowledgements = Table(
+    "transmission_acknowledgements",
+    metadata,
+    Column("batch_id", ForeignKey("transmission_batches.batch_id"), primary_key=True),
+    Column("slip_row_id", ForeignKey("slips.id"), primary_key=True, index=True),
+    Column("result", String(8), nullable=False),
+    Column("code", String(16), nullable=False, server_default=""),
+    Column("received_on", Date, nullable=False),  # the business day it was read: the closings read it
+    Column("source_file", Text, nullable=False),
+    CheckConstraint("result IN ('accepted', 'rejected')", name="result"),
 )
 
 # Due slips a transmission run held back, and why; they go out on a later run once fixed.
@@ -355,11 +425,12 @@ transmission_holds = Table(
     Column("business_date", Date, primary_key=True),
     Column("slip_row_id", ForeignKey("slips.id"), primary_key=True),
     Column("reason", String(32), primary_key=True),
-    # The reasons of kessai.transmission.HOLD_REASONS (migration 0009).
+    # The reasons of kessai.transmission.HOLD_REASONS (migrations 0009, 0015).
     CheckConstraint(
         "reason IN ('unknown_card_company', 'merchant_without_store_names', 'amount_out_of_range', "
         "'store_name_control_character', 'merchant_id_control_character', "
-        "'card_company_file_code_invalid')",
+        "'card_company_file_code_invalid', 'merchant_without_card_number', 'store_name_kana_invalid', "
+        "'store_name_en_invalid', 'store_name_too_long', 'payment_kind_invalid')",
         name="reason",
     ),
 )

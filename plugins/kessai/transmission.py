@@ -28,7 +28,9 @@ from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
 from kessai.schema import slips, transmission_batches, transmission_holds
+from kessai.merchant_change_notices import notice_count, record_change_notices, write_change_notice_files
 from kessai.slip_amounts import DEFAULT_MAX_SLIP_AMOUNT, MAX_SLIP_AMOUNT_VARIABLE
+from kessai.store_names import refresh_file_names
 from kessai.transmission_file import (
     Destination,
     FileHeader,
@@ -55,6 +57,11 @@ HOLD_REASONS = {
     "store_name_control_character": "a store name of its merchant holds a control character (other than a line break)",
     "merchant_id_control_character": "its merchant id holds a control character",
     "card_company_file_code_invalid": "its card company's file_code is not 1 to 8 letters or digits",
+    "store_name_kana_invalid": "its merchant's name_kana cannot be written in half-width katakana (JIS X 0201)",
+    "store_name_en_invalid": "its merchant's name_en cannot be written in ASCII",
+    "store_name_too_long": "a store name of its merchant is longer than its card company accepts",
+    "merchant_without_card_number": "its merchant has no merchant number (加盟店番号) for its card company",
+    "payment_kind_invalid": "its payment kind (支払区分) or number of installments is not one the file knows",
 }
 
 
@@ -113,6 +120,7 @@ def claim_due_slips(
     if last is not None and last >= business_date:
         return False
     params = {"business_date": business_date}
+    refresh_file_names(connection)  # per merchant: what the holds test and the snapshot keeps
     hold_back(connection, business_date, max_amount)
     connection.execute(
         _statement(connection, "open_batches"),
@@ -128,6 +136,7 @@ def claim_due_slips(
     if postgresql:
         connection.execute(text("ANALYZE slips (transmitted_on)"))
     connection.execute(_statement(connection, "snapshot_store_names"), {**params, "cr": "\r", "lf": "\n"})
+    record_change_notices(connection, business_date)  # against the batches before this day
     return True
 
 
@@ -199,6 +208,7 @@ def transmission_summary(connection: Connection, business_date: date, claimed: b
         "held_count": held_count(connection, business_date),
         "held": [{**hold, "reason_text": HOLD_REASONS[hold["reason"]]} for hold in holds],
         "sent_on_later_days": sent_on_later_days(connection, business_date),
+        "change_notices": notice_count(connection, business_date),
     }
 
 
@@ -301,6 +311,7 @@ def run_transmission(
             return {**summary, "dry_run": True, "files": []}
         connection.commit()
         summary["files"] = write_batch_files(connection, business_date, destination)
+        summary["files"] += write_change_notice_files(connection, business_date, destination)
         connection.commit()
     return summary
 
@@ -332,6 +343,8 @@ def format_summary(summary: dict) -> str:
             f"{batch['record_count']:>9} slips {int(batch['amount_total']):>15,} yen  "
             f"{batch['late_count']} late"
         )
+    if summary.get("change_notices"):
+        lines.append(f"  {summary['change_notices']} store-change notices (merchants renamed) to the card companies")
     if summary["sent_on_later_days"]:
         lines.append(f"  {summary['sent_on_later_days']} slips due by {day} went out late on later days")
     for hold in summary["held"]:

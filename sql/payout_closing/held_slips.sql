@@ -8,18 +8,39 @@
 --
 -- The reasons are those of the slip's latest transmission hold on or before C (open-ended strings,
 -- kessai.transmission), or not_transmitted when no run held it back (a transmission day missed).
+-- A slip that went out by C is held too when its card company's answer (kessai.acknowledgements)
+-- read by C rejected it (rejected_by_card_company), or when its card company requires an answer
+-- and no acceptance was read by C (awaiting_acknowledgement). A rejected slip that is also
+-- awaiting has both reasons.
 -- The candidates are read by the slips' own columns first: the untransmitted ones by the partial
 -- index ix_slips_awaiting_transmission, those transmitted after C by ix_slips_transmitted_on.
 INSERT INTO payout_held_slips (closing_date, slip_row_id, reason)
 WITH candidates AS (
-    SELECT id FROM slips
+    SELECT id, CAST(NULL AS VARCHAR(64)) AS answer FROM slips
     WHERE transmitted_on IS NULL AND confirmed_on IS NOT NULL AND closing_date = :closing_date
     UNION ALL
-    SELECT id FROM slips
+    SELECT id, NULL FROM slips
     WHERE transmitted_on > :closing_date AND confirmed_on IS NOT NULL AND closing_date = :closing_date
+    UNION ALL
+    -- Went out, but its card company rejected it (an answer read by C): it went out to no effect.
+    SELECT slips.id, 'rejected_by_card_company'
+    FROM transmission_acknowledgements a
+    JOIN slips ON slips.id = a.slip_row_id AND slips.transmission_batch_id = a.batch_id
+    WHERE a.result = 'rejected' AND a.received_on <= :closing_date
+      AND slips.transmitted_on <= :closing_date AND slips.closing_date = :closing_date
+    UNION ALL
+    -- Went out to a card company that must accept it first, and no acceptance was read by C.
+    SELECT slips.id, 'awaiting_acknowledgement'
+    FROM card_companies k
+    JOIN slips ON slips.card_company = k.card_company
+    WHERE k.requires_acknowledgement
+      AND slips.transmitted_on <= :closing_date AND slips.closing_date = :closing_date
+      AND NOT EXISTS (SELECT 1 FROM transmission_acknowledgements a
+                      WHERE a.slip_row_id = slips.id AND a.batch_id = slips.transmission_batch_id
+                        AND a.result = 'accepted' AND a.received_on <= :closing_date)
 ),
 held AS (
-    SELECT dated_slips.id
+    SELECT dated_slips.id, candidates.answer
     FROM candidates
     JOIN dated_slips ON dated_slips.id = candidates.id
     JOIN merchants ON merchants.merchant_id = dated_slips.merchant_id
@@ -35,7 +56,7 @@ latest_holds AS (
     WHERE transmission_holds.business_date <= :closing_date
     GROUP BY transmission_holds.slip_row_id
 )
-SELECT :closing_date, held.id, COALESCE(transmission_holds.reason, 'not_transmitted')
+SELECT :closing_date, held.id, COALESCE(held.answer, transmission_holds.reason, 'not_transmitted')
 FROM held
 LEFT JOIN latest_holds ON latest_holds.slip_row_id = held.id
 LEFT JOIN transmission_holds

@@ -8,6 +8,15 @@
 --   store_name_control_character   a store name holds a control character; a line break is no
 --                                  problem: it becomes a space in the file
 --   merchant_id_control_character  the merchant id holds a control character: a record is one line
+--   store_name_kana_invalid        the kana name cannot be made half-width JIS X 0201 katakana
+--   store_name_en_invalid          the English name cannot be made upper-case ASCII
+--                                  (both worked out per merchant in merchant_file_names)
+--   store_name_too_long            a name as the file writes it is longer than its card
+--                                  company's limit (card_companies.name_*_max_length)
+--   merchant_without_card_number   its card company requires a 加盟店番号 and the merchant has
+--                                  none for it (merchant_card_numbers)
+--   payment_kind_invalid           its 支払区分 is none the file knows, or its number of
+--                                  installments does not fit it (2..99 for installments, else none)
 --   amount_out_of_range            not in 1..max_amount
 -- The merchants' and card companies' problems are found on those small tables; the unsent slips
 -- are read once, and only the bad ones are dated, kept and split by reason.
@@ -20,10 +29,27 @@ WITH merchant_problems AS (
             OR COALESCE(TRIM(name_en), '') = '') AS without_names,
            REPLACE(REPLACE(COALESCE(name, '') || COALESCE(name_kana, '') || COALESCE(name_en, ''),
                            chr(13), ''), chr(10), '') ~ '[\x01-\x1f\x7f]' AS control_character,
-           merchant_id ~ '[\x01-\x1f\x7f]' AS control_in_id
+           merchant_id ~ '[\x01-\x1f\x7f]' AS control_in_id,
+           f.kana_problem IS NOT NULL AS kana_invalid,
+           f.en_problem IS NOT NULL AS en_invalid
     FROM merchants
+    LEFT JOIN (SELECT merchant_id, kana_problem, en_problem FROM merchant_file_names) f USING (merchant_id)
 ), bad_merchants AS MATERIALIZED (  -- tested once per merchant, not once per slip
-    SELECT * FROM merchant_problems WHERE without_names OR control_character OR control_in_id
+    SELECT * FROM merchant_problems
+    WHERE without_names OR control_character OR control_in_id OR kana_invalid OR en_invalid
+), bad_pairs AS MATERIALIZED (
+    -- A merchant's problems at one card company: its names too long for it, or no 加盟店番号 where
+    -- the company requires one (merchants times card companies: small tables).
+    SELECT m.merchant_id, k.card_company,
+           COALESCE(length(f.name_kana) > k.name_kana_max_length OR length(f.name_en) > k.name_en_max_length,
+                    FALSE) AS too_long,
+           (k.merchant_number_required AND n.merchant_id IS NULL) AS without_number
+    FROM merchants m
+    CROSS JOIN card_companies k
+    LEFT JOIN merchant_file_names f ON f.merchant_id = m.merchant_id
+    LEFT JOIN merchant_card_numbers n ON n.merchant_id = m.merchant_id AND n.card_company = k.card_company
+    WHERE length(f.name_kana) > k.name_kana_max_length OR length(f.name_en) > k.name_en_max_length
+       OR (k.merchant_number_required AND n.merchant_id IS NULL)
 ), good_file_codes AS (
     SELECT card_company
     FROM card_companies
@@ -39,17 +65,26 @@ WITH merchant_problems AS (
                COALESCE(m.without_names, FALSE) AS without_names,
                COALESCE(m.control_character, FALSE) AS control_character,
                COALESCE(m.control_in_id, FALSE) AS control_in_id,
+               COALESCE(m.kana_invalid, FALSE) AS kana_invalid,
+               COALESCE(m.en_invalid, FALSE) AS en_invalid,
+               COALESCE(b.too_long, FALSE) AS too_long,
+               COALESCE(b.without_number, FALSE) AS without_number,
+               CASE WHEN (p.payment_kind = 'installments' AND p.installments BETWEEN 2 AND 99)
+                      OR (p.payment_kind IN ('lump_sum', 'revolving', 'bonus') AND p.installments IS NULL)
+                    THEN FALSE ELSE TRUE END AS bad_payment_kind,
                NOT (p.amount BETWEEN 1 AND :max_amount) AS bad_amount
         FROM slips p
         LEFT JOIN bad_merchants m ON m.merchant_id = p.merchant_id
         LEFT JOIN good_file_codes g ON g.card_company = p.card_company
+        LEFT JOIN bad_pairs b ON b.merchant_id = p.merchant_id AND b.card_company = p.card_company
         WHERE p.confirmed_on IS NOT NULL AND p.cancelled_at IS NULL AND p.transmitted_on IS NULL
     ) tested
-    WHERE bad_merchant OR bad_file_code OR bad_amount
+    WHERE bad_merchant OR bad_file_code OR bad_amount OR too_long OR without_number OR bad_payment_kind
 ), bad AS MATERIALIZED (
     -- Those due by the business date (the untransmitted_slips view's rule, written out as in
     -- mark.postgresql.sql), and whether their card company is known at all.
     SELECT c.id, c.bad_file_code, c.without_names, c.control_character, c.control_in_id, c.bad_amount,
+           c.kana_invalid, c.en_invalid, c.too_long, c.without_number, c.bad_payment_kind,
            NOT EXISTS (SELECT 1 FROM card_companies k WHERE k.card_company = c.card_company) AS unknown_company
     FROM candidates c
     JOIN business_calendar d ON d.day = GREATEST((c.confirmation_registered_at AT TIME ZONE 'Asia/Tokyo')::date, c.confirmed_on)
@@ -66,3 +101,13 @@ UNION ALL
 SELECT :business_date, id, 'merchant_id_control_character' FROM bad WHERE control_in_id
 UNION ALL
 SELECT :business_date, id, 'amount_out_of_range' FROM bad WHERE bad_amount
+UNION ALL
+SELECT :business_date, id, 'store_name_kana_invalid' FROM bad WHERE kana_invalid
+UNION ALL
+SELECT :business_date, id, 'store_name_en_invalid' FROM bad WHERE en_invalid
+UNION ALL
+SELECT :business_date, id, 'store_name_too_long' FROM bad WHERE too_long AND NOT unknown_company
+UNION ALL
+SELECT :business_date, id, 'merchant_without_card_number' FROM bad WHERE without_number AND NOT unknown_company
+UNION ALL
+SELECT :business_date, id, 'payment_kind_invalid' FROM bad WHERE bad_payment_kind

@@ -1,22 +1,58 @@
--- The data records of every batch of the business date, batch by batch, each batch in a stable
+-- The data records of every batch of the business date (their fields: docs/transmission-file.md),
+-- batch by batch, each batch in a stable
 -- order: merchant, then slip number, compared byte by byte (COLLATE "C", whatever the database's
 -- collation). kessai.transmission cuts this stream into the batches' files by their record
 -- counts. Dates as YYYY-MM-DD whatever the DateStyle. Only the last four characters of the card
 -- reference go out.
-SELECT 'D',
-       s.slip_id,
-       s.merchant_id,
-       n.name,
-       n.name_kana,
-       n.name_en,
-       s.amount,
-       to_char(s.payment_date, 'YYYY-MM-DD'),
-       to_char(s.confirmed_on, 'YYYY-MM-DD'),
-       CASE WHEN length(s.card_reference) >= 4
-            THEN '************' || substr(s.card_reference, length(s.card_reference) - 3)
-            ELSE '' END
-FROM slips s
-JOIN transmission_batch_merchants n
-  ON n.batch_id = s.transmission_batch_id AND n.merchant_id = s.merchant_id
-WHERE s.transmitted_on = :business_date
-ORDER BY s.transmission_batch_id, s.merchant_id COLLATE "C", s.slip_id COLLATE "C"
+-- Fields 12 and 13, the approval number (承認番号) and the transaction id, are empty: the slips
+-- do not keep them yet.
+-- A slip its card company rejected and that was sent again since (python -m kessai resend) is
+-- still a record of the batch that first carried it (transmission_acknowledgements): a rebuilt
+-- file has every record it had.
+SELECT f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12, f13, f14, f15
+FROM (
+    SELECT 'D' AS f1,
+           s.slip_id AS f2,
+           s.merchant_id AS f3,
+           n.name AS f4,
+           COALESCE(n.file_name_kana, n.name_kana) AS f5,
+           COALESCE(n.file_name_en, n.name_en) AS f6,
+           s.amount AS f7,
+           to_char(s.payment_date, 'YYYY-MM-DD') AS f8,
+           to_char(s.confirmed_on, 'YYYY-MM-DD') AS f9,
+           CASE WHEN length(s.card_reference) >= 4 THEN '************' || substr(s.card_reference, length(s.card_reference) - 3) ELSE '' END AS f10,
+           COALESCE(n.merchant_number, '') AS f11,
+           '' AS f12,
+           '' AS f13,
+           CASE s.payment_kind WHEN 'lump_sum' THEN '10' WHEN 'installments' THEN '61' WHEN 'revolving' THEN '80' WHEN 'bonus' THEN '21' END AS f14,
+           COALESCE(CAST(s.installments AS TEXT), '') AS f15,
+           s.transmission_batch_id AS batch_id, s.merchant_id AS merchant_key, s.slip_id AS slip_key
+    FROM slips s
+    JOIN transmission_batch_merchants n
+      ON n.batch_id = s.transmission_batch_id AND n.merchant_id = s.merchant_id
+    WHERE s.transmitted_on = :business_date
+    UNION ALL
+    SELECT 'D' AS f1,
+           s.slip_id AS f2,
+           s.merchant_id AS f3,
+           n.name AS f4,
+           COALESCE(n.file_name_kana, n.name_kana) AS f5,
+           COALESCE(n.file_name_en, n.name_en) AS f6,
+           s.amount AS f7,
+           to_char(s.payment_date, 'YYYY-MM-DD') AS f8,
+           to_char(s.confirmed_on, 'YYYY-MM-DD') AS f9,
+           CASE WHEN length(s.card_reference) >= 4 THEN '************' || substr(s.card_reference, length(s.card_reference) - 3) ELSE '' END AS f10,
+           COALESCE(n.merchant_number, '') AS f11,
+           '' AS f12,
+           '' AS f13,
+           CASE s.payment_kind WHEN 'lump_sum' THEN '10' WHEN 'installments' THEN '61' WHEN 'revolving' THEN '80' WHEN 'bonus' THEN '21' END AS f14,
+           COALESCE(CAST(s.installments AS TEXT), '') AS f15,
+           a.batch_id, s.merchant_id, s.slip_id
+    FROM transmission_acknowledgements a
+    JOIN transmission_batches b ON b.batch_id = a.batch_id
+    JOIN slips s ON s.id = a.slip_row_id
+    JOIN transmission_batch_merchants n ON n.batch_id = a.batch_id AND n.merchant_id = s.merchant_id
+    WHERE b.business_date = :business_date AND a.result = 'rejected'
+      AND (s.transmission_batch_id IS NULL OR s.transmission_batch_id <> a.batch_id)
+) records
+ORDER BY batch_id, merchant_key COLLATE "C", slip_key COLLATE "C"

@@ -20,6 +20,7 @@ EARLY = [
     ("card_transmission", "resolve_business_date", "2026-12-10", "2026-12-05T10:00:00+09:00", "2026-12-10 00:00"),
     ("payout_transfer_file", "resolve_business_date", "2026-12-10", "2026-12-09T23:59:00+09:00", "2026-12-10 00:00"),
     ("transfer_results", "resolve_business_date", "2026-12-10", "2026-12-09T23:59:00+09:00", "2026-12-10 00:00"),
+    ("card_acknowledgements", "resolve_business_date", "2026-12-10", "2026-12-09T23:59:00+09:00", "2026-12-10 00:00"),
     ("stale_slip_reminder", "resolve_business_date", "2026-12-07", "2026-12-05T09:00:00+09:00", "2026-12-07 00:00"),
     ("recurring_charge", "charge_day", "2027-03-29", "2026-12-05T10:00:00+09:00", "2027-03-29 00:00"),
     # The closing of 12/15 at 23:00 on 12/15 in Japan (14:00 UTC): the date has not ended.

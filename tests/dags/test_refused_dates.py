@@ -18,6 +18,7 @@ REFUSED = [
     ("stale_slip_reminder", "resolve_business_date", "2027-01-16", "2027-01-16 is not a business day in Japan (Saturday)"),
     ("payout_transfer_file", "resolve_business_date", "2027-01-16", "2027-01-16 is not a business day in Japan (Saturday)"),
     ("transfer_results", "resolve_business_date", "2027-01-16", "2027-01-16 is not a business day in Japan (Saturday)"),
+    ("card_acknowledgements", "resolve_business_date", "2027-01-16", "2027-01-16 is not a business day in Japan (Saturday)"),
 ]
 
 

@@ -10,10 +10,10 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, update
 
 from kessai.database import make_engine
-from kessai.schema import merchants, transmission_batches
+from kessai.schema import merchant_card_numbers, merchants, slips, transmission_batches
 from kessai.transmission import LOCK_KEY, run_transmission
 from kessai.transmission_file import Destination, RecordStream, TransmissionFileError
 from transmission_builders import D, add_confirmed, add_merchant, files_under, marks, transmission_state
@@ -21,10 +21,14 @@ from transmission_builders import D, add_confirmed, add_merchant, files_under, m
 VM_FILE = (
     '"H","ASJ01","VM","2027-01-04","1"\n'
     # The slip numbers compare as text: "000123" before "7". A quote is doubled; the line break in
-    # the kana became a space; a card reference shorter than four characters prints nothing.
-    '"D","000123","M1","Café ""Bon"", 本店","カフェ ボン","Cafe Bon","12345","2026-12-20","2026-12-30",'
-    '"************1111"\n'
-    '"D","7","M1","Café ""Bon"", 本店","カフェ ボン","Cafe Bon","500","2026-12-01","2026-12-30",""\n'
+    # the kana became a space and the kana half-width, the English name upper case without its
+    # accent; a card reference shorter than four characters prints nothing. Then the merchant's
+    # number at Visa/Mastercard, the approval number and transaction id (none kept), the 支払区分
+    # (61: installments, 3 of them; 10: lump sum).
+    '"D","000123","M1","Café ""Bon"", 本店","ｶﾌｪ ﾎﾞﾝ","CAFE BON","12345","2026-12-20","2026-12-30",'
+    '"************1111","1234567890123","","","61","3"\n'
+    '"D","7","M1","Café ""Bon"", 本店","ｶﾌｪ ﾎﾞﾝ","CAFE BON","500","2026-12-01","2026-12-30","",'
+    '"1234567890123","","","10",""\n'
     '"T","2","12845"\n'
 ).encode("utf-8")
 
@@ -36,6 +40,10 @@ def add_day(connection) -> None:
     )
     add_confirmed(connection, "7", "2026-12-30 10:00", amount=500, card_reference="12")
     add_confirmed(connection, "000123", "2026-12-30 09:00", amount=12345, paid="2026-12-20")
+    connection.execute(update(slips).where(slips.c.slip_id == "000123").values(payment_kind="installments", installments=3))
+    connection.execute(
+        insert(merchant_card_numbers).values(merchant_id="M1", card_company="visa_master", merchant_number="1234567890123")
+    )
     add_confirmed(connection, "8", "2026-12-30 11:00", amount=300, card_company="jcb", card_reference="3530111333300000")
 
 

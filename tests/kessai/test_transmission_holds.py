@@ -126,7 +126,7 @@ def test_a_store_name_with_a_control_character_is_held_back_a_line_break_is_not(
             (D(DAY), "3", "store_name_control_character"),
         ]
     assert summary["record_count"] == 2
-    assert b'"Shop  Four"' in files_under(destination.fs, destination.root)[f"{DAY}/VM_20270104.csv"]
+    assert b'"SHOP FOUR"' in files_under(destination.fs, destination.root)[f"{DAY}/VM_20270104.csv"]
 
 
 def test_a_nul_in_a_store_name_is_held_back_on_sqlite(engine, destination):
