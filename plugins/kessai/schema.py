@@ -166,7 +166,7 @@ slips = Table(
     Column("closing_date", Date),
     Column("expired_on", Date),
     Column("created_at", Timestamp, nullable=False, server_default=func.current_timestamp()),
-    # 支払区分 as the online side set it (migration 0015): lump_sum (一括), installments (分割, with
+    # 支払区分 as the online side set it (migration 0014): lump_sum (一括), installments (分割, with
     # their number), revolving (リボ), bonus (ボーナス). No check: a slip the file cannot carry is held
     # back at transmission (payment_kind_invalid), not refused to the online side.
     Column("payment_kind", String(16), nullable=False, server_default="lump_sum"),
@@ -320,7 +320,7 @@ card_companies = Table(
     # its folder (migration 0008; each database says it its own way).
     CheckConstraint("file_code ~ '^[A-Za-z0-9]+$'", name="file_code").ddl_if(dialect="postgresql"),
     CheckConstraint("file_code <> '' AND file_code NOT GLOB '*[^A-Za-z0-9]*'", name="file_code").ddl_if(dialect="sqlite"),
-    # What the company accepts of the store names in a record, in characters (migration 0015).
+    # What the company accepts of the store names in a record, in characters (migration 0014).
     Column("name_kana_max_length", Integer, nullable=False, server_default="30"),
     Column("name_en_max_length", Integer, nullable=False, server_default="25"),
     # Whether a slip goes out only with its merchant's 加盟店番号 for this company (else held back).
@@ -397,14 +397,14 @@ transmission_batch_merchants = Table(
     Column("name", Text, nullable=False),
     Column("name_kana", Text, nullable=False),
     Column("name_en", Text, nullable=False),
-    # As the file writes them, and the merchant's 加盟店番号 at the batch's company (migration 0015;
+    # As the file writes them, and the merchant's 加盟店番号 at the batch's company (migration 0014;
     # NULL in batches written before it).
     Column("file_name_kana", Text),
     Column("file_name_en", Text),
     Column("merchant_number", Text),
 )
 
-# What a card company answered for each slip of a batch (kessai.acknowledgements, migration 0015):
+# What a card company answered for each slip of a batch (kessai.acknowledgements, migration 0014):
 # one answer per batch and slip, so a file read twice changes nothing.
 transmission_acknowledgements = Table(
     "transmission_acknowledgements",
@@ -425,7 +425,7 @@ transmission_holds = Table(
     Column("business_date", Date, primary_key=True),
     Column("slip_row_id", ForeignKey("slips.id"), primary_key=True),
     Column("reason", String(32), primary_key=True),
-    # The reasons of kessai.transmission.HOLD_REASONS (migrations 0009, 0015).
+    # The reasons of kessai.transmission.HOLD_REASONS (migrations 0009, 0014).
     CheckConstraint(
         "reason IN ('unknown_card_company', 'merchant_without_store_names', 'amount_out_of_range', "
         "'store_name_control_character', 'merchant_id_control_character', "

@@ -9,8 +9,8 @@ notices: one per merchant, card company and set of names.
 SQLite cannot alter a check constraint: the small transmission_holds table is copied (batch mode);
 the columns of slips are added in place.
 
-Revision ID: 0015
-Revises: 0009
+Revision ID: 0014
+Revises: 0013
 
 """
 from typing import Sequence, Union
@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0015'
-down_revision: Union[str, Sequence[str], None] = '0009'
+revision: str = '0014'
+down_revision: Union[str, Sequence[str], None] = '0013'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
