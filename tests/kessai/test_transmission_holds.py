@@ -240,7 +240,10 @@ def test_every_reason_at_once_holds_only_the_bad_slips_and_a_rerun_changes_nothi
     assert first["amount_total"] == 4600 and first["held_count"] == 5
     assert files_under(destination.fs, destination.root) == written
     assert not again["claimed"] and again["batches"] == first["batches"]
-    assert {hold["reason"] for hold in first["held"]} == set(HOLD_REASONS)  # every reason is tested here
+    # Every reason but the records' own rules (test_transmission_card_records.py) is tested here.
+    record_rules = {"store_name_kana_invalid", "store_name_en_invalid", "store_name_too_long",
+                    "merchant_without_card_number", "payment_kind_invalid"}
+    assert {hold["reason"] for hold in first["held"]} == set(HOLD_REASONS) - record_rules
 
 
 def test_the_migrated_schema_allows_every_hold_reason(engine):
