@@ -28,7 +28,7 @@ from kessai.calendar_store import prepare_calendar
 from kessai.database import make_engine
 from kessai.rules import transmission_date
 from kessai.run_dates import JAPAN, japan_date_of
-from kessai.schema import card_companies, merchant_card_numbers, merchants, slips
+from kessai.schema import card_companies, merchant_card_numbers, merchants, slip_authorizations, slips
 from kessai.store_names import StoreNameError, to_file_english, to_file_kana
 from kessai.transmission import check_transmission_day, run_transmission
 from kessai.transmission_file import CSV_FORMAT, ENCODING, POSTGRES_COPY_FORMAT, Destination
@@ -160,14 +160,16 @@ def _floor_work(context: Context) -> None:
                 merchant_id, slip_id = merchant_id.collate("C"), slip_id.collate("C")
             names = _prepare_floor_names(connection)
             number = merchant_card_numbers.c
+            sale = slip_authorizations.c  # the sale's authorization: approval number, transaction id
             with_number = slips.outerjoin(
                 merchant_card_numbers, and_(number.merchant_id == s.merchant_id, number.card_company == s.card_company)
-            )
+            ).outerjoin(slip_authorizations, and_(sale.slip_row_id == s.id, sale.sequence == 1))
             records = (
                 select(
                     literal("D"), s.slip_id, s.merchant_id, m.name, names.c.name_kana, names.c.name_en, s.amount,
                     s.payment_date, s.confirmed_on, literal(MASK) + func.substr(s.card_reference, func.length(s.card_reference) - 3),
-                    func.coalesce(number.merchant_number, ""), literal(""), literal(""),
+                    func.coalesce(number.merchant_number, ""), func.coalesce(sale.approval_number, ""),
+                    func.coalesce(sale.transaction_id, ""),
                     case(PAYMENT_KIND_CODES, value=s.payment_kind), func.coalesce(cast(s.installments, Text), ""),
                 )
                 .select_from(with_number)
@@ -193,6 +195,10 @@ def _naive_work(context: Context) -> None:
             companies = {row.card_company: row for row in session.execute(select(card_companies))}
             file_codes = {company: row.file_code for company, row in companies.items()}
             numbers = {(n.merchant_id, n.card_company): n.merchant_number for n in session.execute(select(merchant_card_numbers))}
+            sales = {
+                a.slip_row_id: (a.approval_number or "", a.transaction_id or "")
+                for a in session.execute(select(slip_authorizations).where(slip_authorizations.c.sequence == 1))
+            }
             due = []
             candidates = select(Slip).where(
                 Slip.confirmed_on.is_not(None), Slip.cancelled_at.is_(None), Slip.transmitted_on.is_(None)
@@ -222,7 +228,7 @@ def _naive_work(context: Context) -> None:
                     writers[slip.card_company].writerow([
                         "D", slip.slip_id, slip.merchant_id, merchant.name, name_kana, name_en,
                         slip.amount, slip.payment_date, slip.confirmed_on, MASK + slip.card_reference[-4:],
-                        number, "", "", PAYMENT_KIND_CODES[slip.payment_kind], "",
+                        number, *sales.get(slip.id, ("", "")), PAYMENT_KIND_CODES[slip.payment_kind], "",
                     ])
                     slip.transmitted_on = day
                     session.flush()

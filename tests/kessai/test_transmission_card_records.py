@@ -8,11 +8,15 @@ Monday 2027-01-04; Tuesday 2027-01-05 is the next business day."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from sqlalchemy import select, update
 
+from kessai.authorizations import record_authorization
 from kessai.cli import main
 from kessai.merchant_numbers import BadMerchantNumber, set_merchant_number
+from kessai.run_dates import JAPAN
 from kessai.schema import card_companies, merchant_card_numbers, merchant_change_notices, merchants, slips
 from kessai.store_names import StoreNameError, to_file_english, to_file_kana
 from kessai.transmission import HOLD_REASONS, format_summary, run_transmission
@@ -114,7 +118,7 @@ def test_each_invalid_record_is_held_with_its_reason_and_the_others_go(engine, d
     assert f"held back: slip 2 of M2 (visa_master, 1,000 yen): {HOLD_REASONS['store_name_kana_invalid']}" in (
         format_summary(summary))
     # Fields 5-6: the names; 11: 加盟店番号 ('' where the company requires none and none is set);
-    # 12-13: approval number and transaction id (not kept); 14-15: 支払区分 and installments.
+    # 12-13: approval number and transaction id (none recorded here); 14-15: 支払区分 and installments.
     vm = records(destination, DAY, "VM_20270104.csv")
     assert [(r[1], r[4], r[5], r[10], r[13], r[14]) for r in vm] == [
         ("1", "ﾐｾ", "SHOP", "", "10", ""),
@@ -147,6 +151,29 @@ def test_a_held_slip_goes_late_once_its_merchant_has_a_number_and_the_file_keeps
     run_transmission(engine, D(NEXT_DAY), destination)  # a rebuild after the number changed
     assert files_under(destination.fs, destination.root) == before
     assert [r[10] for r in records(destination, NEXT_DAY, "JC_20270105.csv")] == ["12345"]
+
+
+def test_a_record_carries_the_approval_number_and_transaction_id_of_its_sale_authorization(engine, destination):
+    at = datetime(2026, 12, 20, 14, 0, tzinfo=JAPAN)
+    with engine.begin() as connection:
+        add_merchant(connection, "M1")
+        for slip_id in ("1", "2", "3"):
+            add_confirmed(connection, slip_id, "2026-12-30 10:00", amount=3000)
+        row_of = dict(connection.execute(select(slips.c.slip_id, slips.c.id)).all())
+        record_authorization(connection, row_of["1"], 3000, card_token="tok_1", approval_number="123456",
+                             transaction_id="tx-sale-1", authorized_at=at)
+        record_authorization(connection, row_of["1"], 500, card_token="tok_1", approval_number="654321",
+                             transaction_id="tx-increase-1", authorized_at=at)  # an increase: an extra hold
+        record_authorization(connection, row_of["3"], 3000, card_token="tok_3", approval_number=None,
+                             transaction_id="tx-sale-3", authorized_at=at)  # no 承認番号 given
+
+    run_transmission(engine, D(DAY), destination)
+
+    assert [(r[1], r[11], r[12]) for r in records(destination, DAY, "VM_20270104.csv")] == [
+        ("1", "123456", "tx-sale-1"),
+        ("2", "", ""),  # no authorization on record (older data, bulk loads)
+        ("3", "", "tx-sale-3"),
+    ]
 
 
 def test_merchant_number_set_refuses_what_it_cannot_take(engine):
