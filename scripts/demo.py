@@ -4,10 +4,14 @@ Creates a fresh SQLite business database under KESSAI_HOME with synthetic mercha
 subscriptions, then runs every kessai DAG through Airflow (real DAG runs with dag.test, in this
 process) for each date its timetable gives from 2026-12-01 to 2027-03-01: a year end, two month
 ends, the charge days (February's falls on 3/1) and the 12/31-1/3 bank holidays. Each run sees the
-clock at its scheduled moment (KESSAI_AS_OF), as it would on the day. Two things happen between
+clock at its scheduled moment (KESSAI_AS_OF), as it would on the day. Things happen between
 the runs, as operators and the bank would make them happen: a transfer comes back from the bank
 (振込不能) and is paid again once the merchant corrected its account, and a card company charges a
-sale back (a chargeback for the merchant's next closing). Mails go to a
+sale back (a chargeback for the merchant's next closing). Before the first run the online side
+authorizes (与信) a few open slips through the card gateway's simulator; an operator then cancels
+and changes some of them (one void the card side refuses), and the stale-slip run voids what the
+expired ones still hold. A card company answers its first file (受領結果) with one record rejected;
+the operator sends that slip again. Mails go to a
 local SMTP server started here, which saves each as an .eml file. Ends with a summary an operator
 can read and where the outputs are. Run it with scripts/demo.sh.
 """
@@ -194,8 +198,97 @@ def charge_back_a_sale(at: datetime) -> None:
         at=at))
 
 
-# What happens between the runs, at these moments (Japan): after the first payouts, and in February.
+def open_slips(connection, order: str, count: int) -> list[tuple[str, str, int]]:
+    """Slips paid before the demo's first day and never confirmed, cancelled or expired in the data
+    (so open whenever the story acts)."""
+    return connection.execute(text(
+        "SELECT merchant_id, slip_id, amount FROM slips WHERE confirmed_on IS NULL AND cancelled_at IS NULL "
+        "AND expired_on IS NULL AND payment_date < :first_day AND subscription_id IS NULL "
+        f"ORDER BY {order} LIMIT {count}"
+    ), {"first_day": FIRST_DAY}).all()
+
+
+def authorize_and_operate(at: datetime) -> None:
+    """The online side authorizes slips through the gateway (the simulator the DAGs use; a token
+    starting tok_void_refused_ makes the card side refuse its voids). The two oldest open slips will
+    expire during the demo: the stale-slip run voids their authorizations, one refused. Of four
+    recent ones an operator cancels two (one void refused: the FAQ's sentence) and changes two: a
+    decrease voids the difference, an increase authorizes it first. A fifth is authorized at the sale
+    and confirmed: its record carries the approval number and the transmission captures it."""
+    from kessai.authorizations import authorize_slip
+    from kessai.slip_commands import command_gateway
+
+    engine = make_engine()
+    with engine.connect() as connection:
+        expiring = open_slips(connection, "payment_date, id", 2)
+        recent = open_slips(connection, "payment_date DESC, id", 5)
+    gateway = command_gateway()
+    try:
+        tokens = ["tok_demo_expiry", "tok_void_refused_expiry", "tok_demo_cancel", "tok_void_refused_cancel",
+                  "tok_demo_decrease", "tok_demo_increase", "tok_demo_sale"]
+        for (merchant, slip, amount), token in zip(expiring + recent, tokens):
+            approval = authorize_slip(engine, gateway, merchant, slip, token, at)
+            print(f"  {at:%Y-%m-%d %H:%M} the online side authorizes slip {slip} of {merchant}: {amount:,d} yen "
+                  f"(承認番号 {approval})")
+    finally:
+        gateway.close()
+        engine.dispose()
+    (cancel, merchant_c, _), (refused, merchant_r, _) = [(s, m, a) for m, s, a in recent[:2]]
+    (decrease, merchant_d, amount_d), (increase, merchant_i, amount_i), (sale, merchant_s, _) = [
+        (s, m, a) for m, s, a in recent[2:]]
+    later = at + timedelta(hours=1)
+    for arguments in (("cancel", merchant_c, cancel), ("cancel", merchant_r, refused),
+                      ("change-amount", merchant_d, decrease, str(amount_d - 500)),
+                      ("change-amount", merchant_i, increase, str(amount_i + 800)),
+                      ("confirm", merchant_s, sale, "--on", f"{at:%Y-%m-%d}")):
+        said = kessai_command(*arguments, at=later)
+        print(f"  {later:%Y-%m-%d %H:%M} $ python -m kessai {' '.join(arguments)}\n    " + said.replace("\n", "\n    "))
+
+
+def answer_a_file(at: datetime) -> None:
+    """A card company answers the first file it received the day before: every record accepted but
+    one, rejected with its code. The file goes to the folder the card_acknowledgements DAG reads at
+    noon."""
+    engine = make_engine()
+    with engine.connect() as connection:
+        file_name, batch_id = connection.execute(text(
+            "SELECT file_name, batch_id FROM transmission_batches WHERE record_count > 1 AND business_date < :day "
+            "ORDER BY business_date DESC, batch_id LIMIT 1"
+        ), {"day": at.date()}).one()
+        records = connection.execute(text(
+            "SELECT merchant_id, slip_id FROM slips WHERE transmission_batch_id = :batch ORDER BY merchant_id, slip_id"
+        ), {"batch": batch_id}).all()
+    engine.dispose()
+    folder = kessai_home() / "acknowledgements"
+    folder.mkdir(exist_ok=True)
+    lines = ["file_name,merchant_id,slip_id,result,code"] + [
+        f"{file_name},{merchant},{slip},{'rejected,E12' if n == 0 else 'accepted,00'}"
+        for n, (merchant, slip) in enumerate(records)
+    ]
+    (folder / f"ack-{at:%Y%m%d}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"  {at:%Y-%m-%d %H:%M} the card company answers {file_name}: {len(records) - 1} accepted, "
+          f"slip {records[0][1]} of {records[0][0]} rejected (E12)")
+
+
+def resend_the_rejected_slip(at: datetime) -> None:
+    """The operator has the rejected slip corrected and sends it again with the next transmission."""
+    engine = make_engine()
+    with engine.connect() as connection:
+        merchant, slip = connection.execute(text(
+            "SELECT s.merchant_id, s.slip_id FROM transmission_acknowledgements a JOIN slips s ON s.id = a.slip_row_id "
+            "WHERE a.result = 'rejected' ORDER BY a.batch_id LIMIT 1"
+        )).one()
+    engine.dispose()
+    print(f"  {at:%Y-%m-%d %H:%M} $ python -m kessai resend {merchant} {slip}\n    "
+          + kessai_command("resend", merchant, slip, at=at))
+
+
+# What happens between the runs, at these moments (Japan): the card side before the first run,
+# a card company's answers, after the first payouts, and in February.
 STORY = [
+    (datetime(2026, 12, 1, 8, 0, tzinfo=JAPAN), authorize_and_operate),
+    (datetime(2026, 12, 17, 11, 0, tzinfo=JAPAN), answer_a_file),
+    (datetime(2026, 12, 17, 15, 0, tzinfo=JAPAN), resend_the_rejected_slip),
     (datetime(2027, 1, 12, 14, 0, tzinfo=JAPAN), return_a_transfer),
     (datetime(2027, 2, 10, 10, 0, tzinfo=JAPAN), charge_back_a_sale),
 ]
@@ -260,6 +353,35 @@ def print_summary(outcome, mailbox: Path) -> None:
             print(f"  {reason:<32} {slips_held:6,d} slips {amount:13,d} yen; unsent {unsent:6,d} ({unsent_amount:,d} yen)")
         if not held:
             print("  none")
+
+        print("Card authorizations (与信: state now, slips):")
+        for state, count, amount in rows(
+            "SELECT state, count(DISTINCT slip_row_id), sum(amount) FROM slip_authorizations "
+            "GROUP BY state ORDER BY state"
+        ):
+            print(f"  {state:<14} {count:4d} slips {amount:10,d} yen authorized")
+        for purpose, outcome, count, amount in rows(
+            "SELECT purpose, outcome, count(*), sum(amount) FROM authorization_voids GROUP BY purpose, outcome "
+            "ORDER BY purpose, outcome"
+        ):
+            print(f"  void for {purpose:<9} {outcome:<8} {count:4d} {amount:10,d} yen")
+        print("  (refused: カード会社側の事由により与信の取消ができませんでした; the merchant and the operators were mailed)")
+
+        print("Card companies' answers (受領結果):")
+        for file_name, result, code, count in rows(
+            "SELECT b.file_name, a.result, a.code, count(*) FROM transmission_acknowledgements a "
+            "JOIN transmission_batches b ON b.batch_id = a.batch_id GROUP BY b.file_name, a.result, a.code "
+            "ORDER BY b.file_name, a.result"
+        ):
+            print(f"  {file_name:<20} {result:<8} {code:<4} {count:5,d} records")
+        for merchant, slip, first, again, closing, held_from in rows(
+            "SELECT s.merchant_id, s.slip_id, b.business_date, s.transmitted_on, s.closing_date, "
+            "(SELECT min(h.closing_date) FROM payout_held_slips h WHERE h.slip_row_id = s.id) "
+            "FROM transmission_acknowledgements a JOIN slips s ON s.id = a.slip_row_id "
+            "JOIN transmission_batches b ON b.batch_id = a.batch_id WHERE a.result = 'rejected'"
+        ):
+            held = f"held back from closing {held_from}" if held_from else "paid with its closing once sent again"
+            print(f"  rejected slip {slip} of {merchant}: sent {first}, sent again {again}; closing {closing}: {held}")
 
         print("Recurring charges (billing month: succeeded / failed):")
         for month, succeeded, failed in rows(
@@ -464,8 +586,8 @@ def main() -> int:
     controller = start_mailbox(mailbox)
     try:
         outcome = run_all(
-            ["card_transmission", "recurring_slips", "recurring_charge", "payout_closing", "payout_transfer_file",
-             "transfer_results", "stale_slip_reminder", "operator_digest"]
+            ["card_transmission", "card_acknowledgements", "recurring_slips", "recurring_charge", "payout_closing",
+             "payout_transfer_file", "transfer_results", "stale_slip_reminder", "operator_digest"]
         )
     finally:
         controller.stop()
