@@ -238,3 +238,22 @@ def test_a_bad_setting_ends_any_command_in_one_line(monkeypatch, capsys, tmp_pat
         "error: KESSAI_MAX_SLIP_AMOUNT='lots' is not a whole number of yen from 1 to 999,999,999,999: "
         "set it so (default 99,999,999) or unset it\n"
     )
+
+
+def test_a_transmission_holds_back_by_the_limit_handed_in(business, business_database, monkeypatch, tmp_path):
+    from kessai.transmission_commands import command_transmit
+    from transmission_builders import D, add_confirmed, add_merchant, holds
+
+    monkeypatch.setenv("KESSAI_TRANSMISSION_SENDER", "ENV01")  # the environment, not used
+    with business.begin() as connection:
+        add_merchant(connection)
+        add_confirmed(connection, "1", "2026-12-30 10:00", amount=6_000)
+        add_confirmed(connection, "2", "2026-12-30 10:00", amount=5_000)
+    given = Settings(as_of=datetime(2027, 1, 4, 6, tzinfo=JAPAN), max_slip_amount=5_000, transmission_sender="ASJ01",
+                     transmission_url=str(tmp_path / "sent"))
+    args = Namespace(business_date=D("2027-01-04"), to=None, dry_run=False, settings=given)
+    assert command_transmit(args) == 0
+    with business.connect() as connection:
+        assert holds(connection) == [(D("2027-01-04"), "1", "amount_out_of_range")]
+    (written,) = (tmp_path / "sent" / "2027-01-04").glob("*.csv")
+    assert written.read_bytes().startswith(b'"H","ASJ01"')
