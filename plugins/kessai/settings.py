@@ -1,10 +1,11 @@
 """Every setting of the package, in one place: its environment variable, its default, what it
 controls (docs/configuration.md lists the same table), and how its value is read.
 
-`Settings.from_environment()` is the one reader of the environment. The boundaries (the task
-layer, the command line, the console) build a `Settings` once and pass it, or the values a
-function needs, down; the functions below take plain values. A bad value is refused at once, in
-one line naming the variable and the value (a URL's password masked).
+This module is the one reader of the environment: `Settings.from_environment()` for a boundary
+(the task layer, the command line, the console), which builds a `Settings` once and passes it, or
+the values a function needs, down; `environment_setting(name)` for a function called without
+one. A bad value is refused at once, in one line naming the variable and the value (a URL's
+password masked).
 
 Some settings are overrides: unset, the kessai_settings row of the business database decides
 (the Zengin remitter, the transfer lead days, the return fee, the invoice settings).
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -301,21 +302,6 @@ class Settings:
         """The settings the environment gives (unset or blank: the default); with
         `environment_setting`, the one place the package reads the environment."""
         return cls(**{name: read(environ) for name, read in _READERS.items()})
-
-    def describe(self) -> list[str]:
-        """Each setting as `name = value`, secrets and URL passwords masked: for a log."""
-        hidden = {"card_gateway_api_key", "repayment_link_secret"}
-        lines = []
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if item.name in hidden:
-                value = "***" if value else None
-            elif isinstance(value, str) and "://" in value:
-                value = mask_url(value)
-            elif isinstance(value, Mapping):
-                value = dict(value)
-            lines.append(f"{item.name} = {value!r}")
-        return lines
 
 
 def environment_setting(name: str, environ: Mapping[str, str] | None = None):

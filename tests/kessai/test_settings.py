@@ -145,10 +145,10 @@ def test_the_secret_settings_are_masked_in_any_text(monkeypatch):
         monkeypatch.setenv(variable, EVERY_VARIABLE[variable])
     text = "db-secret, gateway-key-0123 and a-link-secret-of-32-characters!! leaked"
     assert mask_text(text) == "***, *** and *** leaked"
-    described = "\n".join(Settings.from_environment(EVERY_VARIABLE).describe())
+    shown = repr(Settings.from_environment(EVERY_VARIABLE))
+    assert "max_slip_amount=5000" in shown
     for secret in ("db-secret", "mail-secret", "gateway-key-0123", "a-link-secret"):
-        assert secret not in described
-    assert "max_slip_amount = 5000" in described
+        assert secret not in shown
 
 
 # -- a Settings handed in is what is used ------------------------------------------------------
