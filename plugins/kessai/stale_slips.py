@@ -42,6 +42,7 @@ from kessai.database import sql_text
 from kessai.mail_templates import render_mail
 from kessai.operator_alerts import DEFAULT_OPERATOR_EMAIL, OPERATOR_EMAIL_VARIABLE, OPERATOR_NOTICE_KIND
 from kessai.outbox import Mail, enqueue_mails
+from kessai.rules import confirmation_deadline, stale_from
 from kessai.settings import (
     DEFAULT_REMINDER_PERIOD,
     DEFAULT_STALE_SLIP_INLINE_LIMIT,
@@ -50,7 +51,6 @@ from kessai.settings import (
     Settings,
     environment_setting,
 )
-from kessai.rules import confirmation_deadline, stale_from
 
 log = logging.getLogger(__name__)
 

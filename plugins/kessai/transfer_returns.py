@@ -31,11 +31,6 @@ from kessai.outbox import enqueue_mail
 from kessai.output_files import make_folder, safe_child
 from kessai.payout_adjustments import add_adjustment
 from kessai.run_dates import japan_date_of
-from kessai.settings import (
-    TRANSFER_RESULTS_DIR_VARIABLE as RESULTS_FOLDER_VARIABLE,
-    TRANSFER_RETURN_FEE_VARIABLE as RETURN_FEE_VARIABLE,
-    Settings,
-)
 from kessai.schema import (
     bank_accounts,
     merchants,
@@ -44,6 +39,11 @@ from kessai.schema import (
     payout_transfer_returns,
     payout_transfers,
     settings,
+)
+from kessai.settings import (
+    TRANSFER_RESULTS_DIR_VARIABLE as RESULTS_FOLDER_VARIABLE,
+    TRANSFER_RETURN_FEE_VARIABLE as RETURN_FEE_VARIABLE,
+    Settings,
 )
 from kessai.zengin import ACCOUNT_TYPE_CODES, TransferResult, ZenginFormatError, parse_transfer_results
 
