@@ -1,8 +1,8 @@
 """Sub-commands for the online side's slip operations: confirm, cancel, change-amount,
 import-confirmations. cancel and change-amount act on the slip's card authorization too
-(kessai.authorizations), through the card gateway the environment names (command_gateway). The
-one clock (KESSAI_AS_OF when set), KESSAI_MAX_SLIP_AMOUNT and KESSAI_IMPORT_MAX_BYTES are read
-here, once per command, and passed down. A refusal goes to stderr, with exit status 1 and no
+(kessai.authorizations), through the card gateway the settings name (command_gateway). The one
+clock (KESSAI_AS_OF when set), KESSAI_MAX_SLIP_AMOUNT and KESSAI_IMPORT_MAX_BYTES come from the
+command's settings, read once by kessai.cli.main, and are passed down. A refusal goes to stderr, with exit status 1 and no
 traceback."""
 
 from __future__ import annotations
