@@ -10,7 +10,6 @@ came from. The pages themselves are kessai.console.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import date, datetime, time, timedelta
 
 from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
@@ -19,8 +18,9 @@ from airflow.plugins_manager import AirflowPlugin
 
 from kessai.console.app import create_app
 from kessai.console.pages import RunLink
-from kessai.database import AIRFLOW_CONNECTION_ID, DATABASE_URL_VARIABLE, database_url, make_engine
+from kessai.database import AIRFLOW_CONNECTION_ID, database_url, make_engine
 from kessai.run_dates import JAPAN
+from kessai.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +30,16 @@ URL_PREFIX = "/kessai"
 def business_engine():
     """The business database as the DAGs resolve it: KESSAI_DATABASE_URL, else the Airflow
     connection kessai_db, else the embedded SQLite file."""
+    settings = Settings.from_environment()
     uri = None
-    if not os.environ.get(DATABASE_URL_VARIABLE):
+    if not settings.database_url:
         try:
             from airflow.models.connection import Connection
 
             uri = Connection.get_connection_from_secrets(AIRFLOW_CONNECTION_ID).get_uri()
         except Exception:  # no such connection: the embedded default
             log.info("no Airflow connection %r; the console reads the embedded database", AIRFLOW_CONNECTION_ID)
-    return make_engine(database_url(uri))
+    return make_engine(database_url(uri, settings))
 
 
 def airflow_runs(dag_id: str, days: list[date]) -> dict[date, list[RunLink]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 
@@ -17,12 +16,13 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from kessai import clock
 from kessai.clock import Starts
-from kessai.database import AIRFLOW_CONNECTION_ID, DATABASE_URL_VARIABLE, database_url, make_engine
+from kessai.database import AIRFLOW_CONNECTION_ID, database_url, make_engine
 from kessai.mail_delivery import DeliveryReport, deliver_pending, due_mail_count
 from kessai.operator_alerts import operator_email
 from kessai.errors import Refusal
 from kessai.run_dates import resolve_business_date
-from kessai.smtp_client import DEFAULT_SENDER, DEFAULT_SMTP_URL, SMTP_URL_VARIABLE, SmtpSettings
+from kessai.settings import Settings, environment_setting
+from kessai.smtp_client import DEFAULT_SENDER, DEFAULT_SMTP_URL, SmtpSettings
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +90,16 @@ RUN_PARAMS = {
 }
 
 
-def clock_now() -> datetime:
+def task_settings() -> Settings:
+    """The deployment's settings (kessai.settings), read from the worker's environment: once per
+    task, at this boundary, and passed down."""
+    return Settings.from_environment()
+
+
+def clock_now(settings: Settings | None = None) -> datetime:
     """The one clock (SPEC §4.6): KESSAI_AS_OF when set, else the real one; read here, at the
     boundary, and passed down."""
-    return clock.now()
+    return clock.now_given(settings.as_of) if settings is not None else clock.now()
 
 
 def business_date_of_run(starts: Starts) -> date:
@@ -106,8 +112,9 @@ def business_date_of_run(starts: Starts) -> date:
     """
     context = get_current_context()
     business_date = resolve_business_date(context["params"].get("business_date"), context.get("logical_date"))
-    moment = clock_now()
-    log.info("clock: %s", clock.describe(moment))
+    settings = task_settings()
+    moment = clock_now(settings)
+    log.info("clock: %s", clock.describe_given(moment, settings.as_of))
     what = context["dag"].dag_id
     if is_dry_run():
         if moment < clock.earliest_moment(business_date, starts):
@@ -148,18 +155,21 @@ def _optional_connection(connection_id: str):
         return None
 
 
-def _airflow_connection_uri() -> str | None:
-    if os.environ.get(DATABASE_URL_VARIABLE):
+def _airflow_connection_uri(settings: Settings | None = None) -> str | None:
+    configured = settings.database_url if settings is not None else environment_setting("database_url")
+    if configured:
         return None
     connection = _optional_connection(AIRFLOW_CONNECTION_ID)
     return connection.get_uri() if connection else None
 
 
 @contextmanager
-def business_engine():
+def business_engine(settings: Settings | None = None):
     """An engine on the business database this deployment is configured for (SPEC §6), for the
-    block's work; its connections are closed when the block ends."""
-    engine = make_engine(database_url(_airflow_connection_uri()))
+    block's work; its connections are closed when the block ends. Without `settings` only the
+    database's own settings are read (the failure callback must reach the database even when
+    another setting is what failed)."""
+    engine = make_engine(database_url(_airflow_connection_uri(settings), settings))
     try:
         yield engine
     finally:
@@ -174,12 +184,13 @@ def _flag(value) -> bool:
     return value.strip().lower() in ("true", "1", "yes") if isinstance(value, str) else bool(value)
 
 
-def smtp_settings() -> SmtpSettings:
+def smtp_settings(settings: Settings | None = None) -> SmtpSettings:
     """KESSAI_SMTP_URL if set, else the Airflow connection `smtp_default` read as Airflow's SMTP
     provider reads it (host, port, login, password; extras from_email, disable_ssl, disable_tls,
     timeout, ssl_context, and our reply_to, message_id_domain), else Mailpit on localhost:1025."""
-    if os.environ.get(SMTP_URL_VARIABLE):
-        return SmtpSettings.from_environment()
+    configured = settings.smtp_url if settings is not None else environment_setting("smtp_url")
+    if configured:
+        return SmtpSettings.from_url(configured)
     connection = _optional_connection(OPERATOR_ALERT_CONNECTION_ID)
     if connection is None:
         return SmtpSettings.from_url(DEFAULT_SMTP_URL)
@@ -212,15 +223,16 @@ def deliver_outbox(dry_run: bool | None = None) -> dict[str, int]:
     """
     if dry_run is None:
         dry_run = is_dry_run()
-    now = clock_now()  # the one clock reading of this task
-    with business_engine() as engine:
+    settings = task_settings()
+    now = clock_now(settings)  # the one clock reading of this task
+    with business_engine(settings) as engine:
         if dry_run:
             with engine.connect() as connection:
                 due = due_mail_count(connection, now)
             log.info("dry run: %d mail(s) due, none sent", due)
             return {"due": due}
-        smtp = smtp_settings()
-        report = deliver_pending(engine, smtp, now, operator_email=operator_email())
+        smtp = smtp_settings(settings)
+        report = deliver_pending(engine, smtp, now, operator_email=settings.operator_email)
     log.info("mail delivery through %s: %s", smtp.describe(), report.summary())
     if report.deferred:
         log.info("deferred mails (tried again later):\n%s", DeliveryReport.table(report.deferred))
@@ -232,18 +244,16 @@ def deliver_outbox(dry_run: bool | None = None) -> dict[str, int]:
 # -- card gateway -------------------------------------------------------------------------------
 
 CARD_GATEWAY_CONNECTION_ID = "kessai_card_gateway"
-CARD_GATEWAY_VARIABLE = "KESSAI_CARD_GATEWAY"  # simulator | http
-CHARGE_CONCURRENCY_VARIABLE = "KESSAI_CHARGE_CONCURRENCY"
 
 
-def card_gateway_settings():
+def card_gateway_settings(settings: Settings | None = None):
     """The card gateway of this deployment as plain settings: KESSAI_CARD_GATEWAY, else the HTTP
     gateway of the Airflow connection `kessai_card_gateway` when it exists, else the simulator
     (its ledger in KESSAI_HOME). docs/card-gateway.md."""
     from kessai.card_gateway import SIMULATOR, gateway_settings
-    from kessai.database import kessai_home
 
-    kind = os.environ.get(CARD_GATEWAY_VARIABLE)
+    settings = settings if settings is not None else task_settings()
+    kind = settings.card_gateway
     wants_simulator = (kind or "").strip().lower() == SIMULATOR
     connection = None if wants_simulator else _optional_connection(CARD_GATEWAY_CONNECTION_ID)
     fields = None
@@ -258,8 +268,8 @@ def card_gateway_settings():
     return gateway_settings(
         kind,
         fields,
-        simulator_ledger=str(kessai_home() / "card-gateway-simulator.sqlite"),
-        concurrency=os.environ.get(CHARGE_CONCURRENCY_VARIABLE),
+        simulator_ledger=str(settings.home / "card-gateway-simulator.sqlite"),
+        concurrency=settings.charge_concurrency,
     )
 
 

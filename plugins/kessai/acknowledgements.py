@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -30,9 +29,9 @@ from kessai.operator_alerts import OPERATOR_ALERT_KIND, operator_email
 from kessai.outbox import enqueue_mail
 from kessai.output_files import make_folder
 from kessai.schema import slips, transmission_acknowledgements
+from kessai.settings import ACKNOWLEDGEMENTS_DIR_VARIABLE as FOLDER_VARIABLE, Settings  # noqa: F401
 from kessai.transfer_returns import move_to_done
 
-FOLDER_VARIABLE = "KESSAI_ACKNOWLEDGEMENTS_DIR"
 COLUMNS = ("file_name", "merchant_id", "slip_id", "result", "code")
 RESULTS = ("accepted", "rejected")
 MAX_CODE = 16
@@ -129,10 +128,11 @@ ORDER BY b.file_name, s.merchant_id, s.slip_id
 
 
 def import_acknowledgements(
-    connection: Connection, name: str, data: bytes, *, received_on: date
+    connection: Connection, name: str, data: bytes, *, received_on: date, alert_recipient: str | None = None
 ) -> AcknowledgementImport:
     """Record one file's answers in the caller's transaction as read on the business day
-    received_on (the DAG's run date; the command's day in Japan); mail the operators its rejections."""
+    received_on (the DAG's run date; the command's day in Japan); mail the operators its rejections
+    (alert_recipient, default KESSAI_OPERATOR_EMAIL)."""
     run = AcknowledgementImport(file=name, sha256=hashlib.sha256(data).hexdigest())
     lines = parse_acknowledgements(name, data)
     run.lines = len(lines)
@@ -164,16 +164,20 @@ def import_acknowledgements(
         subject, body = render_mail("card_acknowledgements", file=name, rejected=run.rejected,
                                     unmatched=run.unmatched)
         enqueue_mail(connection, kind=OPERATOR_ALERT_KIND, dedupe_key=f"card_acknowledgements:{run.sha256}",
-                     recipient=operator_email(), subject=subject, body=body)
+                     recipient=alert_recipient or operator_email(), subject=subject, body=body)
     return run
 
 
-def run_import(engine: Engine, path: Path, *, received_on: date, dry_run: bool = False) -> dict:
+def run_import(
+    engine: Engine, path: Path, *, received_on: date, dry_run: bool = False, alert_recipient: str | None = None
+) -> dict:
     """Import one file in one transaction (a dry run rolls it back). Returns the summary."""
     data = path.read_bytes()
     with engine.connect() as connection:
         try:
-            run = import_acknowledgements(connection, path.name, data, received_on=received_on)
+            run = import_acknowledgements(
+                connection, path.name, data, received_on=received_on, alert_recipient=alert_recipient
+            )
         except BaseException:
             connection.rollback()
             raise
@@ -184,14 +188,17 @@ def run_import(engine: Engine, path: Path, *, received_on: date, dry_run: bool =
     return {**run.summary(), "dry_run": dry_run}
 
 
-def acknowledgements_folder(home: Path) -> Path:
+def acknowledgements_folder(home: Path, configuration: Settings | None = None) -> Path:
     """Where the card companies' answers are put for the card_acknowledgements DAG:
-    KESSAI_ACKNOWLEDGEMENTS_DIR, else KESSAI_HOME/acknowledgements."""
-    configured = os.environ.get(FOLDER_VARIABLE)
-    return Path(configured) if configured else home / "acknowledgements"
+    KESSAI_ACKNOWLEDGEMENTS_DIR (the configuration's acknowledgements_dir; default: the
+    environment's), else KESSAI_HOME/acknowledgements."""
+    configured = (configuration or Settings.from_environment()).acknowledgements_dir
+    return configured if configured is not None else home / "acknowledgements"
 
 
-def import_folder(engine: Engine, folder: Path, *, received_on: date, dry_run: bool = False) -> dict:
+def import_folder(
+    engine: Engine, folder: Path, *, received_on: date, dry_run: bool = False, alert_recipient: str | None = None
+) -> dict:
     """Import every file in folder (not hidden ones, not done/), oldest name first, each in its own
     transaction, moving each to done/ once recorded. Refuses at the end, naming them, when lines
     matched no slip (their files are in done/: a re-import changes nothing)."""
@@ -199,7 +206,7 @@ def import_folder(engine: Engine, folder: Path, *, received_on: date, dry_run: b
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) if folder.exists() else []
     summaries = []
     for path in files:
-        summary = run_import(engine, path, received_on=received_on, dry_run=dry_run)
+        summary = run_import(engine, path, received_on=received_on, dry_run=dry_run, alert_recipient=alert_recipient)
         if not dry_run:
             summary["moved_to"] = str(move_to_done(path))
         summaries.append(summary)

@@ -15,7 +15,7 @@ def command_master_update(args) -> int:
     from kessai.bank_master import file_master, package_master, update_bank_master
 
     master = file_master(args.file, args.version, args.published_on) if args.file else package_master()
-    moment = command_clock()
+    moment = command_clock(args)
     with make_engine().begin() as connection:
         done = update_bank_master(connection, master, moment, japan_date_of(moment))
     head = (f"bank master {done['source']} version {done['version']}: {done['banks']:,} banks, "
@@ -55,7 +55,7 @@ def parse_moment(value: str) -> datetime:
 def command_account_add(args) -> int:
     from kessai.bank_account_registration import register_bank_account
 
-    effective_from = args.effective_from or command_clock()
+    effective_from = args.effective_from or command_clock(args)
     with make_engine().begin() as connection:
         done = register_bank_account(
             connection, args.merchant_id, bank_code=args.bank, branch_code=args.branch, account_type=args.type,

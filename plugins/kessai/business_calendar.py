@@ -12,7 +12,6 @@ numpy.searchsorted, so millions of slips never cost a Python call each.
 from __future__ import annotations
 
 import bisect
-import os
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache, cached_property
@@ -21,14 +20,13 @@ import jpholiday
 import numpy as np
 
 from kessai.run_dates import BusinessDateError
+from kessai.settings import (  # noqa: F401 (kessai.business_calendar's names too)
+    HOLIDAYS_REVIEWED_THROUGH,
+    HOLIDAYS_REVIEWED_THROUGH_VARIABLE as REVIEWED_THROUGH_VARIABLE,
+    environment_setting,
+)
 
 CALENDAR_START = date(2020, 1, 1)
-
-# The last year whose national holidays an operator has checked against the Cabinet Office's
-# announcement (published in the February of the year before) and found jpholiday to agree with.
-# Raise it only after that review: a holiday law change has moved days before (2019-2021).
-HOLIDAYS_REVIEWED_THROUGH = 2028
-REVIEWED_THROUGH_VARIABLE = "KESSAI_HOLIDAYS_REVIEWED_THROUGH"
 
 YEAR_END_BANK_HOLIDAY = "銀行休業日（年末）"
 NEW_YEAR_BANK_HOLIDAY = "銀行休業日（年始）"
@@ -40,8 +38,8 @@ class CalendarHorizonError(LookupError):
 
 
 def reviewed_through_from_environment() -> int:
-    value = os.environ.get(REVIEWED_THROUGH_VARIABLE)
-    return int(value) if value else HOLIDAYS_REVIEWED_THROUGH
+    """KESSAI_HOLIDAYS_REVIEWED_THROUGH (Settings.holidays_reviewed_through), for a caller handed none."""
+    return environment_setting("holidays_reviewed_through")
 
 
 def bank_holiday_name(d: date) -> str | None:

@@ -13,7 +13,8 @@ finds nothing executed is an answer, not a fault. Once open, `call` sends nothin
 NOT_SENT: the calls already in flight finish and are recorded, no new one starts.
 
 The thresholds are settings, read at the boundary from KESSAI_CHARGE_BREAKER_CONSECUTIVE,
-KESSAI_CHARGE_BREAKER_RATE (percent) and KESSAI_CHARGE_BREAKER_WINDOW (`breaker_settings`).
+KESSAI_CHARGE_BREAKER_RATE (percent) and KESSAI_CHARGE_BREAKER_WINDOW (kessai.settings;
+`BreakerSettings.of(settings)`).
 docs/recurring-charge.md.
 """
 
@@ -25,22 +26,24 @@ from dataclasses import dataclass
 from typing import Callable
 
 from kessai.card_gateway import CREDENTIALS_REFUSED, KIND_FAULT, ChargeResult
-from kessai.errors import Refusal
-
-CONSECUTIVE_VARIABLE = "KESSAI_CHARGE_BREAKER_CONSECUTIVE"
-RATE_VARIABLE = "KESSAI_CHARGE_BREAKER_RATE"
-WINDOW_VARIABLE = "KESSAI_CHARGE_BREAKER_WINDOW"
-
-
-class BreakerSettingsError(Refusal):
-    """A circuit breaker setting that is not a number or is out of range."""
+from kessai.settings import (
+    BREAKER_CONSECUTIVE_VARIABLE as CONSECUTIVE_VARIABLE,
+    BREAKER_RATE_VARIABLE as RATE_VARIABLE,
+    BREAKER_WINDOW_VARIABLE as WINDOW_VARIABLE,
+    DEFAULT_BREAKER_CONSECUTIVE,
+    DEFAULT_BREAKER_RATE_PERCENT,
+    DEFAULT_BREAKER_WINDOW,
+    BreakerSettingsError,
+    Settings,
+    environment_setting,
+)
 
 
 @dataclass(frozen=True)
 class BreakerSettings:
-    consecutive: int = 20  # faults in a row that open the breaker
-    rate_percent: float = 5.0  # more than this share of faults among the first `window` calls opens it
-    window: int = 200  # how many first calls the rate is measured over
+    consecutive: int = DEFAULT_BREAKER_CONSECUTIVE  # faults in a row that open the breaker
+    rate_percent: float = DEFAULT_BREAKER_RATE_PERCENT  # more than this share of faults among the first `window` calls opens it
+    window: int = DEFAULT_BREAKER_WINDOW  # how many first calls the rate is measured over
 
     def __post_init__(self) -> None:
         if self.consecutive < 1 or self.window < 1 or not 0 <= self.rate_percent <= 100:
@@ -48,6 +51,11 @@ class BreakerSettings:
                 f"circuit breaker settings out of range: {CONSECUTIVE_VARIABLE}={self.consecutive} (>= 1), "
                 f"{RATE_VARIABLE}={self.rate_percent:g} (0-100), {WINDOW_VARIABLE}={self.window} (>= 1)"
             )
+
+    @classmethod
+    def of(cls, settings: Settings) -> BreakerSettings:
+        """The thresholds a Settings holds (checked here: they must make a breaker)."""
+        return cls(settings.breaker_consecutive, settings.breaker_rate_percent, settings.breaker_window)
 
     def describe(self) -> str:
         return (
@@ -57,21 +65,9 @@ class BreakerSettings:
 
 
 def breaker_settings(environ: Mapping[str, str]) -> BreakerSettings:
-    """The thresholds from the environment (unset or blank: the defaults)."""
-    values: dict = {}
-    for field, variable, number in (
-        ("consecutive", CONSECUTIVE_VARIABLE, int),
-        ("rate_percent", RATE_VARIABLE, float),
-        ("window", WINDOW_VARIABLE, int),
-    ):
-        text = (environ.get(variable) or "").strip()
-        if not text:
-            continue
-        try:
-            values[field] = number(text)
-        except ValueError:
-            raise BreakerSettingsError(f"{variable}={text!r} is not a number") from None
-    return BreakerSettings(**values)
+    """The thresholds an environment gives (unset or blank: the defaults)."""
+    names = ("breaker_consecutive", "breaker_rate_percent", "breaker_window")
+    return BreakerSettings(*(environment_setting(name, environ) for name in names))
 
 
 class _NotSent:

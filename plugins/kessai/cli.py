@@ -14,6 +14,7 @@ from pathlib import Path
 
 from kessai.database import database_url, make_engine
 from kessai.masking import mask_text, mask_url
+from kessai.settings import Settings
 
 # Feature modules that add their own sub-commands: each has register(subparsers).
 FEATURE_COMMANDS: list[str] = [
@@ -38,22 +39,29 @@ def parse_date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
 
 
-def command_clock():
+def command_settings(args=None) -> Settings:
+    """The settings of a command: read once by main (args.settings), else from the environment."""
+    settings = getattr(args, "settings", None)
+    return settings if settings is not None else Settings.from_environment()
+
+
+def command_clock(args=None):
     """The one clock reading of a command: KESSAI_AS_OF when set, else the real clock."""
     from kessai import clock
 
-    return clock.now()
+    return clock.now_given(command_settings(args).as_of)
 
 
-def refuse_before_its_day(day: date, starts, what: str, *, dry_run: bool = False) -> None:
+def refuse_before_its_day(day: date, starts, what: str, *, dry_run: bool = False, settings: Settings | None = None) -> None:
     """A dated command acts only once its date's moment has come (SPEC §4.6); a dry run may look
     ahead. Raises kessai.clock.TooEarly, which the command prints as its one-line error. Says the
     clock on stdout, as the runs log it, when KESSAI_AS_OF sets it."""
     from kessai import clock
 
-    moment = command_clock()
-    if clock.as_of_setting():
-        print(f"clock: {clock.describe(moment)}")
+    settings = settings or Settings.from_environment()
+    moment = clock.now_given(settings.as_of)
+    if settings.as_of is not None:
+        print(f"clock: {clock.describe_given(moment, settings.as_of)}")
     if not dry_run:
         clock.check_not_before(day, starts, moment, what=what)
 
@@ -138,12 +146,12 @@ def _debug_everywhere(subparsers) -> None:
                 _debug_everywhere(action)
 
 
-def schema_problem() -> str | None:
+def schema_problem(settings: Settings | None = None) -> str | None:
     """Why the business database cannot serve a command yet, or None. An embedded database file
     that does not exist is not created here (a mistyped path would make an empty database)."""
     from kessai.migrations_runner import current_revision, head_revision
 
-    url = database_url()
+    url = database_url(settings=settings)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return (
             f"the business database {url.removeprefix('sqlite:///')} does not exist: set KESSAI_DATABASE_URL "
@@ -203,7 +211,8 @@ def _first_line(error: object) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)  # a usage error exits 2 here
     try:
-        if args.command != "db" and (problem := schema_problem()):
+        args.settings = Settings.from_environment()  # the command's one reading of its settings
+        if args.command != "db" and (problem := schema_problem(args.settings)):
             print(f"error: {problem}", file=sys.stderr)
             return 1
         return args.handler(args)

@@ -2,8 +2,9 @@
 job may act for its date.
 
 The clock is the real one unless KESSAI_AS_OF names the moment the system takes as now (ISO 8601
-with an offset: demos, tests, rehearsals). It is read once, at the boundary (the task layer, the
-command line), and passed down as a `datetime`; nothing below reads it again.
+with an offset: demos, tests, rehearsals; Settings.as_of). It is read once, at the boundary (the
+task layer, the command line: `now_given(settings.as_of)`), and passed down as a `datetime`;
+nothing below reads it again.
 
 No run acts before its day: work for business day D (transmission, transfer files, reminders)
 starts once D has begun in Japan; a closing C once C has ended (C+1 00:00 JST); a recurring charge
@@ -13,19 +14,13 @@ the earliest moment; a dry run may look ahead.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta, timezone
 from enum import Enum
 
 from kessai.errors import Refusal
 from kessai.run_dates import JAPAN
-
-AS_OF_VARIABLE = "KESSAI_AS_OF"
-
-
-class ClockError(Refusal):
-    """KESSAI_AS_OF cannot be read as a moment."""
+from kessai.settings import AS_OF_VARIABLE, ClockError, environment_setting, parse_as_of  # noqa: F401 (kessai.clock's names)
 
 
 class TooEarly(Refusal):
@@ -39,40 +34,32 @@ class Starts(Enum):
     DAY_ENDED = "day_ended"  # from D+1 00:00 in Japan: the closing of D
 
 
-def parse_as_of(value: str) -> datetime:
-    """KESSAI_AS_OF as an aware datetime; refuses a value without a time-zone offset."""
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ClockError(
-            f"{AS_OF_VARIABLE}={value!r} is not a moment: write it in ISO 8601 with an offset, "
-            "e.g. 2027-01-05T06:00:00+09:00"
-        ) from None
-    if moment.tzinfo is None:
-        raise ClockError(
-            f"{AS_OF_VARIABLE}={value!r} has no time-zone offset: write e.g. {value.strip()}+09:00 for Japan time"
-        )
-    return moment
-
-
-def as_of_setting(environ: Mapping[str, str] | None = None) -> str | None:
+def as_of_setting(environ: Mapping[str, str] | None = None) -> datetime | None:
     """KESSAI_AS_OF when set (and not blank), else None."""
-    value = (os.environ if environ is None else environ).get(AS_OF_VARIABLE, "")
-    return value if value.strip() else None
+    return environment_setting("as_of", environ)
 
 
 def now(environ: Mapping[str, str] | None = None) -> datetime:
     """The moment the system takes as now, in Japan: KESSAI_AS_OF when set, else the real clock."""
-    setting = as_of_setting(environ)
-    moment = parse_as_of(setting) if setting else datetime.now(timezone.utc)
+    return now_given(as_of_setting(environ))
+
+
+def now_given(as_of: datetime | None) -> datetime:
+    """The moment the system takes as now, in Japan: `as_of` (Settings.as_of) when given, else the
+    real clock."""
+    moment = as_of if as_of is not None else datetime.now(timezone.utc)
     return moment.astimezone(JAPAN)
 
 
 def describe(moment: datetime, environ: Mapping[str, str] | None = None) -> str:
     """The clock reading as a log line says it."""
-    setting = as_of_setting(environ)
+    return describe_given(moment, as_of_setting(environ))
+
+
+def describe_given(moment: datetime, as_of: datetime | None) -> str:
+    """The clock reading as a log line says it, naming KESSAI_AS_OF when it set the clock."""
     reading = moment.astimezone(JAPAN).isoformat(timespec="seconds")
-    return f"{reading} (Japan; from {AS_OF_VARIABLE}={setting})" if setting else f"{reading} (Japan)"
+    return f"{reading} (Japan; from {AS_OF_VARIABLE}={as_of.isoformat()})" if as_of is not None else f"{reading} (Japan)"
 
 
 def earliest_moment(day: date, starts: Starts) -> datetime:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import os
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -36,8 +35,13 @@ from kessai.confirmation_batch import (
     stage,
 )
 from kessai.csv_files import csv_text
-from kessai.errors import Refusal
 from kessai.output_files import writing
+from kessai.settings import (  # noqa: F401 (kessai.confirmation_import's names too)
+    DEFAULT_IMPORT_MAX_BYTES as DEFAULT_MAX_BYTES,
+    IMPORT_MAX_BYTES_VARIABLE as MAX_BYTES_VARIABLE,
+    ImportSettingError,
+    environment_setting,
+)
 from kessai.slip_amounts import DEFAULT_MAX_SLIP_AMOUNT
 
 COLUMNS = ("merchant_id", "slip_id", "confirmed_on")
@@ -56,8 +60,6 @@ MALFORMED_DATE = "malformed_date"
 SLIP_NUMBER = re.compile(r"[0-9]{1,18}")
 DATE = re.compile(r"([0-9]{4})([-/])([0-9]{1,2})\2([0-9]{1,2})")  # 2027-01-31, 2027/1/31 (Excel)
 
-MAX_BYTES_VARIABLE = "KESSAI_IMPORT_MAX_BYTES"
-DEFAULT_MAX_BYTES = 500_000_000
 BATCH_ROWS = 10_000  # rows staged at a time
 PREFIX_BYTES = 65_536  # what the encoding is told from
 KEPT_REJECTS = 100  # rejected rows the result keeps for a printout; the rejects file has all
@@ -70,10 +72,6 @@ CHANGED = "the file changed while it was being imported: nothing was imported; i
 
 class ConfirmationFileError(ValueError):
     """The file as a whole cannot be read: nothing in it was imported."""
-
-
-class ImportSettingError(Refusal):
-    """KESSAI_IMPORT_MAX_BYTES is not a number of bytes."""
 
 
 @dataclass(frozen=True)
@@ -101,19 +99,9 @@ class ImportResult:
 
 
 def import_max_bytes(environ: Mapping[str, str] | None = None) -> int:
-    """KESSAI_IMPORT_MAX_BYTES (default 500,000,000): the largest file an import reads."""
-    value = ((os.environ if environ is None else environ).get(MAX_BYTES_VARIABLE) or "").strip()
-    if not value:
-        return DEFAULT_MAX_BYTES
-    try:
-        limit = int(value.replace(",", "").replace("_", ""))
-    except ValueError:
-        limit = 0
-    if limit < 1:
-        raise ImportSettingError(
-            f"{MAX_BYTES_VARIABLE}={value!r} is not a number of bytes: set it so (default {DEFAULT_MAX_BYTES:,}) or unset it"
-        )
-    return limit
+    """KESSAI_IMPORT_MAX_BYTES (default 500,000,000): the largest file an import reads. A boundary
+    holding a Settings passes its import_max_bytes instead."""
+    return environment_setting("import_max_bytes", environ)
 
 
 class _Utf8Failed(Exception):

@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO
+
+from kessai.settings import environment_setting
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 NEUTRALISER = "'"
@@ -40,9 +41,6 @@ PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 
 
 DIGITS = re.compile(r"[0-9]+")
-ENCODING_VARIABLE = "KESSAI_CSV_ENCODING"
-ENCODINGS = {"utf-8-sig": "utf-8-sig", "utf-8": "utf-8-sig", "cp932": "cp932", "shift_jis": "cp932", "sjis": "cp932"}
-DEFAULT_ENCODING = "utf-8-sig"
 
 
 def text_code(cell: object) -> object:
@@ -80,13 +78,9 @@ def csv_text(rows: Iterable[Sequence], *, numeric_columns: Iterable[int] = (), t
 
 
 def csv_encoding(environ: Mapping[str, str] | None = None) -> str:
-    """The encoding of the files people open: KESSAI_CSV_ENCODING (utf-8-sig, the default, or cp932)."""
-    value = (os.environ if environ is None else environ).get(ENCODING_VARIABLE, "").strip().lower()
-    if not value:
-        return DEFAULT_ENCODING
-    if value not in ENCODINGS:
-        raise ValueError(f"{ENCODING_VARIABLE}={value!r}: expected utf-8-sig (UTF-8 with BOM, the default) or cp932 (Shift_JIS)")
-    return ENCODINGS[value]
+    """The encoding of the files people open: KESSAI_CSV_ENCODING (utf-8-sig, the default, or cp932).
+    A boundary holding a Settings passes its csv_encoding instead."""
+    return environment_setting("csv_encoding", environ)
 
 
 def csv_bytes(rows: Iterable[Sequence], *, numeric_columns: Iterable[int] = (), text_columns: Iterable[int] = (),

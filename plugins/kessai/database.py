@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -11,26 +10,36 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Date
 
-DATABASE_URL_VARIABLE = "KESSAI_DATABASE_URL"
-AIRFLOW_CONNECTION_ID = "kessai_db"
-HOME_VARIABLE = "KESSAI_HOME"
-SQL_DIR_VARIABLE = "KESSAI_SQL_DIR"
+from kessai.settings import (  # noqa: F401 (kessai.database's names too)
+    DATABASE_URL_VARIABLE,
+    HOME_VARIABLE,
+    PROJECT_ROOT,
+    SQL_DIR_VARIABLE,
+    Settings,
+    environment_setting,
+)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+AIRFLOW_CONNECTION_ID = "kessai_db"
 
 
 def kessai_home() -> Path:
-    """The folder for the embedded database and the output files (transmissions, statements)."""
-    return Path(os.environ.get(HOME_VARIABLE) or PROJECT_ROOT / "var").resolve()
+    """The folder for the embedded database and the output files (transmissions, statements):
+    KESSAI_HOME, for a caller handed no Settings (Settings.home)."""
+    return environment_setting("home")
 
 
-def embedded_database_url() -> str:
-    return f"sqlite:///{kessai_home() / 'kessai.sqlite'}"
+def embedded_database_url(home: Path | None = None) -> str:
+    return f"sqlite:///{(home or kessai_home()) / 'kessai.sqlite'}"
 
 
-def database_url(airflow_connection_uri: str | None = None) -> str:
-    """KESSAI_DATABASE_URL, else the Airflow connection `kessai_db` (passed in), else SQLite."""
-    url = os.environ.get(DATABASE_URL_VARIABLE) or airflow_connection_uri or embedded_database_url()
+def database_url(airflow_connection_uri: str | None = None, settings: Settings | None = None) -> str:
+    """KESSAI_DATABASE_URL, else the Airflow connection `kessai_db` (passed in), else SQLite in
+    KESSAI_HOME; from `settings` when given, else from the environment."""
+    if settings is None:
+        configured, home = environment_setting("database_url"), None
+    else:
+        configured, home = settings.database_url, settings.home
+    url = configured or airflow_connection_uri or embedded_database_url(home)
     # Airflow's postgres connections say postgres://; SQLAlchemy wants a driver.
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
@@ -98,7 +107,9 @@ def _compile_japan_date(element, compiler, **kw):
 
 
 def sql_dir() -> Path:
-    return Path(os.environ.get(SQL_DIR_VARIABLE) or PROJECT_ROOT / "sql")
+    """KESSAI_SQL_DIR (Settings.sql_dir): the statements are the code's, not a run's, so each
+    lookup reads the setting itself."""
+    return environment_setting("sql_dir")
 
 
 @lru_cache(maxsize=None)

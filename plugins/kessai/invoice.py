@@ -6,7 +6,7 @@ Fees are tax-inclusive amounts and stay what the closing computed; the tax is sh
 the taxable fees of a statement summed per rate, times 10/110, rounded down to the yen once per
 statement (one rounding per rate per invoice, as the system allows).
 
-Settings (KESSAI_<NAME> in the environment, else the kessai_settings row invoice.<name>, named
+Settings (KESSAI_<NAME> in the environment, Settings.invoice, else the kessai_settings row invoice.<name>, named
 invoice.registration_number, invoice.merchant_fee_tax_class, invoice.transfer_fee_tax_class):
 - INVOICE_REGISTRATION_NUMBER: T and 13 digits (the 法人番号 of a company), check digit checked;
 - MERCHANT_FEE_TAX_CLASS: the card merchant fee (決済手数料), exempt (非課税, the default: it is
@@ -16,14 +16,15 @@ invoice.registration_number, invoice.merchant_fee_tax_class, invoice.transfer_fe
 
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
 from kessai.errors import Refusal
 from kessai.schema import settings
+from kessai.settings import Settings
 
 STANDARD_RATE_PERCENT = 10
 TAX_CLASSES = {"taxable": "課税", "exempt": "非課税", "out_of_scope": "不課税"}
@@ -34,9 +35,9 @@ class InvoiceSettingError(Refusal, ValueError):
     """A setting of the statements' invoice part that cannot be used."""
 
 
-def _setting(connection: Connection, name: str) -> str | None:
-    """KESSAI_<NAME>, else the kessai_settings row invoice.<name without its invoice_ prefix>."""
-    value = os.environ.get(f"KESSAI_{name.upper()}")
+def _setting(connection: Connection, name: str, configured: Mapping[str, str]) -> str | None:
+    """KESSAI_<NAME> (`configured`), else the kessai_settings row invoice.<name without its invoice_ prefix>."""
+    value = configured.get(name)
     if value is None:
         key = f"invoice.{name.removeprefix('invoice_')}"
         value = connection.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
@@ -57,8 +58,8 @@ def check_registration_number(value: str) -> str:
     return value
 
 
-def _tax_class(connection: Connection, name: str, default: str) -> str:
-    value = _setting(connection, name) or default
+def _tax_class(connection: Connection, name: str, default: str, configured: Mapping[str, str]) -> str:
+    value = _setting(connection, name, configured) or default
     if value not in TAX_CLASSES:
         raise InvoiceSettingError(f"KESSAI_{name.upper()} {value!r}: expected one of {', '.join(TAX_CLASSES)}")
     return value
@@ -71,12 +72,15 @@ class InvoiceSettings:
     transfer_fee_class: str
 
     @classmethod
-    def load(cls, connection: Connection) -> InvoiceSettings:
-        number = _setting(connection, "invoice_registration_number") or ""
+    def load(cls, connection: Connection, configured: Mapping[str, str] | None = None) -> InvoiceSettings:
+        """The settings `configured` gives (Settings.invoice; default: the environment's), the
+        kessai_settings rows for the others."""
+        configured = Settings.from_environment().invoice if configured is None else configured
+        number = _setting(connection, "invoice_registration_number", configured) or ""
         return cls(
             check_registration_number(number) if number else "",
-            _tax_class(connection, "merchant_fee_tax_class", "exempt"),
-            _tax_class(connection, "transfer_fee_tax_class", "taxable"),
+            _tax_class(connection, "merchant_fee_tax_class", "exempt", configured),
+            _tax_class(connection, "transfer_fee_tax_class", "taxable", configured),
         )
 
     def taxable_total(self, fee: int, transfer_fee: int) -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from datetime import timedelta
 
-from kessai.cli import command_clock
+from kessai.cli import command_clock, command_settings
 from kessai.database import make_engine
 from kessai.mail_delivery import DeliveryReport, RetryPolicy, deliver_pending, due_mail_count, requeue_mail
-from kessai.operator_alerts import DEFAULT_OPERATOR_EMAIL, OPERATOR_EMAIL_VARIABLE, operator_email
+from kessai.operator_alerts import DEFAULT_OPERATOR_EMAIL, OPERATOR_EMAIL_VARIABLE
 from kessai.smtp_client import SMTP_URL_VARIABLE, SmtpSettings, SmtpUnavailable
 
 
@@ -29,7 +29,7 @@ def register(commands) -> None:
         help="the longest wait between two attempts",
     )
     deliver.add_argument(
-        "--operator-email", default=operator_email(),
+        "--operator-email",
         help=f"where alerts about given-up mails go (default: {OPERATOR_EMAIL_VARIABLE}, else {DEFAULT_OPERATOR_EMAIL})",
     )
     deliver.add_argument("--dry-run", action="store_true", help="only count the due mails")
@@ -41,7 +41,7 @@ def register(commands) -> None:
 
 
 def command_deliver_mail(args) -> int:
-    now = command_clock()
+    now = command_clock(args)
     engine = make_engine()
     try:
         if args.dry_run:
@@ -53,9 +53,11 @@ def command_deliver_mail(args) -> int:
             backoff_base=timedelta(minutes=args.backoff_minutes),
             backoff_cap=timedelta(hours=args.backoff_cap_hours),
         )
-        smtp = SmtpSettings.from_environment()
+        settings = command_settings(args)
+        smtp = SmtpSettings.of(settings)
+        operators = args.operator_email or settings.operator_email
         try:
-            report = deliver_pending(engine, smtp, now, policy=policy, operator_email=args.operator_email)
+            report = deliver_pending(engine, smtp, now, policy=policy, operator_email=operators)
         except SmtpUnavailable as error:
             print(f"error: no mail sent: {error}", file=sys.stderr)
             return 1

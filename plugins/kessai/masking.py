@@ -7,7 +7,6 @@ A URL is masked as its reader parses it: a database URL as SQLAlchemy does (its 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
@@ -20,8 +19,6 @@ MASK = "***"
 _PLAIN_SCHEMES = re.compile(r"(smtps?|smtp\+starttls|https?|s3|gs|gcs|az|abfs|sftp|ftp|file|memory)$", re.IGNORECASE)
 # scheme://user:password@ anywhere in a text; the password runs to the last @ before a blank.
 _USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]*:)(?P<password>[^\s'\"]*)@")
-# Settings whose values are URLs that may carry a password.
-SECRET_URL_VARIABLES = ("KESSAI_DATABASE_URL", "KESSAI_SMTP_URL", "KESSAI_TRANSMISSION_URL")
 
 
 def mask_url(url: str | None) -> str:
@@ -66,10 +63,12 @@ def url_password(url: str | None) -> str | None:
 
 
 def environment_secrets() -> list[str]:
-    """The passwords of the URL settings in the environment, as written and as decoded."""
-    found = []
-    for variable in SECRET_URL_VARIABLES:
-        url = os.environ.get(variable)
+    """The secret settings of the environment, and the passwords of its URL settings as written
+    and as decoded."""
+    from kessai.settings import secret_setting_values, url_setting_values  # kessai.settings masks with this module
+
+    found = secret_setting_values()
+    for url in url_setting_values():
         password = url_password(url)
         if password:
             found.append(password)

@@ -8,7 +8,6 @@ transaction that gives the mail up, so no give-up goes unreported, even if the r
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
@@ -17,21 +16,18 @@ from sqlalchemy import Connection
 from kessai.mail_templates import render_mail
 from kessai.outbox import enqueue_mail
 from kessai.run_dates import JAPAN
+from kessai.settings import DEFAULT_OPERATOR_EMAIL, OPERATOR_EMAIL_VARIABLE, environment_setting  # noqa: F401
 
 OPERATOR_ALERT_KIND = "operator_alert"
 OPERATOR_NOTICE_KIND = "operator_notice"  # held for the daily digest, never delivered alone
 OPERATOR_DIGEST_KIND = "operator_digest"
 OPERATOR_KINDS = (OPERATOR_ALERT_KIND, OPERATOR_NOTICE_KIND, OPERATOR_DIGEST_KIND)
-OPERATOR_EMAIL_VARIABLE = "KESSAI_OPERATOR_EMAIL"
-# A reserved domain (RFC 2606): every deployment names its operators in KESSAI_OPERATOR_EMAIL;
-# until then the alerts still go to the SMTP server (Mailpit, the demo's mailbox) to be read there.
-DEFAULT_OPERATOR_EMAIL = "operators@kessai.example"
 
 
 def operator_email(environ: Mapping[str, str] | None = None) -> str:
-    """Where alerts for the operators go: KESSAI_OPERATOR_EMAIL, else the reserved default."""
-    environ = os.environ if environ is None else environ
-    return (environ.get(OPERATOR_EMAIL_VARIABLE) or "").strip() or DEFAULT_OPERATOR_EMAIL
+    """Where alerts for the operators go: KESSAI_OPERATOR_EMAIL, else the reserved default. A
+    boundary holding a Settings passes its operator_email instead."""
+    return environment_setting("operator_email", environ)
 
 
 def _japan_time(moment: datetime) -> str:

@@ -23,11 +23,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kessai.errors import Refusal
-
-FILE_MODE_VARIABLE = "KESSAI_FILE_MODE"
-DIR_MODE_VARIABLE = "KESSAI_DIR_MODE"
-DEFAULT_FILE_MODE = 0o640
-DEFAULT_DIR_MODE = 0o750
+from kessai.settings import (  # noqa: F401 (kessai.output_files' names too)
+    DEFAULT_DIR_MODE,
+    DEFAULT_FILE_MODE,
+    DIR_MODE_VARIABLE,
+    FILE_MODE_VARIABLE,
+    ModeSettingError,
+    environment_setting,
+)
 PRIVATE_FILE_MODE = 0o600  # the transfer files: bank accounts and holders' names
 NAME_MAX = 255  # bytes of one name (ext4, xfs, APFS)
 PART_SUFFIX = ".part"
@@ -40,10 +43,6 @@ SWEEP_GRACE_SECONDS = 300
 
 class UnsafeFileName(Refusal, ValueError):
     """A name that would not stay a single file inside its output folder."""
-
-
-class ModeSettingError(Refusal, ValueError):
-    """KESSAI_FILE_MODE or KESSAI_DIR_MODE is not a file mode."""
 
 
 def check_name(name: str, *, what: str = "file name") -> str:
@@ -74,27 +73,14 @@ def safe_child(folder: Path | str, name: str, *, what: str = "file name") -> Pat
     return child
 
 
-def _mode(variable: str, default: int) -> int:
-    value = os.environ.get(variable, "").strip()
-    if not value:
-        return default
-    try:
-        mode = int(value.removeprefix("0o"), 8)
-    except ValueError:
-        mode = -1
-    if not 0 <= mode <= 0o777:
-        raise ModeSettingError(f"{variable}={value!r} is not a file mode: give octal digits such as {default:04o}")
-    return mode
-
-
 def file_mode() -> int:
     """The mode of the files written (KESSAI_FILE_MODE, octal; default 0640)."""
-    return _mode(FILE_MODE_VARIABLE, DEFAULT_FILE_MODE)
+    return environment_setting("file_mode")
 
 
 def dir_mode() -> int:
     """The mode of the folders created (KESSAI_DIR_MODE, octal; default 0750)."""
-    return _mode(DIR_MODE_VARIABLE, DEFAULT_DIR_MODE)
+    return environment_setting("dir_mode")
 
 
 def make_folder(folder: Path | str, mode: int | None = None) -> Path:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import getpass
 from pathlib import Path
 
-from kessai.cli import command_clock, parse_date, refuse_before_its_day
+from kessai.cli import command_clock, command_settings, parse_date, refuse_before_its_day
 from kessai.clock import Starts
-from kessai.database import kessai_home, make_engine
+from kessai.database import make_engine
 
 # A refused closing or transfer file ends in its reason on one line, exit 1 (kessai.cli.main).
 
@@ -19,10 +19,11 @@ def command_close(args) -> int:
     from kessai.payout_closing import format_summary, run_payout_closing
     from kessai.payout_statement_files import run_statement_files
 
-    refuse_before_its_day(args.closing_date, Starts.DAY_ENDED, "the closing", dry_run=args.dry_run)
+    settings = command_settings(args)
+    refuse_before_its_day(args.closing_date, Starts.DAY_ENDED, "the closing", dry_run=args.dry_run, settings=settings)
     engine = make_engine()
     print(format_summary(run_payout_closing(engine, args.closing_date, dry_run=args.dry_run)))
-    files = run_statement_files(engine, args.closing_date, kessai_home(), dry_run=args.dry_run)
+    files = run_statement_files(engine, args.closing_date, settings.home, dry_run=args.dry_run, configuration=settings)
     print(f"  {files['statement_files']} statement files, {files['slip_files']} slip detail files and the closing summary "
           f"in {files['directory']}"
           + (" (dry run: none written)" if args.dry_run else ""))
@@ -34,7 +35,7 @@ def command_books_start(args) -> int:
 
     declared_by = args.by or getpass.getuser()
     with make_engine().begin() as connection:
-        declare_books_start(connection, args.start_date, declared_by, args.note, command_clock())
+        declare_books_start(connection, args.start_date, declared_by, args.note, command_clock(args))
     print(
         f"the books start at closing {args.start_date} (declared by {declared_by}): kessai pays the closings from "
         "that date on; confirmed slips of earlier closing dates are taken as paid by the system before it"
@@ -58,8 +59,12 @@ def command_assign_closing_dates(args) -> int:
 def command_transfer_files(args) -> int:
     from kessai.payout_transfer_files import format_summary, run_payout_transfer_files
 
-    refuse_before_its_day(args.business_date, Starts.DAY_BEGUN, "the transfer files", dry_run=args.dry_run)
-    print(format_summary(run_payout_transfer_files(make_engine(), args.business_date, kessai_home(), dry_run=args.dry_run)))
+    settings = command_settings(args)
+    refuse_before_its_day(args.business_date, Starts.DAY_BEGUN, "the transfer files", dry_run=args.dry_run,
+                          settings=settings)
+    print(format_summary(run_payout_transfer_files(
+        make_engine(), args.business_date, settings.home, dry_run=args.dry_run, configuration=settings
+    )))
     return 0
 
 
@@ -82,7 +87,9 @@ def command_read_transfer_file(args) -> int:
 def command_import_transfer_results(args) -> int:
     from kessai.transfer_returns import TransferResultsRefused, format_summary, run_import
 
-    summary = run_import(make_engine(), args.path, now=command_clock(), dry_run=args.dry_run)
+    settings = command_settings(args)
+    summary = run_import(make_engine(), args.path, now=command_clock(args), dry_run=args.dry_run,
+                         configuration=settings)
     print(format_summary(summary))
     if summary["unmatched"]:  # the matched returns are recorded; these changed nothing
         raise TransferResultsRefused(
@@ -98,7 +105,7 @@ def command_adjust(args) -> int:
     created_by = args.by or getpass.getuser()
     with make_engine().begin() as connection:
         added = register_adjustment(connection, args.merchant_id, args.amount, kind=args.kind, reason=args.reason,
-                                    created_by=created_by, now=command_clock())
+                                    created_by=created_by, now=command_clock(args))
     print(
         f"adjustment {added['adjustment_id']}: {added['kind']} of {added['amount']:,} yen for merchant "
         f"{added['merchant_id']} (by {added['created_by']}: {added['reason']}), effective {added['effective_on']}: "

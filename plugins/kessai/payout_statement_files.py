@@ -32,6 +32,7 @@ from kessai.database import sql_text
 from kessai.invoice import STANDARD_RATE_PERCENT, TAX_CLASSES, InvoiceSettings, tax_in
 from kessai.output_files import safe_child, write_files, write_stream
 from kessai.payout_adjustments import adjustments_of
+from kessai.settings import Settings
 from kessai.schema import (
     bank_accounts,
     card_companies,
@@ -98,8 +99,8 @@ def slip_file_name(merchant_id: str) -> str:
     return f"slips-{quote(merchant_id, safe='')}.csv"
 
 
-def _csv(rows: list[list], text_columns=()) -> bytes:
-    return csv_bytes(rows, text_columns=text_columns)
+def _csv(rows: list[list], text_columns=(), encoding: str | None = None) -> bytes:
+    return csv_bytes(rows, text_columns=text_columns, encoding=encoding)
 
 
 def _fee_rows(head: list, st, invoice: InvoiceSettings) -> list[list]:
@@ -133,10 +134,13 @@ def _account_cells(account) -> list[str]:
     ]
 
 
-def statement_files(connection: Connection, closing_date: date) -> dict[str, bytes]:
+def statement_files(connection: Connection, closing_date: date, configuration: Settings | None = None) -> dict[str, bytes]:
     """The closing's files by name: each merchant's statement CSV and the operators' summary (the
-    slip detail files are streamed by write_slip_files)."""
-    invoice = InvoiceSettings.load(connection)
+    slip detail files are streamed by write_slip_files). `configuration`: the invoice settings and
+    the CSV encoding (default: the environment's)."""
+    configuration = configuration or Settings.from_environment()
+    encoding = configuration.csv_encoding
+    invoice = InvoiceSettings.load(connection, configuration.invoice)
     s = payout_statements.c
     statements = connection.execute(
         select(s.statement_id, s.merchant_id, merchants.c.name, merchants.c.payout_cycle, s.payout_date,
@@ -217,7 +221,7 @@ def statement_files(connection: Connection, closing_date: date) -> dict[str, byt
                      st.adjustment_amount, "", "", "", "",
                      tax_in(invoice.taxable_total(int(st.fee), int(st.transfer_fee))), invoice.registration_number])
         files[statement_file_name(st.merchant_id)] = _csv([row + [""] * (width - len(row)) for row in rows],
-                                                          MERCHANT_TEXT_COLUMNS)
+                                                          MERCHANT_TEXT_COLUMNS, encoding)
         summary_rows.append([st.merchant_id, st.name, st.payout_cycle, st.payout_date.isoformat(), st.slip_count,
                              st.gross_amount, st.fee, st.transfer_fee, st.carried_in, st.carried_forward,
                              st.net_amount, len(transfers[st.statement_id]),
@@ -238,7 +242,7 @@ def statement_files(connection: Connection, closing_date: date) -> dict[str, byt
     for payout_day in sorted({row[3] for row in statement_rows}):
         summary_rows.append(total("SUBTOTAL", payout_day, [row for row in statement_rows if row[3] == payout_day]))
     summary_rows.append(total("TOTAL", "", statement_rows))
-    files[SUMMARY_FILE] = _csv(summary_rows, (0,))
+    files[SUMMARY_FILE] = _csv(summary_rows, (0,), encoding)
     return files
 
 
@@ -259,7 +263,7 @@ def _day(value) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)[:10]
 
 
-def write_slip_files(connection: Connection, closing_date: date, directory: Path | None) -> int:
+def write_slip_files(connection: Connection, closing_date: date, directory: Path | None, encoding: str | None = None) -> int:
     """The slips behind each statement of the closing, one file per merchant, streamed from one
     query (sql/payout_statement_files/slip_detail.sql); directory None counts them only."""
     payout_dates = dict(connection.execute(
@@ -281,18 +285,25 @@ def write_slip_files(connection: Connection, closing_date: date, directory: Path
                 pass
             continue
         path = safe_child(directory, slip_file_name(merchant_id))
-        write_stream(path, lambda out: write_csv_stream(out, chain([SLIP_COLUMNS], detail), text_columns=SLIP_TEXT_COLUMNS))
+        write_stream(path, lambda out: write_csv_stream(out, chain([SLIP_COLUMNS], detail), text_columns=SLIP_TEXT_COLUMNS,
+                                                          encoding=encoding))
     return written
 
 
-def run_statement_files(engine: Engine, closing_date: date, home: Path, *, dry_run: bool = False) -> dict:
-    """Write the closing's files (a dry run only counts them). Returns what was written."""
+def run_statement_files(
+    engine: Engine, closing_date: date, home: Path, *, dry_run: bool = False, configuration: Settings | None = None
+) -> dict:
+    """Write the closing's files (a dry run only counts them). Returns what was written.
+    `configuration`: the invoice settings and the CSV encoding (default: the environment's)."""
+    configuration = configuration or Settings.from_environment()
     directory = statements_directory(home, closing_date)
     with engine.connect() as connection:
-        files = statement_files(connection, closing_date)
+        files = statement_files(connection, closing_date, configuration)
         if not dry_run:
             write_files(directory, files)
-        slip_files = write_slip_files(connection, closing_date, None if dry_run else directory)
+        slip_files = write_slip_files(
+            connection, closing_date, None if dry_run else directory, configuration.csv_encoding
+        )
     return {
         "closing_date": closing_date.isoformat(),
         "directory": str(directory),

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -42,6 +41,7 @@ from kessai.operator_alerts import OPERATOR_ALERT_KIND, operator_email
 from kessai.outbox import enqueue_mail
 from kessai.output_files import PRIVATE_FILE_MODE, safe_child, write_files
 from kessai.rules import PAYOUT_CYCLES, closing_dates, payout_date
+from kessai.settings import REMITTER_FIELDS, TRANSFER_LEAD_DAYS_VARIABLE as LEAD_DAYS_VARIABLE, Settings
 from kessai.schema import (
     bank_accounts,
     master_banks,
@@ -67,30 +67,29 @@ from kessai.zengin import (
 
 log = logging.getLogger(__name__)
 
-LEAD_DAYS_VARIABLE = "KESSAI_TRANSFER_LEAD_DAYS"
 LEAD_DAYS_SETTING = "zengin.lead_business_days"
 DEFAULT_LEAD_DAYS = 2
 
-# The remitter (振込依頼人): KESSAI_ZENGIN_<FIELD> in the environment, else kessai_settings row
-# zengin.<field>.
-REMITTER_FIELDS = ("remitter_code", "name", "bank_code", "bank_name", "branch_code", "branch_name",
-                   "account_type", "account_number")
+# The remitter (振込依頼人, REMITTER_FIELDS): KESSAI_ZENGIN_<FIELD> in the environment
+# (Settings.zengin_remitter), else kessai_settings row zengin.<field>.
 
 
 class TransferFileError(Refusal, ValueError):
     """Transfers that cannot be filed, or a file that would differ from the one built before."""
 
 
-def _setting(connection: Connection, key: str, variable: str) -> str | None:
-    value = os.environ.get(variable)
-    if value is None:
-        value = connection.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
-    return value
+def _setting(connection: Connection, key: str, configured: str | None) -> str | None:
+    """The value the environment configures, else the kessai_settings row `key`."""
+    if configured is not None:
+        return configured
+    return connection.execute(select(settings.c.value).where(settings.c.key == key)).scalar()
 
 
-def lead_business_days(connection: Connection) -> int:
-    """How many business days before its payout date a transfer file is built."""
-    value = _setting(connection, LEAD_DAYS_SETTING, LEAD_DAYS_VARIABLE)
+def lead_business_days(connection: Connection, configuration: Settings | None = None) -> int:
+    """How many business days before its payout date a transfer file is built: the configuration's
+    transfer_lead_days (default: the environment's), else the kessai_settings row, else 2."""
+    configured = (configuration or Settings.from_environment()).transfer_lead_days
+    value = _setting(connection, LEAD_DAYS_SETTING, None if configured is None else str(configured))
     if value is None:
         return DEFAULT_LEAD_DAYS
     if not value.strip().isdigit() or int(value) < 1:
@@ -98,8 +97,11 @@ def lead_business_days(connection: Connection) -> int:
     return int(value)
 
 
-def load_remitter(connection: Connection) -> Remitter:
-    values = {name: _setting(connection, f"zengin.{name}", f"KESSAI_ZENGIN_{name.upper()}") for name in REMITTER_FIELDS}
+def load_remitter(connection: Connection, configuration: Settings | None = None) -> Remitter:
+    """The remitter: each field from the configuration's zengin_remitter (default: the
+    environment's), else its kessai_settings row."""
+    configured = (configuration or Settings.from_environment()).zengin_remitter
+    values = {name: _setting(connection, f"zengin.{name}", configured.get(name)) for name in REMITTER_FIELDS}
     missing = [name for name, value in values.items() if value is None]
     if missing:
         raise TransferFileError(
@@ -509,9 +511,13 @@ def restore_files(connection: Connection, home: Path, payout_days: list[date], r
     return restored
 
 
-def run_payout_transfer_files(engine: Engine, day: date, home: Path, *, dry_run: bool = False) -> dict:
+def run_payout_transfer_files(
+    engine: Engine, day: date, home: Path, *, dry_run: bool = False, configuration: Settings | None = None
+) -> dict:
     """The transfer files of business day `day`; a dry run builds them in a transaction it rolls
-    back and writes nothing. Fails after writing the good files when some transfers were rejected."""
+    back and writes nothing. Fails after writing the good files when some transfers were rejected.
+    `configuration`: the remitter, the lead days and the operators' address (default: the environment's)."""
+    configuration = configuration or Settings.from_environment()
     with engine.connect() as connection:
         try:
             calendar = prepare_calendar(connection)
@@ -519,8 +525,11 @@ def run_payout_transfer_files(engine: Engine, day: date, home: Path, *, dry_run:
             if closed:
                 connection.commit()
                 return {"business_date": day.isoformat(), "closed": closed}
-            remitter = load_remitter(connection)
-            run = build_transfer_files(connection, day, calendar, lead_days=lead_business_days(connection), remitter=remitter)
+            remitter = load_remitter(connection, configuration)
+            run = build_transfer_files(
+                connection, day, calendar, lead_days=lead_business_days(connection, configuration), remitter=remitter,
+                alert_recipient=configuration.operator_email,
+            )
         except BaseException:
             connection.rollback()
             raise

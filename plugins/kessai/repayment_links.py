@@ -20,8 +20,7 @@ from datetime import date, timedelta
 from urllib.parse import quote
 
 from kessai.errors import Refusal
-
-SECRET_VARIABLE = "KESSAI_REPAYMENT_LINK_SECRET"
+from kessai.settings import REPAYMENT_LINK_SECRET_VARIABLE as SECRET_VARIABLE, environment_setting
 SECRET_MIN_LENGTH = 32  # characters: a secret shorter than an HMAC-SHA256 key's worth is refused
 VALID_DAYS = 30  # a link is valid through the 30th day after the request is written
 REQUIRED_FIELDS = {"slip_id", "token"}
@@ -43,8 +42,12 @@ class RepaymentLink:
 
 
 def link_secret(environ) -> bytes | None:
-    """The signing secret from the environment, or None when it is not set."""
-    value = (environ.get(SECRET_VARIABLE) or "").strip()
+    """The signing secret an environment gives, or None when it is not set."""
+    return secret_bytes(environment_setting("repayment_link_secret", environ))
+
+
+def secret_bytes(value: str | None) -> bytes | None:
+    """The signing secret (Settings.repayment_link_secret) as the signatures take it."""
     return value.encode("utf-8") if value else None
 
 

@@ -1,7 +1,7 @@
 """The range a slip's amount must lie in (SPEC §4.6): a whole number of yen in 1..max, the max
 being KESSAI_MAX_SLIP_AMOUNT (default 99,999,999 yen).
 
-The setting is read at the boundary (the task layer, the command line) with `max_slip_amount()`
+The setting is read at the boundary (the task layer, the command line: Settings.max_slip_amount)
 and passed down; the transmission holds back a slip outside the range, and `confirm`,
 `change-amount` and the confirmation import refuse it.
 
@@ -12,41 +12,25 @@ from any limit, and joined in Python (`exact_total`): exact on SQLite (whose SUM
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from sqlalchemy import ColumnElement, func
 
-from kessai.errors import Refusal
-
-MAX_SLIP_AMOUNT_VARIABLE = "KESSAI_MAX_SLIP_AMOUNT"
-DEFAULT_MAX_SLIP_AMOUNT = 99_999_999
-# The largest max the setting takes: a day's batch total (BIGINT) of slips at that max stays
-# in range up to 9.2 million slips a card company, so no setting makes the day's sum overflow.
-LARGEST_MAX = 999_999_999_999
+from kessai.settings import (  # noqa: F401 (kessai.slip_amounts' names too)
+    DEFAULT_MAX_SLIP_AMOUNT,
+    LARGEST_MAX_SLIP_AMOUNT as LARGEST_MAX,
+    MAX_SLIP_AMOUNT_VARIABLE,
+    AmountSettingError,
+    environment_setting,
+)
 
 SPLIT = 10**9
 
 
-class AmountSettingError(Refusal):
-    """KESSAI_MAX_SLIP_AMOUNT is not a whole number of yen the database can hold."""
-
-
 def max_slip_amount(environ: Mapping[str, str] | None = None) -> int:
-    """KESSAI_MAX_SLIP_AMOUNT as yen (default 99,999,999); refuses anything but 1..999,999,999,999."""
-    value = ((os.environ if environ is None else environ).get(MAX_SLIP_AMOUNT_VARIABLE) or "").strip()
-    if not value:
-        return DEFAULT_MAX_SLIP_AMOUNT
-    try:
-        limit = int(value.replace(",", "").replace("_", ""))
-    except ValueError:
-        limit = 0
-    if not 1 <= limit <= LARGEST_MAX:
-        raise AmountSettingError(
-            f"{MAX_SLIP_AMOUNT_VARIABLE}={value!r} is not a whole number of yen from 1 to {LARGEST_MAX:,}: "
-            f"set it so (default {DEFAULT_MAX_SLIP_AMOUNT:,}) or unset it"
-        )
-    return limit
+    """KESSAI_MAX_SLIP_AMOUNT as yen (default 99,999,999); refuses anything but 1..999,999,999,999.
+    A boundary holding a Settings passes its max_slip_amount instead."""
+    return environment_setting("max_slip_amount", environ)
 
 
 def in_range(amount: int, max_amount: int) -> bool:

@@ -1,37 +1,36 @@
 """Sub-commands for the online side's slip operations: confirm, cancel, change-amount,
 import-confirmations. cancel and change-amount act on the slip's card authorization too
-(kessai.authorizations), through the card gateway the environment names (command_gateway). The
-one clock (KESSAI_AS_OF when set), KESSAI_MAX_SLIP_AMOUNT and KESSAI_IMPORT_MAX_BYTES are read
-here, once per command, and passed down. A refusal goes to stderr, with exit status 1 and no
+(kessai.authorizations), through the card gateway the settings name (command_gateway). The one
+clock (KESSAI_AS_OF when set), KESSAI_MAX_SLIP_AMOUNT and KESSAI_IMPORT_MAX_BYTES come from the
+command's settings, read once by kessai.cli.main, and are passed down. A refusal goes to stderr, with exit status 1 and no
 traceback."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from kessai.cli import command_clock, parse_date
+from kessai.cli import command_clock, command_settings, parse_date
 from kessai.confirmation_import import (
     ENCODING_NAMES,
     ConfirmationFileError,
     default_rejects_path,
     import_confirmations,
-    import_max_bytes,
 )
 from kessai.database import make_engine
 from kessai.errors import Refusal
-from kessai.slip_amounts import max_slip_amount
 from kessai.authorizations import OperationResult, cancel_with_authorization, change_amount_with_authorization
 from kessai.card_gateway import HTTP, GatewayConfigurationError, gateway_settings, open_card_gateway
-from kessai.database import kessai_home
+from kessai.settings import (
+    CARD_GATEWAY_API_KEY_VARIABLE as GATEWAY_API_KEY_VARIABLE,
+    CARD_GATEWAY_URL_VARIABLE as GATEWAY_URL_VARIABLE,
+    Settings,
+)
 from kessai.slip_operations import SlipOperationError, confirm_slip
 
 # The card gateway of the commands (the DAGs read the Airflow connection kessai_card_gateway):
 # KESSAI_CARD_GATEWAY (simulator or http), and for http its base URL and API key.
-GATEWAY_URL_VARIABLE = "KESSAI_CARD_GATEWAY_URL"
-GATEWAY_API_KEY_VARIABLE = "KESSAI_CARD_GATEWAY_API_KEY"
 
 # How many rejected rows the summary prints; the rejects file has them all.
 SHOWN_REJECTS = 20
@@ -56,23 +55,23 @@ def _whole_yen(value: str) -> int | str:
         return value
 
 
-def command_gateway(environ=None):
-    """The card gateway the commands void and authorize through, from the environment: the
+def command_gateway(settings: Settings | None = None):
+    """The card gateway the commands void and authorize through (default: the environment's): the
     simulator (its ledger in KESSAI_HOME, shared with the DAGs') unless KESSAI_CARD_GATEWAY=http or
     KESSAI_CARD_GATEWAY_URL is set."""
-    environ = os.environ if environ is None else environ
-    url = environ.get(GATEWAY_URL_VARIABLE)
-    connection = {"host": url, "password": environ.get(GATEWAY_API_KEY_VARIABLE)} if url else None
-    if (environ.get("KESSAI_CARD_GATEWAY") or "").strip().lower() == HTTP and not url:
+    settings = settings or Settings.from_environment()
+    url = settings.card_gateway_url
+    connection = {"host": url, "password": settings.card_gateway_api_key} if url else None
+    if (settings.card_gateway or "").lower() == HTTP and not url:
         raise GatewayConfigurationError(
             f"KESSAI_CARD_GATEWAY=http needs {GATEWAY_URL_VARIABLE} (the gateway's base URL) "
             f"and {GATEWAY_API_KEY_VARIABLE} for the commands"
         )
-    settings = gateway_settings(
-        environ.get("KESSAI_CARD_GATEWAY"), connection,
-        simulator_ledger=str(kessai_home() / "card-gateway-simulator.sqlite"),
+    gateway = gateway_settings(
+        settings.card_gateway, connection,
+        simulator_ledger=str(settings.home / "card-gateway-simulator.sqlite"),
     )
-    return open_card_gateway(settings)
+    return open_card_gateway(gateway)
 
 
 def _said(result: OperationResult) -> None:
@@ -81,9 +80,9 @@ def _said(result: OperationResult) -> None:
 
 
 def command_confirm(args) -> int:
-    registered_at = command_clock()
+    registered_at = command_clock(args)
     try:
-        max_amount = max_slip_amount()
+        max_amount = command_settings(args).max_slip_amount
         with make_engine().begin() as connection:
             done = confirm_slip(connection, args.merchant_id, args.slip_id, args.on, registered_at, max_amount)
     except SlipOperationError as error:
@@ -98,9 +97,9 @@ def command_confirm(args) -> int:
 
 
 def command_cancel(args) -> int:
-    cancelled_at = command_clock()
+    cancelled_at = command_clock(args)
     try:
-        gateway = command_gateway()
+        gateway = command_gateway(command_settings(args))
     except GatewayConfigurationError as error:
         return _setting_refused(error)
     try:
@@ -115,11 +114,11 @@ def command_cancel(args) -> int:
 
 
 def command_change_amount(args) -> int:
-    changed_at = command_clock()
+    changed_at = command_clock(args)
     amount = _whole_yen(args.amount)
     try:
-        max_amount = max_slip_amount()
-        gateway = command_gateway()
+        max_amount = command_settings(args).max_slip_amount
+        gateway = command_gateway(command_settings(args))
     except (Refusal, GatewayConfigurationError) as error:
         return _setting_refused(error)
     try:
@@ -139,10 +138,10 @@ def command_import_confirmations(args) -> int:
     """Exit 0 whatever the rows say; 2 only when the file itself cannot be imported (unreadable,
     larger than KESSAI_IMPORT_MAX_BYTES, not a CSV of the format); 1: a bad setting. The rejects
     file is written before the import commits: when it cannot be written, nothing is imported."""
-    registered_at = command_clock()
+    registered_at = command_clock(args)
     try:
-        max_amount = max_slip_amount()
-        max_bytes = import_max_bytes()
+        max_amount = command_settings(args).max_slip_amount
+        max_bytes = command_settings(args).import_max_bytes
     except Refusal as error:
         return _setting_refused(error)
     rejects_path = args.rejects or default_rejects_path(args.file)

@@ -7,7 +7,6 @@ connection) is decided at the task or command boundary.
 from __future__ import annotations
 
 import logging
-import os
 import smtplib
 import ssl
 from dataclasses import dataclass, field
@@ -15,12 +14,10 @@ from email.utils import parseaddr
 from urllib.parse import unquote, urlsplit
 
 from kessai.masking import mask_url
+from kessai.settings import DEFAULT_SMTP_URL, SMTP_URL_VARIABLE, Settings, environment_setting  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-SMTP_URL_VARIABLE = "KESSAI_SMTP_URL"
-# Mailpit's SMTP port on this machine: what a developer runs (docker-compose runs it too).
-DEFAULT_SMTP_URL = "smtp://localhost:1025"
 DEFAULT_SENDER = "kessai@localhost"
 
 # URL scheme -> (implicit TLS, STARTTLS, default port)
@@ -121,7 +118,12 @@ class SmtpSettings:
     @classmethod
     def from_environment(cls) -> SmtpSettings:
         """KESSAI_SMTP_URL, else Mailpit on localhost:1025."""
-        return cls.from_url(os.environ.get(SMTP_URL_VARIABLE) or DEFAULT_SMTP_URL)
+        return cls.from_url(environment_setting("smtp_url") or DEFAULT_SMTP_URL)
+
+    @classmethod
+    def of(cls, settings: Settings) -> SmtpSettings:
+        """The server a Settings names (smtp_url), else Mailpit on localhost:1025."""
+        return cls.from_url(settings.smtp_url or DEFAULT_SMTP_URL)
 
     def describe(self) -> str:
         security = "TLS" if self.use_ssl else "STARTTLS" if self.starttls else "plain"

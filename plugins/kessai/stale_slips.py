@@ -27,7 +27,6 @@ transaction commits.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import groupby
@@ -41,14 +40,17 @@ from kessai.calendar_store import prepare_calendar
 from kessai.csv_files import csv_text
 from kessai.database import sql_text
 from kessai.mail_templates import render_mail
-from kessai.operator_alerts import (
-    DEFAULT_OPERATOR_EMAIL,
-    OPERATOR_NOTICE_KIND,
-    OPERATOR_EMAIL_VARIABLE,
-    operator_email,
-)
+from kessai.operator_alerts import DEFAULT_OPERATOR_EMAIL, OPERATOR_EMAIL_VARIABLE, OPERATOR_NOTICE_KIND
 from kessai.outbox import Mail, enqueue_mails
 from kessai.rules import confirmation_deadline, stale_from
+from kessai.settings import (
+    DEFAULT_REMINDER_PERIOD,
+    DEFAULT_STALE_SLIP_INLINE_LIMIT,
+    REMINDER_PERIOD_VARIABLE as PERIOD_VARIABLE,
+    STALE_SLIP_INLINE_LIMIT_VARIABLE as INLINE_LIMIT_VARIABLE,
+    Settings,
+    environment_setting,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +91,6 @@ DIGEST_KIND = "stale_slip_digest"
 DIGEST_TEMPLATE = "stale_slip_digest"
 UNREACHABLE_TEMPLATE = "stale_slip_unreachable"
 
-PERIOD_VARIABLE = "KESSAI_REMINDER_PERIOD"
-INLINE_LIMIT_VARIABLE = "KESSAI_STALE_SLIP_INLINE_LIMIT"
-
 # Mails written to the outbox per statement.
 MAIL_BATCH = 500
 
@@ -106,10 +105,10 @@ EXPIRED_LABEL = "確定期限切れ"
 
 @dataclass(frozen=True)
 class ReminderSettings:
-    """What an operator may tune, through the environment of the workers."""
+    """What an operator may tune (kessai.settings: the environment of the workers)."""
 
-    inline_limit: int = 50  # a digest listing more slips than this carries them as a CSV attachment
-    period: str = WEEKLY  # the digest period of a merchant without its own reminder_period
+    inline_limit: int = DEFAULT_STALE_SLIP_INLINE_LIMIT  # a digest listing more slips than this carries them as a CSV attachment
+    period: str = DEFAULT_REMINDER_PERIOD  # the digest period of a merchant without its own reminder_period
     operator_email: str = DEFAULT_OPERATOR_EMAIL
 
     def __post_init__(self) -> None:
@@ -121,24 +120,13 @@ class ReminderSettings:
             raise ValueError(f"{OPERATOR_EMAIL_VARIABLE} is empty: name the operators' mail address")
 
     @classmethod
+    def of(cls, settings: Settings) -> ReminderSettings:
+        return cls(settings.stale_slip_inline_limit, settings.reminder_period, settings.operator_email)
+
+    @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> ReminderSettings:
-        environ = os.environ if environ is None else environ
-        defaults = cls()
-        return cls(
-            inline_limit=_integer(environ, INLINE_LIMIT_VARIABLE, defaults.inline_limit),
-            period=environ.get(PERIOD_VARIABLE) or defaults.period,
-            operator_email=operator_email(environ),
-        )
-
-
-def _integer(environ: Mapping[str, str], name: str, default: int) -> int:
-    value = environ.get(name)
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{name}={value!r}: expected a whole number") from None
+        names = ("stale_slip_inline_limit", "reminder_period", "operator_email")
+        return cls(*(environment_setting(name, environ) for name in names))
 
 
 # -- the date rules of a reminder ---------------------------------------------------------------

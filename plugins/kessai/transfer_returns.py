@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,13 +40,16 @@ from kessai.schema import (
     payout_transfers,
     settings,
 )
+from kessai.settings import (
+    TRANSFER_RESULTS_DIR_VARIABLE as RESULTS_FOLDER_VARIABLE,
+    TRANSFER_RETURN_FEE_VARIABLE as RETURN_FEE_VARIABLE,
+    Settings,
+)
 from kessai.zengin import ACCOUNT_TYPE_CODES, TransferResult, ZenginFormatError, parse_transfer_results
 
 log = logging.getLogger(__name__)
 
-RETURN_FEE_VARIABLE = "KESSAI_TRANSFER_RETURN_FEE"
 RETURN_FEE_SETTING = "payout.transfer_return_fee"
-RESULTS_FOLDER_VARIABLE = "KESSAI_TRANSFER_RESULTS_DIR"
 CREATED_BY = "transfer results"
 
 # 不能事由コード as kessai reads them (the bank's own list may be longer: an unknown code is shown as is).
@@ -72,12 +74,14 @@ def reason_text(code: str) -> str:
     return f"{REASONS.get(code, '銀行の不能事由コード')} ({code})"
 
 
-def return_fee(connection: Connection) -> int:
-    """The fee kept from a returned transfer paid again: KESSAI_TRANSFER_RETURN_FEE, else the
-    kessai_settings row payout.transfer_return_fee, else 0."""
-    value = os.environ.get(RETURN_FEE_VARIABLE)
-    if value is None:
-        value = connection.execute(select(settings.c.value).where(settings.c.key == RETURN_FEE_SETTING)).scalar()
+def return_fee(connection: Connection, configuration: Settings | None = None) -> int:
+    """The fee kept from a returned transfer paid again: KESSAI_TRANSFER_RETURN_FEE (the
+    configuration's transfer_return_fee, default: the environment's), else the kessai_settings row
+    payout.transfer_return_fee, else 0."""
+    configured = (configuration or Settings.from_environment()).transfer_return_fee
+    if configured is not None:
+        return configured
+    value = connection.execute(select(settings.c.value).where(settings.c.key == RETURN_FEE_SETTING)).scalar()
     if value is None:
         return 0
     if not value.strip().isdigit():
@@ -247,12 +251,19 @@ def _alert_operators(connection: Connection, run: ResultImport, recipient: str) 
                  recipient=recipient, subject=subject, body=body)
 
 
-def run_import(engine: Engine, path: Path, *, now: datetime, dry_run: bool = False) -> dict:
-    """Import one result file in one transaction (a dry run rolls it back). Returns the summary."""
+def run_import(
+    engine: Engine, path: Path, *, now: datetime, dry_run: bool = False, configuration: Settings | None = None
+) -> dict:
+    """Import one result file in one transaction (a dry run rolls it back). Returns the summary.
+    `configuration`: the return fee and the operators' address (default: the environment's)."""
+    configuration = configuration or Settings.from_environment()
     data = path.read_bytes()
     with engine.connect() as connection:
         try:
-            run = import_transfer_results(connection, path.name, data, now=now, fee=return_fee(connection))
+            run = import_transfer_results(
+                connection, path.name, data, now=now, fee=return_fee(connection, configuration),
+                alert_recipient=configuration.operator_email,
+            )
         except BaseException:
             connection.rollback()
             raise
@@ -263,11 +274,11 @@ def run_import(engine: Engine, path: Path, *, now: datetime, dry_run: bool = Fal
     return {**run.summary(), "dry_run": dry_run}
 
 
-def results_folder(home: Path) -> Path:
-    """Where the bank's result files are put for the transfer_results DAG: KESSAI_TRANSFER_RESULTS_DIR,
-    else KESSAI_HOME/transfer-results."""
-    configured = os.environ.get(RESULTS_FOLDER_VARIABLE)
-    return Path(configured) if configured else home / "transfer-results"
+def results_folder(home: Path, configuration: Settings | None = None) -> Path:
+    """Where the bank's result files are put for the transfer_results DAG: KESSAI_TRANSFER_RESULTS_DIR
+    (the configuration's transfer_results_dir; default: the environment's), else KESSAI_HOME/transfer-results."""
+    configured = (configuration or Settings.from_environment()).transfer_results_dir
+    return configured if configured is not None else home / "transfer-results"
 
 
 def move_to_done(path: Path) -> Path:
@@ -284,7 +295,9 @@ def move_to_done(path: Path) -> Path:
     return target
 
 
-def import_folder(engine: Engine, folder: Path, *, now: datetime, dry_run: bool = False) -> dict:
+def import_folder(
+    engine: Engine, folder: Path, *, now: datetime, dry_run: bool = False, configuration: Settings | None = None
+) -> dict:
     """Import every file in folder (not its sub-folders, not hidden files), oldest name first, each
     in its own transaction, moving each to done/ once recorded. Refuses at the end, naming them,
     when records matched no transfer (the files are in done/: a re-import changes nothing)."""
@@ -292,7 +305,7 @@ def import_folder(engine: Engine, folder: Path, *, now: datetime, dry_run: bool 
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) if folder.exists() else []
     summaries = []
     for path in files:
-        summary = run_import(engine, path, now=now, dry_run=dry_run)
+        summary = run_import(engine, path, now=now, dry_run=dry_run, configuration=configuration)
         if not dry_run:
             summary["moved_to"] = str(move_to_done(path))
         summaries.append(summary)

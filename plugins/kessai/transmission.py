@@ -16,7 +16,6 @@ marked, so it writes the same bytes and transmits nothing twice.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,6 +28,11 @@ from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
 from kessai.schema import slips, transmission_batches, transmission_holds
 from kessai.merchant_change_notices import notice_count, record_change_notices, write_change_notice_files
+from kessai.settings import (  # noqa: F401 (kessai.transmission's names too)
+    DEFAULT_TRANSMISSION_SENDER as DEFAULT_SENDER_CODE,
+    TRANSMISSION_SENDER_VARIABLE as SENDER_CODE_VARIABLE,
+    environment_setting,
+)
 from kessai.slip_amounts import DEFAULT_MAX_SLIP_AMOUNT, MAX_SLIP_AMOUNT_VARIABLE
 from kessai.store_names import refresh_file_names
 from kessai.transmission_file import (
@@ -39,8 +43,6 @@ from kessai.transmission_file import (
     write_transmission_file,
 )
 
-SENDER_CODE_VARIABLE = "KESSAI_TRANSMISSION_SENDER"
-DEFAULT_SENDER_CODE = "KESSAI"
 
 # PostgreSQL advisory lock key of the transmission ("kessaiTX" as a big-endian integer).
 LOCK_KEY = int.from_bytes(b"kessaiTX", "big")
@@ -66,8 +68,9 @@ HOLD_REASONS = {
 
 
 def sender_code() -> str:
-    """The sender code the file headers carry (KESSAI_TRANSMISSION_SENDER)."""
-    return os.environ.get(SENDER_CODE_VARIABLE) or DEFAULT_SENDER_CODE
+    """The sender code the file headers carry (KESSAI_TRANSMISSION_SENDER), for a caller handed no
+    Settings (Settings.transmission_sender)."""
+    return environment_setting("transmission_sender")
 
 
 def check_transmission_day(calendar: BusinessCalendar, day: date) -> str | None:

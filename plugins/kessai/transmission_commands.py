@@ -7,22 +7,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kessai.cli import command_clock, parse_date, refuse_before_its_day
+from kessai.cli import command_clock, command_settings, parse_date, refuse_before_its_day
 from kessai.clock import Starts
 from kessai.database import make_engine
 
 
 def command_transmit(args) -> int:
-    from kessai.slip_amounts import max_slip_amount
     from kessai.transmission import format_summary, run_transmission
     from kessai.transmission_file import Destination, transmission_url
 
-    refuse_before_its_day(args.business_date, Starts.DAY_BEGUN, "the transmission", dry_run=args.dry_run)
-    destination = Destination.from_url(args.to or transmission_url())
+    settings = command_settings(args)
+    refuse_before_its_day(args.business_date, Starts.DAY_BEGUN, "the transmission", dry_run=args.dry_run,
+                          settings=settings)
+    destination = Destination.from_url(args.to or transmission_url(settings))
     engine = make_engine()
-    try:  # a refused date or a bad KESSAI_MAX_SLIP_AMOUNT ends in its reason, exit 1 (kessai.cli.main)
+    try:  # a refused date ends in its reason, exit 1 (kessai.cli.main)
         summary = run_transmission(
-            engine, args.business_date, destination, dry_run=args.dry_run, max_amount=max_slip_amount()
+            engine, args.business_date, destination, sender=settings.transmission_sender, dry_run=args.dry_run,
+            max_amount=settings.max_slip_amount,
         )
     finally:
         engine.dispose()
@@ -68,8 +70,10 @@ def command_import_acknowledgements(args) -> int:
 
     engine = make_engine()
     try:  # a file that cannot be read ends in its reason, exit 1, nothing recorded (kessai.cli.main)
-        received_on = japan_date_of(command_clock())  # the day in Japan it is read
-        summary = run_import(engine, args.path, received_on=received_on, dry_run=args.dry_run)
+        settings = command_settings(args)
+        received_on = japan_date_of(command_clock(args))  # the day in Japan it is read
+        summary = run_import(engine, args.path, received_on=received_on, dry_run=args.dry_run,
+                             alert_recipient=settings.operator_email)
     finally:
         engine.dispose()
     result = {"folder": str(args.path.parent), "files": [summary], "dry_run": args.dry_run}

@@ -36,11 +36,9 @@ from fsspec import AbstractFileSystem
 from fsspec.implementations.local import LocalFileSystem
 from sqlalchemy import Connection, TextClause
 
-from kessai.database import kessai_home
 from kessai.errors import Refusal
 from kessai.output_files import PART_SUFFIX, SWEEP_GRACE_SECONDS, check_name, dir_mode, file_mode, make_folder
-
-URL_VARIABLE = "KESSAI_TRANSMISSION_URL"
+from kessai.settings import TRANSMISSION_URL_VARIABLE as URL_VARIABLE, Settings  # noqa: F401
 ENCODING = "utf-8"
 HEADER, TRAILER = "H", "T"
 RECORD_CHUNK = 20_000
@@ -72,9 +70,11 @@ def check_file_code(file_code: str, *, owner: str) -> str:
     return file_code
 
 
-def transmission_url() -> str:
-    """Where the files go: KESSAI_TRANSMISSION_URL (any fsspec URL), else KESSAI_HOME/transmissions."""
-    return os.environ.get(URL_VARIABLE) or str(kessai_home() / "transmissions")
+def transmission_url(settings: Settings | None = None) -> str:
+    """Where the files go: KESSAI_TRANSMISSION_URL (any fsspec URL), else KESSAI_HOME/transmissions;
+    of `settings`, else of the environment."""
+    settings = settings if settings is not None else Settings.from_environment()
+    return settings.transmission_url or str(settings.home / "transmissions")
 
 
 @dataclass(frozen=True)

@@ -200,3 +200,15 @@ def test_the_resend_command(business, tmp_path, capsys):
     assert main(["resend", "M1", "1"]) == 0
     assert capsys.readouterr().out == (
         "slip 1 of M1, rejected in the file of 2027-01-13 (code E01): due again, the next transmission day sends it\n")
+
+
+def test_the_rejections_go_to_the_operators_address_handed_in(transmitted, tmp_path, monkeypatch):
+    monkeypatch.setenv("KESSAI_OPERATOR_EMAIL", "environment@example.jp")
+    path = tmp_path / "answers.csv"
+    path.write_text(ANSWERS)
+    run_import(transmitted, path, received_on=READ_ON, alert_recipient="given@example.jp")
+    with transmitted.connect() as connection:
+        recipients = connection.execute(
+            select(mail_outbox.c.recipient).where(mail_outbox.c.kind == "operator_alert")
+        ).scalars().all()
+    assert recipients == ["given@example.jp"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from console_data import CONSOLE_AS_OF, build_world
@@ -17,6 +17,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
 from kessai.business_calendar import BusinessCalendar
+from kessai.run_dates import JAPAN
+from kessai.settings import Settings
 from kessai.console.app import create_app
 from kessai.console.pages import RunLink, closings_due
 from kessai.database import make_engine
@@ -253,3 +255,11 @@ def test_calendar_month_as_an_operator_reads_it(engine, monkeypatch):
     # The monthly closing of 2/28 is paid on the 25th of March, a Thursday.
     assert "payout of the monthly closing 02-28" in march["2027-03-25"]
     assert client(engine).get("/calendar?month=2027-2x").status_code == 400
+
+
+def test_the_pages_are_drawn_with_the_settings_handed_in(engine, monkeypatch):
+    monkeypatch.setenv("KESSAI_AS_OF", "2031-07-01T10:00:00+09:00")
+    given = Settings(as_of=datetime(2027, 3, 1, 10, tzinfo=JAPAN))
+    app = TestClient(create_app(lambda: engine, configuration=lambda: given))
+    assert 'id="month">2027-03<' in app.get("/calendar").text
+    assert "2027-03-01T10:00:00+09:00 (Japan; from KESSAI_AS_OF=2027-03-01T10:00:00+09:00)" in app.get("/today").text

@@ -17,6 +17,7 @@ from kessai.invoice import InvoiceSettingError
 from kessai.payout_closing import run_payout_closing
 from kessai.payout_statement_files import run_statement_files
 from kessai.schema import slips
+from kessai.settings import Settings
 from payout_builders import add_bank_account, add_merchant, add_slip, at
 
 D = date.fromisoformat
@@ -151,3 +152,15 @@ def test_the_closing_summary_has_a_subtotal_per_payout_date(engine, tmp_path):
         ["SUBTOTAL", "", "", "2027-02-25", "2", "5000", "2"],
         ["TOTAL", "", "", "", "3", "7000", "3"],
     ]
+
+
+def test_the_settings_handed_in_are_used_not_the_environment(engine, tmp_path, monkeypatch):
+    january(engine)
+    monkeypatch.setenv("KESSAI_CSV_ENCODING", "latin-1")  # both refused, were they read
+    monkeypatch.setenv("KESSAI_INVOICE_REGISTRATION_NUMBER", "T7000012050003")
+    given = Settings(csv_encoding="cp932", invoice={"invoice_registration_number": REGISTRATION})
+    run_statement_files(engine, D("2027-01-31"), tmp_path, configuration=given)
+    content = (tmp_path / "statements" / "2027-01-31" / "statement-M.csv").read_bytes()
+    assert not content.startswith(b"\xef\xbb\xbf")
+    rows = read_as_excel(content, "cp932")
+    assert rows[0][0] == "区分" and any(REGISTRATION in row for row in rows)

@@ -20,6 +20,7 @@ from kessai import clock
 from kessai.console import pages
 from kessai.errors import Refusal
 from kessai.run_dates import JAPAN
+from kessai.settings import Settings
 
 TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -71,9 +72,11 @@ def create_app(
     guard: Callable | None = None,
     login_url: Callable[[str], str] | None = None,
     runs: pages.RunFinder = pages.no_runs,
+    configuration: Callable[[], Settings] = Settings.from_environment,
 ) -> FastAPI:
     """The console app. `guard` is a dependency every page needs (Airflow's authentication);
-    `login_url(next)` where a browser without a login is sent."""
+    `login_url(next)` where a browser without a login is sent; `configuration()` the settings a
+    page is drawn with (the clock, the transfer lead days)."""
     app = FastAPI(
         title="kessai console", docs_url=None, redoc_url=None, openapi_url=None,
         dependencies=[Depends(guard)] if guard else [],
@@ -111,12 +114,13 @@ def create_app(
 
     @app.get("/today", response_class=HTMLResponse)
     def today(request: Request, date: str | None = None):
-        now = clock.now()
+        settings = configuration()
+        now = clock.now_given(settings.as_of)
         with engine().connect() as connection:
             calendar = pages.read_calendar(connection)
             day = pages.parse_day(date, pages.business_date_of(calendar, now.date()))
-            data = pages.today_page(connection, day, calendar, runs)
-        return render(request, "today.html", now=now, clock_line=clock.describe(now), **data)
+            data = pages.today_page(connection, day, calendar, runs, settings)
+        return render(request, "today.html", now=now, clock_line=clock.describe_given(now, settings.as_of), **data)
 
     @app.get("/slip", response_class=HTMLResponse)
     def slip(request: Request, q: str = "", merchant: str | None = None, lang: str = "en"):
@@ -127,7 +131,7 @@ def create_app(
 
     @app.get("/calendar", response_class=HTMLResponse)
     def month(request: Request, month: str | None = None):
-        now = clock.now()
+        now = clock.now_given(configuration().as_of)
         with engine().connect() as connection:
             calendar = pages.read_calendar(connection)
             data = pages.calendar_page(connection, pages.parse_month(month, now.date()), calendar)
@@ -135,7 +139,7 @@ def create_app(
 
     @app.get("/merchant/{merchant_id}", response_class=HTMLResponse)
     def merchant(request: Request, merchant_id: str):
-        now = clock.now()
+        now = clock.now_given(configuration().as_of)
         with engine().connect() as connection:
             data = pages.merchant_page(connection, merchant_id, now.date())
         if data is None:

@@ -19,6 +19,7 @@ from kessai.business_calendar import DECLARED_CLOSURE, BusinessCalendar, Calenda
 from kessai.database import sql_text
 from kessai.errors import Refusal
 from kessai.payout_transfer_files import lead_business_days
+from kessai.settings import Settings
 from kessai.rules import (
     PAYOUT_CYCLES,
     add_months,
@@ -150,7 +151,8 @@ def closings_due(calendar: BusinessCalendar, day: date) -> list[date]:
     return sorted({c for cycle in PAYOUT_CYCLES for c in closing_dates(cycle, first, last)})
 
 
-def today_page(connection: Connection, day: date, calendar: BusinessCalendar, runs: RunFinder = no_runs) -> dict:
+def today_page(connection: Connection, day: date, calendar: BusinessCalendar, runs: RunFinder = no_runs,
+               configuration: Settings | None = None) -> dict:
     """Each job's result for business date `day`, in business terms, with the runs behind it."""
     day_param = {"day": day}
     files = _rows(connection, "transmission_files", day_param)
@@ -171,7 +173,7 @@ def today_page(connection: Connection, day: date, calendar: BusinessCalendar, ru
             closings.append({"closing_date": closing, "cycles": cycles_closing, "run": ran.get(closing)})
 
     payout_days = _business_days_from(calendar, day, PAYOUT_HORIZON_BUSINESS_DAYS)
-    lead = lead_business_days(connection)
+    lead = lead_business_days(connection, configuration)
     window = {"first": payout_days[0], "last": payout_days[-1]}
     by_date = {r["payout_date"]: r for r in _rows(connection, "payouts", window, payout_date=Date)}
     files_by_date: dict[date, list[dict]] = {}
