@@ -19,6 +19,7 @@ import io
 import os
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 
 from sqlalchemy import Connection, Date, Engine, bindparam, select, text, update
@@ -34,7 +35,16 @@ from kessai.transfer_returns import move_to_done
 
 FOLDER_VARIABLE = "KESSAI_ACKNOWLEDGEMENTS_DIR"
 COLUMNS = ("file_name", "merchant_id", "slip_id", "result", "code")
-RESULTS = ("accepted", "rejected")
+
+
+class AcknowledgementResult(StrEnum):
+    """A card company's answer about one slip, as transmission_acknowledgements.result stores it."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+RESULTS = tuple(AcknowledgementResult)
 MAX_CODE = 16
 INSERT_CHUNK = 5_000
 
@@ -252,7 +262,7 @@ def resend_rejected(connection: Connection, merchant_id: str, slip_id: str) -> d
     ).first()
     if row is None:
         raise AcknowledgementsRefused(f"slip {slip_id} of {merchant_id} does not exist: check the merchant and slip number")
-    if row.result != "rejected":
+    if row.result != AcknowledgementResult.REJECTED:
         state = (f"its sending of {row.transmitted_on} was {row.result or 'not answered'}" if row.transmitted_on
                  else "it has not been sent")
         raise AcknowledgementsRefused(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from itertools import groupby
 
 from sqlalchemy import Connection, Date, Engine, bindparam, func, insert, select, update
@@ -51,12 +52,35 @@ log = logging.getLogger(__name__)
 # The FAQ's sentence for a void the card side refused.
 VOID_REFUSED_SENTENCE = "カード会社側の事由により与信の取消ができませんでした"
 
-HELD = "held"
-PENDING = "pending"
-CANCEL = "cancel"
-DECREASE = "decrease"
-EXPIRY = "expiry"
-UNUSED = "unused"  # an increase's authorization whose answer came too late: the amount never changed
+
+
+class AuthorizationState(StrEnum):
+    """Where an authorization stands, as slip_authorizations.state stores it (schema.AUTHORIZATION_STATES)."""
+
+    PENDING = "pending"  # asked of the gateway, its answer not recorded yet
+    HELD = "held"
+    DECLINED = "declined"
+    CAPTURED = "captured"  # its slip went to the card company
+    VOIDED = "voided"
+    EXPIRED = "expired"  # voided because its slip expired
+    VOID_REFUSED = "void_refused"  # the card side refused to release it
+
+
+class VoidPurpose(StrEnum):
+    """Why a void was asked, as authorization_voids.purpose stores it (schema.VOID_PURPOSES)."""
+
+    CANCEL = "cancel"
+    DECREASE = "decrease"
+    EXPIRY = "expiry"
+    UNUSED = "unused"  # an increase's authorization whose answer came too late: the amount never changed
+
+
+HELD = AuthorizationState.HELD
+PENDING = AuthorizationState.PENDING  # also a void's outcome until the gateway answers
+CANCEL = VoidPurpose.CANCEL
+DECREASE = VoidPurpose.DECREASE
+EXPIRY = VoidPurpose.EXPIRY
+UNUSED = VoidPurpose.UNUSED
 
 AUTHORIZATION_DECLINED = "authorization_declined"
 AUTHORIZATION_UNANSWERED = "authorization_unanswered"
@@ -193,7 +217,7 @@ def _authorize(
         )
     if result.kind == DECLINED:
         with engine.begin() as connection:
-            connection.execute(update(slip_authorizations).where(row).values(state="declined", reason=result.reason))
+            connection.execute(update(slip_authorizations).where(row).values(state=AuthorizationState.DECLINED, reason=result.reason))
         raise SlipOperationError(
             AUTHORIZATION_DECLINED,
             f"{name}: the card company declined the authorization of {amount:,} yen ({result.reason}); "
@@ -418,7 +442,7 @@ def _record_void(connection: Connection, void, kind: str, reason: str | None, at
     authorization = slip_authorizations.c.authorization_id == void.authorization_id
     if kind == REFUSED and void.purpose in (CANCEL, EXPIRY, UNUSED):
         connection.execute(update(slip_authorizations).where(authorization, slip_authorizations.c.state == HELD)
-                           .values(state="void_refused"))
+                           .values(state=AuthorizationState.VOID_REFUSED))
         return
     # Voided: the authorization is done once all it held is released and every void of it voided.
     unsettled = connection.execute(
@@ -431,7 +455,7 @@ def _record_void(connection: Connection, void, kind: str, reason: str | None, at
         update(slip_authorizations)
         .where(authorization, slip_authorizations.c.state == HELD,
                slip_authorizations.c.voided_amount == slip_authorizations.c.amount)
-        .values(state="expired" if void.purpose == EXPIRY else "voided")
+        .values(state=AuthorizationState.EXPIRED if void.purpose == EXPIRY else AuthorizationState.VOIDED)
     )
 
 
@@ -515,7 +539,7 @@ def settle_pending_authorizations(
         this = (slip_authorizations.c.authorization_id == row.authorization_id) & (slip_authorizations.c.state == PENDING)
         with engine.begin() as connection:
             if result.kind == DECLINED:
-                connection.execute(update(slip_authorizations).where(this).values(state="declined", reason=result.reason))
+                connection.execute(update(slip_authorizations).where(this).values(state=AuthorizationState.DECLINED, reason=result.reason))
                 continue
             if connection.execute(update(slip_authorizations).where(this).values(
                     state=HELD, transaction_id=result.transaction_id, approval_number=result.approval_number,

@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from sqlalchemy import Connection
 
 from kessai.business_calendar import BusinessCalendar
+from kessai.card_gateway import ChargeOutcome
 from kessai.explain_facts import SlipAmbiguous, SlipFacts, SlipNotFound, find_slip, read_facts
 from kessai.explain_words import check_language, count, day, days_between, describe_closed_days, moment, pick, short, yen
 from kessai.rules import (
@@ -32,7 +33,7 @@ from kessai.rules import (
     transmission_date,
 )
 from kessai.run_dates import JAPAN
-from kessai.stale_slips import FINAL_NOTICE_DAYS, expires_on
+from kessai.stale_slips import FINAL_NOTICE_DAYS, ReminderReason, expires_on
 from kessai.transmission import HOLD_REASONS
 
 __all__ = ["SlipAmbiguous", "SlipExplanation", "SlipNotFound", "Step", "explain_slip", "render_text"]
@@ -61,7 +62,7 @@ OUTCOMES = {
     "pending": ("sent, outcome not yet recorded", "送信済み・結果未記録"),
     "not_executed": ("never executed (the lookup found nothing)", "未実行（照会で該当なし）"),
 }
-OUTCOME_STATES = {"succeeded": DONE, "declined": FAILED, "error": FAILED}
+OUTCOME_STATES = {ChargeOutcome.SUCCEEDED: DONE, ChargeOutcome.DECLINED: FAILED, ChargeOutcome.ERROR: FAILED}
 
 
 @dataclass(frozen=True)
@@ -617,7 +618,7 @@ class _Story:
 
         expiry = expires_on(paid)
         expired_on = slip["expired_on"]
-        expired_run = next((r["business_date"] for r in facts.reminders if r["reason"] == "expired"), None)
+        expired_run = next((r["business_date"] for r in facts.reminders if r["reason"] == ReminderReason.EXPIRED), None)
         rule = self.t(f"the day after the deadline {deadline}: it can no longer be confirmed",
                       f"確定期限 {deadline} の翌日：以後は確定できません")
         if expired_on is not None:
@@ -635,7 +636,7 @@ class _Story:
     def digests(self, stale: date, deadline: date, registered, cancelled, expired_run) -> None:
         facts = self.facts
         open_until = min(d for d in (registered, cancelled, expired_run, date.max) if d is not None)
-        told_expired = {r["mail_id"] for r in facts.reminders if r["reason"] == "expired" and r["mail_id"]}
+        told_expired = {r["mail_id"] for r in facts.reminders if r["reason"] == ReminderReason.EXPIRED and r["mail_id"]}
         for digest in facts.digests:
             if digest["mail_id"] in told_expired:
                 what = self.t("listed as expired", "失効した伝票として記載")

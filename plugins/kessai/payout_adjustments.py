@@ -14,6 +14,7 @@ closing takes exactly what a run on its day took.
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import Connection, insert, select
 
@@ -22,8 +23,21 @@ from kessai.rules import closing_date_on_or_after
 from kessai.run_dates import japan_date_of
 from kessai.schema import merchants, payout_adjustments
 
-MANUAL_KINDS = ("chargeback", "reversal", "correction")
-NEGATIVE_KINDS = ("chargeback", "reversal")
+
+
+class AdjustmentKind(StrEnum):
+    """payout_adjustments.kind (schema.ADJUSTMENT_KINDS): the first three an operator registers,
+    the last two the bank's result files bring."""
+
+    CHARGEBACK = "chargeback"
+    REVERSAL = "reversal"
+    CORRECTION = "correction"
+    RETURNED_TRANSFER = "returned_transfer"
+    RETURN_FEE = "return_fee"
+
+
+MANUAL_KINDS = (AdjustmentKind.CHARGEBACK, AdjustmentKind.REVERSAL, AdjustmentKind.CORRECTION)
+NEGATIVE_KINDS = (AdjustmentKind.CHARGEBACK, AdjustmentKind.REVERSAL)
 # The largest amount one adjustment may carry: the transfer file's amount field (10 digits).
 MAX_ADJUSTMENT = 9_999_999_999
 

@@ -23,8 +23,8 @@ def command_close(args) -> int:
     engine = make_engine()
     print(format_summary(run_payout_closing(engine, args.closing_date, dry_run=args.dry_run)))
     files = run_statement_files(engine, args.closing_date, kessai_home(), dry_run=args.dry_run)
-    print(f"  {files['statement_files']} statement files, {files['slip_files']} slip detail files and the closing summary "
-          f"in {files['directory']}"
+    print(f"  {files.statement_files} statement files, {files.slip_files} slip detail files and the closing summary "
+          f"in {files.directory}"
           + (" (dry run: none written)" if args.dry_run else ""))
     return 0
 

@@ -20,6 +20,7 @@ stored statements and slips, so every run of the closing writes the same bytes.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 from itertools import chain, groupby
 from pathlib import Path
@@ -30,6 +31,7 @@ from sqlalchemy import Connection, Engine, func, select
 from kessai.csv_files import csv_bytes, write_csv_stream
 from kessai.database import sql_text
 from kessai.invoice import STANDARD_RATE_PERCENT, TAX_CLASSES, InvoiceSettings, tax_in
+from kessai.kinds import Result
 from kessai.output_files import safe_child, write_files, write_stream
 from kessai.payout_adjustments import adjustments_of
 from kessai.schema import (
@@ -285,7 +287,19 @@ def write_slip_files(connection: Connection, closing_date: date, directory: Path
     return written
 
 
-def run_statement_files(engine: Engine, closing_date: date, home: Path, *, dry_run: bool = False) -> dict:
+@dataclass(frozen=True, slots=True)
+class StatementFiles(Result):
+    """What a closing's files are: the folder, the statement and slip detail files (besides the
+    closing summary), and whether they were only counted (a dry run)."""
+
+    closing_date: date
+    directory: str
+    statement_files: int
+    slip_files: int
+    dry_run: bool
+
+
+def run_statement_files(engine: Engine, closing_date: date, home: Path, *, dry_run: bool = False) -> StatementFiles:
     """Write the closing's files (a dry run only counts them). Returns what was written."""
     directory = statements_directory(home, closing_date)
     with engine.connect() as connection:
@@ -293,10 +307,10 @@ def run_statement_files(engine: Engine, closing_date: date, home: Path, *, dry_r
         if not dry_run:
             write_files(directory, files)
         slip_files = write_slip_files(connection, closing_date, None if dry_run else directory)
-    return {
-        "closing_date": closing_date.isoformat(),
-        "directory": str(directory),
-        "statement_files": len(files) - 1,
-        "slip_files": slip_files,
-        "dry_run": dry_run,
-    }
+    return StatementFiles(
+        closing_date=closing_date,
+        directory=str(directory),
+        statement_files=len(files) - 1,
+        slip_files=slip_files,
+        dry_run=dry_run,
+    )

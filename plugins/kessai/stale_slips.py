@@ -30,6 +30,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from enum import StrEnum
 from itertools import groupby
 from typing import Callable, Mapping
 
@@ -76,10 +77,29 @@ told_expired = Table(
 
 ONE_DAY = timedelta(days=1)
 
-DAILY = "daily"
-WEEKLY = "weekly"
-MONTHLY = "monthly"
-PERIODS = (DAILY, WEEKLY, MONTHLY)
+
+
+class ReminderPeriod(StrEnum):
+    """How often a merchant gets its digest (merchants.reminder_period, KESSAI_REMINDER_PERIOD)."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+DAILY = ReminderPeriod.DAILY
+WEEKLY = ReminderPeriod.WEEKLY
+MONTHLY = ReminderPeriod.MONTHLY
+PERIODS = tuple(ReminderPeriod)
+
+
+class ReminderReason(StrEnum):
+    """Why a slip was reminded, as slip_reminders.reason stores it: unconfirmed 3 months, its final
+    notice before the 6-month deadline, or expired at that deadline."""
+
+    STALE = "stale"
+    FINAL_NOTICE = "final_notice"
+    EXPIRED = "expired"
 
 # A digest lists first, as its final notice, the open slips whose deadline is at most this many
 # days after the digest's day.

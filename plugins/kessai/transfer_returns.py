@@ -30,7 +30,7 @@ from kessai.mail_templates import render_mail
 from kessai.operator_alerts import OPERATOR_ALERT_KIND, operator_email
 from kessai.outbox import enqueue_mail
 from kessai.output_files import make_folder, safe_child
-from kessai.payout_adjustments import add_adjustment
+from kessai.payout_adjustments import AdjustmentKind, add_adjustment
 from kessai.run_dates import japan_date_of
 from kessai.schema import (
     bank_accounts,
@@ -41,7 +41,7 @@ from kessai.schema import (
     payout_transfers,
     settings,
 )
-from kessai.zengin import ACCOUNT_TYPE_CODES, TransferResult, ZenginFormatError, parse_transfer_results
+from kessai.zengin import ACCOUNT_TYPE_CODES, TransferOutcome, TransferResult, ZenginFormatError, parse_transfer_results
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ REASONS = {
     "06": "受取人の申し出による受取拒否",
     "09": "その他",
 }
-RESULT_NAMES = {"not_delivered": "振込不能", "recalled": "組戻し"}
+RESULT_NAMES = {TransferOutcome.NOT_DELIVERED: "振込不能", TransferOutcome.RECALLED: "組戻し"}
 
 
 class TransferResultsRefused(Refusal, ValueError):
@@ -145,7 +145,7 @@ def import_transfer_results(
     except (ZenginFormatError, UnicodeDecodeError, ValueError) as error:
         raise TransferResultsRefused(f"transfer result file {name} cannot be read: {error}. Nothing was recorded") from None
     run = ResultImport(file=name, sha256=hashlib.sha256(data).hexdigest(), records=len(results))
-    returns = [r for r in results if r.result != "done"]
+    returns = [r for r in results if r.result != TransferOutcome.DONE]
     transfers = _transfers_named(connection, returns) if returns else {}
     registered_on = japan_date_of(now)
     mails, recorded = [], set()
@@ -177,10 +177,10 @@ def import_transfer_results(
             )
         ).inserted_primary_key[0]
         what = f"{RESULT_NAMES[result.result]} {reason_text(result.reason_code)}: 支払予定日 {returned['payout_date']} の振込"
-        added = add_adjustment(connection, row["merchant_id"], returned["amount"], kind="returned_transfer",
+        added = add_adjustment(connection, row["merchant_id"], returned["amount"], kind=AdjustmentKind.RETURNED_TRANSFER,
                                reason=what, created_by=CREATED_BY, now=now, transfer_return_id=return_id)
         if fee:
-            add_adjustment(connection, row["merchant_id"], -fee, kind="return_fee", reason=what,
+            add_adjustment(connection, row["merchant_id"], -fee, kind=AdjustmentKind.RETURN_FEE, reason=what,
                            created_by=CREATED_BY, now=now, transfer_return_id=return_id)
         returned["repaid_from_closing"] = added["closing_date"].isoformat()
         returned["merchant_mailed"] = bool(row["email"])

@@ -23,10 +23,10 @@ from payout_builders import add_bank_account, add_merchant, add_slip, at, statem
 D = date.fromisoformat
 
 
-def close(engine, *days: str) -> dict:
+def close(engine, *days: str):
     """Run the closings up to each day given, every 15th and month end in order (closings run in
     order); returns the summary of the last."""
-    summary = {}
+    summary = None
     for day in days:
         with engine.connect() as connection:
             last = connection.execute(select(func.max(payout_closings.c.closing_date))).scalar()
@@ -79,8 +79,8 @@ def test_a_chargeback_larger_than_the_month_carries_a_debt_over_two_closings(eng
     assert summary_rows[1][summary_rows[0].index("status")] == "debt carried forward"
 
     summary = close(engine, "2027-03-31")
-    assert (summary["debts"], summary["carried_forward"], summary["net"], summary["transfers"]) == (1, -60_000, 0, 0)
-    assert "1 carrying a debt" in format_summary({**summary, "dry_run": False})
+    assert (summary.debts, summary.carried_forward, summary.net, summary.transfers) == (1, -60_000, 0, 0)
+    assert "1 carrying a debt" in format_summary(summary)
     april = close(engine, "2027-04-30")
     with engine.connect() as connection:
         assert amounts(statement(connection, "M1", "2027-03-31")) == (50_000, 0, -110_000, 0, 0, -60_000)
@@ -90,12 +90,12 @@ def test_a_chargeback_larger_than_the_month_carries_a_debt_over_two_closings(eng
         ).all()
     assert amounts(final) == (90_000, 5_000, -60_000, 220, 34_780, 0)
     assert final["transfers"] == {account: 34_780}
-    assert april["adjustments"] == 5_000
+    assert april.adjustments == 5_000
     assert [(int(a), c) for a, c in taken] == [(-130_000, D("2027-02-28")), (5_000, D("2027-04-30"))]
 
     # A backfill (re-run) of February after April ran gives the same statement and changes nothing.
     again = run_payout_closing(engine, D("2027-02-28"))
-    assert (again["rerun"], again["statements_added"], again["carried_forward"], again["adjustments"]) == (
+    assert (again.rerun, again.statements_added, again.carried_forward, again.adjustments) == (
         True, 0, -110_000, -130_000)
     with engine.connect() as connection:
         assert statement(connection, "M1", "2027-02-28") == february

@@ -78,7 +78,7 @@ def test_statement_csv_and_closing_summary(engine, tmp_path):
     run_payout_closing(engine, D("2027-01-31"))
     summary = run_statement_files(engine, D("2027-01-31"), tmp_path)
     folder = tmp_path / "statements" / "2027-01-31"
-    assert summary == {"closing_date": "2027-01-31", "directory": str(folder), "statement_files": 2, "slip_files": 2,
+    assert summary.as_dict() == {"closing_date": "2027-01-31", "directory": str(folder), "statement_files": 2, "slip_files": 2,
                        "dry_run": False}
     assert sorted(p.name for p in folder.iterdir()) == [
         "closing-summary.csv", "slips-M1.csv", "slips-M2%2FX.csv", "statement-M1.csv", "statement-M2%2FX.csv"]
@@ -126,7 +126,7 @@ def test_statement_csv_and_closing_summary(engine, tmp_path):
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     run_statement_files(engine, D("2027-01-31"), tmp_path)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
-    assert run_statement_files(engine, D("2027-01-31"), tmp_path / "dry", dry_run=True)["slip_files"] == 2
+    assert run_statement_files(engine, D("2027-01-31"), tmp_path / "dry", dry_run=True).slip_files == 2
     assert not (tmp_path / "dry").exists()
 
 

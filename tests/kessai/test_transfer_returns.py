@@ -130,7 +130,7 @@ def test_a_returned_transfer_is_paid_again_less_the_fee_once_the_account_changed
     assert account not in march["transfers"]
 
     # A backfill (re-run) of February gives the same statement.
-    assert run_payout_closing(engine, D("2027-02-28"))["rerun"] is True
+    assert run_payout_closing(engine, D("2027-02-28")).rerun is True
     with engine.connect() as connection:
         assert statement(connection, "M1", "2027-02-28") == february
 
