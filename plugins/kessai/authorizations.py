@@ -34,6 +34,7 @@ from kessai.charge_breaker import NOT_SENT, CircuitBreaker
 from kessai.confirmation_batch import AMOUNT_OUT_OF_RANGE, CONCURRENT_CHANGE
 from kessai.database import sql_text
 from kessai.errors import TransientFault
+from kessai.kinds import Result
 from kessai.mail_templates import render_mail
 from kessai.outbox import enqueue_mail
 from kessai.run_dates import japan_date_of
@@ -475,6 +476,20 @@ def plan_expiry_voids(connection: Connection, run_date: date) -> int:
     return planned
 
 
+@dataclass(frozen=True, slots=True)
+class HoldsReleased(Result):
+    """The daily run's authorizations step: authorizations captured, late ones voided, the voids'
+    answers (voided, refused, unanswered) and the refusal mails written."""
+
+    captured: int
+    late_authorizations_voided: int
+    voided: int
+    refused: int
+    unanswered: int
+    merchant_mails: int
+    operator_mails: int
+
+
 def release_holds(
     engine: Engine,
     gateway: CardGateway,
@@ -494,20 +509,20 @@ def release_holds(
     outcomes = settle_voids(engine, gateway, at, breaker=breaker)
     with engine.begin() as connection:
         merchant_mails, operator_mails = _tell_refusals(connection, run_date, operator_email)
-    summary = {
-        "captured": captured,
-        "late_authorizations_voided": late,
-        "voided": sum(o.kind == VOIDED for o in outcomes),
-        "refused": sum(o.kind == REFUSED for o in outcomes),
-        "unanswered": sum(o.kind not in (VOIDED, REFUSED) for o in outcomes),
-        "merchant_mails": merchant_mails,
-        "operator_mails": operator_mails,
-    }
-    log.info("authorizations: %s", summary)
-    if summary["unanswered"]:
+    summary = HoldsReleased(
+        captured=captured,
+        late_authorizations_voided=late,
+        voided=sum(o.kind == VOIDED for o in outcomes),
+        refused=sum(o.kind == REFUSED for o in outcomes),
+        unanswered=sum(o.kind not in (VOIDED, REFUSED) for o in outcomes),
+        merchant_mails=merchant_mails,
+        operator_mails=operator_mails,
+    )
+    log.info("authorizations: %s", summary.as_dict())
+    if summary.unanswered:
         stopped = f" (the circuit breaker opened: {breaker.reason})" if breaker is not None and breaker.is_open else ""
         raise TransientFault(
-            f"{summary['unanswered']} void(s) got no answer from the card gateway on {run_date}{stopped}; "
+            f"{summary.unanswered} void(s) got no answer from the card gateway on {run_date}{stopped}; "
             "they stay pending and are asked again with the same keys"
         )
     return summary
