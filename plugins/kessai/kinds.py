@@ -59,3 +59,12 @@ class ClosedDay(Result):
 
     business_date: date
     closed: str
+
+
+@dataclass(frozen=True, slots=True)
+class FolderImport(Result):
+    """A folder's files imported one by one, oldest name first: each file's own result."""
+
+    folder: str
+    files: list
+    dry_run: bool

@@ -84,9 +84,9 @@ def command_import_transfer_results(args) -> int:
 
     summary = run_import(make_engine(), args.path, now=command_clock(), dry_run=args.dry_run)
     print(format_summary(summary))
-    if summary["unmatched"]:  # the matched returns are recorded; these changed nothing
+    if summary.unmatched:  # the matched returns are recorded; these changed nothing
         raise TransferResultsRefused(
-            f"{len(summary['unmatched'])} records of {args.path.name} match no filed transfer and changed nothing "
+            f"{len(summary.unmatched)} records of {args.path.name} match no filed transfer and changed nothing "
             "(listed above; operators alerted): check them with the bank"
         )
     return 0

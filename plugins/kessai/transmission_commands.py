@@ -64,6 +64,7 @@ def command_merchant_number_set(args) -> int:
 
 def command_import_acknowledgements(args) -> int:
     from kessai.acknowledgements import format_summary, refuse_unmatched, run_import
+    from kessai.kinds import FolderImport
     from kessai.run_dates import japan_date_of
 
     engine = make_engine()
@@ -72,7 +73,7 @@ def command_import_acknowledgements(args) -> int:
         summary = run_import(engine, args.path, received_on=received_on, dry_run=args.dry_run)
     finally:
         engine.dispose()
-    result = {"folder": str(args.path.parent), "files": [summary], "dry_run": args.dry_run}
+    result = FolderImport(str(args.path.parent), [summary], args.dry_run)
     print(format_summary(result))
     refuse_unmatched(result)  # the matched answers are recorded; these lines changed nothing
     return 0
