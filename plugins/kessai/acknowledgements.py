@@ -264,7 +264,17 @@ def format_summary(result: FolderImport) -> str:
 # -- sending a rejected slip again ----------------------------------------------------------------
 
 
-def resend_rejected(connection: Connection, merchant_id: str, slip_id: str) -> dict:
+@dataclass(frozen=True, slots=True)
+class Resent(Result):
+    """A rejected slip made due again: the day of the file that carried it, and the rejection's code."""
+
+    merchant_id: str
+    slip_id: str
+    rejected_on: date
+    code: str | None
+
+
+def resend_rejected(connection: Connection, merchant_id: str, slip_id: str) -> Resent:
     """Make a slip its card company rejected due again: the next transmission day sends it (late) in
     that day's batch. Its first batch keeps it as a record (and the rejection), so that day's file
     rebuilds with every record it had. Refuses a slip whose last sending was not rejected."""
@@ -288,4 +298,4 @@ def resend_rejected(connection: Connection, merchant_id: str, slip_id: str) -> d
         update(slips).where(s.id == row.id).values(transmitted_on=None, transmission_batch_id=None,
                                                     transmission_due_on=None)
     )
-    return {"merchant_id": merchant_id, "slip_id": slip_id, "rejected_on": row.transmitted_on, "code": row.code}
+    return Resent(merchant_id, slip_id, row.transmitted_on, row.code)

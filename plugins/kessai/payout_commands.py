@@ -100,9 +100,9 @@ def command_adjust(args) -> int:
         added = register_adjustment(connection, args.merchant_id, args.amount, kind=args.kind, reason=args.reason,
                                     created_by=created_by, now=command_clock())
     print(
-        f"adjustment {added['adjustment_id']}: {added['kind']} of {added['amount']:,} yen for merchant "
-        f"{added['merchant_id']} (by {added['created_by']}: {added['reason']}), effective {added['effective_on']}: "
-        f"the closing of {added['closing_date']} takes it"
+        f"adjustment {added.adjustment_id}: {added.kind} of {added.amount:,} yen for merchant "
+        f"{added.merchant_id} (by {added.created_by}: {added.reason}), effective {added.effective_on}: "
+        f"the closing of {added.closing_date} takes it"
     )
     return 0
 

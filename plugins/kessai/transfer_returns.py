@@ -200,7 +200,7 @@ def import_transfer_results(
         if fee:
             add_adjustment(connection, row["merchant_id"], -fee, kind=AdjustmentKind.RETURN_FEE, reason=what,
                            created_by=CREATED_BY, now=now, transfer_return_id=return_id)
-        returned["repaid_from_closing"] = added["closing_date"].isoformat()
+        returned["repaid_from_closing"] = added.closing_date.isoformat()
         returned["merchant_mailed"] = bool(row["email"])
         run.returned.append(returned)
         mails.append((row, returned))

@@ -89,8 +89,8 @@ def command_resend(args) -> int:
     finally:
         engine.dispose()
     print(
-        f"slip {resent['slip_id']} of {resent['merchant_id']}, rejected in the file of {resent['rejected_on']} "
-        f"(code {resent['code'] or '-'}): due again, the next transmission day sends it"
+        f"slip {resent.slip_id} of {resent.merchant_id}, rejected in the file of {resent.rejected_on} "
+        f"(code {resent.code or '-'}): due again, the next transmission day sends it"
     )
     return 0
 

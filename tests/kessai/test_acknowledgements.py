@@ -167,7 +167,7 @@ def test_a_rejected_slip_is_sent_again_once_and_the_first_file_rebuilds_the_same
         with pytest.raises(AcknowledgementsRefused, match="its sending of 2027-01-13 was accepted"):
             resend_rejected(connection, "M1", "1")
         resent = resend_rejected(connection, "M1", "2")
-    assert resent == {"merchant_id": "M1", "slip_id": "2", "rejected_on": D(SENT_ON), "code": "E12"}
+    assert (resent.merchant_id, resent.slip_id, resent.rejected_on, resent.code) == ("M1", "2", D(SENT_ON), "E12")
     run_transmission(transmitted, D("2027-01-14"), destination)  # Thursday: slip 2 goes again, late
     run_transmission(transmitted, D(SENT_ON), destination)  # Wednesday's files rebuilt
 

@@ -74,7 +74,7 @@ def test_the_package_master_is_loaded_once_and_again_changes_nothing(engine):
     assert (len(master.banks), len(master.branches)) == (1146, 28944)
     with engine.begin() as connection:
         again = update_bank_master(connection, master, LOADED, LOADED.date())
-        assert again["changed"] is False
+        assert again.changed is False
         assert connection.execute(select(func.count()).select_from(bank_master_versions)).scalar() == 1
         assert connection.execute(select(func.count()).select_from(master_branches)).scalar() == 28944
         assert connection.execute(
@@ -88,16 +88,16 @@ def test_a_newer_master_without_a_branch_marks_it_merged_away_and_one_listing_it
                                     rename=(("0005", "001"), ("本店営業部", "ホンテンエイギヨウブ"))), version="2027-03")
     with engine.begin() as connection:
         done = update_bank_master(connection, newer, LOADED, LOADED.date())
-        assert done["branch_changes"] == {"added": 0, "changed": 1, "removed": 1}
-        assert done["bank_changes"] == {"added": 0, "changed": 0, "removed": 0}
+        assert done.branch_changes == {"added": 0, "changed": 1, "removed": 1}
+        assert done.bank_changes == {"added": 0, "changed": 0, "removed": 0}
         with pytest.raises(BankMasterError, match=r"^branch 002 of bank 0005 is no longer in the bank master since "
                                                   r"bank-master version 2027-03 \(merged away or closed\): check"):
             check_account(connection, "0005", "002")
         assert check_account(connection, "0005", "001").branch_kana == "ホンテンエイギヨウブ"
         # The same file again: nothing.
-        assert update_bank_master(connection, newer, LOADED, LOADED.date())["changed"] is False
+        assert update_bank_master(connection, newer, LOADED, LOADED.date()).changed is False
         back = update_bank_master(connection, package_master(), LOADED, LOADED.date())
-        assert back["branch_changes"] == {"added": 0, "changed": 2, "removed": 0}
+        assert back.branch_changes == {"added": 0, "changed": 2, "removed": 0}
         assert check_account(connection, "0005", "002").branch_name == "丸の内"
         assert connection.execute(select(func.count()).select_from(bank_master_versions)).scalar() == 3
 

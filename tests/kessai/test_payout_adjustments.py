@@ -36,7 +36,7 @@ def close(engine, *days: str):
     return summary
 
 
-def adjust(connection, merchant_id: str, amount: int, when, kind: str = "chargeback", reason: str = "case 1") -> dict:
+def adjust(connection, merchant_id: str, amount: int, when, kind: str = "chargeback", reason: str = "case 1"):
     return register_adjustment(connection, merchant_id, amount, kind=kind, reason=reason, created_by="tanaka", now=when)
 
 
@@ -58,7 +58,7 @@ def test_a_chargeback_larger_than_the_month_carries_a_debt_over_two_closings(eng
         add_slip(connection, "M1", 90_000, registered_at=at("2027-04-12"))
         added = adjust(connection, "M1", -130_000, at("2027-02-10", "10:00"), reason="JCB case 4711")
         adjust(connection, "M1", 5_000, at("2027-04-20"), kind="correction", reason="fee refunded")
-    assert (added["effective_on"], added["closing_date"]) == (D("2027-02-10"), D("2027-02-28"))
+    assert (added.effective_on, added.closing_date) == (D("2027-02-10"), D("2027-02-28"))
 
     close(engine, "2027-01-31", "2027-02-28")
     with engine.connect() as connection:
@@ -115,7 +115,7 @@ def test_an_adjustment_belongs_to_the_closing_of_its_date_in_japan(engine):
         adjust(connection, "M1", -1_000, at("2027-02-28", "23:30"))
         late = adjust(connection, "M1", -2_000, at("2027-03-01", "00:30"))
         march = adjust(connection, "T1", -3_000, at("2027-03-03"), kind="reversal")
-    assert (late["closing_date"], march["closing_date"]) == (D("2027-03-31"), D("2027-03-15"))
+    assert (late.closing_date, march.closing_date) == (D("2027-03-31"), D("2027-03-15"))
     close(engine, "2027-02-15", "2027-03-31")
     with engine.connect() as connection:
         assert amounts(statement(connection, "M1", "2027-02-28")) == (30_000, -1_000, 0, 0, 29_000, 0)
