@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from kessai.csv_files import csv_bytes, write_csv_stream
 from kessai.database import sql_text
-from kessai.invoice import STANDARD_RATE_PERCENT, TAX_CLASSES, InvoiceSettings, tax_in
+from kessai.invoice import STANDARD_RATE_PERCENT, TAX_CLASSES, InvoiceSettings, TaxClass, tax_in
 from kessai.kinds import Result
 from kessai.output_files import safe_child, write_files, write_stream
 from kessai.payout_adjustments import adjustments_of
@@ -114,9 +114,9 @@ def _fee_rows(head: list, st, invoice: InvoiceSettings) -> list[list]:
     rate = f"{STANDARD_RATE_PERCENT}%"
     rows = [
         row("手数料", "決済手数料", st.fee, "", TAX_CLASSES[invoice.merchant_fee_class],
-            rate if invoice.merchant_fee_class == "taxable" else ""),
+            rate if invoice.merchant_fee_class == TaxClass.TAXABLE else ""),
         row("手数料", "振込手数料", "", st.transfer_fee, TAX_CLASSES[invoice.transfer_fee_class],
-            rate if invoice.transfer_fee_class == "taxable" else ""),
+            rate if invoice.transfer_fee_class == TaxClass.TAXABLE else ""),
     ]
     taxable = invoice.taxable_total(int(st.fee), int(st.transfer_fee))
     if taxable:
