@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 VOID_REFUSED_SENTENCE = "カード会社側の事由により与信の取消ができませんでした"
 
 
-
 class AuthorizationState(StrEnum):
     """Where an authorization stands, as slip_authorizations.state stores it (schema.AUTHORIZATION_STATES)."""
 
@@ -218,7 +217,9 @@ def _authorize(
         )
     if result.kind == DECLINED:
         with engine.begin() as connection:
-            connection.execute(update(slip_authorizations).where(row).values(state=AuthorizationState.DECLINED, reason=result.reason))
+            connection.execute(
+                update(slip_authorizations).where(row).values(state=AuthorizationState.DECLINED, reason=result.reason)
+            )
         raise SlipOperationError(
             AUTHORIZATION_DECLINED,
             f"{name}: the card company declined the authorization of {amount:,} yen ({result.reason}); "
@@ -554,7 +555,9 @@ def settle_pending_authorizations(
         this = (slip_authorizations.c.authorization_id == row.authorization_id) & (slip_authorizations.c.state == PENDING)
         with engine.begin() as connection:
             if result.kind == DECLINED:
-                connection.execute(update(slip_authorizations).where(this).values(state=AuthorizationState.DECLINED, reason=result.reason))
+                connection.execute(
+                    update(slip_authorizations).where(this).values(state=AuthorizationState.DECLINED, reason=result.reason)
+                )
                 continue
             if connection.execute(update(slip_authorizations).where(this).values(
                     state=HELD, transaction_id=result.transaction_id, approval_number=result.approval_number,

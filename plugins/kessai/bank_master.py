@@ -35,7 +35,6 @@ PACKAGE = "zengin-code"
 UPDATE_COMMAND = "python -m kessai bank-master update"
 
 
-
 class BankMasterProblem(StrEnum):
     """Why an account cannot be paid, as the transfer files record it (payout_withheld_transfers.reason)."""
 

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from kessai.masking import mask_url
 
+
 class ChargeOutcome(StrEnum):
     """Outcomes of a charge, as charge_attempts.outcome stores them (the gateway answers the first
     four; the run writes the last two)."""

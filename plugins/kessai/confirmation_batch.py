@@ -45,7 +45,6 @@ from kessai.schema import Timestamp
 from kessai.slip_amounts import DEFAULT_MAX_SLIP_AMOUNT, out_of_range
 
 
-
 class RowRefusal(StrEnum):
     """Why a confirmation row is not applied. The first group comes from sql/confirmation/verdict.sql."""
 

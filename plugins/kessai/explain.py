@@ -12,6 +12,7 @@ import json
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
+from enum import StrEnum
 
 from sqlalchemy import Connection
 
@@ -38,7 +39,19 @@ from kessai.transmission import HOLD_REASONS
 
 __all__ = ["SlipAmbiguous", "SlipExplanation", "SlipNotFound", "Step", "explain_slip", "render_text"]
 
-DONE, PENDING, HELD, FAILED, INFO = "done", "pending", "held", "failed", "info"
+
+class StepState(StrEnum):
+    """Where a step of a slip's life stands."""
+
+    DONE = "done"
+    PENDING = "pending"
+    HELD = "held"
+    FAILED = "failed"
+    INFO = "info"
+
+
+DONE, PENDING, HELD, FAILED, INFO = StepState
+
 HOLD_DAYS_NAMED = 5  # transmission runs named one by one; more are said as a range
 
 HOLD_REASONS_JA = {
@@ -71,7 +84,7 @@ class Step:
     title: str  # localized heading
     value: str  # localized value
     rule: str  # localized sentence naming the rule and its inputs
-    state: str  # done | pending | held | failed | info
+    state: StepState
 
 
 @dataclass(frozen=True)
@@ -139,7 +152,7 @@ class _Story:
     def yen(self, amount: int) -> str:
         return yen(amount, self.lang)
 
-    def add(self, key: str, title: tuple[str, str], value: str, rule: str, state: str) -> None:
+    def add(self, key: str, title: tuple[str, str], value: str, rule: str, state: StepState) -> None:
         self.steps.append(Step(key, self.t(*title), value, rule, state))
 
     def skipped(self, start: date, end: date) -> str:

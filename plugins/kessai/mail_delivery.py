@@ -25,7 +25,6 @@ from kessai.smtp_client import SendFailure, SmtpSession, SmtpSettings
 log = logging.getLogger(__name__)
 
 
-
 class DeliveryStatus(StrEnum):
     """What became of one mail in a delivery run."""
 

@@ -26,7 +26,6 @@ from kessai.run_dates import japan_date_of
 from kessai.schema import merchants, payout_adjustments
 
 
-
 class AdjustmentKind(StrEnum):
     """payout_adjustments.kind (schema.ADJUSTMENT_KINDS): the first three an operator registers,
     the last two the bank's result files bring."""

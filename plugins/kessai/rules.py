@@ -15,7 +15,6 @@ from enum import StrEnum
 from kessai.business_calendar import BusinessCalendar, default_calendar
 
 
-
 class PayoutCycle(StrEnum):
     """A merchant's payout cycle (merchants.payout_cycle): closing at month end, or on the 15th and
     at month end."""

@@ -79,7 +79,6 @@ told_expired = Table(
 ONE_DAY = timedelta(days=1)
 
 
-
 class ReminderPeriod(StrEnum):
     """How often a merchant gets its digest (merchants.reminder_period, KESSAI_REMINDER_PERIOD)."""
 

@@ -52,6 +52,7 @@ WORK_MEM = "128MB"
 
 HELD_SLIPS_SHOWN = 50
 
+
 class HoldReason(StrEnum):
     """Why a due slip is held back, as transmission_holds.reason stores it (sql/transmission/holds.*.sql)."""
 
@@ -84,6 +85,7 @@ HOLD_REASONS = {
     HoldReason.MERCHANT_WITHOUT_CARD_NUMBER: "its merchant has no merchant number (加盟店番号) for its card company",
     HoldReason.PAYMENT_KIND_INVALID: "its payment kind (支払区分) or number of installments is not one the file knows",
 }
+
 
 def sender_code() -> str:
     """The sender code the file headers carry (KESSAI_TRANSMISSION_SENDER)."""
