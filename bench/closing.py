@@ -59,7 +59,7 @@ def _work(context: Context) -> dict:
         run_statement_files(engine, context.day, context.workdir)
     finally:
         engine.dispose()
-    return {"statements": summary["statements"]}
+    return {"statements": summary.statements}
 
 
 def _statements(context: Context) -> MerchantTotals:

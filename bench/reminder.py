@@ -89,7 +89,7 @@ def _work(context: Context) -> dict:
             connection.commit()
     finally:
         engine.dispose()
-    return {"mails": summary["mails"], "selection_seconds": selection["seconds"]}
+    return {"mails": summary.mails, "selection_seconds": selection["seconds"]}
 
 
 def _listed(context: Context) -> SlipSet:

@@ -71,7 +71,7 @@ def _work(context: Context) -> dict:
         summary = run_transmission(engine, context.day, destination)
     finally:
         engine.dispose()
-    return {"files": len(summary["files"]), "held": summary["held_count"]}
+    return {"files": len(summary.files), "held": summary.held_count}
 
 
 def _transmitted(context: Context) -> Transmitted:

@@ -83,7 +83,7 @@ def card_acknowledgements():
             result = import_folder(engine, acknowledgements_folder(kessai_home()),
                                    received_on=date.fromisoformat(day), dry_run=is_dry_run())
         log.info("%s", format_summary(result))
-        return {"business_date": day, **result}
+        return {"business_date": day, **result.as_dict()}
 
     import_acknowledgements(resolve_business_date())
 

@@ -104,7 +104,7 @@ def card_transmission():
                 max_amount=max_slip_amount(),
             )
         log.info("%s", format_summary(summary))
-        return summary
+        return summary.as_dict()
 
     @task
     def report_holds(summary: dict) -> dict:

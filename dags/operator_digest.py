@@ -65,7 +65,7 @@ def operator_digest():
                 summary = write_operator_digest(
                     connection, business_date, prepare_calendar(connection), now=clock_now(),
                     operator_email=operator_email(),
-                )
+                ).as_dict()
                 if is_dry_run():
                     connection.rollback()
                     log.info("dry run, nothing written: %s", summary)

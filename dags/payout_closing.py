@@ -85,7 +85,7 @@ def payout_closing():
         with business_engine() as engine:
             summary = run_payout_closing(engine, date.fromisoformat(day), dry_run=is_dry_run())
         log.info("%s", format_summary(summary))
-        return summary
+        return summary.as_dict()
 
     @task
     @refusals_fail_at_once
@@ -97,11 +97,11 @@ def payout_closing():
             summary = run_statement_files(engine, date.fromisoformat(day), kessai_home(), dry_run=is_dry_run())
         log.info(
             "%s statement files and the closing summary %s %s",
-            summary["statement_files"],
-            "would go to (dry run: none written)" if summary["dry_run"] else "written to",
-            summary["directory"],
+            summary.statement_files,
+            "would go to (dry run: none written)" if summary.dry_run else "written to",
+            summary.directory,
         )
-        return summary
+        return summary.as_dict()
 
     day = resolve_closing_date()
     close(day) >> write_statement_files(day)

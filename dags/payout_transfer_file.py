@@ -79,7 +79,7 @@ def payout_transfer_file():
         with business_engine() as engine:
             summary = run_payout_transfer_files(engine, date.fromisoformat(day), kessai_home(), dry_run=is_dry_run())
         log.info("%s", format_summary(summary))
-        return summary
+        return summary.as_dict()
 
     build_transfer_files(resolve_business_date())
 

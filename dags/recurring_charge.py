@@ -83,15 +83,17 @@ def cycle_connection(day: str):
             yield connection, charge_cycle_on(date.fromisoformat(day), calendar)
 
 
-def finish(connection, summary: dict) -> dict:
-    """Commit the task's work, or roll it back in a dry run; log the summary either way."""
+def finish(connection, summary) -> dict:
+    """Commit the task's work, or roll it back in a dry run; log the summary either way and return
+    it as the task's XCom."""
+    values = summary.as_dict()
     if is_dry_run():
         connection.rollback()
-        log.info("dry run, nothing written: %s", summary)
+        log.info("dry run, nothing written: %s", values)
     else:
         connection.commit()
-        log.info("%s", summary)
-    return summary
+        log.info("%s", values)
+    return values
 
 
 @dag(
@@ -144,7 +146,7 @@ def recurring_charge():
             log.info("card gateway: %r; circuit breaker: %s", settings, options.breaker.describe())
             gateway = open_card_gateway(settings)
             try:
-                return charge_cycle(connection, cycle, gateway, clock=clock_now, options=options)
+                return charge_cycle(connection, cycle, gateway, clock=clock_now, options=options).as_dict()
             finally:
                 gateway.close()
 

@@ -53,7 +53,7 @@ def recurring_slips():
         with business_engine() as engine:
             business_date = business_date_of_run(Starts.DAY_BEGUN)
             with engine.connect() as connection:
-                summary = create_slips_ahead(connection, business_date, prepare_calendar(connection))
+                summary = create_slips_ahead(connection, business_date, prepare_calendar(connection)).as_dict()
                 if is_dry_run():
                     connection.rollback()
                     log.info("dry run, nothing written: %s", summary)

@@ -103,8 +103,8 @@ def stale_slip_reminder():
                     log.info("dry run: rolled back, nothing claimed, marked or mailed")
                 else:
                     connection.commit()
-        log.info("summary: %s", summary)
-        return {**summary, "dry_run": dry_run}
+        log.info("summary: %s", summary.as_dict())
+        return {**summary.as_dict(), "dry_run": dry_run}
 
     @task
     @refusals_fail_at_once
@@ -127,7 +127,7 @@ def stale_slip_reminder():
             with business_engine() as engine:
                 return release_holds(
                     engine, gateway, date.fromisoformat(day["business_date"]), clock.now(), operator_email(), breaker
-                )
+                ).as_dict()
         finally:
             gateway.close()
 
@@ -143,7 +143,7 @@ def stale_slip_reminder():
 
         with business_engine() as engine:
             with engine.connect() as connection:
-                return reminder_delivery(connection, date.fromisoformat(day["business_date"]))
+                return reminder_delivery(connection, date.fromisoformat(day["business_date"])).as_dict()
 
     day = resolve_business_date()
     remind(day) >> release_holds(day) >> deliver() >> report(day)

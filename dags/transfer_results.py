@@ -83,7 +83,7 @@ def transfer_results():
         with business_engine() as engine:
             result = import_folder(engine, results_folder(kessai_home()), now=clock_now(), dry_run=is_dry_run())
         log.info("%s", format_summary(result))
-        return {"business_date": day, **result}
+        return {"business_date": day, **result.as_dict()}
 
     import_transfer_results(resolve_business_date())
 

@@ -16,14 +16,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 
 from sqlalchemy import Connection, Date, Engine, bindparam, select, text, update
 
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.errors import Refusal
+from kessai.kinds import FolderImport, Result, optional
 from kessai.mail_templates import render_mail
 from kessai.operator_alerts import OPERATOR_ALERT_KIND, operator_email
 from kessai.outbox import enqueue_mail
@@ -33,7 +35,16 @@ from kessai.settings import ACKNOWLEDGEMENTS_DIR_VARIABLE as FOLDER_VARIABLE, Se
 from kessai.transfer_returns import move_to_done
 
 COLUMNS = ("file_name", "merchant_id", "slip_id", "result", "code")
-RESULTS = ("accepted", "rejected")
+
+
+class AcknowledgementResult(StrEnum):
+    """A card company's answer about one slip, as transmission_acknowledgements.result stores it."""
+
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+RESULTS = tuple(AcknowledgementResult)
 MAX_CODE = 16
 INSERT_CHUNK = 5_000
 
@@ -51,6 +62,22 @@ class AcknowledgementsRefused(Refusal):
     """A file of answers that cannot be read, or lines that match no transmitted slip."""
 
 
+@dataclass(frozen=True, slots=True)
+class AcknowledgementFile(Result):
+    """One file's import: its lines, the answers recorded, the slips accepted so far, the rejected
+    slips (merchant_id, slip_id, card_company, amount, file_name, code) and the lines matching no
+    slip; where it was moved once recorded."""
+
+    file: str
+    lines: int
+    recorded: int
+    accepted: int
+    rejected: list[dict]
+    unmatched: list[str]
+    dry_run: bool
+    moved_to: str = optional()
+
+
 @dataclass
 class AcknowledgementImport:
     file: str
@@ -61,11 +88,9 @@ class AcknowledgementImport:
     rejected: list[dict] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)
 
-    def summary(self) -> dict:
-        return {
-            "file": self.file, "lines": self.lines, "recorded": self.recorded, "accepted": self.accepted,
-            "rejected": self.rejected, "unmatched": self.unmatched,
-        }
+    def result(self, dry_run: bool) -> AcknowledgementFile:
+        return AcknowledgementFile(self.file, self.lines, self.recorded, self.accepted, self.rejected, self.unmatched,
+                                   dry_run)
 
 
 def parse_acknowledgements(name: str, data: bytes) -> list[dict]:
@@ -170,7 +195,7 @@ def import_acknowledgements(
 
 def run_import(
     engine: Engine, path: Path, *, received_on: date, dry_run: bool = False, alert_recipient: str | None = None
-) -> dict:
+) -> AcknowledgementFile:
     """Import one file in one transaction (a dry run rolls it back). Returns the summary."""
     data = path.read_bytes()
     with engine.connect() as connection:
@@ -185,7 +210,7 @@ def run_import(
             connection.rollback()
         else:
             connection.commit()
-    return {**run.summary(), "dry_run": dry_run}
+    return run.result(dry_run)
 
 
 def acknowledgements_folder(home: Path, configuration: Settings | None = None) -> Path:
@@ -198,7 +223,7 @@ def acknowledgements_folder(home: Path, configuration: Settings | None = None) -
 
 def import_folder(
     engine: Engine, folder: Path, *, received_on: date, dry_run: bool = False, alert_recipient: str | None = None
-) -> dict:
+) -> FolderImport:
     """Import every file in folder (not hidden ones, not done/), oldest name first, each in its own
     transaction, moving each to done/ once recorded. Refuses at the end, naming them, when lines
     matched no slip (their files are in done/: a re-import changes nothing)."""
@@ -208,15 +233,15 @@ def import_folder(
     for path in files:
         summary = run_import(engine, path, received_on=received_on, dry_run=dry_run, alert_recipient=alert_recipient)
         if not dry_run:
-            summary["moved_to"] = str(move_to_done(path))
+            summary = replace(summary, moved_to=str(move_to_done(path)))
         summaries.append(summary)
-    result = {"folder": str(folder), "files": summaries, "dry_run": dry_run}
+    result = FolderImport(str(folder), summaries, dry_run)
     refuse_unmatched(result)
     return result
 
 
-def refuse_unmatched(result: dict) -> None:
-    unmatched = [f"{s['file']} {u}" for s in result["files"] for u in s["unmatched"]]
+def refuse_unmatched(result: FolderImport) -> None:
+    unmatched = [f"{s.file} {u}" for s in result.files for u in s.unmatched]
     if unmatched:
         raise AcknowledgementsRefused(
             f"{len(unmatched)} lines of the acknowledgements match no transmitted slip and changed nothing: "
@@ -225,28 +250,38 @@ def refuse_unmatched(result: dict) -> None:
         )
 
 
-def format_summary(result: dict) -> str:
+def format_summary(result: FolderImport) -> str:
     lines = []
-    for s in result["files"]:
+    for s in result.files:
         lines.append(
-            f"{s['file']}{' (dry run: nothing recorded)' if s['dry_run'] else ''}: {s['lines']} lines, "
-            f"{s['recorded']} answers recorded ({s['accepted']} accepted so far), {len(s['rejected'])} rejected, "
-            f"{len(s['unmatched'])} matching no slip"
+            f"{s.file}{' (dry run: nothing recorded)' if s.dry_run else ''}: {s.lines} lines, "
+            f"{s.recorded} answers recorded ({s.accepted} accepted so far), {len(s.rejected)} rejected, "
+            f"{len(s.unmatched)} matching no slip"
         )
-        for r in s["rejected"]:
+        for r in s.rejected:
             lines.append(f"  rejected: slip {r['slip_id']} of {r['merchant_id']} ({r['card_company']}, "
                          f"{r['amount']:,} yen) in {r['file_name']}, code {r['code'] or '-'}")
-        for u in s["unmatched"]:
+        for u in s.unmatched:
             lines.append(f"  no slip: {u}")
-    if not result["files"]:
-        lines.append(f"no acknowledgement file in {result['folder']}")
+    if not result.files:
+        lines.append(f"no acknowledgement file in {result.folder}")
     return "\n".join(lines)
 
 
 # -- sending a rejected slip again ----------------------------------------------------------------
 
 
-def resend_rejected(connection: Connection, merchant_id: str, slip_id: str) -> dict:
+@dataclass(frozen=True, slots=True)
+class Resent(Result):
+    """A rejected slip made due again: the day of the file that carried it, and the rejection's code."""
+
+    merchant_id: str
+    slip_id: str
+    rejected_on: date
+    code: str | None
+
+
+def resend_rejected(connection: Connection, merchant_id: str, slip_id: str) -> Resent:
     """Make a slip its card company rejected due again: the next transmission day sends it (late) in
     that day's batch. Its first batch keeps it as a record (and the rejection), so that day's file
     rebuilds with every record it had. Refuses a slip whose last sending was not rejected."""
@@ -259,7 +294,7 @@ def resend_rejected(connection: Connection, merchant_id: str, slip_id: str) -> d
     ).first()
     if row is None:
         raise AcknowledgementsRefused(f"slip {slip_id} of {merchant_id} does not exist: check the merchant and slip number")
-    if row.result != "rejected":
+    if row.result != AcknowledgementResult.REJECTED:
         state = (f"its sending of {row.transmitted_on} was {row.result or 'not answered'}" if row.transmitted_on
                  else "it has not been sent")
         raise AcknowledgementsRefused(
@@ -270,4 +305,4 @@ def resend_rejected(connection: Connection, merchant_id: str, slip_id: str) -> d
         update(slips).where(s.id == row.id).values(transmitted_on=None, transmission_batch_id=None,
                                                     transmission_due_on=None)
     )
-    return {"merchant_id": merchant_id, "slip_id": slip_id, "rejected_on": row.transmitted_on, "code": row.code}
+    return Resent(merchant_id, slip_id, row.transmitted_on, row.code)

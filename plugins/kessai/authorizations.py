@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from itertools import groupby
 
 from sqlalchemy import Connection, Date, Engine, bindparam, func, insert, select, update
@@ -33,6 +34,7 @@ from kessai.charge_breaker import NOT_SENT, CircuitBreaker
 from kessai.confirmation_batch import AMOUNT_OUT_OF_RANGE, CONCURRENT_CHANGE
 from kessai.database import sql_text
 from kessai.errors import TransientFault
+from kessai.kinds import Result
 from kessai.mail_templates import render_mail
 from kessai.outbox import enqueue_mail
 from kessai.run_dates import japan_date_of
@@ -51,12 +53,34 @@ log = logging.getLogger(__name__)
 # The FAQ's sentence for a void the card side refused.
 VOID_REFUSED_SENTENCE = "カード会社側の事由により与信の取消ができませんでした"
 
-HELD = "held"
-PENDING = "pending"
-CANCEL = "cancel"
-DECREASE = "decrease"
-EXPIRY = "expiry"
-UNUSED = "unused"  # an increase's authorization whose answer came too late: the amount never changed
+
+class AuthorizationState(StrEnum):
+    """Where an authorization stands, as slip_authorizations.state stores it (schema.AUTHORIZATION_STATES)."""
+
+    PENDING = "pending"  # asked of the gateway, its answer not recorded yet
+    HELD = "held"
+    DECLINED = "declined"
+    CAPTURED = "captured"  # its slip went to the card company
+    VOIDED = "voided"
+    EXPIRED = "expired"  # voided because its slip expired
+    VOID_REFUSED = "void_refused"  # the card side refused to release it
+
+
+class VoidPurpose(StrEnum):
+    """Why a void was asked, as authorization_voids.purpose stores it (schema.VOID_PURPOSES)."""
+
+    CANCEL = "cancel"
+    DECREASE = "decrease"
+    EXPIRY = "expiry"
+    UNUSED = "unused"  # an increase's authorization whose answer came too late: the amount never changed
+
+
+HELD = AuthorizationState.HELD
+PENDING = AuthorizationState.PENDING  # also a void's outcome until the gateway answers
+CANCEL = VoidPurpose.CANCEL
+DECREASE = VoidPurpose.DECREASE
+EXPIRY = VoidPurpose.EXPIRY
+UNUSED = VoidPurpose.UNUSED
 
 AUTHORIZATION_DECLINED = "authorization_declined"
 AUTHORIZATION_UNANSWERED = "authorization_unanswered"
@@ -193,7 +217,9 @@ def _authorize(
         )
     if result.kind == DECLINED:
         with engine.begin() as connection:
-            connection.execute(update(slip_authorizations).where(row).values(state="declined", reason=result.reason))
+            connection.execute(
+                update(slip_authorizations).where(row).values(state=AuthorizationState.DECLINED, reason=result.reason)
+            )
         raise SlipOperationError(
             AUTHORIZATION_DECLINED,
             f"{name}: the card company declined the authorization of {amount:,} yen ({result.reason}); "
@@ -418,7 +444,7 @@ def _record_void(connection: Connection, void, kind: str, reason: str | None, at
     authorization = slip_authorizations.c.authorization_id == void.authorization_id
     if kind == REFUSED and void.purpose in (CANCEL, EXPIRY, UNUSED):
         connection.execute(update(slip_authorizations).where(authorization, slip_authorizations.c.state == HELD)
-                           .values(state="void_refused"))
+                           .values(state=AuthorizationState.VOID_REFUSED))
         return
     # Voided: the authorization is done once all it held is released and every void of it voided.
     unsettled = connection.execute(
@@ -431,7 +457,7 @@ def _record_void(connection: Connection, void, kind: str, reason: str | None, at
         update(slip_authorizations)
         .where(authorization, slip_authorizations.c.state == HELD,
                slip_authorizations.c.voided_amount == slip_authorizations.c.amount)
-        .values(state="expired" if void.purpose == EXPIRY else "voided")
+        .values(state=AuthorizationState.EXPIRED if void.purpose == EXPIRY else AuthorizationState.VOIDED)
     )
 
 
@@ -449,6 +475,20 @@ def plan_expiry_voids(connection: Connection, run_date: date) -> int:
     if planned:
         connection.execute(sql_text("authorizations/expiry_voids_planned", connection.dialect.name))
     return planned
+
+
+@dataclass(frozen=True, slots=True)
+class HoldsReleased(Result):
+    """The daily run's authorizations step: authorizations captured, late ones voided, the voids'
+    answers (voided, refused, unanswered) and the refusal mails written."""
+
+    captured: int
+    late_authorizations_voided: int
+    voided: int
+    refused: int
+    unanswered: int
+    merchant_mails: int
+    operator_mails: int
 
 
 def release_holds(
@@ -470,20 +510,20 @@ def release_holds(
     outcomes = settle_voids(engine, gateway, at, breaker=breaker)
     with engine.begin() as connection:
         merchant_mails, operator_mails = _tell_refusals(connection, run_date, operator_email)
-    summary = {
-        "captured": captured,
-        "late_authorizations_voided": late,
-        "voided": sum(o.kind == VOIDED for o in outcomes),
-        "refused": sum(o.kind == REFUSED for o in outcomes),
-        "unanswered": sum(o.kind not in (VOIDED, REFUSED) for o in outcomes),
-        "merchant_mails": merchant_mails,
-        "operator_mails": operator_mails,
-    }
-    log.info("authorizations: %s", summary)
-    if summary["unanswered"]:
+    summary = HoldsReleased(
+        captured=captured,
+        late_authorizations_voided=late,
+        voided=sum(o.kind == VOIDED for o in outcomes),
+        refused=sum(o.kind == REFUSED for o in outcomes),
+        unanswered=sum(o.kind not in (VOIDED, REFUSED) for o in outcomes),
+        merchant_mails=merchant_mails,
+        operator_mails=operator_mails,
+    )
+    log.info("authorizations: %s", summary.as_dict())
+    if summary.unanswered:
         stopped = f" (the circuit breaker opened: {breaker.reason})" if breaker is not None and breaker.is_open else ""
         raise TransientFault(
-            f"{summary['unanswered']} void(s) got no answer from the card gateway on {run_date}{stopped}; "
+            f"{summary.unanswered} void(s) got no answer from the card gateway on {run_date}{stopped}; "
             "they stay pending and are asked again with the same keys"
         )
     return summary
@@ -515,7 +555,9 @@ def settle_pending_authorizations(
         this = (slip_authorizations.c.authorization_id == row.authorization_id) & (slip_authorizations.c.state == PENDING)
         with engine.begin() as connection:
             if result.kind == DECLINED:
-                connection.execute(update(slip_authorizations).where(this).values(state="declined", reason=result.reason))
+                connection.execute(
+                    update(slip_authorizations).where(this).values(state=AuthorizationState.DECLINED, reason=result.reason)
+                )
                 continue
             if connection.execute(update(slip_authorizations).where(this).values(
                     state=HELD, transaction_id=result.transaction_id, approval_number=result.approval_number,

@@ -18,12 +18,12 @@ def command_master_update(args) -> int:
     moment = command_clock(args)
     with make_engine().begin() as connection:
         done = update_bank_master(connection, master, moment, japan_date_of(moment))
-    head = (f"bank master {done['source']} version {done['version']}: {done['banks']:,} banks, "
-            f"{done['branches']:,} branches")
-    if not done["changed"]:
-        print(f"{head}: already loaded ({done['loaded_at'].astimezone(JAPAN):%Y-%m-%d %H:%M} JST); nothing changed")
+    head = (f"bank master {done.source} version {done.version}: {done.banks:,} banks, "
+            f"{done.branches:,} branches")
+    if not done.changed:
+        print(f"{head}: already loaded ({done.loaded_at.astimezone(JAPAN):%Y-%m-%d %H:%M} JST); nothing changed")
         return 0
-    banks, branches = done["bank_changes"], done["branch_changes"]
+    banks, branches = done.bank_changes, done.branch_changes
     print(f"{head}: loaded. Banks {banks['added']} added, {banks['changed']} changed, {banks['removed']} gone; "
           f"branches {branches['added']} added, {branches['changed']} changed, {branches['removed']} gone")
     return 0

@@ -18,25 +18,36 @@ import hashlib
 import io
 import json
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from enum import StrEnum
 from importlib import metadata, resources
 from pathlib import Path
 
 from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
 from kessai.errors import Refusal
+from kessai.kinds import Result, optional
 from kessai.schema import bank_master_versions, master_banks, master_branches
 from kessai.zengin import ZenginCharacterError, to_zengin_kana
 
 PACKAGE = "zengin-code"
 UPDATE_COMMAND = "python -m kessai bank-master update"
 
-# Why an account cannot be paid, as the transfer files record it (payout_withheld_transfers.reason).
-UNKNOWN_BANK = "unknown_bank"
-UNKNOWN_BRANCH = "unknown_branch"
-BANK_MERGED_AWAY = "bank_merged_away"
-BRANCH_MERGED_AWAY = "branch_merged_away"
+
+class BankMasterProblem(StrEnum):
+    """Why an account cannot be paid, as the transfer files record it (payout_withheld_transfers.reason)."""
+
+    UNKNOWN_BANK = "unknown_bank"
+    UNKNOWN_BRANCH = "unknown_branch"
+    BANK_MERGED_AWAY = "bank_merged_away"
+    BRANCH_MERGED_AWAY = "branch_merged_away"
+
+
+UNKNOWN_BANK = BankMasterProblem.UNKNOWN_BANK
+UNKNOWN_BRANCH = BankMasterProblem.UNKNOWN_BRANCH
+BANK_MERGED_AWAY = BankMasterProblem.BANK_MERGED_AWAY
+BRANCH_MERGED_AWAY = BankMasterProblem.BRANCH_MERGED_AWAY
 
 # The columns of a bank-master CSV file (UTF-8, with or without BOM, or Shift_JIS), one row a branch.
 FILE_COLUMNS = ("bank_code", "bank_name", "bank_kana", "branch_code", "branch_name", "branch_kana")
@@ -171,23 +182,36 @@ def _apply(connection: Connection, table, keys: tuple[str, ...], rows: dict, mas
     return {"added": len(added), "changed": len(changed), "removed": len(removed)}
 
 
-def update_bank_master(connection: Connection, master: BankMaster, loaded_at: datetime, day: date) -> dict:
+@dataclass(frozen=True, slots=True)
+class MasterUpdate(Result):
+    """A load of the bank master: what it holds, whether it changed anything, and the banks' and
+    branches' changes (added, changed, removed; None when nothing changed)."""
+
+    source: str
+    version: str
+    banks: int
+    branches: int
+    changed: bool
+    loaded_at: datetime  # of this load, or of the earlier one of the same master
+    bank_changes: dict[str, int] | None = optional()
+    branch_changes: dict[str, int] | None = optional()
+
+
+def update_bank_master(connection: Connection, master: BankMaster, loaded_at: datetime, day: date) -> MasterUpdate:
     """Load `master` (day: the business date in Japan of loaded_at, recorded on what it removes).
     The same source and version loaded again changes nothing."""
     latest = current_version(connection)
-    summary = {"source": master.source, "version": master.version, "banks": len(master.banks),
-               "branches": len(master.branches)}
+    summary = MasterUpdate(master.source, master.version, len(master.banks), len(master.branches), False, loaded_at)
     if latest and (latest["source"], latest["version"], latest["sha256"]) == (master.source, master.version, master.sha256):
-        return {**summary, "changed": False, "loaded_at": latest["loaded_at"]}
-    summary["bank_changes"] = _apply(connection, master_banks, ("bank_code",),
-                                     {(code,): value for code, value in master.banks.items()}, master, day)
-    summary["branch_changes"] = _apply(connection, master_branches, ("bank_code", "branch_code"), master.branches,
-                                       master, day)
+        return replace(summary, loaded_at=latest["loaded_at"])
+    bank_changes = _apply(connection, master_banks, ("bank_code",),
+                          {(code,): value for code, value in master.banks.items()}, master, day)
+    branch_changes = _apply(connection, master_branches, ("bank_code", "branch_code"), master.branches, master, day)
     connection.execute(insert(bank_master_versions).values(
         source=master.source, version=master.version, published_on=master.published_on, sha256=master.sha256,
         loaded_at=loaded_at, bank_count=len(master.banks), branch_count=len(master.branches),
     ))
-    return {**summary, "changed": True, "loaded_at": loaded_at}
+    return replace(summary, changed=True, bank_changes=bank_changes, branch_changes=branch_changes)
 
 
 def problem(bank_removed_in: str | None, branch_known: bool, branch_removed_in: str | None) -> str | None:

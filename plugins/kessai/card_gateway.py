@@ -14,35 +14,73 @@ import hashlib
 import sqlite3
 import threading
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
 from kessai.masking import mask_url
 
-# Outcomes of a charge, as charge_attempts.outcome stores them.
-SUCCEEDED = "succeeded"
-DECLINED = "declined"  # the card issuer refused: final for this billing month
-ERROR = "error"  # the gateway refused the card itself (an invalid or expired card; nothing executed): final
-UNKNOWN = "unknown"  # a fault: no answer or no clear one; settled by lookup before charging again
+
+class ChargeOutcome(StrEnum):
+    """Outcomes of a charge, as charge_attempts.outcome stores them (the gateway answers the first
+    four; the run writes the last two)."""
+
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"  # the card issuer refused: final for this billing month
+    ERROR = "error"  # the gateway refused the card itself (an invalid or expired card; nothing executed): final
+    UNKNOWN = "unknown"  # a fault: no answer or no clear one; settled by lookup before charging again
+    PENDING = "pending"  # written before the call: its answer is not recorded yet
+    NOT_EXECUTED = "not_executed"  # the gateway confirmed (lookup: not found) it never executed it
+
+
+SUCCEEDED = ChargeOutcome.SUCCEEDED
+DECLINED = ChargeOutcome.DECLINED
+ERROR = ChargeOutcome.ERROR
+UNKNOWN = ChargeOutcome.UNKNOWN
 FINAL_OUTCOMES = (SUCCEEDED, DECLINED, ERROR)
 
-# The failure taxonomy: every answer of the gateway is of one of three kinds (ChargeResult.kind).
-# - succeeded: the card was charged;
-# - declined: the answer about the card (declined, expired, invalid card): final for the month,
-#   a card failure, told to the merchant and the customer;
-# - fault: the gateway or the network failed (5xx, an unreadable answer, a timeout, refused
-#   credentials): transient; the slip is charged again later, and no customer or merchant is told.
-KIND_SUCCEEDED = SUCCEEDED
-KIND_DECLINED = DECLINED
-KIND_FAULT = "fault"
+
+class AnswerKind(StrEnum):
+    """The failure taxonomy: every answer of the gateway is of one of these kinds (ChargeResult.kind,
+    AuthorizationResult.kind, VoidResult.kind).
+
+    - succeeded: the card was charged;
+    - declined: the answer about the card (declined, expired, invalid card): final for the month,
+      a card failure, told to the merchant and the customer;
+    - fault: the gateway or the network failed (5xx, an unreadable answer, a timeout, refused
+      credentials): transient; the request is made again later, and no customer or merchant is told.
+      A fault is never the card side's answer.
+    - approved: an authorization (与信) holds the amount;
+    - voided, refused: a void released the amount, or the card side cannot void it (取消不可).
+    """
+
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+    FAULT = "fault"
+    APPROVED = "approved"
+    VOIDED = "voided"
+    REFUSED = "refused"
+
+
+KIND_SUCCEEDED = AnswerKind.SUCCEEDED
+KIND_DECLINED = AnswerKind.DECLINED
+KIND_FAULT = AnswerKind.FAULT
 _KIND_OF_OUTCOME = {SUCCEEDED: KIND_SUCCEEDED, DECLINED: KIND_DECLINED, ERROR: KIND_DECLINED, UNKNOWN: KIND_FAULT}
 
 # The reason of a fault that no request can get past: the gateway refused the API key.
 CREDENTIALS_REFUSED = "credentials_refused"
 
-SIMULATOR = "simulator"
-HTTP = "http"
-GATEWAY_KINDS = (SIMULATOR, HTTP)
+
+class GatewayKind(StrEnum):
+    """KESSAI_CARD_GATEWAY: which gateway a deployment charges through."""
+
+    SIMULATOR = "simulator"
+    HTTP = "http"
+
+
+SIMULATOR = GatewayKind.SIMULATOR
+HTTP = GatewayKind.HTTP
+GATEWAY_KINDS = tuple(kind.value for kind in GatewayKind)  # plain strings: error messages name them
 
 # The simulator's test card tokens: a token with one of these prefixes behaves as named; any other
 # token is approved. Synthetic data draws its failing subscriptions from these.
@@ -58,18 +96,15 @@ SIMULATED_VOID_TOKEN_PREFIXES = {
     "void_error": "tok_void_error_",  # a void meets a server error every time: nothing is voided
 }
 
-# The answers about an authorization (AuthorizationResult.kind) and a void (VoidResult.kind). As for
-# charges, a fault (no answer, a 5xx, a timeout, refused credentials) is never the card side's
-# answer: the request is made again later with the same key. Only the card side's "cannot void"
-# is a void refusal.
-APPROVED = "approved"
-VOIDED = "voided"
-REFUSED = "refused"
+# The answers about an authorization (AuthorizationResult.kind) and a void (VoidResult.kind).
+APPROVED = AnswerKind.APPROVED
+VOIDED = AnswerKind.VOIDED
+REFUSED = AnswerKind.REFUSED
 
 
 @dataclass(frozen=True)
 class AuthorizationResult:
-    kind: str  # APPROVED, DECLINED or KIND_FAULT
+    kind: AnswerKind  # APPROVED, DECLINED or FAULT
     reason: str | None = None  # the decline code, or the fault's ("timeout", "server_error_503", ...)
     transaction_id: str | None = None  # the gateway's id of the authorization
     approval_number: str | None = None  # 承認番号
@@ -77,18 +112,18 @@ class AuthorizationResult:
 
 @dataclass(frozen=True)
 class VoidResult:
-    kind: str  # VOIDED, REFUSED or KIND_FAULT
+    kind: AnswerKind  # VOIDED, REFUSED or FAULT
     reason: str | None = None  # the refusal code, or the fault's
 
 
 @dataclass(frozen=True)
 class ChargeResult:
-    outcome: str  # one of SUCCEEDED, DECLINED, ERROR, UNKNOWN
+    outcome: ChargeOutcome  # SUCCEEDED, DECLINED, ERROR or UNKNOWN
     reason: str | None = None  # a short code: the decline code, "timeout", "server_error_503", ...
     charge_id: str | None = None  # the gateway's id of an executed charge
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> AnswerKind:
         """succeeded, declined or fault: the taxonomy above."""
         return _KIND_OF_OUTCOME[self.outcome]
 
@@ -125,7 +160,7 @@ class CardGatewaySettings:
     """Which gateway a run uses and how: plain values, read by the task layer from
     KESSAI_CARD_GATEWAY and the Airflow connection `kessai_card_gateway`."""
 
-    kind: str = SIMULATOR
+    kind: GatewayKind = SIMULATOR  # a plain string as read is accepted too
     base_url: str | None = None
     api_key: str | None = None
     timeout: float = 10.0  # seconds per request
@@ -146,7 +181,7 @@ class CardGatewaySettings:
             )
 
     def __repr__(self) -> str:  # never the API key, nor a password in the URL
-        return f"CardGatewaySettings(kind={self.kind!r}, base_url={mask_url(self.base_url)!r}, concurrency={self.concurrency})"
+        return f"CardGatewaySettings(kind={str(self.kind)!r}, base_url={mask_url(self.base_url)!r}, concurrency={self.concurrency})"
 
     __str__ = __repr__
 
@@ -317,7 +352,7 @@ class SimulatorGateway:
         row = self._ledger.execute(
             "SELECT outcome, reason, charge_id FROM charges WHERE idempotency_key = ?", (idempotency_key,)
         ).fetchone()
-        return ChargeResult(*row) if row else None
+        return ChargeResult(ChargeOutcome(row[0]), *row[1:]) if row else None
 
     def close(self) -> None:
         self._ledger.close()

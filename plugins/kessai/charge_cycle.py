@@ -10,6 +10,7 @@ from sqlalchemy import Connection, select
 
 from kessai.business_calendar import BusinessCalendar
 from kessai.calendar_store import prepare_calendar
+from kessai.kinds import Result
 from kessai.rules import RECURRING_CHARGE_DAY, add_months, billing_month_charged_on, recurring_charge_date
 from kessai.run_dates import BusinessDateError
 from kessai.schema import recurring_charge_cycles
@@ -30,6 +31,19 @@ class ChargeCycle:
 
     def as_dict(self) -> dict[str, str]:
         return {"billing_month": self.month_label, "charge_date": self.charge_date.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedCycle(Result):
+    """A step of a cycle whose failures were notified already: it does nothing."""
+
+    billing_month: str  # YYYY-MM
+    charge_date: date
+    cycle_closed: bool = True
+
+    @classmethod
+    def of(cls, cycle: ChargeCycle) -> ClosedCycle:
+        return cls(cycle.month_label, cycle.charge_date)
 
 
 def charge_cycle_on(business_date: date, calendar: BusinessCalendar) -> ChargeCycle:

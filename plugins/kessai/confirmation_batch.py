@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -43,18 +44,33 @@ from kessai.run_dates import japan_date_of
 from kessai.schema import Timestamp
 from kessai.slip_amounts import DEFAULT_MAX_SLIP_AMOUNT, out_of_range
 
-# Reasons a row is not applied. The first group comes from sql/confirmation/verdict.sql.
-UNKNOWN_SLIP = "unknown_slip"
-CANCELLED = "cancelled"
-ALREADY_CONFIRMED = "already_confirmed"
-NOT_PAID = "not_paid"
-PAST_DEADLINE = "past_deadline"
-BEFORE_PAYMENT_DATE = "before_payment_date"
-OUTSIDE_CALENDAR = "outside_calendar"
-AMOUNT_OUT_OF_RANGE = "amount_out_of_range"
-DUPLICATE_ROW = "duplicate_row"
-# The slip changed between the check and the update, in a way the check cannot name again.
-CONCURRENT_CHANGE = "concurrent_change"
+
+class RowRefusal(StrEnum):
+    """Why a confirmation row is not applied. The first group comes from sql/confirmation/verdict.sql."""
+
+    UNKNOWN_SLIP = "unknown_slip"
+    CANCELLED = "cancelled"
+    ALREADY_CONFIRMED = "already_confirmed"
+    NOT_PAID = "not_paid"
+    PAST_DEADLINE = "past_deadline"
+    BEFORE_PAYMENT_DATE = "before_payment_date"
+    OUTSIDE_CALENDAR = "outside_calendar"
+    AMOUNT_OUT_OF_RANGE = "amount_out_of_range"
+    DUPLICATE_ROW = "duplicate_row"
+    # The slip changed between the check and the update, in a way the check cannot name again.
+    CONCURRENT_CHANGE = "concurrent_change"
+
+
+UNKNOWN_SLIP = RowRefusal.UNKNOWN_SLIP
+CANCELLED = RowRefusal.CANCELLED
+ALREADY_CONFIRMED = RowRefusal.ALREADY_CONFIRMED
+NOT_PAID = RowRefusal.NOT_PAID
+PAST_DEADLINE = RowRefusal.PAST_DEADLINE
+BEFORE_PAYMENT_DATE = RowRefusal.BEFORE_PAYMENT_DATE
+OUTSIDE_CALENDAR = RowRefusal.OUTSIDE_CALENDAR
+AMOUNT_OUT_OF_RANGE = RowRefusal.AMOUNT_OUT_OF_RANGE
+DUPLICATE_ROW = RowRefusal.DUPLICATE_ROW
+CONCURRENT_CHANGE = RowRefusal.CONCURRENT_CHANGE
 
 # The batch, as a temporary table: private to the connection, gone with it.
 confirmation_rows = Table(

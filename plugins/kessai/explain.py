@@ -12,10 +12,12 @@ import json
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
+from enum import StrEnum
 
 from sqlalchemy import Connection
 
 from kessai.business_calendar import BusinessCalendar
+from kessai.card_gateway import ChargeOutcome
 from kessai.explain_facts import SlipAmbiguous, SlipFacts, SlipNotFound, find_slip, read_facts
 from kessai.explain_words import check_language, count, day, days_between, describe_closed_days, moment, pick, short, yen
 from kessai.rules import (
@@ -32,12 +34,24 @@ from kessai.rules import (
     transmission_date,
 )
 from kessai.run_dates import JAPAN
-from kessai.stale_slips import FINAL_NOTICE_DAYS, expires_on
+from kessai.stale_slips import FINAL_NOTICE_DAYS, ReminderReason, expires_on
 from kessai.transmission import HOLD_REASONS
 
 __all__ = ["SlipAmbiguous", "SlipExplanation", "SlipNotFound", "Step", "explain_slip", "render_text"]
 
-DONE, PENDING, HELD, FAILED, INFO = "done", "pending", "held", "failed", "info"
+
+class StepState(StrEnum):
+    """Where a step of a slip's life stands."""
+
+    DONE = "done"
+    PENDING = "pending"
+    HELD = "held"
+    FAILED = "failed"
+    INFO = "info"
+
+
+DONE, PENDING, HELD, FAILED, INFO = StepState
+
 HOLD_DAYS_NAMED = 5  # transmission runs named one by one; more are said as a range
 
 HOLD_REASONS_JA = {
@@ -61,7 +75,7 @@ OUTCOMES = {
     "pending": ("sent, outcome not yet recorded", "送信済み・結果未記録"),
     "not_executed": ("never executed (the lookup found nothing)", "未実行（照会で該当なし）"),
 }
-OUTCOME_STATES = {"succeeded": DONE, "declined": FAILED, "error": FAILED}
+OUTCOME_STATES = {ChargeOutcome.SUCCEEDED: DONE, ChargeOutcome.DECLINED: FAILED, ChargeOutcome.ERROR: FAILED}
 
 
 @dataclass(frozen=True)
@@ -70,7 +84,7 @@ class Step:
     title: str  # localized heading
     value: str  # localized value
     rule: str  # localized sentence naming the rule and its inputs
-    state: str  # done | pending | held | failed | info
+    state: StepState
 
 
 @dataclass(frozen=True)
@@ -138,7 +152,7 @@ class _Story:
     def yen(self, amount: int) -> str:
         return yen(amount, self.lang)
 
-    def add(self, key: str, title: tuple[str, str], value: str, rule: str, state: str) -> None:
+    def add(self, key: str, title: tuple[str, str], value: str, rule: str, state: StepState) -> None:
         self.steps.append(Step(key, self.t(*title), value, rule, state))
 
     def skipped(self, start: date, end: date) -> str:
@@ -617,7 +631,7 @@ class _Story:
 
         expiry = expires_on(paid)
         expired_on = slip["expired_on"]
-        expired_run = next((r["business_date"] for r in facts.reminders if r["reason"] == "expired"), None)
+        expired_run = next((r["business_date"] for r in facts.reminders if r["reason"] == ReminderReason.EXPIRED), None)
         rule = self.t(f"the day after the deadline {deadline}: it can no longer be confirmed",
                       f"確定期限 {deadline} の翌日：以後は確定できません")
         if expired_on is not None:
@@ -635,7 +649,7 @@ class _Story:
     def digests(self, stale: date, deadline: date, registered, cancelled, expired_run) -> None:
         facts = self.facts
         open_until = min(d for d in (registered, cancelled, expired_run, date.max) if d is not None)
-        told_expired = {r["mail_id"] for r in facts.reminders if r["reason"] == "expired" and r["mail_id"]}
+        told_expired = {r["mail_id"] for r in facts.reminders if r["reason"] == ReminderReason.EXPIRED and r["mail_id"]}
         for digest in facts.digests:
             if digest["mail_id"] in told_expired:
                 what = self.t("listed as expired", "失効した伝票として記載")

@@ -5,6 +5,7 @@ the 12/31-1/3 bank holidays, a declared closure with its reason)."""
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 
 from kessai.business_calendar import BusinessCalendar, bank_holiday_name, national_holiday_name
 from kessai.run_dates import JAPAN
@@ -59,18 +60,27 @@ def pick(lang: str, en: str, ja: str) -> str:
 # -- why a day was no business day ------------------------------------------------------------
 
 
-def closed_reasons(calendar: BusinessCalendar, d: date, declared: dict[date, str]) -> list[tuple[str, str]]:
+class ClosedKind(StrEnum):
+    """Why a day is no business day."""
+
+    CLOSURE = "closure"  # declared closed by the operators (calendar_overrides)
+    WEEKEND = "weekend"
+    NATIONAL = "national"  # a national holiday
+    BANK = "bank"  # a bank holiday (12/31-1/3)
+
+
+def closed_reasons(calendar: BusinessCalendar, d: date, declared: dict[date, str]) -> list[tuple[ClosedKind, str]]:
     """Every reason d is closed, as (kind, name): weekend, national, bank, closure. A declared
     closure names the operator's reason (calendar_overrides), when it gave one."""
     reasons = []
     if d in calendar.extra_closures:
-        reasons.append(("closure", declared.get(d, "")))
+        reasons.append((ClosedKind.CLOSURE, declared.get(d, "")))
     if d.weekday() >= 5:
-        reasons.append(("weekend", ""))
+        reasons.append((ClosedKind.WEEKEND, ""))
     if name := national_holiday_name(d):
-        reasons.append(("national", name))
+        reasons.append((ClosedKind.NATIONAL, name))
     if bank_holiday_name(d):
-        reasons.append(("bank", ""))
+        reasons.append((ClosedKind.BANK, ""))
     return reasons
 
 
@@ -85,12 +95,12 @@ def _ranges(days: list[date]) -> list[str]:
     return [short(r[0]) if len(r) == 1 else f"{short(r[0])}-{short(r[-1])}" for r in found]
 
 
-def _reason_phrase(kind: str, name: str, span: str, plural: bool, lang: str) -> str:
-    if kind == "weekend":
+def _reason_phrase(kind: ClosedKind, name: str, span: str, plural: bool, lang: str) -> str:
+    if kind == ClosedKind.WEEKEND:
         return pick(lang, f"{span} the weekend", f"{span} 土日")
-    if kind == "national":
+    if kind == ClosedKind.NATIONAL:
         return pick(lang, f"{span} {name} (national holiday)", f"{span} {name}(祝日)")
-    if kind == "bank":
+    if kind == ClosedKind.BANK:
         return pick(lang, f"{span} bank holiday{'s' if plural else ''}", f"{span} 銀行休業日")
     reason = f": {name}" if name else ""
     return pick(lang, f"{span} declared closed{reason}", f"{span} 臨時休業日{('：' + name) if name else ''}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from sqlalchemy import Connection, select
 
@@ -27,7 +28,17 @@ from kessai.schema import settings
 from kessai.settings import Settings
 
 STANDARD_RATE_PERCENT = 10
-TAX_CLASSES = {"taxable": "課税", "exempt": "非課税", "out_of_scope": "不課税"}
+
+
+class TaxClass(StrEnum):
+    """How consumption tax applies to a fee."""
+
+    TAXABLE = "taxable"  # 課税
+    EXEMPT = "exempt"  # 非課税
+    OUT_OF_SCOPE = "out_of_scope"  # 不課税
+
+
+TAX_CLASSES = {TaxClass.TAXABLE: "課税", TaxClass.EXEMPT: "非課税", TaxClass.OUT_OF_SCOPE: "不課税"}
 REGISTRATION_NUMBER = re.compile(r"T[0-9]{13}")
 
 
@@ -85,8 +96,8 @@ class InvoiceSettings:
 
     def taxable_total(self, fee: int, transfer_fee: int) -> int:
         """The tax-inclusive amount of a statement's fees taxed at the standard rate."""
-        return (fee if self.merchant_fee_class == "taxable" else 0) + (
-            transfer_fee if self.transfer_fee_class == "taxable" else 0)
+        return (fee if self.merchant_fee_class == TaxClass.TAXABLE else 0) + (
+            transfer_fee if self.transfer_fee_class == TaxClass.TAXABLE else 0)
 
 
 def tax_in(amount: int, rate_percent: int = STANDARD_RATE_PERCENT) -> int:

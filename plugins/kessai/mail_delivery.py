@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import Connection, Engine, func, or_, select, update
 
@@ -23,11 +24,22 @@ from kessai.smtp_client import SendFailure, SmtpSession, SmtpSettings
 
 log = logging.getLogger(__name__)
 
-SENT = "sent"
-DEFERRED = "deferred"
-BOUNCED = "bounced"  # the server refused the recipient for good (5xx on RCPT)
-REFUSED = "refused"  # a bad row we will not send (not one valid address, header injection)
-FAILED = "failed"  # kept failing: gave up after the last allowed attempt
+
+class DeliveryStatus(StrEnum):
+    """What became of one mail in a delivery run."""
+
+    SENT = "sent"
+    DEFERRED = "deferred"
+    BOUNCED = "bounced"  # the server refused the recipient for good (5xx on RCPT)
+    REFUSED = "refused"  # a bad row we will not send (not one valid address, header injection)
+    FAILED = "failed"  # kept failing: gave up after the last allowed attempt
+
+
+SENT = DeliveryStatus.SENT
+DEFERRED = DeliveryStatus.DEFERRED
+BOUNCED = DeliveryStatus.BOUNCED
+REFUSED = DeliveryStatus.REFUSED
+FAILED = DeliveryStatus.FAILED
 GIVEN_UP = (BOUNCED, REFUSED, FAILED)
 # What the operators' alert says happened (they read Japanese).
 GIVE_UP_DESCRIPTIONS = {
@@ -55,7 +67,7 @@ class MailResult:
     mail_id: int
     kind: str
     recipient: str
-    status: str
+    status: DeliveryStatus
     reason: str = ""
     attempts: int = 0
     next_attempt_at: datetime | None = None
@@ -65,7 +77,7 @@ class MailResult:
 class DeliveryReport:
     results: list[MailResult] = field(default_factory=list)
 
-    def with_status(self, *statuses: str) -> list[MailResult]:
+    def with_status(self, *statuses: DeliveryStatus) -> list[MailResult]:
         return [result for result in self.results if result.status in statuses]
 
     @property
@@ -81,7 +93,8 @@ class DeliveryReport:
         return self.with_status(*GIVEN_UP)
 
     def counts(self) -> dict[str, int]:
-        return {status: len(self.with_status(status)) for status in (SENT, DEFERRED, *GIVEN_UP)}
+        """The number of mails per status, keyed by the plain status strings (the task's XCom)."""
+        return {status.value: len(self.with_status(status)) for status in DeliveryStatus}
 
     def summary(self) -> str:
         return ", ".join(f"{count} {status}" for status, count in self.counts().items())

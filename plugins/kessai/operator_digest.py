@@ -11,11 +11,13 @@ digest: the digest and the notices' `sent_at` are written in one transaction.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy import Connection, func, select, update
 
 from kessai.business_calendar import BusinessCalendar, check_business_day
+from kessai.kinds import Result, optional
 from kessai.mail_templates import render_mail
 from kessai.operator_alerts import OPERATOR_ALERT_KIND, OPERATOR_DIGEST_KIND, OPERATOR_NOTICE_KIND
 from kessai.outbox import enqueue_mail
@@ -35,9 +37,24 @@ def _section(dedupe_key: str) -> str:
     return SECTIONS.get(dedupe_key.split(":")[1] if dedupe_key.count(":") else "", "other")
 
 
+@dataclass(frozen=True, slots=True)
+class OperatorDigest(Result):
+    """A day's digest for the operators: the notices and at-once mails it lists, its mail (None:
+    nothing to tell), and of the notices the merchants without an address and the given-up mails."""
+
+    business_date: date
+    notices: int = 0
+    immediate: int = 0
+    digest_mail_id: int | None = None
+    closed: str = optional()
+    already_written: bool = optional(False)
+    unreachable_merchants: int = optional()
+    given_up_mails: int = optional()
+
+
 def write_operator_digest(
     connection: Connection, business_date: date, calendar: BusinessCalendar, *, now: datetime, operator_email: str
-) -> dict:
+) -> OperatorDigest:
     """Write business_date's digest to the outbox with the notices held since the last one, and
     mark them sent with it. Nothing to tell: no mail. A re-run of a day whose digest is written
     does nothing (later notices wait for the next business day's digest)."""
@@ -46,15 +63,15 @@ def write_operator_digest(
         refused="the operators' digest is written on business days only; the next one is {next}",
         closed="no digest today; the next business day's digest carries the notices",
     )
-    summary = {"business_date": business_date.isoformat(), "notices": 0, "immediate": 0, "digest_mail_id": None}
+    summary = OperatorDigest(business_date)
     if closure:
         log.info("%s", closure)
-        return {**summary, "closed": closure}
+        return replace(summary, closed=closure)
     key = f"{OPERATOR_DIGEST_KIND}:{business_date.isoformat()}"
     written = connection.execute(select(mail_outbox.c.mail_id).where(mail_outbox.c.dedupe_key == key)).scalar()
     if written is not None:
         log.info("the operators' digest of %s was written already (mail %s)", business_date, written)
-        return {**summary, "digest_mail_id": written, "already_written": True}
+        return replace(summary, digest_mail_id=written, already_written=True)
     previous = connection.execute(
         select(func.coalesce(func.max(mail_outbox.c.mail_id), 0)).where(mail_outbox.c.kind == OPERATOR_DIGEST_KIND)
     ).scalar_one()
@@ -68,7 +85,7 @@ def write_operator_digest(
         .where(mail_outbox.c.kind.in_(IMMEDIATE_KINDS), mail_outbox.c.mail_id > previous)
         .order_by(mail_outbox.c.mail_id)
     ).mappings().all()
-    summary.update(notices=len(notices), immediate=len(immediate))
+    summary = replace(summary, notices=len(notices), immediate=len(immediate))
     if not notices and not immediate:
         log.info("nothing for the operators on %s: no digest", business_date)
         return summary
@@ -97,9 +114,9 @@ def write_operator_digest(
         "the operators' digest of %s (mail %s): %d notice(s), %d mail(s) sent at once listed",
         business_date, mail_id, len(notices), len(immediate),
     )
-    return {
-        **summary,
-        "digest_mail_id": mail_id,
-        "unreachable_merchants": len(by_section["unreachable"]),
-        "given_up_mails": len(by_section["given_up"]),
-    }
+    return replace(
+        summary,
+        digest_mail_id=mail_id,
+        unreachable_merchants=len(by_section["unreachable"]),
+        given_up_mails=len(by_section["given_up"]),
+    )

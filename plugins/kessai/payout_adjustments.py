@@ -13,23 +13,54 @@ closing takes exactly what a run on its day took.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 
 from sqlalchemy import Connection, insert, select
 
 from kessai.errors import Refusal
+from kessai.kinds import Result
 from kessai.rules import closing_date_on_or_after
 from kessai.run_dates import japan_date_of
 from kessai.schema import merchants, payout_adjustments
 
-MANUAL_KINDS = ("chargeback", "reversal", "correction")
-NEGATIVE_KINDS = ("chargeback", "reversal")
+
+class AdjustmentKind(StrEnum):
+    """payout_adjustments.kind (schema.ADJUSTMENT_KINDS): the first three an operator registers,
+    the last two the bank's result files bring."""
+
+    CHARGEBACK = "chargeback"
+    REVERSAL = "reversal"
+    CORRECTION = "correction"
+    RETURNED_TRANSFER = "returned_transfer"
+    RETURN_FEE = "return_fee"
+
+
+MANUAL_KINDS = (AdjustmentKind.CHARGEBACK, AdjustmentKind.REVERSAL, AdjustmentKind.CORRECTION)
+NEGATIVE_KINDS = (AdjustmentKind.CHARGEBACK, AdjustmentKind.REVERSAL)
 # The largest amount one adjustment may carry: the transfer file's amount field (10 digits).
 MAX_ADJUSTMENT = 9_999_999_999
 
 
 class AdjustmentRefused(Refusal, ValueError):
     """An adjustment that cannot be registered as given."""
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment(Result):
+    """A registered adjustment (a payout_adjustments row) and the closing that will take it."""
+
+    merchant_id: str
+    amount: int
+    kind: AdjustmentKind
+    reason: str
+    created_by: str
+    created_at: datetime
+    effective_on: date
+    transfer_return_id: int | None
+    adjustment_id: int
+    closing_date: date
 
 
 def check_adjustment(merchant_id: str, amount: int, kind: str, reason: str, created_by: str) -> None:
@@ -64,24 +95,24 @@ def add_adjustment(
     created_by: str,
     now: datetime,
     transfer_return_id: int | None = None,
-) -> dict:
+) -> Adjustment:
     """Register an adjustment at `now` (the one clock); returns it with the closing that will take it."""
     cycle = connection.execute(select(merchants.c.payout_cycle).where(merchants.c.merchant_id == merchant_id)).scalar()
     if cycle is None:
         raise AdjustmentRefused(f"merchant {merchant_id!r} is not registered: check the merchant id")
     effective_on = japan_date_of(now)
     row = {
-        "merchant_id": merchant_id, "amount": amount, "kind": kind, "reason": reason.strip(),
+        "merchant_id": merchant_id, "amount": amount, "kind": AdjustmentKind(kind), "reason": reason.strip(),
         "created_by": created_by.strip(), "created_at": now, "effective_on": effective_on,
         "transfer_return_id": transfer_return_id,
     }
     adjustment_id = connection.execute(insert(payout_adjustments).values(**row)).inserted_primary_key[0]
-    return {**row, "adjustment_id": int(adjustment_id), "closing_date": next_closing(cycle, effective_on)}
+    return Adjustment(**row, adjustment_id=int(adjustment_id), closing_date=next_closing(cycle, effective_on))
 
 
 def register_adjustment(
     connection: Connection, merchant_id: str, amount: int, *, kind: str, reason: str, created_by: str, now: datetime
-) -> dict:
+) -> Adjustment:
     """A chargeback, reversal or correction by hand (python -m kessai adjust), checked first."""
     check_adjustment(merchant_id, amount, kind, reason, created_by)
     return add_adjustment(connection, merchant_id, amount, kind=kind, reason=reason, created_by=created_by, now=now)

@@ -25,6 +25,7 @@ statements equal (else fails, naming them, and changes nothing), and adds only w
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import (
@@ -47,7 +48,8 @@ from kessai.business_calendar import BusinessCalendar
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
 from kessai.errors import Refusal
-from kessai.rules import MONTHLY, PAYOUT_CYCLES, TWICE_MONTHLY, closing_dates, is_closing_date, payout_date
+from kessai.kinds import Result
+from kessai.rules import MONTHLY, PAYOUT_CYCLES, TWICE_MONTHLY, PayoutCycle, closing_dates, is_closing_date, payout_date
 from kessai.run_dates import JAPAN, BusinessDateError
 from kessai.schema import (
     Timestamp,
@@ -332,7 +334,40 @@ def held_back_of(connection: Connection, closing_date: date) -> dict:
     }
 
 
-def close_payouts(connection: Connection, closing_date: date, calendar: BusinessCalendar) -> dict:
+@dataclass(frozen=True, slots=True)
+class ClosingSummary(Result):
+    """A closing's statements in counts and totals, what it held back and what it did, as the task
+    log and XCom show them."""
+
+    closing_date: date
+    statements: int
+    paid: int  # statements with a transfer
+    carried: int  # statements carrying an amount forward
+    debts: int  # statements carrying a debt forward
+    slips: int
+    gross: int
+    fee: int
+    transfer_fee: int
+    carried_in: int
+    carried_forward: int
+    net: int
+    adjustments: int
+    transfers: int
+    transfer_total: int
+    held_back: dict  # slips, amount, and reasons: {reason: {slips, amount}} (held_back_of)
+    paid_late: dict  # slips, amount: held back by an earlier closing, paid now
+    books_start: dict | None  # start_date, declared_by, note, declared_at; None before it is declared
+    cycles: list[PayoutCycle]
+    payout_dates: dict[PayoutCycle, date]
+    rerun: bool
+    statements_added: int
+    closing_dates_filled: int
+    slips_written_after_their_closing: int
+    slips_moved_to_later_closings: int
+    dry_run: bool = False
+
+
+def close_payouts(connection: Connection, closing_date: date, calendar: BusinessCalendar) -> ClosingSummary:
     """Close closing_date: issue its payout statements, lines and transfers. Returns the summary.
 
     Runs in the caller's transaction; the caller commits (or rolls back for a dry run).
@@ -379,20 +414,19 @@ def close_payouts(connection: Connection, closing_date: date, calendar: Business
         connection.execute(insert(payout_closings).values(closing_date=closing_date))
     _drop_work_tables(connection)
 
-    summary = closing_summary(connection, closing_date)
-    summary.update(
+    return ClosingSummary(
+        **closing_summary(connection, closing_date),
         cycles=list(cycles),
-        payout_dates={cycle: d.isoformat() for cycle, d in payout_dates.items()},
+        payout_dates=payout_dates,
         rerun=rerun,
         statements_added=added,
         **filled,
         slips_moved_to_later_closings=int(misassigned),
     )
-    return summary
 
 
 def closing_summary(connection: Connection, closing_date: date) -> dict:
-    """Counts and totals of the statements of closing_date, as the task log and the summary show."""
+    """Counts and totals of the statements of closing_date: the first fields of ClosingSummary."""
     s = payout_statements.c
     totals = connection.execute(
         select(
@@ -423,7 +457,7 @@ def closing_summary(connection: Connection, closing_date: date) -> dict:
     ).one()
     keys = ("statements", "paid", "carried", "debts", "slips", "gross", "fee", "transfer_fee", "carried_in",
             "carried_forward", "net", "adjustments")
-    summary = {"closing_date": closing_date.isoformat(), **{k: int(v) for k, v in zip(keys, totals)}}
+    summary = {"closing_date": closing_date, **{k: int(v) for k, v in zip(keys, totals)}}
     summary["transfers"], summary["transfer_total"] = int(transfers[0]), int(transfers[1])
     summary["held_back"] = held_back_of(connection, closing_date)
     summary["paid_late"] = {"slips": int(paid_late[0]), "amount": int(paid_late[1])}
@@ -441,7 +475,7 @@ def closing_summary(connection: Connection, closing_date: date) -> dict:
     return summary
 
 
-def run_payout_closing(engine: Engine, closing_date: date, *, dry_run: bool = False) -> dict:
+def run_payout_closing(engine: Engine, closing_date: date, *, dry_run: bool = False) -> ClosingSummary:
     """The closing of closing_date in one transaction; a dry run rolls it back. Returns the summary."""
     with engine.connect() as connection:
         try:
@@ -454,57 +488,57 @@ def run_payout_closing(engine: Engine, closing_date: date, *, dry_run: bool = Fa
             connection.rollback()
         else:
             connection.commit()
-    return {**summary, "dry_run": dry_run}
+    return replace(summary, dry_run=dry_run)
 
 
-def format_summary(summary: dict) -> str:
+def format_summary(summary: ClosingSummary) -> str:
     """The summary as the lines the task log shows."""
-    head = f"closing {summary['closing_date']} ({', '.join(summary['cycles'])})"
-    if summary["dry_run"]:
+    head = f"closing {summary.closing_date} ({', '.join(summary.cycles)})"
+    if summary.dry_run:
         head += " (dry run: nothing written)"
     lines = [
         head,
-        f"  {summary['statements']} statements ({summary['statements_added']} issued by this run"
-        + (", a re-run: the others were recomputed and found equal)" if summary["rerun"] else ")"),
-        f"  {summary['paid']} paid, {summary['carried']} carried forward"
-        + (f", {summary['debts']} carrying a debt" if summary["debts"] else "")
-        + "; payout dates " + ", ".join(f"{cycle} {d}" for cycle, d in summary["payout_dates"].items()),
-        f"  {summary['slips']:,} slips, gross {summary['gross']:,} yen, fee {summary['fee']:,}, "
-        f"transfer fees {summary['transfer_fee']:,}, "
-        + (f"adjustments {summary['adjustments']:,}, " if summary["adjustments"] else "")
-        + f"carried in {summary['carried_in']:,}, "
-        f"carried forward {summary['carried_forward']:,}, net {summary['net']:,} yen",
-        f"  {summary['transfers']} transfers totalling {summary['transfer_total']:,} yen",
+        f"  {summary.statements} statements ({summary.statements_added} issued by this run"
+        + (", a re-run: the others were recomputed and found equal)" if summary.rerun else ")"),
+        f"  {summary.paid} paid, {summary.carried} carried forward"
+        + (f", {summary.debts} carrying a debt" if summary.debts else "")
+        + "; payout dates " + ", ".join(f"{cycle} {d}" for cycle, d in summary.payout_dates.items()),
+        f"  {summary.slips:,} slips, gross {summary.gross:,} yen, fee {summary.fee:,}, "
+        f"transfer fees {summary.transfer_fee:,}, "
+        + (f"adjustments {summary.adjustments:,}, " if summary.adjustments else "")
+        + f"carried in {summary.carried_in:,}, "
+        f"carried forward {summary.carried_forward:,}, net {summary.net:,} yen",
+        f"  {summary.transfers} transfers totalling {summary.transfer_total:,} yen",
     ]
-    held = summary["held_back"]
+    held = summary.held_back
     if held["slips"]:
         lines.append(
             f"  {held['slips']:,} slips ({held['amount']:,} yen) held back: due to go out by "
-            f"{summary['closing_date']} but not transmitted by then; moved to the next closing ("
+            f"{summary.closing_date} but not transmitted by then; moved to the next closing ("
             + "; ".join(f"{reason} {r['slips']:,} slips, {r['amount']:,} yen" for reason, r in held["reasons"].items())
             + ")"
         )
-    if summary["paid_late"]["slips"]:
+    if summary.paid_late["slips"]:
         lines.append(
-            f"  {summary['paid_late']['slips']:,} slips ({summary['paid_late']['amount']:,} yen) held back by an "
+            f"  {summary.paid_late['slips']:,} slips ({summary.paid_late['amount']:,} yen) held back by an "
             "earlier closing went out since and are paid now (shown on their statement lines)"
         )
-    if summary["books_start"]:
-        start = summary["books_start"]
+    if summary.books_start:
+        start = summary.books_start
         lines.append(
             f"  the books start at closing {start['start_date']} (declared by {start['declared_by']} on "
             f"{start['declared_at']}{': ' + start['note'] if start['note'] else ''}); earlier slips are not paid by kessai"
         )
-    if summary["closing_dates_filled"]:
-        lines.append(f"  {summary['closing_dates_filled']} confirmed slips had no closing date and got the rule's")
-    if summary["slips_written_after_their_closing"]:
+    if summary.closing_dates_filled:
+        lines.append(f"  {summary.closing_dates_filled} confirmed slips had no closing date and got the rule's")
+    if summary.slips_written_after_their_closing:
         lines.append(
-            f"  {summary['slips_written_after_their_closing']} of them were written after their closing had run: "
+            f"  {summary.slips_written_after_their_closing} of them were written after their closing had run: "
             "they went to the first closing still open (paid late)"
         )
-    if summary["slips_moved_to_later_closings"]:
+    if summary.slips_moved_to_later_closings:
         lines.append(
-            f"  {summary['slips_moved_to_later_closings']} slips carried this closing date without belonging "
+            f"  {summary.slips_moved_to_later_closings} slips carried this closing date without belonging "
             "to it (confirmed after it, or their merchant's cycle has no closing that day): moved to a later closing"
         )
     return "\n".join(lines)

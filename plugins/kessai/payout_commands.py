@@ -24,8 +24,8 @@ def command_close(args) -> int:
     engine = make_engine()
     print(format_summary(run_payout_closing(engine, args.closing_date, dry_run=args.dry_run)))
     files = run_statement_files(engine, args.closing_date, settings.home, dry_run=args.dry_run, configuration=settings)
-    print(f"  {files['statement_files']} statement files, {files['slip_files']} slip detail files and the closing summary "
-          f"in {files['directory']}"
+    print(f"  {files.statement_files} statement files, {files.slip_files} slip detail files and the closing summary "
+          f"in {files.directory}"
           + (" (dry run: none written)" if args.dry_run else ""))
     return 0
 
@@ -91,9 +91,9 @@ def command_import_transfer_results(args) -> int:
     summary = run_import(make_engine(), args.path, now=command_clock(args), dry_run=args.dry_run,
                          configuration=settings)
     print(format_summary(summary))
-    if summary["unmatched"]:  # the matched returns are recorded; these changed nothing
+    if summary.unmatched:  # the matched returns are recorded; these changed nothing
         raise TransferResultsRefused(
-            f"{len(summary['unmatched'])} records of {args.path.name} match no filed transfer and changed nothing "
+            f"{len(summary.unmatched)} records of {args.path.name} match no filed transfer and changed nothing "
             "(listed above; operators alerted): check them with the bank"
         )
     return 0
@@ -107,9 +107,9 @@ def command_adjust(args) -> int:
         added = register_adjustment(connection, args.merchant_id, args.amount, kind=args.kind, reason=args.reason,
                                     created_by=created_by, now=command_clock(args))
     print(
-        f"adjustment {added['adjustment_id']}: {added['kind']} of {added['amount']:,} yen for merchant "
-        f"{added['merchant_id']} (by {added['created_by']}: {added['reason']}), effective {added['effective_on']}: "
-        f"the closing of {added['closing_date']} takes it"
+        f"adjustment {added.adjustment_id}: {added.kind} of {added.amount:,} yen for merchant "
+        f"{added.merchant_id} (by {added.created_by}: {added.reason}), effective {added.effective_on}: "
+        f"the closing of {added.closing_date} takes it"
     )
     return 0
 

@@ -20,6 +20,7 @@ stored statements and slips, so every run of the closing writes the same bytes.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 from itertools import chain, groupby
 from pathlib import Path
@@ -29,7 +30,8 @@ from sqlalchemy import Connection, Engine, func, select
 
 from kessai.csv_files import csv_bytes, write_csv_stream
 from kessai.database import sql_text
-from kessai.invoice import STANDARD_RATE_PERCENT, TAX_CLASSES, InvoiceSettings, tax_in
+from kessai.invoice import STANDARD_RATE_PERCENT, TAX_CLASSES, InvoiceSettings, TaxClass, tax_in
+from kessai.kinds import Result
 from kessai.output_files import safe_child, write_files, write_stream
 from kessai.payout_adjustments import adjustments_of
 from kessai.settings import Settings
@@ -113,9 +115,9 @@ def _fee_rows(head: list, st, invoice: InvoiceSettings) -> list[list]:
     rate = f"{STANDARD_RATE_PERCENT}%"
     rows = [
         row("手数料", "決済手数料", st.fee, "", TAX_CLASSES[invoice.merchant_fee_class],
-            rate if invoice.merchant_fee_class == "taxable" else ""),
+            rate if invoice.merchant_fee_class == TaxClass.TAXABLE else ""),
         row("手数料", "振込手数料", "", st.transfer_fee, TAX_CLASSES[invoice.transfer_fee_class],
-            rate if invoice.transfer_fee_class == "taxable" else ""),
+            rate if invoice.transfer_fee_class == TaxClass.TAXABLE else ""),
     ]
     taxable = invoice.taxable_total(int(st.fee), int(st.transfer_fee))
     if taxable:
@@ -290,9 +292,21 @@ def write_slip_files(connection: Connection, closing_date: date, directory: Path
     return written
 
 
+@dataclass(frozen=True, slots=True)
+class StatementFiles(Result):
+    """What a closing's files are: the folder, the statement and slip detail files (besides the
+    closing summary), and whether they were only counted (a dry run)."""
+
+    closing_date: date
+    directory: str
+    statement_files: int
+    slip_files: int
+    dry_run: bool
+
+
 def run_statement_files(
     engine: Engine, closing_date: date, home: Path, *, dry_run: bool = False, configuration: Settings | None = None
-) -> dict:
+) -> StatementFiles:
     """Write the closing's files (a dry run only counts them). Returns what was written.
     `configuration`: the invoice settings and the CSV encoding (default: the environment's)."""
     configuration = configuration or Settings.from_environment()
@@ -304,10 +318,10 @@ def run_statement_files(
         slip_files = write_slip_files(
             connection, closing_date, None if dry_run else directory, configuration.csv_encoding
         )
-    return {
-        "closing_date": closing_date.isoformat(),
-        "directory": str(directory),
-        "statement_files": len(files) - 1,
-        "slip_files": slip_files,
-        "dry_run": dry_run,
-    }
+    return StatementFiles(
+        closing_date=closing_date,
+        directory=str(directory),
+        statement_files=len(files) - 1,
+        slip_files=slip_files,
+        dry_run=dry_run,
+    )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
 from kessai.errors import Refusal
+from kessai.kinds import ClosedDay, Result, optional
 from kessai.mail_templates import render_mail
 from kessai.operator_alerts import OPERATOR_ALERT_KIND, operator_email
 from kessai.outbox import enqueue_mail
@@ -511,9 +512,25 @@ def restore_files(connection: Connection, home: Path, payout_days: list[date], r
     return restored
 
 
+@dataclass(frozen=True, slots=True)
+class TransferFilesSummary(Result):
+    """A transfer-file run: each payout date in its window (payout_date, built, files, statements_net,
+    in_files, not_filed), the transfers overdue, rejected and withheld, and the files re-created
+    from their records (None in a dry run, which writes nothing)."""
+
+    business_date: date
+    lead_business_days: int
+    payout_dates: list[dict]
+    overdue: list[dict]
+    rejected: list[str]
+    withheld: list[dict]
+    dry_run: bool
+    restored: list[str] = optional()
+
+
 def run_payout_transfer_files(
     engine: Engine, day: date, home: Path, *, dry_run: bool = False, configuration: Settings | None = None
-) -> dict:
+) -> TransferFilesSummary | ClosedDay:
     """The transfer files of business day `day`; a dry run builds them in a transaction it rolls
     back and writes nothing. Fails after writing the good files when some transfers were rejected.
     `configuration`: the remitter, the lead days and the operators' address (default: the environment's)."""
@@ -524,7 +541,7 @@ def run_payout_transfer_files(
             closed = check_transfer_day(calendar, day)
             if closed:
                 connection.commit()
-                return {"business_date": day.isoformat(), "closed": closed}
+                return ClosedDay(day, closed)
             remitter = load_remitter(connection, configuration)
             run = build_transfer_files(
                 connection, day, calendar, lead_days=lead_business_days(connection, configuration), remitter=remitter,
@@ -533,9 +550,17 @@ def run_payout_transfer_files(
         except BaseException:
             connection.rollback()
             raise
-        summary = {**run.summary, "rejected": run.rejected, "withheld": run.withheld, "dry_run": dry_run}
-        if summary["overdue"]:
-            log.warning("transfers past their payout date are in no file: %s", summary["overdue"])
+        summary = TransferFilesSummary(
+            business_date=day,
+            lead_business_days=run.summary["lead_business_days"],
+            payout_dates=run.summary["payout_dates"],
+            overdue=run.summary["overdue"],
+            rejected=run.rejected,
+            withheld=run.withheld,
+            dry_run=dry_run,
+        )
+        if summary.overdue:
+            log.warning("transfers past their payout date are in no file: %s", summary.overdue)
         if dry_run:
             connection.rollback()
             return summary
@@ -543,7 +568,7 @@ def run_payout_transfer_files(
         for payout_day, files in run.new_files.items():
             write_files(transfers_directory(home, payout_day), files, mode=PRIVATE_FILE_MODE)
         payout_days = [date.fromisoformat(p["payout_date"]) for p in run.summary["payout_dates"]]
-        summary["restored"] = restore_files(connection, home, payout_days, remitter)
+        summary = replace(summary, restored=restore_files(connection, home, payout_days, remitter))
         connection.rollback()
     if run.rejected:
         raise TransferFileError(
@@ -555,16 +580,16 @@ def run_payout_transfer_files(
     return summary
 
 
-def format_summary(summary: dict) -> str:
-    if "closed" in summary:
-        return summary["closed"]
+def format_summary(summary: TransferFilesSummary | ClosedDay) -> str:
+    if isinstance(summary, ClosedDay):
+        return summary.closed
     lines = [
-        f"transfer files of {summary['business_date']} (payout dates within {summary['lead_business_days']} "
-        f"business days){' (dry run: nothing written)' if summary['dry_run'] else ''}"
+        f"transfer files of {summary.business_date} (payout dates within {summary.lead_business_days} "
+        f"business days){' (dry run: nothing written)' if summary.dry_run else ''}"
     ]
-    if not summary["payout_dates"]:
+    if not summary.payout_dates:
         lines.append("  no payout date in the window")
-    for p in summary["payout_dates"]:
+    for p in summary.payout_dates:
         lines.append(
             f"  payout {p['payout_date']}: statements' net {p['statements_net']:,} yen; in files {p['in_files']:,}"
             + (f"; NOT FILED {p['not_filed']:,}" if p["not_filed"] else "")
@@ -572,12 +597,12 @@ def format_summary(summary: dict) -> str:
         )
         for f in p["files"]:
             lines.append(f"    {f['file']}: {f['records']} transfers, {f['amount_total']:,} yen")
-    for overdue in summary.get("overdue", []):
+    for overdue in summary.overdue:
         lines.append(
             f"  OVERDUE: {overdue['transfers']} transfers of {overdue['amount']:,} yen for payout date "
             f"{overdue['payout_date']} are in no file: pay them by hand"
         )
-    for w in summary.get("withheld", []):
+    for w in summary.withheld:
         until = ("until they went out" if w["reason"] == UNTRANSMITTED
                  else f"until bank account {w['bank_account_id']} is corrected")
         lines.append(
@@ -585,8 +610,8 @@ def format_summary(summary: dict) -> str:
             f"({w['amount']:,} yen, payout {w['payout_date']}, closing {w['closing_date']}): {w['detail']} ({w['reason']}); "
             f"in no file {until} (operators alerted)"
         )
-    for rejected in summary.get("rejected", []):
+    for rejected in summary.rejected:
         lines.append(f"  NOT FILED: {rejected}")
-    for path in summary.get("restored", []):
+    for path in summary.restored or []:
         lines.append(f"  re-created {path} (missing on disk; same bytes as built)")
     return "\n".join(lines)

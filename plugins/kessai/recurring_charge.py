@@ -30,19 +30,21 @@ from kessai.card_gateway import (
     SUCCEEDED,
     UNKNOWN,
     CardGateway,
+    ChargeOutcome,
     ChargeResult,
 )
 from kessai.charge_breaker import NOT_SENT, BreakerSettings, CircuitBreaker
-from kessai.charge_cycle import ChargeCycle, closed_at
+from kessai.charge_cycle import ChargeCycle, ClosedCycle, closed_at
 from kessai.database import sql_text
 from kessai.errors import TransientFault
+from kessai.kinds import Result
 from kessai.recurring_slips import create_recurring_slips
 from kessai.schema import charge_attempts, slips
 
 log = logging.getLogger(__name__)
 
-PENDING = "pending"
-NOT_EXECUTED = "not_executed"  # the gateway confirmed (lookup: not found) it never executed it
+PENDING = ChargeOutcome.PENDING
+NOT_EXECUTED = ChargeOutcome.NOT_EXECUTED
 UNSETTLED = (PENDING, UNKNOWN)
 
 Clock = Callable[[], datetime]
@@ -97,6 +99,38 @@ class ChargeTally:
             "not_sent": self.not_sent,
             "unknown_resolved": dict(sorted(self.resolved.items())),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeSummary(Result):
+    """A charge run of a cycle: its tally (ChargeTally.as_dict), why the circuit breaker stopped
+    it (None: it did not), and what is left without a final outcome (open_slips)."""
+
+    billing_month: str  # YYYY-MM
+    charge_date: date
+    attempted: int
+    succeeded: int
+    succeeded_amount: int
+    failed_by_reason: dict[str, int]
+    failed_amount: int
+    faults_by_reason: dict[str, int]
+    not_sent: int
+    unknown_resolved: dict[str, int]
+    breaker: str | None
+    unresolved: int
+    chargeable: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChargePreview(Result):
+    """What a charge run would do (a dry run)."""
+
+    billing_month: str  # YYYY-MM
+    charge_date: date
+    slips_to_create: int
+    to_look_up: int
+    to_charge: int
+    to_charge_amount: int
 
 
 def unsettled_attempts(connection: Connection, billing_month: date) -> int:
@@ -328,7 +362,7 @@ def charge_cycle(
     *,
     clock: Clock,
     options: ChargeOptions = ChargeOptions(),
-) -> dict:
+) -> ChargeSummary | ClosedCycle:
     """Charge the cycle's slips: settle unknown outcomes first (a charge the gateway never executed
     makes its slip chargeable again), charge every chargeable slip once, then settle what this
     run could not tell. The circuit breaker stops the calls when the faults pass its threshold.
@@ -337,10 +371,9 @@ def charge_cycle(
     the month is left without a final outcome (its charge faulted, or its outcome is unknown): no
     failure may be announced, and the month may not close, before every slip has one.
     """
-    summary = cycle.as_dict()
     if (closed := closed_at(connection, cycle)) is not None:
         log.info("billing month %s was closed at %s: nothing is charged", cycle.month_label, closed)
-        return {**summary, "cycle_closed": True}
+        return ClosedCycle.of(cycle)
     connection.commit()
     with ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="charge") as pool:
         run = _ChargeRun(connection, cycle, gateway, pool, clock, options)
@@ -349,42 +382,46 @@ def charge_cycle(
         run.settle_unknown()
     remaining = open_slips(connection, cycle)
     connection.commit()
-    summary.update(run.tally.as_dict(), breaker=run.breaker.reason, **remaining)
+    summary = ChargeSummary(
+        billing_month=cycle.month_label, charge_date=cycle.charge_date, **run.tally.as_dict(),
+        breaker=run.breaker.reason, **remaining,
+    )
     if not any(remaining.values()):
-        log.info("recurring charge of %s on %s: %s", cycle.month_label, cycle.charge_date, summary)
+        log.info("recurring charge of %s on %s: %s", cycle.month_label, cycle.charge_date, summary.as_dict())
         return summary
-    log.warning("recurring charge of %s on %s, gateway faults: %s", cycle.month_label, cycle.charge_date, summary)
+    log.warning("recurring charge of %s on %s, gateway faults: %s", cycle.month_label, cycle.charge_date,
+                summary.as_dict())
     raise ChargeFaults(fault_message(cycle, summary))
 
 
-def fault_message(cycle: ChargeCycle, summary: dict) -> str:
+def fault_message(cycle: ChargeCycle, summary: ChargeSummary) -> str:
     """One line for the task log and the operators' alert: what is left open, and the counts."""
-    left = summary["unresolved"] + summary["chargeable"]
-    faults = ", ".join(f"{reason} {count}" for reason, count in summary["faults_by_reason"].items()) or "none"
-    stopped = f" The circuit breaker stopped the charging: {summary['breaker']}." if summary["breaker"] else ""
+    left = summary.unresolved + summary.chargeable
+    faults = ", ".join(f"{reason} {count}" for reason, count in summary.faults_by_reason.items()) or "none"
+    stopped = f" The circuit breaker stopped the charging: {summary.breaker}." if summary.breaker else ""
     return (
         f"billing month {cycle.month_label}: {left} slip(s) have no final outcome because of card gateway "
-        f"faults ({summary['chargeable']} to be charged again, {summary['unresolved']} whose outcome the "
-        f"gateway has not confirmed yet).{stopped} This run: {summary['attempted']} charge(s) sent, "
-        f"{summary['succeeded']} succeeded, {sum(summary['failed_by_reason'].values())} declined, faults: "
-        f"{faults}; {summary['not_sent']} held back. No customer or merchant was told anything and the month "
+        f"faults ({summary.chargeable} to be charged again, {summary.unresolved} whose outcome the "
+        f"gateway has not confirmed yet).{stopped} This run: {summary.attempted} charge(s) sent, "
+        f"{summary.succeeded} succeeded, {sum(summary.failed_by_reason.values())} declined, faults: "
+        f"{faults}; {summary.not_sent} held back. No customer or merchant was told anything and the month "
         f"stays open: the task is retried; if the retries run out, clear `charge` with downstream once the "
         f"gateway answers (docs/operations.md)."
     )
 
 
-def preview_charges(connection: Connection, cycle: ChargeCycle) -> dict:
+def preview_charges(connection: Connection, cycle: ChargeCycle) -> ChargePreview | ClosedCycle:
     """What a charge run would do, for a dry run: creates the month's slips inside the caller's
     transaction (which the caller rolls back), counts, and calls no gateway."""
-    summary = cycle.as_dict()
     if closed_at(connection, cycle) is not None:
-        return {**summary, "cycle_closed": True}
-    created = create_recurring_slips(connection, cycle)["created"]
+        return ClosedCycle.of(cycle)
+    created = create_recurring_slips(connection, cycle).created
     count, amount = chargeable_slips(connection, cycle)
-    return {
-        **summary,
-        "slips_to_create": created,
-        "to_look_up": unsettled_attempts(connection, cycle.billing_month),
-        "to_charge": count,
-        "to_charge_amount": amount,
-    }
+    return ChargePreview(
+        billing_month=cycle.month_label,
+        charge_date=cycle.charge_date,
+        slips_to_create=created,
+        to_look_up=unsettled_attempts(connection, cycle.billing_month),
+        to_charge=count,
+        to_charge_amount=amount,
+    )

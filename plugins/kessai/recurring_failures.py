@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import Connection, Date, bindparam, insert, select
@@ -17,9 +18,11 @@ from kessai.card_gateway import DECLINED, ERROR
 from kessai.charge_cycle import ChargeCycle, closed_at
 from kessai.csv_files import csv_text
 from kessai.database import sql_text
+from kessai.kinds import Result, optional
 from kessai.mail_templates import render_mail
 from kessai.outbox import enqueue_mail
 from kessai.recurring_charge import ChargeFaults, open_slips
+from kessai.recurring_slips import SubscriptionStatus
 from kessai.repayment_links import BadLinkTemplate, repayment_link
 from kessai.run_dates import japan_date_of
 from kessai.schema import recurring_charge_cycles
@@ -73,7 +76,30 @@ def failure_csv(cycle: ChargeCycle, rows) -> str:
     return csv_text(lines, numeric_columns=(4, 10), text_columns=(0, 1), lineterminator="\r\n")
 
 
-def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock, repayment_link_secret: bytes | None = None) -> dict:
+@dataclass(frozen=True, slots=True)
+class FailureNotices(Result):
+    """A cycle's close: its totals (recurring_charge_cycles), and the notices and re-payment
+    requests written; a cycle closed before shows its totals alone."""
+
+    billing_month: str  # YYYY-MM
+    charge_date: date
+    slip_count: int
+    paid_count: int
+    paid_amount: int
+    failed_count: int
+    failed_amount: int
+    cycle_closed: bool = optional(False)
+    failed_by_reason: dict[str, int] = optional()
+    merchant_notices: int = optional()
+    repayment_requests: int = optional()
+    merchants_without_email: list[str] = optional()
+    customers_without_email: int = optional()
+    bad_link_templates: list[str] = optional()
+
+
+def notify_failures(
+    connection: Connection, cycle: ChargeCycle, *, clock, repayment_link_secret: bytes | None = None
+) -> FailureNotices:
     """Detect the cycle's failures, write the notices to the outbox and close the cycle.
 
     A re-payment request carries a link where the merchant set a link template (signed with
@@ -84,13 +110,12 @@ def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock, repaym
     cycle has no final outcome: a charge of unknown outcome (the slip may have been paid), or a
     slip left to charge after a gateway fault. Nobody is told anything, and the month stays open.
     """
-    summary = cycle.as_dict()
     if (closed := closed_at(connection, cycle)) is not None:
         stored = connection.execute(
             select(recurring_charge_cycles).where(recurring_charge_cycles.c.billing_month == cycle.billing_month)
         ).mappings().one()
         log.info("billing month %s was closed at %s: its notices went out then", cycle.month_label, closed)
-        return {**summary, **_totals(stored), "cycle_closed": True}
+        return FailureNotices(cycle.month_label, cycle.charge_date, **_totals(stored), cycle_closed=True)
     remaining = open_slips(connection, cycle)
     if any(remaining.values()):
         raise ChargeFaults(
@@ -117,7 +142,7 @@ def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock, repaym
         asked = 0
         if merchant.repayment_mail_enabled:
             for row in rows:
-                if row.subscription_status != "active":
+                if row.subscription_status != SubscriptionStatus.ACTIVE:
                     continue  # a customer who stopped the subscription is not asked to pay
                 if not row.customer_email:
                     customers_without_email += 1
@@ -145,8 +170,10 @@ def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock, repaym
     if bad_link_templates:
         log.warning("merchants whose re-payment link template makes no link (their instructions sent instead): %s",
                     bad_link_templates)
-    summary.update(
-        _totals(totals),
+    summary = FailureNotices(
+        cycle.month_label,
+        cycle.charge_date,
+        **_totals(totals),
         failed_by_reason=dict(sorted(reasons.items())),
         merchant_notices=notices,
         repayment_requests=requests,
@@ -154,7 +181,7 @@ def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock, repaym
         customers_without_email=customers_without_email,
         bad_link_templates=bad_link_templates,
     )
-    log.info("recurring charge of %s closed: %s", cycle.month_label, summary)
+    log.info("recurring charge of %s closed: %s", cycle.month_label, summary.as_dict())
     return summary
 
 

@@ -4,13 +4,16 @@ created with an empty payment date, one per subscription and month (never two)."
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, fields, replace
 from datetime import date
+from enum import StrEnum
 
 from sqlalchemy import Connection, Date, bindparam, func, select, text, update
 
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.charge_cycle import ChargeCycle, closed_at
 from kessai.database import japan_date, sql_text
+from kessai.kinds import Result, optional
 from kessai.rules import recurring_charge_date
 from kessai.schema import subscriptions
 
@@ -21,9 +24,47 @@ numbers = subscriptions.alias("numbers")
 SLIP_COLUMNS = "slip_id, merchant_id, card_company, card_reference, amount, subscription_id, billing_month"
 
 
+class SubscriptionStatus(StrEnum):
+    """subscriptions.status: a stopped subscription gets no more slips."""
+
+    ACTIVE = "active"
+    STOPPED = "stopped"
+
+
 # A subscription whose next slip number a merchant's own slip already holds gets a new number;
 # this many times in a row would mean something else is wrong.
 RENUMBER_LIMIT = 5
+
+
+@dataclass(frozen=True, slots=True)
+class RecurringSlips(Result):
+    """The slips a run created for a billing month: how many, their amount, the subscriptions
+    numbered and renumbered on the way; nothing once the cycle is closed."""
+
+    billing_month: str  # YYYY-MM
+    charge_date: date
+    created: int = 0
+    created_amount: int = 0
+    cycle_closed: bool = optional(False)
+    numbered_subscriptions: int = optional()
+    renumbered_subscriptions: list[str] = optional()
+
+
+@dataclass(frozen=True, slots=True)
+class SlipsAhead(Result):
+    """A day's run of the slips created ahead of the charge day: its billing month and what was
+    created (RecurringSlips), or why nothing was (a closed day, the charge day reached)."""
+
+    business_date: date
+    created: int = 0
+    created_amount: int = 0
+    closed: str = optional()
+    billing_month: str = optional()
+    charge_date: date = optional()
+    charge_day_reached: bool = optional(False)
+    cycle_closed: bool = optional(False)
+    numbered_subscriptions: int = optional()
+    renumbered_subscriptions: list[str] = optional()
 
 
 class SlipNumberTaken(RuntimeError):
@@ -57,17 +98,16 @@ def prepare_subscriptions(connection: Connection) -> int:
     return unnumbered
 
 
-def create_recurring_slips(connection: Connection, cycle: ChargeCycle) -> dict:
+def create_recurring_slips(connection: Connection, cycle: ChargeCycle) -> RecurringSlips:
     """Create the billing month's missing slips (set-based); a re-run creates none twice.
 
     A slip number already held by one of the merchant's own slips is never reused: that
     subscription gets a new number (the merchant's highest + 1), logged and listed in the summary.
     """
-    summary = {**cycle.as_dict(), "created": 0, "created_amount": 0}
     if (closed := closed_at(connection, cycle)) is not None:
         log.info("billing month %s was closed at %s: no slip is created", cycle.month_label, closed)
-        return {**summary, "cycle_closed": True}
-    summary["numbered_subscriptions"] = prepare_subscriptions(connection)
+        return RecurringSlips(cycle.month_label, cycle.charge_date, cycle_closed=True)
+    numbered = prepare_subscriptions(connection)
     due = _due_slips(connection)
     renumbered: list[str] = []
     for _ in range(RENUMBER_LIMIT):
@@ -92,10 +132,13 @@ def create_recurring_slips(connection: Connection, cycle: ChargeCycle) -> dict:
             # a batch paid reads every unpaid slip (ix_slips_unpaid_by_billing_month) each time.
             connection.execute(text("ANALYZE slips"))
     log.info("billing month %s: %d recurring slip(s) created, %d yen", cycle.month_label, count, amount)
-    return {**summary, "created": count, "created_amount": int(amount), "renumbered_subscriptions": renumbered}
+    return RecurringSlips(
+        cycle.month_label, cycle.charge_date, created=count, created_amount=int(amount),
+        numbered_subscriptions=numbered, renumbered_subscriptions=renumbered,
+    )
 
 
-def create_slips_ahead(connection: Connection, business_date: date, calendar: BusinessCalendar) -> dict:
+def create_slips_ahead(connection: Connection, business_date: date, calendar: BusinessCalendar) -> SlipsAhead:
     """The slips of the billing month business_date lies in, from its first business day on, so a
     merchant sees, cancels or changes them before the charge day. Runs every business day (each
     run creates only what is missing); from the month's charge day on, the charge run creates
@@ -105,18 +148,19 @@ def create_slips_ahead(connection: Connection, business_date: date, calendar: Bu
         refused="recurring slips are created on business days only; the next one is {next}",
         closed="no slips are created today; the next business day creates them",
     )
-    summary = {"business_date": business_date.isoformat(), "created": 0, "created_amount": 0}
+    summary = SlipsAhead(business_date)
     if closure:
         log.info("%s", closure)
-        return {**summary, "closed": closure}
+        return replace(summary, closed=closure)
     month = business_date.replace(day=1)
     cycle = ChargeCycle(month, recurring_charge_date(month.year, month.month, calendar))
     if business_date >= cycle.charge_date:
         log.info(
             "billing month %s is charged on %s: its slips are the charge run's now", cycle.month_label, cycle.charge_date
         )
-        return {**summary, **cycle.as_dict(), "charge_day_reached": True}
-    return {**summary, **create_recurring_slips(connection, cycle)}
+        return replace(summary, billing_month=cycle.month_label, charge_date=cycle.charge_date, charge_day_reached=True)
+    created = create_recurring_slips(connection, cycle)
+    return replace(summary, **{field.name: getattr(created, field.name) for field in fields(created)})
 
 
 def _renumber_taken(connection: Connection, cycle: ChargeCycle, due: str) -> list[str]:

@@ -10,12 +10,30 @@ from __future__ import annotations
 import calendar as _gregorian
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 
 from kessai.business_calendar import BusinessCalendar, default_calendar
 
-MONTHLY = "monthly"
-TWICE_MONTHLY = "twice_monthly"
-PAYOUT_CYCLES = (MONTHLY, TWICE_MONTHLY)
+
+class PayoutCycle(StrEnum):
+    """A merchant's payout cycle (merchants.payout_cycle): closing at month end, or on the 15th and
+    at month end."""
+
+    MONTHLY = "monthly"
+    TWICE_MONTHLY = "twice_monthly"
+
+
+MONTHLY = PayoutCycle.MONTHLY
+TWICE_MONTHLY = PayoutCycle.TWICE_MONTHLY
+PAYOUT_CYCLES = tuple(PayoutCycle)
+
+
+class Roll(StrEnum):
+    """Where a date that is no business day moves: to the previous business day (前営業日) or the next
+    (翌営業日)."""
+
+    PREVIOUS = "previous"
+    NEXT = "next"
 
 CONFIRMATION_WINDOW_MONTHS = 6
 STALE_AFTER_MONTHS = 3
@@ -111,7 +129,7 @@ def billing_month_charged_on(d: date, calendar: BusinessCalendar | None = None) 
 
 def _check_cycle(cycle: str) -> None:
     if cycle not in PAYOUT_CYCLES:
-        raise ValueError(f"unknown payout cycle {cycle!r}: expected one of {PAYOUT_CYCLES}")
+        raise ValueError(f"unknown payout cycle {cycle!r}: expected one of {tuple(map(str, PAYOUT_CYCLES))}")
 
 
 def closing_date_on_or_after(cycle: str, d: date) -> date:
@@ -162,7 +180,7 @@ PAYOUT_RULES = {
 }
 
 # A payout date that is no business day moves to the previous one (前営業日); "next" for 翌営業日.
-PAYOUT_ROLL = {MONTHLY: "previous", TWICE_MONTHLY: "previous"}
+PAYOUT_ROLL = {MONTHLY: Roll.PREVIOUS, TWICE_MONTHLY: Roll.PREVIOUS}
 
 
 def payout_date(
@@ -181,8 +199,8 @@ def payout_date(
     if cal.is_business_day(scheduled):
         return scheduled
     roll = roll or PAYOUT_ROLL[cycle]
-    if roll == "previous":
+    if roll == Roll.PREVIOUS:
         return cal.previous_business_day(scheduled)
-    if roll == "next":
+    if roll == Roll.NEXT:
         return cal.next_business_day(scheduled)
     raise ValueError(f"unknown payout roll {roll!r}: expected 'previous' or 'next'")

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from enum import StrEnum
 from itertools import groupby
 from typing import Callable, Mapping
 
@@ -37,6 +38,7 @@ from sqlalchemy import BigInteger, Column, Connection, Date, Integer, MetaData, 
 from kessai.authorizations import plan_expiry_voids
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
+from kessai.kinds import ClosedDay, Result
 from kessai.csv_files import csv_text
 from kessai.database import sql_text
 from kessai.mail_templates import render_mail
@@ -78,10 +80,28 @@ told_expired = Table(
 
 ONE_DAY = timedelta(days=1)
 
-DAILY = "daily"
-WEEKLY = "weekly"
-MONTHLY = "monthly"
-PERIODS = (DAILY, WEEKLY, MONTHLY)
+
+class ReminderPeriod(StrEnum):
+    """How often a merchant gets its digest (merchants.reminder_period, KESSAI_REMINDER_PERIOD)."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+DAILY = ReminderPeriod.DAILY
+WEEKLY = ReminderPeriod.WEEKLY
+MONTHLY = ReminderPeriod.MONTHLY
+PERIODS = tuple(ReminderPeriod)
+
+
+class ReminderReason(StrEnum):
+    """Why a slip was reminded, as slip_reminders.reason stores it: unconfirmed 3 months, its final
+    notice before the 6-month deadline, or expired at that deadline."""
+
+    STALE = "stale"
+    FINAL_NOTICE = "final_notice"
+    EXPIRED = "expired"
 
 # A digest lists first, as its final notice, the open slips whose deadline is at most this many
 # days after the digest's day.
@@ -244,46 +264,66 @@ class Digest:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ReminderSummary(Result):
+    """A reminder run: the slips it expired and the voids it planned for them, each period's
+    digest key, the digests' counts and yen totals (`digests`: merchants, mails, operator_alerts,
+    open_slips, open_amount, final_notice_slips, expired_slips, ...), and the merchants reported
+    to the operators for want of an address."""
+
+    business_date: date
+    expired_marked: int
+    expiry_voids_planned: int
+    periods: dict[ReminderPeriod, str]
+    digests: dict[str, int]
+    merchants_without_email: list[str]
+    mails: int
+    operator_alerts: int
+
+
 def remind_stale_slips(
     connection: Connection, run_date: date, settings: ReminderSettings = ReminderSettings()
-) -> dict:
+) -> ReminderSummary | ClosedDay:
     """Expire the slips past their deadline and mail the digests due on run_date, in the caller's
     transaction; returns the run's summary (counts and yen totals, merchants reported to the
     operators)."""
     calendar = prepare_calendar(connection)
-    summary: dict = {"business_date": run_date.isoformat()}
     closure = closure_of(calendar, run_date)
     if closure:
         log.info("%s", closure)
-        return {**summary, "closed": closure}
+        return ClosedDay(run_date, closure)
 
-    summary["expired_marked"] = _expire(connection, run_date, expired_through(run_date))
+    expired_marked = _expire(connection, run_date, expired_through(run_date))
     # Their authorizations' voids, written here with their keys and asked of the card gateway by
     # the next step once this transaction has committed (kessai.authorizations.release_holds).
-    summary["expiry_voids_planned"] = plan_expiry_voids(connection, run_date)
+    expiry_voids_planned = plan_expiry_voids(connection, run_date)
     periods = {name: period_of(calendar, name, run_date) for name in PERIODS}
-    summary["periods"] = {name: period.key for name, period in periods.items()}
     for period in periods.values():
         log.info("%s digests: %s, as of %s, stale if paid by %s", period.name, period.key, period.as_of,
                  period.paid_through)
     claimed = _claim_digests(connection, run_date, periods, settings)
 
     counts, unreachable = _tell(connection, run_date, settings, claimed)
-    summary["digests"] = counts
-    summary["merchants_without_email"] = sorted(unreachable)
-    summary["mails"] = counts["mails"]
-    summary["operator_alerts"] = counts["operator_alerts"]
     log.info(
         "%d slip(s) expired; %d digest(s) (%d mail(s), %d operator alert(s)): %d open slip(s), %d yen, "
         "%d of them final notices; %d expired slip(s) listed",
-        summary["expired_marked"], counts["merchants"], counts["mails"], counts["operator_alerts"],
+        expired_marked, counts["merchants"], counts["mails"], counts["operator_alerts"],
         counts["open_slips"], counts["open_amount"], counts["final_notice_slips"], counts["expired_slips"],
     )
     if unreachable:
         log.warning(
             "merchants without a mail address, reported to %s: %s", settings.operator_email, ", ".join(sorted(unreachable))
         )
-    return summary
+    return ReminderSummary(
+        business_date=run_date,
+        expired_marked=expired_marked,
+        expiry_voids_planned=expiry_voids_planned,
+        periods={name: period.key for name, period in periods.items()},
+        digests=counts,
+        merchants_without_email=sorted(unreachable),
+        mails=counts["mails"],
+        operator_alerts=counts["operator_alerts"],
+    )
 
 
 def _statement(name: str, connection: Connection, **types):
@@ -482,7 +522,18 @@ def slips_csv(listed: list[tuple[str, RemindedSlip]]) -> str:
 # -- after delivery -----------------------------------------------------------------------------
 
 
-def reminder_delivery(connection: Connection, run_date: date) -> dict:
+@dataclass(frozen=True, slots=True)
+class ReminderDelivery(Result):
+    """How the mails of a day's digests fared: sent, waiting (deferred or not tried yet), and the
+    given-up ones (mail_id, kind, merchant_id, period, recipient, slips, error)."""
+
+    business_date: date
+    sent: int
+    waiting: int
+    given_up: list[dict]
+
+
+def reminder_delivery(connection: Connection, run_date: date) -> ReminderDelivery:
     """How the mails of run_date's digests fared at delivery, for the run's summary: sent,
     waiting (deferred or not tried yet), and given up (a bounce, a refused address) with the
     merchant and period; the delivery itself wrote a notice for the operators' digest for each give-up."""
@@ -501,13 +552,13 @@ def reminder_delivery(connection: Connection, run_date: date) -> dict:
         if row.gave_up_at is not None
     ]
     mails = {row.mail_id: row for row in rows}
-    report = {
-        "business_date": run_date.isoformat(),
-        "sent": sum(1 for row in mails.values() if row.sent_at is not None),
-        "waiting": sum(1 for row in mails.values() if row.sent_at is None and row.gave_up_at is None),
-        "given_up": given_up,
-    }
-    log.info("digest mails of %s: %d sent, %d waiting", run_date, report["sent"], report["waiting"])
+    report = ReminderDelivery(
+        business_date=run_date,
+        sent=sum(1 for row in mails.values() if row.sent_at is not None),
+        waiting=sum(1 for row in mails.values() if row.sent_at is None and row.gave_up_at is None),
+        given_up=given_up,
+    )
+    log.info("digest mails of %s: %d sent, %d waiting", run_date, report.sent, report.waiting)
     for failure in given_up:
         log.warning(
             "the digest of %s, mail %s to merchant %s (%r, %d slip(s)), was given up: %s; the operators get a notice in their daily digest",

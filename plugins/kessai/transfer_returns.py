@@ -18,18 +18,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, insert, select, tuple_
 
 from kessai.errors import Refusal
+from kessai.kinds import FolderImport, Result, optional
 from kessai.mail_templates import render_mail
 from kessai.operator_alerts import OPERATOR_ALERT_KIND, operator_email
 from kessai.outbox import enqueue_mail
 from kessai.output_files import make_folder, safe_child
-from kessai.payout_adjustments import add_adjustment
+from kessai.payout_adjustments import AdjustmentKind, add_adjustment
 from kessai.run_dates import japan_date_of
 from kessai.schema import (
     bank_accounts,
@@ -45,7 +46,7 @@ from kessai.settings import (
     TRANSFER_RETURN_FEE_VARIABLE as RETURN_FEE_VARIABLE,
     Settings,
 )
-from kessai.zengin import ACCOUNT_TYPE_CODES, TransferResult, ZenginFormatError, parse_transfer_results
+from kessai.zengin import ACCOUNT_TYPE_CODES, TransferOutcome, TransferResult, ZenginFormatError, parse_transfer_results
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ REASONS = {
     "06": "受取人の申し出による受取拒否",
     "09": "その他",
 }
-RESULT_NAMES = {"not_delivered": "振込不能", "recalled": "組戻し"}
+RESULT_NAMES = {TransferOutcome.NOT_DELIVERED: "振込不能", TransferOutcome.RECALLED: "組戻し"}
 
 
 class TransferResultsRefused(Refusal, ValueError):
@@ -92,6 +93,23 @@ def return_fee(connection: Connection, configuration: Settings | None = None) ->
     return int(value)
 
 
+@dataclass(frozen=True, slots=True)
+class ResultFile(Result):
+    """One result file's import: its records, the returns recorded now (returned) and before
+    (already_recorded), the records matching no transfer, the later transfers to a returned
+    account; where it was moved once recorded."""
+
+    file: str
+    sha256: str
+    records: int
+    returned: list[dict]
+    already_recorded: list[dict]
+    unmatched: list[str]
+    ahead_to_returned_accounts: list[dict]
+    dry_run: bool
+    moved_to: str = optional()
+
+
 @dataclass
 class ResultImport:
     file: str
@@ -102,9 +120,9 @@ class ResultImport:
     unmatched: list[str] = field(default_factory=list)
     ahead: list[dict] = field(default_factory=list)  # other transfers to a returned account, still to come
 
-    def summary(self) -> dict:
-        return {"file": self.file, "sha256": self.sha256, "records": self.records, "returned": self.returned,
-                "already_recorded": self.known, "unmatched": self.unmatched, "ahead_to_returned_accounts": self.ahead}
+    def result(self, dry_run: bool) -> ResultFile:
+        return ResultFile(self.file, self.sha256, self.records, self.returned, self.known, self.unmatched, self.ahead,
+                          dry_run)
 
 
 def _transfers_named(connection: Connection, results: list[TransferResult]) -> dict:
@@ -149,7 +167,7 @@ def import_transfer_results(
     except (ZenginFormatError, UnicodeDecodeError, ValueError) as error:
         raise TransferResultsRefused(f"transfer result file {name} cannot be read: {error}. Nothing was recorded") from None
     run = ResultImport(file=name, sha256=hashlib.sha256(data).hexdigest(), records=len(results))
-    returns = [r for r in results if r.result != "done"]
+    returns = [r for r in results if r.result != TransferOutcome.DONE]
     transfers = _transfers_named(connection, returns) if returns else {}
     registered_on = japan_date_of(now)
     mails, recorded = [], set()
@@ -181,12 +199,12 @@ def import_transfer_results(
             )
         ).inserted_primary_key[0]
         what = f"{RESULT_NAMES[result.result]} {reason_text(result.reason_code)}: 支払予定日 {returned['payout_date']} の振込"
-        added = add_adjustment(connection, row["merchant_id"], returned["amount"], kind="returned_transfer",
+        added = add_adjustment(connection, row["merchant_id"], returned["amount"], kind=AdjustmentKind.RETURNED_TRANSFER,
                                reason=what, created_by=CREATED_BY, now=now, transfer_return_id=return_id)
         if fee:
-            add_adjustment(connection, row["merchant_id"], -fee, kind="return_fee", reason=what,
+            add_adjustment(connection, row["merchant_id"], -fee, kind=AdjustmentKind.RETURN_FEE, reason=what,
                            created_by=CREATED_BY, now=now, transfer_return_id=return_id)
-        returned["repaid_from_closing"] = added["closing_date"].isoformat()
+        returned["repaid_from_closing"] = added.closing_date.isoformat()
         returned["merchant_mailed"] = bool(row["email"])
         run.returned.append(returned)
         mails.append((row, returned))
@@ -253,7 +271,7 @@ def _alert_operators(connection: Connection, run: ResultImport, recipient: str) 
 
 def run_import(
     engine: Engine, path: Path, *, now: datetime, dry_run: bool = False, configuration: Settings | None = None
-) -> dict:
+) -> ResultFile:
     """Import one result file in one transaction (a dry run rolls it back). Returns the summary.
     `configuration`: the return fee and the operators' address (default: the environment's)."""
     configuration = configuration or Settings.from_environment()
@@ -271,7 +289,7 @@ def run_import(
             connection.rollback()
         else:
             connection.commit()
-    return {**run.summary(), "dry_run": dry_run}
+    return run.result(dry_run)
 
 
 def results_folder(home: Path, configuration: Settings | None = None) -> Path:
@@ -297,7 +315,7 @@ def move_to_done(path: Path) -> Path:
 
 def import_folder(
     engine: Engine, folder: Path, *, now: datetime, dry_run: bool = False, configuration: Settings | None = None
-) -> dict:
+) -> FolderImport:
     """Import every file in folder (not its sub-folders, not hidden files), oldest name first, each
     in its own transaction, moving each to done/ once recorded. Refuses at the end, naming them,
     when records matched no transfer (the files are in done/: a re-import changes nothing)."""
@@ -307,10 +325,10 @@ def import_folder(
     for path in files:
         summary = run_import(engine, path, now=now, dry_run=dry_run, configuration=configuration)
         if not dry_run:
-            summary["moved_to"] = str(move_to_done(path))
+            summary = replace(summary, moved_to=str(move_to_done(path)))
         summaries.append(summary)
-    result = {"folder": str(folder), "files": summaries, "dry_run": dry_run}
-    unmatched = [f"{s['file']}: {u}" for s in summaries for u in s["unmatched"]]
+    result = FolderImport(str(folder), summaries, dry_run)
+    unmatched = [f"{s.file}: {u}" for s in summaries for u in s.unmatched]
     if unmatched:
         raise TransferResultsRefused(
             f"{len(unmatched)} records of the transfer results match no filed transfer and changed nothing: "
@@ -321,38 +339,38 @@ def import_folder(
     return result
 
 
-def format_import(summary: dict) -> list[str]:
-    lines = [f"transfer results {summary['file']}: {summary['records']} records"
-             + (" (dry run: nothing recorded)" if summary.get("dry_run") else "")]
-    for r in summary["returned"]:
+def format_import(summary: ResultFile) -> list[str]:
+    lines = [f"transfer results {summary.file}: {summary.records} records"
+             + (" (dry run: nothing recorded)" if summary.dry_run else "")]
+    for r in summary.returned:
         lines.append(
             f"  RETURNED: merchant {r['merchant_id']}, statement {r['statement_id']} (closing {r['closing_date']}), "
             f"account {r['bank_account_id']}: {r['amount']:,} yen of payout {r['payout_date']}, "
             f"{RESULT_NAMES[r['result']]} {r['reason']}; paid again less a fee of {r['return_fee']:,} yen from the "
             f"closing of {r['repaid_from_closing']} on, once another account takes effect (merchant and operators mailed)"
         )
-    for r in summary["already_recorded"]:
+    for r in summary.already_recorded:
         lines.append(f"  already recorded: statement {r['statement_id']}, account {r['bank_account_id']} ({r['amount']:,} yen)")
-    for u in summary["unmatched"]:
+    for u in summary.unmatched:
         lines.append(f"  UNMATCHED: {u}")
-    for a in summary.get("ahead_to_returned_accounts", []):
+    for a in summary.ahead_to_returned_accounts:
         lines.append(
             f"  AHEAD: merchant {a['merchant_id']}, statement {a['statement_id']}: {a['amount']:,} yen to the returned "
             f"account {a['bank_account_id']} on {a['payout_date']} ({a['file'] or 'in no file yet'}), issued before the "
             "return: ask the bank to hold it, or import its return when it comes"
         )
-    if not (summary["returned"] or summary["already_recorded"] or summary["unmatched"]):
+    if not (summary.returned or summary.already_recorded or summary.unmatched):
         lines.append("  no returned transfer")
-    if "moved_to" in summary:
-        lines.append(f"  moved to {summary['moved_to']}")
+    if summary.moved_to is not None:
+        lines.append(f"  moved to {summary.moved_to}")
     return lines
 
 
-def format_summary(result: dict) -> str:
-    if "files" not in result:
+def format_summary(result: FolderImport | ResultFile) -> str:
+    if isinstance(result, ResultFile):
         return "\n".join(format_import(result))
-    if not result["files"]:
-        return f"no transfer result file in {result['folder']}"
-    return "\n".join(line for s in result["files"] for line in format_import(s))
+    if not result.files:
+        return f"no transfer result file in {result.folder}"
+    return "\n".join(line for s in result.files for line in format_import(s))
 
 

@@ -19,13 +19,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import date
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, Connection, Date, Engine, bindparam, delete, func, select, text, update
 
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
+from kessai.kinds import ClosedDay, Result, optional
 from kessai.schema import slips, transmission_batches, transmission_holds
 from kessai.merchant_change_notices import notice_count, record_change_notices, write_change_notice_files
 from kessai.settings import (  # noqa: F401 (kessai.transmission's names too)
@@ -51,19 +54,38 @@ WORK_MEM = "128MB"
 
 HELD_SLIPS_SHOWN = 50
 
-# Why a due slip is held back (sql/transmission/holds.*.sql), and what fixes it (docs/operations.md).
+
+class HoldReason(StrEnum):
+    """Why a due slip is held back, as transmission_holds.reason stores it (sql/transmission/holds.*.sql)."""
+
+    UNKNOWN_CARD_COMPANY = "unknown_card_company"
+    MERCHANT_WITHOUT_STORE_NAMES = "merchant_without_store_names"
+    AMOUNT_OUT_OF_RANGE = "amount_out_of_range"
+    STORE_NAME_CONTROL_CHARACTER = "store_name_control_character"
+    MERCHANT_ID_CONTROL_CHARACTER = "merchant_id_control_character"
+    CARD_COMPANY_FILE_CODE_INVALID = "card_company_file_code_invalid"
+    STORE_NAME_KANA_INVALID = "store_name_kana_invalid"
+    STORE_NAME_EN_INVALID = "store_name_en_invalid"
+    STORE_NAME_TOO_LONG = "store_name_too_long"
+    MERCHANT_WITHOUT_CARD_NUMBER = "merchant_without_card_number"
+    PAYMENT_KIND_INVALID = "payment_kind_invalid"
+
+
+# What each hold reason means, and so what fixes it (docs/operations.md).
 HOLD_REASONS = {
-    "unknown_card_company": "its card company is not in card_companies",
-    "merchant_without_store_names": "its merchant lacks a store name (name, name_kana or name_en)",
-    "amount_out_of_range": f"its amount is not a whole number of yen in 1..{MAX_SLIP_AMOUNT_VARIABLE}",
-    "store_name_control_character": "a store name of its merchant holds a control character (other than a line break)",
-    "merchant_id_control_character": "its merchant id holds a control character",
-    "card_company_file_code_invalid": "its card company's file_code is not 1 to 8 letters or digits",
-    "store_name_kana_invalid": "its merchant's name_kana cannot be written in half-width katakana (JIS X 0201)",
-    "store_name_en_invalid": "its merchant's name_en cannot be written in ASCII",
-    "store_name_too_long": "a store name of its merchant is longer than its card company accepts",
-    "merchant_without_card_number": "its merchant has no merchant number (加盟店番号) for its card company",
-    "payment_kind_invalid": "its payment kind (支払区分) or number of installments is not one the file knows",
+    HoldReason.UNKNOWN_CARD_COMPANY: "its card company is not in card_companies",
+    HoldReason.MERCHANT_WITHOUT_STORE_NAMES: "its merchant lacks a store name (name, name_kana or name_en)",
+    HoldReason.AMOUNT_OUT_OF_RANGE: f"its amount is not a whole number of yen in 1..{MAX_SLIP_AMOUNT_VARIABLE}",
+    HoldReason.STORE_NAME_CONTROL_CHARACTER:
+        "a store name of its merchant holds a control character (other than a line break)",
+    HoldReason.MERCHANT_ID_CONTROL_CHARACTER: "its merchant id holds a control character",
+    HoldReason.CARD_COMPANY_FILE_CODE_INVALID: "its card company's file_code is not 1 to 8 letters or digits",
+    HoldReason.STORE_NAME_KANA_INVALID:
+        "its merchant's name_kana cannot be written in half-width katakana (JIS X 0201)",
+    HoldReason.STORE_NAME_EN_INVALID: "its merchant's name_en cannot be written in ASCII",
+    HoldReason.STORE_NAME_TOO_LONG: "a store name of its merchant is longer than its card company accepts",
+    HoldReason.MERCHANT_WITHOUT_CARD_NUMBER: "its merchant has no merchant number (加盟店番号) for its card company",
+    HoldReason.PAYMENT_KIND_INVALID: "its payment kind (支払区分) or number of installments is not one the file knows",
 }
 
 
@@ -191,28 +213,52 @@ def sent_on_later_days(connection: Connection, business_date: date) -> int:
     ).scalar_one()
 
 
-def transmission_summary(connection: Connection, business_date: date, claimed: bool) -> dict:
-    """The day's batches, hold-backs and late slips, JSON-able, as the task log and XCom show them."""
+@dataclass(frozen=True, slots=True)
+class TransmissionSummary(Result):
+    """The day's batches, hold-backs and late slips, as the task log and XCom show them.
+
+    `batches`, `held` and `files` are JSON rows: a batch's card company, file name, sequence
+    number, record count, amount total and late count; a held slip's number, merchant, card
+    company, amount, reason (and its text) and the day it went out since; a file's URL, sha256
+    and size.
+    """
+
+    business_date: date
+    claimed: bool
+    batches: list[dict]
+    record_count: int
+    amount_total: int
+    late_count: int
+    held_count: int
+    held: list[dict]
+    sent_on_later_days: int
+    change_notices: int
+    dry_run: bool = optional(False)
+    files: list[dict] = optional()  # the files written; None until they are (a dry run: [])
+
+
+def transmission_summary(connection: Connection, business_date: date, claimed: bool) -> TransmissionSummary:
+    """The day's batches, hold-backs and late slips."""
     batches = batches_of(connection, business_date)
     # The first few hold-backs only: a day may hold back hundreds of thousands (a merchant without
     # its store names), and the summary is a log and an XCom, not the list (transmission_holds is).
     holds = holds_of(connection, business_date, limit=HELD_SLIPS_SHOWN)
-    return {
-        "business_date": business_date.isoformat(),
-        "claimed": claimed,
-        "batches": [
+    return TransmissionSummary(
+        business_date=business_date,
+        claimed=claimed,
+        batches=[
             {key: batch[key] for key in ("card_company", "file_name", "sequence_number", "record_count",
                                          "amount_total", "late_count")}
             for batch in batches
         ],
-        "record_count": sum(batch["record_count"] for batch in batches),
-        "amount_total": sum(int(batch["amount_total"]) for batch in batches),
-        "late_count": sum(batch["late_count"] for batch in batches),
-        "held_count": held_count(connection, business_date),
-        "held": [{**hold, "reason_text": HOLD_REASONS[hold["reason"]]} for hold in holds],
-        "sent_on_later_days": sent_on_later_days(connection, business_date),
-        "change_notices": notice_count(connection, business_date),
-    }
+        record_count=sum(batch["record_count"] for batch in batches),
+        amount_total=sum(int(batch["amount_total"]) for batch in batches),
+        late_count=sum(batch["late_count"] for batch in batches),
+        held_count=held_count(connection, business_date),
+        held=[{**hold, "reason_text": HOLD_REASONS[hold["reason"]]} for hold in holds],
+        sent_on_later_days=sent_on_later_days(connection, business_date),
+        change_notices=notice_count(connection, business_date),
+    )
 
 
 # -- step 2: the files --------------------------------------------------------------------------
@@ -294,7 +340,7 @@ def run_transmission(
     sender: str | None = None,
     dry_run: bool = False,
     max_amount: int = DEFAULT_MAX_SLIP_AMOUNT,
-) -> dict:
+) -> TransmissionSummary | ClosedDay:
     """The transmission of business_date: claim, then write the files. Returns the summary.
 
     A dry run computes the claim and its summary in a transaction it rolls back, and writes no file.
@@ -306,17 +352,17 @@ def run_transmission(
         closed = check_transmission_day(calendar, business_date)
         if closed:
             connection.commit()
-            return {"business_date": business_date.isoformat(), "closed": closed}
+            return ClosedDay(business_date, closed)
         claimed = claim_due_slips(connection, business_date, sender or sender_code(), max_amount)
         summary = transmission_summary(connection, business_date, claimed)
         if dry_run:
             connection.rollback()
-            return {**summary, "dry_run": True, "files": []}
+            return replace(summary, dry_run=True, files=[])
         connection.commit()
-        summary["files"] = write_batch_files(connection, business_date, destination)
-        summary["files"] += write_change_notice_files(connection, business_date, destination)
+        files = write_batch_files(connection, business_date, destination)
+        files += write_change_notice_files(connection, business_date, destination)
         connection.commit()
-    return summary
+    return replace(summary, files=files)
 
 
 def _yen(amount) -> str:
@@ -325,39 +371,39 @@ def _yen(amount) -> str:
     return f"{amount:,}" if isinstance(amount, (int, float)) else repr(amount)
 
 
-def format_summary(summary: dict) -> str:
+def format_summary(summary: TransmissionSummary | ClosedDay) -> str:
     """The summary as the lines the task log shows."""
-    day = summary["business_date"]
-    if "closed" in summary:
-        return summary["closed"]
+    if isinstance(summary, ClosedDay):
+        return summary.closed
+    day = summary.business_date.isoformat()
     lines = [
-        f"transmission of {day}{' (dry run: nothing written)' if summary.get('dry_run') else ''}: "
-        f"{summary['record_count']} slips, {summary['amount_total']:,} yen in {len(summary['batches'])} "
-        f"files; {summary['late_count']} late; {summary['held_count']} held back",
+        f"transmission of {day}{' (dry run: nothing written)' if summary.dry_run else ''}: "
+        f"{summary.record_count} slips, {summary.amount_total:,} yen in {len(summary.batches)} "
+        f"files; {summary.late_count} late; {summary.held_count} held back",
     ]
-    if not summary["claimed"]:
+    if not summary.claimed:
         lines.append(
             f"  {day} or a later day was already transmitted: nothing new is claimed; the files of {day} "
             "come from the slips marked then"
         )
-    for batch in summary["batches"]:
+    for batch in summary.batches:
         lines.append(
             f"  {batch['card_company']:<12} {batch['file_name']:<20} #{batch['sequence_number']:<5} "
             f"{batch['record_count']:>9} slips {int(batch['amount_total']):>15,} yen  "
             f"{batch['late_count']} late"
         )
-    if summary.get("change_notices"):
-        lines.append(f"  {summary['change_notices']} store-change notices (merchants renamed) to the card companies")
-    if summary["sent_on_later_days"]:
-        lines.append(f"  {summary['sent_on_later_days']} slips due by {day} went out late on later days")
-    for hold in summary["held"]:
+    if summary.change_notices:
+        lines.append(f"  {summary.change_notices} store-change notices (merchants renamed) to the card companies")
+    if summary.sent_on_later_days:
+        lines.append(f"  {summary.sent_on_later_days} slips due by {day} went out late on later days")
+    for hold in summary.held:
         lines.append(
             f"  held back: slip {hold['slip_id']} of {hold['merchant_id']} ({hold['card_company']}, "
             f"{_yen(hold['amount'])} yen): {hold['reason_text']}"
             + (f"; went out on {hold['transmitted_on']}" if hold["transmitted_on"] else "")
         )
-    if summary["held_count"] > len({(h["merchant_id"], h["slip_id"]) for h in summary["held"]}):
-        lines.append(f"  ... see transmission_holds for all {summary['held_count']} held-back slips of {day}")
-    for file in summary.get("files", []):
+    if summary.held_count > len({(h["merchant_id"], h["slip_id"]) for h in summary.held}):
+        lines.append(f"  ... see transmission_holds for all {summary.held_count} held-back slips of {day}")
+    for file in summary.files or []:
         lines.append(f"  wrote {file['file']} ({file['size']} bytes, sha256 {file['sha256']})")
     return "\n".join(lines)

@@ -66,6 +66,7 @@ def command_merchant_number_set(args) -> int:
 
 def command_import_acknowledgements(args) -> int:
     from kessai.acknowledgements import format_summary, refuse_unmatched, run_import
+    from kessai.kinds import FolderImport
     from kessai.run_dates import japan_date_of
 
     engine = make_engine()
@@ -76,7 +77,7 @@ def command_import_acknowledgements(args) -> int:
                              alert_recipient=settings.operator_email)
     finally:
         engine.dispose()
-    result = {"folder": str(args.path.parent), "files": [summary], "dry_run": args.dry_run}
+    result = FolderImport(str(args.path.parent), [summary], args.dry_run)
     print(format_summary(result))
     refuse_unmatched(result)  # the matched answers are recorded; these lines changed nothing
     return 0
@@ -92,8 +93,8 @@ def command_resend(args) -> int:
     finally:
         engine.dispose()
     print(
-        f"slip {resent['slip_id']} of {resent['merchant_id']}, rejected in the file of {resent['rejected_on']} "
-        f"(code {resent['code'] or '-'}): due again, the next transmission day sends it"
+        f"slip {resent.slip_id} of {resent.merchant_id}, rejected in the file of {resent.rejected_on} "
+        f"(code {resent.code or '-'}): due again, the next transmission day sends it"
     )
     return 0
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 
 RECORD_LENGTH = 120
 ENCODING = "cp932"
@@ -326,7 +327,18 @@ def parse_transfer_file(data: bytes) -> ParsedTransferFile:
 # "Returned transfers"): the same records, each data record with its result in the dummy area.
 RESULT_POSITION, REASON_POSITION = 114, 115
 RESULT_DONE, RESULT_NOT_DELIVERED, RESULT_RECALLED = "0", "1", "2"
-RESULTS = {RESULT_NOT_DELIVERED: "not_delivered", RESULT_RECALLED: "recalled"}
+
+
+class TransferOutcome(StrEnum):
+    """What became of a transfer, as the bank's result file says (payout_transfer_returns.result
+    stores the last two)."""
+
+    DONE = "done"
+    NOT_DELIVERED = "not_delivered"  # 振込不能
+    RECALLED = "recalled"  # 組戻し
+
+
+RESULTS = {RESULT_NOT_DELIVERED: TransferOutcome.NOT_DELIVERED, RESULT_RECALLED: TransferOutcome.RECALLED}
 
 
 @dataclass(frozen=True)
@@ -335,7 +347,7 @@ class TransferResult:
 
     record_number: int  # the record's place in the file (the header is 1)
     transfer: ParsedTransfer
-    result: str  # "done", "not_delivered" (振込不能) or "recalled" (組戻し)
+    result: TransferOutcome
     reason_code: str  # 不能事由コード, 2 digits ("00": none given)
 
 
@@ -348,7 +360,7 @@ def parse_transfer_results(data: bytes) -> tuple[ParsedTransferFile, list[Transf
     for number, (record, transfer) in enumerate(zip(records, parsed.transfers), start=2):
         code, reason = _field(record, RESULT_POSITION, 1), _field(record, REASON_POSITION, 2)
         if code in (" ", RESULT_DONE):
-            result = "done"
+            result = TransferOutcome.DONE
         elif code in RESULTS:
             result = RESULTS[code]
         else:

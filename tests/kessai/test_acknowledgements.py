@@ -77,13 +77,13 @@ def test_answers_are_recorded_once_and_unmatched_lines_change_nothing(transmitte
     first = run_import(transmitted, path, received_on=READ_ON)
     again = run_import(transmitted, path, received_on=D("2027-01-15"))  # read twice: nothing changes
 
-    assert (first["lines"], first["recorded"], len(first["rejected"])) == (5, 3, 1)
-    assert first["unmatched"] == [
+    assert (first.lines, first.recorded, len(first.rejected)) == (5, 3, 1)
+    assert first.unmatched == [
         "line 5: slip 99 of M1 in VM_20270113.csv", "line 6: slip 1 of M1 in JC_20270113.csv",
     ]
-    assert first["rejected"] == [{"merchant_id": "M1", "slip_id": "2", "card_company": "visa_master",
+    assert first.rejected == [{"merchant_id": "M1", "slip_id": "2", "card_company": "visa_master",
                                   "amount": 2000, "file_name": "VM_20270113.csv", "code": "E12"}]
-    assert again["recorded"] == 0 and again["unmatched"] == first["unmatched"]
+    assert again.recorded == 0 and again.unmatched == first.unmatched
     with transmitted.connect() as connection:
         assert answers(connection) == [
             ("1", "accepted", "00", D("2027-01-14"), path.name),
@@ -167,7 +167,7 @@ def test_a_rejected_slip_is_sent_again_once_and_the_first_file_rebuilds_the_same
         with pytest.raises(AcknowledgementsRefused, match="its sending of 2027-01-13 was accepted"):
             resend_rejected(connection, "M1", "1")
         resent = resend_rejected(connection, "M1", "2")
-    assert resent == {"merchant_id": "M1", "slip_id": "2", "rejected_on": D(SENT_ON), "code": "E12"}
+    assert (resent.merchant_id, resent.slip_id, resent.rejected_on, resent.code) == ("M1", "2", D(SENT_ON), "E12")
     run_transmission(transmitted, D("2027-01-14"), destination)  # Thursday: slip 2 goes again, late
     run_transmission(transmitted, D(SENT_ON), destination)  # Wednesday's files rebuilt
 

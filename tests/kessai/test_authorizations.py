@@ -207,7 +207,7 @@ def test_a_refused_void_cancels_on_our_side_and_tells_the_merchant_and_operators
     assert gateway.voids() == []
 
     summary = release_holds(shop, gateway.client, date(2027, 1, 6), jst("2027-01-06", "09:00"), OPERATORS)
-    assert (summary["merchant_mails"], summary["operator_mails"], summary["refused"]) == (1, 1, 0)
+    assert (summary.merchant_mails, summary.operator_mails, summary.refused) == (1, 1, 0)
     [merchant_mail] = mails(shop, "authorization_void_refused")
     assert merchant_mail.recipient == "m1@example.jp"
     assert merchant_mail.dedupe_key == "authorization_void_refused:M1:2027-01-06"
@@ -251,7 +251,7 @@ def test_a_void_whose_answer_was_lost_is_settled_by_the_same_key(shop):
         assert "did not answer" in result.lines[0]
         server.heal()
         summary = release_holds(shop, gateway.client, date(2027, 1, 6), jst("2027-01-06", "09:00"), OPERATORS)
-        assert summary["voided"] == 1
+        assert summary.voided == 1
         assert authorizations(shop, "1") == [(1, 3000, 3000, "voided")]
         assert list(server.voids_executed.values()) == [1]  # executed once, answered twice
         gateway.client.close()
@@ -265,7 +265,7 @@ def test_a_slip_without_an_authorization_is_cancelled_and_changed_with_a_note(sh
     assert gateway.voids() == [] and gateway.authorizations() == []
 
 
-def run_reminders(engine, day: str) -> dict:
+def run_reminders(engine, day: str):
     with engine.begin() as connection:
         return remind_stale_slips(connection, date.fromisoformat(day), ReminderSettings(operator_email=OPERATORS))
 
@@ -275,11 +275,11 @@ def test_expiry_releases_the_hold_once(shop, gateway):
     authorized(shop, gateway, "2", "tok_void_refused_2")
     change_amount_with_authorization(shop, gateway.client, "M1", "1", 1000, AT)  # 2,000 voided already
     # Slip 3 has no authorization on record: it expires with nothing to void.
-    assert run_reminders(shop, "2027-02-26")["expiry_voids_planned"] == 0  # Friday: not expired yet
+    assert run_reminders(shop, "2027-02-26").expiry_voids_planned == 0  # Friday: not expired yet
     summary = run_reminders(shop, "2027-03-01")
-    assert summary["expired_marked"] == 3 and summary["expiry_voids_planned"] == 2
+    assert summary.expired_marked == 3 and summary.expiry_voids_planned == 2
     held = release_holds(shop, gateway.client, date(2027, 3, 1), jst("2027-03-01", "09:00"), OPERATORS)
-    assert (held["voided"], held["refused"], held["operator_mails"]) == (1, 1, 1)
+    assert (held.voided, held.refused, held.operator_mails) == (1, 1, 1)
     assert authorizations(shop, "1") == [(1, 3000, 3000, "expired")]
     assert authorizations(shop, "2") == [(1, 3000, 3000, "void_refused")]
     assert gateway.voids() == [2000, 1000]
@@ -288,7 +288,7 @@ def test_expiry_releases_the_hold_once(shop, gateway):
     # Re-runs of the day, and a backfill of the next: nothing voided or mailed twice.
     run_reminders(shop, "2027-03-01")
     release_holds(shop, gateway.client, date(2027, 3, 1), jst("2027-03-01", "10:00"), OPERATORS)
-    assert run_reminders(shop, "2027-03-02")["expiry_voids_planned"] == 0
+    assert run_reminders(shop, "2027-03-02").expiry_voids_planned == 0
     release_holds(shop, gateway.client, date(2027, 3, 2), jst("2027-03-02", "09:00"), OPERATORS)
     assert gateway.voids() == [2000, 1000]
     assert len(mails(shop, "authorization_void_refused")) == 1
@@ -300,7 +300,7 @@ def test_a_transmitted_slip_s_authorization_is_captured(shop, gateway):
     with shop.begin() as connection:
         connection.execute(update(slips).where(slips.c.slip_id == "1").values(
             confirmed_on=date(2026, 9, 1), confirmation_registered_at=jst("2026-09-01"), transmitted_on=date(2026, 9, 2)))
-    assert release_holds(shop, gateway.client, date(2027, 1, 6), AT, OPERATORS)["captured"] == 1
+    assert release_holds(shop, gateway.client, date(2027, 1, 6), AT, OPERATORS).captured == 1
     assert authorizations(shop, "1") == [(1, 3000, 0, "captured")]
 
 
@@ -325,7 +325,7 @@ def test_the_daily_run_releases_the_hold_of_an_increase_whose_answer_came_too_la
     with pytest.raises(SlipOperationError):
         change_amount_with_authorization(shop, gateway.client, "M1", "1", 5000, AT)  # held, answer lost
     summary = release_holds(shop, gateway.client, date(2027, 1, 6), jst("2027-01-06", "09:00"), OPERATORS)
-    assert (summary["late_authorizations_voided"], summary["voided"]) == (1, 1)
+    assert (summary.late_authorizations_voided, summary.voided) == (1, 1)
     assert amount_of(shop, "1") == 3000
     assert authorizations(shop, "1") == [(1, 3000, 0, "held"), (2, 2000, 2000, "voided")]
     assert gateway.voids() == [2000]

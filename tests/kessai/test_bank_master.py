@@ -74,7 +74,7 @@ def test_the_package_master_is_loaded_once_and_again_changes_nothing(engine):
     assert (len(master.banks), len(master.branches)) == (1146, 28944)
     with engine.begin() as connection:
         again = update_bank_master(connection, master, LOADED, LOADED.date())
-        assert again["changed"] is False
+        assert again.changed is False
         assert connection.execute(select(func.count()).select_from(bank_master_versions)).scalar() == 1
         assert connection.execute(select(func.count()).select_from(master_branches)).scalar() == 28944
         assert connection.execute(
@@ -88,16 +88,16 @@ def test_a_newer_master_without_a_branch_marks_it_merged_away_and_one_listing_it
                                     rename=(("0005", "001"), ("本店営業部", "ホンテンエイギヨウブ"))), version="2027-03")
     with engine.begin() as connection:
         done = update_bank_master(connection, newer, LOADED, LOADED.date())
-        assert done["branch_changes"] == {"added": 0, "changed": 1, "removed": 1}
-        assert done["bank_changes"] == {"added": 0, "changed": 0, "removed": 0}
+        assert done.branch_changes == {"added": 0, "changed": 1, "removed": 1}
+        assert done.bank_changes == {"added": 0, "changed": 0, "removed": 0}
         with pytest.raises(BankMasterError, match=r"^branch 002 of bank 0005 is no longer in the bank master since "
                                                   r"bank-master version 2027-03 \(merged away or closed\): check"):
             check_account(connection, "0005", "002")
         assert check_account(connection, "0005", "001").branch_kana == "ホンテンエイギヨウブ"
         # The same file again: nothing.
-        assert update_bank_master(connection, newer, LOADED, LOADED.date())["changed"] is False
+        assert update_bank_master(connection, newer, LOADED, LOADED.date()).changed is False
         back = update_bank_master(connection, package_master(), LOADED, LOADED.date())
-        assert back["branch_changes"] == {"added": 0, "changed": 2, "removed": 0}
+        assert back.branch_changes == {"added": 0, "changed": 2, "removed": 0}
         assert check_account(connection, "0005", "002").branch_name == "丸の内"
         assert connection.execute(select(func.count()).select_from(bank_master_versions)).scalar() == 3
 
@@ -200,7 +200,7 @@ def test_transfers_to_banks_and_branches_the_master_does_not_list_are_withheld_n
                            LOADED, LOADED.date())
     # 2027-02-24 builds the files of 2/25 and 2/26 (2/23 is 天皇誕生日).
     summary = run_payout_transfer_files(engine, D("2027-02-24"), tmp_path)
-    (payout,) = summary["payout_dates"]
+    (payout,) = summary.payout_dates
     assert (payout["payout_date"], payout["in_files"], payout["not_filed"]) == ("2027-02-25", 10_000, 90_000)
     parsed = parse_transfer_file((tmp_path / "transfers" / "2027-02-25" / payout["built"]).read_bytes())
     (transfer,) = parsed.transfers
@@ -208,7 +208,7 @@ def test_transfers_to_banks_and_branches_the_master_does_not_list_are_withheld_n
     assert (transfer.bank_code, transfer.bank_name, transfer.branch_code, transfer.branch_name) == (
         "0001", "ﾐｽﾞﾎ", "001", "ﾄｳｷﾖｳ")
     assert transfer.new_code == "1"  # the first transfer to merchant A
-    assert [(w["merchant_id"], w["reason"], w["slip_count"]) for w in summary["withheld"]] == [
+    assert [(w["merchant_id"], w["reason"], w["slip_count"]) for w in summary.withheld] == [
         ("B", "unknown_branch", 1), ("C", "unknown_bank", 1), ("D", "branch_merged_away", 1)]
     text = format_summary(summary)
     assert ("WITHHELD: merchant D, bank account {} (40,000 yen, payout 2027-02-25, closing 2027-01-31): branch 002 of "
@@ -222,7 +222,7 @@ def test_transfers_to_banks_and_branches_the_master_does_not_list_are_withheld_n
 
     # A re-run files nothing again and mails nothing again.
     again = run_payout_transfer_files(engine, D("2027-02-24"), tmp_path)
-    assert again["payout_dates"][0]["built"] is None and len(again["withheld"]) == 3
+    assert again.payout_dates[0]["built"] is None and len(again.withheld) == 3
     assert len(alerts(engine)) == 1
 
     # B's account is corrected to its real branch: the next run files it in a second file of 2/25.
@@ -230,7 +230,7 @@ def test_transfers_to_banks_and_branches_the_master_does_not_list_are_withheld_n
         connection.execute(update(bank_accounts).where(bank_accounts.c.bank_account_id == accounts["B"])
                            .values(branch_code="001"))
     later = run_payout_transfer_files(engine, D("2027-02-24"), tmp_path)
-    assert later["payout_dates"][0]["built"] == "sogofurikomi-20270225-02.txt"
+    assert later.payout_dates[0]["built"] == "sogofurikomi-20270225-02.txt"
     (b,) = parse_transfer_file((tmp_path / "transfers" / "2027-02-25" / "sogofurikomi-20270225-02.txt").read_bytes()).transfers
     assert (b.bank_name, b.branch_name, b.amount) == ("ﾐﾂﾋﾞｼﾕ-ｴﾌｼﾞｴｲ", "ﾎﾝﾃﾝ", 20_000)
     with engine.connect() as connection:
@@ -270,7 +270,7 @@ def test_new_code_marks_the_first_transfer_and_the_first_to_a_changed_account_an
         for closing in closings:
             run_payout_closing(engine, D(closing))
         summary = run_payout_transfer_files(engine, D(day), tmp_path)
-        built = next(p["built"] for p in summary["payout_dates"] if p["payout_date"] == payout)
+        built = next(p["built"] for p in summary.payout_dates if p["payout_date"] == payout)
         (t,) = parse_transfer_file((tmp_path / "transfers" / payout / built).read_bytes()).transfers
         codes.append((t.customer_code_2, t.new_code))
     # 1: the first transfer to the merchant; 0: the same account again; 2: the first to its new account.

@@ -30,7 +30,7 @@ def notice(connection, key: str, subject: str, body: str = "本文\n") -> int:
                         recipient=OPERATORS, subject=subject, body=body)
 
 
-def digest(engine, day: str, calendar=CALENDAR) -> dict:
+def digest(engine, day: str, calendar=CALENDAR):
     with engine.begin() as connection:
         return write_operator_digest(connection, D(day), calendar, now=at(day), operator_email=OPERATORS)
 
@@ -54,7 +54,7 @@ def test_one_digest_a_day_carries_each_notice_once_and_lists_the_urgent_mails(en
         )
     # Tuesday 2027-01-05.
     summary = digest(engine, "2027-01-05")
-    assert (summary["notices"], summary["immediate"], summary["unreachable_merchants"], summary["given_up_mails"]) == (2, 1, 1, 1)
+    assert (summary.notices, summary.immediate, summary.unreachable_merchants, summary.given_up_mails) == (2, 1, 1, 1)
     [mail] = digests(engine)
     assert (mail.recipient, mail.dedupe_key) == (OPERATORS, "operator_digest:2027-01-05")
     assert mail.subject == "[kessai] 運用担当者への本日のお知らせ 2027年1月5日（対応待ち2件・送信済みの至急連絡1件）"
@@ -79,17 +79,17 @@ def test_one_digest_a_day_carries_each_notice_once_and_lists_the_urgent_mails(en
     # A re-run of the day writes nothing; a notice written after the digest waits for the next one.
     with engine.begin() as connection:
         notice(connection, "stale_slip_digest:M2:2027-W01", "[kessai] メールアドレス未登録の店舗: M2 M2商店（…）")
-    assert digest(engine, "2027-01-05")["already_written"] is True
+    assert digest(engine, "2027-01-05").already_written is True
     assert len(digests(engine)) == 1
     nextday = digest(engine, "2027-01-06")
-    assert (nextday["notices"], nextday["immediate"]) == (1, 0)
+    assert (nextday.notices, nextday.immediate) == (1, 0)
     later = digests(engine)[1]
     assert later.subject == "[kessai] 運用担当者への本日のお知らせ 2027年1月6日（対応待ち1件）"
     assert "M2 M2商店" in later.body and "M1 M1商店" not in later.body and "mail_id 7" not in later.body
 
 
 def test_a_day_with_nothing_sends_nothing_and_weekends_and_closures_are_not_digest_days(engine):
-    assert digest(engine, "2027-01-05") == {
+    assert digest(engine, "2027-01-05").as_dict() == {
         "business_date": "2027-01-05", "notices": 0, "immediate": 0, "digest_mail_id": None,
     }
     with pytest.raises(BusinessDateError, match=r"2027-01-09 is not a business day in Japan \(Saturday\).*next one is 2027-01-12"):
@@ -98,6 +98,6 @@ def test_a_day_with_nothing_sends_nothing_and_weekends_and_closures_are_not_dige
         declare_closure(connection, D("2027-01-07"), "system maintenance")
         notice(connection, "given_up:9:x", "[kessai] メールを送信できませんでした (mail_id 9)")
         calendar = load_calendar(connection)
-    assert "closed" in digest(engine, "2027-01-07", calendar)
+    assert digest(engine, "2027-01-07", calendar).closed
     assert digests(engine) == []
-    assert digest(engine, "2027-01-08", calendar)["notices"] == 1
+    assert digest(engine, "2027-01-08", calendar).notices == 1

@@ -23,10 +23,10 @@ from payout_builders import add_bank_account, add_merchant, add_slip, at, statem
 D = date.fromisoformat
 
 
-def close(engine, *days: str) -> dict:
+def close(engine, *days: str):
     """Run the closings up to each day given, every 15th and month end in order (closings run in
     order); returns the summary of the last."""
-    summary = {}
+    summary = None
     for day in days:
         with engine.connect() as connection:
             last = connection.execute(select(func.max(payout_closings.c.closing_date))).scalar()
@@ -36,7 +36,7 @@ def close(engine, *days: str) -> dict:
     return summary
 
 
-def adjust(connection, merchant_id: str, amount: int, when, kind: str = "chargeback", reason: str = "case 1") -> dict:
+def adjust(connection, merchant_id: str, amount: int, when, kind: str = "chargeback", reason: str = "case 1"):
     return register_adjustment(connection, merchant_id, amount, kind=kind, reason=reason, created_by="tanaka", now=when)
 
 
@@ -58,7 +58,7 @@ def test_a_chargeback_larger_than_the_month_carries_a_debt_over_two_closings(eng
         add_slip(connection, "M1", 90_000, registered_at=at("2027-04-12"))
         added = adjust(connection, "M1", -130_000, at("2027-02-10", "10:00"), reason="JCB case 4711")
         adjust(connection, "M1", 5_000, at("2027-04-20"), kind="correction", reason="fee refunded")
-    assert (added["effective_on"], added["closing_date"]) == (D("2027-02-10"), D("2027-02-28"))
+    assert (added.effective_on, added.closing_date) == (D("2027-02-10"), D("2027-02-28"))
 
     close(engine, "2027-01-31", "2027-02-28")
     with engine.connect() as connection:
@@ -79,8 +79,8 @@ def test_a_chargeback_larger_than_the_month_carries_a_debt_over_two_closings(eng
     assert summary_rows[1][summary_rows[0].index("status")] == "debt carried forward"
 
     summary = close(engine, "2027-03-31")
-    assert (summary["debts"], summary["carried_forward"], summary["net"], summary["transfers"]) == (1, -60_000, 0, 0)
-    assert "1 carrying a debt" in format_summary({**summary, "dry_run": False})
+    assert (summary.debts, summary.carried_forward, summary.net, summary.transfers) == (1, -60_000, 0, 0)
+    assert "1 carrying a debt" in format_summary(summary)
     april = close(engine, "2027-04-30")
     with engine.connect() as connection:
         assert amounts(statement(connection, "M1", "2027-03-31")) == (50_000, 0, -110_000, 0, 0, -60_000)
@@ -90,12 +90,12 @@ def test_a_chargeback_larger_than_the_month_carries_a_debt_over_two_closings(eng
         ).all()
     assert amounts(final) == (90_000, 5_000, -60_000, 220, 34_780, 0)
     assert final["transfers"] == {account: 34_780}
-    assert april["adjustments"] == 5_000
+    assert april.adjustments == 5_000
     assert [(int(a), c) for a, c in taken] == [(-130_000, D("2027-02-28")), (5_000, D("2027-04-30"))]
 
     # A backfill (re-run) of February after April ran gives the same statement and changes nothing.
     again = run_payout_closing(engine, D("2027-02-28"))
-    assert (again["rerun"], again["statements_added"], again["carried_forward"], again["adjustments"]) == (
+    assert (again.rerun, again.statements_added, again.carried_forward, again.adjustments) == (
         True, 0, -110_000, -130_000)
     with engine.connect() as connection:
         assert statement(connection, "M1", "2027-02-28") == february
@@ -115,7 +115,7 @@ def test_an_adjustment_belongs_to_the_closing_of_its_date_in_japan(engine):
         adjust(connection, "M1", -1_000, at("2027-02-28", "23:30"))
         late = adjust(connection, "M1", -2_000, at("2027-03-01", "00:30"))
         march = adjust(connection, "T1", -3_000, at("2027-03-03"), kind="reversal")
-    assert (late["closing_date"], march["closing_date"]) == (D("2027-03-31"), D("2027-03-15"))
+    assert (late.closing_date, march.closing_date) == (D("2027-03-31"), D("2027-03-15"))
     close(engine, "2027-02-15", "2027-03-31")
     with engine.connect() as connection:
         assert amounts(statement(connection, "M1", "2027-02-28")) == (30_000, -1_000, 0, 0, 29_000, 0)

@@ -23,8 +23,8 @@ from payout_builders import add_bank_account, add_merchant, add_slip, at, statem
 D = date.fromisoformat
 
 
-def close(engine, *days: str, dry_run: bool = False) -> dict:
-    summary = {}
+def close(engine, *days: str, dry_run: bool = False):
+    summary = None
     for day in days:
         summary = run_payout_closing(engine, D(day), dry_run=dry_run)
     return summary
@@ -86,7 +86,7 @@ def test_faq_backdated_confirmation_goes_to_the_next_closing(engine):
 
     summary = close(engine, "2027-01-31")
     # The closing fills the closing dates of what it may pay; the others wait for theirs.
-    assert summary["closing_dates_filled"] == 1
+    assert summary.closing_dates_filled == 1
     assert closing_date_of(engine, on_time) == D("2027-01-31")
     assert closing_date_of(engine, faq) is closing_date_of(engine, after_midnight) is None
     with engine.connect() as connection:
@@ -115,7 +115,7 @@ def test_twice_monthly_closings_and_future_dated_confirmations(engine):
         add_slip(connection, "M1", 16_000, registered_at=at("2027-01-10"))
 
     fifteenth = close(engine, "2027-01-15")
-    assert fifteenth["cycles"] == ["twice_monthly"] and fifteenth["statements"] == 1
+    assert fifteenth.cycles == ["twice_monthly"] and fifteenth.statements == 1
     month_end = close(engine, "2027-01-31")
     with engine.connect() as connection:
         t_15 = statement(connection, "T1", "2027-01-15")
@@ -125,7 +125,7 @@ def test_twice_monthly_closings_and_future_dated_confirmations(engine):
     assert (t_15["slip_count"], t_15["gross_amount"], t_15["payout_date"]) == (2, 3_000, D("2027-01-25"))
     assert (t_31["slip_count"], t_31["gross_amount"], t_31["payout_date"]) == (2, 12_000, D("2027-02-10"))
     assert (m_31["slip_count"], m_31["gross_amount"], m_31["payout_date"]) == (1, 16_000, D("2027-02-25"))
-    assert month_end["statements"] == 2 and month_end["payout_dates"] == {
+    assert month_end.statements == 2 and month_end.as_dict()["payout_dates"] == {
         "monthly": "2027-02-25",
         "twice_monthly": "2027-02-10",
     }
@@ -304,7 +304,7 @@ def test_a_merchant_without_any_bank_account_stops_the_closing(engine):
         assert connection.execute(select(func.count()).select_from(payout_closings)).scalar() == 0
     with engine.begin() as connection:
         add_bank_account(connection, "M2", at("2026-12-01"))
-    assert close(engine, "2027-01-31")["statements"] == 2
+    assert close(engine, "2027-01-31").statements == 2
 
 
 # -- runs, re-runs, order, backfills ------------------------------------------------------------
@@ -316,7 +316,7 @@ def test_dry_run_writes_nothing(engine):
         add_bank_account(connection, "M1", at("2026-12-01"))
         slip = add_slip(connection, "M1", 1_000, registered_at=at("2027-01-10"))
     summary = close(engine, "2027-01-31", dry_run=True)
-    assert (summary["dry_run"], summary["statements"], summary["net"]) == (True, 1, 1_000)
+    assert (summary.dry_run, summary.statements, summary.net) == (True, 1, 1_000)
     assert closing_date_of(engine, slip) is None
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(payout_statements)).scalar() == 0
@@ -338,8 +338,8 @@ def test_a_rerun_finds_the_same_statements_and_changes_nothing(engine):
     with engine.connect() as connection:
         assert statement(connection, "M1", "2027-01-31") == before
         assert connection.execute(select(payout_statements.c.statement_id, payout_statements.c.created_at)).all() == ids
-    assert (again["rerun"], again["statements_added"], first["statements_added"]) == (True, 0, 1)
-    assert {k: again[k] for k in ("gross", "fee", "net")} == {k: first[k] for k in ("gross", "fee", "net")}
+    assert (again.rerun, again.statements_added, first.statements_added) == (True, 0, 1)
+    assert (again.gross, again.fee, again.net) == (first.gross, first.fee, first.net)
 
 
 def test_a_rerun_refuses_when_the_slips_changed_after_the_closing(engine):
@@ -421,7 +421,7 @@ def test_misassigned_slips_move_on_to_a_later_closing(engine):
         # Written with the 1/15 closing although registered on 1/20: it cannot be in that closing.
         late = add_slip(connection, "M1", 2_000, registered_at=at("2027-01-20"), closing_date="2027-01-15")
     fifteenth = close(engine, "2027-01-15")
-    assert (fifteenth["statements"], fifteenth["slips_moved_to_later_closings"]) == (0, 2)
+    assert (fifteenth.statements, fifteenth.slips_moved_to_later_closings) == (0, 2)
     assert closing_date_of(engine, off_cycle) == closing_date_of(engine, late) == D("2027-01-31")
     close(engine, "2027-01-31")
     with engine.connect() as connection:
@@ -440,7 +440,7 @@ def test_a_slip_written_after_its_closing_ran_is_paid_in_the_next_open_one(engin
         late_m = add_slip(connection, "M1", 2_000, registered_at=at("2027-01-20"))
         late_t = add_slip(connection, "T1", 4_000, registered_at=at("2027-01-21"))
     fifteenth = close(engine, "2027-02-15")
-    assert (fifteenth["closing_dates_filled"], fifteenth["slips_written_after_their_closing"]) == (2, 2)
+    assert (fifteenth.closing_dates_filled, fifteenth.slips_written_after_their_closing) == (2, 2)
     # Not 1/31, which ran: the first closing still open of each cycle.
     assert closing_date_of(engine, late_t) == D("2027-02-15")
     assert closing_date_of(engine, late_m) == D("2027-02-28")
@@ -464,8 +464,8 @@ def test_transfers_total_the_statements_net(engine):
     with engine.connect() as connection:
         transferred = connection.execute(select(func.sum(payout_transfers.c.amount))).scalar()
         net = connection.execute(select(func.sum(payout_statements.c.net_amount))).scalar()
-    assert int(transferred) == int(net) == summary["net"] == summary["transfer_total"]
-    assert summary["transfers"] == 10
+    assert int(transferred) == int(net) == summary.net == summary.transfer_total
+    assert summary.transfers == 10
 
 
 def test_statements_are_unique_per_merchant_and_closing(engine):

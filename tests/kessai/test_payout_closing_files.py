@@ -78,7 +78,7 @@ def test_statement_csv_and_closing_summary(engine, tmp_path):
     run_payout_closing(engine, D("2027-01-31"))
     summary = run_statement_files(engine, D("2027-01-31"), tmp_path)
     folder = tmp_path / "statements" / "2027-01-31"
-    assert summary == {"closing_date": "2027-01-31", "directory": str(folder), "statement_files": 2, "slip_files": 2,
+    assert summary.as_dict() == {"closing_date": "2027-01-31", "directory": str(folder), "statement_files": 2, "slip_files": 2,
                        "dry_run": False}
     assert sorted(p.name for p in folder.iterdir()) == [
         "closing-summary.csv", "slips-M1.csv", "slips-M2%2FX.csv", "statement-M1.csv", "statement-M2%2FX.csv"]
@@ -126,7 +126,7 @@ def test_statement_csv_and_closing_summary(engine, tmp_path):
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     run_statement_files(engine, D("2027-01-31"), tmp_path)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
-    assert run_statement_files(engine, D("2027-01-31"), tmp_path / "dry", dry_run=True)["slip_files"] == 2
+    assert run_statement_files(engine, D("2027-01-31"), tmp_path / "dry", dry_run=True).slip_files == 2
     assert not (tmp_path / "dry").exists()
 
 
@@ -179,9 +179,9 @@ def test_the_file_is_built_two_business_days_before_the_payout_and_reads_back(en
     with engine.begin() as connection:
         connection.execute(update(bank_accounts).where(bank_accounts.c.merchant_id == "T3").values(holder_kana="サトウ"))
     # 4/30: 5/8 is three business days ahead: nothing yet.
-    assert run_payout_transfer_files(engine, D("2026-04-30"), tmp_path)["payout_dates"] == []
+    assert run_payout_transfer_files(engine, D("2026-04-30"), tmp_path).payout_dates == []
     summary = run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
-    (payout,) = summary["payout_dates"]
+    (payout,) = summary.payout_dates
     assert payout["payout_date"] == "2026-05-08" and payout["built"] == "sogofurikomi-20260508-01.txt"
     # T1: 50,000 (old account) + 30,000 - 330 (new account); T2 70,000; T3 9,000.
     assert (payout["statements_net"], payout["in_files"], payout["not_filed"]) == (158_670, 158_670, 0)
@@ -209,11 +209,11 @@ def test_a_name_that_cannot_be_converted_is_left_out_and_named(engine, tmp_path,
     with engine.begin() as connection:
         connection.execute(update(bank_accounts).where(bank_accounts.c.merchant_id == "T3").values(holder_kana="サトウショウテン"))
     summary = run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
-    assert summary["payout_dates"][0]["built"] == "sogofurikomi-20260508-02.txt"
+    assert summary.payout_dates[0]["built"] == "sogofurikomi-20260508-02.txt"
     second = parse_transfer_file((folder / "sogofurikomi-20260508-02.txt").read_bytes())
     assert [(t.holder_name, t.amount) for t in second.transfers] == [("ｻﾄｳｼﾖｳﾃﾝ", 9_000)]
     assert (folder / "sogofurikomi-20260508-01.txt").read_bytes() == first
-    assert summary["payout_dates"][0]["in_files"] == 158_670
+    assert summary.payout_dates[0]["in_files"] == 158_670
 
 
 def test_a_rerun_builds_nothing_again_and_restores_a_lost_file(engine, tmp_path, remitter):
@@ -229,9 +229,9 @@ def test_a_rerun_builds_nothing_again_and_restores_a_lost_file(engine, tmp_path,
 
     # The next business day's run still has 5/8 in its window: it builds nothing new.
     again = run_payout_transfer_files(engine, D("2026-05-07"), tmp_path)
-    assert again["payout_dates"][0]["built"] is None and again["restored"] == [] and again["overdue"] == []
+    assert again.payout_dates[0]["built"] is None and again.restored == [] and again.overdue == []
     path.unlink()
-    assert run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)["restored"] == [str(path)]
+    assert run_payout_transfer_files(engine, D("2026-05-01"), tmp_path).restored == [str(path)]
     assert path.read_bytes() == built
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(payout_transfer_files)).scalar() == 1
@@ -257,7 +257,7 @@ def test_the_file_waits_for_the_closing_that_pays_on_its_date(engine, tmp_path, 
         run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
     # 4/15 is paid on 4/24 (4/25 is a Saturday), built on 4/22: two business days before.
     summary = run_payout_transfer_files(engine, D("2026-04-22"), tmp_path)
-    assert [p["payout_date"] for p in summary["payout_dates"]] == ["2026-04-24"]
+    assert [p["payout_date"] for p in summary.payout_dates] == ["2026-04-24"]
 
 
 def test_remitter_and_lead_days_from_the_settings_table(engine, tmp_path, monkeypatch):
@@ -272,9 +272,9 @@ def test_remitter_and_lead_days_from_the_settings_table(engine, tmp_path, monkey
         )
         connection.execute(update(bank_accounts).where(bank_accounts.c.merchant_id == "T3").values(holder_kana="ｻﾄｳ"))
     # One business day ahead of 5/1 is 5/7 only.
-    assert run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)["payout_dates"] == []
+    assert run_payout_transfer_files(engine, D("2026-05-01"), tmp_path).payout_dates == []
     monkeypatch.setenv("KESSAI_TRANSFER_LEAD_DAYS", "2")  # the environment wins
-    assert run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)["payout_dates"][0]["in_files"] == 158_670
+    assert run_payout_transfer_files(engine, D("2026-05-01"), tmp_path).payout_dates[0]["in_files"] == 158_670
 
 
 def test_dry_runs_closed_days_and_holidays(engine, tmp_path, remitter):
@@ -282,7 +282,7 @@ def test_dry_runs_closed_days_and_holidays(engine, tmp_path, remitter):
     with engine.begin() as connection:
         connection.execute(update(bank_accounts).where(bank_accounts.c.merchant_id == "T3").values(holder_kana="ｻﾄｳ"))
     dry = run_payout_transfer_files(engine, D("2026-05-01"), tmp_path, dry_run=True)
-    assert dry["dry_run"] and dry["payout_dates"][0]["built"] == "sogofurikomi-20260508-01.txt"
+    assert dry.dry_run and dry.payout_dates[0]["built"] == "sogofurikomi-20260508-01.txt"
     assert not (tmp_path / "transfers").exists()
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(payout_transfer_files)).scalar() == 0
@@ -291,7 +291,7 @@ def test_dry_runs_closed_days_and_holidays(engine, tmp_path, remitter):
         run_payout_transfer_files(engine, D("2026-05-05"), tmp_path)
     with engine.begin() as connection:
         declare_closure(connection, D("2026-05-01"), "system maintenance")
-    assert run_payout_transfer_files(engine, D("2026-05-01"), tmp_path) == {
+    assert run_payout_transfer_files(engine, D("2026-05-01"), tmp_path).as_dict() == {
         "business_date": "2026-05-01",
         "closed": "2026-05-01 was declared closed (臨時休業日): no transfer file is built on it",
     }
@@ -305,7 +305,7 @@ def test_transfers_left_in_no_file_past_their_payout_date_are_reported(engine, t
     with pytest.raises(TransferFileError, match="merchant T3"):
         run_payout_transfer_files(engine, D("2026-05-07"), tmp_path)
     summary = run_payout_transfer_files(engine, D("2026-05-11"), tmp_path)
-    assert summary["overdue"] == [{"payout_date": "2026-05-08", "transfers": 1, "amount": 9_000}]
+    assert summary.overdue == [{"payout_date": "2026-05-08", "transfers": 1, "amount": 9_000}]
 
 
 def test_a_transfer_with_a_slip_not_transmitted_is_left_out_and_the_operators_alerted_once(engine, tmp_path, remitter):
@@ -317,12 +317,12 @@ def test_a_transfer_with_a_slip_not_transmitted_is_left_out_and_the_operators_al
         connection.execute(update(slips).where(slips.c.merchant_id == "T2").values(transmitted_on=None))
 
     summary = run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
-    (payout,) = summary["payout_dates"]
+    (payout,) = summary.payout_dates
     # Filed: T1 50,000 + 29,670 and T3 9,000; T2's 70,000 is in no file.
     assert (payout["built"], payout["in_files"], payout["not_filed"]) == ("sogofurikomi-20260508-01.txt", 88_670, 70_000)
     parsed = parse_transfer_file((tmp_path / "transfers" / "2026-05-08" / payout["built"]).read_bytes())
     assert [t.customer_code_2 for t in parsed.transfers] == [accounts["T1-old"], accounts["T1-new"], accounts["T3"]]
-    (withheld,) = summary["withheld"]
+    (withheld,) = summary.withheld
     assert (withheld["merchant_id"], withheld["bank_account_id"], withheld["amount"], withheld["slip_count"],
             withheld["slip_amount"], withheld["closing_date"]) == ("T2", accounts["T2"], 70_000, 1, 70_000, "2026-04-30")
     assert "WITHHELD: merchant T2" in format_summary(summary)
@@ -341,15 +341,15 @@ def test_a_transfer_with_a_slip_not_transmitted_is_left_out_and_the_operators_al
 
     # A re-run of 5/1 builds nothing and mails nothing again.
     again = run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
-    assert again["payout_dates"][0]["built"] is None and len(again["withheld"]) == 1
+    assert again.payout_dates[0]["built"] is None and len(again.withheld) == 1
     assert len(alerts()) == 1
 
     # The slip went out on Thursday 5/7: the run of 5/7 files T2 in a second file for 5/8.
     with engine.begin() as connection:
         connection.execute(update(slips).where(slips.c.merchant_id == "T2").values(transmitted_on=D("2026-05-07")))
     later = run_payout_transfer_files(engine, D("2026-05-07"), tmp_path)
-    assert later["withheld"] == [] and later["payout_dates"][0]["built"] == "sogofurikomi-20260508-02.txt"
-    assert (later["payout_dates"][0]["in_files"], later["payout_dates"][0]["not_filed"]) == (158_670, 0)
+    assert later.withheld == [] and later.payout_dates[0]["built"] == "sogofurikomi-20260508-02.txt"
+    assert (later.payout_dates[0]["in_files"], later.payout_dates[0]["not_filed"]) == (158_670, 0)
     assert len(alerts()) == 1
     with engine.connect() as connection:
         recorded = connection.execute(select(payout_withheld_transfers)).mappings().all()

@@ -21,8 +21,8 @@ from payout_builders import add_bank_account, add_merchant, add_slip, at, statem
 D = date.fromisoformat
 
 
-def close(engine, *days: str) -> dict:
-    summary = {}
+def close(engine, *days: str):
+    summary = None
     for day in days:
         summary = run_payout_closing(engine, D(day))
     return summary
@@ -85,12 +85,12 @@ def test_a_held_back_slip_is_paid_with_the_first_closing_after_it_went_out(engin
             .order_by(slips.c.slip_id)
         ).all()
     assert sorted(held_rows) == sorted([(slip["held"], "unknown_card_company"), (slip["missed"], "not_transmitted")])
-    assert summary["held_back"] == {
+    assert summary.held_back == {
         "slips": 2, "amount": 17_000,
         "reasons": {"not_transmitted": {"slips": 1, "amount": 7_000},
                     "unknown_card_company": {"slips": 1, "amount": 10_000}},
     }
-    assert "2 slips (17,000 yen) held back" in format_summary({**summary, "dry_run": False})
+    assert "2 slips (17,000 yen) held back" in format_summary(summary)
     # Both moved to the merchant's next closing, February's end.
     assert closing_date_of(engine, slip["held"]) == closing_date_of(engine, slip["missed"]) == D("2027-02-28")
 
@@ -104,8 +104,8 @@ def test_a_held_back_slip_is_paid_with_the_first_closing_after_it_went_out(engin
     # Paid in February, its line saying 1 slip of 10,000 yen was held back by an earlier closing.
     assert (february["slip_count"], february["gross_amount"], february["net_amount"]) == (1, 10_000, 10_000)
     assert february["lines"] == [("visa_master", 1, 1, 10_000, 0)]
-    assert summary["paid_late"] == {"slips": 1, "amount": 10_000}
-    assert summary["held_back"]["reasons"] == {"not_transmitted": {"slips": 1, "amount": 7_000}}
+    assert summary.paid_late == {"slips": 1, "amount": 10_000}
+    assert summary.held_back["reasons"] == {"not_transmitted": {"slips": 1, "amount": 7_000}}
 
     # The slip that never goes out is never paid: held back again in March, on a statement of no slips.
     summary = close(engine, "2027-03-15", "2027-03-31")
@@ -113,7 +113,7 @@ def test_a_held_back_slip_is_paid_with_the_first_closing_after_it_went_out(engin
         march = statement(connection, "M1", "2027-03-31")
         files = statement_files(connection, D("2027-02-28"))
     assert (march["slip_count"], march["gross_amount"], march["net_amount"], march["transfers"]) == (0, 0, 0, {})
-    assert summary["held_back"]["slips"] == 1 and closing_date_of(engine, slip["missed"]) == D("2027-04-30")
+    assert summary.held_back["slips"] == 1 and closing_date_of(engine, slip["missed"]) == D("2027-04-30")
     assert january_statement["gross_amount"] + february["gross_amount"] == 20_000  # all but the 7,000
 
     # The February statement file: the line with the slip paid late, the slip held back and why.
@@ -134,7 +134,7 @@ def test_a_held_back_slip_is_paid_with_the_first_closing_after_it_went_out(engin
 
     # A re-run of January, after all that, finds its statement as issued.
     rerun = close(engine, "2027-01-31")
-    assert rerun["rerun"] and rerun["held_back"]["slips"] == 2
+    assert rerun.rerun and rerun.held_back["slips"] == 2
     with engine.connect() as connection:
         assert statement(connection, "M1", "2027-01-31") == january_statement
 
@@ -151,7 +151,7 @@ def test_a_backfill_after_the_held_slip_went_out_gives_the_statement_of_the_run_
                                    .values(transmitted_on=D("2027-02-01")))
         summary = close(engine, "2027-01-31")
         with engine.connect() as connection:
-            statements.append((statement(connection, "M1", "2027-01-31"), summary["held_back"],
+            statements.append((statement(connection, "M1", "2027-01-31"), summary.held_back,
                                closing_date_of(engine, slip["held"])))
         engine.dispose()
     assert statements[0] == statements[1]

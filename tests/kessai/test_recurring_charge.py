@@ -42,7 +42,7 @@ def seed(engine, tokens: dict[str, str], amount: int = 1000) -> None:
         create_recurring_slips(connection, FEBRUARY)
 
 
-def charge(engine, gateway, options: ChargeOptions = OPTIONS) -> dict:
+def charge(engine, gateway, options: ChargeOptions = OPTIONS):
     with engine.connect() as connection:
         return charge_cycle(connection, FEBRUARY, gateway, clock=clock, options=options)
 
@@ -78,7 +78,7 @@ def test_the_simulator_charges_pays_on_the_charge_day_and_records_every_attempt(
     summary = charge(engine, SimulatorGateway())
 
     # Amounts are 1000 x the subscription's position: OK1 1000, OK2 2000, DECLINE 3000, TIMEOUT 4000.
-    assert summary == {
+    assert summary.as_dict() == {
         "billing_month": "2027-02", "charge_date": "2027-03-01",
         "attempted": 4,
         "succeeded": 3, "succeeded_amount": 1000 + 2000 + 4000,
@@ -114,7 +114,7 @@ def test_the_simulator_charges_pays_on_the_charge_day_and_records_every_attempt(
 
     # A re-run changes nothing: nothing is left to charge or settle.
     again = charge(engine, SimulatorGateway())
-    assert (again["attempted"], again["unknown_resolved"], again["unresolved"]) == (0, {}, 0)
+    assert (again.attempted, again.unknown_resolved, again.unresolved) == (0, {}, 0)
     with engine.connect() as connection:
         assert attempt_rows(connection) == attempts
 
@@ -130,17 +130,17 @@ def test_http_gateway_charges_each_slip_exactly_once(engine, gateway_server):
     executed = {sid: gateway_server.executed[key] for sid, key in keys.items()}
     # Every key charged at most once; the rejected card never executed.
     assert executed == {**{sid: 1 for sid in tokens}, "S-REJECT": 0}
-    assert (summary["succeeded"], summary["unresolved"], summary["chargeable"]) == (8 + 3, 0, 0)
+    assert (summary.succeeded, summary.unresolved, summary.chargeable) == (8 + 3, 0, 0)
     # An invalid card token is an answer about the card: final, like the issuer's decline.
-    assert summary["failed_by_reason"] == {"insufficient_funds": 1, "rejected_422_invalid_card_token": 1}
+    assert summary.failed_by_reason == {"insufficient_funds": 1, "rejected_422_invalid_card_token": 1}
     # S-FLAKY's 503 was repeated by the client and charged: not a fault; S-TIMEOUT's was.
-    assert summary["faults_by_reason"] == {"timeout": 1}
+    assert summary.faults_by_reason == {"timeout": 1}
     state = paid(engine)
     assert {sid for sid, day in state.items() if day is None} == {"S-DECLINE", "S-REJECT"}
     assert set(state.values()) == {None, D("2027-03-01")}
 
     requests_before = sum(gateway_server.seen.values())
-    assert charge(engine, http_gateway(gateway_server))["attempted"] == 0
+    assert charge(engine, http_gateway(gateway_server)).attempted == 0
     assert sum(gateway_server.seen.values()) == requests_before
 
 
@@ -184,7 +184,7 @@ def test_a_run_killed_between_pending_and_outcome_is_settled_by_lookup_and_never
     assert 4 <= executed_before <= 6  # the answered ones, the lost one, maybe one of its batch
 
     summary = charge(engine, http_gateway(gateway_server))
-    assert summary["unknown_resolved"].get("succeeded", 0) >= 1
+    assert summary.unknown_resolved.get("succeeded", 0) >= 1
     keys = keys_by_subscription(engine)
     assert {sid: gateway_server.executed[key] for sid, key in keys.items()} == {sid: 1 for sid in tokens}
     assert set(paid(engine).values()) == {D("2027-03-01")}
@@ -212,8 +212,8 @@ def test_a_gateway_outage_leaves_outcomes_unknown_until_a_later_run_settles_them
 
     gateway_server.heal()
     summary = charge(engine, http_gateway(gateway_server))
-    assert summary["unresolved"] == 0
-    assert summary["unknown_resolved"]["succeeded"] == 1  # the charge whose answer was lost
+    assert summary.unresolved == 0
+    assert summary.unknown_resolved["succeeded"] == 1  # the charge whose answer was lost
     keys = keys_by_subscription(engine)
     assert {sid: gateway_server.executed[key] for sid, key in keys.items()} == {sid: 1 for sid in tokens}
     assert set(paid(engine).values()) == {D("2027-03-01")}
@@ -227,6 +227,6 @@ def test_a_dry_run_preview_counts_and_changes_nothing(engine):
     with engine.connect() as connection:
         preview = preview_charges(connection, FEBRUARY)
         connection.rollback()
-    assert preview == {"billing_month": "2027-02", "charge_date": "2027-03-01", "slips_to_create": 2,
-                       "to_look_up": 0, "to_charge": 2, "to_charge_amount": 1000}
+    assert preview.as_dict() == {"billing_month": "2027-02", "charge_date": "2027-03-01", "slips_to_create": 2,
+                                 "to_look_up": 0, "to_charge": 2, "to_charge_amount": 1000}
     assert paid(engine) == {}

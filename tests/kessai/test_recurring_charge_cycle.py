@@ -68,8 +68,8 @@ def test_slips_of_active_subscriptions_started_before_the_billing_month(engine):
         add_subscription(connection, "S-OTHER", "M2", amount=3000, created_at=japan_time(2026, 11, 3))
 
         summary = create_recurring_slips(connection, FEBRUARY)
-        assert (summary["created"], summary["created_amount"]) == (3, 980 + 1500 + 3000)
-        assert summary["numbered_subscriptions"] == 6
+        assert (summary.created, summary.created_amount) == (3, 980 + 1500 + 3000)
+        assert summary.numbered_subscriptions == 6
         created = slip_rows(connection, FEBRUARY.billing_month)
         assert set(created) == {"S-JAN", "S-LATE-JAN", "S-OTHER"}
         # Each merchant numbers its subscriptions in order of creation, stopped ones included. M1's:
@@ -96,12 +96,12 @@ def test_a_rerun_creates_no_slip_twice(engine):
     with engine.begin() as connection:
         add_merchant(connection, "M1")
         add_subscription(connection, "S1", "M1")
-        assert create_recurring_slips(connection, FEBRUARY)["created"] == 1
+        assert create_recurring_slips(connection, FEBRUARY).created == 1
         again = create_recurring_slips(connection, FEBRUARY)
-        assert (again["created"], again["numbered_subscriptions"]) == (0, 0)
+        assert (again.created, again.numbered_subscriptions) == (0, 0)
         # The next month gets its own slip with the same subscription number.
         march = ChargeCycle(D("2027-03-01"), D("2027-03-29"))
-        assert create_recurring_slips(connection, march)["created"] == 1
+        assert create_recurring_slips(connection, march).created == 1
         numbers = [row["slip_id"] for row in connection.execute(select(slips.c.slip_id).order_by(slips.c.id)).mappings()]
         assert numbers == ["900000000001202702", "900000000001202703"]
 
@@ -120,7 +120,7 @@ def test_a_slip_number_the_merchant_already_uses_is_never_reused(engine):
             )
         summary = create_recurring_slips(connection, FEBRUARY)
         # S2 is renumbered to 3 (M1's highest + 1), still taken, then to 4.
-        assert summary["renumbered_subscriptions"] == ["S2", "S2"]
+        assert summary.renumbered_subscriptions == ["S2", "S2"]
         assert {k: v["slip_id"] for k, v in slip_rows(connection, FEBRUARY.billing_month).items()} == {
             "S1": "900000000001202702", "S2": "900000000004202702", "S3": "900000000001202702",
         }
@@ -136,5 +136,5 @@ def test_a_closed_cycle_gets_no_new_slip(engine):
                 paid_amount=0, failed_count=0, failed_amount=0, closed_at=japan_time(2027, 3, 1, 10, 30),
             )
         )
-        assert create_recurring_slips(connection, FEBRUARY)["cycle_closed"] is True
+        assert create_recurring_slips(connection, FEBRUARY).cycle_closed is True
         assert slip_rows(connection, FEBRUARY.billing_month) == {}

@@ -48,7 +48,7 @@ def seed_and_charge(engine) -> None:
         charge_cycle(connection, FEBRUARY, SimulatorGateway(), clock=clock, options=OPTIONS)
 
 
-def notify(engine) -> dict:
+def notify(engine):
     with engine.begin() as connection:
         return notify_failures(connection, FEBRUARY, clock=clock)
 
@@ -56,7 +56,7 @@ def notify(engine) -> dict:
 def test_failures_are_the_slips_without_payment_date_and_each_gets_its_mail_once(engine):
     seed_and_charge(engine)
     summary = notify(engine)
-    assert summary == {
+    assert summary.as_dict() == {
         "billing_month": "2027-02", "charge_date": "2027-03-01",
         # Paid: S-OK1 1200, S-OK2 2000 (its timeout settled by lookup), S-M3 600.
         "slip_count": 8, "paid_count": 3, "paid_amount": 1200 + 2000 + 600,
@@ -114,14 +114,14 @@ def test_failures_are_the_slips_without_payment_date_and_each_gets_its_mail_once
 
     # The cycle is closed with its totals; a re-run writes no mail and charges nothing.
     again = notify(engine)
-    assert again["cycle_closed"] is True and again["failed_count"] == 5 and again["paid_amount"] == 3800
+    assert again.cycle_closed is True and again.failed_count == 5 and again.paid_amount == 3800
     with engine.connect() as connection:
         assert outbox_rows(connection) == mails
         closed = connection.execute(select(recurring_charge_cycles)).mappings().one()
         assert (closed["charge_date"], closed["slip_count"], closed["failed_amount"]) == (D("2027-03-01"), 8, 19000)
         attempts = attempt_rows(connection)
-        assert charge_cycle(connection, FEBRUARY, SimulatorGateway(), clock=clock, options=OPTIONS)["cycle_closed"]
-        assert create_recurring_slips(connection, FEBRUARY)["cycle_closed"]
+        assert charge_cycle(connection, FEBRUARY, SimulatorGateway(), clock=clock, options=OPTIONS).cycle_closed
+        assert create_recurring_slips(connection, FEBRUARY).cycle_closed
         assert attempt_rows(connection) == attempts
 
 
@@ -134,9 +134,9 @@ def test_the_online_first_slip_of_the_month_is_not_the_batch_s_and_is_not_counte
             insert(slips).values(slip_id="123", merchant_id="M1", card_company="visa_master", amount=900,
                                  payment_date=D("2027-02-10"), subscription_id="S-NEW", billing_month=D("2027-02-01"))
         )
-        assert create_recurring_slips(connection, FEBRUARY)["created"] == 0
+        assert create_recurring_slips(connection, FEBRUARY).created == 0
     summary = notify(engine)
-    assert (summary["slip_count"], summary["failed_count"], summary["merchant_notices"]) == (0, 0, 0)
+    assert (summary.slip_count, summary.failed_count, summary.merchant_notices) == (0, 0, 0)
 
 
 def test_no_failure_is_notified_while_a_charge_outcome_is_unknown(engine):
@@ -203,7 +203,7 @@ def test_a_merchant_without_mail_address_is_reported_not_lost(engine):
     with engine.connect() as connection:
         charge_cycle(connection, FEBRUARY, SimulatorGateway(), clock=clock, options=OPTIONS)
     summary = notify(engine)
-    assert (summary["failed_count"], summary["merchant_notices"], summary["merchants_without_email"]) == (1, 0, ["M9"])
+    assert (summary.failed_count, summary.merchant_notices, summary.merchants_without_email) == (1, 0, ["M9"])
 
 
 def test_a_long_failure_list_is_cut_in_the_text_and_complete_in_the_csv(engine):

@@ -50,7 +50,7 @@ def gateway(server, api_key: str = API_KEY) -> HttpCardGateway:
     )
 
 
-def charge(engine, server, options: ChargeOptions = OPTIONS, **gateway_options) -> dict:
+def charge(engine, server, options: ChargeOptions = OPTIONS, **gateway_options):
     with engine.connect() as connection:
         return charge_cycle(connection, FEBRUARY, gateway(server, **gateway_options), clock=clock, options=options)
 
@@ -61,7 +61,7 @@ def failed_charge(engine, server, options: ChargeOptions = OPTIONS, **gateway_op
     return str(raised.value)
 
 
-def notify(engine) -> dict:
+def notify(engine):
     with engine.begin() as connection:
         return notify_failures(connection, FEBRUARY, clock=clock)
 
@@ -119,13 +119,13 @@ def test_a_gateway_failing_every_charge_fails_nobody_and_the_breaker_stops_it(en
     # charges every slip once.
     gateway_server.heal()
     summary = charge(engine, gateway_server)
-    assert (summary["succeeded"], summary["failed_by_reason"], summary["faults_by_reason"]) == (60, {}, {})
-    assert summary["unknown_resolved"] == {"not_executed": len(charged_keys)}
-    assert (summary["breaker"], summary["unresolved"], summary["chargeable"]) == (None, 0, 0)
+    assert (summary.succeeded, summary.failed_by_reason, summary.faults_by_reason) == (60, {}, {})
+    assert summary.unknown_resolved == {"not_executed": len(charged_keys)}
+    assert (summary.breaker, summary.unresolved, summary.chargeable) == (None, 0, 0)
     assert {key: gateway_server.executed[key] for key in keys.values()} == {key: 1 for key in keys.values()}
     assert unpaid(engine) == set()
     closed = notify(engine)
-    assert (closed["paid_count"], closed["failed_count"], closed["merchant_notices"], closed["repayment_requests"]) == (60, 0, 0, 0)
+    assert (closed.paid_count, closed.failed_count, closed.merchant_notices, closed.repayment_requests) == (60, 0, 0, 0)
 
 
 def test_faults_in_a_row_after_good_charges_open_the_breaker(engine, gateway_server):
@@ -171,15 +171,15 @@ def test_declines_wait_for_the_faulted_slips_and_the_healthy_rerun_notifies_once
 
     gateway_server.heal()
     summary = charge(engine, gateway_server)
-    assert (summary["attempted"], summary["succeeded"], summary["failed_by_reason"]) == (5, 5, {})
+    assert (summary.attempted, summary.succeeded, summary.failed_by_reason) == (5, 5, {})
     assert unpaid(engine) == declined
     # One executed charge per key; the declined cards were not asked again.
     assert {key: gateway_server.executed[key] for key in keys.values()} == {key: 1 for key in keys.values()}
     assert {sid: gateway_server.seen[keys[sid]] for sid in declined} == {sid: 1 for sid in declined}
 
     closed = notify(engine)
-    assert (closed["paid_count"], closed["failed_count"], closed["failed_by_reason"]) == (9, 3, {"insufficient_funds": 3})
-    assert (closed["merchant_notices"], closed["repayment_requests"]) == (1, 3)
+    assert (closed.paid_count, closed.failed_count, closed.failed_by_reason) == (9, 3, {"insufficient_funds": 3})
+    assert (closed.merchant_notices, closed.repayment_requests) == (1, 3)
     with engine.connect() as connection:
         mails = outbox_rows(connection)
     assert sorted(m["recipient"] for m in mails) == [
@@ -187,7 +187,7 @@ def test_declines_wait_for_the_faulted_slips_and_the_healthy_rerun_notifies_once
     ]
     # Again: nothing charged, nothing mailed twice.
     requests = gateway_server.charge_requests()
-    assert charge(engine, gateway_server)["cycle_closed"] and notify(engine)["cycle_closed"]
+    assert charge(engine, gateway_server).cycle_closed and notify(engine).cycle_closed
     assert gateway_server.charge_requests() == requests
     with engine.connect() as connection:
         assert outbox_rows(connection) == mails
@@ -206,10 +206,10 @@ def test_late_answers_are_settled_by_lookup_and_never_charged_twice(engine, gate
 
     gateway_server.heal()
     summary = charge(engine, gateway_server)
-    assert summary["unknown_resolved"] == {"succeeded": executed}
-    assert summary["attempted"] == 30 - executed
+    assert summary.unknown_resolved == {"succeeded": executed}
+    assert summary.attempted == 30 - executed
     assert {key: gateway_server.executed[key] for key in keys.values()} == {key: 1 for key in keys.values()}
-    assert unpaid(engine) == set() and notify(engine)["failed_count"] == 0
+    assert unpaid(engine) == set() and notify(engine).failed_count == 0
 
 
 def test_refused_credentials_open_the_breaker_at_once(engine, gateway_server):

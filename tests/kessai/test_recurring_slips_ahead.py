@@ -43,9 +43,9 @@ def test_the_slips_of_february_exist_from_its_first_business_day_and_once(engine
         first = create_slips_ahead(connection, D("2027-02-01"), CALENDAR)
         again = create_slips_ahead(connection, D("2027-02-02"), CALENDAR)
         february = slip_rows(connection, FEBRUARY.billing_month)
-    assert first["created"] == 4 and first["created_amount"] == 1000 + 2000 + 3000 + 4000
-    assert first["billing_month"] == "2027-02" and first["charge_date"] == "2027-03-01"
-    assert again["created"] == 0
+    assert first.created == 4 and first.created_amount == 1000 + 2000 + 3000 + 4000
+    assert first.billing_month == "2027-02" and first.charge_date == D("2027-03-01")
+    assert again.created == 0
     assert sorted(february) == ["S-CANCEL", "S-CHANGE", "S-KEEP", "S-STOP"]
     assert all(row["payment_date"] is None for row in february.values())
 
@@ -58,7 +58,7 @@ def test_a_weekend_is_refused_and_the_charge_day_leaves_the_month_to_the_charge_
         # 2027-01-27 (Wednesday) is January's charge day, and the 28th is after it.
         for day in ("2027-01-27", "2027-01-28"):
             summary = create_slips_ahead(connection, D(day), CALENDAR)
-            assert summary["charge_day_reached"] is True and summary["created"] == 0
+            assert summary.charge_day_reached is True and summary.created == 0
         assert slip_rows(connection, D("2027-01-01")) == {}
 
 
@@ -78,10 +78,10 @@ def test_the_charge_day_charges_the_slips_as_the_merchant_left_them(engine):
         )
     with engine.begin() as connection:
         # The charge run on 2027-03-01 first creates what is missing: nothing.
-        assert create_recurring_slips(connection, FEBRUARY)["created"] == 0
+        assert create_recurring_slips(connection, FEBRUARY).created == 0
     with engine.connect() as connection:
         charged = charge_cycle(connection, FEBRUARY, SimulatorGateway(), clock=clock, options=ChargeOptions(concurrency=2))
-    assert charged["succeeded"] == 2 and charged["succeeded_amount"] == 1000 + 2500
+    assert charged.succeeded == 2 and charged.succeeded_amount == 1000 + 2500
     with engine.begin() as connection:
         closed = notify_failures(connection, FEBRUARY, clock=clock)
         after = slip_rows(connection, FEBRUARY.billing_month)
@@ -90,8 +90,8 @@ def test_the_charge_day_charges_the_slips_as_the_merchant_left_them(engine):
     assert after["S-CANCEL"]["payment_date"] is None
     assert after["S-STOP"]["payment_date"] is None
     # The cancelled slip is no failure; the stopped subscription's slip is listed as not charged.
-    assert closed["failed_by_reason"] == {"subscription_stopped": 1}
-    assert closed["repayment_requests"] == 0
+    assert closed.failed_by_reason == {"subscription_stopped": 1}
+    assert closed.repayment_requests == 0
 
 
 def test_march_is_created_on_the_day_february_is_charged_and_includes_the_mid_month_start(engine):
@@ -101,6 +101,6 @@ def test_march_is_created_on_the_day_february_is_charged_and_includes_the_mid_mo
         march = create_slips_ahead(connection, D("2027-03-01"), CALENDAR)
         rows = slip_rows(connection, D("2027-03-01"))
     # 2027-03-27 is a Saturday: March is charged on Monday 2027-03-29.
-    assert march["billing_month"] == "2027-03" and march["charge_date"] == "2027-03-29"
+    assert march.billing_month == "2027-03" and march.charge_date == D("2027-03-29")
     assert sorted(rows) == ["S-CANCEL", "S-CHANGE", "S-KEEP", "S-LATE", "S-STOP"]
     assert rows["S-LATE"]["slip_id"].endswith("202703")

@@ -94,7 +94,7 @@ def test_the_request_carries_the_merchant_s_link_or_its_instructions(engine):
     seed_and_charge(engine, repayment_url_template=TEMPLATE)
     with engine.begin() as connection:
         summary = notify_failures(connection, FEBRUARY, clock=clock, repayment_link_secret=SECRET)
-    assert summary["repayment_requests"] == 2 and summary["bad_link_templates"] == []
+    assert summary.repayment_requests == 2 and summary.bad_link_templates == []
     requests = requests_by_recipient(engine)
     m1 = requests["s-m1@customer.example"]["body"]
     token = "20270331." + independent_token(SECRET, "M1:900000000001202702:20270331")
@@ -131,7 +131,7 @@ def test_a_bad_template_falls_back_to_the_instructions_and_is_named(engine):
     )
     with engine.begin() as connection:
         summary = notify_failures(connection, FEBRUARY, clock=clock, repayment_link_secret=SECRET)
-    assert summary["bad_link_templates"] == ["M1"]
+    assert summary.bad_link_templates == ["M1"]
     m1 = requests_by_recipient(engine)["s-m1@customer.example"]["body"]
     assert "  お電話（03-0000-0000）でお申し付けください。\n" in m1
     assert "http://shop-m1.example" not in m1

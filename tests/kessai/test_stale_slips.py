@@ -67,7 +67,7 @@ def add_slip(connection, merchant_id: str, slip_id: str, paid: str | None, amoun
     ).scalar_one()
 
 
-def run(engine, day: str | date, settings: ReminderSettings = SETTINGS) -> dict:
+def run(engine, day: str | date, settings: ReminderSettings = SETTINGS):
     with engine.begin() as connection:
         return remind_stale_slips(connection, D(day) if isinstance(day, str) else day, settings)
 
@@ -194,7 +194,7 @@ def test_a_weekend_is_refused_and_a_declared_closure_does_nothing(engine):
         declare_closure(connection, D("2027-03-01"), "system maintenance")
     with pytest.raises(BusinessDateError, match=r"2027-02-28 is not a business day in Japan \(Sunday\).*2027-03-02"):
         run(engine, "2027-02-28")
-    assert run(engine, "2027-03-01") == {
+    assert run(engine, "2027-03-01").as_dict() == {
         "business_date": "2027-03-01",
         "closed": "2027-03-01 was declared closed (臨時休業日): no reminders today; the next run claims them",
     }
@@ -223,11 +223,11 @@ def test_the_digest_lists_every_open_stale_slip_final_notices_first_soonest_firs
         add_slip(connection, "M1", "7", "2026-09-10", confirmed_on=D("2026-10-02"), confirmation_registered_at=registered)
         add_slip(connection, "M1", "8", "2026-09-10", cancelled_at=registered)
     summary = run(engine, "2027-02-15")
-    assert summary["digests"] == {
+    assert summary.digests == {
         "merchants": 1, "mails": 1, "operator_alerts": 0, "attachments": 0,
         "open_slips": 6, "open_amount": 16200, "final_notice_slips": 2, "expired_slips": 1, "expired_amount": 3000,
     }
-    assert summary["expired_marked"] == 1 and summary["periods"] == {
+    assert summary.expired_marked == 1 and summary.periods == {
         DAILY: "2027-02-15", WEEKLY: "2027-W07", MONTHLY: "2027-02",
     }
     (mail,) = mails(engine)
@@ -353,17 +353,17 @@ def test_a_rerun_a_catch_up_and_a_backfill_send_nothing_twice(engine):
         add_slip(connection, "M1", "1020", "2026-10-20")  # stale from 1/20
         add_slip(connection, "M1", "1026", "2026-10-26")  # stale from Tuesday 1/26
     # Monday 1/25's run was missed: Tuesday's run sends the week's digest, stating Monday.
-    assert run(engine, "2027-01-26")["mails"] == 1
+    assert run(engine, "2027-01-26").mails == 1
     assert sections(mails(engine)[0].body) == {OPEN_ONLY: ["1010", "1020"]}
     assert mails(engine)[0].subject.endswith("（2027年1月25日現在・2件）")
     # A re-run, the missed Monday run afterwards, and the rest of the week send nothing.
     for day in ["2027-01-26", "2027-01-25", "2027-01-27", "2027-01-29"]:
-        assert run(engine, day)["mails"] == 0, day
+        assert run(engine, day).mails == 0, day
     # The next week's digest lists 1026 too.
     run(engine, "2027-02-01")
     # A backfill of an earlier week after later ones ran sends nothing: 1/18's digest would have
     # listed 1010, but the merchant has had a later digest since.
-    assert run(engine, "2027-01-20")["mails"] == 0
+    assert run(engine, "2027-01-20").mails == 0
     assert [(m.dedupe_key, sections(m.body)) for m in mails(engine)] == [
         ("stale_slip_digest:M1:2027-W04", {OPEN_ONLY: ["1010", "1020"]}),
         ("stale_slip_digest:M1:2027-W05", {OPEN_ONLY: ["1010", "1020", "1026"]}),
@@ -380,7 +380,7 @@ def test_a_merchant_with_nothing_open_gets_nothing(engine):
         add_slip(connection, "M1", "3", "2026-12-10")  # not stale before 3/10
     for day in business_days("2027-03-01", "2027-03-09"):
         summary = run(engine, day)
-        assert summary["mails"] == summary["operator_alerts"] == 0
+        assert summary.mails == summary.operator_alerts == 0
     assert digests(engine) == [] and mails(engine) == []
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).where(slips.c.expired_on.is_not(None))).scalar() == 0
@@ -423,8 +423,8 @@ def test_an_expired_slip_is_listed_once_in_the_next_digest(engine):
         {FINAL: ["816"]},
     ]
     # Tuesday closes 815 (its deadline was Monday) and mails nothing; Wednesday closes 816.
-    assert run(engine, "2027-02-16")["expired_marked"] == 1
-    assert run(engine, "2027-02-17")["expired_marked"] == 1
+    assert run(engine, "2027-02-16").expired_marked == 1
+    assert run(engine, "2027-02-17").expired_marked == 1
     assert len(mails(engine)) == 2
     # The next week's digests list them as expired (2/22 is Monday; 2/23 天皇誕生日).
     run(engine, "2027-02-22")
@@ -453,7 +453,7 @@ def test_the_expiry_date_does_not_depend_on_the_run_that_sees_it(engine):
     # The runs of 3/1 and 3/2 were missed; 3/3 sees the slip first, and the week's digest
     # (stating Monday 3/1) lists it as expired.
     summary = run(engine, "2027-03-03")
-    assert summary["expired_marked"] == 1 and summary["digests"]["expired_slips"] == 1
+    assert summary.expired_marked == 1 and summary.digests["expired_slips"] == 1
     with engine.connect() as connection:
         assert connection.execute(select(slips.c.expired_on)).scalar_one() == D("2027-03-01")
         assert connection.execute(select(slip_events.c.business_date)).scalar_one() == D("2027-03-03")
@@ -537,8 +537,8 @@ def test_a_merchant_without_a_mail_address_is_reported_to_the_operators(engine, 
         add_slip(connection, "M3", "31", "2026-10-03", amount=3100)
     with caplog.at_level(logging.WARNING, logger="kessai.stale_slips"):
         summary = run(engine, "2027-01-05")  # Tuesday; the week's digests state Monday 1/4
-    assert summary["merchants_without_email"] == ["M1", "M2"]
-    assert summary["digests"]["operator_alerts"] == 2 and summary["digests"]["mails"] == 1
+    assert summary.merchants_without_email == ["M1", "M2"]
+    assert summary.digests["operator_alerts"] == 2 and summary.digests["mails"] == 1
     assert "merchant M1 (M1商店) has no mail address: its digest of 2027-W01 (1 open, 0 expired slip(s))" in caplog.text
     assert mails(engine, "operator_alert") == []  # held for the operators' digest, not sent alone
     alerts = mails(engine, "operator_notice")
@@ -549,7 +549,7 @@ def test_a_merchant_without_a_mail_address_is_reported_to_the_operators(engine, 
     assert "電話など別の方法で店舗へお伝えのうえ、メールアドレスの登録を依頼してください。" in alerts[0].body
     assert slip_lines(alerts[0].body) == ["・伝票番号 11　金額 1,100円　入金日 2026年10月1日　確定期限 2027年4月1日"]
     assert alerts[0].dedupe_key == "operator_notice:stale_slip_digest:M1:2027-W01"
-    assert run(engine, "2027-01-05")["merchants_without_email"] == []
+    assert run(engine, "2027-01-05").merchants_without_email == []
 
     # The day's one mail to the operators carries both, in full, once.
     now = datetime(2027, 1, 5, 17, 30, tzinfo=JAPAN)
@@ -576,7 +576,7 @@ def test_a_long_list_goes_as_a_csv_attachment(engine):
         add_slip(connection, "M2", "9", "2026-10-01")
         add_slip(connection, "M2", "8", "2026-10-01")
     summary = run(engine, "2027-01-04", ReminderSettings(inline_limit=2))
-    assert summary["digests"]["attachments"] == 1
+    assert summary.digests["attachments"] == 1
     long, short = mails(engine)
     # Four slips (one expired) are more than the limit of 2: the list is attached, the body says where.
     assert long.attachment_name == "stale_slip_digest_M1_2027-W01.csv"

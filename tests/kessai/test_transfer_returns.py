@@ -82,9 +82,9 @@ def test_a_returned_transfer_is_paid_again_less_the_fee_once_the_account_changed
         ("not_delivered", "01", 100_000), ("done", "00", 40_000)]
 
     summary = run_import(engine, result_file, now=at("2027-02-26", "10:00"))
-    assert [(r["merchant_id"], r["amount"], r["return_fee"], r["repaid_from_closing"]) for r in summary["returned"]] == [
+    assert [(r["merchant_id"], r["amount"], r["return_fee"], r["repaid_from_closing"]) for r in summary.returned] == [
         ("M1", 100_000, 440, "2027-02-28")]
-    assert summary["unmatched"] == [] and summary["already_recorded"] == []
+    assert summary.unmatched == [] and summary.already_recorded == []
     mails = outbox(engine)
     assert [(kind, to) for kind, to, _ in mails] == [("transfer_returned", "m1@example.jp"),
                                                      ("operator_alert", "operators@kessai.example")]
@@ -100,7 +100,7 @@ def test_a_returned_transfer_is_paid_again_less_the_fee_once_the_account_changed
 
     # Read again (the same file, or the same return in another file): nothing changes, nobody is mailed.
     again = run_import(engine, result_file, now=at("2027-02-27"))
-    assert (again["returned"], [r["statement_id"] for r in again["already_recorded"]]) == ([], [summary["returned"][0]["statement_id"]])
+    assert (again.returned, [r["statement_id"] for r in again.already_recorded]) == ([], [summary.returned[0]["statement_id"]])
     other = tmp_path / "kekka-0227.txt"
     other.write_bytes(returned(content, reason="09"))
     run_import(engine, other, now=at("2027-02-27"))
@@ -130,7 +130,7 @@ def test_a_returned_transfer_is_paid_again_less_the_fee_once_the_account_changed
     assert account not in march["transfers"]
 
     # A backfill (re-run) of February gives the same statement.
-    assert run_payout_closing(engine, D("2027-02-28"))["rerun"] is True
+    assert run_payout_closing(engine, D("2027-02-28")).rerun is True
     with engine.connect() as connection:
         assert statement(connection, "M1", "2027-02-28") == february
 
@@ -161,8 +161,8 @@ def test_an_amount_that_differs_from_the_transfer_is_unmatched(engine, tmp_path,
     path = tmp_path / "kekka.txt"
     path.write_bytes(body)
     summary = run_import(engine, path, now=at("2027-02-26"))
-    assert summary["returned"] == []
-    assert summary["unmatched"][0].endswith("the transfer was 100,000 yen to 0001-001 1111111, the record says "
+    assert summary.returned == []
+    assert summary.unmatched[0].endswith("the transfer was 100,000 yen to 0001-001 1111111, the record says "
                                             "100,001 yen to 0001-001 1111111")
 
 
@@ -173,11 +173,11 @@ def test_a_folder_of_result_files_moves_each_to_done(engine, tmp_path, remitter)
     (folder / "kekka-1.txt").write_bytes(returned(content))
     (folder / "kekka-2.txt").write_bytes(content)  # a result file with no return
     result = import_folder(engine, folder, now=at("2027-02-26"))
-    assert [(s["file"], len(s["returned"])) for s in result["files"]] == [("kekka-1.txt", 1), ("kekka-2.txt", 0)]
+    assert [(s.file, len(s.returned)) for s in result.files] == [("kekka-1.txt", 1), ("kekka-2.txt", 0)]
     assert sorted(p.name for p in folder.iterdir()) == ["done"]
     assert sorted(p.name for p in (folder / "done").iterdir()) == ["kekka-1.txt", "kekka-2.txt"]
     (folder / "kekka-1.txt").write_bytes(returned(content))  # put there again: recorded already, moved again
-    assert import_folder(engine, folder, now=at("2027-02-27"))["files"][0]["already_recorded"]
+    assert import_folder(engine, folder, now=at("2027-02-27")).files[0].already_recorded
     (folder / "broken.txt").write_bytes(b"not a zengin file")
     with pytest.raises(TransferResultsRefused, match="transfer result file broken.txt cannot be read: record 1 has 17 bytes"):
         import_folder(engine, folder, now=at("2027-02-27"))
@@ -189,7 +189,7 @@ def test_a_merchant_without_an_email_is_named_to_the_operators(engine, tmp_path,
     path = tmp_path / "kekka.txt"
     path.write_bytes(returned(content, code="2", reason="00"))
     summary = run_import(engine, path, now=at("2027-02-26"))
-    assert [(r["result"], r["merchant_mailed"]) for r in summary["returned"]] == [("recalled", False)]
+    assert [(r["result"], r["merchant_mailed"]) for r in summary.returned] == [("recalled", False)]
     with engine.connect() as connection:
         mails = connection.execute(select(mail_outbox.c.kind, mail_outbox.c.subject, mail_outbox.c.body)).all()
     ((kind, subject, body),) = mails
@@ -215,8 +215,8 @@ def test_a_transfer_issued_before_the_return_to_the_same_account_is_named(engine
     path = tmp_path / "kekka.txt"
     path.write_bytes(returned(content, reason="03"))
     summary = run_import(engine, path, now=at("2027-02-01", "10:00"))
-    assert [r["repaid_from_closing"] for r in summary["returned"]] == ["2027-02-15"]
-    assert [(a["payout_date"], a["amount"], a["bank_account_id"], a["file"]) for a in summary["ahead_to_returned_accounts"]] == [
+    assert [r["repaid_from_closing"] for r in summary.returned] == ["2027-02-15"]
+    assert [(a["payout_date"], a["amount"], a["bank_account_id"], a["file"]) for a in summary.ahead_to_returned_accounts] == [
         ("2027-02-10", 12_000, account, "")]
     assert "AHEAD: merchant T1, statement 2: 12,000 yen to the returned account 1 on 2027-02-10 (in no file yet)" in format_summary(summary)
     with engine.connect() as connection:
@@ -232,6 +232,6 @@ def test_a_return_listed_twice_in_one_file_is_recorded_once(engine, tmp_path, re
     path = tmp_path / "kekka.txt"
     path.write_bytes(b"\r\n".join(lines))
     summary = run_import(engine, path, now=at("2027-02-26"))
-    assert (len(summary["returned"]), len(summary["already_recorded"])) == (1, 1)
+    assert (len(summary.returned), len(summary.already_recorded)) == (1, 1)
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(payout_transfer_returns)).scalar() == 1

@@ -32,7 +32,7 @@ def destination(tmp_path) -> Destination:
     return Destination.from_url(str(tmp_path / "transmissions"))
 
 
-def transmit(engine, destination, day: str, **options) -> dict:
+def transmit(engine, destination, day: str, **options):
     return run_transmission(engine, D(day), destination, **options)
 
 
@@ -75,7 +75,7 @@ def test_each_slip_goes_on_the_business_day_after_its_registration_or_its_date(e
         "9001": (None, None, None),
         "9002": (None, None, None),
     }
-    assert all(summary["late_count"] == 0 and summary["held_count"] == 0 for summary in summaries.values())
+    assert all(summary.late_count == 0 and summary.held_count == 0 for summary in summaries.values())
     # One file (and its sidecar) for each day with slips; none for the days without.
     assert sorted(files(destination)) == sorted(
         f"{day}/VM_{day.replace('-', '')}.csv{suffix}" for day in set(on_time.values()) for suffix in ("", ".sha256")
@@ -92,7 +92,7 @@ def test_a_missed_day_is_caught_up_and_its_slips_marked_late(engine, destination
     # The runs of 12/28 and 12/29 never happened; 12/30 sends all three.
     summary = transmit(engine, destination, "2026-12-30")
 
-    assert summary["record_count"] == 3 and summary["amount_total"] == 7000 and summary["late_count"] == 2
+    assert summary.record_count == 3 and summary.amount_total == 7000 and summary.late_count == 2
     with engine.connect() as connection:
         assert marks(connection) == {
             "1": (D("2026-12-30"), D("2026-12-28"), "visa_master"),
@@ -126,8 +126,8 @@ def test_a_rerun_rebuilds_the_same_files_from_the_same_slips(engine, destination
     assert files(destination) == written  # byte for byte, the names as they went out
     with engine.connect() as connection:
         assert transmission_state(connection) == before  # nothing claimed, nothing marked
-    assert not again["claimed"] and first["claimed"]
-    assert again["batches"] == first["batches"] and again["files"] == first["files"]
+    assert not again.claimed and first.claimed
+    assert again.batches == first.batches and again.files == first.files
     # The late slip goes out with the next day, marked late.
     transmit(engine, destination, "2027-01-05")
     with engine.connect() as connection:
@@ -147,7 +147,7 @@ def test_a_backfill_of_a_day_before_one_already_transmitted_sends_nothing_twice(
 
     with engine.connect() as connection:
         assert transmission_state(connection) == before
-    assert not backfill["claimed"] and backfill["batches"] == [] and backfill["sent_on_later_days"] == 1
+    assert not backfill.claimed and backfill.batches == [] and backfill.sent_on_later_days == 1
     assert not destination.fs.exists(destination.folder(D("2026-12-28")))
     assert "1 slips due by 2026-12-28 went out late on later days" in format_summary(backfill)
 
@@ -174,7 +174,7 @@ def test_slips_that_cannot_be_sent_are_held_back_until_fixed(engine, destination
             (D("2027-01-04"), "4", "merchant_without_store_names"),
             (D("2027-01-04"), "4", "unknown_card_company"),
         ]
-    assert summary["record_count"] == 1 and summary["held_count"] == 3
+    assert summary.record_count == 1 and summary.held_count == 3
     assert "held back: slip 3 of M1 (nicos, 1,000 yen): its card company is not in card_companies" in (
         format_summary(summary)
     )
@@ -194,7 +194,7 @@ def test_slips_that_cannot_be_sent_are_held_back_until_fixed(engine, destination
         assert holds(connection)[4:] == [(D("2027-01-05"), "4", "merchant_without_store_names")]
     # The record of 1/4 keeps its hold-backs, and says which went out since.
     rerun = transmit(engine, destination, "2027-01-04")
-    assert [(h["slip_id"], h["reason"], h["transmitted_on"]) for h in rerun["held"]] == [
+    assert [(h["slip_id"], h["reason"], h["transmitted_on"]) for h in rerun.held] == [
         ("3", "unknown_card_company", "2027-01-05"),
         ("2", "merchant_without_store_names", "2027-01-05"),
         ("4", "merchant_without_store_names", None),
@@ -215,9 +215,13 @@ def test_a_dry_run_writes_nothing(engine, destination):
     with engine.connect() as connection:
         assert transmission_state(connection) == before
     assert files(destination) == {}
-    assert dry["dry_run"] and dry["record_count"] == 2 and dry["late_count"] == 1
+    assert dry.dry_run and dry.record_count == 2 and dry.late_count == 1
     real = transmit(engine, destination, "2027-01-04")
-    assert real["batches"] == dry["batches"]
+    assert real.batches == dry.batches
+    # The task's XCom: a dry run says so and lists no file; a real run names its files.
+    assert dry.as_dict()["dry_run"] is True and dry.as_dict()["files"] == []
+    assert "dry_run" not in real.as_dict() and len(real.as_dict()["files"]) == 2
+    assert real.as_dict()["business_date"] == "2027-01-04"
 
 
 def test_a_non_business_day_is_refused_and_a_declared_closure_sends_nothing(engine, destination):
@@ -235,7 +239,7 @@ def test_a_non_business_day_is_refused_and_a_declared_closure_sends_nothing(engi
     with engine.begin() as connection:
         declare_closure(connection, D("2027-01-06"), "system maintenance")
     closed = transmit(engine, destination, "2027-01-06")
-    assert closed == {
+    assert closed.as_dict() == {
         "business_date": "2027-01-06",
         "closed": "2027-01-06 was declared closed (臨時休業日): nothing is transmitted on it",
     }
@@ -244,7 +248,7 @@ def test_a_non_business_day_is_refused_and_a_declared_closure_sends_nothing(engi
     summary = transmit(engine, destination, "2027-01-07")
     with engine.connect() as connection:
         assert marks(connection)["1"] == (D("2027-01-07"), D("2027-01-07"), "visa_master")
-    assert summary["late_count"] == 0
+    assert summary.late_count == 0
 
 
 def test_each_card_company_numbers_its_files(engine, destination):
@@ -331,7 +335,7 @@ def test_a_run_that_fails_half_way_through_the_files_is_finished_by_the_next(eng
 
     monkeypatch.setattr(kessai.transmission, "write_transmission_file", write)
     retried = transmit(engine, destination, "2027-01-04")  # the task's retry: same lock, same day
-    assert not retried["claimed"] and retried["record_count"] == 59
+    assert not retried.claimed and retried.record_count == 59
     assert sorted(files(destination)) == [
         "2027-01-04/JC_20270104.csv", "2027-01-04/JC_20270104.csv.sha256",
         "2027-01-04/VM_20270104.csv", "2027-01-04/VM_20270104.csv.sha256",

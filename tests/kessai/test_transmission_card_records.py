@@ -114,7 +114,7 @@ def test_each_invalid_record_is_held_with_its_reason_and_the_others_go(engine, d
         assert sorted(holds(connection)) == expected_holds
         assert sorted(slip_id for slip_id, mark in marks(connection).items() if mark[0]) == [
             "1", "11", "12", "4", "6", "7"]
-    assert summary["held_count"] == again["held_count"] == 7
+    assert summary.held_count == again.held_count == 7
     assert f"held back: slip 2 of M2 (visa_master, 1,000 yen): {HOLD_REASONS['store_name_kana_invalid']}" in (
         format_summary(summary))
     # Fields 5-6: the names; 11: 加盟店番号 ('' where the company requires none and none is set);
@@ -236,7 +236,7 @@ def test_a_renamed_merchant_is_told_to_each_card_company_once_effective_the_next
     assert files[f"{NEXT_DAY}/JC_MC_20270105.csv"].decode().splitlines()[1] == (
         '"M","M1","JC0001","新店名","ｼﾝﾃﾝﾒｲ","NEW NAME","2027-01-05"')
     assert not [name for name in files if name.startswith("2027-01-06/")]
-    assert summary["change_notices"] == 2
+    assert summary.change_notices == 2
     assert "2 store-change notices (merchants renamed) to the card companies" in format_summary(summary)
     with engine.connect() as connection:
         assert connection.execute(

@@ -67,7 +67,7 @@ def test_the_file_layout_and_its_sidecar(engine, tmp_path, monkeypatch):
         stored = dict(connection.execute(select(transmission_batches.c.file_name, transmission_batches.c.sha256)).all())
     assert stored["VM_20270104.csv"] == digest
     assert {"file": f"file://{tmp_path}/out/2027-01-04/VM_20270104.csv", "sha256": digest, "size": len(VM_FILE)} in (
-        summary["files"]
+        summary.files
     )
 
 
@@ -156,8 +156,8 @@ def test_two_runs_of_one_day_at_once_do_not_interleave_on_postgresql(database_ur
 
     assert waiting == 2, "each run waits for the transmission lock before it starts"
     assert errors == []
-    assert sorted(result["claimed"] for result in results) == [False, True]
-    assert results[0]["batches"] == results[1]["batches"] and results[0]["files"] == results[1]["files"]
+    assert sorted(result.claimed for result in results) == [False, True]
+    assert results[0].batches == results[1].batches and results[0].files == results[1].files
     with engine.connect() as connection:
         counts = connection.execute(
             select(transmission_batches.c.card_company, transmission_batches.c.record_count).order_by(

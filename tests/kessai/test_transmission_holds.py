@@ -58,8 +58,8 @@ def test_an_amount_of_2_63_minus_1_yen_is_held_back_and_every_other_slip_goes(en
         ]
     assert trailer(destination, "VM_20270104.csv") == b'"T","2","100000000"'
     assert trailer(destination, "JC_20270104.csv") == b'"T","1","2500"'
-    assert summary["record_count"] == 3 and summary["amount_total"] == 100_002_500
-    assert summary["held_count"] == 3
+    assert summary.record_count == 3 and summary.amount_total == 100_002_500
+    assert summary.held_count == 3
     assert (
         f"held back: slip 1 of M1 (visa_master, {BIGINT_MAX:,} yen): {HOLD_REASONS['amount_out_of_range']}"
         in format_summary(summary)
@@ -102,7 +102,7 @@ def test_an_amount_sqlite_keeps_as_a_text_or_a_real_is_held_back_and_logged(engi
 
     with engine.connect() as connection:
         assert holds(connection) == [(D(DAY), n, "amount_out_of_range") for n in ("2", "3", "4")]
-    assert summary["amount_total"] == 1000
+    assert summary.amount_total == 1000
     log = format_summary(summary)
     assert "held back: slip 2 of M1 (visa_master, '5,000円' yen)" in log
     assert "held back: slip 3 of M1 (visa_master, 1,500.5 yen)" in log
@@ -125,7 +125,7 @@ def test_a_store_name_with_a_control_character_is_held_back_a_line_break_is_not(
             (D(DAY), "2", "store_name_control_character"),
             (D(DAY), "3", "store_name_control_character"),
         ]
-    assert summary["record_count"] == 2
+    assert summary.record_count == 2
     assert b'"SHOP FOUR"' in files_under(destination.fs, destination.root)[f"{DAY}/VM_20270104.csv"]
 
 
@@ -194,7 +194,7 @@ def test_a_card_company_whose_file_code_cannot_name_a_file_holds_its_slips(engin
     assert sorted(files_under(destination.fs, destination.root)) == [
         f"{DAY}/VM_20270104.csv", f"{DAY}/VM_20270104.csv.sha256",
     ]
-    assert [batch["card_company"] for batch in summary["batches"]] == ["visa_master"]
+    assert [batch["card_company"] for batch in summary.batches] == ["visa_master"]
 
     # Fixed: the slip goes with Tuesday 1/5's run, late.
     with engine.begin() as connection:
@@ -237,13 +237,13 @@ def test_every_reason_at_once_holds_only_the_bad_slips_and_a_rerun_changes_nothi
         assert sent_on(connection) == {
             "1": D(DAY), "2": None, "3": None, "4": None, "5": None, "6": D(DAY), "7": None,
         }
-    assert first["amount_total"] == 4600 and first["held_count"] == 5
+    assert first.amount_total == 4600 and first.held_count == 5
     assert files_under(destination.fs, destination.root) == written
-    assert not again["claimed"] and again["batches"] == first["batches"]
+    assert not again.claimed and again.batches == first.batches
     # Every reason but the records' own rules (test_transmission_card_records.py) is tested here.
     record_rules = {"store_name_kana_invalid", "store_name_en_invalid", "store_name_too_long",
                     "merchant_without_card_number", "payment_kind_invalid"}
-    assert {hold["reason"] for hold in first["held"]} == set(HOLD_REASONS) - record_rules
+    assert {hold["reason"] for hold in first.held} == set(HOLD_REASONS) - record_rules
 
 
 def test_the_migrated_schema_allows_every_hold_reason(engine):
