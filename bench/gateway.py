@@ -1,5 +1,5 @@
 """A card gateway on a local port that answers every request after a fixed latency: the test
-gateway of tests/gateway_server.py (idempotent by key, a ledger of the charges it executed),
+gateway of tests/support/gateway_server.py (idempotent by key, a ledger of the charges it executed),
 slowed down, in a process of its own so that it does not share the measured process's
 interpreter."""
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from gateway_server import API_KEY, GatewayHandler, GatewayState  # noqa: E402
+from support.gateway_server import API_KEY, GatewayHandler, GatewayState  # noqa: E402
 
 STATS_PATH = "/bench/stats"
 

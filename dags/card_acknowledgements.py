@@ -8,7 +8,8 @@ is not paid (the closing holds it back) and the operators get the list by mail; 
 company requires acknowledgements, a slip is paid only once accepted. Each file moves to `done/`.
 
 1. **resolve_business_date**: refuses a weekend or holiday, and D before it has begun in Japan; a
-   day the operator declared closed does nothing (the files wait for the next run).
+   day the operator declared closed skips the run, the reason in the log (the files wait for the
+   next run).
 2. **import_acknowledgements**: one transaction per file, oldest name first. A file that cannot be
    read fails the task and stays where it is. Lines that match no transmitted slip change nothing:
    the task fails naming them after the other files were recorded and moved (operators mailed).
@@ -26,64 +27,42 @@ refused by its rules fails at once, without retries, and the operators are maile
 """
 
 import logging
-from datetime import date
 
-import pendulum
-from airflow.sdk import dag, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk import task
 
 from kessai.clock import Starts
-from kessai_tasks import (
-    DEFAULT_ARGS,
-    RUN_PARAMS,
-    business_date_of_run,
-    business_engine,
-    is_dry_run,
-    refusals_fail_at_once,
-)
+from kessai_tasks import BusinessDays, RunDay, begin_run, business_engine, is_dry_run, kessai_dag, refusals_fail_at_once
 from kessai_timetables import BusinessDayTimetable
 
 log = logging.getLogger(__name__)
 
 
-@dag(
+@kessai_dag(
     dag_id="card_acknowledgements",
     schedule=BusinessDayTimetable(run_at="12:00"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=RUN_PARAMS,
-    tags=["kessai", "transmission"],
+    tags=["transmission"],
     doc_md=__doc__,
 )
 def card_acknowledgements():
     @task
     @refusals_fail_at_once
-    def resolve_business_date() -> str:
-        from kessai.calendar_store import prepare_calendar
+    def resolve_business_date() -> dict:
         from kessai.acknowledgements import check_acknowledgements_day
 
-        with business_engine() as engine:
-            day = business_date_of_run(Starts.DAY_BEGUN)
-            with engine.begin() as connection:
-                closed = check_acknowledgements_day(prepare_calendar(connection), day)
-        if closed:
-            log.warning("%s", closed)
-            raise AirflowSkipException(closed)
-        return day.isoformat()
+        return begin_run(BusinessDays(check_acknowledgements_day), Starts.DAY_BEGUN).as_xcom()
 
     @task
     @refusals_fail_at_once
-    def import_acknowledgements(day: str) -> dict:
+    def import_acknowledgements(day: dict) -> dict:
         from kessai.acknowledgements import acknowledgements_folder, format_summary, import_folder
         from kessai.database import kessai_home
 
+        business_date = RunDay.from_xcom(day).business_date
         with business_engine() as engine:
             result = import_folder(engine, acknowledgements_folder(kessai_home()),
-                                   received_on=date.fromisoformat(day), dry_run=is_dry_run())
+                                   received_on=business_date, dry_run=is_dry_run())
         log.info("%s", format_summary(result))
-        return {"business_date": day, **result.as_dict()}
+        return {"business_date": business_date.isoformat(), **result.as_dict()}
 
     import_acknowledgements(resolve_business_date())
 

@@ -18,7 +18,7 @@ return value show the files, counts and totals per card company, the late slips 
 slips.
 
 Tasks: `resolve_business_date` (refuses a weekend or holiday, and D before it has begun in
-Japan; a day declared closed does nothing)
+Japan; a day declared closed skips the run, the reason in the log)
 → `transmit` (one transaction: hold back, open the batches, mark the slips; then the files from the
 marked slips) → `report_holds` (while slips are held back, one mail a business day to the operators:
 the new holds by reason and merchant, the holds older than 5 business days; then the outbox is
@@ -45,17 +45,17 @@ without retries, and the operators are mailed; only transient faults are retried
 import logging
 from datetime import date
 
-import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
 from kessai.clock import Starts
 from kessai_tasks import (
-    DEFAULT_ARGS,
-    RUN_PARAMS,
-    business_date_of_run,
+    BusinessDays,
+    RunDay,
+    begin_run,
     business_engine,
     deliver_outbox,
     is_dry_run,
+    kessai_dag,
     object_storage,
     refusals_fail_at_once,
 )
@@ -64,15 +64,10 @@ from kessai_timetables import BusinessDayTimetable
 log = logging.getLogger(__name__)
 
 
-@dag(
+@kessai_dag(
     dag_id="card_transmission",
     schedule=BusinessDayTimetable(run_at="06:00"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=RUN_PARAMS,
-    tags=["kessai", "transmission", "slips"],
+    tags=["transmission", "slips"],
     doc_md=__doc__,
 )
 def card_transmission():
@@ -80,15 +75,9 @@ def card_transmission():
     @task
     @refusals_fail_at_once
     def resolve_business_date() -> dict:
-        from kessai.calendar_store import prepare_calendar
         from kessai.transmission import check_transmission_day
 
-        with business_engine() as engine:
-            business_date = business_date_of_run(Starts.DAY_BEGUN)
-            with engine.begin() as connection:
-                closed = check_transmission_day(prepare_calendar(connection), business_date)
-        log.info("business date %s%s", business_date, f": {closed}" if closed else "")
-        return {"business_date": business_date.isoformat(), "closed": closed}
+        return begin_run(BusinessDays(check_transmission_day), Starts.DAY_BEGUN).as_xcom()
 
     @task
     @refusals_fail_at_once
@@ -100,13 +89,14 @@ def card_transmission():
         destination = Destination(*object_storage(transmission_url()))
         with business_engine() as engine:
             summary = run_transmission(
-                engine, date.fromisoformat(day["business_date"]), destination, dry_run=is_dry_run(),
+                engine, RunDay.from_xcom(day).business_date, destination, dry_run=is_dry_run(),
                 max_amount=max_slip_amount(),
             )
         log.info("%s", format_summary(summary))
         return summary.as_dict()
 
     @task
+    @refusals_fail_at_once
     def report_holds(summary: dict) -> dict:
         """The operators' holds report of the day, queued once (kessai.transmission_holds_report),
         then the outbox delivered."""

@@ -9,24 +9,22 @@ See docs/mail.md."""
 
 from datetime import datetime, timezone
 
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
-from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, deliver_outbox
+from kessai_tasks import RUN_PARAMS, deliver_outbox, kessai_dag, refusals_fail_at_once
 
 
-@dag(
+@kessai_dag(
     dag_id="mail_delivery",
-    schedule="*/10 * * * *",
+    schedule="*/10 * * * *",  # not one run per date: no business date, no calendar
     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
     params={"dry_run": RUN_PARAMS["dry_run"]},
-    tags=["kessai", "mail"],
+    tags=["mail"],
     doc_md=__doc__,
 )
 def mail_delivery():
     @task
+    @refusals_fail_at_once
     def deliver() -> dict[str, int]:
         return deliver_outbox()
 

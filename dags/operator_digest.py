@@ -8,7 +8,8 @@ at once since the previous digest (a task failed for good or refused, the holds 
 transfers). Those urgent mails still go at once; the notices go only within the digest.
 
 Tasks: `write_digest` (refuses a weekend or holiday and a day not yet begun in Japan; a day the
-operator declared closed does nothing: the next business day's digest carries the notices) →
+operator declared closed skips the run, the reason in the log: the next business day's digest
+carries the notices) →
 `deliver`. A day with nothing to tell sends nothing. A re-run of a day whose digest is written
 does nothing. See docs/mail.md.
 
@@ -21,34 +22,33 @@ from __future__ import annotations
 
 import logging
 
-import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
 from kessai.clock import Starts
 from kessai_tasks import (
-    DEFAULT_ARGS,
-    RUN_PARAMS,
-    business_date_of_run,
+    BusinessDays,
+    begin_run,
     business_engine,
     clock_now,
     deliver_outbox,
     is_dry_run,
+    kessai_dag,
     refusals_fail_at_once,
 )
 from kessai_timetables import BusinessDayTimetable
 
 log = logging.getLogger(__name__)
 
+DIGEST_DAYS = BusinessDays(
+    refused="the operators' digest is written on business days only; the next one is {next}",
+    closed="no digest today; the next business day's digest carries the notices",
+)
 
-@dag(
+
+@kessai_dag(
     dag_id="operator_digest",
     schedule=BusinessDayTimetable(run_at="17:30"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=RUN_PARAMS,
-    tags=["kessai", "mail"],
+    tags=["mail"],
     doc_md=__doc__,
 )
 def operator_digest():
@@ -59,11 +59,11 @@ def operator_digest():
         from kessai.operator_alerts import operator_email
         from kessai.operator_digest import write_operator_digest
 
+        run_day = begin_run(DIGEST_DAYS, Starts.DAY_BEGUN)
         with business_engine() as engine:
-            business_date = business_date_of_run(Starts.DAY_BEGUN)
             with engine.connect() as connection:
                 summary = write_operator_digest(
-                    connection, business_date, prepare_calendar(connection), now=clock_now(),
+                    connection, run_day.business_date, prepare_calendar(connection), now=clock_now(),
                     operator_email=operator_email(),
                 ).as_dict()
                 if is_dry_run():

@@ -38,63 +38,47 @@ without retries, and the operators are mailed; only transient faults are retried
 """
 
 import logging
-from datetime import date
 
-import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
 from kessai.clock import Starts
-from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, business_date_of_run, business_engine, is_dry_run, refusals_fail_at_once
+from kessai_tasks import ClosingDates, RunDay, begin_run, business_engine, is_dry_run, kessai_dag, refusals_fail_at_once
 from kessai_timetables import ClosingDateTimetable
 
 log = logging.getLogger(__name__)
 
 
-@dag(
+@kessai_dag(
     dag_id="payout_closing",
     schedule=ClosingDateTimetable(run_at="01:00"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=RUN_PARAMS,
-    tags=["kessai", "payout"],
+    tags=["payout"],
     doc_md=__doc__,
 )
 def payout_closing():
     @task
     @refusals_fail_at_once
-    def resolve_closing_date() -> str:
-        from kessai.calendar_store import prepare_calendar
-        from kessai.payout_closing import closing_plan
-
-        with business_engine() as engine:
-            closing_date = business_date_of_run(Starts.DAY_ENDED)
-            with engine.begin() as connection:
-                plan = closing_plan(closing_date, prepare_calendar(connection))
-        log.info(
-            "closing %s: %s", closing_date, ", ".join(f"{cycle} merchants, paid on {d}" for cycle, d in plan.items())
-        )
-        return closing_date.isoformat()
+    def resolve_closing_date() -> dict:
+        return begin_run(ClosingDates(), Starts.DAY_ENDED).as_xcom()
 
     @task
     @refusals_fail_at_once
-    def close(day: str) -> dict:
+    def close(day: dict) -> dict:
         from kessai.payout_closing import format_summary, run_payout_closing
 
         with business_engine() as engine:
-            summary = run_payout_closing(engine, date.fromisoformat(day), dry_run=is_dry_run())
+            summary = run_payout_closing(engine, RunDay.from_xcom(day).business_date, dry_run=is_dry_run())
         log.info("%s", format_summary(summary))
         return summary.as_dict()
 
     @task
     @refusals_fail_at_once
-    def write_statement_files(day: str) -> dict:
+    def write_statement_files(day: dict) -> dict:
         from kessai.database import kessai_home
         from kessai.payout_statement_files import run_statement_files
 
+        business_date = RunDay.from_xcom(day).business_date
         with business_engine() as engine:
-            summary = run_statement_files(engine, date.fromisoformat(day), kessai_home(), dry_run=is_dry_run())
+            summary = run_statement_files(engine, business_date, kessai_home(), dry_run=is_dry_run())
         log.info(
             "%s statement files and the closing summary %s %s",
             summary.statement_files,

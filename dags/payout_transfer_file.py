@@ -7,8 +7,9 @@ lies within the next N business days (N: `KESSAI_TRANSFER_LEAD_DAYS` or the kess
 (`payout_closing`). Files go to `KESSAI_HOME/transfers/<payout date>/`; the remitter (振込依頼人)
 comes from `KESSAI_ZENGIN_*` or the `zengin.*` settings rows.
 
-1. **resolve_business_date**: refuses a weekend or holiday, and D before it has begun in Japan; a day the operator declared closed
-   does nothing (the next run's window still holds the payout dates).
+1. **resolve_business_date**: refuses a weekend or holiday, and D before it has begun in Japan; a
+   day the operator declared closed skips the run, the reason in the log (the next run's window
+   still holds the payout dates).
 2. **build_transfer_files**: fails while a closing that pays on such a date has not run. Checks
    each file's trailer against the statements' net. A transfer whose account cannot be written in
    the Zengin character set stays out of the file and fails the task naming the merchant; once
@@ -30,54 +31,39 @@ without retries, and the operators are mailed; only transient faults are retried
 """
 
 import logging
-from datetime import date
 
-import pendulum
-from airflow.sdk import dag, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk import task
 
 from kessai.clock import Starts
-from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, business_date_of_run, business_engine, is_dry_run, refusals_fail_at_once
+from kessai_tasks import BusinessDays, RunDay, begin_run, business_engine, is_dry_run, kessai_dag, refusals_fail_at_once
 from kessai_timetables import BusinessDayTimetable
 
 log = logging.getLogger(__name__)
 
 
-@dag(
+@kessai_dag(
     dag_id="payout_transfer_file",
     schedule=BusinessDayTimetable(run_at="09:00"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=RUN_PARAMS,
-    tags=["kessai", "payout"],
+    tags=["payout"],
     doc_md=__doc__,
 )
 def payout_transfer_file():
     @task
     @refusals_fail_at_once
-    def resolve_business_date() -> str:
-        from kessai.calendar_store import prepare_calendar
+    def resolve_business_date() -> dict:
         from kessai.payout_transfer_files import check_transfer_day
 
-        with business_engine() as engine:
-            day = business_date_of_run(Starts.DAY_BEGUN)
-            with engine.begin() as connection:
-                closed = check_transfer_day(prepare_calendar(connection), day)
-        if closed:
-            log.warning("%s", closed)
-            raise AirflowSkipException(closed)
-        return day.isoformat()
+        return begin_run(BusinessDays(check_transfer_day), Starts.DAY_BEGUN).as_xcom()
 
     @task
     @refusals_fail_at_once
-    def build_transfer_files(day: str) -> dict:
+    def build_transfer_files(day: dict) -> dict:
         from kessai.database import kessai_home
         from kessai.payout_transfer_files import format_summary, run_payout_transfer_files
 
+        business_date = RunDay.from_xcom(day).business_date
         with business_engine() as engine:
-            summary = run_payout_transfer_files(engine, date.fromisoformat(day), kessai_home(), dry_run=is_dry_run())
+            summary = run_payout_transfer_files(engine, business_date, kessai_home(), dry_run=is_dry_run())
         log.info("%s", format_summary(summary))
         return summary.as_dict()
 

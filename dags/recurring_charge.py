@@ -6,8 +6,9 @@ Runs on each month's **charge day**: the 27th, or the next business day when the
 charges is worked out from it and kept apart from it everywhere.
 
 1. **charge_day**: the run's business date must be a charge day that has begun in Japan (else
-   the run fails naming the charge days around it, or the earliest moment); a date the operator declared closed does nothing and says where the
-   charge moved (trigger a run for that date: the schedule knows only the national holidays).
+   the run fails naming the charge days around it, or the earliest moment); a date the operator
+   declared closed skips the run, the reason in the log saying where the charge moved (trigger a
+   run for that date: the schedule knows only the national holidays).
 2. **create_slips**: the billing month's slips are created ahead, from the month's first business
    day, by the DAG `recurring_slips`; this task creates any still missing: the slip of every active
    subscription that started before that month (the first slip is the online side's), payment date empty, one per subscription
@@ -48,22 +49,20 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import contextmanager
-from datetime import date
 
-import pendulum
-from airflow.sdk import dag, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk import task
 
 from kessai.clock import Starts
 from kessai_tasks import (
-    DEFAULT_ARGS,
-    RUN_PARAMS,
-    business_date_of_run,
+    ChargeDays,
+    RunDay,
+    begin_run,
     business_engine,
     card_gateway_settings,
     clock_now,
     deliver_outbox,
     is_dry_run,
+    kessai_dag,
     refusals_fail_at_once,
 )
 from kessai_timetables import RecurringChargeTimetable
@@ -72,7 +71,7 @@ log = logging.getLogger(__name__)
 
 
 @contextmanager
-def cycle_connection(day: str):
+def cycle_connection(day: dict):
     """A connection on the business database and the charge cycle of the run's date."""
     from kessai.calendar_store import prepare_calendar
     from kessai.charge_cycle import charge_cycle_on
@@ -80,7 +79,7 @@ def cycle_connection(day: str):
     with business_engine() as engine:
         with engine.connect() as connection:
             calendar = prepare_calendar(connection)
-            yield connection, charge_cycle_on(date.fromisoformat(day), calendar)
+            yield connection, charge_cycle_on(RunDay.from_xcom(day).business_date, calendar)
 
 
 def finish(connection, summary) -> dict:
@@ -96,36 +95,21 @@ def finish(connection, summary) -> dict:
     return values
 
 
-@dag(
+@kessai_dag(
     dag_id="recurring_charge",
     schedule=RecurringChargeTimetable(run_at="10:00"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=RUN_PARAMS,
-    tags=["kessai", "recurring_charge"],
+    tags=["recurring_charge"],
     doc_md=__doc__,
 )
 def recurring_charge():
     @task
     @refusals_fail_at_once
-    def charge_day() -> str:
-        from kessai.charge_cycle import plan_charge_day
-
-        with business_engine() as engine:
-            business_date = business_date_of_run(Starts.DAY_BEGUN)
-            with engine.begin() as connection:
-                plan = plan_charge_day(connection, business_date)
-        if plan["closed"]:
-            log.warning("%s", plan["message"])
-            raise AirflowSkipException(plan["message"])
-        log.info("charge day %s: billing month %s", plan["charge_date"], plan["billing_month"])
-        return plan["business_date"]
+    def charge_day() -> dict:
+        return begin_run(ChargeDays(), Starts.DAY_BEGUN).as_xcom()
 
     @task
     @refusals_fail_at_once
-    def create_slips(day: str) -> dict:
+    def create_slips(day: dict) -> dict:
         from kessai.recurring_slips import create_recurring_slips
 
         with cycle_connection(day) as (connection, cycle):
@@ -133,7 +117,7 @@ def recurring_charge():
 
     @task
     @refusals_fail_at_once
-    def charge(day: str) -> dict:
+    def charge(day: dict) -> dict:
         from kessai.card_gateway import open_card_gateway
         from kessai.charge_breaker import breaker_settings
         from kessai.recurring_charge import ChargeOptions, charge_cycle, preview_charges
@@ -152,7 +136,7 @@ def recurring_charge():
 
     @task
     @refusals_fail_at_once
-    def notify_failures(day: str) -> dict:
+    def notify_failures(day: dict) -> dict:
         from kessai.recurring_failures import notify_failures as notify
         from kessai.repayment_links import link_secret
 

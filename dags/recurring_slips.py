@@ -9,7 +9,8 @@ days create only what is missing (a subscription resumed). From the month's char
 `recurring_charge` run creates and charges what exists then.
 
 Tasks: `create_slips` (refuses a weekend or holiday and a day not yet begun in Japan; a day the
-operator declared closed does nothing). Re-runs and backfills create nothing twice (one slip per
+operator declared closed skips the run, the reason in the log: the next business day creates the
+slips). Re-runs and backfills create nothing twice (one slip per
 subscription and month). `dry_run` counts what would be created and writes nothing.
 Details: docs/recurring-charge.md.
 
@@ -22,25 +23,24 @@ from __future__ import annotations
 
 import logging
 
-import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
 from kessai.clock import Starts
-from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, business_date_of_run, business_engine, is_dry_run, refusals_fail_at_once
+from kessai_tasks import BusinessDays, begin_run, business_engine, is_dry_run, kessai_dag, refusals_fail_at_once
 from kessai_timetables import BusinessDayTimetable
 
 log = logging.getLogger(__name__)
 
+SLIP_DAYS = BusinessDays(
+    refused="recurring slips are created on business days only; the next one is {next}",
+    closed="no slips are created today; the next business day creates them",
+)
 
-@dag(
+
+@kessai_dag(
     dag_id="recurring_slips",
     schedule=BusinessDayTimetable(run_at="06:30"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=RUN_PARAMS,
-    tags=["kessai", "recurring_charge"],
+    tags=["recurring_charge"],
     doc_md=__doc__,
 )
 def recurring_slips():
@@ -50,10 +50,10 @@ def recurring_slips():
         from kessai.calendar_store import prepare_calendar
         from kessai.recurring_slips import create_slips_ahead
 
+        run_day = begin_run(SLIP_DAYS, Starts.DAY_BEGUN)
         with business_engine() as engine:
-            business_date = business_date_of_run(Starts.DAY_BEGUN)
             with engine.connect() as connection:
-                summary = create_slips_ahead(connection, business_date, prepare_calendar(connection)).as_dict()
+                summary = create_slips_ahead(connection, run_day.business_date, prepare_calendar(connection)).as_dict()
                 if is_dry_run():
                     connection.rollback()
                     log.info("dry run, nothing written: %s", summary)

@@ -19,7 +19,7 @@ daily digest (DAG `operator_digest`); a bounced mail is reported by the delivery
 too), and the `report` task lists it with its merchant.
 
 Tasks: `resolve_business_date` (refuses a weekend or holiday, and D before it has begun in
-Japan; a day declared closed does nothing) → `remind` (one transaction: expiry with a void
+Japan; a day declared closed skips the run, the reason in the log) → `remind` (one transaction: expiry with a void
 written for each expired slip's card authorization, digests claimed in `stale_slip_digests`, mails
 in the outbox) → `release_holds` (after that commit: every pending void asked of the card gateway
 with its idempotency key; an unanswered one retries the task; refusals mailed to the merchant and
@@ -42,19 +42,18 @@ without retries, and the operators are mailed; only transient faults are retried
 """
 
 import logging
-from datetime import date
 
-import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import task
 
 from kessai.clock import Starts
 from kessai_tasks import (
-    DEFAULT_ARGS,
-    RUN_PARAMS,
-    business_date_of_run,
+    BusinessDays,
+    RunDay,
+    begin_run,
     business_engine,
     deliver_outbox,
     is_dry_run,
+    kessai_dag,
     refusals_fail_at_once,
 )
 from kessai_timetables import BusinessDayTimetable
@@ -62,15 +61,10 @@ from kessai_timetables import BusinessDayTimetable
 log = logging.getLogger(__name__)
 
 
-@dag(
+@kessai_dag(
     dag_id="stale_slip_reminder",
     schedule=BusinessDayTimetable(run_at="09:00"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=RUN_PARAMS,
-    tags=["kessai", "mail", "slips"],
+    tags=["mail", "slips"],
     doc_md=__doc__,
 )
 def stale_slip_reminder():
@@ -78,14 +72,9 @@ def stale_slip_reminder():
     @task
     @refusals_fail_at_once
     def resolve_business_date() -> dict:
-        from kessai.stale_slips import check_run_date
+        from kessai.stale_slips import closure_of
 
-        with business_engine() as engine:
-            run_date = business_date_of_run(Starts.DAY_BEGUN)
-            with engine.begin() as connection:
-                closed = check_run_date(connection, run_date)
-        log.info("business date %s%s", run_date, f": {closed}" if closed else "")
-        return {"business_date": run_date.isoformat(), "closed": closed}
+        return begin_run(BusinessDays(closure_of), Starts.DAY_BEGUN).as_xcom()
 
     @task
     @refusals_fail_at_once
@@ -96,7 +85,7 @@ def stale_slip_reminder():
         with business_engine() as engine:
             with engine.connect() as connection:
                 summary = remind_stale_slips(
-                    connection, date.fromisoformat(day["business_date"]), ReminderSettings.from_environment()
+                    connection, RunDay.from_xcom(day).business_date, ReminderSettings.from_environment()
                 )
                 if dry_run:
                     connection.rollback()
@@ -118,15 +107,15 @@ def stale_slip_reminder():
         from kessai.operator_alerts import operator_email
         from kessai_tasks import card_gateway_settings
 
-        if is_dry_run() or day.get("closed"):
-            log.info("dry run or closed day: no void asked of the card gateway")
+        if is_dry_run():
+            log.info("dry run: no void asked of the card gateway")
             return {}
         breaker = CircuitBreaker(breaker_settings(os.environ))  # the charges' thresholds
         gateway = open_card_gateway(card_gateway_settings())
         try:
             with business_engine() as engine:
                 return release_holds(
-                    engine, gateway, date.fromisoformat(day["business_date"]), clock.now(), operator_email(), breaker
+                    engine, gateway, RunDay.from_xcom(day).business_date, clock.now(), operator_email(), breaker
                 ).as_dict()
         finally:
             gateway.close()
@@ -143,7 +132,7 @@ def stale_slip_reminder():
 
         with business_engine() as engine:
             with engine.connect() as connection:
-                return reminder_delivery(connection, date.fromisoformat(day["business_date"])).as_dict()
+                return reminder_delivery(connection, RunDay.from_xcom(day).business_date).as_dict()
 
     day = resolve_business_date()
     remind(day) >> release_holds(day) >> deliver() >> report(day)

@@ -9,7 +9,8 @@ the return fee (`KESSAI_TRANSFER_RETURN_FEE`, default 0) goes to the merchant's 
 adjustments, paid once the merchant's bank account has been changed. Each file moves to `done/`.
 
 1. **resolve_business_date**: refuses a weekend or holiday, and D before it has begun in Japan; a
-   day the operator declared closed does nothing (the files wait for the next run).
+   day the operator declared closed skips the run, the reason in the log (the files wait for the
+   next run).
 2. **import_transfer_results**: one transaction per file, oldest name first. A file that cannot be
    read fails the task and stays where it is. Records that match no filed transfer change nothing:
    the task fails naming them after the other files were recorded and moved (operators alerted).
@@ -28,18 +29,17 @@ refused by its rules fails at once, without retries, and the operators are maile
 
 import logging
 
-import pendulum
-from airflow.sdk import dag, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk import task
 
 from kessai.clock import Starts
 from kessai_tasks import (
-    DEFAULT_ARGS,
-    RUN_PARAMS,
-    business_date_of_run,
+    BusinessDays,
+    RunDay,
+    begin_run,
     business_engine,
     clock_now,
     is_dry_run,
+    kessai_dag,
     refusals_fail_at_once,
 )
 from kessai_timetables import BusinessDayTimetable
@@ -47,43 +47,30 @@ from kessai_timetables import BusinessDayTimetable
 log = logging.getLogger(__name__)
 
 
-@dag(
+@kessai_dag(
     dag_id="transfer_results",
     schedule=BusinessDayTimetable(run_at="16:00"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULT_ARGS,
-    params=RUN_PARAMS,
-    tags=["kessai", "payout"],
+    tags=["payout"],
     doc_md=__doc__,
 )
 def transfer_results():
     @task
     @refusals_fail_at_once
-    def resolve_business_date() -> str:
-        from kessai.calendar_store import prepare_calendar
+    def resolve_business_date() -> dict:
         from kessai.payout_transfer_files import check_transfer_day
 
-        with business_engine() as engine:
-            day = business_date_of_run(Starts.DAY_BEGUN)
-            with engine.begin() as connection:
-                closed = check_transfer_day(prepare_calendar(connection), day)
-        if closed:
-            log.warning("%s", closed)
-            raise AirflowSkipException(closed)
-        return day.isoformat()
+        return begin_run(BusinessDays(check_transfer_day), Starts.DAY_BEGUN).as_xcom()
 
     @task
     @refusals_fail_at_once
-    def import_transfer_results(day: str) -> dict:
+    def import_transfer_results(day: dict) -> dict:
         from kessai.database import kessai_home
         from kessai.transfer_returns import format_summary, import_folder, results_folder
 
         with business_engine() as engine:
             result = import_folder(engine, results_folder(kessai_home()), now=clock_now(), dry_run=is_dry_run())
         log.info("%s", format_summary(result))
-        return {"business_date": day, **result.as_dict()}
+        return {"business_date": RunDay.from_xcom(day).business_date.isoformat(), **result.as_dict()}
 
     import_transfer_results(resolve_business_date())
 

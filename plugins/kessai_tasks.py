@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Protocol
 
-from airflow.sdk import Param, get_current_context
-from airflow.sdk.exceptions import AirflowFailException
+import pendulum
+from airflow.sdk import Param, dag, get_current_context
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from kessai import clock
 from kessai.clock import Starts
@@ -89,6 +93,21 @@ RUN_PARAMS = {
     ),
 }
 
+# What every kessai DAG has unless its file says otherwise. The timetables read start_date as a
+# date in Japan, so it stays at midnight there.
+DAG_DEFAULTS = {
+    "start_date": pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
+    "catchup": False,
+    "max_active_runs": 1,
+    "default_args": DEFAULT_ARGS,
+    "params": RUN_PARAMS,
+}
+
+
+def kessai_dag(*, dag_id: str, schedule, tags: list[str], doc_md: str, **overrides):
+    """The @dag decorator with the house defaults (DAG_DEFAULTS), the tag `kessai` first."""
+    return dag(dag_id=dag_id, schedule=schedule, tags=["kessai", *tags], doc_md=doc_md, **{**DAG_DEFAULTS, **overrides})
+
 
 def task_settings() -> Settings:
     """The deployment's settings (kessai.settings), read from the worker's environment: once per
@@ -102,33 +121,11 @@ def clock_now(settings: Settings | None = None) -> datetime:
     return clock.now_given(settings.as_of) if settings is not None else clock.now()
 
 
-def business_date_of_run(starts: Starts) -> date:
-    """The business date of the current run (param business_date, else the logical date in
-    Japan), once its moment has come.
-
-    Reads the clock once and logs it (naming KESSAI_AS_OF when set). Work for a date whose moment
-    has not come (`starts`: the date has begun, or for a closing ended, in Japan) is refused with
-    kessai.clock.TooEarly, which fails the task at once; a dry run may look ahead.
-    """
-    context = get_current_context()
-    business_date = resolve_business_date(context["params"].get("business_date"), context.get("logical_date"))
-    settings = task_settings()
-    moment = clock_now(settings)
-    log.info("clock: %s", clock.describe_given(moment, settings.as_of))
-    what = context["dag"].dag_id
-    if is_dry_run():
-        if moment < clock.earliest_moment(business_date, starts):
-            log.info("dry run of %s for %s ahead of its day: computed, nothing written", what, business_date)
-    else:
-        clock.check_not_before(business_date, starts, moment, what=what)
-    return business_date
-
-
 def refusals_fail_at_once(function):
     """A task whose work is refused (kessai.errors.Refusal: a wrong or early date, a closing out
     of order, books not started, bad data) fails at once, without retries: no retry changes the
     answer. The failure callback mails the operators in the same minute. Every other error keeps
-    the DAG's retries (a lost connection, a server's 5xx)."""
+    the DAG's retries (a lost connection, a server's 5xx). Every task of every DAG wears it."""
 
     @functools.wraps(function)
     def run(*args, **kwargs):
@@ -137,7 +134,127 @@ def refusals_fail_at_once(function):
         except Refusal as refused:
             raise AirflowFailException(f"refused: {refused}") from None
 
+    run.refusals_fail_at_once = True
     return run
+
+
+# -- the run protocol: which date a run is for, and whether it may run ---------------------------
+
+
+@dataclass(frozen=True)
+class RunDay:
+    """What the first task of a run decided, passed on to the tasks after it (as_xcom/from_xcom)."""
+
+    business_date: date
+    as_of: datetime  # the clock reading the run began with (SPEC §4.6)
+    dry_run: bool
+
+    def as_xcom(self) -> dict:
+        return {"business_date": self.business_date.isoformat(), "as_of": self.as_of.isoformat(), "dry_run": self.dry_run}
+
+    @classmethod
+    def from_xcom(cls, value: dict) -> RunDay:
+        return cls(date.fromisoformat(value["business_date"]), datetime.fromisoformat(value["as_of"]), value["dry_run"])
+
+
+class CalendarRule(Protocol):
+    """Which dates a DAG runs on. `closed_reason` returns None for a date the DAG works on and the
+    reason for a date the operator declared closed; it refuses (kessai.errors.Refusal) any other."""
+
+    def closed_reason(self, day: date) -> str | None: ...
+
+
+def _on_calendar(check: Callable) -> object:
+    """check(calendar) with the business database's calendar (its table refreshed)."""
+    from kessai.calendar_store import prepare_calendar
+
+    with business_engine() as engine, engine.begin() as connection:
+        return check(prepare_calendar(connection))
+
+
+@dataclass(frozen=True)
+class BusinessDays:
+    """Business days in Japan. `check(calendar, day)` is the job's own check, with its wording;
+    by default kessai.business_calendar.check_business_day with `refused` and `closed`."""
+
+    check: Callable[..., str | None] | None = None
+    refused: str = "this job runs on business days only; the next one is {next}"
+    closed: str = "nothing is done on it; the next business day's run catches up"
+
+    def closed_reason(self, day: date) -> str | None:
+        from kessai.business_calendar import check_business_day
+
+        if self.check is not None:
+            return _on_calendar(lambda calendar: self.check(calendar, day))
+        return _on_calendar(lambda calendar: check_business_day(calendar, day, refused=self.refused, closed=self.closed))
+
+
+@dataclass(frozen=True)
+class ChargeDays:
+    """The recurring charge day of each month (kessai.charge_cycle.plan_charge_day); the reason of
+    a declared closure says where the charge moved."""
+
+    def closed_reason(self, day: date) -> str | None:
+        from kessai.charge_cycle import plan_charge_day
+
+        with business_engine() as engine, engine.begin() as connection:
+            plan = plan_charge_day(connection, day)
+        if plan["closed"]:
+            return plan["message"]
+        log.info("charge day %s: billing month %s", plan["charge_date"], plan["billing_month"])
+        return None
+
+
+@dataclass(frozen=True)
+class ClosingDates:
+    """The closing dates (the 15th, the month end), business days or not: a declared closure only
+    moves payout dates, so a closing date is never closed."""
+
+    def closed_reason(self, day: date) -> str | None:
+        from kessai.payout_closing import closing_plan
+
+        plan = _on_calendar(lambda calendar: closing_plan(day, calendar))
+        log.info("closing %s: %s", day, ", ".join(f"{cycle} merchants, paid on {d}" for cycle, d in plan.items()))
+        return None
+
+
+@dataclass(frozen=True)
+class AnyDay:
+    """Every date, with no calendar to read."""
+
+    def closed_reason(self, day: date) -> str | None:
+        return None
+
+
+def begin_run(rule: CalendarRule, starts: Starts) -> RunDay:
+    """The first step of every run: which business date it is for, and whether it may run.
+
+    The date is the param business_date, else the logical date in Japan (a manual run without a
+    logical date must name it). The clock is read once and logged (naming KESSAI_AS_OF when set).
+    Work for a date whose moment has not come (`starts`) is refused with kessai.clock.TooEarly; a
+    dry run may look ahead. A date outside the DAG's `rule` is refused too: under
+    refusals_fail_at_once the task fails at once and the operators are mailed. A date the
+    operator declared closed skips the run: this task and the ones after it end skipped, the
+    reason in the log. Otherwise the run goes ahead with the RunDay returned.
+    """
+    context = get_current_context()
+    what = context["dag"].dag_id
+    business_date = resolve_business_date(context["params"].get("business_date"), context.get("logical_date"))
+    settings = task_settings()
+    moment = clock_now(settings)
+    log.info("clock: %s", clock.describe_given(moment, settings.as_of))
+    dry_run = is_dry_run()
+    if dry_run:
+        if moment < clock.earliest_moment(business_date, starts):
+            log.info("dry run of %s for %s ahead of its day: computed, nothing written", what, business_date)
+    else:
+        clock.check_not_before(business_date, starts, moment, what=what)
+    closed = rule.closed_reason(business_date)
+    if closed:
+        log.warning("%s for %s skipped: %s", what, business_date, closed)
+        raise AirflowSkipException(closed)
+    log.info("business date %s%s", business_date, " (dry run)" if dry_run else "")
+    return RunDay(business_date, moment, dry_run)
 
 
 def is_dry_run() -> bool:

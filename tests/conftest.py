@@ -197,10 +197,10 @@ def run_dag(airflow_db, business_database):
 
 @pytest.fixture
 def smtp_server(monkeypatch):
-    """A real SMTP server on a free localhost port (tests/smtp_server.py) that keeps the mails it
+    """A real SMTP server on a free localhost port (tests/support/smtp_server.py) that keeps the mails it
     receives in `.messages`; deliver_outbox() and `python -m kessai deliver-mail` reach it through
     KESSAI_SMTP_URL."""
-    from smtp_server import SmtpTestServer
+    from support.smtp_server import SmtpTestServer
 
     server = SmtpTestServer()
     server.start()

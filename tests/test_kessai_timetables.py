@@ -4,7 +4,6 @@ scheduler, and what a backfill creates (through the same DAG API the scheduler a
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pendulum
 import pytest
@@ -17,13 +16,7 @@ from airflow.timetables.base import DagRunInfo
 
 from kessai import business_days
 from kessai_timetables import BusinessDayTimetable, ClosingDateTimetable, RecurringChargeTimetable
-
-JAPAN = ZoneInfo("Asia/Tokyo")
-D = date.fromisoformat
-
-
-def jst(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=JAPAN)
+from support.japan_time import JAPAN, D, jst
 
 
 def scheduler_dag(timetable, *, start="2026-01-01", end=None, catchup=True):

@@ -11,7 +11,7 @@ from kessai.database import kessai_home
 from kessai.schema import transmission_acknowledgements
 from kessai.transmission import run_transmission
 from kessai.transmission_file import Destination
-from transmission_builders import D, add_confirmed, add_merchant
+from support.transmission_builders import D, add_confirmed, add_merchant
 
 
 def test_an_answer_file_is_recorded_once_and_moved_to_done(run_dag, business, monkeypatch):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 from kessai.run_dates import JAPAN
-from transmission_builders import (
+from support.transmission_builders import (
     D,
     add_confirmed,
     add_merchant,

@@ -1,5 +1,11 @@
-"""Every DAG file in dags/ parses cleanly and cheaply, follows the house rules, and survives the
-serialization the DAG processor and the scheduler put it through.
+"""Every DAG file in dags/ (found by walking the folder) parses cleanly and cheaply, follows the
+house rules, and survives the serialization the DAG processor and the scheduler put it through.
+
+The house rules (kessai_tasks.DAG_DEFAULTS, DEFAULT_ARGS, kessai_dag): tagged `kessai`, owned by
+kessai, retried with backoff unless refused (every task wears refusals_fail_at_once), the
+operators alerted on a failure for good, one run at a time, documented; a DAG run for a business
+date is scheduled by a timetable of kessai_timetables; one that is not (no business_date param)
+has a cron schedule, or none when it is only ever triggered.
 
 A small example DAG written by the test runs through the same checks, so the timetables' plugin
 registration is tested whatever DAG files exist."""
@@ -19,35 +25,32 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.serialization.encoders import encode_timetable
 from airflow.serialization.serialized_objects import DagSerialization
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DAGS_FOLDER = PROJECT_ROOT / "dags"
+from kessai_tasks import alert_operators
+from support.dags import DAGS_FOLDER
+from support.dags import dag_files as walk_dag_files
+
+# SPEC §6: the DAGs the specification names.
 DAG_IDS = {"card_transmission", "recurring_charge", "payout_closing", "stale_slip_reminder"}
-BUSINESS_DAG_IDS = DAG_IDS | {"timetable_example", "recurring_slips", "operator_digest"}
 TIMETABLES = {"BusinessDayTimetable", "RecurringChargeTimetable", "ClosingDateTimetable"}
+# A DAG that is not one run per date: a cron schedule, or none when it is only ever triggered.
+UNDATED_SCHEDULES = {"CronTriggerTimetable", "CronDataIntervalTimetable", "NullTimetable"}
 EXAMPLE = "example DAG"
 
 EXAMPLE_DAG = '''
     """Example: closes the payout cycle on each closing date."""
-    import pendulum
-    from airflow.sdk import dag, task
+    from airflow.sdk import task
 
-    from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS
+    from kessai.clock import Starts
+    from kessai_tasks import ClosingDates, begin_run, kessai_dag, refusals_fail_at_once
     from kessai_timetables import ClosingDateTimetable
 
 
-    @dag(
-        schedule=ClosingDateTimetable(run_at="01:30"),
-        start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"),
-        catchup=False,
-        default_args=DEFAULT_ARGS,
-        params=RUN_PARAMS,
-        tags=["kessai"],
-        doc_md=__doc__,
-    )
+    @kessai_dag(dag_id="timetable_example", schedule=ClosingDateTimetable(run_at="01:30"), tags=[], doc_md=__doc__)
     def timetable_example():
         @task
+        @refusals_fail_at_once
         def close():
-            pass
+            return begin_run(ClosingDates(), Starts.DAY_ENDED).as_xcom()
 
         close()
 
@@ -57,7 +60,7 @@ EXAMPLE_DAG = '''
 
 
 def dag_files() -> list[str]:
-    return sorted(str(path) for path in DAGS_FOLDER.glob("*.py")) + [EXAMPLE]
+    return [str(path) for path in walk_dag_files()] + [EXAMPLE]
 
 
 @pytest.fixture(params=dag_files(), ids=lambda path: Path(path).name)
@@ -143,20 +146,61 @@ def test_top_level_work_is_caught(airflow_db, tmp_path, monkeypatch):
     assert len(statements) >= 2
 
 
+def callbacks(task) -> list:
+    value = task.on_failure_callback
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def test_dag_follows_the_house_rules(dag_file):
     for dag_id, dag in parse(dag_file).dags.items():
-        assert dag.tags, f"{dag_id} has no tags"
+        assert "kessai" in dag.tags, f"{dag_id} lacks the tag kessai"
         assert dag.doc_md and dag.doc_md.strip(), f"{dag_id} has no doc_md"
         assert "dry_run" in dag.params, f"{dag_id} lacks the dry_run param"
+        assert dag.max_active_runs == 1, f"{dag_id} allows {dag.max_active_runs} runs at once"
+        assert dag.catchup is False, f"{dag_id} catches up on its own: backfills are the operators' choice"
         for task in dag.tasks:
-            assert task.retries >= 1, f"{dag_id}.{task.task_id} never retries"
+            name = f"{dag_id}.{task.task_id}"
+            assert task.owner == "kessai", f"{name} is owned by {task.owner}"
+            assert task.retries >= 1 and task.retry_exponential_backoff, f"{name} does not retry with backoff"
+            assert alert_operators in callbacks(task), f"{name} does not alert the operators when it fails"
+            callable_ = getattr(task, "python_callable", None)
+            assert getattr(callable_, "refusals_fail_at_once", False), f"{name}: a refusal would be retried"
 
 
-def test_business_dag_runs_on_a_business_day_timetable(dag_file):
+def test_the_house_rules_can_fail(tmp_path):
+    """The checks above can fail: a DAG written with Airflow's defaults breaks each of them."""
+    path = tmp_path / "plain.py"
+    path.write_text(
+        textwrap.dedent(
+            '''
+            import pendulum
+            from airflow.sdk import dag, task
+
+
+            @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Tokyo"))
+            def plain():
+                @task
+                def noop():
+                    pass
+
+                noop()
+
+
+            plain()
+            '''
+        )
+    )
+    with pytest.raises(AssertionError, match="lacks the tag kessai"):
+        test_dag_follows_the_house_rules(path)
+
+
+def test_dag_has_a_schedule_of_its_kind(dag_file):
     for dag_id, dag in parse(dag_file).dags.items():
-        if dag_id not in BUSINESS_DAG_IDS:
-            continue  # e.g. mail delivery every ten minutes: not one run per date
-        assert "business_date" in dag.params, f"{dag_id} lacks the business_date param"
+        if "business_date" not in dag.params:
+            # Not one run per date (mail delivery every ten minutes), or only ever triggered.
+            kind = type(dag.timetable).__name__
+            assert kind in UNDATED_SCHEDULES, f"{dag_id} has no business_date param and is scheduled by {kind}"
+            continue
         timetable = type(dag.timetable)
         assert (timetable.__module__, timetable.__name__ in TIMETABLES) == ("kessai_timetables", True), (
             f"{dag_id} is scheduled by {timetable.__module__}.{timetable.__name__}, not a business-day "
@@ -214,6 +258,12 @@ def test_an_unregistered_timetable_fails_the_round_trip(tmp_path):
     (dag,) = parse(path).dags.values()
     with pytest.raises(Exception, match="is not registered"):
         DagSerialization.to_dict(dag)
+
+
+def test_walking_finds_every_dag_file():
+    """The walk finds the DAG files, the SPEC's DAGs among them, each file with its DAG."""
+    names = {path.stem for path in walk_dag_files()}
+    assert DAG_IDS <= names
 
 
 def test_the_four_dags_exist():

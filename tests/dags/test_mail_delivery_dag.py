@@ -7,7 +7,7 @@ from sqlalchemy import select
 import kessai_tasks
 from kessai.outbox import enqueue_mail
 from kessai.schema import mail_outbox
-from smtp_server import free_port
+from support.smtp_server import free_port
 
 
 def test_a_run_sends_the_due_mails_once(run_dag, business, smtp_server):

@@ -13,7 +13,7 @@ import kessai_tasks
 from kessai.database import kessai_home
 from kessai.schema import payout_statements, slips
 from kessai.zengin import parse_transfer_file
-from payout_builders import add_bank_account, add_merchant, add_slip, at, statement
+from support.payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 
 D = date.fromisoformat
 REMITTER = {

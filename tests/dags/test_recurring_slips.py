@@ -12,7 +12,7 @@ from datetime import date
 from sqlalchemy import select, update
 
 from kessai.schema import mail_outbox, merchants, slips
-from recurring_charge_data import add_merchant, add_subscription, japan_time, slip_rows
+from support.recurring_charge_data import add_merchant, add_subscription, japan_time, slip_rows
 
 FEBRUARY = date(2027, 2, 1)
 SECRET = "dag-test-secret-0123456789abcdefghij"

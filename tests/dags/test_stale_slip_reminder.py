@@ -5,27 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
-from kessai.schema import mail_outbox, merchants, slip_events, slips, stale_slip_digests
+from kessai.schema import mail_outbox, slip_events, slips, stale_slip_digests
+from support.japan_time import D
+from support.stale_slip_builders import add_merchant, add_slip
 
-D = date.fromisoformat
 DAG_ID = "stale_slip_reminder"
 OPERATORS = "ops@kessai.example"
-
-
-def add_merchant(connection, merchant_id: str, email: str | None) -> None:
-    connection.execute(insert(merchants).values(merchant_id=merchant_id, name=f"{merchant_id}商店", email=email))
-
-
-def add_slip(connection, merchant_id: str, slip_id: str, paid: str, **state) -> None:
-    connection.execute(
-        insert(slips).values(
-            merchant_id=merchant_id, slip_id=slip_id, card_company="jcb", amount=1000, payment_date=D(paid), **state
-        )
-    )
 
 
 def run(run_dag, day: str, **params) -> dict:

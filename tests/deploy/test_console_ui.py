@@ -20,7 +20,7 @@ from datetime import date
 
 import pytest
 from deploy.chromium import Chromium
-from console_data import CONSOLE_AS_OF, build_world
+from support.console_data import CONSOLE_AS_OF, build_world
 from deploy.airflow_stack import AirflowStack
 from sqlalchemy import func, select
 

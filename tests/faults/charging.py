@@ -3,7 +3,7 @@ comparison of a disturbed charge with the undisturbed one."""
 
 from __future__ import annotations
 
-from gateway_server import API_KEY
+from support.gateway_server import API_KEY
 from servers import copies_by_message_id, received
 from world import JOBS, charges, diff
 

@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture
 def smtp_servers():
-    """A function starting a real SMTP server (tests/smtp_server.py, with the faults of
+    """A function starting a real SMTP server (tests/support/smtp_server.py, with the faults of
     servers.py); every one is stopped after the test."""
     started = []
 

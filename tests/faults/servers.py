@@ -1,4 +1,4 @@
-"""The real test servers (tests/smtp_server.py, tests/gateway_server.py) with the faults this suite
+"""The real test servers (tests/support/smtp_server.py, tests/support/gateway_server.py) with the faults this suite
 needs besides theirs:
 
 - SMTP: `lose_reply_next(n)`: the server takes the mail (it is delivered) and then drops the
@@ -19,8 +19,8 @@ from http.server import ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
 
-from gateway_server import GatewayHandler, GatewayServer, GatewayState
-from smtp_server import SmtpTestServer, _Handler, free_port
+from support.gateway_server import GatewayHandler, GatewayServer, GatewayState
+from support.smtp_server import SmtpTestServer, _Handler, free_port
 
 
 def closed_url(scheme: str) -> str:

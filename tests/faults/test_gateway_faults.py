@@ -1,4 +1,4 @@
-"""The recurring charge against a real HTTP card gateway (tests/gateway_server.py) that fails:
+"""The recurring charge against a real HTTP card gateway (tests/support/gateway_server.py) that fails:
 down, answering 500 to everything, answering what cannot be read, answering after the client gave
 up (the charge executed). And the charge's process killed with charges in flight.
 

@@ -1,4 +1,4 @@
-"""The mail delivery against a real SMTP server (tests/smtp_server.py, servers.py) that is down,
+"""The mail delivery against a real SMTP server (tests/support/smtp_server.py, servers.py) that is down,
 answers 4xx or 5xx, or drops the connection after the data: no mail is lost (a refused one is
 deferred and sent by a later run, a bounced one is reported to the operators) and none is sent
 twice, but for the one case SMTP cannot tell apart (the server took the mail and its reply was

@@ -25,8 +25,8 @@ from kessai.payout_closing import run_payout_closing
 from kessai.schema import card_companies, mail_outbox, payout_held_slips, slips, transmission_acknowledgements
 from kessai.transmission import run_transmission
 from kessai.transmission_file import Destination
-from payout_builders import add_bank_account, add_merchant, at, statement
-from transmission_builders import D, add_confirmed, files_under, marks
+from support.payout_builders import add_bank_account, add_merchant, at, statement
+from support.transmission_builders import D, add_confirmed, files_under, marks
 
 SENT_ON = "2027-01-13"
 READ_ON = D("2027-01-14")

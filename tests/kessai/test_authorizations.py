@@ -1,7 +1,7 @@
 """Card authorizations (与信) of slips: cancel voids the hold, a decrease voids the difference, an
 increase authorizes it first, expiry releases the hold; refusals, declines, timeouts and re-runs.
 Every test runs on SQLite and PostgreSQL, through the simulator and a real HTTP gateway
-(tests/gateway_server.py).
+(tests/support/gateway_server.py).
 
 Slips are paid on 2026-08-31: the confirmation deadline is 2027-02-28 (8/31 + 6 months, clipped),
 so the stale-slip run of Monday 2027-03-01 expires them (expired_on 2027-03-01).
@@ -14,7 +14,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select, update
 
-from gateway_server import API_KEY, running_gateway_server
+from support.gateway_server import API_KEY, running_gateway_server
 from kessai.authorizations import (
     AUTHORIZATION_DECLINED,
     AUTHORIZATION_UNANSWERED,
@@ -33,7 +33,7 @@ from kessai.errors import TransientFault
 from kessai.schema import authorization_voids, mail_outbox, merchants, slip_authorizations, slips
 from kessai.slip_operations import SlipOperationError
 from kessai.stale_slips import ReminderSettings, remind_stale_slips
-from slip_builders import add_merchant, add_slip, jst, slip
+from support.slip_builders import add_merchant, add_slip, jst, slip
 
 PAID = date(2026, 8, 31)
 AT = jst("2027-01-05", "10:00")

@@ -33,7 +33,7 @@ from kessai.schema import (
     payout_withheld_transfers,
 )
 from kessai.zengin import parse_transfer_file, to_zengin_kana
-from payout_builders import add_bank_account, add_merchant, add_slip, at
+from support.payout_builders import add_bank_account, add_merchant, add_slip, at
 
 D = date.fromisoformat
 LOADED = datetime.fromisoformat("2027-03-01T09:00:00+09:00")

@@ -1,5 +1,5 @@
 """The card gateways: the simulator's behaviour per test token, and the HTTP client against a real
-HTTP server playing the gateway (tests/gateway_server.py)."""
+HTTP server playing the gateway (tests/support/gateway_server.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
+from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 from kessai.card_gateway import (
     CREDENTIALS_REFUSED,
     DECLINED,

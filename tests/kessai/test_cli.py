@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from kessai.cli import main
 from kessai.database import make_engine
 from kessai.run_dates import japan_date_of
-from slip_builders import add_merchant, add_slip
+from support.slip_builders import add_merchant, add_slip
 
 PASSWORD = "S3cretPW"
 

@@ -20,7 +20,7 @@ from kessai.database import make_engine
 from kessai.rules import closing_date_for
 from kessai.schema import merchants, slip_events, slips
 from kessai.slip_operations import SlipOperationError, cancel_slip, confirm_slip
-from slip_builders import add_merchant, add_slip, add_subscription, all_slips, event_count, jst, slip
+from support.slip_builders import add_merchant, add_slip, add_subscription, all_slips, event_count, jst, slip
 
 UPLOADED_AT = jst("2027-01-31", "23:30")
 PAID = date(2026, 8, 31)

@@ -1,5 +1,5 @@
 """The console's pages on both databases, read as HTML: each figure against the rows the jobs
-wrote (tests/console_data.py), and the dates worked out by hand from the calendar.
+wrote (tests/support/console_data.py), and the dates worked out by hand from the calendar.
 
 The app runs here without Airflow (no guard, no run links); tests/deploy/test_console_ui.py
 serves it from a real API server behind Airflow's login and opens it in Chromium.
@@ -12,7 +12,7 @@ import re
 from datetime import date, datetime
 
 import pytest
-from console_data import CONSOLE_AS_OF, build_world
+from support.console_data import CONSOLE_AS_OF, build_world
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from console_data import REMITTER, kessai
+from support.console_data import REMITTER, kessai
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select, text
 

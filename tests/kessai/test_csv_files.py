@@ -19,8 +19,8 @@ from kessai.payout_closing import run_payout_closing
 from kessai.payout_statement_files import run_statement_files
 from kessai.recurring_failures import failure_csv
 from kessai.schema import merchants
-from excel_csv import Formula, read_as_excel
-from payout_builders import add_bank_account, add_merchant, add_slip, at
+from support.excel_csv import Formula, read_as_excel
+from support.payout_builders import add_bank_account, add_merchant, add_slip, at
 
 HYPERLINK = '=HYPERLINK("http://evil.example","x")'
 

@@ -13,7 +13,7 @@ from kessai.cli import main
 from kessai.database import make_engine
 from kessai.run_dates import JAPAN
 from kessai.schema import payout_closings, slips, transmission_batches
-from transmission_builders import add_merchant, add_unconfirmed
+from support.transmission_builders import add_merchant, add_unconfirmed
 
 
 def count(engine, table) -> int:

@@ -25,10 +25,10 @@ from kessai.schema import merchants, slips
 from kessai.stale_slips import ReminderSettings, remind_stale_slips
 from kessai.transmission import run_transmission
 from kessai.transmission_file import Destination
-from payout_builders import add_bank_account, add_merchant, at
-from recurring_charge_data import add_subscription, clock, japan_time, slip_rows
-from slip_builders import add_slip
-from transmission_builders import add_confirmed
+from support.payout_builders import add_bank_account, add_merchant, at
+from support.recurring_charge_data import add_subscription, clock, japan_time, slip_rows
+from support.slip_builders import add_slip
+from support.transmission_builders import add_confirmed
 
 D = date.fromisoformat
 REMITTER = {
@@ -413,7 +413,7 @@ def test_a_backdated_confirmation_an_adjustment_and_a_cancellation(engine):
     4,000 on 1/20, confirmed on Mon 2/1 with the date 1/31: it counts from 2/1, so toward the
     February-end closing, paid Thu 3/25; sent Tue 2/2. 5002 is cancelled on 1/15."""
     from kessai.slip_operations import cancel_slip, change_amount, confirm_slip
-    from slip_builders import jst
+    from support.slip_builders import jst
 
     with engine.begin() as connection:
         add_shop(connection, "M5", "monthly")

@@ -13,7 +13,7 @@ from kessai.outbox import enqueue_mail
 from kessai.schema import mail_outbox
 from kessai.smtp_client import SmtpUnavailable
 from kessai_tasks import deliver_outbox
-from smtp_server import free_port
+from support.smtp_server import free_port
 
 OPERATORS = "ops@kessai.example.jp"
 

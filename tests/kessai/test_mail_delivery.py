@@ -21,7 +21,7 @@ from kessai.outbox import enqueue_mail
 from kessai.run_dates import JAPAN
 from kessai.schema import mail_outbox
 from kessai.smtp_client import SmtpSettings, SmtpUnavailable
-from smtp_server import free_port
+from support.smtp_server import free_port
 
 T0 = datetime(2027, 1, 5, 9, 0, tzinfo=JAPAN)
 OPERATORS = "ops@kessai.example.jp"

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
+from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 from kessai.card_gateway import HTTP, CardGatewaySettings
 from kessai.http_gateway import HttpCardGateway
 from kessai.masking import mask_text, mask_url

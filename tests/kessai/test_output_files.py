@@ -30,9 +30,9 @@ from kessai.payout_transfer_files import run_payout_transfer_files
 from kessai.schema import card_companies
 from kessai.transmission import run_transmission
 from kessai.transmission_file import BadFileCode, Destination, check_file_code
-from payout_builders import add_bank_account, add_slip, at
-from payout_builders import add_merchant as add_payout_merchant
-from transmission_builders import D, add_confirmed, add_merchant
+from support.payout_builders import add_bank_account, add_slip, at
+from support.payout_builders import add_merchant as add_payout_merchant
+from support.transmission_builders import D, add_confirmed, add_merchant
 
 LONG = "x" * 256
 

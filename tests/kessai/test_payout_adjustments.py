@@ -18,7 +18,7 @@ from kessai.payout_closing import format_summary, run_payout_closing
 from kessai.payout_statement_files import statement_files
 from kessai.rules import TWICE_MONTHLY, closing_dates
 from kessai.schema import payout_adjustments, payout_closings
-from payout_builders import add_bank_account, add_merchant, add_slip, at, statement
+from support.payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 
 D = date.fromisoformat
 

@@ -18,7 +18,7 @@ from kessai.payout_closing import (
     run_payout_closing,
 )
 from kessai.schema import payout_closings, payout_statements, payout_transfers, slips
-from payout_builders import add_bank_account, add_merchant, add_slip, at, statement
+from support.payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 
 D = date.fromisoformat
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from kessai.cli import main
 from kessai.database import make_engine
 from kessai.schema import slips
-from payout_builders import add_bank_account, add_merchant, add_slip, at
+from support.payout_builders import add_bank_account, add_merchant, add_slip, at
 
 REMITTER = {
     "REMITTER_CODE": "42",

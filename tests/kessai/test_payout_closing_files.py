@@ -33,8 +33,8 @@ from kessai.schema import (
     slips,
 )
 from kessai.zengin import parse_transfer_file
-from excel_csv import read_as_excel
-from payout_builders import add_bank_account, add_merchant, add_slip, at, statement
+from support.excel_csv import read_as_excel
+from support.payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 
 D = date.fromisoformat
 REMITTER = {

@@ -11,14 +11,14 @@ from datetime import date
 import pytest
 from sqlalchemy import update
 
-from excel_csv import Formula, read_as_excel
+from support.excel_csv import Formula, read_as_excel
 from kessai.csv_files import csv_text
 from kessai.invoice import InvoiceSettingError
 from kessai.payout_closing import run_payout_closing
 from kessai.payout_statement_files import run_statement_files
 from kessai.schema import slips
 from kessai.settings import Settings
-from payout_builders import add_bank_account, add_merchant, add_slip, at
+from support.payout_builders import add_bank_account, add_merchant, add_slip, at
 
 D = date.fromisoformat
 SLIP_NUMBER = "900000000072030001"  # 18 digits: Excel would make it 9.00000000007203E+17

@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 from sqlalchemy import update
 
-from gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
+from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 from kessai.card_gateway import HTTP, CardGatewaySettings, SimulatorGateway
 from kessai.charge_cycle import ChargeCycle
 from kessai.http_gateway import HttpCardGateway
@@ -23,7 +23,7 @@ from kessai.recurring_charge import (
 )
 from kessai.recurring_slips import create_recurring_slips
 from kessai.schema import slips, subscriptions
-from recurring_charge_data import add_merchant, add_subscription, attempt_rows, clock, japan_time, slip_rows
+from support.recurring_charge_data import add_merchant, add_subscription, attempt_rows, clock, japan_time, slip_rows
 
 D = date.fromisoformat
 # 2027-02-27 is a Saturday: February 2027 is charged on Monday 2027-03-01.

@@ -12,7 +12,7 @@ from kessai.calendar_store import declare_closure, prepare_calendar
 from kessai.charge_cycle import ChargeCycle, NotAChargeDay, charge_cycle_on, plan_charge_day
 from kessai.recurring_slips import create_recurring_slips
 from kessai.schema import recurring_charge_cycles, slips, subscriptions
-from recurring_charge_data import add_merchant, add_subscription, japan_time, slip_rows
+from support.recurring_charge_data import add_merchant, add_subscription, japan_time, slip_rows
 
 D = date.fromisoformat
 # 2027-02-27 is a Saturday: February 2027 is charged on Monday 2027-03-01.

@@ -1,5 +1,5 @@
 """A gateway fault is not a card failure (SPEC §4.6): through the HTTP client against the real test
-gateway (tests/gateway_server.py) answering 500, unreadable bodies or late answers to every charge
+gateway (tests/support/gateway_server.py) answering 500, unreadable bodies or late answers to every charge
 while its lookups answer honestly, on SQLite and PostgreSQL. Faulted slips stay chargeable,
 nobody is told anything, the month stays open, the circuit breaker bounds the requests, and the
 re-run with the gateway healthy charges each slip once and notifies once."""
@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
+from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 from kessai.card_gateway import HTTP, CardGatewaySettings
 from kessai.charge_breaker import BreakerSettings
 from kessai.charge_cycle import ChargeCycle
@@ -20,7 +20,7 @@ from kessai.recurring_charge import ChargeFaults, ChargeOptions, charge_cycle, i
 from kessai.recurring_failures import notify_failures
 from kessai.recurring_slips import create_recurring_slips
 from kessai.schema import recurring_charge_cycles
-from recurring_charge_data import add_merchant, add_subscription, attempt_rows, clock, japan_time, outbox_rows, slip_rows
+from support.recurring_charge_data import add_merchant, add_subscription, attempt_rows, clock, japan_time, outbox_rows, slip_rows
 
 D = date.fromisoformat
 FEBRUARY = ChargeCycle(D("2027-02-01"), D("2027-03-01"))  # charged on Monday 2027-03-01

@@ -16,7 +16,7 @@ from kessai.recurring_failures import notify_failures
 from kessai.recurring_slips import create_recurring_slips, create_slips_ahead
 from kessai.run_dates import BusinessDateError
 from kessai.schema import slips, subscriptions
-from recurring_charge_data import add_merchant, add_subscription, clock, japan_time, slip_rows
+from support.recurring_charge_data import add_merchant, add_subscription, clock, japan_time, slip_rows
 
 D = date.fromisoformat
 CALENDAR = default_calendar()

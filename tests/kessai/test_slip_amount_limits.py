@@ -17,7 +17,7 @@ from kessai.confirmation_import import import_confirmations
 from kessai.database import make_engine
 from kessai.slip_amounts import AmountSettingError, max_slip_amount
 from kessai.slip_operations import SlipOperationError, change_amount, confirm_slip
-from slip_builders import add_merchant, add_slip, events, jst, slip
+from support.slip_builders import add_merchant, add_slip, events, jst, slip
 
 BIGINT_MAX = 9_223_372_036_854_775_807
 PAID = date(2026, 8, 31)

@@ -26,7 +26,7 @@ from kessai.slip_operations import (
     change_amount,
     confirm_slip,
 )
-from slip_builders import add_merchant, add_slip, add_subscription, events, jst, slip
+from support.slip_builders import add_merchant, add_slip, add_subscription, events, jst, slip
 
 PAID = date(2026, 8, 31)
 DEADLINE = "2027-02-28"

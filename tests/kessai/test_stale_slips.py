@@ -17,7 +17,7 @@ from kessai.calendar_store import declare_closure
 from kessai.operator_digest import write_operator_digest
 from kessai.rules import confirmation_deadline, stale_from
 from kessai.run_dates import JAPAN, BusinessDateError
-from kessai.schema import mail_outbox, merchants, slip_events, slip_reminders, slips, stale_slip_digests
+from kessai.schema import mail_outbox, slip_events, slip_reminders, slips, stale_slip_digests
 from kessai.stale_slips import (
     DAILY,
     MONTHLY,
@@ -31,6 +31,7 @@ from kessai.stale_slips import (
     remind_stale_slips,
     stale_through,
 )
+from support.stale_slip_builders import add_merchant, add_slip
 
 D = date.fromisoformat
 ONE_DAY = timedelta(days=1)
@@ -44,27 +45,6 @@ EXPIRED = "■ 確定期限を過ぎた伝票"
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def add_merchant(connection, merchant_id: str, email: str | None = None, period: str | None = None) -> None:
-    connection.execute(
-        insert(merchants).values(merchant_id=merchant_id, name=f"{merchant_id}商店", email=email, reminder_period=period)
-    )
-
-
-def add_slip(connection, merchant_id: str, slip_id: str, paid: str | None, amount: int = 1000, **state) -> int:
-    return connection.execute(
-        insert(slips)
-        .values(
-            merchant_id=merchant_id,
-            slip_id=slip_id,
-            card_company="visa_master",
-            amount=amount,
-            payment_date=D(paid) if paid else None,
-            **state,
-        )
-        .returning(slips.c.id)
-    ).scalar_one()
 
 
 def run(engine, day: str | date, settings: ReminderSettings = SETTINGS):

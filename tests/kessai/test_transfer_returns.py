@@ -17,7 +17,7 @@ from kessai.payout_transfer_files import run_payout_transfer_files
 from kessai.schema import mail_outbox, payout_adjustments, payout_closings, payout_transfer_returns
 from kessai.transfer_returns import TransferResultsRefused, format_summary, import_folder, run_import
 from kessai.zengin import RECORD_LENGTH, parse_transfer_results
-from payout_builders import add_bank_account, add_merchant, add_slip, at, statement
+from support.payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 
 D = date.fromisoformat
 REMITTER = {

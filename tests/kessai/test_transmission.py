@@ -14,7 +14,7 @@ from kessai.run_dates import BusinessDateError
 from kessai.schema import card_companies, merchants, slips, transmission_batches
 from kessai.transmission import format_summary, run_transmission
 from kessai.transmission_file import Destination, TransmissionFileError
-from transmission_builders import (
+from support.transmission_builders import (
     D,
     add_confirmed,
     add_merchant,

@@ -21,7 +21,7 @@ from kessai.schema import card_companies, merchant_card_numbers, merchant_change
 from kessai.store_names import StoreNameError, to_file_english, to_file_kana
 from kessai.transmission import HOLD_REASONS, format_summary, run_transmission
 from kessai.transmission_file import Destination
-from transmission_builders import D, add_confirmed, add_merchant, files_under, holds, marks
+from support.transmission_builders import D, add_confirmed, add_merchant, files_under, holds, marks
 
 DAY, NEXT_DAY = "2027-01-04", "2027-01-05"
 

@@ -16,7 +16,7 @@ from kessai.database import make_engine
 from kessai.schema import merchant_card_numbers, merchants, slips, transmission_batches
 from kessai.transmission import LOCK_KEY, run_transmission
 from kessai.transmission_file import Destination, RecordStream, TransmissionFileError
-from transmission_builders import D, add_confirmed, add_merchant, files_under, marks, transmission_state
+from support.transmission_builders import D, add_confirmed, add_merchant, files_under, marks, transmission_state
 
 VM_FILE = (
     '"H","ASJ01","VM","2027-01-04","1"\n'

@@ -16,7 +16,7 @@ from kessai.schema import mail_outbox
 from kessai.transmission import run_transmission
 from kessai.transmission_file import Destination
 from kessai.transmission_holds_report import HoldGroup, enqueue_holds_report, holds_report
-from transmission_builders import D, add_confirmed, add_merchant
+from support.transmission_builders import D, add_confirmed, add_merchant
 
 BIGINT_MAX = 9_223_372_036_854_775_807
 OPERATORS = "ops@kessai.example"

@@ -6,20 +6,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from itertools import count
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
 from kessai.rules import transmission_date
 from kessai.schema import bank_accounts, merchants, payout_statement_lines, payout_statements, payout_transfers, slips
+from support.japan_time import JAPAN
+from support.japan_time import jst as at  # at("2027-02-01", "10:00"): a moment in Japan
 
-JST = ZoneInfo("Asia/Tokyo")
 _slip_numbers = count(1)
-
-
-def at(day: str, clock: str = "12:00") -> datetime:
-    """A moment in Japan: at("2027-02-01", "10:00")."""
-    return datetime.fromisoformat(f"{day}T{clock}").replace(tzinfo=JST)
 
 
 def add_merchant(connection, merchant_id: str, cycle: str = "monthly", **columns) -> None:
@@ -66,9 +61,9 @@ def add_slip(
 ) -> str:
     """A confirmed slip (confirmed_on defaults to the registration's date in Japan), transmitted on
     its transmission date ("due", the default), on the date given, or not at all (None)."""
-    confirmed = date.fromisoformat(str(confirmed_on)) if confirmed_on else registered_at.astimezone(JST).date()
+    confirmed = date.fromisoformat(str(confirmed_on)) if confirmed_on else registered_at.astimezone(JAPAN).date()
     if transmitted_on == "due":
-        transmitted_on = transmission_date(registered_at.astimezone(JST).date(), confirmed)
+        transmitted_on = transmission_date(registered_at.astimezone(JAPAN).date(), confirmed)
     slip_id = str(next(_slip_numbers))
     connection.execute(
         insert(slips).values(

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
 
 from kessai.schema import charge_attempts, mail_outbox, merchants, slips, subscriptions
+from support.japan_time import japan_time  # noqa: F401 (the recurring charge tests' moments)
 
-JAPAN = ZoneInfo("Asia/Tokyo")
 FIXED_NOW = datetime(2027, 3, 1, 1, 0, tzinfo=timezone.utc)  # 10:00 in Japan on 2027-03-01
 
 
 def clock() -> datetime:
     return FIXED_NOW
-
-
-def japan_time(y: int, m: int, d: int, hour: int = 12, minute: int = 0) -> datetime:
-    return datetime(y, m, d, hour, minute, tzinfo=JAPAN)
 
 
 def add_merchant(connection, merchant_id: str, *, email: str | None = None, repayment_mail: bool = False) -> None:

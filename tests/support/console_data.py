@@ -6,7 +6,7 @@ charge day 2027-01-27 charges January's subscriptions through the card gateway s
 declined) and closes the month; the business day 2027-01-29 (Fri) sends the
 backlog; 1/31 closes both cycles (run 2/1 01:30); Monday
 2027-02-01 sends that weekend's slips and writes the weekly stale-slip digests; the mail delivery
-(a real SMTP server, tests/smtp_server.py) has one digest refused for good (550: given up) and
+(a real SMTP server, tests/support/smtp_server.py) has one digest refused for good (550: given up) and
 one for now (450: deferred). The console's clock: 2027-02-01 10:00.
 """
 
@@ -18,7 +18,7 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
-from smtp_server import SmtpTestServer
+from support.smtp_server import SmtpTestServer
 from sqlalchemy import insert, select
 
 from kessai.calendar_store import prepare_calendar

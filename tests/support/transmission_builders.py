@@ -3,11 +3,10 @@ and readers of what a transmission left behind (marks, batches, hold-backs, file
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import insert, select
 
-from kessai.run_dates import JAPAN
 from kessai.schema import (
     merchants,
     slips,
@@ -15,13 +14,7 @@ from kessai.schema import (
     transmission_batches,
     transmission_holds,
 )
-
-D = date.fromisoformat
-
-
-def jst(moment: str) -> datetime:
-    """A moment in Japan: jst("2027-01-15 23:30")."""
-    return datetime.fromisoformat(moment).replace(tzinfo=JAPAN)
+from support.japan_time import D, jst  # noqa: F401 (the transmission tests' dates and moments)
 
 
 def add_merchant(

@@ -3,17 +3,12 @@ them: merchants, and slips with only the contract's columns unless a test gives 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import func, insert, select
 
-from kessai.run_dates import JAPAN
 from kessai.schema import merchants, slip_events, slips, subscriptions
-
-
-def jst(day: str, clock: str = "12:00") -> datetime:
-    """A moment in Japan: jst("2027-01-31", "23:30")."""
-    return datetime.fromisoformat(f"{day}T{clock}").replace(tzinfo=JAPAN)
+from support.japan_time import jst  # noqa: F401 (the slip tests' moments)
 
 
 def add_merchant(connection, merchant_id: str = "M1", cycle: str = "monthly") -> None:

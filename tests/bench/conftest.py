@@ -1,0 +1,11 @@
+"""Every test under tests/bench/ carries the marker `bench` (pytest.ini)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from support.markers import mark_folder
+
+
+def pytest_collection_modifyitems(items):
+    mark_folder(items, Path(__file__).parent, "bench")
