@@ -61,8 +61,8 @@ def card_acknowledgements():
     @task
     @refusals_fail_at_once
     def resolve_business_date() -> str:
-        from kessai.calendar_store import prepare_calendar
         from kessai.acknowledgements import check_acknowledgements_day
+        from kessai.calendar_store import prepare_calendar
 
         with business_engine() as engine:
             day = business_date_of_run(Starts.DAY_BEGUN)

@@ -7,7 +7,7 @@ WARNING table and held for the operators' daily digest (DAG `operator_digest`); 
 SMTP server fails the task.
 See docs/mail.md."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow.sdk import dag, task
 
@@ -17,7 +17,7 @@ from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, deliver_outbox
 @dag(
     dag_id="mail_delivery",
     schedule="*/10 * * * *",
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,

@@ -26,7 +26,14 @@ import pendulum
 from airflow.sdk import dag, task
 
 from kessai.clock import Starts
-from kessai_tasks import DEFAULT_ARGS, RUN_PARAMS, business_date_of_run, business_engine, is_dry_run, refusals_fail_at_once
+from kessai_tasks import (
+    DEFAULT_ARGS,
+    RUN_PARAMS,
+    business_date_of_run,
+    business_engine,
+    is_dry_run,
+    refusals_fail_at_once,
+)
 from kessai_timetables import BusinessDayTimetable
 
 log = logging.getLogger(__name__)

@@ -33,8 +33,8 @@ from kessai.bank_master import package_master, update_bank_master
 from kessai.database import database_url, kessai_home, make_engine
 from kessai.masking import mask_url
 from kessai.migrations_runner import upgrade
-from kessai.schema import bank_accounts, settings
 from kessai.run_dates import JAPAN
+from kessai.schema import bank_accounts, settings
 from kessai.synthetic import GenerationPlan, generate
 from kessai.zengin import characters, parse_transfer_file
 

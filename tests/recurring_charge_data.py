@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select
@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 from kessai.schema import charge_attempts, mail_outbox, merchants, slips, subscriptions
 
 JAPAN = ZoneInfo("Asia/Tokyo")
-FIXED_NOW = datetime(2027, 3, 1, 1, 0, tzinfo=timezone.utc)  # 10:00 in Japan on 2027-03-01
+FIXED_NOW = datetime(2027, 3, 1, 1, 0, tzinfo=UTC)  # 10:00 in Japan on 2027-03-01
 
 
 def clock() -> datetime:

@@ -153,20 +153,20 @@ def _apply(connection: Connection, table, keys: tuple[str, ...], rows: dict, mas
     changed = [key for key in new_keys if key in existing and (existing[key][:2] != wanted[key] or existing[key][2])]
     removed = [key for key, (_, _, gone) in existing.items() if key not in wanted and not gone]
     if added:
-        connection.execute(insert(table), [{**dict(zip(keys, key)), "name": wanted[key][0], "kana": wanted[key][1]}
+        connection.execute(insert(table), [{**dict(zip(keys, key, strict=True)), "name": wanted[key][0], "kana": wanted[key][1]}
                                            for key in added])
     where = and_(*(table.c[k] == bindparam(f"k_{k}") for k in keys))
     if changed:
         connection.execute(
             update(table).where(where).values(name=bindparam("v_name"), kana=bindparam("v_kana"), removed_in=None,
                                               removed_on=None),
-            [{**{f"k_{k}": v for k, v in zip(keys, key)}, "v_name": wanted[key][0], "v_kana": wanted[key][1]}
+            [{**{f"k_{k}": v for k, v in zip(keys, key, strict=True)}, "v_name": wanted[key][0], "v_kana": wanted[key][1]}
              for key in changed],
         )
     if removed:
         connection.execute(
             update(table).where(where).values(removed_in=master.version, removed_on=day),
-            [{f"k_{k}": v for k, v in zip(keys, key)} for key in removed],
+            [{f"k_{k}": v for k, v in zip(keys, key, strict=True)} for key in removed],
         )
     return {"added": len(added), "changed": len(changed), "removed": len(removed)}
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, delete, insert, select, text
 
-from kessai.business_calendar import BusinessCalendar, CALENDAR_START, reviewed_through_from_environment
+from kessai.business_calendar import CALENDAR_START, BusinessCalendar, reviewed_through_from_environment
 from kessai.rules import MONTHLY, TWICE_MONTHLY, closing_date_on_or_after
 from kessai.schema import business_calendar, calendar_overrides, settings
 
@@ -74,7 +74,7 @@ def calendar_frame(calendar: BusinessCalendar) -> pd.DataFrame:
         {
             "day": day_list,
             "is_business_day": is_business,
-            "holiday_name": [None if b else calendar.holiday_name(d) for d, b in zip(day_list, is_business)],
+            "holiday_name": [None if b else calendar.holiday_name(d) for d, b in zip(day_list, is_business, strict=True)],
             "next_business_day": calendar.next_business_days(days).astype(object),
             "business_day_on_or_after": calendar.business_days_on_or_after(days).astype(object),
             "previous_business_day": calendar.previous_business_days(days).astype(object),

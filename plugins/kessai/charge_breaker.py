@@ -20,9 +20,8 @@ docs/recurring-charge.md.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable
 
 from kessai.card_gateway import CREDENTIALS_REFUSED, KIND_FAULT, ChargeResult
 from kessai.errors import Refusal

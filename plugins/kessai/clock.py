@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 
 from kessai.errors import Refusal
@@ -64,7 +64,7 @@ def as_of_setting(environ: Mapping[str, str] | None = None) -> str | None:
 def now(environ: Mapping[str, str] | None = None) -> datetime:
     """The moment the system takes as now, in Japan: KESSAI_AS_OF when set, else the real clock."""
     setting = as_of_setting(environ)
-    moment = parse_as_of(setting) if setting else datetime.now(timezone.utc)
+    moment = parse_as_of(setting) if setting else datetime.now(UTC)
     return moment.astimezone(JAPAN)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -101,7 +101,7 @@ def sql_dir() -> Path:
     return Path(os.environ.get(SQL_DIR_VARIABLE) or PROJECT_ROOT / "sql")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read_sql(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 

@@ -17,7 +17,17 @@ from sqlalchemy import Connection
 
 from kessai.business_calendar import BusinessCalendar
 from kessai.explain_facts import SlipAmbiguous, SlipFacts, SlipNotFound, find_slip, read_facts
-from kessai.explain_words import check_language, count, day, days_between, describe_closed_days, moment, pick, short, yen
+from kessai.explain_words import (
+    check_language,
+    count,
+    day,
+    days_between,
+    describe_closed_days,
+    moment,
+    pick,
+    short,
+    yen,
+)
 from kessai.rules import (
     MONTHLY,
     PAYOUT_RULES,

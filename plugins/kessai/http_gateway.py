@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import quote, urlsplit
 
 import urllib3
@@ -21,16 +21,16 @@ from kessai.card_gateway import (
     APPROVED,
     CREDENTIALS_REFUSED,
     DECLINED,
+    ERROR,
     KIND_FAULT,
     REFUSED,
-    VOIDED,
-    AuthorizationResult,
-    VoidResult,
-    ERROR,
     SUCCEEDED,
     UNKNOWN,
+    VOIDED,
+    AuthorizationResult,
     CardGatewaySettings,
     ChargeResult,
+    VoidResult,
 )
 from kessai.masking import mask_url
 

@@ -281,7 +281,10 @@ def write_slip_files(connection: Connection, closing_date: date, directory: Path
                 pass
             continue
         path = safe_child(directory, slip_file_name(merchant_id))
-        write_stream(path, lambda out: write_csv_stream(out, chain([SLIP_COLUMNS], detail), text_columns=SLIP_TEXT_COLUMNS))
+        write_stream(
+            path,
+            lambda out, detail=detail: write_csv_stream(out, chain([SLIP_COLUMNS], detail), text_columns=SLIP_TEXT_COLUMNS),
+        )
     return written
 
 

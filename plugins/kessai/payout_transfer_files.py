@@ -30,9 +30,9 @@ from sqlalchemy import Connection, Engine, and_, bindparam, case, exists, func, 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from kessai.bank_master import BankMasterError, check_account, require_loaded
 from kessai.bank_master import describe as describe_bank_master_problem
 from kessai.bank_master import problem as bank_master_problem
-from kessai.bank_master import BankMasterError, check_account, require_loaded
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
@@ -393,7 +393,7 @@ def build_payout_file(
         .values(transfer_file_id=file_id, bank_name_kana=bindparam("bank_name"), branch_name_kana=bindparam("branch_name"),
                 new_code=bindparam("code")),
         [{"s": row.statement_id, "b": row.bank_account_id, "bank_name": t.bank_name, "branch_name": t.branch_name,
-          "code": t.new_code} for row, t in zip(filed, transfers)],
+          "code": t.new_code} for row, t in zip(filed, transfers, strict=True)],
     )
     run.new_files.setdefault(payout_day, {})[name] = content
     return {"file": name, "sequence": sequence, "records": len(transfers), "amount_total": total}

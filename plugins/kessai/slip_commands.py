@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from kessai.authorizations import OperationResult, cancel_with_authorization, change_amount_with_authorization
+from kessai.card_gateway import HTTP, GatewayConfigurationError, gateway_settings, open_card_gateway
 from kessai.cli import command_clock, parse_date
 from kessai.confirmation_import import (
     ENCODING_NAMES,
@@ -20,12 +22,9 @@ from kessai.confirmation_import import (
     import_confirmations,
     import_max_bytes,
 )
-from kessai.database import make_engine
+from kessai.database import kessai_home, make_engine
 from kessai.errors import Refusal
 from kessai.slip_amounts import max_slip_amount
-from kessai.authorizations import OperationResult, cancel_with_authorization, change_amount_with_authorization
-from kessai.card_gateway import HTTP, GatewayConfigurationError, gateway_settings, open_card_gateway
-from kessai.database import kessai_home
 from kessai.slip_operations import SlipOperationError, confirm_slip
 
 # The card gateway of the commands (the DAGs read the Airflow connection kessai_card_gateway):

@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import groupby
-from typing import Callable, Mapping
 
 from sqlalchemy import BigInteger, Column, Connection, Date, Integer, MetaData, String, Table, bindparam, insert
 
@@ -43,8 +43,8 @@ from kessai.database import sql_text
 from kessai.mail_templates import render_mail
 from kessai.operator_alerts import (
     DEFAULT_OPERATOR_EMAIL,
-    OPERATOR_NOTICE_KIND,
     OPERATOR_EMAIL_VARIABLE,
+    OPERATOR_NOTICE_KIND,
     operator_email,
 )
 from kessai.outbox import Mail, enqueue_mails
@@ -368,7 +368,7 @@ def _tell(connection: Connection, run_date: date, settings: ReminderSettings, cl
 
     def write_composed() -> None:
         mail_ids = enqueue_mails(connection, [mail for _, mail in composed])
-        for (digest, _), mail_id in zip(composed, mail_ids):
+        for (digest, _), mail_id in zip(composed, mail_ids, strict=True):
             told.append({
                 "merchant_id": digest.merchant_id, "mail_id": mail_id,
                 "open_slips": len(digest.open_slips), "open_amount": sum(slip.amount for slip in digest.open_slips),

@@ -27,8 +27,8 @@ from sqlalchemy import BigInteger, Connection, Date, Engine, bindparam, delete, 
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
-from kessai.schema import slips, transmission_batches, transmission_holds
 from kessai.merchant_change_notices import notice_count, record_change_notices, write_change_notice_files
+from kessai.schema import slips, transmission_batches, transmission_holds
 from kessai.slip_amounts import DEFAULT_MAX_SLIP_AMOUNT, MAX_SLIP_AMOUNT_VARIABLE
 from kessai.store_names import refresh_file_names
 from kessai.transmission_file import (
@@ -246,7 +246,7 @@ def write_batch_files(connection: Connection, business_date: date, destination: 
             f"written for {business_date} do not match them: check slips.transmitted_on and "
             "slips.transmission_batch_id against transmission_batches"
         )
-    for batch, file in zip(batches, files):  # after the stream: no other statement during a COPY
+    for batch, file in zip(batches, files, strict=True):  # after the stream: no other statement during a COPY
         connection.execute(
             update(transmission_batches)
             .where(transmission_batches.c.batch_id == batch["batch_id"])

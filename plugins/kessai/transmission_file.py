@@ -24,7 +24,6 @@ import io
 import os
 import posixpath
 import re
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass

@@ -12,10 +12,10 @@ import re
 from datetime import date
 
 import pytest
-from console_data import CONSOLE_AS_OF, build_world
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
+from console_data import CONSOLE_AS_OF, build_world
 from kessai.business_calendar import BusinessCalendar
 from kessai.console.app import create_app
 from kessai.console.pages import RunLink, closings_due
@@ -23,10 +23,10 @@ from kessai.database import make_engine
 from kessai.schema import (
     calendar_overrides,
     charge_attempts,
-    recurring_charge_cycles,
     merchants,
     payout_statement_lines,
     payout_statements,
+    recurring_charge_cycles,
     slips,
     stale_slip_digests,
     transmission_batches,

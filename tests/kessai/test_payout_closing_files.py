@@ -11,6 +11,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, insert, select, update
 
+from excel_csv import read_as_excel
 from kessai.business_calendar import default_calendar
 from kessai.calendar_store import declare_closure
 from kessai.payout_closing import run_payout_closing
@@ -33,7 +34,6 @@ from kessai.schema import (
     slips,
 )
 from kessai.zengin import parse_transfer_file
-from excel_csv import read_as_excel
 from payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 
 D = date.fromisoformat

@@ -10,12 +10,12 @@ from datetime import date
 import pytest
 from sqlalchemy import insert, select, update
 
+from excel_csv import read_as_excel
 from kessai.cli import main
 from kessai.database import make_engine
 from kessai.payout_closing import BooksNotStarted, format_summary, run_payout_closing
 from kessai.payout_statement_files import statement_files, write_slip_files
 from kessai.schema import payout_held_slips, slips, transmission_holds
-from excel_csv import read_as_excel
 from payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 
 D = date.fromisoformat

@@ -18,7 +18,15 @@ from kessai.recurring_charge import ChargeFaults, ChargeOptions, charge_cycle
 from kessai.recurring_failures import notify_failures
 from kessai.recurring_slips import create_recurring_slips
 from kessai.schema import charge_attempts, merchants, recurring_charge_cycles, slips, subscriptions
-from recurring_charge_data import add_merchant, add_subscription, attempt_rows, clock, japan_time, outbox_rows, slip_rows
+from recurring_charge_data import (
+    add_merchant,
+    add_subscription,
+    attempt_rows,
+    clock,
+    japan_time,
+    outbox_rows,
+    slip_rows,
+)
 
 D = date.fromisoformat
 # 2027-02-27 is a Saturday: February 2027 is charged on Monday 2027-03-01.

@@ -20,7 +20,15 @@ from kessai.recurring_charge import ChargeFaults, ChargeOptions, charge_cycle, i
 from kessai.recurring_failures import notify_failures
 from kessai.recurring_slips import create_recurring_slips
 from kessai.schema import recurring_charge_cycles
-from recurring_charge_data import add_merchant, add_subscription, attempt_rows, clock, japan_time, outbox_rows, slip_rows
+from recurring_charge_data import (
+    add_merchant,
+    add_subscription,
+    attempt_rows,
+    clock,
+    japan_time,
+    outbox_rows,
+    slip_rows,
+)
 
 D = date.fromisoformat
 FEBRUARY = ChargeCycle(D("2027-02-01"), D("2027-03-01"))  # charged on Monday 2027-03-01
