@@ -108,7 +108,8 @@ def file_master(path: Path, version: str | None = None, published_on: date | Non
     missing = [c for c in FILE_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise BankMasterError(f"bank-master file {path}: no column {', '.join(missing)} (expected {','.join(FILE_COLUMNS)})")
-    banks, branches = {}, {}
+    banks: dict[str, tuple[str, str]] = {}
+    branches: dict[tuple[str, str], tuple[str, str]] = {}
     for line, row in enumerate(reader, start=2):
         where = f"file {path.name} line {line}"
         bank = _check_code(row["bank_code"].strip(), 4, where)
@@ -239,9 +240,10 @@ def check_account(connection: Connection, bank_code: str, branch_code: str) -> C
     ).mappings().first()
     reason = problem(bank["removed_in"] if bank else "", branch is not None, branch["removed_in"] if branch else None)
     if reason:
-        removed_in = (bank or {}).get("removed_in") or (branch or {}).get("removed_in")
+        removed_in = (bank["removed_in"] if bank else None) or (branch["removed_in"] if branch else None)
         raise BankMasterError(
             f"{describe(reason, bank_code, branch_code, removed_in)}: check the codes with the merchant "
             "(the bank's current code of the branch after a merger), or `python -m kessai bank-master update`"
         )
+    assert bank is not None and branch is not None  # problem() refuses a code the master does not list
     return CheckedBranch(bank_code, bank["name"], bank["kana"], branch_code, branch["name"], branch["kana"])

@@ -35,7 +35,7 @@ def _is_moment(values: Column) -> bool:
 
 
 def _copy(connection: Connection, table: Table, columns: dict[str, Column]) -> None:
-    type_oids = dict(
+    type_oids: dict[str, int] = dict(
         connection.execute(
             text(
                 "SELECT attname, atttypid FROM pg_attribute "
@@ -52,6 +52,7 @@ def _copy(connection: Connection, table: Table, columns: dict[str, Column]) -> N
     ]
     rows = zip(*(v.tolist() if isinstance(v, np.ndarray) else v for v in columns.values()), strict=True)
     driver_connection = connection.connection.driver_connection
+    assert driver_connection is not None  # an open connection has its driver's
     with driver_connection.cursor() as cursor:
         with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(types)
@@ -65,7 +66,7 @@ def _executemany(connection: Connection, table: Table, columns: dict[str, Column
     for name, values in columns.items():
         if _is_moment(values):
             aware = pd.to_datetime(values, utc=True).to_pydatetime()
-            values = np.where(np.isnat(values), None, aware)
+            values = np.where(np.isnat(values), np.array(None, dtype=object), aware)
         values = values.tolist() if isinstance(values, np.ndarray) else values
         processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         processed.append([processor(v) for v in values] if processor else values)

@@ -7,6 +7,7 @@ import hashlib
 from dataclasses import replace
 from datetime import date, timedelta
 from importlib.metadata import version
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -102,7 +103,8 @@ def refresh_calendar_table(connection: Connection, calendar: BusinessCalendar) -
         if stored() == wanted:
             return False
     connection.execute(delete(business_calendar))
-    connection.execute(insert(business_calendar), calendar_frame(calendar).to_dict("records"))
+    rows = cast(list[dict[str, Any]], calendar_frame(calendar).to_dict("records"))  # the columns are named
+    connection.execute(insert(business_calendar), rows)
     connection.execute(delete(settings).where(settings.c.key == FINGERPRINT_KEY))
     connection.execute(insert(settings).values(key=FINGERPRINT_KEY, value=wanted))
     return True

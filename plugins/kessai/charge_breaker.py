@@ -117,6 +117,7 @@ class CircuitBreaker:
                 self._faults_in_window += 1
             if self.reason is not None:
                 return
+            assert answer is not None  # a fault is an answer
             if answer.reason == CREDENTIALS_REFUSED:
                 self.reason = (
                     "the card gateway refused the credentials (check the password of the Airflow "

@@ -62,6 +62,7 @@ class HttpCardGateway:
         # urllib3's thread-safe pool of keep-alive connections, one per charge in flight: it costs a
         # third of the CPU time per request httpx did, which capped the charges a second
         # (docs/performance.md). Repeats are ours (_request), never the pool's.
+        assert settings.base_url  # CardGatewaySettings refuses an http gateway without one
         self._pool = urllib3.connection_from_url(
             settings.base_url,
             maxsize=settings.concurrency,

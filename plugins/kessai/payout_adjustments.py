@@ -75,7 +75,9 @@ def add_adjustment(
         "created_by": created_by.strip(), "created_at": now, "effective_on": effective_on,
         "transfer_return_id": transfer_return_id,
     }
-    adjustment_id = connection.execute(insert(payout_adjustments).values(**row)).inserted_primary_key[0]
+    adjustment_id = connection.execute(
+        insert(payout_adjustments).values(**row).returning(payout_adjustments.c.adjustment_id)
+    ).scalar_one()
     return {**row, "adjustment_id": int(adjustment_id), "closing_date": next_closing(cycle, effective_on)}
 
 

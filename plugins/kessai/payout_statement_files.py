@@ -20,9 +20,12 @@ stored statements and slips, so every run of the closing writes the same bytes.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from datetime import date
+from functools import partial
 from itertools import chain, groupby
 from pathlib import Path
+from typing import IO, Any
 from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, func, select
@@ -194,10 +197,10 @@ def statement_files(connection: Connection, closing_date: date) -> dict[str, byt
     width = len(MERCHANT_COLUMNS)
 
     files = {}
-    summary_rows = [SUMMARY_COLUMNS]
+    summary_rows: list[list[Any]] = [SUMMARY_COLUMNS]
     for st in statements:
         head = [st.merchant_id, st.name, closing_date.isoformat(), st.payout_date.isoformat()]
-        rows = [MERCHANT_COLUMNS]
+        rows: list[list[Any]] = [MERCHANT_COLUMNS]
         for line in lines[st.statement_id]:
             rows.append(["明細", *head, line.card_company_name or line.card_company, *_account_cells(line),
                          line.slip_count, line.gross_amount, line.fee, "", "", "", "", "",
@@ -281,11 +284,12 @@ def write_slip_files(connection: Connection, closing_date: date, directory: Path
                 pass
             continue
         path = safe_child(directory, slip_file_name(merchant_id))
-        write_stream(
-            path,
-            lambda out, detail=detail: write_csv_stream(out, chain([SLIP_COLUMNS], detail), text_columns=SLIP_TEXT_COLUMNS),
-        )
+        write_stream(path, partial(_write_slip_detail, detail))
     return written
+
+
+def _write_slip_detail(detail: Iterable[Sequence], out: IO[bytes]) -> None:
+    write_csv_stream(out, chain([SLIP_COLUMNS], detail), text_columns=SLIP_TEXT_COLUMNS)
 
 
 def run_statement_files(engine: Engine, closing_date: date, home: Path, *, dry_run: bool = False) -> dict:

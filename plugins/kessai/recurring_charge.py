@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Date, bindparam, delete, func, insert, select, text, update
 
@@ -337,7 +338,7 @@ def charge_cycle(
     the month is left without a final outcome (its charge faulted, or its outcome is unknown): no
     failure may be announced, and the month may not close, before every slip has one.
     """
-    summary = cycle.as_dict()
+    summary: dict[str, Any] = cycle.as_dict()
     if (closed := closed_at(connection, cycle)) is not None:
         log.info("billing month %s was closed at %s: nothing is charged", cycle.month_label, closed)
         return {**summary, "cycle_closed": True}
@@ -376,7 +377,7 @@ def fault_message(cycle: ChargeCycle, summary: dict) -> str:
 def preview_charges(connection: Connection, cycle: ChargeCycle) -> dict:
     """What a charge run would do, for a dry run: creates the month's slips inside the caller's
     transaction (which the caller rolls back), counts, and calls no gateway."""
-    summary = cycle.as_dict()
+    summary: dict[str, Any] = cycle.as_dict()
     if closed_at(connection, cycle) is not None:
         return {**summary, "cycle_closed": True}
     created = create_recurring_slips(connection, cycle)["created"]

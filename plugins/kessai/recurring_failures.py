@@ -10,6 +10,7 @@ import itertools
 import logging
 from collections import Counter
 from datetime import date
+from typing import Any
 
 from sqlalchemy import Connection, Date, bindparam, insert, select
 
@@ -84,7 +85,7 @@ def notify_failures(connection: Connection, cycle: ChargeCycle, *, clock, repaym
     cycle has no final outcome: a charge of unknown outcome (the slip may have been paid), or a
     slip left to charge after a gateway fault. Nobody is told anything, and the month stays open.
     """
-    summary = cycle.as_dict()
+    summary: dict[str, Any] = cycle.as_dict()
     if (closed := closed_at(connection, cycle)) is not None:
         stored = connection.execute(
             select(recurring_charge_cycles).where(recurring_charge_cycles.c.billing_month == cycle.billing_month)

@@ -41,7 +41,7 @@ def _refused(error: SlipOperationError) -> int:
     return 1
 
 
-def _setting_refused(error: Refusal) -> int:
+def _setting_refused(error: Exception) -> int:
     print(f"error: {error}", file=sys.stderr)
     return 1
 

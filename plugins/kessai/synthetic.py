@@ -331,9 +331,9 @@ def generate(connection: Connection, plan: GenerationPlan) -> dict[str, int]:
     """Fill the empty business database with the plan's data; returns what it holds then."""
     plan.check(load_calendar(connection))
     _require_empty(connection)
-    company_codes = connection.execute(
+    company_codes = list(connection.execute(
         select(card_companies.c.card_company).order_by(card_companies.c.card_company)
-    ).scalars().all()
+    ).scalars())
     merchant_rows, traits = merchant_columns(plan)
     merchant_ids = merchant_rows["merchant_id"]
     world = _World.of(plan, company_codes, merchant_ids, traits)
