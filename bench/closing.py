@@ -138,7 +138,7 @@ def _naive_work(context: Context) -> None:
                 )
                 session.add(statement)
                 session.flush()
-                for (card_company, account_id, count, line_gross), fee in zip(its_lines, fees):
+                for (card_company, account_id, count, line_gross), fee in zip(its_lines, fees, strict=True):
                     session.add(
                         PayoutStatementLine(
                             statement_id=statement.statement_id, card_company=card_company,

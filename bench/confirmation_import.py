@@ -131,7 +131,7 @@ def _floor_work(context: Context) -> None:
                 with path.open(encoding="utf-8", newline="") as upload:
                     rows = csv.reader(upload)
                     next(rows)
-                    while block := [row for _, row in zip(range(50_000), rows)]:
+                    while block := [row for _, row in zip(range(50_000), rows, strict=False)]:
                         connection.exec_driver_sql("INSERT INTO staging VALUES (?, ?, ?, ?)", [tuple(r) for r in block])
             connection.exec_driver_sql("ANALYZE staging")
             connection.execute(

@@ -7,7 +7,7 @@ Measured up to 100k subscriptions (N subscriptions, each charged once): the boun
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import func, select
@@ -33,7 +33,7 @@ MAX_SIZE = 100_000
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _settings(context: Context):

@@ -16,7 +16,22 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, time
 
-from sqlalchemy import Column, MetaData, String, Table, Text, and_, case, cast, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    Column,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    case,
+    cast,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from bench.datasets import TRANSMISSION_DAY

@@ -7,7 +7,7 @@ WARNING table and held for the operators' daily digest (DAG `operator_digest`); 
 SMTP server fails the task.
 See docs/mail.md."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from airflow.sdk import task
 

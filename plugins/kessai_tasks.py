@@ -21,9 +21,9 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from kessai import clock
 from kessai.clock import Starts
 from kessai.database import AIRFLOW_CONNECTION_ID, database_url, make_engine
+from kessai.errors import Refusal
 from kessai.mail_delivery import DeliveryReport, deliver_pending, due_mail_count
 from kessai.operator_alerts import operator_email
-from kessai.errors import Refusal
 from kessai.run_dates import resolve_business_date
 from kessai.settings import Settings, environment_setting
 from kessai.smtp_client import DEFAULT_SENDER, DEFAULT_SMTP_URL, SmtpSettings

@@ -23,8 +23,13 @@ from airflow.plugins_manager import AirflowPlugin
 from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 
 from kessai.business_calendar import CalendarHorizonError
-from kessai.rules import TWICE_MONTHLY, add_months, business_day_on_or_after, closing_date_on_or_after
-from kessai.rules import recurring_charge_date
+from kessai.rules import (
+    TWICE_MONTHLY,
+    add_months,
+    business_day_on_or_after,
+    closing_date_on_or_after,
+    recurring_charge_date,
+)
 from kessai.run_dates import japan_date_of
 
 log = logging.getLogger(__name__)

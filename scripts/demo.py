@@ -37,8 +37,8 @@ from kessai.bank_master import package_master, update_bank_master
 from kessai.database import database_url, kessai_home, make_engine
 from kessai.masking import mask_url
 from kessai.migrations_runner import upgrade
-from kessai.schema import bank_accounts, settings
 from kessai.run_dates import JAPAN
+from kessai.schema import bank_accounts, settings
 from kessai.synthetic import GenerationPlan, generate
 from kessai.zengin import characters, parse_transfer_file
 
@@ -226,7 +226,7 @@ def authorize_and_operate(at: datetime) -> None:
     try:
         tokens = ["tok_demo_expiry", "tok_void_refused_expiry", "tok_demo_cancel", "tok_void_refused_cancel",
                   "tok_demo_decrease", "tok_demo_increase", "tok_demo_sale"]
-        for (merchant, slip, amount), token in zip(expiring + recent, tokens):
+        for (merchant, slip, amount), token in zip(expiring + recent, tokens, strict=True):
             approval = authorize_slip(engine, gateway, merchant, slip, token, at)
             print(f"  {at:%Y-%m-%d %H:%M} the online side authorizes slip {slip} of {merchant}: {amount:,d} yen "
                   f"(承認番号 {approval})")

@@ -14,8 +14,6 @@ import uuid
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT / "plugins"))
-sys.path.insert(0, str(PROJECT_ROOT / "tests"))  # shared test servers and harnesses
 
 # Airflow reads its configuration when first imported: point it at a throw-away home with this
 # project's DAGs and plugins before any test imports it.
@@ -35,9 +33,9 @@ os.environ.pop("KESSAI_DATABASE_URL", None)  # tests choose their business datab
 import pytest  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from kessai.bank_master import package_master, update_bank_master  # noqa: E402
 from kessai.database import make_engine  # noqa: E402
 from kessai.migrations_runner import upgrade  # noqa: E402
-from kessai.bank_master import package_master, update_bank_master  # noqa: E402
 
 POSTGRES_URL_VARIABLE = "KESSAI_TEST_POSTGRES_URL"
 DIALECTS = ["sqlite", "postgresql"]

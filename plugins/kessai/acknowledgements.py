@@ -109,7 +109,7 @@ def parse_acknowledgements(name: str, data: bytes) -> list[dict]:
     for number, row in enumerate(reader, start=2):
         if not row or all(not cell.strip() for cell in row):
             continue
-        values = dict(zip(COLUMNS, (cell.strip() for cell in row)))
+        values = dict(zip(COLUMNS, (cell.strip() for cell in row), strict=False))
         if len(row) != len(COLUMNS) or values["result"] not in RESULTS or len(values["code"]) > MAX_CODE:
             raise AcknowledgementsRefused(
                 f"{name} line {number}: {row!r} is not {len(COLUMNS)} fields with a result of accepted or "

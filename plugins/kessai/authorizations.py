@@ -252,7 +252,7 @@ def change_amount_with_authorization(
     gateway: CardGateway,
     merchant_id: str,
     slip_id: str,
-    amount: int,
+    amount: int | str,  # as typed when not a whole number: refused by name below
     changed_at: datetime,
     max_amount: int = DEFAULT_MAX_SLIP_AMOUNT,
 ) -> OperationResult:
@@ -582,8 +582,8 @@ def _tell_refusals(connection: Connection, run_date: date, operator_email: str) 
         .order_by(slips.c.merchant_id, authorization_voids.c.void_id)
     ).all()
     merchant_mails = 0
-    for merchant_id, rows in groupby([r for r in refused if r.merchant_mail_id is None], key=lambda r: r.merchant_id):
-        rows = list(rows)
+    for merchant_id, group in groupby([r for r in refused if r.merchant_mail_id is None], key=lambda r: r.merchant_id):
+        rows = list(group)
         if not rows[0].email:
             continue  # the operators' mail names it
         key = f"{MERCHANT_MAIL_KIND}:{merchant_id}:{run_date.isoformat()}"

@@ -81,8 +81,8 @@ def register_bank_account(
             account_number=account_number,
             holder_kana=holder_kana,
             effective_from=effective_from,
-        )
-    ).inserted_primary_key[0]
+        ).returning(bank_accounts.c.bank_account_id)
+    ).scalar_one()
     return RegisteredAccount(
         int(account_id), merchant_id, f"{bank_code} {branch.bank_name} ({branch.bank_kana})",
         f"{branch_code} {branch.branch_name} ({branch.branch_kana})", account_type, account_number, holder_kana,

@@ -119,7 +119,8 @@ def file_master(path: Path, version: str | None = None, published_on: date | Non
     missing = [c for c in FILE_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise BankMasterError(f"bank-master file {path}: no column {', '.join(missing)} (expected {','.join(FILE_COLUMNS)})")
-    banks, branches = {}, {}
+    banks: dict[str, tuple[str, str]] = {}
+    branches: dict[tuple[str, str], tuple[str, str]] = {}
     for line, row in enumerate(reader, start=2):
         where = f"file {path.name} line {line}"
         bank = _check_code(row["bank_code"].strip(), 4, where)
@@ -164,20 +165,20 @@ def _apply(connection: Connection, table, keys: tuple[str, ...], rows: dict, mas
     changed = [key for key in new_keys if key in existing and (existing[key][:2] != wanted[key] or existing[key][2])]
     removed = [key for key, (_, _, gone) in existing.items() if key not in wanted and not gone]
     if added:
-        connection.execute(insert(table), [{**dict(zip(keys, key)), "name": wanted[key][0], "kana": wanted[key][1]}
+        connection.execute(insert(table), [{**dict(zip(keys, key, strict=True)), "name": wanted[key][0], "kana": wanted[key][1]}
                                            for key in added])
     where = and_(*(table.c[k] == bindparam(f"k_{k}") for k in keys))
     if changed:
         connection.execute(
             update(table).where(where).values(name=bindparam("v_name"), kana=bindparam("v_kana"), removed_in=None,
                                               removed_on=None),
-            [{**{f"k_{k}": v for k, v in zip(keys, key)}, "v_name": wanted[key][0], "v_kana": wanted[key][1]}
+            [{**{f"k_{k}": v for k, v in zip(keys, key, strict=True)}, "v_name": wanted[key][0], "v_kana": wanted[key][1]}
              for key in changed],
         )
     if removed:
         connection.execute(
             update(table).where(where).values(removed_in=master.version, removed_on=day),
-            [{f"k_{k}": v for k, v in zip(keys, key)} for key in removed],
+            [{f"k_{k}": v for k, v in zip(keys, key, strict=True)} for key in removed],
         )
     return {"added": len(added), "changed": len(changed), "removed": len(removed)}
 
@@ -263,9 +264,10 @@ def check_account(connection: Connection, bank_code: str, branch_code: str) -> C
     ).mappings().first()
     reason = problem(bank["removed_in"] if bank else "", branch is not None, branch["removed_in"] if branch else None)
     if reason:
-        removed_in = (bank or {}).get("removed_in") or (branch or {}).get("removed_in")
+        removed_in = (bank["removed_in"] if bank else None) or (branch["removed_in"] if branch else None)
         raise BankMasterError(
             f"{describe(reason, bank_code, branch_code, removed_in)}: check the codes with the merchant "
             "(the bank's current code of the branch after a merger), or `python -m kessai bank-master update`"
         )
+    assert bank is not None and branch is not None  # problem() refuses a code the master does not list
     return CheckedBranch(bank_code, bank["name"], bank["kana"], branch_code, branch["name"], branch["kana"])

@@ -35,7 +35,7 @@ def _is_moment(values: Column) -> bool:
 
 
 def _copy(connection: Connection, table: Table, columns: dict[str, Column]) -> None:
-    type_oids = dict(
+    type_oids: dict[str, int] = dict(
         connection.execute(
             text(
                 "SELECT attname, atttypid FROM pg_attribute "
@@ -50,8 +50,9 @@ def _copy(connection: Connection, table: Table, columns: dict[str, Column]) -> N
         TIMESTAMP_OID if type_oids[name] == TIMESTAMPTZ_OID and _is_moment(values) else type_oids[name]
         for name, values in columns.items()
     ]
-    rows = zip(*(v.tolist() if isinstance(v, np.ndarray) else v for v in columns.values()))
+    rows = zip(*(v.tolist() if isinstance(v, np.ndarray) else v for v in columns.values()), strict=True)
     driver_connection = connection.connection.driver_connection
+    assert driver_connection is not None  # an open connection has its driver's
     with driver_connection.cursor() as cursor:
         with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(types)
@@ -65,11 +66,11 @@ def _executemany(connection: Connection, table: Table, columns: dict[str, Column
     for name, values in columns.items():
         if _is_moment(values):
             aware = pd.to_datetime(values, utc=True).to_pydatetime()
-            values = np.where(np.isnat(values), None, aware)
+            values = np.where(np.isnat(values), np.array(None, dtype=object), aware)
         values = values.tolist() if isinstance(values, np.ndarray) else values
         processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         processed.append([processor(v) for v in values] if processor else values)
-    rows = list(zip(*processed))
+    rows = list(zip(*processed, strict=True))
     statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     for start in range(0, len(rows), SQLITE_BATCH_ROWS):
         connection.exec_driver_sql(statement, rows[start : start + SQLITE_BATCH_ROWS])

@@ -15,6 +15,7 @@ import bisect
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache, cached_property
+from typing import Literal
 
 import jpholiday
 import numpy as np
@@ -189,7 +190,7 @@ class BusinessCalendar:
 
     # -- vectorised rules, for pandas and numpy columns -----------------------------------
 
-    def _vector_lookup(self, values, side: str, shift: int) -> np.ndarray:
+    def _vector_lookup(self, values, side: Literal["left", "right"], shift: int) -> np.ndarray:
         days = _dates(values)
         business = self.business_day_array
         positions = np.searchsorted(business, days, side=side) + shift

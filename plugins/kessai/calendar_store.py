@@ -7,12 +7,13 @@ import hashlib
 from dataclasses import replace
 from datetime import date, timedelta
 from importlib.metadata import version
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, delete, insert, select, text
 
-from kessai.business_calendar import BusinessCalendar, CALENDAR_START, reviewed_through_from_environment
+from kessai.business_calendar import CALENDAR_START, BusinessCalendar, reviewed_through_from_environment
 from kessai.rules import MONTHLY, TWICE_MONTHLY, closing_date_on_or_after
 from kessai.schema import business_calendar, calendar_overrides, settings
 
@@ -74,7 +75,7 @@ def calendar_frame(calendar: BusinessCalendar) -> pd.DataFrame:
         {
             "day": day_list,
             "is_business_day": is_business,
-            "holiday_name": [None if b else calendar.holiday_name(d) for d, b in zip(day_list, is_business)],
+            "holiday_name": [None if b else calendar.holiday_name(d) for d, b in zip(day_list, is_business, strict=True)],
             "next_business_day": calendar.next_business_days(days).astype(object),
             "business_day_on_or_after": calendar.business_days_on_or_after(days).astype(object),
             "previous_business_day": calendar.previous_business_days(days).astype(object),
@@ -102,7 +103,8 @@ def refresh_calendar_table(connection: Connection, calendar: BusinessCalendar) -
         if stored() == wanted:
             return False
     connection.execute(delete(business_calendar))
-    connection.execute(insert(business_calendar), calendar_frame(calendar).to_dict("records"))
+    rows = cast(list[dict[str, Any]], calendar_frame(calendar).to_dict("records"))  # the columns are named
+    connection.execute(insert(business_calendar), rows)
     connection.execute(delete(settings).where(settings.c.key == FINGERPRINT_KEY))
     connection.execute(insert(settings).values(key=FINGERPRINT_KEY, value=wanted))
     return True

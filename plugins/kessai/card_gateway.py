@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from kessai.masking import mask_url
 
@@ -206,7 +206,7 @@ def gateway_settings(
     extra = dict((connection or {}).get("extra") or {})
     if concurrency:
         extra["concurrency"] = concurrency
-    numbers = {}
+    numbers: dict[str, Any] = {}
     for name, number in (("timeout", float), ("max_retries", int), ("backoff", float), ("concurrency", int)):
         if name in extra:
             try:
@@ -215,6 +215,7 @@ def gateway_settings(
                 raise GatewayConfigurationError(f"card gateway setting {name}={extra[name]!r} is not a number") from None
     if kind != HTTP:
         return CardGatewaySettings(kind=kind, simulator_ledger=simulator_ledger, **numbers)
+    assert connection is not None  # refused above for http
     return CardGatewaySettings(kind=HTTP, base_url=_base_url(connection), api_key=connection.get("password"), **numbers)
 
 
@@ -276,6 +277,7 @@ class SimulatorGateway:
         if behaviour == "error":
             return AuthorizationResult(KIND_FAULT, "server_error_500")
         digest = hashlib.sha256(idempotency_key.encode()).hexdigest()
+        result: tuple[str, str | None, str | None, str | None]
         if behaviour == "decline":
             result = (DECLINED, "card_declined", None, None)
         else:
@@ -342,6 +344,7 @@ class SimulatorGateway:
                 (idempotency_key, result.outcome, result.reason, result.charge_id, amount),
             )
             stored = self._stored(idempotency_key)  # a repeated key answers the first result
+        assert stored is not None  # inserted just above, or before
         return ChargeResult(UNKNOWN, "timeout") if behaviour == "timeout" else stored
 
     def lookup(self, idempotency_key: str) -> ChargeResult | None:

@@ -21,9 +21,8 @@ docs/recurring-charge.md.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable
 
 from kessai.card_gateway import CREDENTIALS_REFUSED, KIND_FAULT, ChargeResult
 from kessai.settings import (
@@ -114,6 +113,7 @@ class CircuitBreaker:
                 self._faults_in_window += 1
             if self.reason is not None:
                 return
+            assert answer is not None  # a fault is an answer
             if answer.reason == CREDENTIALS_REFUSED:
                 self.reason = (
                     "the card gateway refused the credentials (check the password of the Airflow "

@@ -85,7 +85,8 @@ def command_calendar(args) -> int:
 
     with make_engine().connect() as connection:
         calendar = load_calendar(connection)
-    print(month_report(*args.month, calendar))
+    year, month = args.month
+    print(month_report(year, month, calendar))
     return 0
 
 

@@ -15,7 +15,7 @@ the earliest moment; a dry run may look ahead.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 
 from kessai.errors import Refusal

@@ -9,7 +9,7 @@ admin screen's button and the CSV upload cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -143,10 +143,11 @@ class RefusedRow:
             asked = "" if self.existing_confirmed_on == self.confirmed_on else f" (asked for {self.confirmed_on})"
             return f"already confirmed on {self.existing_confirmed_on}{asked}; a confirmation cannot be changed"
         if self.reason == AMOUNT_OUT_OF_RANGE:
+            assert self.amount is not None  # the rule that refuses it read it
             return f"{out_of_range(self.amount, self.max_amount)}: correct the amount, then confirm again"
         if self.reason == NOT_PAID:
             return "not paid yet (no payment date): a recurring slip can be confirmed once its charge succeeded"
-        if self.reason == PAST_DEADLINE and registered_on > self.deadline:
+        if self.reason == PAST_DEADLINE and self.deadline is not None and registered_on > self.deadline:
             return (
                 f"the confirmation deadline {self.deadline} ({window}) has passed "
                 f"(registered on {registered_on}); the slip can no longer be confirmed"
@@ -294,7 +295,7 @@ REFUSED_ROWS_PER_FETCH = 10_000
 
 def refused_rows(
     connection: Connection, *, refuse_repeats: bool = False, max_amount: int = DEFAULT_MAX_SLIP_AMOUNT
-) -> Iterator[RefusedRow]:
+) -> Generator[RefusedRow, None, None]:
     """The refused rows of the settled batch in line order, streamed: memory stays bounded
     however many there are. Read them to the end (or close the iterator) before the next statement."""
     columns = confirmation_rows.c
@@ -317,7 +318,7 @@ def refused_rows(
     )
     with result:
         for row in result:
-            yield RefusedRow(*row, max_amount=max_amount)
+            yield RefusedRow(**row._asdict(), max_amount=max_amount)
 
 
 def close_batch(connection: Connection) -> None:

@@ -15,7 +15,7 @@ import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -220,7 +220,7 @@ def _load(connection: Connection, binary: BinaryIO, encoding: str, batch_rows: i
         raise ConfirmationFileError(f"the file has no header row: the first line must name {', '.join(COLUMNS)}")
     positions = _column_positions(header)
     open_batch(connection)
-    rows, rejected, batch = 0, Counter(), []
+    rows, rejected, batch = 0, Counter[str](), []
     for line_number, cells in records:
         if _blank(cells):
             continue
@@ -239,7 +239,7 @@ def _load(connection: Connection, binary: BinaryIO, encoding: str, batch_rows: i
 
 def _rejected_rows(
     connection: Connection, binary: BinaryIO, loaded: _Loaded, registered_on: date, max_amount: int, count: int
-) -> Iterator[RejectedRow]:
+) -> Generator[RejectedRow, None, None]:
     """Every rejected row in line order, with its cells as uploaded: a second read of the file,
     in step with the batch's refused rows (streamed in line order). Stops at the last one."""
     refused = refused_rows(connection, max_amount=max_amount)
@@ -276,7 +276,7 @@ def _write_rejects(rows: Iterator[RejectedRow], header: list[str], encoding: str
     it was. The extra columns are ignored on upload, so a corrected file can be imported again.
     A cell that would run as a formula in a spreadsheet comes back with a quote before it.
     Returns the first KEPT_REJECTS rows."""
-    kept = []
+    kept: list[RejectedRow] = []
     encoder = codecs.getincrementalencoder(encoding)()  # one BOM for utf-8-sig, at the start
     # The merchant and slip numbers stay text in Excel (="000123"); the upload reads them back.
     names = [COLUMN_ALIASES.get(cell.strip().lower(), cell.strip().lower()) for cell in header]

@@ -112,7 +112,7 @@ def sql_dir() -> Path:
     return environment_setting("sql_dir")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _read_sql(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 

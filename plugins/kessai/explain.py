@@ -19,7 +19,17 @@ from sqlalchemy import Connection
 from kessai.business_calendar import BusinessCalendar
 from kessai.card_gateway import ChargeOutcome
 from kessai.explain_facts import SlipAmbiguous, SlipFacts, SlipNotFound, find_slip, read_facts
-from kessai.explain_words import check_language, count, day, days_between, describe_closed_days, moment, pick, short, yen
+from kessai.explain_words import (
+    check_language,
+    count,
+    day,
+    days_between,
+    describe_closed_days,
+    moment,
+    pick,
+    short,
+    yen,
+)
 from kessai.rules import (
     MONTHLY,
     PAYOUT_RULES,
@@ -342,6 +352,7 @@ class _Story:
     def transmission(self) -> None:
         slip, facts = self.slip, self.facts
         registered, confirmed, effective = facts.registered_on, slip["confirmed_on"], facts.effective_on
+        assert registered is not None and effective is not None  # told only of a registered confirmation
         due = transmission_date(registered, confirmed, self.calendar)
         closed = self.skipped(effective, due)
         rule = self.t(
@@ -420,6 +431,7 @@ class _Story:
     def closing(self) -> None:
         slip, facts = self.slip, self.facts
         registered, confirmed, effective = facts.registered_on, slip["confirmed_on"], facts.effective_on
+        assert registered is not None  # told only of a registered confirmation
         rule_closing = closing_date_for(self.cycle, registered, confirmed)
         stored = slip["closing_date"]
         rule = self.t(
@@ -471,7 +483,9 @@ class _Story:
 
     def closing_hold(self, hold: dict) -> None:
         closing, reason = hold["closing_date"], hold["reason"]
-        due = transmission_date(self.facts.registered_on, self.slip["confirmed_on"], self.calendar)
+        registered = self.facts.registered_on
+        assert registered is not None  # a held slip was registered
+        due = transmission_date(registered, self.slip["confirmed_on"], self.calendar)
         next_closing = closing_date_on_or_after(self.cycle, closing + timedelta(days=1))
         self.add(
             "hold", ("Held back at the closing", "締め保留"),
@@ -515,6 +529,7 @@ class _Story:
                       f"締め処理 {closing} で発行（{moment(facts.closings_ran[closing], 'ja')}）")
         if line is not None:
             account = facts.bank_account
+            assert account is not None  # a statement line names its bank account
             rule += self.t(
                 f"; the slip is on its line {line['card_company']} / bank account {account['bank_code']}-"
                 f"{account['branch_code']} {account['account_number']} ({count(line['slip_count'], 'slip', 'en')}, "
@@ -564,6 +579,7 @@ class _Story:
     def transfer(self) -> None:
         facts = self.facts
         statement, transfer = facts.statement, facts.transfer
+        assert statement is not None  # told only of an issued statement
         title = ("Transfer", "振込")
         if transfer is None:
             if statement["net_amount"] <= 0 and statement["carried_forward"] > 0:
@@ -577,6 +593,7 @@ class _Story:
                                 "この伝票の口座への振込はありません"), INFO)
             return
         account = facts.bank_account
+        assert account is not None  # a transfer names its bank account
         rule = self.t(
             f"{self.yen(transfer['amount'])} to {account['bank_code']}-{account['branch_code']} {account['account_number']} "
             f"on {transfer['payout_date']}",

@@ -130,10 +130,9 @@ class SlipFacts:
 def read_facts(connection: Connection, slip: dict) -> SlipFacts:
     """Everything recorded about the slip."""
     row_id = slip["id"]
-    facts = SlipFacts(
-        slip=slip,
-        merchant=_row(connection.execute(select(merchants).where(merchants.c.merchant_id == slip["merchant_id"]))),
-    )
+    merchant = _row(connection.execute(select(merchants).where(merchants.c.merchant_id == slip["merchant_id"])))
+    assert merchant is not None  # slips.merchant_id references merchants
+    facts = SlipFacts(slip=slip, merchant=merchant)
     facts.events = _rows(
         connection.execute(select(slip_events).where(slip_events.c.slip_row_id == row_id).order_by(slip_events.c.event_id))
     )
@@ -143,9 +142,10 @@ def read_facts(connection: Connection, slip: dict) -> SlipFacts:
             select(calendar_overrides.c.day, calendar_overrides.c.reason).where(calendar_overrides.c.is_open.is_(False))
         )
     }
-    if facts.effective_on is not None:
-        _transmission(connection, facts, facts.effective_on)
-        rule_closing = closing_date_for(facts.merchant["payout_cycle"], facts.registered_on, slip["confirmed_on"])
+    registered_on, effective_on = facts.registered_on, facts.effective_on
+    if registered_on is not None and effective_on is not None:  # both or neither
+        _transmission(connection, facts, effective_on)
+        rule_closing = closing_date_for(facts.merchant["payout_cycle"], registered_on, slip["confirmed_on"])
         _closing(connection, facts, [d for d in (rule_closing, slip["closing_date"]) if d is not None])
     if slip["subscription_id"] is not None:
         _recurring(connection, facts)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import quote, urlsplit
 
 import urllib3
@@ -21,16 +21,16 @@ from kessai.card_gateway import (
     APPROVED,
     CREDENTIALS_REFUSED,
     DECLINED,
+    ERROR,
     KIND_FAULT,
     REFUSED,
-    VOIDED,
-    AuthorizationResult,
-    VoidResult,
-    ERROR,
     SUCCEEDED,
     UNKNOWN,
+    VOIDED,
+    AuthorizationResult,
     CardGatewaySettings,
     ChargeResult,
+    VoidResult,
 )
 from kessai.masking import mask_url
 
@@ -62,6 +62,7 @@ class HttpCardGateway:
         # urllib3's thread-safe pool of keep-alive connections, one per charge in flight: it costs a
         # third of the CPU time per request httpx did, which capped the charges a second
         # (docs/performance.md). Repeats are ours (_request), never the pool's.
+        assert settings.base_url  # CardGatewaySettings refuses an http gateway without one
         self._pool = urllib3.connection_from_url(
             settings.base_url,
             maxsize=settings.concurrency,

@@ -36,6 +36,7 @@ def envelope_recipient(recipient: str) -> str:
         )
     except email_validator.EmailNotValidError as error:
         raise BadMail(f"recipient {recipient!r} is not a single valid mail address: {error}") from None
+    assert checked.ascii_email is not None  # allow_smtputf8=False: an ASCII address, or refused above
     return checked.ascii_email
 
 

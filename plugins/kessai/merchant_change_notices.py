@@ -84,6 +84,7 @@ def _write(destination: Destination, file_name: str, file_code: str, business_da
         writer.write(csv_bytes([(TRAILER, len(records))]))
 
     _replace(destination.fs, path, write)
+    assert writer is not None  # _replace has called write
     sha256 = writer.digest.hexdigest()
     sidecar = f"{sha256}  {file_name}\n".encode(ENCODING)
     _replace(destination.fs, f"{path}.sha256", lambda out: out.write(sidecar))

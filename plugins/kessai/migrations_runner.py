@@ -21,7 +21,9 @@ def alembic_config(connection=None) -> Config:
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None  # the migrations have one head
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -51,4 +53,6 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
             if sqlite:
                 connection.exec_driver_sql("PRAGMA foreign_keys = ON")
                 connection.commit()
-    return before, current_revision(engine)
+    after = current_revision(engine)
+    assert after is not None  # upgraded
+    return before, after

@@ -9,7 +9,7 @@ transaction that gives the mail up, so no give-up goes unreported, even if the r
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection
 
@@ -53,7 +53,7 @@ def enqueue_operator_alert(
         gave_up_at=_japan_time(gave_up_at),
         reason=reason,
     )
-    stamp = gave_up_at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    stamp = gave_up_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     return enqueue_mail(
         connection,
         kind=OPERATOR_NOTICE_KIND,

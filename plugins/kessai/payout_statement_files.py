@@ -22,8 +22,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from itertools import chain, groupby
 from pathlib import Path
+from typing import IO, Any
 from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, func, select
@@ -200,10 +202,10 @@ def statement_files(connection: Connection, closing_date: date, configuration: S
     width = len(MERCHANT_COLUMNS)
 
     files = {}
-    summary_rows = [SUMMARY_COLUMNS]
+    summary_rows: list[list[Any]] = [SUMMARY_COLUMNS]
     for st in statements:
         head = [st.merchant_id, st.name, closing_date.isoformat(), st.payout_date.isoformat()]
-        rows = [MERCHANT_COLUMNS]
+        rows: list[list[Any]] = [MERCHANT_COLUMNS]
         for line in lines[st.statement_id]:
             rows.append(["明細", *head, line.card_company_name or line.card_company, *_account_cells(line),
                          line.slip_count, line.gross_amount, line.fee, "", "", "", "", "",

@@ -29,9 +29,9 @@ from sqlalchemy import Connection, Engine, and_, bindparam, case, exists, func, 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from kessai.bank_master import BankMasterError, check_account, require_loaded
 from kessai.bank_master import describe as describe_bank_master_problem
 from kessai.bank_master import problem as bank_master_problem
-from kessai.bank_master import BankMasterError, check_account, require_loaded
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
@@ -109,7 +109,7 @@ def load_remitter(connection: Connection, configuration: Settings | None = None)
             "the remitter (振込依頼人) of the transfer files is not configured: set "
             + ", ".join(f"KESSAI_ZENGIN_{name.upper()} (or kessai_settings zengin.{name})" for name in missing)
         )
-    return Remitter(**values)
+    return Remitter(**{name: value for name, value in values.items() if value is not None})  # none missing
 
 
 def check_transfer_day(calendar: BusinessCalendar, day: date) -> str | None:
@@ -372,7 +372,7 @@ def build_payout_file(
             select(func.coalesce(func.max(payout_transfer_files.c.sequence), 0)).where(
                 payout_transfer_files.c.payout_date == payout_day
             )
-        ).scalar()
+        ).scalar_one()
     )
     content = build_transfer_file(remitter, payout_day, transfers)
     parsed = parse_transfer_file(content)  # the file as a bank reads it
@@ -388,15 +388,15 @@ def build_payout_file(
             record_count=len(transfers),
             amount_total=total,
             sha256=hashlib.sha256(content).hexdigest(),
-        )
-    ).inserted_primary_key[0]
+        ).returning(payout_transfer_files.c.transfer_file_id)
+    ).scalar_one()
     connection.execute(
         update(payout_transfers)
         .where(and_(payout_transfers.c.statement_id == bindparam("s"), payout_transfers.c.bank_account_id == bindparam("b")))
         .values(transfer_file_id=file_id, bank_name_kana=bindparam("bank_name"), branch_name_kana=bindparam("branch_name"),
                 new_code=bindparam("code")),
         [{"s": row.statement_id, "b": row.bank_account_id, "bank_name": t.bank_name, "branch_name": t.branch_name,
-          "code": t.new_code} for row, t in zip(filed, transfers)],
+          "code": t.new_code} for row, t in zip(filed, transfers, strict=True)],
     )
     run.new_files.setdefault(payout_day, {})[name] = content
     return {"file": name, "sequence": sequence, "records": len(transfers), "amount_total": total}
@@ -406,20 +406,20 @@ def check_payout_totals(connection: Connection, payout_day: date) -> dict:
     """The statements' net for payout_day against its transfers and its files' trailers."""
     net = connection.execute(
         select(func.coalesce(func.sum(payout_statements.c.net_amount), 0)).where(payout_statements.c.payout_date == payout_day)
-    ).scalar()
+    ).scalar_one()
     transferred = connection.execute(
         select(func.coalesce(func.sum(payout_transfers.c.amount), 0)).where(payout_transfers.c.payout_date == payout_day)
-    ).scalar()
+    ).scalar_one()
     in_files = connection.execute(
         select(func.coalesce(func.sum(payout_transfer_files.c.amount_total), 0)).where(
             payout_transfer_files.c.payout_date == payout_day
         )
-    ).scalar()
+    ).scalar_one()
     unfiled = connection.execute(
         select(func.coalesce(func.sum(payout_transfers.c.amount), 0)).where(
             payout_transfers.c.payout_date == payout_day, payout_transfers.c.transfer_file_id.is_(None)
         )
-    ).scalar()
+    ).scalar_one()
     if not int(net) == int(transferred) == int(in_files) + int(unfiled):
         raise TransferFileError(
             f"payout date {payout_day}: the statements' net is {int(net):,} yen, the transfers total "

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Callable
+from typing import Any
 
 from sqlalchemy import Connection, Date, bindparam, delete, func, insert, select, text, update
 
@@ -200,7 +201,7 @@ class _ChargeRun:
             found = list(self.pool.map(self._lookup, [row.idempotency_key for row in rows]))
             now = self.clock()
             changes, paid = [], []
-            for row, result in zip(rows, found):
+            for row, result in zip(rows, found, strict=True):
                 if result is NOT_SENT:
                     continue  # the breaker opened meanwhile: a later run looks it up
                 if result is None:
@@ -286,18 +287,18 @@ class _ChargeRun:
                     "outcome": PENDING,
                     "started_at": started,
                 }
-                for row, key in zip(rows, keys)
+                for row, key in zip(rows, keys, strict=True)
             ],
         )
         self.connection.commit()
         futures = [
             self.pool.submit(self._charge, key, row.card_token, row.amount, row.slip_id)
-            for row, key in zip(rows, keys)
+            for row, key in zip(rows, keys, strict=True)
         ]
         return rows, futures
 
     def _record_batch(self, rows, futures) -> None:
-        answered = [(row, future.result()) for row, future in zip(rows, futures)]
+        answered = [(row, future.result()) for row, future in zip(rows, futures, strict=True)]
         held = [row.slip_row_id for row, result in answered if result is NOT_SENT]
         answered = [(row, result) for row, result in answered if result is not NOT_SENT]
         finished = self.clock()

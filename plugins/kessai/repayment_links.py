@@ -54,7 +54,7 @@ def secret_bytes(value: str | None) -> bytes | None:
 def sign(secret: bytes, merchant_id: str, slip_id: str, expires_on: date) -> str:
     """The token of one slip's link: the expiry date, a dot, the signature."""
     stamp = f"{expires_on:%Y%m%d}"
-    digest = hmac.new(secret, f"{merchant_id}:{slip_id}:{stamp}".encode("utf-8"), hashlib.sha256).digest()
+    digest = hmac.new(secret, f"{merchant_id}:{slip_id}:{stamp}".encode(), hashlib.sha256).digest()
     return f"{stamp}." + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 

@@ -7,7 +7,7 @@ columns alone is valid. The rest is the batch's own bookkeeping.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -56,7 +56,7 @@ class Timestamp(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError(f"timestamp {value!r} has no time zone")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value, dialect):
@@ -65,7 +65,7 @@ class Timestamp(TypeDecorator):
         if isinstance(value, str):  # written by another client as text
             value = datetime.fromisoformat(value)
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value
 
 

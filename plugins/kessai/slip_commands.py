@@ -18,7 +18,7 @@ from kessai.confirmation_import import (
     default_rejects_path,
     import_confirmations,
 )
-from kessai.database import make_engine
+from kessai.database import kessai_home, make_engine
 from kessai.errors import Refusal
 from kessai.authorizations import OperationResult, cancel_with_authorization, change_amount_with_authorization
 from kessai.card_gateway import HTTP, GatewayConfigurationError, gateway_settings, open_card_gateway
@@ -41,7 +41,7 @@ def _refused(error: SlipOperationError) -> int:
     return 1
 
 
-def _setting_refused(error: Refusal) -> int:
+def _setting_refused(error: Exception) -> int:
     print(f"error: {error}", file=sys.stderr)
     return 1
 

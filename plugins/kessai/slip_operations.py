@@ -115,7 +115,7 @@ def change_amount(
     _record(connection, slip, "amount_changed", changed_at, {"from": slip.amount, "to": amount})
 
 
-def changeable_slip(connection: Connection, merchant_id: str, slip_id: str, action: str) -> "_Slip":
+def changeable_slip(connection: Connection, merchant_id: str, slip_id: str, action: str) -> _Slip:
     """The slip, if it can still be `action` ("cancelled", "changed in amount"); else the refusal."""
     slip = _slip(connection, merchant_id, slip_id)
     _check_changeable(slip, action)

@@ -191,6 +191,7 @@ class SmtpSession:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         try:
+            client: smtplib.SMTP
             if settings.use_ssl:
                 client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=context)
             else:

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
 from itertools import groupby
-from typing import Callable, Mapping
 
 from sqlalchemy import BigInteger, Column, Connection, Date, Integer, MetaData, String, Table, bindparam, insert
 
@@ -396,7 +395,7 @@ def _tell(connection: Connection, run_date: date, settings: ReminderSettings, cl
 
     def write_composed() -> None:
         mail_ids = enqueue_mails(connection, [mail for _, mail in composed])
-        for (digest, _), mail_id in zip(composed, mail_ids):
+        for (digest, _), mail_id in zip(composed, mail_ids, strict=True):
             told.append({
                 "merchant_id": digest.merchant_id, "mail_id": mail_id,
                 "open_slips": len(digest.open_slips), "open_amount": sum(slip.amount for slip in digest.open_slips),

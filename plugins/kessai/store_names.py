@@ -24,7 +24,7 @@ _HALF_WIDTH_KANA = [chr(code) for code in range(0xFF61, 0xFFA0)]
 _TO_HALF_WIDTH = {unicodedata.normalize("NFKC", c): c for c in _HALF_WIDTH_KANA}
 # Full-width kana that JIS X 0201 lacks, written as the nearest it has; dashes as its long vowel.
 _KANA_SUBSTITUTES = str.maketrans(
-    {**dict(zip("ヮヵヶヰヱ", "ワカケイエ")), "‐": "ｰ", "−": "ｰ", "―": "ｰ", "－": "ｰ"}
+    {**dict(zip("ヮヵヶヰヱ", "ワカケイエ", strict=True)), "‐": "ｰ", "−": "ｰ", "―": "ｰ", "－": "ｰ"}
 )
 KANA_ALLOWED = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ ()-./,&'" + "".join(_HALF_WIDTH_KANA))
 EN_ALLOWED = frozenset(chr(code) for code in range(0x20, 0x7F))

@@ -270,7 +270,7 @@ def _subscriptions_and_first_slips(world: _World) -> tuple[dict, dict]:
         "subscription_id": subscription_ids,
         "merchant_id": first_slips["merchant_id"],
         "customer_email": [None if no_email[i] else f"customer{i + 1:08d}@example.net" for i in range(n)],
-        "card_token": [f"{prefixes[kind]}{token:016x}" for kind, token in zip(token_kind, token_ids)],
+        "card_token": [f"{prefixes[kind]}{token:016x}" for kind, token in zip(token_kind, token_ids, strict=True)],
         "card_company": first_slips["card_company"],
         "card_reference": first_slips["card_reference"],
         "amount": amount,
@@ -331,9 +331,9 @@ def generate(connection: Connection, plan: GenerationPlan) -> dict[str, int]:
     """Fill the empty business database with the plan's data; returns what it holds then."""
     plan.check(load_calendar(connection))
     _require_empty(connection)
-    company_codes = connection.execute(
+    company_codes = list(connection.execute(
         select(card_companies.c.card_company).order_by(card_companies.c.card_company)
-    ).scalars().all()
+    ).scalars())
     merchant_rows, traits = merchant_columns(plan)
     merchant_ids = merchant_rows["merchant_id"]
     world = _World.of(plan, company_codes, merchant_ids, traits)

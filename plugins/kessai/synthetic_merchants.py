@@ -167,7 +167,7 @@ def bank_account_columns(plan: GenerationPlan, merchant_ids: list[str], traits: 
     change_moments = moments(rng, change_days, working_times(rng, len(changes)), 0, as_of)
     bank = rng.integers(0, len(BANK_CODES), accounts)
     at_bank = [branches[BANK_CODES[b]] for b in bank]
-    chosen = [listed[int(u * len(listed))] for listed, u in zip(at_bank, rng.random(accounts))]
+    chosen = [listed[int(u * len(listed))] for listed, u in zip(at_bank, rng.random(accounts), strict=True)]
     return {
         "merchant_id": [merchant_ids[m] for m in owner],
         "bank_code": [BANK_CODES[b] for b in bank],

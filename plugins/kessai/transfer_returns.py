@@ -181,6 +181,7 @@ def import_transfer_results(
                 f"{RESULT_NAMES[result.result]} {reason_text(result.reason_code)}): {why}"
             )
             continue
+        assert row is not None  # _mismatch names a missing transfer
         returned = {
             "merchant_id": row["merchant_id"], "statement_id": key[0], "bank_account_id": key[1],
             "amount": int(row["amount"]), "payout_date": row["payout_date"].isoformat(),
@@ -196,8 +197,8 @@ def import_transfer_results(
                 statement_id=key[0], bank_account_id=key[1], amount=returned["amount"], result=result.result,
                 reason_code=result.reason_code, result_file=name, result_file_sha256=run.sha256, return_fee=fee,
                 registered_at=now, registered_on=registered_on,
-            )
-        ).inserted_primary_key[0]
+            ).returning(payout_transfer_returns.c.transfer_return_id)
+        ).scalar_one()
         what = f"{RESULT_NAMES[result.result]} {reason_text(result.reason_code)}: 支払予定日 {returned['payout_date']} の振込"
         added = add_adjustment(connection, row["merchant_id"], returned["amount"], kind=AdjustmentKind.RETURNED_TRANSFER,
                                reason=what, created_by=CREATED_BY, now=now, transfer_return_id=return_id)

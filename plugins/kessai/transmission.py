@@ -295,7 +295,7 @@ def write_batch_files(connection: Connection, business_date: date, destination: 
             f"written for {business_date} do not match them: check slips.transmitted_on and "
             "slips.transmission_batch_id against transmission_batches"
         )
-    for batch, file in zip(batches, files):  # after the stream: no other statement during a COPY
+    for batch, file in zip(batches, files, strict=True):  # after the stream: no other statement during a COPY
         connection.execute(
             update(transmission_batches)
             .where(transmission_batches.c.batch_id == batch["batch_id"])

@@ -24,12 +24,12 @@ import io
 import os
 import posixpath
 import re
-import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import islice
+from typing import Any
 
 import fsspec
 from fsspec import AbstractFileSystem
@@ -45,7 +45,7 @@ RECORD_CHUNK = 20_000
 
 # The same CSV from both writers: every value quoted, quotes doubled, LF line ends, UTF-8. The
 # data records never hold NULL (COPY would leave it unquoted).
-CSV_FORMAT = {"quoting": csv.QUOTE_ALL, "lineterminator": "\n", "doublequote": True}
+CSV_FORMAT: dict[str, Any] = {"quoting": csv.QUOTE_ALL, "lineterminator": "\n", "doublequote": True}
 POSTGRES_COPY_FORMAT = "FORMAT csv, FORCE_QUOTE *, ENCODING 'UTF8'"
 
 
@@ -158,22 +158,25 @@ class RecordStream:
     """
 
     def __init__(self, connection: Connection, statement: TextClause, params: dict) -> None:
+        self._rows: Generator[Any, None, None]
+        self._encode: Callable[[list[Any]], bytes]
         if connection.dialect.name == "postgresql":
             self._rows, self._encode = self._copied(connection, statement, params), b"".join
         else:
             self._rows, self._encode = self._fetched(connection, statement, params), csv_bytes
 
     @staticmethod
-    def _copied(connection: Connection, statement: TextClause, params: dict) -> Iterator[memoryview]:
+    def _copied(connection: Connection, statement: TextClause, params: dict) -> Generator[memoryview, None, None]:
         compiled = statement.compile(dialect=connection.dialect)
         driver = connection.connection.driver_connection  # in this connection's transaction
+        assert driver is not None  # an open connection has its driver's
         with driver.cursor() as cursor, cursor.copy(
             f"COPY ({compiled.string}) TO STDOUT ({POSTGRES_COPY_FORMAT})", compiled.construct_params(params)
         ) as copy:
             yield from copy
 
     @staticmethod
-    def _fetched(connection: Connection, statement: TextClause, params: dict) -> Iterator[Sequence]:
+    def _fetched(connection: Connection, statement: TextClause, params: dict) -> Generator[Sequence, None, None]:
         result = connection.execute(statement, params, execution_options={"stream_results": True})
         for rows in result.partitions(RECORD_CHUNK):
             yield from rows
@@ -249,6 +252,7 @@ def write_transmission_file(
         writer.write(csv_bytes([(TRAILER, header.record_count, header.amount_total)]))
 
     _replace(destination.fs, path, write)
+    assert writer is not None  # _replace has called write
     sha256 = writer.digest.hexdigest()
     sidecar = f"{sha256}  {file_name}\n".encode(ENCODING)
     _replace(destination.fs, f"{path}.sha256", lambda out: out.write(sidecar))

@@ -51,7 +51,7 @@ _TO_HALF_WIDTH = {unicodedata.normalize("NFKC", c): c for c in _HALF_WIDTH_KANA}
 # kana, a hyphen and a full stop. Letters are upper case only.
 _ZENGIN_SUBSTITUTES = str.maketrans(
     {
-        **dict(zip("ァィゥェォッャュョヮヵヶヰヱ", "アイウエオツヤユヨワカケイエ")),
+        **dict(zip("ァィゥェォッャュョヮヵヶヰヱ", "アイウエオツヤユヨワカケイエ", strict=True)),
         "ー": "-",
         "‐": "-",
         "−": "-",
@@ -357,7 +357,7 @@ def parse_transfer_results(data: bytes) -> tuple[ParsedTransferFile, list[Transf
     parsed = parse_transfer_file(data)
     records = split_records(data)[1:-2]
     results = []
-    for number, (record, transfer) in enumerate(zip(records, parsed.transfers), start=2):
+    for number, (record, transfer) in enumerate(zip(records, parsed.transfers, strict=True), start=2):
         code, reason = _field(record, RESULT_POSITION, 1), _field(record, REASON_POSITION, 2)
         if code in (" ", RESULT_DONE):
             result = TransferOutcome.DONE

@@ -4,18 +4,13 @@ baseline produced (the comparison means nothing otherwise). No timing is asserte
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the bench package
-
-from bench import cli  # noqa: E402
-from bench.harness import ResultMismatch, check_same  # noqa: E402
-from bench.measure import Measurement  # noqa: E402
-from bench.outcomes import Charges, MerchantTotals, SlipSet  # noqa: E402
-from conftest import POSTGRES_URL_VARIABLE, postgres_server_url  # noqa: E402
+from bench import cli
+from bench.harness import ResultMismatch, check_same
+from bench.measure import Measurement
+from bench.outcomes import Charges, MerchantTotals, SlipSet
+from conftest import POSTGRES_URL_VARIABLE, postgres_server_url
 
 SIZE = 2_000
 ROWS = ["transmission", "closing", "reminder", "reminder selection", "recurring_charge", "confirmation_import"]

@@ -9,7 +9,6 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-
 from kessai.run_dates import JAPAN
 from support.transmission_builders import (
     D,

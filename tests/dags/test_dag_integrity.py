@@ -19,11 +19,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, event
-
 from airflow.dag_processing.dagbag import DagBag
 from airflow.serialization.encoders import encode_timetable
 from airflow.serialization.serialized_objects import DagSerialization
+from sqlalchemy import Engine, event
 
 from kessai_tasks import alert_operators
 from support.dags import DAGS_FOLDER

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
@@ -41,7 +41,7 @@ def sections(text: str) -> dict[str, list[str]]:
 
 
 def test_weekly_digests_expiry_and_a_backfill(run_dag, business, smtp_server):
-    registered = datetime(2026, 12, 1, 1, 0, tzinfo=timezone.utc)
+    registered = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
     with business.begin() as connection:
         add_merchant(connection, "M1", "m1@example.jp")
         for paid in ["2026-11-25", "2026-11-30", "2026-12-01", "2026-12-02"]:
@@ -155,7 +155,7 @@ def test_expiry_voids_the_expired_slips_authorizations_through_the_gateway(run_d
         add_slip(connection, "M1", "831", "2026-08-31")
         add_slip(connection, "M1", "832", "2026-08-31")
     gateway = SimulatorGateway(kessai_home() / "card-gateway-simulator.sqlite")
-    at = datetime(2026, 8, 31, 3, 0, tzinfo=timezone.utc)
+    at = datetime(2026, 8, 31, 3, 0, tzinfo=UTC)
     authorize_slip(business, gateway, "M1", "831", "tok_ok_1", at)
     authorize_slip(business, gateway, "M1", "832", "tok_void_refused_1", at)
 

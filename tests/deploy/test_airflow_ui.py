@@ -12,8 +12,8 @@ import subprocess
 from datetime import date, datetime, time, timedelta
 
 import pytest
-from deploy.airflow_stack import AirflowStack
 
+from deploy.airflow_stack import AirflowStack
 from kessai.rules import (
     add_months,
     billing_month_charged_on,

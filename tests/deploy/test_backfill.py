@@ -8,7 +8,7 @@ days are 11/2, 11/4, 11/5 and 11/6 only. The missed closing is the monthly closi
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -72,7 +72,7 @@ def seed(database_url: str) -> None:
         connection.execute(insert(bank_accounts).values(
             merchant_id="M1", bank_code="0001", bank_name_kana="ﾐｽﾞﾎ", branch_code="001", branch_name_kana="ﾎﾝﾃﾝ",
             account_type="ordinary", account_number="1234567", holder_kana="ｻｸﾗｼｮｳﾃﾝ",
-            effective_from=datetime(2026, 1, 1, tzinfo=timezone.utc),
+            effective_from=datetime(2026, 1, 1, tzinfo=UTC),
         ))
         for slip_id, (paid, confirmed_on, registered_at, cancelled, amount) in SLIPS.items():
             connection.execute(insert(slips).values(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import create_engine, insert, select, text
@@ -62,7 +62,7 @@ def test_a_dag_runs_to_success_on_celery_workers(tmp_path, postgres_database):
         connection.execute(insert(slips).values(
             slip_id="1001", merchant_id="M1", card_company="jcb", amount=5400,
             payment_date=date(2027, 1, 4), confirmed_on=date(2027, 1, 4),
-            confirmation_registered_at=datetime(2027, 1, 4, 1, 0, tzinfo=timezone.utc),
+            confirmation_registered_at=datetime(2027, 1, 4, 1, 0, tzinfo=UTC),
         ))
 
     queue = f"kessai_{uuid.uuid4().hex[:8]}"  # its own queue: nothing else on this Redis takes its tasks

@@ -24,6 +24,9 @@ from support.console_data import CONSOLE_AS_OF, build_world
 from deploy.airflow_stack import AirflowStack
 from sqlalchemy import func, select
 
+from console_data import CONSOLE_AS_OF, build_world
+from deploy.airflow_stack import AirflowStack
+from deploy.chromium import Chromium
 from kessai.database import make_engine
 from kessai.migrations_runner import upgrade
 from kessai.schema import payout_statements, slips, transmission_batches

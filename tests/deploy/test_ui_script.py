@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from deploy.airflow_stack import free_port
 
 pytestmark = pytest.mark.slow

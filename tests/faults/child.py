@@ -32,10 +32,6 @@ import time
 from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "plugins"))
-sys.path.insert(0, str(ROOT / "tests"))
-
 POINTS = {
     "commit": [("sqlalchemy.engine.base", "Connection", "_commit_impl")],
     "rename": [("os", None, "replace"), ("fsspec.implementations.local", "LocalFileSystem", "mv")],

@@ -3,19 +3,15 @@ undisturbed run to compare with (computed once a session per job and database)."
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-# The suite's helpers (world, harness, servers, charging, child), after tests/ on the path so that
-# `import conftest` elsewhere still finds tests/conftest.py.
-sys.path.append(str(Path(__file__).parent))
-
-from charging import charge_args, final_outcomes  # noqa: E402
-from harness import Place, run_clean  # noqa: E402
-from servers import FaultySmtpServer, faulty_gateway, received  # noqa: E402
-from world import JOBS, prepare, seed_world  # noqa: E402
+# The suite's helpers (world, harness, servers, charging, child) are on the path through pytest.ini.
+from charging import charge_args, final_outcomes
+from harness import Place, run_clean
+from servers import FaultySmtpServer, faulty_gateway, received
+from world import JOBS, prepare, seed_world
 
 HERE = Path(__file__).parent
 

@@ -88,7 +88,11 @@ class Job:
             self._process.kill()
             self._process.join()
             raise TimeoutError(f"the job did not end within {timeout} s")
-        read = lambda name: (self._output / name).read_text(errors="replace") if (self._output / name).exists() else ""
+
+        def read(name: str) -> str:
+            path = self._output / name
+            return path.read_text(errors="replace") if path.exists() else ""
+
         return Finished(self._process.exitcode, read("out"), read("err"))
 
 

@@ -8,8 +8,6 @@ Thursday 1/14; the merchant is paid monthly, closing Sunday 1/31."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from sqlalchemy import select, update
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy.exc import OperationalError
@@ -103,7 +103,7 @@ def test_usage_errors_exit_2(business_database, capsys):
 
 def test_an_amount_no_database_can_hold_is_one_line(business_database, capsys):
     """An unconfirmed slip paid 10 days ago (the command reads the real clock)."""
-    paid = japan_date_of(datetime.now(timezone.utc)) - timedelta(days=10)
+    paid = japan_date_of(datetime.now(UTC)) - timedelta(days=10)
     engine = make_engine(business_database)
     with engine.begin() as connection:
         add_merchant(connection, "M1")

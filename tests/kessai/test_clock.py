@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -23,9 +23,9 @@ def test_as_of_is_the_moment_the_system_takes_as_now_in_japan():
 
 
 def test_without_as_of_the_clock_is_the_real_one():
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     moment = clock.now({})
-    assert before <= moment <= datetime.now(timezone.utc)
+    assert before <= moment <= datetime.now(UTC)
     assert clock.now({"KESSAI_AS_OF": "  "}) >= before  # blank is unset
 
 
@@ -38,7 +38,7 @@ def test_as_of_without_an_offset_or_not_a_moment_is_refused(value):
 def test_a_business_day_job_starts_when_its_day_begins_in_japan():
     assert earliest_moment(date(2027, 1, 5), Starts.DAY_BEGUN) == datetime(2027, 1, 5, tzinfo=JAPAN)
     # 2027-01-04 15:00 UTC is 2027-01-05 00:00 in Japan: the day has begun.
-    check_not_before(date(2027, 1, 5), Starts.DAY_BEGUN, datetime(2027, 1, 4, 15, 0, tzinfo=timezone.utc), what="x")
+    check_not_before(date(2027, 1, 5), Starts.DAY_BEGUN, datetime(2027, 1, 4, 15, 0, tzinfo=UTC), what="x")
     with pytest.raises(TooEarly) as refused:
         check_not_before(
             date(2027, 1, 5), Starts.DAY_BEGUN, datetime(2027, 1, 4, 23, 59, 59, tzinfo=JAPAN), what="the transmission"
@@ -54,5 +54,5 @@ def test_a_closing_starts_when_its_date_has_ended_in_japan():
     assert earliest_moment(date(2027, 1, 31), Starts.DAY_ENDED) == datetime(2027, 2, 1, tzinfo=JAPAN)
     # 23:30 on the closing date itself is too early, whatever UTC says (14:30 UTC).
     with pytest.raises(TooEarly, match="earliest moment is 2027-02-01 00:00"):
-        check_not_before(date(2027, 1, 31), Starts.DAY_ENDED, datetime(2027, 1, 31, 14, 30, tzinfo=timezone.utc), what="c")
+        check_not_before(date(2027, 1, 31), Starts.DAY_ENDED, datetime(2027, 1, 31, 14, 30, tzinfo=UTC), what="c")
     check_not_before(date(2027, 1, 31), Starts.DAY_ENDED, datetime(2027, 2, 1, 0, 0, tzinfo=JAPAN), what="c")

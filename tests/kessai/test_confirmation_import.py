@@ -146,7 +146,7 @@ def test_upload_applies_good_rows_and_reports_every_bad_one(shop, tmp_path, enco
     assert sorted(lines) == sorted(
         f'{{"confirmed_on": "{slip_date}", "closing_date": "{closing}", "source": "import", "line": {line}}}'
         for slip_date, (line, closing) in zip(
-            ["2027-01-31", "2026-09-10", "2027-02-10", "2027-01-31", "2027-01-31", "2027-01-31"], APPLIED.values()
+            ["2027-01-31", "2026-09-10", "2027-02-10", "2027-01-31", "2027-01-31", "2027-01-31"], APPLIED.values(), strict=True
         )
     )
 

@@ -16,6 +16,7 @@ from support.console_data import CONSOLE_AS_OF, build_world
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
+from console_data import CONSOLE_AS_OF, build_world
 from kessai.business_calendar import BusinessCalendar
 from kessai.run_dates import JAPAN
 from kessai.settings import Settings
@@ -25,10 +26,10 @@ from kessai.database import make_engine
 from kessai.schema import (
     calendar_overrides,
     charge_attempts,
-    recurring_charge_cycles,
     merchants,
     payout_statement_lines,
     payout_statements,
+    recurring_charge_cycles,
     slips,
     stale_slip_digests,
     transmission_batches,

@@ -11,22 +11,19 @@ operator opens them; each statement they send is captured and EXPLAINed with its
 from __future__ import annotations
 
 import os
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from support.console_data import REMITTER, kessai
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select, text
 
+from bench.datasets import build as build_dataset
+from bench.datasets import slip_plan
+from console_data import REMITTER, kessai
 from kessai.console.app import create_app
 from kessai.database import make_engine
 from kessai.schema import payout_statements, slips
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the bench package
-from bench.datasets import slip_plan  # noqa: E402
-from bench.datasets import build as build_dataset  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

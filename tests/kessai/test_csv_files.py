@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import update
 
+from excel_csv import Formula, read_as_excel
 from kessai.charge_cycle import ChargeCycle
 from kessai.confirmation_import import import_confirmations
 from kessai.csv_files import csv_text, neutralise
@@ -77,10 +78,10 @@ def test_the_rejects_file_gives_back_formula_cells_as_text(engine, tmp_path):
         f'M1,1,2027-01-31,"{HYPERLINK.replace(chr(34), chr(34) * 2)}"\r\n'
         "+cmd|' /C calc'!A0,2,2027-01-31,x\r\n"
         "M1,@SUM(A1:A2),2027-01-31,-2+3\r\n"
-    ).encode("utf-8")
+    ).encode()
     path = tmp_path / "upload.rejects.csv"
     with engine.begin() as connection:
-        import_confirmations(connection, upload, datetime(2027, 2, 1, 3, tzinfo=timezone.utc), rejects_path=path)
+        import_confirmations(connection, upload, datetime(2027, 2, 1, 3, tzinfo=UTC), rejects_path=path)
 
     rows = read_csv(path, "utf-8")
     assert rows[0] == ["line_number", "reason", "message", "merchant_id", "slip_id", "confirmed_on", "memo"]

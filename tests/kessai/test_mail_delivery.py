@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from kessai.database import make_engine
 from kessai.business_calendar import default_calendar
+from kessai.database import make_engine
 from kessai.mail_delivery import BOUNCED, DEFERRED, FAILED, REFUSED, SENT, RetryPolicy, deliver_pending
 from kessai.operator_digest import write_operator_digest
 from kessai.outbox import enqueue_mail

@@ -120,7 +120,7 @@ def test_the_simulator_charges_pays_on_the_charge_day_and_records_every_attempt(
 
 
 def test_http_gateway_charges_each_slip_exactly_once(engine, gateway_server):
-    tokens = {f"S{n:02d}": "tok_ok_%d" % n for n in range(1, 9)}
+    tokens = {f"S{n:02d}": f"tok_ok_{n}" for n in range(1, 9)}
     tokens.update({"S-FLAKY": "tok_flaky_1", "S-SLOW": "tok_slow_1", "S-TIMEOUT": "tok_timeout_1",
                    "S-DECLINE": "tok_decline_1", "S-REJECT": "tok_reject_1"})
     seed(engine, tokens)

@@ -33,7 +33,7 @@ def test_golden_week_2026():
     # 5/6 Wed 振替休日 (for 5/3, a Sunday).
     assert not is_business_day(D("2026-04-29"))
     assert is_business_day(D("2026-04-30")) and is_business_day(D("2026-05-01"))
-    assert [is_business_day(D("2026-05-0%d" % day)) for day in range(2, 8)] == [False] * 5 + [True]
+    assert [is_business_day(D(f"2026-05-0{day}")) for day in range(2, 8)] == [False] * 5 + [True]
     assert next_business_day(D("2026-04-28")) == D("2026-04-30")
     assert next_business_day(D("2026-05-01")) == D("2026-05-07")
     assert business_day_on_or_after(D("2026-05-03")) == D("2026-05-07")
@@ -43,7 +43,7 @@ def test_golden_week_2026():
 def test_silver_week_2026():
     # 9/19 Sat, 9/20 Sun, 9/21 Mon 敬老の日, 9/22 Tue 国民の休日 (between two holidays),
     # 9/23 Wed 秋分の日; 9/18 Fri and 9/24 Thu are business days.
-    closed = [D("2026-09-%d" % day) for day in range(19, 24)]
+    closed = [D(f"2026-09-{day}") for day in range(19, 24)]
     assert not any(is_business_day(d) for d in closed)
     assert next_business_day(D("2026-09-18")) == D("2026-09-24")
     assert business_day_on_or_after(D("2026-09-22")) == D("2026-09-24")

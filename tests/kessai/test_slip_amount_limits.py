@@ -81,11 +81,11 @@ def test_confirm_follows_the_max_given(shop):
 
 def test_the_import_rejects_the_rows_of_out_of_range_slips_and_applies_the_others(shop):
     upload = (
-        "merchant_id,slip_id,confirmed_on\n"
-        "M1,1,2027-01-31\n"
-        "M1,2,2027-01-31\n"
-        "M1,3,2027-01-31\n"
-    ).encode()
+        b"merchant_id,slip_id,confirmed_on\n"
+        b"M1,1,2027-01-31\n"
+        b"M1,2,2027-01-31\n"
+        b"M1,3,2027-01-31\n"
+    )
     with shop.begin() as connection:
         result = import_confirmations(connection, upload, jst("2027-01-31", "10:00"))
 

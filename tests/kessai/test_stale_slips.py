@@ -6,7 +6,7 @@ import csv
 import io
 import logging
 from collections import Counter, defaultdict
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, insert, select, update
@@ -187,7 +187,7 @@ def test_a_weekend_is_refused_and_a_declared_closure_does_nothing(engine):
 
 
 def test_the_digest_lists_every_open_stale_slip_final_notices_first_soonest_first_with_totals(engine):
-    registered = datetime(2026, 10, 2, 1, 0, tzinfo=timezone.utc)
+    registered = datetime(2026, 10, 2, 1, 0, tzinfo=UTC)
     with engine.begin() as connection:
         add_merchant(connection, "M1", "m1@example.jp")
         # Monday 2027-02-15 states what is open then: stale if paid by 2026-11-15; a final notice
@@ -352,7 +352,7 @@ def test_a_rerun_a_catch_up_and_a_backfill_send_nothing_twice(engine):
 
 
 def test_a_merchant_with_nothing_open_gets_nothing(engine):
-    registered = datetime(2026, 10, 2, 10, 0, tzinfo=timezone.utc)
+    registered = datetime(2026, 10, 2, 10, 0, tzinfo=UTC)
     with engine.begin() as connection:
         add_merchant(connection, "M1", "m1@example.jp", period=DAILY)
         add_slip(connection, "M1", "1", "2026-08-03", confirmed_on=D("2026-10-02"), confirmation_registered_at=registered)
@@ -379,7 +379,7 @@ def test_daily_weekly_and_monthly_merchants_and_the_global_default(engine):
     for day in days:
         run(engine, day, settings)
     by_merchant = defaultdict(list)
-    for merchant_id, period, as_of, day in digests(engine):
+    for merchant_id, period, _as_of, day in digests(engine):
         by_merchant[merchant_id].append((period, day))
     assert by_merchant == {
         "DAY": [(d.isoformat(), d.isoformat()) for d in days],
@@ -584,7 +584,7 @@ def test_a_confirmation_after_a_digest_drops_the_slip_from_the_next(engine):
     with engine.begin() as connection:
         connection.execute(
             update(slips).where(slips.c.slip_id == "1")
-            .values(confirmed_on=D("2027-01-05"), confirmation_registered_at=datetime(2027, 1, 5, 1, tzinfo=timezone.utc))
+            .values(confirmed_on=D("2027-01-05"), confirmation_registered_at=datetime(2027, 1, 5, 1, tzinfo=UTC))
         )
     run(engine, "2027-01-12")
     assert [sections(m.body) for m in mails(engine)] == [{OPEN_ONLY: ["1", "2"]}, {OPEN_ONLY: ["2"]}]

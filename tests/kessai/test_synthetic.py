@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import pytest
 from sqlalchemy import Date, func, select, text
 from sqlalchemy.exc import IntegrityError
 
+from kessai.bank_master import package_master
 from kessai.bulk_load import indexes_deferred, insert_columns
 from kessai.business_calendar import BusinessCalendar, CalendarHorizonError
 from kessai.card_gateway import simulated_behaviour
 from kessai.cli import main
 from kessai.database import make_engine
-from kessai.bank_master import package_master
 from kessai.rules import add_months, confirmation_deadline
 from kessai.run_dates import JAPAN
 from kessai.schema import Timestamp, bank_accounts, merchants, slips, subscriptions
@@ -189,7 +189,7 @@ def test_registrations_fall_at_all_hours_in_japan(plan_engine):
     # registered_on is the date in Japan, which the database computes from the stored timestamp.
     assert all(moment.astimezone(JAPAN).date() == registered_on for moment, registered_on in rows)
     # Before 09:00 in Japan it is still the previous day in UTC; and there are late evenings.
-    previous_utc_day = [m for m, day in rows if m.astimezone(timezone.utc).date() == day - timedelta(days=1)]
+    previous_utc_day = [m for m, day in rows if m.astimezone(UTC).date() == day - timedelta(days=1)]
     assert len(previous_utc_day) >= 0.02 * len(rows)
     assert sum(japan_hours[h] for h in range(21, 24)) > 0
     assert sum(japan_hours[h] for h in range(9, 19)) > 0.6 * len(rows)
@@ -360,7 +360,7 @@ def test_add_months_to_days_matches_the_rules():
         ({"cancelled_share": 1.5}, ValueError, "cancelled_share must be between 0 and 1"),
         ({"as_of": datetime(2027, 3, 1, 10, 0)}, ValueError, "has no time zone"),
         # 2027-02-27 14:30 UTC is 23:30 on 2/27 in Japan: before the last payment date 2/28.
-        ({"as_of": datetime(2027, 2, 27, 14, 30, tzinfo=timezone.utc)}, ValueError, "before the period ends"),
+        ({"as_of": datetime(2027, 2, 27, 14, 30, tzinfo=UTC)}, ValueError, "before the period ends"),
         ({"start": date(2027, 3, 1)}, ValueError, "starts 2027-03-01 after it ends"),
         ({"merchants": 0}, ValueError, "need at least one merchant"),
         ({"seed": -1}, ValueError, "seed must be 0 or more"),

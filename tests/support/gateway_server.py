@@ -110,7 +110,7 @@ class GatewayState:
 
 
 class GatewayHandler(BaseHTTPRequestHandler):
-    server: "GatewayServer"
+    server: GatewayServer
     protocol_version = "HTTP/1.1"
     # The headers and the body go out in two writes: with Nagle's algorithm the body would wait for
     # the client's delayed acknowledgement, some 40 ms an answer.

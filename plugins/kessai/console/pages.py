@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.types import Date
@@ -34,7 +35,7 @@ from kessai.schema import Timestamp, calendar_overrides
 from kessai.stale_slips import expires_on, stale_through
 
 # Stored timestamps come back as aware datetimes (SQLite keeps them as UTC text); dates as dates.
-SLIP_TYPES = {
+SLIP_TYPES: dict[str, Any] = {
     "payment_date": Date, "confirmed_on": Date, "billing_month": Date, "transmitted_on": Date,
     "transmission_due_on": Date, "closing_date": Date, "expired_on": Date,
     "confirmation_registered_at": Timestamp, "cancelled_at": Timestamp, "created_at": Timestamp,
@@ -80,7 +81,7 @@ def _rows(connection: Connection, name: str, params: dict, *, expanding: tuple[s
 
 @lru_cache(maxsize=8)
 def _calendar(reviewed_through: int | None, closures: frozenset[date], openings: frozenset[date]) -> BusinessCalendar:
-    kwargs = {"reviewed_through": reviewed_through} if reviewed_through else {}
+    kwargs: dict[str, Any] = {"reviewed_through": reviewed_through} if reviewed_through else {}
     return BusinessCalendar(extra_closures=closures, extra_openings=openings, **kwargs)
 
 
@@ -118,7 +119,8 @@ def weekday(d: date) -> str:
 
 
 def _business_days_from(calendar: BusinessCalendar, day: date, count: int) -> list[date]:
-    days, d = [], calendar.business_day_on_or_after(day)
+    days: list[date] = []
+    d = calendar.business_day_on_or_after(day)
     while len(days) < count:
         days.append(d)
         try:
@@ -247,7 +249,7 @@ def explain(connection: Connection, slip_id: str, merchant_id: str, calendar: Bu
 
 def slip_page(connection: Connection, query: str, merchant_id: str | None, calendar: BusinessCalendar,
               lang: str = "en") -> dict:
-    found = search(connection, query) if query else {"query": "", "slips": [], "merchants": []}
+    found: dict[str, Any] = search(connection, query) if query else {"query": "", "slips": [], "merchants": []}
     slips = [s for s in found["slips"] if merchant_id in (None, "", s["merchant_id"])]
     page = {**found, "merchant_id": merchant_id, "slip": None, "explanation": None, "matches": slips}
     if len(slips) == 1:

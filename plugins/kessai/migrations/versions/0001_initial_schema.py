@@ -9,8 +9,21 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-import kessai.schema
-from kessai.database import japan_date_sql
+# A migration is frozen: it must create the same schema whatever the package becomes, so it uses
+# copies of what it needs as they were at this revision, never the live kessai modules.
+
+# kessai.schema.Timestamp: a TypeDecorator over DateTime(timezone=True); DDL is all a migration uses.
+Timestamp = sa.DateTime
+
+# kessai.database.japan_date_sql: the calendar date in Japan of a timestamp column (UTC+9, no DST).
+JAPAN_DATE_TEMPLATES = {
+    "postgresql": "(({}) AT TIME ZONE 'Asia/Tokyo')::date",
+    "sqlite": "date({}, '+9 hours')",
+}
+
+
+def japan_date_sql(column: str, dialect: str) -> str:
+    return JAPAN_DATE_TEMPLATES[dialect].format(column)
 
 
 # revision identifiers, used by Alembic.
@@ -37,7 +50,7 @@ def upgrade() -> None:
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('is_open', sa.Boolean(), nullable=False),
     sa.Column('reason', sa.Text(), server_default='', nullable=False),
-    sa.Column('created_at', kessai.schema.Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('created_at', Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.PrimaryKeyConstraint('day', name=op.f('pk_calendar_overrides'))
     )
     op.create_table('card_companies',
@@ -61,12 +74,12 @@ def upgrade() -> None:
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('attachment_name', sa.Text(), nullable=True),
     sa.Column('attachment_content', sa.Text(), nullable=True),
-    sa.Column('created_at', kessai.schema.Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
-    sa.Column('sent_at', kessai.schema.Timestamp(timezone=True), nullable=True),
+    sa.Column('created_at', Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('sent_at', Timestamp(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('next_attempt_at', kessai.schema.Timestamp(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', Timestamp(timezone=True), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('gave_up_at', kessai.schema.Timestamp(timezone=True), nullable=True),
+    sa.Column('gave_up_at', Timestamp(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('mail_id', name=op.f('pk_mail_outbox')),
     sa.UniqueConstraint('dedupe_key', name=op.f('uq_mail_outbox_dedupe_key'))
     )
@@ -84,7 +97,7 @@ def upgrade() -> None:
     sa.Column('transfer_fee', sa.Integer(), server_default='0', nullable=False),
     sa.Column('minimum_payout', sa.Integer(), server_default='0', nullable=False),
     sa.Column('repayment_mail_enabled', sa.Boolean(), server_default=sa.false(), nullable=False),
-    sa.Column('created_at', kessai.schema.Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('created_at', Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.CheckConstraint("payout_cycle IN ('monthly', 'twice_monthly')", name=op.f('ck_merchants_payout_cycle')),
     sa.CheckConstraint('fee_rate_bp BETWEEN 0 AND 10000', name=op.f('ck_merchants_fee_rate_bp')),
     sa.CheckConstraint('minimum_payout >= 0', name=op.f('ck_merchants_minimum_payout')),
@@ -101,7 +114,7 @@ def upgrade() -> None:
     sa.Column('account_type', sa.String(length=16), server_default='ordinary', nullable=False),
     sa.Column('account_number', sa.String(length=7), nullable=False),
     sa.Column('holder_kana', sa.Text(), nullable=False),
-    sa.Column('effective_from', kessai.schema.Timestamp(timezone=True), nullable=False),
+    sa.Column('effective_from', Timestamp(timezone=True), nullable=False),
     sa.CheckConstraint("account_type IN ('ordinary', 'checking', 'savings')", name=op.f('ck_bank_accounts_account_type')),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchants.merchant_id'], name=op.f('fk_bank_accounts_merchant_id_merchants')),
     sa.PrimaryKeyConstraint('bank_account_id', name=op.f('pk_bank_accounts')),
@@ -119,7 +132,7 @@ def upgrade() -> None:
     sa.Column('net_amount', sa.BigInteger(), nullable=False),
     sa.Column('carried_in', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('carried_forward', sa.BigInteger(), server_default='0', nullable=False),
-    sa.Column('created_at', kessai.schema.Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('created_at', Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['merchant_id'], ['merchants.merchant_id'], name=op.f('fk_payout_statements_merchant_id_merchants')),
     sa.PrimaryKeyConstraint('statement_id', name=op.f('pk_payout_statements')),
     sa.UniqueConstraint('merchant_id', 'closing_date', name=op.f('uq_payout_statements_merchant_id_closing_date'))
@@ -133,7 +146,7 @@ def upgrade() -> None:
     sa.Column('card_reference', sa.String(length=32), server_default='', nullable=False),
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('status', sa.String(length=16), server_default='active', nullable=False),
-    sa.Column('created_at', kessai.schema.Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('created_at', Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('started_on', sa.Date(), nullable=True),
     sa.Column('subscription_number', sa.BigInteger(), nullable=True),
     sa.CheckConstraint("status IN ('active', 'stopped')", name=op.f('ck_subscriptions_status')),
@@ -152,7 +165,7 @@ def upgrade() -> None:
     sa.Column('amount_total', sa.BigInteger(), nullable=False),
     sa.Column('late_count', sa.Integer(), server_default='0', nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=True),
-    sa.Column('created_at', kessai.schema.Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('created_at', Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.Column('sequence_number', sa.Integer(), nullable=True),
     sa.Column('sender_code', sa.String(length=16), nullable=True),
     sa.Column('file_code', sa.String(length=8), nullable=True),
@@ -174,7 +187,7 @@ def upgrade() -> None:
     )
     op.create_table('payout_closings',
     sa.Column('closing_date', sa.Date(), nullable=False),
-    sa.Column('closed_at', kessai.schema.Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('closed_at', Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.PrimaryKeyConstraint('closing_date', name=op.f('pk_payout_closings'))
     )
     op.create_table('payout_transfer_files',
@@ -185,7 +198,7 @@ def upgrade() -> None:
     sa.Column('record_count', sa.Integer(), nullable=False),
     sa.Column('amount_total', sa.BigInteger(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
-    sa.Column('created_at', kessai.schema.Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('created_at', Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.PrimaryKeyConstraint('transfer_file_id', name=op.f('pk_payout_transfer_files')),
     sa.UniqueConstraint('payout_date', 'sequence', name=op.f('uq_payout_transfer_files_payout_date_sequence'))
     )
@@ -213,8 +226,8 @@ def upgrade() -> None:
     sa.Column('amount', sa.BigInteger(), nullable=False),
     sa.Column('payment_date', sa.Date(), nullable=True),
     sa.Column('confirmed_on', sa.Date(), nullable=True),
-    sa.Column('confirmation_registered_at', kessai.schema.Timestamp(timezone=True), nullable=True),
-    sa.Column('cancelled_at', kessai.schema.Timestamp(timezone=True), nullable=True),
+    sa.Column('confirmation_registered_at', Timestamp(timezone=True), nullable=True),
+    sa.Column('cancelled_at', Timestamp(timezone=True), nullable=True),
     sa.Column('subscription_id', sa.String(length=32), nullable=True),
     sa.Column('billing_month', sa.Date(), nullable=True),
     sa.Column('transmitted_on', sa.Date(), nullable=True),
@@ -222,7 +235,7 @@ def upgrade() -> None:
     sa.Column('transmission_due_on', sa.Date(), nullable=True),
     sa.Column('closing_date', sa.Date(), nullable=True),
     sa.Column('expired_on', sa.Date(), nullable=True),
-    sa.Column('created_at', kessai.schema.Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('created_at', Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.CheckConstraint("length(slip_id) BETWEEN 1 AND 18 AND ltrim(slip_id, '0123456789') = ''", name=op.f('ck_slips_slip_id_digits')),
     sa.CheckConstraint('(confirmed_on IS NULL) = (confirmation_registered_at IS NULL)', name=op.f('ck_slips_confirmation_complete')),
     sa.CheckConstraint('(subscription_id IS NULL) = (billing_month IS NULL)', name=op.f('ck_slips_recurring_has_billing_month')),
@@ -256,9 +269,9 @@ def upgrade() -> None:
     sa.Column('outcome', sa.String(length=16), server_default='pending', nullable=False),
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('gateway_charge_id', sa.Text(), nullable=True),
-    sa.Column('started_at', kessai.schema.Timestamp(timezone=True), nullable=False),
-    sa.Column('finished_at', kessai.schema.Timestamp(timezone=True), nullable=True),
-    sa.Column('resolved_at', kessai.schema.Timestamp(timezone=True), nullable=True),
+    sa.Column('started_at', Timestamp(timezone=True), nullable=False),
+    sa.Column('finished_at', Timestamp(timezone=True), nullable=True),
+    sa.Column('resolved_at', Timestamp(timezone=True), nullable=True),
     sa.CheckConstraint("outcome IN ('pending', 'succeeded', 'declined', 'error', 'unknown', 'not_executed')", name=op.f('ck_charge_attempts_outcome')),
     sa.ForeignKeyConstraint(['slip_row_id'], ['slips.id'], name=op.f('fk_charge_attempts_slip_row_id_slips')),
     sa.PrimaryKeyConstraint('attempt_id', name=op.f('pk_charge_attempts')),
@@ -276,7 +289,7 @@ def upgrade() -> None:
     sa.Column('paid_amount', sa.BigInteger(), nullable=False),
     sa.Column('failed_count', sa.Integer(), nullable=False),
     sa.Column('failed_amount', sa.BigInteger(), nullable=False),
-    sa.Column('closed_at', kessai.schema.Timestamp(timezone=True), nullable=False),
+    sa.Column('closed_at', Timestamp(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('billing_month', name=op.f('pk_recurring_charge_cycles'))
     )
 
@@ -286,7 +299,7 @@ def upgrade() -> None:
     sa.Column('event', sa.String(length=24), nullable=False),
     sa.Column('business_date', sa.Date(), nullable=True),
     sa.Column('detail', sa.Text(), nullable=True),
-    sa.Column('occurred_at', kessai.schema.Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
+    sa.Column('occurred_at', Timestamp(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False),
     sa.ForeignKeyConstraint(['slip_row_id'], ['slips.id'], name=op.f('fk_slip_events_slip_row_id_slips')),
     sa.PrimaryKeyConstraint('event_id', name=op.f('pk_slip_events'))
     )
