@@ -48,7 +48,6 @@ def card_acknowledgements():
     @refusals_fail_at_once
     def resolve_business_date() -> dict:
         from kessai.acknowledgements import check_acknowledgements_day
-        from kessai.calendar_store import prepare_calendar
 
         return begin_run(BusinessDays(check_acknowledgements_day), Starts.DAY_BEGUN).as_xcom()
 

@@ -17,7 +17,7 @@ from kessai_tasks import RUN_PARAMS, deliver_outbox, kessai_dag, refusals_fail_a
 @kessai_dag(
     dag_id="mail_delivery",
     schedule="*/10 * * * *",  # not one run per date: no business date, no calendar
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     params={"dry_run": RUN_PARAMS["dry_run"]},
     tags=["mail"],
     doc_md=__doc__,

@@ -31,7 +31,8 @@ from kessai.operator_alerts import OPERATOR_ALERT_KIND, operator_email
 from kessai.outbox import enqueue_mail
 from kessai.output_files import make_folder
 from kessai.schema import slips, transmission_acknowledgements
-from kessai.settings import ACKNOWLEDGEMENTS_DIR_VARIABLE as FOLDER_VARIABLE, Settings  # noqa: F401
+from kessai.settings import ACKNOWLEDGEMENTS_DIR_VARIABLE as FOLDER_VARIABLE  # noqa: F401
+from kessai.settings import Settings
 from kessai.transfer_returns import move_to_done
 
 COLUMNS = ("file_name", "merchant_id", "slip_id", "result", "code")

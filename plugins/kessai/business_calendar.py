@@ -23,8 +23,10 @@ import numpy as np
 from kessai.run_dates import BusinessDateError
 from kessai.settings import (  # noqa: F401 (kessai.business_calendar's names too)
     HOLIDAYS_REVIEWED_THROUGH,
-    HOLIDAYS_REVIEWED_THROUGH_VARIABLE as REVIEWED_THROUGH_VARIABLE,
     environment_setting,
+)
+from kessai.settings import (
+    HOLIDAYS_REVIEWED_THROUGH_VARIABLE as REVIEWED_THROUGH_VARIABLE,
 )
 
 CALENDAR_START = date(2020, 1, 1)

@@ -27,8 +27,14 @@ from dataclasses import dataclass
 from kessai.card_gateway import CREDENTIALS_REFUSED, KIND_FAULT, ChargeResult
 from kessai.settings import (
     BREAKER_CONSECUTIVE_VARIABLE as CONSECUTIVE_VARIABLE,
+)
+from kessai.settings import (
     BREAKER_RATE_VARIABLE as RATE_VARIABLE,
+)
+from kessai.settings import (
     BREAKER_WINDOW_VARIABLE as WINDOW_VARIABLE,
+)
+from kessai.settings import (
     DEFAULT_BREAKER_CONSECUTIVE,
     DEFAULT_BREAKER_RATE_PERCENT,
     DEFAULT_BREAKER_WINDOW,

@@ -47,7 +47,7 @@ def now(environ: Mapping[str, str] | None = None) -> datetime:
 def now_given(as_of: datetime | None) -> datetime:
     """The moment the system takes as now, in Japan: `as_of` (Settings.as_of) when given, else the
     real clock."""
-    moment = as_of if as_of is not None else datetime.now(timezone.utc)
+    moment = as_of if as_of is not None else datetime.now(UTC)
     return moment.astimezone(JAPAN)
 
 

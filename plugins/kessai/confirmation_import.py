@@ -38,8 +38,11 @@ from kessai.csv_files import csv_text
 from kessai.output_files import writing
 from kessai.settings import (  # noqa: F401 (kessai.confirmation_import's names too)
     DEFAULT_IMPORT_MAX_BYTES as DEFAULT_MAX_BYTES,
+)
+from kessai.settings import (
     IMPORT_MAX_BYTES_VARIABLE as MAX_BYTES_VARIABLE,
-    ImportSettingError,
+)
+from kessai.settings import (
     environment_setting,
 )
 from kessai.slip_amounts import DEFAULT_MAX_SLIP_AMOUNT

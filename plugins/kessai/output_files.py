@@ -30,6 +30,7 @@ from kessai.settings import (  # noqa: F401 (kessai.output_files' names too)
     ModeSettingError,
     environment_setting,
 )
+
 PRIVATE_FILE_MODE = 0o600  # the transfer files: bank accounts and holders' names
 NAME_MAX = 255  # bytes of one name (ext4, xfs, APFS)
 PART_SUFFIX = ".part"

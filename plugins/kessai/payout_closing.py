@@ -457,7 +457,7 @@ def closing_summary(connection: Connection, closing_date: date) -> dict:
     ).one()
     keys = ("statements", "paid", "carried", "debts", "slips", "gross", "fee", "transfer_fee", "carried_in",
             "carried_forward", "net", "adjustments")
-    summary = {"closing_date": closing_date, **{k: int(v) for k, v in zip(keys, totals)}}
+    summary = {"closing_date": closing_date, **{k: int(v) for k, v in zip(keys, totals, strict=True)}}
     summary["transfers"], summary["transfer_total"] = int(transfers[0]), int(transfers[1])
     summary["held_back"] = held_back_of(connection, closing_date)
     summary["paid_late"] = {"slips": int(paid_late[0]), "amount": int(paid_late[1])}

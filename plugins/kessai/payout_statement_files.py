@@ -20,6 +20,7 @@ stored statements and slips, so every run of the closing writes the same bytes.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
@@ -36,7 +37,6 @@ from kessai.invoice import STANDARD_RATE_PERCENT, TAX_CLASSES, InvoiceSettings, 
 from kessai.kinds import Result
 from kessai.output_files import safe_child, write_files, write_stream
 from kessai.payout_adjustments import adjustments_of
-from kessai.settings import Settings
 from kessai.schema import (
     bank_accounts,
     card_companies,
@@ -47,6 +47,7 @@ from kessai.schema import (
     payout_transfers,
     slips,
 )
+from kessai.settings import Settings
 
 SUMMARY_FILE = "closing-summary.csv"
 ACCOUNT_TYPE_NAMES = {"ordinary": "普通", "checking": "当座", "savings": "貯蓄"}
@@ -289,9 +290,12 @@ def write_slip_files(connection: Connection, closing_date: date, directory: Path
                 pass
             continue
         path = safe_child(directory, slip_file_name(merchant_id))
-        write_stream(path, lambda out: write_csv_stream(out, chain([SLIP_COLUMNS], detail), text_columns=SLIP_TEXT_COLUMNS,
-                                                          encoding=encoding))
+        write_stream(path, partial(_write_slip_detail, detail, encoding))
     return written
+
+
+def _write_slip_detail(detail: Iterable[Sequence], encoding: str, out: IO[bytes]) -> None:
+    write_csv_stream(out, chain([SLIP_COLUMNS], detail), text_columns=SLIP_TEXT_COLUMNS, encoding=encoding)
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,7 +42,6 @@ from kessai.operator_alerts import OPERATOR_ALERT_KIND, operator_email
 from kessai.outbox import enqueue_mail
 from kessai.output_files import PRIVATE_FILE_MODE, safe_child, write_files
 from kessai.rules import PAYOUT_CYCLES, closing_dates, payout_date
-from kessai.settings import REMITTER_FIELDS, TRANSFER_LEAD_DAYS_VARIABLE as LEAD_DAYS_VARIABLE, Settings
 from kessai.schema import (
     bank_accounts,
     master_banks,
@@ -55,6 +54,8 @@ from kessai.schema import (
     payout_withheld_transfers,
     settings,
 )
+from kessai.settings import REMITTER_FIELDS, Settings
+from kessai.settings import TRANSFER_LEAD_DAYS_VARIABLE as LEAD_DAYS_VARIABLE
 from kessai.zengin import (
     CHANGED_ACCOUNT,
     FIRST_TRANSFER,

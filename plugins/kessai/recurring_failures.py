@@ -11,7 +11,6 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from sqlalchemy import Connection, Date, bindparam, insert, select
 

@@ -20,7 +20,9 @@ from datetime import date, timedelta
 from urllib.parse import quote
 
 from kessai.errors import Refusal
-from kessai.settings import REPAYMENT_LINK_SECRET_VARIABLE as SECRET_VARIABLE, environment_setting
+from kessai.settings import REPAYMENT_LINK_SECRET_VARIABLE as SECRET_VARIABLE
+from kessai.settings import environment_setting
+
 SECRET_MIN_LENGTH = 32  # characters: a secret shorter than an HMAC-SHA256 key's worth is refused
 VALID_DAYS = 30  # a link is valid through the 30th day after the request is written
 REQUIRED_FIELDS = {"slip_id", "token"}

@@ -18,7 +18,6 @@ from sqlalchemy import ColumnElement, func
 
 from kessai.settings import (  # noqa: F401 (kessai.slip_amounts' names too)
     DEFAULT_MAX_SLIP_AMOUNT,
-    LARGEST_MAX_SLIP_AMOUNT as LARGEST_MAX,
     MAX_SLIP_AMOUNT_VARIABLE,
     AmountSettingError,
     environment_setting,

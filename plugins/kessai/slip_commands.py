@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from kessai.authorizations import OperationResult, cancel_with_authorization, change_amount_with_authorization
+from kessai.card_gateway import HTTP, GatewayConfigurationError, gateway_settings, open_card_gateway
 from kessai.cli import command_clock, command_settings, parse_date
 from kessai.confirmation_import import (
     ENCODING_NAMES,
@@ -18,13 +20,15 @@ from kessai.confirmation_import import (
     default_rejects_path,
     import_confirmations,
 )
-from kessai.database import kessai_home, make_engine
+from kessai.database import make_engine
 from kessai.errors import Refusal
-from kessai.authorizations import OperationResult, cancel_with_authorization, change_amount_with_authorization
-from kessai.card_gateway import HTTP, GatewayConfigurationError, gateway_settings, open_card_gateway
 from kessai.settings import (
     CARD_GATEWAY_API_KEY_VARIABLE as GATEWAY_API_KEY_VARIABLE,
+)
+from kessai.settings import (
     CARD_GATEWAY_URL_VARIABLE as GATEWAY_URL_VARIABLE,
+)
+from kessai.settings import (
     Settings,
 )
 from kessai.slip_operations import SlipOperationError, confirm_slip

@@ -27,6 +27,7 @@ transaction commits.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
@@ -37,9 +38,9 @@ from sqlalchemy import BigInteger, Column, Connection, Date, Integer, MetaData, 
 from kessai.authorizations import plan_expiry_voids
 from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
-from kessai.kinds import ClosedDay, Result
 from kessai.csv_files import csv_text
 from kessai.database import sql_text
+from kessai.kinds import ClosedDay, Result
 from kessai.mail_templates import render_mail
 from kessai.operator_alerts import DEFAULT_OPERATOR_EMAIL, OPERATOR_EMAIL_VARIABLE, OPERATOR_NOTICE_KIND
 from kessai.outbox import Mail, enqueue_mails
@@ -47,10 +48,14 @@ from kessai.rules import confirmation_deadline, stale_from
 from kessai.settings import (
     DEFAULT_REMINDER_PERIOD,
     DEFAULT_STALE_SLIP_INLINE_LIMIT,
-    REMINDER_PERIOD_VARIABLE as PERIOD_VARIABLE,
-    STALE_SLIP_INLINE_LIMIT_VARIABLE as INLINE_LIMIT_VARIABLE,
     Settings,
     environment_setting,
+)
+from kessai.settings import (
+    REMINDER_PERIOD_VARIABLE as PERIOD_VARIABLE,
+)
+from kessai.settings import (
+    STALE_SLIP_INLINE_LIMIT_VARIABLE as INLINE_LIMIT_VARIABLE,
 )
 
 log = logging.getLogger(__name__)

@@ -42,8 +42,9 @@ from kessai.schema import (
     settings,
 )
 from kessai.settings import (
-    TRANSFER_RESULTS_DIR_VARIABLE as RESULTS_FOLDER_VARIABLE,
     TRANSFER_RETURN_FEE_VARIABLE as RETURN_FEE_VARIABLE,
+)
+from kessai.settings import (
     Settings,
 )
 from kessai.zengin import ACCOUNT_TYPE_CODES, TransferOutcome, TransferResult, ZenginFormatError, parse_transfer_results

@@ -29,11 +29,12 @@ from kessai.business_calendar import BusinessCalendar, check_business_day
 from kessai.calendar_store import prepare_calendar
 from kessai.database import sql_text
 from kessai.kinds import ClosedDay, Result, optional
-from kessai.schema import slips, transmission_batches, transmission_holds
 from kessai.merchant_change_notices import notice_count, record_change_notices, write_change_notice_files
+from kessai.schema import slips, transmission_batches, transmission_holds
 from kessai.settings import (  # noqa: F401 (kessai.transmission's names too)
     DEFAULT_TRANSMISSION_SENDER as DEFAULT_SENDER_CODE,
-    TRANSMISSION_SENDER_VARIABLE as SENDER_CODE_VARIABLE,
+)
+from kessai.settings import (
     environment_setting,
 )
 from kessai.slip_amounts import DEFAULT_MAX_SLIP_AMOUNT, MAX_SLIP_AMOUNT_VARIABLE
@@ -45,7 +46,6 @@ from kessai.transmission_file import (
     TransmissionFileError,
     write_transmission_file,
 )
-
 
 # PostgreSQL advisory lock key of the transmission ("kessaiTX" as a big-endian integer).
 LOCK_KEY = int.from_bytes(b"kessaiTX", "big")

@@ -38,7 +38,9 @@ from sqlalchemy import Connection, TextClause
 
 from kessai.errors import Refusal
 from kessai.output_files import PART_SUFFIX, SWEEP_GRACE_SECONDS, check_name, dir_mode, file_mode, make_folder
-from kessai.settings import TRANSMISSION_URL_VARIABLE as URL_VARIABLE, Settings  # noqa: F401
+from kessai.settings import TRANSMISSION_URL_VARIABLE as URL_VARIABLE  # noqa: F401
+from kessai.settings import Settings
+
 ENCODING = "utf-8"
 HEADER, TRAILER = "H", "T"
 RECORD_CHUNK = 20_000

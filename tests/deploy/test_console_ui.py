@@ -19,17 +19,15 @@ import urllib.request
 from datetime import date
 
 import pytest
-from deploy.chromium import Chromium
-from support.console_data import CONSOLE_AS_OF, build_world
-from deploy.airflow_stack import AirflowStack
+from console_data import CONSOLE_AS_OF, build_world
 from sqlalchemy import func, select
 
-from console_data import CONSOLE_AS_OF, build_world
 from deploy.airflow_stack import AirflowStack
 from deploy.chromium import Chromium
 from kessai.database import make_engine
 from kessai.migrations_runner import upgrade
 from kessai.schema import payout_statements, slips, transmission_batches
+from support.console_data import CONSOLE_AS_OF, build_world
 
 pytestmark = pytest.mark.slow
 

@@ -3,8 +3,8 @@ comparison of a disturbed charge with the undisturbed one."""
 
 from __future__ import annotations
 
-from support.gateway_server import API_KEY
 from servers import copies_by_message_id, received
+from support.gateway_server import API_KEY
 from world import JOBS, charges, diff
 
 

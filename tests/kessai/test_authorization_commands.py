@@ -8,11 +8,11 @@ from datetime import date
 
 import pytest
 
-from support.gateway_server import API_KEY, running_gateway_server
 from kessai.authorizations import VOID_REFUSED_SENTENCE, authorize_slip
 from kessai.cli import main
 from kessai.database import make_engine
 from kessai.slip_commands import command_gateway
+from support.gateway_server import API_KEY, running_gateway_server
 from support.slip_builders import add_merchant, add_slip, jst, slip
 
 

@@ -14,7 +14,6 @@ from datetime import date
 import pytest
 from sqlalchemy import select, update
 
-from support.gateway_server import API_KEY, running_gateway_server
 from kessai.authorizations import (
     AUTHORIZATION_DECLINED,
     AUTHORIZATION_UNANSWERED,
@@ -33,6 +32,7 @@ from kessai.errors import TransientFault
 from kessai.schema import authorization_voids, mail_outbox, merchants, slip_authorizations, slips
 from kessai.slip_operations import SlipOperationError
 from kessai.stale_slips import ReminderSettings, remind_stale_slips
+from support.gateway_server import API_KEY, running_gateway_server
 from support.slip_builders import add_merchant, add_slip, jst, slip
 
 PAID = date(2026, 8, 31)

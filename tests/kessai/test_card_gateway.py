@@ -7,7 +7,6 @@ import logging
 
 import pytest
 
-from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 from kessai.card_gateway import (
     CREDENTIALS_REFUSED,
     DECLINED,
@@ -27,6 +26,7 @@ from kessai.card_gateway import (
     open_card_gateway,
 )
 from kessai.http_gateway import HttpCardGateway
+from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 
 KEY = "recurring:M1:900000000001202702:2027-02"
 

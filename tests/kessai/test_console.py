@@ -12,17 +12,15 @@ import re
 from datetime import date, datetime
 
 import pytest
-from support.console_data import CONSOLE_AS_OF, build_world
+from console_data import CONSOLE_AS_OF, build_world
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
-from console_data import CONSOLE_AS_OF, build_world
 from kessai.business_calendar import BusinessCalendar
-from kessai.run_dates import JAPAN
-from kessai.settings import Settings
 from kessai.console.app import create_app
 from kessai.console.pages import RunLink, closings_due
 from kessai.database import make_engine
+from kessai.run_dates import JAPAN
 from kessai.schema import (
     calendar_overrides,
     charge_attempts,
@@ -35,7 +33,9 @@ from kessai.schema import (
     transmission_batches,
     transmission_holds,
 )
+from kessai.settings import Settings
 from kessai.stale_slips import stale_through
+from support.console_data import CONSOLE_AS_OF, build_world
 
 
 def text_of(fragment: str) -> str:

@@ -14,16 +14,16 @@ import os
 import time
 
 import pytest
-from support.console_data import REMITTER, kessai
+from console_data import REMITTER, kessai
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select, text
 
 from bench.datasets import build as build_dataset
 from bench.datasets import slip_plan
-from console_data import REMITTER, kessai
 from kessai.console.app import create_app
 from kessai.database import make_engine
 from kessai.schema import payout_statements, slips
+from support.console_data import REMITTER, kessai
 
 pytestmark = pytest.mark.slow
 

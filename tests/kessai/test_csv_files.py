@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
+from excel_csv import Formula, read_as_excel
 from sqlalchemy import update
 
-from excel_csv import Formula, read_as_excel
 from kessai.charge_cycle import ChargeCycle
 from kessai.confirmation_import import import_confirmations
 from kessai.csv_files import csv_text, neutralise

@@ -7,11 +7,11 @@ import logging
 
 import pytest
 
-from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 from kessai.card_gateway import HTTP, CardGatewaySettings
 from kessai.http_gateway import HttpCardGateway
 from kessai.masking import mask_text, mask_url
 from kessai.smtp_client import SmtpSession, SmtpSettings, SmtpUnavailable
+from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 
 
 @pytest.mark.parametrize(

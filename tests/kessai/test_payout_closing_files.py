@@ -9,9 +9,9 @@ import io
 from datetime import date
 
 import pytest
+from excel_csv import read_as_excel
 from sqlalchemy import func, insert, select, update
 
-from excel_csv import read_as_excel
 from kessai.business_calendar import default_calendar
 from kessai.calendar_store import declare_closure
 from kessai.payout_closing import run_payout_closing

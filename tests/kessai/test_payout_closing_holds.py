@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from excel_csv import read_as_excel
 from sqlalchemy import insert, select, update
 
-from excel_csv import read_as_excel
 from kessai.cli import main
 from kessai.database import make_engine
 from kessai.payout_closing import BooksNotStarted, format_summary, run_payout_closing

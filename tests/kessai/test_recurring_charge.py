@@ -10,7 +10,6 @@ from datetime import date
 import pytest
 from sqlalchemy import update
 
-from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 from kessai.card_gateway import HTTP, CardGatewaySettings, SimulatorGateway
 from kessai.charge_cycle import ChargeCycle
 from kessai.http_gateway import HttpCardGateway
@@ -23,6 +22,7 @@ from kessai.recurring_charge import (
 )
 from kessai.recurring_slips import create_recurring_slips
 from kessai.schema import slips, subscriptions
+from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 from support.recurring_charge_data import add_merchant, add_subscription, attempt_rows, clock, japan_time, slip_rows
 
 D = date.fromisoformat

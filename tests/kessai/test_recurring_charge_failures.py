@@ -11,14 +11,22 @@ from datetime import date
 import pytest
 from sqlalchemy import insert, select, update
 
-from support.excel_csv import read_as_excel
 from kessai.card_gateway import SimulatorGateway
 from kessai.charge_cycle import ChargeCycle
 from kessai.recurring_charge import ChargeFaults, ChargeOptions, charge_cycle
 from kessai.recurring_failures import notify_failures
 from kessai.recurring_slips import create_recurring_slips
 from kessai.schema import charge_attempts, merchants, recurring_charge_cycles, slips, subscriptions
-from support.recurring_charge_data import add_merchant, add_subscription, attempt_rows, clock, japan_time, outbox_rows, slip_rows
+from support.excel_csv import read_as_excel
+from support.recurring_charge_data import (
+    add_merchant,
+    add_subscription,
+    attempt_rows,
+    clock,
+    japan_time,
+    outbox_rows,
+    slip_rows,
+)
 
 D = date.fromisoformat
 # 2027-02-27 is a Saturday: February 2027 is charged on Monday 2027-03-01.

@@ -11,7 +11,6 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 from kessai.card_gateway import HTTP, CardGatewaySettings
 from kessai.charge_breaker import BreakerSettings
 from kessai.charge_cycle import ChargeCycle
@@ -20,7 +19,16 @@ from kessai.recurring_charge import ChargeFaults, ChargeOptions, charge_cycle, i
 from kessai.recurring_failures import notify_failures
 from kessai.recurring_slips import create_recurring_slips
 from kessai.schema import recurring_charge_cycles
-from support.recurring_charge_data import add_merchant, add_subscription, attempt_rows, clock, japan_time, outbox_rows, slip_rows
+from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
+from support.recurring_charge_data import (
+    add_merchant,
+    add_subscription,
+    attempt_rows,
+    clock,
+    japan_time,
+    outbox_rows,
+    slip_rows,
+)
 
 D = date.fromisoformat
 FEBRUARY = ChargeCycle(D("2027-02-01"), D("2027-03-01"))  # charged on Monday 2027-03-01

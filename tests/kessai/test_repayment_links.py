@@ -18,7 +18,7 @@ from kessai.recurring_charge import ChargeOptions, charge_cycle
 from kessai.recurring_failures import notify_failures
 from kessai.recurring_slips import create_recurring_slips
 from kessai.repayment_links import BadLinkTemplate, LinkSecretMissing, check_template, repayment_link, verify
-from kessai.schema import mail_outbox, merchants
+from kessai.schema import merchants
 from support.recurring_charge_data import add_merchant, add_subscription, clock, japan_time, outbox_rows
 
 D = date.fromisoformat

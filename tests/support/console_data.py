@@ -18,7 +18,7 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
-from support.smtp_server import SmtpTestServer
+from smtp_server import SmtpTestServer
 from sqlalchemy import insert, select
 
 from kessai.calendar_store import prepare_calendar
@@ -32,7 +32,7 @@ from kessai.run_dates import JAPAN
 from kessai.schema import mail_outbox, settings
 from kessai.stale_slips import ReminderSettings, remind_stale_slips
 from kessai.synthetic import GenerationPlan, generate
-from smtp_server import SmtpTestServer
+from support.smtp_server import SmtpTestServer
 
 TODAY = date(2027, 2, 1)
 CHARGE_DAY = date(2027, 1, 27)

@@ -12,7 +12,6 @@ from sqlalchemy import insert, select
 from kessai.rules import transmission_date
 from kessai.schema import bank_accounts, merchants, payout_statement_lines, payout_statements, payout_transfers, slips
 from support.japan_time import JAPAN
-from support.japan_time import jst as at  # at("2027-02-01", "10:00"): a moment in Japan
 
 _slip_numbers = count(1)
 

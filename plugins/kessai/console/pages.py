@@ -20,7 +20,6 @@ from kessai.business_calendar import DECLARED_CLOSURE, BusinessCalendar, Calenda
 from kessai.database import sql_text
 from kessai.errors import Refusal
 from kessai.payout_transfer_files import lead_business_days
-from kessai.settings import Settings
 from kessai.rules import (
     PAYOUT_CYCLES,
     add_months,
@@ -32,6 +31,7 @@ from kessai.rules import (
     recurring_charge_date,
 )
 from kessai.schema import Timestamp, calendar_overrides
+from kessai.settings import Settings
 from kessai.stale_slips import expires_on, stale_through
 
 # Stored timestamps come back as aware datetimes (SQLite keeps them as UTC text); dates as dates.
