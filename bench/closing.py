@@ -14,13 +14,13 @@ from bench.harness import Bench, Row, compare
 from bench.measure import Context, Step
 from bench.orm import BankAccount, Merchant, PayoutStatement, PayoutStatementLine, Slip
 from bench.outcomes import MerchantTotals, merchant_totals
-from kessai.calendar_store import prepare_calendar
-from kessai.database import make_engine
-from kessai.payout_closing import closing_plan, run_payout_closing
-from kessai.payout_statement_files import run_statement_files
-from kessai.rules import payout_date
-from kessai.run_dates import JAPAN
-from kessai.schema import payout_statements
+from kessai.calendar.rules import payout_date
+from kessai.calendar.run_dates import JAPAN
+from kessai.calendar.store import prepare_calendar
+from kessai.db.database import make_engine
+from kessai.db.schema import payout_statements
+from kessai.payout.closing import closing_plan, run_payout_closing
+from kessai.payout.statement_files import run_statement_files
 
 NAME = "closing"
 

@@ -19,10 +19,10 @@ from bench.datasets import unconfirmed_merchant
 from bench.harness import Bench, Row, check_same
 from bench.measure import Context, Step
 from bench.outcomes import SlipSet, slip_set_of
-from kessai.confirmation_import import import_confirmations
-from kessai.database import make_engine
-from kessai.run_dates import JAPAN
-from kessai.schema import Timestamp, slips
+from kessai.calendar.run_dates import JAPAN
+from kessai.db.database import make_engine
+from kessai.db.schema import Timestamp, slips
+from kessai.slips.confirmation_import import import_confirmations
 
 NAME = "confirmation_import"
 # Registered on Monday 2027-02-01 in Japan; the slips were paid in December, confirmed in January.

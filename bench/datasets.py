@@ -13,15 +13,15 @@ from datetime import date, datetime, time
 
 from sqlalchemy import insert, update
 
-from kessai.bulk_load import insert_columns
-from kessai.calendar_store import prepare_calendar
-from kessai.database import make_engine
-from kessai.migrations_runner import upgrade
-from kessai.payout_closing import assign_closing_dates
-from kessai.run_dates import JAPAN
-from kessai.schema import merchants, slips
-from kessai.stale_slips import ReminderSettings, remind_stale_slips
-from kessai.synthetic import GenerationPlan, generate
+from kessai.calendar.run_dates import JAPAN
+from kessai.calendar.store import prepare_calendar
+from kessai.db.bulk_load import insert_columns
+from kessai.db.database import make_engine
+from kessai.db.migrations_runner import upgrade
+from kessai.db.schema import merchants, slips
+from kessai.payout.closing import assign_closing_dates
+from kessai.reminders.stale_slips import ReminderSettings, remind_stale_slips
+from kessai.synthetic.generation import GenerationPlan, generate
 
 SEED = 20270201
 PERIOD_START = date(2026, 8, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import registry
 
-from kessai.schema import (
+from kessai.db.schema import (
     bank_accounts,
     charge_attempts,
     merchants,

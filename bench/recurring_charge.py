@@ -19,14 +19,15 @@ from bench.harness import NAIVE_MAX_SIZE, Bench, Row, check_same
 from bench.measure import Context, Measurement, Step
 from bench.orm import ChargeAttempt, Slip, Subscription
 from bench.outcomes import Charges
-from kessai.calendar_store import prepare_calendar
-from kessai.card_gateway import HTTP, gateway_settings, open_card_gateway
-from kessai.charge_cycle import charge_cycle_on, plan_charge_day
-from kessai.database import make_engine
-from kessai.recurring_charge import ChargeOptions, charge_cycle, idempotency_key
-from kessai.recurring_failures import notify_failures
-from kessai.recurring_slips import create_recurring_slips, prepare_subscriptions
-from kessai.schema import slips, subscriptions
+from kessai.calendar.store import prepare_calendar
+from kessai.db.database import make_engine
+from kessai.db.schema import slips, subscriptions
+from kessai.gateway.card_gateway import HTTP, gateway_settings
+from kessai.gateway.configured import open_card_gateway
+from kessai.recurring.charge import ChargeOptions, charge_cycle, idempotency_key
+from kessai.recurring.cycle import charge_cycle_on, plan_charge_day
+from kessai.recurring.failures import notify_failures
+from kessai.recurring.slips import create_recurring_slips, prepare_subscriptions
 
 NAME = "recurring_charge"
 MAX_SIZE = 100_000

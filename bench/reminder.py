@@ -15,11 +15,11 @@ from bench.harness import Bench, Row, compare
 from bench.measure import Context, Step, statement_time
 from bench.orm import Merchant, Slip, SlipEvent, SlipReminder, StaleSlipDigest
 from bench.outcomes import SlipSet, slip_set_of
-from kessai.calendar_store import prepare_calendar
-from kessai.database import make_engine, sql_text
-from kessai.outbox import enqueue_mail
-from kessai.rules import confirmation_deadline, stale_from
-from kessai.stale_slips import (
+from kessai.calendar.rules import confirmation_deadline, stale_from
+from kessai.calendar.store import prepare_calendar
+from kessai.db.database import make_engine, sql_text
+from kessai.mail.outbox import enqueue_mail
+from kessai.reminders.stale_slips import (
     FINAL_NOTICE_DAYS,
     WEEKLY,
     Digest,
@@ -79,7 +79,7 @@ def _work(context: Context) -> dict:
     """The DAG's tasks resolve_business_date and remind (the mail delivery aside)."""
     engine = make_engine(context.url)
     # the selection's statements, known by the first line of their SQL files
-    heads = tuple(sql_text(f"stale_slips/{name}", engine.dialect.name).text.splitlines()[0] for name in SELECTION)
+    heads = tuple(sql_text(f"reminders/stale_slips/{name}", engine.dialect.name).text.splitlines()[0] for name in SELECTION)
     selection = statement_time(engine, heads)
     try:
         with engine.begin() as connection:

@@ -39,14 +39,14 @@ from bench.harness import Bench, Row, compare
 from bench.measure import Context, Step
 from bench.orm import Merchant, Slip
 from bench.outcomes import SlipSet, slip_set_of
-from kessai.calendar_store import prepare_calendar
-from kessai.database import make_engine
-from kessai.rules import transmission_date
-from kessai.run_dates import JAPAN, japan_date_of
-from kessai.schema import card_companies, merchant_card_numbers, merchants, slip_authorizations, slips
-from kessai.store_names import StoreNameError, to_file_english, to_file_kana
-from kessai.transmission import check_transmission_day, run_transmission
-from kessai.transmission_file import CSV_FORMAT, ENCODING, POSTGRES_COPY_FORMAT, Destination
+from kessai.calendar.rules import transmission_date
+from kessai.calendar.run_dates import JAPAN, japan_date_of
+from kessai.calendar.store import prepare_calendar
+from kessai.db.database import make_engine
+from kessai.db.schema import card_companies, merchant_card_numbers, merchants, slip_authorizations, slips
+from kessai.transmission.daily import check_transmission_day, run_transmission
+from kessai.transmission.files import CSV_FORMAT, ENCODING, POSTGRES_COPY_FORMAT, Destination
+from kessai.transmission.store_names import StoreNameError, to_file_english, to_file_kana
 
 NAME = "transmission"
 MASK = "************"  # the card reference keeps its last four characters

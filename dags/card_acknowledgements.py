@@ -47,15 +47,15 @@ def card_acknowledgements():
     @task
     @refusals_fail_at_once
     def resolve_business_date() -> dict:
-        from kessai.acknowledgements import check_acknowledgements_day
+        from kessai.transmission.acknowledgements import check_acknowledgements_day
 
         return begin_run(BusinessDays(check_acknowledgements_day), Starts.DAY_BEGUN).as_xcom()
 
     @task
     @refusals_fail_at_once
     def import_acknowledgements(day: dict) -> dict:
-        from kessai.acknowledgements import acknowledgements_folder, format_summary, import_folder
-        from kessai.database import kessai_home
+        from kessai.db.database import kessai_home
+        from kessai.transmission.acknowledgements import acknowledgements_folder, format_summary, import_folder
 
         business_date = RunDay.from_xcom(day).business_date
         with business_engine() as engine:

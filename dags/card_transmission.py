@@ -71,20 +71,20 @@ log = logging.getLogger(__name__)
     doc_md=__doc__,
 )
 def card_transmission():
-    # kessai.transmission (SQLAlchemy, fsspec) is imported inside the tasks: parsing stays cheap.
+    # kessai.transmission.daily (SQLAlchemy, fsspec) is imported inside the tasks: parsing stays cheap.
     @task
     @refusals_fail_at_once
     def resolve_business_date() -> dict:
-        from kessai.transmission import check_transmission_day
+        from kessai.transmission.daily import check_transmission_day
 
         return begin_run(BusinessDays(check_transmission_day), Starts.DAY_BEGUN).as_xcom()
 
     @task
     @refusals_fail_at_once
     def transmit(day: dict) -> dict:
-        from kessai.slip_amounts import max_slip_amount
-        from kessai.transmission import format_summary, run_transmission
-        from kessai.transmission_file import Destination, transmission_url
+        from kessai.slips.amounts import max_slip_amount
+        from kessai.transmission.daily import format_summary, run_transmission
+        from kessai.transmission.files import Destination, transmission_url
 
         destination = Destination(*object_storage(transmission_url()))
         with business_engine() as engine:
@@ -98,11 +98,11 @@ def card_transmission():
     @task
     @refusals_fail_at_once
     def report_holds(summary: dict) -> dict:
-        """The operators' holds report of the day, queued once (kessai.transmission_holds_report),
+        """The operators' holds report of the day, queued once (kessai.transmission.holds_report),
         then the outbox delivered."""
-        from kessai.calendar_store import prepare_calendar
-        from kessai.operator_alerts import operator_email
-        from kessai.transmission_holds_report import enqueue_holds_report
+        from kessai.calendar.store import prepare_calendar
+        from kessai.mail.operator_alerts import operator_email
+        from kessai.transmission.holds_report import enqueue_holds_report
 
         mail_id = None
         if not summary.get("dry_run") and "closed" not in summary:

@@ -55,9 +55,9 @@ def operator_digest():
     @task
     @refusals_fail_at_once
     def write_digest() -> dict:
-        from kessai.calendar_store import prepare_calendar
-        from kessai.operator_alerts import operator_email
-        from kessai.operator_digest import write_operator_digest
+        from kessai.calendar.store import prepare_calendar
+        from kessai.mail.operator_alerts import operator_email
+        from kessai.mail.operator_digest import write_operator_digest
 
         run_day = begin_run(DIGEST_DAYS, Starts.DAY_BEGUN)
         with business_engine() as engine:

@@ -63,7 +63,7 @@ def payout_closing():
     @task
     @refusals_fail_at_once
     def close(day: dict) -> dict:
-        from kessai.payout_closing import format_summary, run_payout_closing
+        from kessai.payout.closing import format_summary, run_payout_closing
 
         with business_engine() as engine:
             summary = run_payout_closing(engine, RunDay.from_xcom(day).business_date, dry_run=is_dry_run())
@@ -73,8 +73,8 @@ def payout_closing():
     @task
     @refusals_fail_at_once
     def write_statement_files(day: dict) -> dict:
-        from kessai.database import kessai_home
-        from kessai.payout_statement_files import run_statement_files
+        from kessai.db.database import kessai_home
+        from kessai.payout.statement_files import run_statement_files
 
         business_date = RunDay.from_xcom(day).business_date
         with business_engine() as engine:

@@ -51,15 +51,15 @@ def payout_transfer_file():
     @task
     @refusals_fail_at_once
     def resolve_business_date() -> dict:
-        from kessai.payout_transfer_files import check_transfer_day
+        from kessai.payout.transfer_files import check_transfer_day
 
         return begin_run(BusinessDays(check_transfer_day), Starts.DAY_BEGUN).as_xcom()
 
     @task
     @refusals_fail_at_once
     def build_transfer_files(day: dict) -> dict:
-        from kessai.database import kessai_home
-        from kessai.payout_transfer_files import format_summary, run_payout_transfer_files
+        from kessai.db.database import kessai_home
+        from kessai.payout.transfer_files import format_summary, run_payout_transfer_files
 
         business_date = RunDay.from_xcom(day).business_date
         with business_engine() as engine:

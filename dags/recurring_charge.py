@@ -73,8 +73,8 @@ log = logging.getLogger(__name__)
 @contextmanager
 def cycle_connection(day: dict):
     """A connection on the business database and the charge cycle of the run's date."""
-    from kessai.calendar_store import prepare_calendar
-    from kessai.charge_cycle import charge_cycle_on
+    from kessai.calendar.store import prepare_calendar
+    from kessai.recurring.cycle import charge_cycle_on
 
     with business_engine() as engine:
         with engine.connect() as connection:
@@ -110,7 +110,7 @@ def recurring_charge():
     @task
     @refusals_fail_at_once
     def create_slips(day: dict) -> dict:
-        from kessai.recurring_slips import create_recurring_slips
+        from kessai.recurring.slips import create_recurring_slips
 
         with cycle_connection(day) as (connection, cycle):
             return finish(connection, create_recurring_slips(connection, cycle))
@@ -118,9 +118,9 @@ def recurring_charge():
     @task
     @refusals_fail_at_once
     def charge(day: dict) -> dict:
-        from kessai.card_gateway import open_card_gateway
-        from kessai.charge_breaker import breaker_settings
-        from kessai.recurring_charge import ChargeOptions, charge_cycle, preview_charges
+        from kessai.gateway.circuit_breaker import breaker_settings
+        from kessai.gateway.configured import open_card_gateway
+        from kessai.recurring.charge import ChargeOptions, charge_cycle, preview_charges
 
         settings = card_gateway_settings()
         options = ChargeOptions(concurrency=settings.concurrency, breaker=breaker_settings(os.environ))
@@ -137,8 +137,8 @@ def recurring_charge():
     @task
     @refusals_fail_at_once
     def notify_failures(day: dict) -> dict:
-        from kessai.recurring_failures import notify_failures as notify
-        from kessai.repayment_links import link_secret
+        from kessai.recurring.failures import notify_failures as notify
+        from kessai.recurring.repayment_links import link_secret
 
         secret = link_secret(os.environ)  # KESSAI_REPAYMENT_LINK_SECRET: never logged
         with cycle_connection(day) as (connection, cycle):

@@ -47,8 +47,8 @@ def recurring_slips():
     @task
     @refusals_fail_at_once
     def create_slips() -> dict:
-        from kessai.calendar_store import prepare_calendar
-        from kessai.recurring_slips import create_slips_ahead
+        from kessai.calendar.store import prepare_calendar
+        from kessai.recurring.slips import create_slips_ahead
 
         run_day = begin_run(SLIP_DAYS, Starts.DAY_BEGUN)
         with business_engine() as engine:

@@ -68,18 +68,18 @@ log = logging.getLogger(__name__)
     doc_md=__doc__,
 )
 def stale_slip_reminder():
-    # kessai.stale_slips (pandas, through the calendar) is imported inside the tasks: parsing stays cheap.
+    # kessai.reminders.stale_slips (pandas, through the calendar) is imported inside the tasks: parsing stays cheap.
     @task
     @refusals_fail_at_once
     def resolve_business_date() -> dict:
-        from kessai.stale_slips import closure_of
+        from kessai.reminders.stale_slips import closure_of
 
         return begin_run(BusinessDays(closure_of), Starts.DAY_BEGUN).as_xcom()
 
     @task
     @refusals_fail_at_once
     def remind(day: dict) -> dict:
-        from kessai.stale_slips import ReminderSettings, remind_stale_slips
+        from kessai.reminders.stale_slips import ReminderSettings, remind_stale_slips
 
         dry_run = is_dry_run()
         with business_engine() as engine:
@@ -101,10 +101,10 @@ def stale_slip_reminder():
         import os
 
         from kessai import clock
-        from kessai.authorizations import release_holds
-        from kessai.card_gateway import open_card_gateway
-        from kessai.charge_breaker import CircuitBreaker, breaker_settings
-        from kessai.operator_alerts import operator_email
+        from kessai.gateway.circuit_breaker import CircuitBreaker, breaker_settings
+        from kessai.gateway.configured import open_card_gateway
+        from kessai.mail.operator_alerts import operator_email
+        from kessai.slips.authorizations import release_holds
         from kessai_tasks import card_gateway_settings
 
         if is_dry_run():
@@ -128,7 +128,7 @@ def stale_slip_reminder():
     @task
     @refusals_fail_at_once
     def report(day: dict) -> dict:
-        from kessai.stale_slips import reminder_delivery
+        from kessai.reminders.stale_slips import reminder_delivery
 
         with business_engine() as engine:
             with engine.connect() as connection:

@@ -57,15 +57,15 @@ def transfer_results():
     @task
     @refusals_fail_at_once
     def resolve_business_date() -> dict:
-        from kessai.payout_transfer_files import check_transfer_day
+        from kessai.payout.transfer_files import check_transfer_day
 
         return begin_run(BusinessDays(check_transfer_day), Starts.DAY_BEGUN).as_xcom()
 
     @task
     @refusals_fail_at_once
     def import_transfer_results(day: dict) -> dict:
-        from kessai.database import kessai_home
-        from kessai.transfer_returns import format_summary, import_folder, results_folder
+        from kessai.db.database import kessai_home
+        from kessai.payout.transfer_returns import format_summary, import_folder, results_folder
 
         with business_engine() as engine:
             result = import_folder(engine, results_folder(kessai_home()), now=clock_now(), dry_run=is_dry_run())

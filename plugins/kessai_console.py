@@ -16,10 +16,10 @@ from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
 from airflow.api_fastapi.core_api.security import requires_access_view
 from airflow.plugins_manager import AirflowPlugin
 
+from kessai.calendar.run_dates import JAPAN
 from kessai.console.app import create_app
 from kessai.console.pages import RunLink
-from kessai.database import AIRFLOW_CONNECTION_ID, database_url, make_engine
-from kessai.run_dates import JAPAN
+from kessai.db.database import AIRFLOW_CONNECTION_ID, database_url, make_engine
 from kessai.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -19,14 +19,14 @@ from airflow.sdk import Param, dag, get_current_context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from kessai import clock
+from kessai.calendar.run_dates import resolve_business_date
 from kessai.clock import Starts
-from kessai.database import AIRFLOW_CONNECTION_ID, database_url, make_engine
+from kessai.db.database import AIRFLOW_CONNECTION_ID, database_url, make_engine
 from kessai.errors import Refusal
-from kessai.mail_delivery import DeliveryReport, deliver_pending, due_mail_count
-from kessai.operator_alerts import operator_email
-from kessai.run_dates import resolve_business_date
+from kessai.mail.delivery import DeliveryReport, deliver_pending, due_mail_count
+from kessai.mail.operator_alerts import operator_email
+from kessai.mail.smtp_client import DEFAULT_SENDER, DEFAULT_SMTP_URL, SmtpSettings
 from kessai.settings import Settings, environment_setting
-from kessai.smtp_client import DEFAULT_SENDER, DEFAULT_SMTP_URL, SmtpSettings
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def alert_operators(context) -> None:
     Best effort: when the business database or the SMTP server is what failed, the alert cannot
     be queued or sent and the failure stays in the task log and the UI.
     """
-    from kessai.operator_alerts import enqueue_task_failure_alert
+    from kessai.mail.operator_alerts import enqueue_task_failure_alert
 
     ti = context["ti"]
     params = context.get("params") or {}
@@ -166,7 +166,7 @@ class CalendarRule(Protocol):
 
 def _on_calendar(check: Callable) -> object:
     """check(calendar) with the business database's calendar (its table refreshed)."""
-    from kessai.calendar_store import prepare_calendar
+    from kessai.calendar.store import prepare_calendar
 
     with business_engine() as engine, engine.begin() as connection:
         return check(prepare_calendar(connection))
@@ -175,14 +175,14 @@ def _on_calendar(check: Callable) -> object:
 @dataclass(frozen=True)
 class BusinessDays:
     """Business days in Japan. `check(calendar, day)` is the job's own check, with its wording;
-    by default kessai.business_calendar.check_business_day with `refused` and `closed`."""
+    by default kessai.calendar.business_calendar.check_business_day with `refused` and `closed`."""
 
     check: Callable[..., str | None] | None = None
     refused: str = "this job runs on business days only; the next one is {next}"
     closed: str = "nothing is done on it; the next business day's run catches up"
 
     def closed_reason(self, day: date) -> str | None:
-        from kessai.business_calendar import check_business_day
+        from kessai.calendar.business_calendar import check_business_day
 
         if self.check is not None:
             return _on_calendar(lambda calendar: self.check(calendar, day))
@@ -191,11 +191,11 @@ class BusinessDays:
 
 @dataclass(frozen=True)
 class ChargeDays:
-    """The recurring charge day of each month (kessai.charge_cycle.plan_charge_day); the reason of
+    """The recurring charge day of each month (kessai.recurring.cycle.plan_charge_day); the reason of
     a declared closure says where the charge moved."""
 
     def closed_reason(self, day: date) -> str | None:
-        from kessai.charge_cycle import plan_charge_day
+        from kessai.recurring.cycle import plan_charge_day
 
         with business_engine() as engine, engine.begin() as connection:
             plan = plan_charge_day(connection, day)
@@ -211,7 +211,7 @@ class ClosingDates:
     moves payout dates, so a closing date is never closed."""
 
     def closed_reason(self, day: date) -> str | None:
-        from kessai.payout_closing import closing_plan
+        from kessai.payout.closing import closing_plan
 
         plan = _on_calendar(lambda calendar: closing_plan(day, calendar))
         log.info("closing %s: %s", day, ", ".join(f"{cycle} merchants, paid on {d}" for cycle, d in plan.items()))
@@ -367,7 +367,7 @@ def card_gateway_settings(settings: Settings | None = None):
     """The card gateway of this deployment as plain settings: KESSAI_CARD_GATEWAY, else the HTTP
     gateway of the Airflow connection `kessai_card_gateway` when it exists, else the simulator
     (its ledger in KESSAI_HOME). docs/card-gateway.md."""
-    from kessai.card_gateway import SIMULATOR, gateway_settings
+    from kessai.gateway.card_gateway import SIMULATOR, gateway_settings
 
     settings = settings if settings is not None else task_settings()
     kind = settings.card_gateway

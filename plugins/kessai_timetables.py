@@ -5,8 +5,8 @@ top-level module named by its bare file name and registers timetables under that
 DAGs must import them as `from kessai_timetables import ...` (see docs/calendar.md).
 
 Each run stands for one date in Japan. Its logical date is that date at 00:00 Asia/Tokyo, so the
-run's business date (kessai.run_dates) is the date it stands for; it starts at `run_at` Japan time,
-on that date or, for a closing, the day after. The dates come from kessai.rules with the national
+run's business date (kessai.calendar.run_dates) is the date it stands for; it starts at `run_at` Japan time,
+on that date or, for a closing, the day after. The dates come from kessai.calendar.rules with the national
 and bank holidays only: the scheduler does not read the business database, so a day the operator
 declared closed still gets its run, and the tasks, which load the calendar with its closures,
 decide what to do on it. Past the reviewed holiday horizon no run is scheduled.
@@ -22,15 +22,15 @@ import pendulum
 from airflow.plugins_manager import AirflowPlugin
 from airflow.timetables.base import DagRunInfo, DataInterval, TimeRestriction, Timetable
 
-from kessai.business_calendar import CalendarHorizonError
-from kessai.rules import (
+from kessai.calendar.business_calendar import CalendarHorizonError
+from kessai.calendar.rules import (
     TWICE_MONTHLY,
     add_months,
     business_day_on_or_after,
     closing_date_on_or_after,
     recurring_charge_date,
 )
-from kessai.run_dates import japan_date_of
+from kessai.calendar.run_dates import japan_date_of
 
 log = logging.getLogger(__name__)
 

@@ -33,14 +33,14 @@ from pathlib import Path
 from aiosmtpd.controller import Controller
 from sqlalchemy import insert, text
 
-from kessai.bank_master import package_master, update_bank_master
-from kessai.database import database_url, kessai_home, make_engine
+from kessai.calendar.run_dates import JAPAN
+from kessai.db.database import database_url, kessai_home, make_engine
+from kessai.db.migrations_runner import upgrade
+from kessai.db.schema import bank_accounts, settings
 from kessai.masking import mask_url
-from kessai.migrations_runner import upgrade
-from kessai.run_dates import JAPAN
-from kessai.schema import bank_accounts, settings
-from kessai.synthetic import GenerationPlan, generate
-from kessai.zengin import characters, parse_transfer_file
+from kessai.payout.bank_master import package_master, update_bank_master
+from kessai.payout.zengin import characters, parse_transfer_file
+from kessai.synthetic.generation import GenerationPlan, generate
 
 FIRST_DAY = date(2026, 12, 1)
 LAST_DAY = date(2027, 3, 1)
@@ -215,8 +215,8 @@ def authorize_and_operate(at: datetime) -> None:
     recent ones an operator cancels two (one void refused: the FAQ's sentence) and changes two: a
     decrease voids the difference, an increase authorizes it first. A fifth is authorized at the sale
     and confirmed: its record carries the approval number and the transmission captures it."""
-    from kessai.authorizations import authorize_slip
-    from kessai.slip_commands import command_gateway
+    from kessai.slips.authorizations import authorize_slip
+    from kessai.slips.commands import command_gateway
 
     engine = make_engine()
     with engine.connect() as connection:
@@ -508,8 +508,8 @@ EXAMPLE_SLIPS = {
 
 def print_explanations(connection, rows) -> None:
     """Every date of one slip of each kind with the rule that set it (python -m kessai explain)."""
-    from kessai.calendar_store import load_calendar
-    from kessai.explain import explain_slip, render_text
+    from kessai.calendar.store import load_calendar
+    from kessai.explain.explanation import explain_slip, render_text
 
     calendar = load_calendar(connection)
     print("One slip of each kind, explained (add --lang ja for Japanese, --json for a program):")

@@ -33,9 +33,9 @@ os.environ.pop("KESSAI_DATABASE_URL", None)  # tests choose their business datab
 import pytest  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from kessai.bank_master import package_master, update_bank_master  # noqa: E402
-from kessai.database import make_engine  # noqa: E402
-from kessai.migrations_runner import upgrade  # noqa: E402
+from kessai.db.database import make_engine  # noqa: E402
+from kessai.db.migrations_runner import upgrade  # noqa: E402
+from kessai.payout.bank_master import package_master, update_bank_master  # noqa: E402
 
 POSTGRES_URL_VARIABLE = "KESSAI_TEST_POSTGRES_URL"
 DIALECTS = ["sqlite", "postgresql"]

@@ -3,8 +3,8 @@
 The public rules API (SPEC §6); every date is a datetime.date in Japan.
 """
 
-from kessai.business_calendar import BusinessCalendar, CalendarHorizonError, default_calendar
-from kessai.rules import (
+from kessai.calendar.business_calendar import BusinessCalendar, CalendarHorizonError, default_calendar
+from kessai.calendar.rules import (
     add_months,
     business_day_on_or_after,
     business_days,

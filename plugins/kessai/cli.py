@@ -12,14 +12,14 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from kessai.database import database_url, make_engine
+from kessai.db.database import database_url, make_engine
 from kessai.masking import mask_text, mask_url
 from kessai.settings import Settings
 
 # Feature modules that add their own sub-commands: each has register(subparsers).
 FEATURE_COMMANDS: list[str] = [
-    "kessai.mail_commands", "kessai.slip_commands", "kessai.synthetic", "kessai.payout_commands",
-    "kessai.transmission_commands", "kessai.bank_commands", "kessai.explain_commands",
+    "kessai.mail.commands", "kessai.slips.commands", "kessai.synthetic.generation", "kessai.payout.commands",
+    "kessai.transmission.commands", "kessai.payout.bank_commands", "kessai.explain.commands",
 ]
 
 
@@ -67,8 +67,8 @@ def refuse_before_its_day(day: date, starts, what: str, *, dry_run: bool = False
 
 
 def command_db_upgrade(args) -> int:
-    from kessai.calendar_store import prepare_calendar
-    from kessai.migrations_runner import upgrade
+    from kessai.calendar.store import prepare_calendar
+    from kessai.db.migrations_runner import upgrade
 
     engine = make_engine()
     before, after = upgrade(engine)
@@ -80,8 +80,8 @@ def command_db_upgrade(args) -> int:
 
 
 def command_calendar(args) -> int:
-    from kessai.calendar_report import month_report
-    from kessai.calendar_store import load_calendar
+    from kessai.calendar.report import month_report
+    from kessai.calendar.store import load_calendar
 
     with make_engine().connect() as connection:
         calendar = load_calendar(connection)
@@ -91,7 +91,7 @@ def command_calendar(args) -> int:
 
 
 def command_calendar_override(args) -> int:
-    from kessai.calendar_store import clear_override, declare_closure, prepare_calendar, reopen_day
+    from kessai.calendar.store import clear_override, declare_closure, prepare_calendar, reopen_day
 
     with make_engine().begin() as connection:
         if args.action == "close":
@@ -150,7 +150,7 @@ def _debug_everywhere(subparsers) -> None:
 def schema_problem(settings: Settings | None = None) -> str | None:
     """Why the business database cannot serve a command yet, or None. An embedded database file
     that does not exist is not created here (a mistyped path would make an empty database)."""
-    from kessai.migrations_runner import current_revision, head_revision
+    from kessai.db.migrations_runner import current_revision, head_revision
 
     url = database_url(settings=settings)
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
@@ -175,7 +175,7 @@ def failure_line(error: BaseException) -> str:
     """One line for a command's failure: what failed and what to do, with no password in it."""
     from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, IntegrityError, OperationalError
 
-    from kessai.business_calendar import CalendarHorizonError
+    from kessai.calendar.business_calendar import CalendarHorizonError
     from kessai.errors import Refusal, TransientFault
 
     database = mask_url(database_url())

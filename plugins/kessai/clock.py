@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from enum import Enum
 
+from kessai.calendar.run_dates import JAPAN
 from kessai.errors import Refusal
-from kessai.run_dates import JAPAN
 from kessai.settings import AS_OF_VARIABLE, ClockError, environment_setting, parse_as_of  # noqa: F401 (kessai.clock's names)
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from types import MappingProxyType
 
 from kessai.errors import Refusal
-from kessai.masking import mask_url
+from kessai.mail.smtp_url import parse_smtp_url
+from kessai.url_masking import mask_url
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -225,7 +226,7 @@ def _whole_number(environ: Mapping[str, str], variable: str, default: int, *, le
 
 
 def _breaker_number(variable: str, default: float, number: type):
-    """A breaker threshold as a number; its range is BreakerSettings' to check (kessai.charge_breaker)."""
+    """A breaker threshold as a number; its range is BreakerSettings' to check (kessai.gateway.circuit_breaker)."""
 
     def read(environ: Mapping[str, str]):
         value = _text(environ, variable)
@@ -242,10 +243,8 @@ def _breaker_number(variable: str, default: float, number: type):
 def _smtp_url(environ: Mapping[str, str]) -> str | None:
     url = _text(environ, SMTP_URL_VARIABLE)
     if url is not None:
-        from kessai.smtp_client import SmtpSettings  # the SMTP client reads its own URL format
-
         try:
-            SmtpSettings.from_url(url)
+            parse_smtp_url(url)
         except ValueError as error:
             raise SettingError(f"{SMTP_URL_VARIABLE}={mask_url(url)!r}: {error}") from None
     return url

@@ -1,4 +1,4 @@
--- The store-change notices of the business date (kessai.merchant_change_notices): each merchant
+-- The store-change notices of the business date (kessai.transmission.change_notices): each merchant
 -- whose names now differ from those its last batch to a card company before the business date
 -- carried gets one notice to that company, effective on the business date, unless that company
 -- was already told these names (merchant_change_notices is unique on merchant, company and the

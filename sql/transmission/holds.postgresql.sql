@@ -1,4 +1,4 @@
--- The slips due on the business date that cannot go out, one row per reason (kessai.transmission,
+-- The slips due on the business date that cannot go out, one row per reason (kessai.transmission.daily,
 -- HOLD_REASONS): any problem of one slip's data holds that slip back and lets every other go.
 --   unknown_card_company           its card company is not in card_companies
 --   card_company_file_code_invalid its card company's file code is not 1 to 8 ASCII letters or

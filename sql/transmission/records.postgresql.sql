@@ -1,7 +1,7 @@
 -- The data records of every batch of the business date (their fields: docs/transmission-file.md),
 -- batch by batch, each batch in a stable
 -- order: merchant, then slip number, compared byte by byte (COLLATE "C", whatever the database's
--- collation). kessai.transmission cuts this stream into the batches' files by their record
+-- collation). kessai.transmission.daily cuts this stream into the batches' files by their record
 -- counts. Dates as YYYY-MM-DD whatever the DateStyle. Only the last four characters of the card
 -- reference go out.
 -- Fields 12 and 13 are the approval number (承認番号) and the gateway's transaction id of the

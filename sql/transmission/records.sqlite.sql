@@ -1,7 +1,7 @@
 -- The data records of every batch of the business date (their fields: docs/transmission-file.md),
 -- batch by batch, each batch in a stable
 -- order: merchant, then slip number, compared byte by byte (SQLite's BINARY collation).
--- kessai.transmission cuts this stream into the batches' files by their record counts. Only the
+-- kessai.transmission.daily cuts this stream into the batches' files by their record counts. Only the
 -- last four characters of the card reference go out.
 -- Fields 12 and 13 are the approval number (承認番号) and the gateway's transaction id of the
 -- slip's sale authorization (slip_authorizations sequence 1; an increase's authorization is an

@@ -7,10 +7,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 import kessai_tasks
-from kessai.database import kessai_home
-from kessai.schema import transmission_acknowledgements
-from kessai.transmission import run_transmission
-from kessai.transmission_file import Destination
+from kessai.db.database import kessai_home
+from kessai.db.schema import transmission_acknowledgements
+from kessai.transmission.daily import run_transmission
+from kessai.transmission.files import Destination
 from support.transmission_builders import D, add_confirmed, add_merchant
 
 

@@ -9,7 +9,7 @@ import os
 from datetime import datetime
 from pathlib import Path
 
-from kessai.run_dates import JAPAN
+from kessai.calendar.run_dates import JAPAN
 from support.transmission_builders import (
     D,
     add_confirmed,

@@ -11,8 +11,8 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from kessai.calendar_store import declare_closure
-from kessai.schema import payout_closings
+from kessai.calendar.store import declare_closure
+from kessai.db.schema import payout_closings
 from support.dags import dags_by_id
 
 # Wednesday 2027-03-31 is a business day, the month's closing date and no charge day; the charge

@@ -13,7 +13,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from kessai.schema import payout_closings, payout_statements, slips, transmission_batches
+from kessai.db.schema import payout_closings, payout_statements, slips, transmission_batches
 
 EARLY = [
     # (dag, first task, date, KESSAI_AS_OF, the earliest moment the refusal names)

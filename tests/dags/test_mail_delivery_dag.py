@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 import kessai_tasks
-from kessai.outbox import enqueue_mail
-from kessai.schema import mail_outbox
+from kessai.db.schema import mail_outbox
+from kessai.mail.outbox import enqueue_mail
 from support.smtp_server import free_port
 
 

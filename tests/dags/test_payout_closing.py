@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 import kessai_tasks
-from kessai.database import kessai_home
-from kessai.schema import payout_statements, slips
-from kessai.zengin import parse_transfer_file
+from kessai.db.database import kessai_home
+from kessai.db.schema import payout_statements, slips
+from kessai.payout.zengin import parse_transfer_file
 from support.payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 
 D = date.fromisoformat

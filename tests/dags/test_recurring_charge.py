@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import select, update
 
 import kessai_tasks
-from kessai.calendar_store import declare_closure
-from kessai.recurring_charge import idempotency_key
-from kessai.schema import charge_attempts, mail_outbox, recurring_charge_cycles, slips, subscriptions
+from kessai.calendar.store import declare_closure
+from kessai.db.schema import charge_attempts, mail_outbox, recurring_charge_cycles, slips, subscriptions
+from kessai.recurring.charge import idempotency_key
 from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 from support.recurring_charge_data import add_merchant, add_subscription, japan_time
 

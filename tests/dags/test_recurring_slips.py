@@ -11,7 +11,7 @@ from datetime import date
 
 from sqlalchemy import select, update
 
-from kessai.schema import mail_outbox, merchants, slips
+from kessai.db.schema import mail_outbox, merchants, slips
 from support.recurring_charge_data import add_merchant, add_subscription, japan_time, slip_rows
 
 FEBRUARY = date(2027, 2, 1)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from kessai.schema import mail_outbox, slip_events, slips, stale_slip_digests
+from kessai.db.schema import mail_outbox, slip_events, slips, stale_slip_digests
 from support.japan_time import D
 from support.stale_slip_builders import add_merchant, add_slip
 
@@ -143,10 +143,10 @@ def test_operators_hear_of_a_merchant_without_address_and_of_a_bounce(run_dag, b
 def test_expiry_voids_the_expired_slips_authorizations_through_the_gateway(run_dag, business, smtp_server, monkeypatch):
     """The simulator of KESSAI_HOME (the DAG's gateway): 831 expires on 3/1 with its authorization
     voided; 832's void is refused by the card side, mailed to the merchant and the operators once."""
-    from kessai.authorizations import VOID_REFUSED_SENTENCE, authorize_slip
-    from kessai.card_gateway import SimulatorGateway
-    from kessai.database import kessai_home
-    from kessai.schema import slip_authorizations
+    from kessai.db.database import kessai_home
+    from kessai.db.schema import slip_authorizations
+    from kessai.gateway.card_gateway import SimulatorGateway
+    from kessai.slips.authorizations import VOID_REFUSED_SENTENCE, authorize_slip
 
     monkeypatch.setenv("KESSAI_CARD_GATEWAY", "simulator")
     monkeypatch.setenv("KESSAI_OPERATOR_EMAIL", OPERATORS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from kessai.run_dates import JAPAN
+from kessai.calendar.run_dates import JAPAN
 from kessai.settings import Settings
 from kessai_tasks import business_engine, card_gateway_settings, clock_now, smtp_settings
 

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 import kessai_tasks
-from kessai.database import kessai_home
-from kessai.payout_closing import run_payout_closing
-from kessai.payout_transfer_files import run_payout_transfer_files
-from kessai.schema import mail_outbox, payout_adjustments, payout_transfer_returns
+from kessai.db.database import kessai_home
+from kessai.db.schema import mail_outbox, payout_adjustments, payout_transfer_returns
+from kessai.payout.closing import run_payout_closing
+from kessai.payout.transfer_files import run_payout_transfer_files
 from support.payout_builders import add_bank_account, add_merchant, add_slip, at
 
 D = date.fromisoformat

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 
 from deploy.airflow_stack import AirflowStack
-from kessai.rules import (
+from kessai.calendar.rules import (
     add_months,
     billing_month_charged_on,
     is_business_day,
@@ -22,7 +22,7 @@ from kessai.rules import (
     previous_business_day,
     recurring_charge_date,
 )
-from kessai.run_dates import JAPAN
+from kessai.calendar.run_dates import JAPAN
 
 pytestmark = pytest.mark.slow
 

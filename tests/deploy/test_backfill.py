@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import insert, select
 
 from deploy.airflow_stack import AirflowStack
-from kessai.database import make_engine
-from kessai.migrations_runner import upgrade
-from kessai.run_dates import JAPAN
-from kessai.schema import bank_accounts, merchants, payout_statements, slips, transmission_batches
+from kessai.calendar.run_dates import JAPAN
+from kessai.db.database import make_engine
+from kessai.db.migrations_runner import upgrade
+from kessai.db.schema import bank_accounts, merchants, payout_statements, slips, transmission_batches
 
 pytestmark = pytest.mark.slow
 

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import create_engine, insert, select, text
 
 from deploy.airflow_stack import AirflowStack
-from kessai.database import make_engine
-from kessai.migrations_runner import upgrade
-from kessai.schema import merchants, slips
+from kessai.db.database import make_engine
+from kessai.db.migrations_runner import upgrade
+from kessai.db.schema import merchants, slips
 
 pytestmark = pytest.mark.slow
 

@@ -24,9 +24,9 @@ from sqlalchemy import func, select
 
 from deploy.airflow_stack import AirflowStack
 from deploy.chromium import Chromium
-from kessai.database import make_engine
-from kessai.migrations_runner import upgrade
-from kessai.schema import payout_statements, slips, transmission_batches
+from kessai.db.database import make_engine
+from kessai.db.migrations_runner import upgrade
+from kessai.db.schema import payout_statements, slips, transmission_batches
 from support.console_data import CONSOLE_AS_OF, build_world
 
 pytestmark = pytest.mark.slow

@@ -36,7 +36,7 @@ POINTS = {
     "commit": [("sqlalchemy.engine.base", "Connection", "_commit_impl")],
     "rename": [("os", None, "replace"), ("fsspec.implementations.local", "LocalFileSystem", "mv")],
     "smtp_send": [("smtplib", "SMTP", "sendmail")],
-    "charge": [("kessai.http_gateway", "HttpCardGateway", "charge")],
+    "charge": [("kessai.gateway.http_gateway", "HttpCardGateway", "charge")],
 }
 
 
@@ -96,8 +96,8 @@ def command(*argv: str) -> int:
 
 
 def remind(day: str) -> int:
-    from kessai.database import make_engine
-    from kessai.stale_slips import ReminderSettings, remind_stale_slips
+    from kessai.db.database import make_engine
+    from kessai.reminders.stale_slips import ReminderSettings, remind_stale_slips
 
     engine = make_engine()
     with engine.connect() as connection:
@@ -111,13 +111,14 @@ def recurring_charge(day: str, gateway: dict) -> int:
     """The recurring_charge DAG's tasks in order (create_slips, charge, notify_failures,
     deliver_mail); a task that raises stops the run, as it stops the DAG run."""
     from kessai import clock
-    from kessai.calendar_store import prepare_calendar
-    from kessai.card_gateway import CardGatewaySettings, open_card_gateway
-    from kessai.charge_cycle import charge_cycle_on
-    from kessai.database import make_engine
-    from kessai.recurring_charge import ChargeOptions, charge_cycle
-    from kessai.recurring_failures import notify_failures
-    from kessai.recurring_slips import create_recurring_slips
+    from kessai.calendar.store import prepare_calendar
+    from kessai.db.database import make_engine
+    from kessai.gateway.card_gateway import CardGatewaySettings
+    from kessai.gateway.configured import open_card_gateway
+    from kessai.recurring.charge import ChargeOptions, charge_cycle
+    from kessai.recurring.cycle import charge_cycle_on
+    from kessai.recurring.failures import notify_failures
+    from kessai.recurring.slips import create_recurring_slips
 
     settings = CardGatewaySettings(
         kind="http", base_url=gateway["url"], api_key=gateway["api_key"], timeout=gateway.get("timeout", 0.5),
@@ -180,8 +181,8 @@ def main(spec_json: str) -> int:
     spec = json.loads(spec_json)
     # Import what the job uses before the barrier, so two children start their work together.
     import kessai.cli  # noqa: F401
-    import kessai.http_gateway  # noqa: F401
-    import kessai.stale_slips  # noqa: F401
+    import kessai.gateway.http_gateway  # noqa: F401
+    import kessai.reminders.stale_slips  # noqa: F401
 
     if spec.get("fault"):
         plant(spec["fault"])

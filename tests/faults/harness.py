@@ -26,9 +26,9 @@ KILLED = -9
 # The modules a job uses, imported once by the fork server: each job's process is forked from it
 # (a fresh process with no thread, connection or file of the test's), not a new interpreter.
 PRELOAD = [
-    "child", "kessai.cli", "kessai.synthetic", "kessai.stale_slips", "kessai.transmission", "kessai.payout_closing",
-    "kessai.payout_transfer_files", "kessai.payout_statement_files", "kessai.mail_delivery", "kessai.recurring_charge",
-    "kessai.recurring_failures", "kessai.recurring_slips", "kessai.http_gateway", "psycopg", "smtplib", "urllib3",
+    "child", "kessai.cli", "kessai.synthetic.generation", "kessai.reminders.stale_slips", "kessai.transmission.daily", "kessai.payout.closing",
+    "kessai.payout.transfer_files", "kessai.payout.statement_files", "kessai.mail.delivery", "kessai.recurring.charge",
+    "kessai.recurring.failures", "kessai.recurring.slips", "kessai.gateway.http_gateway", "psycopg", "smtplib", "urllib3",
 ]
 _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(PRELOAD)

@@ -18,8 +18,8 @@ from sqlalchemy import select, update
 
 from charging import assert_like_undisturbed, charge_args
 from harness import KILLED, run
-from kessai.database import make_engine
-from kessai.schema import slips, subscriptions
+from kessai.db.database import make_engine
+from kessai.db.schema import slips, subscriptions
 from servers import closed_url, faulty_gateway
 from world import diff
 

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import select
 
 from harness import run
-from kessai.database import make_engine
-from kessai.schema import mail_outbox
+from kessai.db.database import make_engine
+from kessai.db.schema import mail_outbox
 from servers import closed_url, copies_by_message_id, received
 from world import diff
 

@@ -1,6 +1,6 @@
 """The fault suite's small world, and what the jobs leave behind in it, for comparing runs.
 
-One synthetic world (kessai.synthetic, seeded: the same rows on SQLite and PostgreSQL) of a few
+One synthetic world (kessai.synthetic.generation, seeded: the same rows on SQLite and PostgreSQL) of a few
 merchants, tens of slips paid 2027-01-16..31 and a dozen subscriptions, so every job has work:
 
 - the transmission of Monday 2027-02-01 sends every confirmed slip (and holds back those of an
@@ -26,9 +26,9 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from kessai.database import make_engine
-from kessai.run_dates import JAPAN
-from kessai.schema import (
+from kessai.calendar.run_dates import JAPAN
+from kessai.db.database import make_engine
+from kessai.db.schema import (
     Timestamp,
     bank_accounts,
     charge_attempts,
@@ -47,7 +47,7 @@ from kessai.schema import (
     transmission_batches,
     transmission_holds,
 )
-from kessai.synthetic import GenerationPlan, generate
+from kessai.synthetic.generation import GenerationPlan, generate
 
 D = date.fromisoformat
 
@@ -260,7 +260,7 @@ def prepare(url: str, home: Path, job: str) -> None:
     from unittest import mock
 
     from kessai.cli import main
-    from kessai.stale_slips import ReminderSettings, remind_stale_slips
+    from kessai.reminders.stale_slips import ReminderSettings, remind_stale_slips
 
     steps = {"close": ["transmit"], "transfer_files": ["transmit", "close", "close_15th"], "deliver": ["remind_only"]}.get(job, [])
     with ExitStack() as stack:

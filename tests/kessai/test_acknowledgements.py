@@ -11,18 +11,18 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from kessai.acknowledgements import (
+from kessai.cli import main
+from kessai.db.schema import card_companies, mail_outbox, payout_held_slips, slips, transmission_acknowledgements
+from kessai.payout.closing import run_payout_closing
+from kessai.transmission.acknowledgements import (
     AcknowledgementsRefused,
     import_folder,
     parse_acknowledgements,
     resend_rejected,
     run_import,
 )
-from kessai.cli import main
-from kessai.payout_closing import run_payout_closing
-from kessai.schema import card_companies, mail_outbox, payout_held_slips, slips, transmission_acknowledgements
-from kessai.transmission import run_transmission
-from kessai.transmission_file import Destination
+from kessai.transmission.daily import run_transmission
+from kessai.transmission.files import Destination
 from support.payout_builders import add_bank_account, add_merchant, at, statement
 from support.transmission_builders import D, add_confirmed, files_under, marks
 

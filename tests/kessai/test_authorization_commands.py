@@ -8,10 +8,10 @@ from datetime import date
 
 import pytest
 
-from kessai.authorizations import VOID_REFUSED_SENTENCE, authorize_slip
 from kessai.cli import main
-from kessai.database import make_engine
-from kessai.slip_commands import command_gateway
+from kessai.db.database import make_engine
+from kessai.slips.authorizations import VOID_REFUSED_SENTENCE, authorize_slip
+from kessai.slips.commands import command_gateway
 from support.gateway_server import API_KEY, running_gateway_server
 from support.slip_builders import add_merchant, add_slip, jst, slip
 
@@ -58,7 +58,7 @@ def test_change_amount_without_authorization_proceeds_with_a_note(gateway_env, c
 def test_a_declined_increase_is_one_line_and_changes_nothing(gateway_env, capsys):
     server, engine = gateway_env
     with engine.begin() as connection:
-        from kessai.authorizations import record_authorization
+        from kessai.slips.authorizations import record_authorization
 
         record_authorization(connection, slip(connection, "2").id, 3000, card_token="tok_decline_2",
                              approval_number="000002", transaction_id="elsewhere-2", authorized_at=jst("2026-08-31"))

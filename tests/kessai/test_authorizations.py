@@ -14,7 +14,13 @@ from datetime import date
 import pytest
 from sqlalchemy import select, update
 
-from kessai.authorizations import (
+from kessai.db.schema import authorization_voids, mail_outbox, merchants, slip_authorizations, slips
+from kessai.errors import TransientFault
+from kessai.gateway.card_gateway import HTTP, CardGatewaySettings, SimulatorGateway
+from kessai.gateway.circuit_breaker import BreakerSettings, CircuitBreaker
+from kessai.gateway.configured import open_card_gateway
+from kessai.reminders.stale_slips import ReminderSettings, remind_stale_slips
+from kessai.slips.authorizations import (
     AUTHORIZATION_DECLINED,
     AUTHORIZATION_UNANSWERED,
     VOID_REFUSED_SENTENCE,
@@ -26,12 +32,7 @@ from kessai.authorizations import (
     release_holds,
     settle_voids,
 )
-from kessai.card_gateway import HTTP, CardGatewaySettings, SimulatorGateway, open_card_gateway
-from kessai.charge_breaker import BreakerSettings, CircuitBreaker
-from kessai.errors import TransientFault
-from kessai.schema import authorization_voids, mail_outbox, merchants, slip_authorizations, slips
-from kessai.slip_operations import SlipOperationError
-from kessai.stale_slips import ReminderSettings, remind_stale_slips
+from kessai.slips.operations import SlipOperationError
 from support.gateway_server import API_KEY, running_gateway_server
 from support.slip_builders import add_merchant, add_slip, jst, slip
 

@@ -13,18 +13,8 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import delete, func, select, update
 
-from kessai.bank_account_registration import register_bank_account
-from kessai.bank_master import (
-    BankMasterError,
-    check_account,
-    file_master,
-    package_master,
-    update_bank_master,
-)
 from kessai.cli import main
-from kessai.payout_closing import run_payout_closing
-from kessai.payout_transfer_files import TransferFileError, format_summary, run_payout_transfer_files
-from kessai.schema import (
+from kessai.db.schema import (
     bank_accounts,
     bank_master_versions,
     mail_outbox,
@@ -32,7 +22,17 @@ from kessai.schema import (
     payout_transfers,
     payout_withheld_transfers,
 )
-from kessai.zengin import parse_transfer_file, to_zengin_kana
+from kessai.payout.bank_accounts import register_bank_account
+from kessai.payout.bank_master import (
+    BankMasterError,
+    check_account,
+    file_master,
+    package_master,
+    update_bank_master,
+)
+from kessai.payout.closing import run_payout_closing
+from kessai.payout.transfer_files import TransferFileError, format_summary, run_payout_transfer_files
+from kessai.payout.zengin import parse_transfer_file, to_zengin_kana
 from support.payout_builders import add_bank_account, add_merchant, add_slip, at
 
 D = date.fromisoformat

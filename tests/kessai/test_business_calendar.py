@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kessai import CalendarHorizonError, default_calendar, next_business_day, recurring_charge_date
-from kessai.business_calendar import BusinessCalendar
+from kessai.calendar.business_calendar import BusinessCalendar
 
 D = date.fromisoformat
 

@@ -63,8 +63,8 @@ def test_a_month_with_the_charge_on_the_27th(kessai_cli):
 
 
 def test_december_at_the_horizon_names_the_year_to_review():
-    from kessai.business_calendar import BusinessCalendar
-    from kessai.calendar_report import month_report
+    from kessai.calendar.business_calendar import BusinessCalendar
+    from kessai.calendar.report import month_report
 
     # Month-end closings of December are paid in January, past a horizon of 2028; the 15th
     # closing is paid on 12/25 (a Monday).

@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from kessai.calendar_store import (
+from kessai.calendar.store import (
     clear_override,
     declare_closure,
     load_calendar,
@@ -15,7 +15,7 @@ from kessai.calendar_store import (
     refresh_calendar_table,
     reopen_day,
 )
-from kessai.schema import business_calendar
+from kessai.db.schema import business_calendar
 
 D = date.fromisoformat
 

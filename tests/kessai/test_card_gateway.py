@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from kessai.card_gateway import (
+from kessai.gateway.card_gateway import (
     CREDENTIALS_REFUSED,
     DECLINED,
     ERROR,
@@ -23,9 +23,9 @@ from kessai.card_gateway import (
     GatewayConfigurationError,
     SimulatorGateway,
     gateway_settings,
-    open_card_gateway,
 )
-from kessai.http_gateway import HttpCardGateway
+from kessai.gateway.configured import open_card_gateway
+from kessai.gateway.http_gateway import HttpCardGateway
 from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 
 KEY = "recurring:M1:900000000001202702:2027-02"
@@ -211,7 +211,7 @@ def test_http_never_logs_the_card_token(server, caplog):
 
 
 def test_the_simulator_authorizes_once_per_key_and_its_void_tokens_refuse_or_fail():
-    from kessai.card_gateway import APPROVED, KIND_FAULT, REFUSED, SIMULATED_VOID_TOKEN_PREFIXES, VOIDED
+    from kessai.gateway.card_gateway import APPROVED, KIND_FAULT, REFUSED, SIMULATED_VOID_TOKEN_PREFIXES, VOIDED
 
     assert SIMULATED_VOID_TOKEN_PREFIXES == {"void_refused": "tok_void_refused_", "void_error": "tok_void_error_"}
     gateway = SimulatorGateway()

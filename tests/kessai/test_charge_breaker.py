@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from kessai.card_gateway import CREDENTIALS_REFUSED, DECLINED, SUCCEEDED, UNKNOWN, ChargeResult
-from kessai.charge_breaker import NOT_SENT, BreakerSettings, BreakerSettingsError, CircuitBreaker, breaker_settings
 from kessai.errors import Refusal
+from kessai.gateway.card_gateway import CREDENTIALS_REFUSED, DECLINED, SUCCEEDED, UNKNOWN, ChargeResult
+from kessai.gateway.circuit_breaker import (
+    NOT_SENT,
+    BreakerSettings,
+    BreakerSettingsError,
+    CircuitBreaker,
+    breaker_settings,
+)
 
 FAULT = ChargeResult(UNKNOWN, "server_error_500")
 PAID = ChargeResult(SUCCEEDED, None, "ch_1")

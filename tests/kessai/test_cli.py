@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from kessai.calendar.run_dates import japan_date_of
 from kessai.cli import main
-from kessai.database import make_engine
-from kessai.run_dates import japan_date_of
+from kessai.db.database import make_engine
 from support.slip_builders import add_merchant, add_slip
 
 PASSWORD = "S3cretPW"
@@ -81,7 +81,7 @@ def test_a_missing_sqlite_file_is_one_line_and_not_created(monkeypatch, tmp_path
 
 
 def test_a_database_behind_the_schema_is_one_line(monkeypatch, tmp_path, capsys):
-    from kessai.migrations_runner import head_revision, upgrade
+    from kessai.db.migrations_runner import head_revision, upgrade
 
     engine = make_engine(f"sqlite:///{tmp_path / 'old.sqlite'}")
     upgrade(engine, "0004")

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from kessai import clock
+from kessai.calendar.run_dates import JAPAN
 from kessai.clock import ClockError, Starts, TooEarly, check_not_before, earliest_moment
 from kessai.errors import Refusal
-from kessai.run_dates import JAPAN
 
 
 def test_as_of_is_the_moment_the_system_takes_as_now_in_japan():

@@ -14,12 +14,12 @@ from datetime import date
 import pytest
 from sqlalchemy import func, insert, select
 
+from kessai.calendar.rules import closing_date_for
 from kessai.cli import main
-from kessai.confirmation_import import ConfirmationFileError, import_confirmations
-from kessai.database import make_engine
-from kessai.rules import closing_date_for
-from kessai.schema import merchants, slip_events, slips
-from kessai.slip_operations import SlipOperationError, cancel_slip, confirm_slip
+from kessai.db.database import make_engine
+from kessai.db.schema import merchants, slip_events, slips
+from kessai.slips.confirmation_import import ConfirmationFileError, import_confirmations
+from kessai.slips.operations import SlipOperationError, cancel_slip, confirm_slip
 from support.slip_builders import add_merchant, add_slip, add_subscription, all_slips, event_count, jst, slip
 
 UPLOADED_AT = jst("2027-01-31", "23:30")

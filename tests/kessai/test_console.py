@@ -16,12 +16,12 @@ from console_data import CONSOLE_AS_OF, build_world
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
-from kessai.business_calendar import BusinessCalendar
+from kessai.calendar.business_calendar import BusinessCalendar
+from kessai.calendar.run_dates import JAPAN
 from kessai.console.app import create_app
 from kessai.console.pages import RunLink, closings_due
-from kessai.database import make_engine
-from kessai.run_dates import JAPAN
-from kessai.schema import (
+from kessai.db.database import make_engine
+from kessai.db.schema import (
     calendar_overrides,
     charge_attempts,
     merchants,
@@ -33,8 +33,8 @@ from kessai.schema import (
     transmission_batches,
     transmission_holds,
 )
+from kessai.reminders.stale_slips import stale_through
 from kessai.settings import Settings
-from kessai.stale_slips import stale_through
 from support.console_data import CONSOLE_AS_OF, build_world
 
 
@@ -183,7 +183,7 @@ def test_slip_search_and_the_stored_row(world):
     assert fields["amount"] == f"amount {yen(slip.amount)}"
     assert fields["transmitted_on"] == "transmitted_on 2027-01-29 (Fri)"
     try:
-        import kessai.explain  # noqa: F401
+        import kessai.explain.explanation  # noqa: F401
     except ImportError:
         assert 'id="explain-unavailable"' in page
     else:

@@ -21,8 +21,8 @@ from sqlalchemy import event, select, text
 from bench.datasets import build as build_dataset
 from bench.datasets import slip_plan
 from kessai.console.app import create_app
-from kessai.database import make_engine
-from kessai.schema import payout_statements, slips
+from kessai.db.database import make_engine
+from kessai.db.schema import payout_statements, slips
 from support.console_data import REMITTER, kessai
 
 pytestmark = pytest.mark.slow

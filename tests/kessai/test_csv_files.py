@@ -1,4 +1,4 @@
-"""Files people open (kessai.csv_files): no cell of a CSV the project writes runs as a formula in
+"""Files people open (kessai.files.csv_files): no cell of a CSV the project writes runs as a formula in
 a spreadsheet: statements and the closing summary, the rejects of a confirmation upload, the
 lists attached to mails; on SQLite and PostgreSQL where a database is involved."""
 
@@ -13,13 +13,13 @@ import pytest
 from excel_csv import Formula, read_as_excel
 from sqlalchemy import update
 
-from kessai.charge_cycle import ChargeCycle
-from kessai.confirmation_import import import_confirmations
-from kessai.csv_files import csv_text, neutralise
-from kessai.payout_closing import run_payout_closing
-from kessai.payout_statement_files import run_statement_files
-from kessai.recurring_failures import failure_csv
-from kessai.schema import merchants
+from kessai.db.schema import merchants
+from kessai.files.csv_files import csv_text, neutralise
+from kessai.payout.closing import run_payout_closing
+from kessai.payout.statement_files import run_statement_files
+from kessai.recurring.cycle import ChargeCycle
+from kessai.recurring.failures import failure_csv
+from kessai.slips.confirmation_import import import_confirmations
 from support.excel_csv import Formula, read_as_excel
 from support.payout_builders import add_bank_account, add_merchant, add_slip, at
 

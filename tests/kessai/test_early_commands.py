@@ -9,10 +9,10 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from kessai.calendar.run_dates import JAPAN
 from kessai.cli import main
-from kessai.database import make_engine
-from kessai.run_dates import JAPAN
-from kessai.schema import payout_closings, slips, transmission_batches
+from kessai.db.database import make_engine
+from kessai.db.schema import payout_closings, slips, transmission_batches
 from support.transmission_builders import add_merchant, add_unconfirmed
 
 

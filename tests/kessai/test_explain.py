@@ -11,20 +11,20 @@ from datetime import date
 import pytest
 from sqlalchemy import update
 
-from kessai.calendar_store import load_calendar
-from kessai.card_gateway import SimulatorGateway
-from kessai.charge_cycle import ChargeCycle
+from kessai.calendar.store import load_calendar
 from kessai.cli import main
-from kessai.explain import SlipAmbiguous, SlipNotFound, explain_slip, render_text
-from kessai.payout_closing import run_payout_closing
-from kessai.payout_transfer_files import run_payout_transfer_files
-from kessai.recurring_charge import ChargeOptions, charge_cycle
-from kessai.recurring_failures import notify_failures
-from kessai.recurring_slips import create_recurring_slips
-from kessai.schema import merchants, slips
-from kessai.stale_slips import ReminderSettings, remind_stale_slips
-from kessai.transmission import run_transmission
-from kessai.transmission_file import Destination
+from kessai.db.schema import merchants, slips
+from kessai.explain.explanation import SlipAmbiguous, SlipNotFound, explain_slip, render_text
+from kessai.gateway.card_gateway import SimulatorGateway
+from kessai.payout.closing import run_payout_closing
+from kessai.payout.transfer_files import run_payout_transfer_files
+from kessai.recurring.charge import ChargeOptions, charge_cycle
+from kessai.recurring.cycle import ChargeCycle
+from kessai.recurring.failures import notify_failures
+from kessai.recurring.slips import create_recurring_slips
+from kessai.reminders.stale_slips import ReminderSettings, remind_stale_slips
+from kessai.transmission.daily import run_transmission
+from kessai.transmission.files import Destination
 from support.payout_builders import add_bank_account, add_merchant, at
 from support.recurring_charge_data import add_subscription, clock, japan_time, slip_rows
 from support.slip_builders import add_slip
@@ -412,7 +412,7 @@ def test_a_backdated_confirmation_an_adjustment_and_a_cancellation(engine):
     """A monthly merchant M5 (the FAQ's case). 5001, paid Sun 2027-01-10, 5,000 yen changed to
     4,000 on 1/20, confirmed on Mon 2/1 with the date 1/31: it counts from 2/1, so toward the
     February-end closing, paid Thu 3/25; sent Tue 2/2. 5002 is cancelled on 1/15."""
-    from kessai.slip_operations import cancel_slip, change_amount, confirm_slip
+    from kessai.slips.operations import cancel_slip, change_amount, confirm_slip
     from support.slip_builders import jst
 
     with engine.begin() as connection:

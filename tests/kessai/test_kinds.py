@@ -10,17 +10,17 @@ from datetime import date
 import pytest
 from sqlalchemy import CheckConstraint
 
-from kessai import schema
-from kessai.acknowledgements import AcknowledgementResult
-from kessai.authorizations import AuthorizationState, VoidPurpose
+from kessai.calendar.rules import PayoutCycle
+from kessai.db import schema
 from kessai.kinds import ClosedDay, FolderImport
-from kessai.payout_adjustments import AdjustmentKind
-from kessai.recurring_slips import SubscriptionStatus
-from kessai.rules import PayoutCycle
-from kessai.stale_slips import ReminderPeriod, ReminderReason
-from kessai.transfer_returns import ResultFile
-from kessai.transmission import HOLD_REASONS, HoldReason, TransmissionSummary
-from kessai.zengin import TransferOutcome
+from kessai.payout.adjustments import AdjustmentKind
+from kessai.payout.transfer_returns import ResultFile
+from kessai.payout.zengin import TransferOutcome
+from kessai.recurring.slips import SubscriptionStatus
+from kessai.reminders.stale_slips import ReminderPeriod, ReminderReason
+from kessai.slips.authorizations import AuthorizationState, VoidPurpose
+from kessai.transmission.acknowledgements import AcknowledgementResult
+from kessai.transmission.daily import HOLD_REASONS, HoldReason, TransmissionSummary
 
 D = date.fromisoformat
 

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select, update
 
 from kessai.cli import main
-from kessai.outbox import enqueue_mail
-from kessai.schema import mail_outbox
-from kessai.smtp_client import SmtpUnavailable
+from kessai.db.schema import mail_outbox
+from kessai.mail.outbox import enqueue_mail
+from kessai.mail.smtp_client import SmtpUnavailable
 from kessai_tasks import deliver_outbox
 from support.smtp_server import free_port
 

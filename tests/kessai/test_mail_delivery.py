@@ -13,14 +13,14 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from kessai.business_calendar import default_calendar
-from kessai.database import make_engine
-from kessai.mail_delivery import BOUNCED, DEFERRED, FAILED, REFUSED, SENT, RetryPolicy, deliver_pending
-from kessai.operator_digest import write_operator_digest
-from kessai.outbox import enqueue_mail
-from kessai.run_dates import JAPAN
-from kessai.schema import mail_outbox
-from kessai.smtp_client import SmtpSettings, SmtpUnavailable
+from kessai.calendar.business_calendar import default_calendar
+from kessai.calendar.run_dates import JAPAN
+from kessai.db.database import make_engine
+from kessai.db.schema import mail_outbox
+from kessai.mail.delivery import BOUNCED, DEFERRED, FAILED, REFUSED, SENT, RetryPolicy, deliver_pending
+from kessai.mail.operator_digest import write_operator_digest
+from kessai.mail.outbox import enqueue_mail
+from kessai.mail.smtp_client import SmtpSettings, SmtpUnavailable
 from support.smtp_server import free_port
 
 T0 = datetime(2027, 1, 5, 9, 0, tzinfo=JAPAN)

@@ -7,10 +7,10 @@ import logging
 
 import pytest
 
-from kessai.card_gateway import HTTP, CardGatewaySettings
-from kessai.http_gateway import HttpCardGateway
+from kessai.gateway.card_gateway import HTTP, CardGatewaySettings
+from kessai.gateway.http_gateway import HttpCardGateway
+from kessai.mail.smtp_client import SmtpSession, SmtpSettings, SmtpUnavailable
 from kessai.masking import mask_text, mask_url
-from kessai.smtp_client import SmtpSession, SmtpSettings, SmtpUnavailable
 from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 
 
@@ -73,7 +73,7 @@ def test_the_gateway_key_and_a_password_in_its_url_are_never_shown(gateway_serve
     gateway = HttpCardGateway(CardGatewaySettings(kind=HTTP, base_url=f"http://gw:S3cretPW@{host}", api_key="sk_wrong",
                                                   timeout=0.5, max_retries=0))
     # Refused credentials are a gateway fault (the slip stays chargeable), logged for the operators.
-    with caplog.at_level(logging.ERROR, logger="kessai.http_gateway"):
+    with caplog.at_level(logging.ERROR, logger="kessai.gateway.http_gateway"):
         result = gateway.charge("k-masked", "tok_ok_visa", 500, reference="1")
     assert result.reason == "credentials_refused"
     [logged] = [record.getMessage() for record in caplog.records if "refused the credentials" in record.getMessage()]

@@ -11,9 +11,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from kessai.database import make_engine
-from kessai.migrations_runner import MIGRATIONS_DIR, alembic_config, current_revision, head_revision, upgrade
-from kessai.schema import metadata
+from kessai.db.database import make_engine
+from kessai.db.migrations_runner import MIGRATIONS_DIR, alembic_config, current_revision, head_revision, upgrade
+from kessai.db.schema import metadata
 
 CONTRACT = {
     "merchants": {"merchant_id", "name", "name_kana", "name_en", "email", "payout_cycle"},
@@ -192,7 +192,7 @@ def compared_on(dialect: str):
 
 
 def test_upgrading_an_empty_database_gives_the_schema_the_models_declare(empty_database):
-    """Autogenerate's comparison finds nothing to change between head and kessai.schema: the
+    """Autogenerate's comparison finds nothing to change between head and kessai.db.schema: the
     migrations and the models describe one schema (tables, columns, types, nullability, server
     defaults, keys, constraints and indexes)."""
     engine = empty_database

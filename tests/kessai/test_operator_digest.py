@@ -8,13 +8,13 @@ from datetime import date, datetime
 import pytest
 from sqlalchemy import select
 
-from kessai.business_calendar import default_calendar
-from kessai.calendar_store import declare_closure, load_calendar
-from kessai.operator_alerts import enqueue_task_failure_alert
-from kessai.operator_digest import write_operator_digest
-from kessai.outbox import enqueue_mail
-from kessai.run_dates import JAPAN, BusinessDateError
-from kessai.schema import mail_outbox
+from kessai.calendar.business_calendar import default_calendar
+from kessai.calendar.run_dates import JAPAN, BusinessDateError
+from kessai.calendar.store import declare_closure, load_calendar
+from kessai.db.schema import mail_outbox
+from kessai.mail.operator_alerts import enqueue_task_failure_alert
+from kessai.mail.operator_digest import write_operator_digest
+from kessai.mail.outbox import enqueue_mail
 
 D = date.fromisoformat
 OPERATORS = "ops@kessai.example"

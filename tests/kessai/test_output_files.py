@@ -1,4 +1,4 @@
-"""Files on disk (kessai.output_files): names from data stay inside their output folder, files and
+"""Files on disk (kessai.files.output_files): names from data stay inside their output folder, files and
 folders get their modes, and no temporary `.part` outlives a failed or killed run; the statement,
 transfer and transmission files on SQLite and PostgreSQL."""
 
@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
+from kessai.db.schema import card_companies
 from kessai.errors import Refusal
-from kessai.output_files import (
+from kessai.files.output_files import (
     SWEEP_GRACE_SECONDS,
     ModeSettingError,
     UnsafeFileName,
@@ -24,12 +25,11 @@ from kessai.output_files import (
     write_files,
     write_path,
 )
-from kessai.payout_closing import run_payout_closing
-from kessai.payout_statement_files import run_statement_files
-from kessai.payout_transfer_files import run_payout_transfer_files
-from kessai.schema import card_companies
-from kessai.transmission import run_transmission
-from kessai.transmission_file import BadFileCode, Destination, check_file_code
+from kessai.payout.closing import run_payout_closing
+from kessai.payout.statement_files import run_statement_files
+from kessai.payout.transfer_files import run_payout_transfer_files
+from kessai.transmission.daily import run_transmission
+from kessai.transmission.files import BadFileCode, Destination, check_file_code
 from support.payout_builders import add_bank_account, add_slip, at
 from support.payout_builders import add_merchant as add_payout_merchant
 from support.transmission_builders import D, add_confirmed, add_merchant

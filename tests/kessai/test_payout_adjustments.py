@@ -12,12 +12,12 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from kessai.calendar.rules import TWICE_MONTHLY, closing_dates
 from kessai.cli import main
-from kessai.payout_adjustments import AdjustmentRefused, register_adjustment
-from kessai.payout_closing import format_summary, run_payout_closing
-from kessai.payout_statement_files import statement_files
-from kessai.rules import TWICE_MONTHLY, closing_dates
-from kessai.schema import payout_adjustments, payout_closings
+from kessai.db.schema import payout_adjustments, payout_closings
+from kessai.payout.adjustments import AdjustmentRefused, register_adjustment
+from kessai.payout.closing import format_summary, run_payout_closing
+from kessai.payout.statement_files import statement_files
 from support.payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 
 D = date.fromisoformat

@@ -1,4 +1,4 @@
-"""The payout closing as plain functions (kessai.payout_closing), on SQLite and PostgreSQL, with
+"""The payout closing as plain functions (kessai.payout.closing), on SQLite and PostgreSQL, with
 hand-worked dates and amounts. The calendar is the real one (jpholiday)."""
 
 from __future__ import annotations
@@ -8,16 +8,16 @@ from datetime import date
 import pytest
 from sqlalchemy import func, insert, select
 
-from kessai.business_calendar import default_calendar
-from kessai.database import make_engine
-from kessai.payout_closing import (
+from kessai.calendar.business_calendar import default_calendar
+from kessai.db.database import make_engine
+from kessai.db.schema import payout_closings, payout_statements, payout_transfers, slips
+from kessai.payout.closing import (
     ClosingError,
     closing_cycles,
     closing_plan,
     previous_closing_date,
     run_payout_closing,
 )
-from kessai.schema import payout_closings, payout_statements, payout_transfers, slips
 from support.payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 
 D = date.fromisoformat

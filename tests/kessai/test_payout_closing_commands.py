@@ -7,8 +7,8 @@ from datetime import date
 from sqlalchemy import select
 
 from kessai.cli import main
-from kessai.database import make_engine
-from kessai.schema import slips
+from kessai.db.database import make_engine
+from kessai.db.schema import slips
 from support.payout_builders import add_bank_account, add_merchant, add_slip, at
 
 REMITTER = {

@@ -12,19 +12,10 @@ import pytest
 from excel_csv import read_as_excel
 from sqlalchemy import func, insert, select, update
 
-from kessai.business_calendar import default_calendar
-from kessai.calendar_store import declare_closure
-from kessai.payout_closing import run_payout_closing
-from kessai.payout_statement_files import run_statement_files
-from kessai.payout_transfer_files import (
-    TransferFileError,
-    closings_paying_on,
-    format_summary,
-    payout_window,
-    run_payout_transfer_files,
-)
-from kessai.run_dates import BusinessDateError
-from kessai.schema import (
+from kessai.calendar.business_calendar import default_calendar
+from kessai.calendar.run_dates import BusinessDateError
+from kessai.calendar.store import declare_closure
+from kessai.db.schema import (
     bank_accounts,
     mail_outbox,
     payout_transfer_files,
@@ -33,7 +24,16 @@ from kessai.schema import (
     settings,
     slips,
 )
-from kessai.zengin import parse_transfer_file
+from kessai.payout.closing import run_payout_closing
+from kessai.payout.statement_files import run_statement_files
+from kessai.payout.transfer_files import (
+    TransferFileError,
+    closings_paying_on,
+    format_summary,
+    payout_window,
+    run_payout_transfer_files,
+)
+from kessai.payout.zengin import parse_transfer_file
 from support.excel_csv import read_as_excel
 from support.payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 

@@ -12,10 +12,10 @@ from excel_csv import read_as_excel
 from sqlalchemy import insert, select, update
 
 from kessai.cli import main
-from kessai.database import make_engine
-from kessai.payout_closing import BooksNotStarted, format_summary, run_payout_closing
-from kessai.payout_statement_files import statement_files, write_slip_files
-from kessai.schema import payout_held_slips, slips, transmission_holds
+from kessai.db.database import make_engine
+from kessai.db.schema import payout_held_slips, slips, transmission_holds
+from kessai.payout.closing import BooksNotStarted, format_summary, run_payout_closing
+from kessai.payout.statement_files import statement_files, write_slip_files
 from support.excel_csv import read_as_excel
 from support.payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 

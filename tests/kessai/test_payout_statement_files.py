@@ -11,11 +11,11 @@ from datetime import date
 import pytest
 from sqlalchemy import update
 
-from kessai.csv_files import csv_text
-from kessai.invoice import InvoiceSettingError
-from kessai.payout_closing import run_payout_closing
-from kessai.payout_statement_files import run_statement_files
-from kessai.schema import slips
+from kessai.db.schema import slips
+from kessai.files.csv_files import csv_text
+from kessai.payout.closing import run_payout_closing
+from kessai.payout.invoice import InvoiceSettingError
+from kessai.payout.statement_files import run_statement_files
 from kessai.settings import Settings
 from support.excel_csv import Formula, read_as_excel
 from support.payout_builders import add_bank_account, add_merchant, add_slip, at

@@ -10,18 +10,18 @@ from datetime import date
 import pytest
 from sqlalchemy import update
 
-from kessai.card_gateway import HTTP, CardGatewaySettings, SimulatorGateway
-from kessai.charge_cycle import ChargeCycle
-from kessai.http_gateway import HttpCardGateway
-from kessai.recurring_charge import (
+from kessai.db.schema import slips, subscriptions
+from kessai.gateway.card_gateway import HTTP, CardGatewaySettings, SimulatorGateway
+from kessai.gateway.http_gateway import HttpCardGateway
+from kessai.recurring.charge import (
     ChargeFaults,
     ChargeOptions,
     charge_cycle,
     idempotency_key,
     preview_charges,
 )
-from kessai.recurring_slips import create_recurring_slips
-from kessai.schema import slips, subscriptions
+from kessai.recurring.cycle import ChargeCycle
+from kessai.recurring.slips import create_recurring_slips
 from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 from support.recurring_charge_data import add_merchant, add_subscription, attempt_rows, clock, japan_time, slip_rows
 

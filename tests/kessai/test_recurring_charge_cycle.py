@@ -8,10 +8,10 @@ from datetime import date
 import pytest
 from sqlalchemy import insert, select
 
-from kessai.calendar_store import declare_closure, prepare_calendar
-from kessai.charge_cycle import ChargeCycle, NotAChargeDay, charge_cycle_on, plan_charge_day
-from kessai.recurring_slips import create_recurring_slips
-from kessai.schema import recurring_charge_cycles, slips, subscriptions
+from kessai.calendar.store import declare_closure, prepare_calendar
+from kessai.db.schema import recurring_charge_cycles, slips, subscriptions
+from kessai.recurring.cycle import ChargeCycle, NotAChargeDay, charge_cycle_on, plan_charge_day
+from kessai.recurring.slips import create_recurring_slips
 from support.recurring_charge_data import add_merchant, add_subscription, japan_time, slip_rows
 
 D = date.fromisoformat

@@ -11,12 +11,12 @@ from datetime import date
 import pytest
 from sqlalchemy import insert, select, update
 
-from kessai.card_gateway import SimulatorGateway
-from kessai.charge_cycle import ChargeCycle
-from kessai.recurring_charge import ChargeFaults, ChargeOptions, charge_cycle
-from kessai.recurring_failures import notify_failures
-from kessai.recurring_slips import create_recurring_slips
-from kessai.schema import charge_attempts, merchants, recurring_charge_cycles, slips, subscriptions
+from kessai.db.schema import charge_attempts, merchants, recurring_charge_cycles, slips, subscriptions
+from kessai.gateway.card_gateway import SimulatorGateway
+from kessai.recurring.charge import ChargeFaults, ChargeOptions, charge_cycle
+from kessai.recurring.cycle import ChargeCycle
+from kessai.recurring.failures import notify_failures
+from kessai.recurring.slips import create_recurring_slips
 from support.excel_csv import read_as_excel
 from support.recurring_charge_data import (
     add_merchant,

@@ -11,14 +11,14 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from kessai.card_gateway import HTTP, CardGatewaySettings
-from kessai.charge_breaker import BreakerSettings
-from kessai.charge_cycle import ChargeCycle
-from kessai.http_gateway import HttpCardGateway
-from kessai.recurring_charge import ChargeFaults, ChargeOptions, charge_cycle, idempotency_key
-from kessai.recurring_failures import notify_failures
-from kessai.recurring_slips import create_recurring_slips
-from kessai.schema import recurring_charge_cycles
+from kessai.db.schema import recurring_charge_cycles
+from kessai.gateway.card_gateway import HTTP, CardGatewaySettings
+from kessai.gateway.circuit_breaker import BreakerSettings
+from kessai.gateway.http_gateway import HttpCardGateway
+from kessai.recurring.charge import ChargeFaults, ChargeOptions, charge_cycle, idempotency_key
+from kessai.recurring.cycle import ChargeCycle
+from kessai.recurring.failures import notify_failures
+from kessai.recurring.slips import create_recurring_slips
 from support.gateway_server import API_KEY, gateway_server  # noqa: F401 (a fixture)
 from support.recurring_charge_data import (
     add_merchant,

@@ -8,14 +8,14 @@ from datetime import date
 import pytest
 from sqlalchemy import update
 
-from kessai.business_calendar import default_calendar
-from kessai.card_gateway import SimulatorGateway
-from kessai.charge_cycle import ChargeCycle
-from kessai.recurring_charge import ChargeOptions, charge_cycle
-from kessai.recurring_failures import notify_failures
-from kessai.recurring_slips import create_recurring_slips, create_slips_ahead
-from kessai.run_dates import BusinessDateError
-from kessai.schema import slips, subscriptions
+from kessai.calendar.business_calendar import default_calendar
+from kessai.calendar.run_dates import BusinessDateError
+from kessai.db.schema import slips, subscriptions
+from kessai.gateway.card_gateway import SimulatorGateway
+from kessai.recurring.charge import ChargeOptions, charge_cycle
+from kessai.recurring.cycle import ChargeCycle
+from kessai.recurring.failures import notify_failures
+from kessai.recurring.slips import create_recurring_slips, create_slips_ahead
 from support.recurring_charge_data import add_merchant, add_subscription, clock, japan_time, slip_rows
 
 D = date.fromisoformat

@@ -12,13 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import update
 
-from kessai.card_gateway import SimulatorGateway
-from kessai.charge_cycle import ChargeCycle
-from kessai.recurring_charge import ChargeOptions, charge_cycle
-from kessai.recurring_failures import notify_failures
-from kessai.recurring_slips import create_recurring_slips
-from kessai.repayment_links import BadLinkTemplate, LinkSecretMissing, check_template, repayment_link, verify
-from kessai.schema import merchants
+from kessai.db.schema import merchants
+from kessai.gateway.card_gateway import SimulatorGateway
+from kessai.recurring.charge import ChargeOptions, charge_cycle
+from kessai.recurring.cycle import ChargeCycle
+from kessai.recurring.failures import notify_failures
+from kessai.recurring.repayment_links import BadLinkTemplate, LinkSecretMissing, check_template, repayment_link, verify
+from kessai.recurring.slips import create_recurring_slips
 from support.recurring_charge_data import add_merchant, add_subscription, clock, japan_time, outbox_rows
 
 D = date.fromisoformat

@@ -14,20 +14,20 @@ import pytest
 from sqlalchemy import insert
 
 from kessai import settings as settings_module
-from kessai.acknowledgements import acknowledgements_folder
-from kessai.charge_breaker import BreakerSettings
+from kessai.calendar.run_dates import JAPAN
 from kessai.cli import command_clock, main
-from kessai.database import database_url
+from kessai.db.database import database_url
+from kessai.db.schema import settings as settings_table
 from kessai.errors import Refusal
+from kessai.gateway.circuit_breaker import BreakerSettings
+from kessai.mail.smtp_client import SmtpSettings
 from kessai.masking import mask_text
-from kessai.payout_transfer_files import lead_business_days, load_remitter
-from kessai.run_dates import JAPAN
-from kessai.schema import settings as settings_table
+from kessai.payout.transfer_files import lead_business_days, load_remitter
+from kessai.payout.transfer_returns import results_folder, return_fee
+from kessai.reminders.stale_slips import ReminderSettings
 from kessai.settings import Settings, environment_setting
-from kessai.slip_commands import command_gateway
-from kessai.smtp_client import SmtpSettings
-from kessai.stale_slips import ReminderSettings
-from kessai.transfer_returns import results_folder, return_fee
+from kessai.slips.commands import command_gateway
+from kessai.transmission.acknowledgements import acknowledgements_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ROOT / "plugins"
@@ -243,7 +243,7 @@ def test_a_bad_setting_ends_any_command_in_one_line(monkeypatch, capsys, tmp_pat
 def test_a_transmission_holds_back_by_the_limit_handed_in(business, business_database, monkeypatch, tmp_path):
     from transmission_builders import D, add_confirmed, add_merchant, holds
 
-    from kessai.transmission_commands import command_transmit
+    from kessai.transmission.commands import command_transmit
 
     monkeypatch.setenv("KESSAI_TRANSMISSION_SENDER", "ENV01")  # the environment, not used
     with business.begin() as connection:

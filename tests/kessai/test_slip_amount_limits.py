@@ -13,10 +13,10 @@ from datetime import date
 import pytest
 
 from kessai.cli import main
-from kessai.confirmation_import import import_confirmations
-from kessai.database import make_engine
-from kessai.slip_amounts import AmountSettingError, max_slip_amount
-from kessai.slip_operations import SlipOperationError, change_amount, confirm_slip
+from kessai.db.database import make_engine
+from kessai.slips.amounts import AmountSettingError, max_slip_amount
+from kessai.slips.confirmation_import import import_confirmations
+from kessai.slips.operations import SlipOperationError, change_amount, confirm_slip
 from support.slip_builders import add_merchant, add_slip, events, jst, slip
 
 BIGINT_MAX = 9_223_372_036_854_775_807

@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
 
-from kessai.business_calendar import REVIEWED_THROUGH_VARIABLE
-from kessai.calendar_store import prepare_calendar
-from kessai.rules import closing_date_for
-from kessai.slip_operations import (
+from kessai.calendar.business_calendar import REVIEWED_THROUGH_VARIABLE
+from kessai.calendar.rules import closing_date_for
+from kessai.calendar.store import prepare_calendar
+from kessai.slips.operations import (
     CONFIRMED_SLIP_GUIDANCE,
     SlipOperationError,
     cancel_slip,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from kessai.smtp_client import SmtpSettings
+from kessai.mail.smtp_client import SmtpSettings
 from kessai_tasks import smtp_settings
 
 

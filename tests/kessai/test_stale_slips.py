@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from kessai.business_calendar import default_calendar
-from kessai.calendar_store import declare_closure
-from kessai.operator_digest import write_operator_digest
-from kessai.rules import confirmation_deadline, stale_from
-from kessai.run_dates import JAPAN, BusinessDateError
-from kessai.schema import mail_outbox, slip_events, slip_reminders, slips, stale_slip_digests
-from kessai.stale_slips import (
+from kessai.calendar.business_calendar import default_calendar
+from kessai.calendar.rules import confirmation_deadline, stale_from
+from kessai.calendar.run_dates import JAPAN, BusinessDateError
+from kessai.calendar.store import declare_closure
+from kessai.db.schema import mail_outbox, slip_events, slip_reminders, slips, stale_slip_digests
+from kessai.mail.operator_digest import write_operator_digest
+from kessai.reminders.stale_slips import (
     DAILY,
     MONTHLY,
     WEEKLY,
@@ -515,7 +515,7 @@ def test_a_merchant_without_a_mail_address_is_reported_to_the_operators(engine, 
         add_slip(connection, "M1", "11", "2026-10-01", amount=1100)
         add_slip(connection, "M2", "21", "2026-10-02", amount=2100)
         add_slip(connection, "M3", "31", "2026-10-03", amount=3100)
-    with caplog.at_level(logging.WARNING, logger="kessai.stale_slips"):
+    with caplog.at_level(logging.WARNING, logger="kessai.reminders.stale_slips"):
         summary = run(engine, "2027-01-05")  # Tuesday; the week's digests state Monday 1/4
     assert summary.merchants_without_email == ["M1", "M2"]
     assert summary.digests["operator_alerts"] == 2 and summary.digests["mails"] == 1

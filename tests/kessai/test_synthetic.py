@@ -12,18 +12,18 @@ import pytest
 from sqlalchemy import Date, func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from kessai.bank_master import package_master
-from kessai.bulk_load import indexes_deferred, insert_columns
-from kessai.business_calendar import BusinessCalendar, CalendarHorizonError
-from kessai.card_gateway import simulated_behaviour
+from kessai.calendar.business_calendar import BusinessCalendar, CalendarHorizonError
+from kessai.calendar.rules import add_months, confirmation_deadline
+from kessai.calendar.run_dates import JAPAN
 from kessai.cli import main
-from kessai.database import make_engine
-from kessai.rules import add_months, confirmation_deadline
-from kessai.run_dates import JAPAN
-from kessai.schema import Timestamp, bank_accounts, merchants, slips, subscriptions
-from kessai.synthetic import DatabaseNotEmpty, GenerationPlan, generate
-from kessai.synthetic_random import add_months_to_days
-from kessai.zengin import to_zengin_kana
+from kessai.db.bulk_load import indexes_deferred, insert_columns
+from kessai.db.database import make_engine
+from kessai.db.schema import Timestamp, bank_accounts, merchants, slips, subscriptions
+from kessai.gateway.card_gateway import simulated_behaviour
+from kessai.payout.bank_master import package_master
+from kessai.payout.zengin import to_zengin_kana
+from kessai.synthetic.generation import DatabaseNotEmpty, GenerationPlan, generate
+from kessai.synthetic.random_columns import add_months_to_days
 
 # Payments 2026-10-01 .. 2027-02-28; confirmations registered until 2027-03-01 10:30 in Japan.
 AS_OF = datetime(2027, 3, 1, 10, 30, tzinfo=JAPAN)

@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select
 
 from kessai.cli import main
-from kessai.payout_closing import run_payout_closing
-from kessai.payout_transfer_files import run_payout_transfer_files
-from kessai.schema import mail_outbox, payout_adjustments, payout_closings, payout_transfer_returns
-from kessai.transfer_returns import TransferResultsRefused, format_summary, import_folder, run_import
-from kessai.zengin import RECORD_LENGTH, parse_transfer_results
+from kessai.db.schema import mail_outbox, payout_adjustments, payout_closings, payout_transfer_returns
+from kessai.payout.closing import run_payout_closing
+from kessai.payout.transfer_files import run_payout_transfer_files
+from kessai.payout.transfer_returns import TransferResultsRefused, format_summary, import_folder, run_import
+from kessai.payout.zengin import RECORD_LENGTH, parse_transfer_results
 from support.payout_builders import add_bank_account, add_merchant, add_slip, at, statement
 
 D = date.fromisoformat
@@ -34,7 +34,7 @@ def remitter(monkeypatch):
 
 
 def close_through(engine, last: str) -> None:
-    from kessai.rules import TWICE_MONTHLY, closing_dates
+    from kessai.calendar.rules import TWICE_MONTHLY, closing_dates
 
     with engine.connect() as connection:
         ran = connection.execute(select(func.max(payout_closings.c.closing_date))).scalar()

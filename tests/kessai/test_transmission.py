@@ -1,4 +1,4 @@
-"""The card transmission as plain functions (kessai.transmission), on SQLite and PostgreSQL: which
+"""The card transmission as plain functions (kessai.transmission.daily), on SQLite and PostgreSQL: which
 slips go out on which business day, late slips, hold-backs, re-runs and backfills, dry runs, the
 refusal of non-business days. The file format itself: test_transmission_file.py."""
 
@@ -9,11 +9,11 @@ from datetime import date
 import pytest
 from sqlalchemy import insert, select, update
 
-from kessai.calendar_store import declare_closure
-from kessai.run_dates import BusinessDateError
-from kessai.schema import card_companies, merchants, slips, transmission_batches
-from kessai.transmission import format_summary, run_transmission
-from kessai.transmission_file import Destination, TransmissionFileError
+from kessai.calendar.run_dates import BusinessDateError
+from kessai.calendar.store import declare_closure
+from kessai.db.schema import card_companies, merchants, slips, transmission_batches
+from kessai.transmission.daily import format_summary, run_transmission
+from kessai.transmission.files import Destination, TransmissionFileError
 from support.transmission_builders import (
     D,
     add_confirmed,
@@ -314,26 +314,26 @@ def test_the_transmit_command(engine, database_url, tmp_path, monkeypatch, capsy
 
 
 def test_a_run_that_fails_half_way_through_the_files_is_finished_by_the_next(engine, destination, monkeypatch):
-    import kessai.transmission
+    import kessai.transmission.daily
 
     with engine.begin() as connection:
         add_merchant(connection)
         for number in range(1, 60):
             add_confirmed(connection, str(number), "2026-12-30 10:00", card_company=("visa_master", "jcb")[number % 2])
-    write = kessai.transmission.write_transmission_file
+    write = kessai.transmission.daily.write_transmission_file
 
     def disk_full(destination, file_name, header, records):
         next(iter(records))  # the stream has started
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(kessai.transmission, "write_transmission_file", disk_full)
+    monkeypatch.setattr(kessai.transmission.daily, "write_transmission_file", disk_full)
     with pytest.raises(OSError, match="No space left on device"):
         transmit(engine, destination, "2027-01-04")
     with engine.connect() as connection:
         assert {mark[0] for mark in marks(connection).values()} == {D("2027-01-04")}  # the claim stands
     assert files(destination) == {}
 
-    monkeypatch.setattr(kessai.transmission, "write_transmission_file", write)
+    monkeypatch.setattr(kessai.transmission.daily, "write_transmission_file", write)
     retried = transmit(engine, destination, "2027-01-04")  # the task's retry: same lock, same day
     assert not retried.claimed and retried.record_count == 59
     assert sorted(files(destination)) == [

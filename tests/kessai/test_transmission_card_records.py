@@ -13,14 +13,14 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select, update
 
-from kessai.authorizations import record_authorization
+from kessai.calendar.run_dates import JAPAN
 from kessai.cli import main
-from kessai.merchant_numbers import BadMerchantNumber, set_merchant_number
-from kessai.run_dates import JAPAN
-from kessai.schema import card_companies, merchant_card_numbers, merchant_change_notices, merchants, slips
-from kessai.store_names import StoreNameError, to_file_english, to_file_kana
-from kessai.transmission import HOLD_REASONS, format_summary, run_transmission
-from kessai.transmission_file import Destination
+from kessai.db.schema import card_companies, merchant_card_numbers, merchant_change_notices, merchants, slips
+from kessai.slips.authorizations import record_authorization
+from kessai.transmission.daily import HOLD_REASONS, format_summary, run_transmission
+from kessai.transmission.files import Destination
+from kessai.transmission.merchant_numbers import BadMerchantNumber, set_merchant_number
+from kessai.transmission.store_names import StoreNameError, to_file_english, to_file_kana
 from support.transmission_builders import D, add_confirmed, add_merchant, files_under, holds, marks
 
 DAY, NEXT_DAY = "2027-01-04", "2027-01-05"

@@ -1,4 +1,4 @@
-"""The transmission file (kessai.transmission_file): its exact bytes, the same on SQLite and
+"""The transmission file (kessai.transmission.files): its exact bytes, the same on SQLite and
 PostgreSQL, local folders and fsspec's memory filesystem, the cutting of the day's record stream,
 and two runs of one day at once on PostgreSQL."""
 
@@ -12,10 +12,10 @@ import uuid
 import pytest
 from sqlalchemy import insert, select, text, update
 
-from kessai.database import make_engine
-from kessai.schema import merchant_card_numbers, merchants, slips, transmission_batches
-from kessai.transmission import LOCK_KEY, run_transmission
-from kessai.transmission_file import Destination, RecordStream, TransmissionFileError
+from kessai.db.database import make_engine
+from kessai.db.schema import merchant_card_numbers, merchants, slips, transmission_batches
+from kessai.transmission.daily import LOCK_KEY, run_transmission
+from kessai.transmission.files import Destination, RecordStream, TransmissionFileError
 from support.transmission_builders import D, add_confirmed, add_merchant, files_under, marks, transmission_state
 
 VM_FILE = (

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from kessai.schema import card_companies, slips, transmission_holds
-from kessai.slip_amounts import DEFAULT_MAX_SLIP_AMOUNT
-from kessai.transmission import HOLD_REASONS, format_summary, run_transmission
-from kessai.transmission_file import Destination
+from kessai.db.schema import card_companies, slips, transmission_holds
+from kessai.slips.amounts import DEFAULT_MAX_SLIP_AMOUNT
+from kessai.transmission.daily import HOLD_REASONS, format_summary, run_transmission
+from kessai.transmission.files import Destination
 from support.transmission_builders import D, add_confirmed, add_merchant, batches, files_under, holds, marks
 
 BIGINT_MAX = 9_223_372_036_854_775_807

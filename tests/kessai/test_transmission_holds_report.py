@@ -1,4 +1,4 @@
-"""The operators' daily holds report (kessai.transmission_holds_report), on SQLite and PostgreSQL:
+"""The operators' daily holds report (kessai.transmission.holds_report), on SQLite and PostgreSQL:
 its content (new holds by reason and merchant, holds older than 5 business days), one mail per
 business day whatever the re-runs, and no mail without holds.
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from kessai.calendar_store import prepare_calendar
+from kessai.calendar.store import prepare_calendar
 from kessai.cli import main
-from kessai.schema import mail_outbox
-from kessai.transmission import run_transmission
-from kessai.transmission_file import Destination
-from kessai.transmission_holds_report import HoldGroup, enqueue_holds_report, holds_report
+from kessai.db.schema import mail_outbox
+from kessai.transmission.daily import run_transmission
+from kessai.transmission.files import Destination
+from kessai.transmission.holds_report import HoldGroup, enqueue_holds_report, holds_report
 from support.transmission_builders import D, add_confirmed, add_merchant
 
 BIGINT_MAX = 9_223_372_036_854_775_807
@@ -175,7 +175,7 @@ def test_the_holds_report_command(held_slips, database_url, destination, monkeyp
 def test_every_hold_reason_has_its_words_and_its_action_in_the_report():
     from pathlib import Path
 
-    from kessai.transmission import HOLD_REASONS
+    from kessai.transmission.daily import HOLD_REASONS
 
     template = (Path(__file__).resolve().parents[2] / "plugins/kessai/templates/mail/transmission_holds_report.txt").read_text()
     labels, actions = template.split("{%- set actions", 1)

@@ -1,4 +1,4 @@
-"""The Zengin 総合振込 format and its kana rules (kessai.zengin): no database."""
+"""The Zengin 総合振込 format and its kana rules (kessai.payout.zengin): no database."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from kessai.zengin import (
+from kessai.payout.zengin import (
     RECORD_LENGTH,
     Remitter,
     Transfer,

@@ -21,17 +21,17 @@ from pathlib import Path
 from smtp_server import SmtpTestServer
 from sqlalchemy import insert, select
 
-from kessai.calendar_store import prepare_calendar
-from kessai.card_gateway import SimulatorGateway
-from kessai.charge_cycle import charge_cycle_on
-from kessai.database import make_engine
-from kessai.recurring_charge import ChargeFaults, charge_cycle
-from kessai.recurring_failures import notify_failures
-from kessai.recurring_slips import create_recurring_slips
-from kessai.run_dates import JAPAN
-from kessai.schema import mail_outbox, settings
-from kessai.stale_slips import ReminderSettings, remind_stale_slips
-from kessai.synthetic import GenerationPlan, generate
+from kessai.calendar.run_dates import JAPAN
+from kessai.calendar.store import prepare_calendar
+from kessai.db.database import make_engine
+from kessai.db.schema import mail_outbox, settings
+from kessai.gateway.card_gateway import SimulatorGateway
+from kessai.recurring.charge import ChargeFaults, charge_cycle
+from kessai.recurring.cycle import charge_cycle_on
+from kessai.recurring.failures import notify_failures
+from kessai.recurring.slips import create_recurring_slips
+from kessai.reminders.stale_slips import ReminderSettings, remind_stale_slips
+from kessai.synthetic.generation import GenerationPlan, generate
 from support.smtp_server import SmtpTestServer
 
 TODAY = date(2027, 2, 1)

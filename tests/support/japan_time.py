@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from kessai.run_dates import JAPAN
+from kessai.calendar.run_dates import JAPAN
 
 D = date.fromisoformat
 

@@ -9,8 +9,15 @@ from itertools import count
 
 from sqlalchemy import insert, select
 
-from kessai.rules import transmission_date
-from kessai.schema import bank_accounts, merchants, payout_statement_lines, payout_statements, payout_transfers, slips
+from kessai.calendar.rules import transmission_date
+from kessai.db.schema import (
+    bank_accounts,
+    merchants,
+    payout_statement_lines,
+    payout_statements,
+    payout_transfers,
+    slips,
+)
 from support.japan_time import JAPAN
 
 _slip_numbers = count(1)

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import insert, select
 
-from kessai.schema import charge_attempts, mail_outbox, merchants, slips, subscriptions
+from kessai.db.schema import charge_attempts, mail_outbox, merchants, slips, subscriptions
 from support.japan_time import japan_time  # noqa: F401 (the recurring charge tests' moments)
 
 FIXED_NOW = datetime(2027, 3, 1, 1, 0, tzinfo=UTC)  # 10:00 in Japan on 2027-03-01

@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlalchemy import func, insert, select
 
-from kessai.schema import merchants, slip_events, slips, subscriptions
+from kessai.db.schema import merchants, slip_events, slips, subscriptions
 from support.japan_time import jst  # noqa: F401 (the slip tests' moments)
 
 

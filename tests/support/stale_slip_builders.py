@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import insert
 
-from kessai.schema import merchants, slips
+from kessai.db.schema import merchants, slips
 from support.japan_time import D
 
 

@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlalchemy import insert, select
 
-from kessai.schema import (
+from kessai.db.schema import (
     merchants,
     slips,
     transmission_batch_merchants,

@@ -17,9 +17,9 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import Engine
 
 from kessai import clock
+from kessai.calendar.run_dates import JAPAN
 from kessai.console import pages
 from kessai.errors import Refusal
-from kessai.run_dates import JAPAN
 from kessai.settings import Settings
 
 TEMPLATES = Environment(

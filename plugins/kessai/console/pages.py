@@ -16,11 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.types import Date
 
-from kessai.business_calendar import DECLARED_CLOSURE, BusinessCalendar, CalendarHorizonError
-from kessai.database import sql_text
-from kessai.errors import Refusal
-from kessai.payout_transfer_files import lead_business_days
-from kessai.rules import (
+from kessai.calendar.business_calendar import DECLARED_CLOSURE, BusinessCalendar, CalendarHorizonError
+from kessai.calendar.rules import (
     PAYOUT_CYCLES,
     add_months,
     billing_month_charged_on,
@@ -30,9 +27,12 @@ from kessai.rules import (
     payout_date,
     recurring_charge_date,
 )
-from kessai.schema import Timestamp, calendar_overrides
+from kessai.db.database import sql_text
+from kessai.db.schema import Timestamp, calendar_overrides
+from kessai.errors import Refusal
+from kessai.payout.transfer_files import lead_business_days
+from kessai.reminders.stale_slips import expires_on, stale_through
 from kessai.settings import Settings
-from kessai.stale_slips import expires_on, stale_through
 
 # Stored timestamps come back as aware datetimes (SQLite keeps them as UTC text); dates as dates.
 SLIP_TYPES: dict[str, Any] = {
@@ -234,10 +234,10 @@ def search(connection: Connection, query: str) -> dict:
 
 
 def explain(connection: Connection, slip_id: str, merchant_id: str, calendar: BusinessCalendar, lang: str = "en") -> dict:
-    """The slip's explanation (kessai.explain) as a dict; `available` False where the package has
+    """The slip's explanation (kessai.explain.explanation) as a dict; `available` False where the package has
     no explain module."""
     try:
-        from kessai.explain import explain_slip
+        from kessai.explain.explanation import explain_slip
     except ImportError:
         return {"available": False}
     try:
@@ -263,7 +263,7 @@ def slip_page(connection: Connection, query: str, merchant_id: str | None, calen
 
 def calendar_page(connection: Connection, month: date, calendar: BusinessCalendar) -> dict:
     """A month as an operator reads it: business days, holidays by name, declared closures,
-    closing dates, payout dates and the charge day (kessai.calendar_report, as a table)."""
+    closing dates, payout dates and the charge day (kessai.calendar.report, as a table)."""
     first, last = month, month_end(month.year, month.month)
     try:
         calendar.check_horizon(last)

@@ -1,0 +1,2 @@
+"""Stale-slip reminders and expiry (SPEC §4.5).
+"""

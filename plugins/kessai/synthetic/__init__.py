@@ -1,0 +1,2 @@
+"""Synthetic business data for the demo, the benchmarks and tests (docs/synthetic-data.md).
+"""
