@@ -62,7 +62,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--latency-ms", type=float, default=Options.latency * 1000, help="card gateway latency")
     parser.add_argument(
-        "--naive-charges", type=int, default=Options.naive_charges,
+        "--naive-charges",
+        type=int,
+        default=Options.naive_charges,
         help="charges the sequential baseline makes (its time is scaled to all of them)",
     )
     parser.add_argument("--output", default=str(DEFAULT_OUTPUT), help="the document to write the table to; - for none")

@@ -107,11 +107,14 @@ def _naive_work(context: Context) -> None:
                     continue  # confirmed after the closing: a later one pays it
                 merchant = session.get(Merchant, slip.merchant_id)
                 accounts = select(BankAccount).where(BankAccount.merchant_id == merchant.merchant_id)
-                account = session.scalars(
-                    accounts.where(BankAccount.effective_from <= slip.confirmation_registered_at)
-                    .order_by(BankAccount.effective_from.desc())
-                    .limit(1)
-                ).first() or session.scalars(accounts.order_by(BankAccount.effective_from).limit(1)).first()
+                account = (
+                    session.scalars(
+                        accounts.where(BankAccount.effective_from <= slip.confirmation_registered_at)
+                        .order_by(BankAccount.effective_from.desc())
+                        .limit(1)
+                    ).first()
+                    or session.scalars(accounts.order_by(BankAccount.effective_from).limit(1)).first()
+                )
                 line = lines[(merchant.merchant_id, slip.card_company, account.bank_account_id)]
                 line[0] += 1
                 line[1] += slip.amount
@@ -141,8 +144,12 @@ def _naive_work(context: Context) -> None:
                 for (card_company, account_id, count, line_gross), fee in zip(its_lines, fees, strict=True):
                     session.add(
                         PayoutStatementLine(
-                            statement_id=statement.statement_id, card_company=card_company,
-                            bank_account_id=account_id, slip_count=count, gross_amount=line_gross, fee=fee,
+                            statement_id=statement.statement_id,
+                            card_company=card_company,
+                            bank_account_id=account_id,
+                            slip_count=count,
+                            gross_amount=line_gross,
+                            fee=fee,
                         )
                     )
                     session.flush()

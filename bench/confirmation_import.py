@@ -86,7 +86,9 @@ def _work(context: Context) -> dict:
     try:
         with engine.begin() as connection:
             result = import_confirmations(
-                connection, context.workdir / "upload.csv", REGISTERED_AT,
+                connection,
+                context.workdir / "upload.csv",
+                REGISTERED_AT,
                 rejects_path=context.workdir / "upload.rejects.csv",
             )
     finally:
@@ -122,9 +124,11 @@ def _floor_work(context: Context) -> None:
                 "CREATE TEMPORARY TABLE staging (merchant_id TEXT, slip_id TEXT, confirmed_on DATE, note TEXT)"
             )
             if connection.dialect.name == "postgresql":
-                with connection.connection.driver_connection.cursor() as cursor, cursor.copy(
-                    "COPY staging FROM STDIN (FORMAT csv, HEADER true, ENCODING 'UTF8')"
-                ) as copy, path.open("rb") as upload:
+                with (
+                    connection.connection.driver_connection.cursor() as cursor,
+                    cursor.copy("COPY staging FROM STDIN (FORMAT csv, HEADER true, ENCODING 'UTF8')") as copy,
+                    path.open("rb") as upload,
+                ):
                     while block := upload.read(1 << 20):
                         copy.write(block)
             else:
@@ -154,7 +158,15 @@ def run(bench: Bench, size: int) -> list[Row]:
     least = bench.measure(FLOOR, dataset, IMPORT_DAY, size=size)
     check_same(NAME, size, "floor", measured, least)
     return [
-        Row(NAME, bench.dialect, size, measured.outcome.rows, measured.seconds, least.seconds, measured.peak_rss,
+        Row(
+            NAME,
+            bench.dialect,
+            size,
+            measured.outcome.rows,
+            measured.seconds,
+            least.seconds,
+            measured.peak_rss,
             outcomes={"measured": measured.outcome, "floor": least.outcome},
-            details={"measured": measured.detail, "floor": least.detail, "file_bytes": len(HEADER) + size * ROW_BYTES})
+            details={"measured": measured.detail, "floor": least.detail, "file_bytes": len(HEADER) + size * ROW_BYTES},
+        )
     ]

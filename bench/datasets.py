@@ -130,20 +130,27 @@ def build_unconfirmed(scratch, name: str, size: int) -> str:
             connection.execute(
                 insert(merchants),
                 [
-                    {"merchant_id": unconfirmed_merchant(m), "name": f"店舗 {m}",
-                     "payout_cycle": "twice_monthly" if m % 3 == 0 else "monthly"}
+                    {
+                        "merchant_id": unconfirmed_merchant(m),
+                        "name": f"店舗 {m}",
+                        "payout_cycle": "twice_monthly" if m % 3 == 0 else "monthly",
+                    }
                     for m in range(UNCONFIRMED_MERCHANTS)
                 ],
             )
             for start in range(0, size, 200_000):
                 numbers = range(start, min(size, start + 200_000))
-                insert_columns(connection, slips, {
-                    "slip_id": [str(n) for n in numbers],
-                    "merchant_id": [unconfirmed_merchant(n) for n in numbers],
-                    "card_company": ["jcb"] * len(numbers),
-                    "amount": [1_000 + n % 50_000 for n in numbers],
-                    "payment_date": [date(2026, 12, n % 28 + 1) for n in numbers],
-                })
+                insert_columns(
+                    connection,
+                    slips,
+                    {
+                        "slip_id": [str(n) for n in numbers],
+                        "merchant_id": [unconfirmed_merchant(n) for n in numbers],
+                        "card_company": ["jcb"] * len(numbers),
+                        "amount": [1_000 + n % 50_000 for n in numbers],
+                        "payment_date": [date(2026, 12, n % 28 + 1) for n in numbers],
+                    },
+                )
             prepare_calendar(connection)
         if engine.dialect.name == "postgresql":
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:

@@ -85,4 +85,3 @@ def gateway_stats(url: str) -> dict:
     import httpx
 
     return httpx.get(url + STATS_PATH, timeout=10).json()
-

@@ -104,15 +104,25 @@ class Bench:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def compare(bench: Bench, name: str, size: int, dataset: str, day: date, measured: Step, floor: Step, naive: Step) -> Row:
+def compare(
+    bench: Bench, name: str, size: int, dataset: str, day: date, measured: Step, floor: Step, naive: Step
+) -> Row:
     """The row of a benchmark whose floor is measured: the step, its floor and (up to
     NAIVE_MAX_SIZE) its naive baseline, each on a fresh copy; all three must produce the same."""
     run = bench.measure(measured, dataset, day)
     least = bench.measure(floor, dataset, day)
     check_same(name, size, "floor", run, least)
-    row = Row(name, bench.dialect, size, run.outcome.rows, run.seconds, least.seconds, run.peak_rss,
-              outcomes={"measured": run.outcome, "floor": least.outcome},
-              details={"measured": run.detail, "floor": least.detail})
+    row = Row(
+        name,
+        bench.dialect,
+        size,
+        run.outcome.rows,
+        run.seconds,
+        least.seconds,
+        run.peak_rss,
+        outcomes={"measured": run.outcome, "floor": least.outcome},
+        details={"measured": run.detail, "floor": least.detail},
+    )
     if size <= NAIVE_MAX_SIZE:
         baseline = bench.measure(naive, dataset, day)
         check_same(name, size, "naive baseline", run, baseline)

@@ -58,7 +58,9 @@ def _work(context: Context) -> dict:
             cycle = charge_cycle_on(context.day, prepare_calendar(connection))
             gateway = open_card_gateway(settings)
             try:
-                charge_cycle(connection, cycle, gateway, clock=utc_now, options=ChargeOptions(concurrency=settings.concurrency))
+                charge_cycle(
+                    connection, cycle, gateway, clock=utc_now, options=ChargeOptions(concurrency=settings.concurrency)
+                )
             finally:
                 gateway.close()
         with engine.connect() as connection:
@@ -99,9 +101,7 @@ def _due(dataset: str, limit: int | None = None) -> Charges:
     engine = make_engine(dataset)
     try:
         with engine.connect() as connection:
-            count, amount = connection.execute(
-                select(func.count(), func.coalesce(func.sum(due.c.amount), 0))
-            ).one()
+            count, amount = connection.execute(select(func.count(), func.coalesce(func.sum(due.c.amount), 0))).one()
     finally:
         engine.dispose()
     return Charges(count, int(amount))
@@ -124,24 +124,50 @@ def _naive_work(context: Context) -> None:
                 .limit(context.params["charges"])
             )
             for subscription in session.scalars(due).all():
-                slip_id = str(900_000_000_000_000_000 + subscription.subscription_number * 1_000_000
-                              + billing_month.year * 100 + billing_month.month)
-                slip = Slip(slip_id=slip_id, merchant_id=subscription.merchant_id,
-                            card_company=subscription.card_company, card_reference=subscription.card_reference,
-                            amount=subscription.amount, subscription_id=subscription.subscription_id,
-                            billing_month=billing_month)
+                slip_id = str(
+                    900_000_000_000_000_000
+                    + subscription.subscription_number * 1_000_000
+                    + billing_month.year * 100
+                    + billing_month.month
+                )
+                slip = Slip(
+                    slip_id=slip_id,
+                    merchant_id=subscription.merchant_id,
+                    card_company=subscription.card_company,
+                    card_reference=subscription.card_reference,
+                    amount=subscription.amount,
+                    subscription_id=subscription.subscription_id,
+                    billing_month=billing_month,
+                )
                 session.add(slip)
                 session.flush()
                 key = idempotency_key(slip.merchant_id, slip.slip_id, billing_month)
-                attempt = ChargeAttempt(slip_row_id=slip.id, billing_month=billing_month, charge_date=cycle_day,
-                                        attempt_number=1, idempotency_key=key, outcome="pending", started_at=utc_now())
+                attempt = ChargeAttempt(
+                    slip_row_id=slip.id,
+                    billing_month=billing_month,
+                    charge_date=cycle_day,
+                    attempt_number=1,
+                    idempotency_key=key,
+                    outcome="pending",
+                    started_at=utc_now(),
+                )
                 session.add(attempt)
                 session.commit()
-                answer = client.post("/v1/charges", headers={"Idempotency-Key": key}, json={
-                    "amount": slip.amount, "currency": "JPY", "card_token": subscription.card_token,
-                    "reference": slip.slip_id,
-                }).json()
-                attempt.outcome, attempt.gateway_charge_id, attempt.finished_at = answer["status"], answer["id"], utc_now()
+                answer = client.post(
+                    "/v1/charges",
+                    headers={"Idempotency-Key": key},
+                    json={
+                        "amount": slip.amount,
+                        "currency": "JPY",
+                        "card_token": subscription.card_token,
+                        "reference": slip.slip_id,
+                    },
+                ).json()
+                attempt.outcome, attempt.gateway_charge_id, attempt.finished_at = (
+                    answer["status"],
+                    answer["id"],
+                    utc_now(),
+                )
                 if answer["status"] == "succeeded":
                     slip.payment_date = cycle_day
                 session.commit()
@@ -175,8 +201,17 @@ def run(bench: Bench, size: int) -> list[Row]:
     check_same(NAME, size, "due charges", measured, due)
     _check_gateway(size, "charge", measured, stats)
     bound = stats["charge_requests"] * bench.options.latency / measured.detail["concurrency"]
-    row = Row(NAME, bench.dialect, size, measured.outcome.rows, measured.seconds, bound, measured.peak_rss,
-              floor_is_bound=True, outcomes={"measured": measured.outcome, "floor": due.outcome})
+    row = Row(
+        NAME,
+        bench.dialect,
+        size,
+        measured.outcome.rows,
+        measured.seconds,
+        bound,
+        measured.peak_rss,
+        floor_is_bound=True,
+        outcomes={"measured": measured.outcome, "floor": due.outcome},
+    )
     if size <= NAIVE_MAX_SIZE:
         sample = min(bench.options.naive_charges, measured.outcome.count)
         naive, naive_stats = _measure_with_gateway(bench, NAIVE, dataset, charges=sample)

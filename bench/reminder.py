@@ -79,7 +79,9 @@ def _work(context: Context) -> dict:
     """The DAG's tasks resolve_business_date and remind (the mail delivery aside)."""
     engine = make_engine(context.url)
     # the selection's statements, known by the first line of their SQL files
-    heads = tuple(sql_text(f"reminders/stale_slips/{name}", engine.dialect.name).text.splitlines()[0] for name in SELECTION)
+    heads = tuple(
+        sql_text(f"reminders/stale_slips/{name}", engine.dialect.name).text.splitlines()[0] for name in SELECTION
+    )
     selection = statement_time(engine, heads)
     try:
         with engine.begin() as connection:
@@ -144,30 +146,41 @@ def _naive_work(context: Context) -> None:
             open_by_merchant: dict[str, list[RemindedSlip]] = defaultdict(list)
             expired_by_merchant: dict[str, list[tuple[SlipReminder, RemindedSlip]]] = defaultdict(list)
             open_slips = select(Slip).where(
-                Slip.payment_date.is_not(None), Slip.confirmed_on.is_(None),
-                Slip.cancelled_at.is_(None), Slip.expired_on.is_(None),
+                Slip.payment_date.is_not(None),
+                Slip.confirmed_on.is_(None),
+                Slip.cancelled_at.is_(None),
+                Slip.expired_on.is_(None),
             )
             for slip in session.scalars(open_slips).all():
                 if expires_on(slip.payment_date) <= day:
                     slip.expired_on = expires_on(slip.payment_date)
                     deadline = confirmation_deadline(slip.payment_date)
-                    session.add(SlipEvent(slip_row_id=slip.id, event="expired", business_date=day,
-                                          detail=f"confirmation deadline {deadline.isoformat()} passed"))
+                    session.add(
+                        SlipEvent(
+                            slip_row_id=slip.id,
+                            event="expired",
+                            business_date=day,
+                            detail=f"confirmation deadline {deadline.isoformat()} passed",
+                        )
+                    )
                     session.add(SlipReminder(slip_row_id=slip.id, reason="expired", business_date=day))
                     session.flush()
                 elif stale_from(slip.payment_date) <= week.as_of:
                     open_by_merchant[slip.merchant_id].append(
-                        RemindedSlip(slip.id, slip.slip_id, slip.amount, slip.payment_date))
+                        RemindedSlip(slip.id, slip.slip_id, slip.amount, slip.payment_date)
+                    )
             unlisted = select(SlipReminder).where(SlipReminder.reason == "expired", SlipReminder.mail_id.is_(None))
             for reminder in session.scalars(unlisted).all():
                 slip = session.get(Slip, reminder.slip_row_id)
                 if slip.expired_on <= week.as_of:
                     expired_by_merchant[slip.merchant_id].append(
-                        (reminder, RemindedSlip(slip.id, slip.slip_id, slip.amount, slip.payment_date)))
+                        (reminder, RemindedSlip(slip.id, slip.slip_id, slip.amount, slip.payment_date))
+                    )
             final_notice_until = week.as_of.toordinal() + FINAL_NOTICE_DAYS
             for merchant_id in sorted(set(open_by_merchant) | set(expired_by_merchant)):
                 earlier = select(StaleSlipDigest).where(
-                    StaleSlipDigest.merchant_id == merchant_id, StaleSlipDigest.as_of >= week.as_of)
+                    StaleSlipDigest.merchant_id == merchant_id, StaleSlipDigest.as_of >= week.as_of
+                )
                 if session.scalars(earlier).first() is not None:
                     continue
                 merchant = session.get(Merchant, merchant_id)
@@ -176,19 +189,30 @@ def _naive_work(context: Context) -> None:
                 open_slips_of = sorted(open_by_merchant[merchant_id], key=order)
                 expired = sorted(expired_by_merchant[merchant_id], key=lambda pair: order(pair[1]))
                 digest = Digest(
-                    merchant_id, merchant.name, email, week,
+                    merchant_id,
+                    merchant.name,
+                    email,
+                    week,
                     final_notice=[s for s in open_slips_of if s.deadline.toordinal() <= final_notice_until],
                     others=[s for s in open_slips_of if s.deadline.toordinal() > final_notice_until],
                     expired=[slip for _, slip in expired],
                 )
                 mail = digest_mail(digest, settings)
                 mail_id = enqueue_mail(session.connection(), **mail)
-                session.add(StaleSlipDigest(
-                    merchant_id=merchant_id, period=week.key, as_of=week.as_of, paid_through=week.paid_through,
-                    business_date=day, mail_id=mail_id, open_slips=len(digest.open_slips),
-                    open_amount=sum(slip.amount for slip in digest.open_slips),
-                    final_notice_slips=len(digest.final_notice), expired_slips=len(digest.expired),
-                ))
+                session.add(
+                    StaleSlipDigest(
+                        merchant_id=merchant_id,
+                        period=week.key,
+                        as_of=week.as_of,
+                        paid_through=week.paid_through,
+                        business_date=day,
+                        mail_id=mail_id,
+                        open_slips=len(digest.open_slips),
+                        open_amount=sum(slip.amount for slip in digest.open_slips),
+                        final_notice_slips=len(digest.final_notice),
+                        expired_slips=len(digest.expired),
+                    )
+                )
                 for reminder, _ in expired:
                     reminder.mail_id = mail_id
                 session.flush()
@@ -206,6 +230,14 @@ def run(bench: Bench, size: int) -> list[Row]:
     """The remind task, and within it the selection: the digests' claim and read against the
     SELECT (the statements' own time, both)."""
     row = compare(bench, NAME, size, bench.dataset("slips", size), REMINDER_DAY, MEASURED, FLOOR, NAIVE)
-    selection = Row(f"{NAME} selection", row.database, size, row.rows, row.details["measured"]["selection_seconds"],
-                    row.details["floor"]["statement_seconds"], row.peak_rss, outcomes=row.outcomes)
+    selection = Row(
+        f"{NAME} selection",
+        row.database,
+        size,
+        row.rows,
+        row.details["measured"]["selection_seconds"],
+        row.details["floor"]["statement_seconds"],
+        row.peak_rss,
+        outcomes=row.outcomes,
+    )
     return [row, selection]

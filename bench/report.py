@@ -65,11 +65,25 @@ TARGETS = [
     Target("transmission", 5_000_000, "peak_rss", 500 * MB, "transmission of 5M slips: peak memory under 500 MB"),
     Target("closing", 5_000_000, "ratio", 3, "closing of 5M slips: at most 3× the GROUP BY"),
     Target("reminder selection", 5_000_000, "ratio", 2, "reminder selection over 5M slips: at most 2× its SELECT"),
-    Target("recurring_charge", 100_000, "ratio", 1.3, "recurring charge of 100k subscriptions: at most 1.3× the latency bound"),
+    Target(
+        "recurring_charge",
+        100_000,
+        "ratio",
+        1.3,
+        "recurring charge of 100k subscriptions: at most 1.3× the latency bound",
+    ),
     Target("confirmation_import", 1_000_000, "ratio", 2, "confirmation import of 1M rows: at most 2× COPY + UPDATE"),
-    Target("confirmation_import", 2_260_000, "peak_rss", 300 * MB, "confirmation import of 2.26M rows (200 MB): peak memory under 300 MB"),
+    Target(
+        "confirmation_import",
+        2_260_000,
+        "peak_rss",
+        300 * MB,
+        "confirmation import of 2.26M rows (200 MB): peak memory under 300 MB",
+    ),
     *(
-        Target(name, NAIVE_MAX_SIZE, "naive_speedup", 20, f"{name} at 100k: at least 20× faster than the naive baseline")
+        Target(
+            name, NAIVE_MAX_SIZE, "naive_speedup", 20, f"{name} at 100k: at least 20× faster than the naive baseline"
+        )
         for name in BENCHMARKS
     ),
 ]
@@ -100,11 +114,23 @@ def table(rows: list[Row]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         floor = _seconds(row.floor_seconds) + (" (bound)" if row.floor_is_bound else "")
-        naive = "" if row.naive_seconds is None else _seconds(row.naive_seconds) + (f" ({row.naive_note})" if row.naive_note else "")
+        naive = (
+            ""
+            if row.naive_seconds is None
+            else _seconds(row.naive_seconds) + (f" ({row.naive_note})" if row.naive_note else "")
+        )
         speedup = "" if row.naive_speedup is None else f"{row.naive_speedup:.0f}×"
         cells = [
-            row.benchmark, size_label(row.size), f"{row.rows:,}", _seconds(row.seconds), floor, f"{row.ratio:.2f}",
-            f"{row.peak_rss / MB:.0f}", f"{row.rows_per_second:,.0f}", naive, speedup,
+            row.benchmark,
+            size_label(row.size),
+            f"{row.rows:,}",
+            _seconds(row.seconds),
+            floor,
+            f"{row.ratio:.2f}",
+            f"{row.peak_rss / MB:.0f}",
+            f"{row.rows_per_second:,.0f}",
+            naive,
+            speedup,
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

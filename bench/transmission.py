@@ -94,7 +94,9 @@ def _transmitted(context: Context) -> Transmitted:
     engine = make_engine(context.url)
     try:
         with engine.connect() as connection:
-            marked = slip_set_of(connection, select(slips.c.id, slips.c.amount).where(slips.c.transmitted_on == context.day))
+            marked = slip_set_of(
+                connection, select(slips.c.id, slips.c.amount).where(slips.c.transmitted_on == context.day)
+            )
     finally:
         engine.dispose()
     count, digest = 0, 0
@@ -108,8 +110,11 @@ def _transmitted(context: Context) -> Transmitted:
 
 
 _floor_names = Table(
-    "bench_floor_file_names", MetaData(),
-    Column("merchant_id", String(32), primary_key=True), Column("name_kana", Text), Column("name_en", Text),
+    "bench_floor_file_names",
+    MetaData(),
+    Column("merchant_id", String(32), primary_key=True),
+    Column("name_kana", Text),
+    Column("name_en", Text),
     prefixes=["TEMPORARY"],
 )
 
@@ -153,9 +158,13 @@ def _copy_to(connection, statement, path) -> None:
     """The rows of the statement as the files' CSV: COPY on PostgreSQL, the csv writer on SQLite."""
     if connection.dialect.name == "postgresql":
         compiled = statement.compile(dialect=connection.dialect)
-        with path.open("wb") as file, connection.connection.driver_connection.cursor() as cursor, cursor.copy(
-            f"COPY ({compiled.string}) TO STDOUT ({POSTGRES_COPY_FORMAT})", compiled.construct_params()
-        ) as copy:
+        with (
+            path.open("wb") as file,
+            connection.connection.driver_connection.cursor() as cursor,
+            cursor.copy(
+                f"COPY ({compiled.string}) TO STDOUT ({POSTGRES_COPY_FORMAT})", compiled.construct_params()
+            ) as copy,
+        ):
             for row in copy:
                 file.write(row)
         return
@@ -181,11 +190,21 @@ def _floor_work(context: Context) -> None:
             ).outerjoin(slip_authorizations, and_(sale.slip_row_id == s.id, sale.sequence == 1))
             records = (
                 select(
-                    literal("D"), s.slip_id, s.merchant_id, m.name, names.c.name_kana, names.c.name_en, s.amount,
-                    s.payment_date, s.confirmed_on, literal(MASK) + func.substr(s.card_reference, func.length(s.card_reference) - 3),
-                    func.coalesce(number.merchant_number, ""), func.coalesce(sale.approval_number, ""),
+                    literal("D"),
+                    s.slip_id,
+                    s.merchant_id,
+                    m.name,
+                    names.c.name_kana,
+                    names.c.name_en,
+                    s.amount,
+                    s.payment_date,
+                    s.confirmed_on,
+                    literal(MASK) + func.substr(s.card_reference, func.length(s.card_reference) - 3),
+                    func.coalesce(number.merchant_number, ""),
+                    func.coalesce(sale.approval_number, ""),
                     func.coalesce(sale.transaction_id, ""),
-                    case(PAYMENT_KIND_CODES, value=s.payment_kind), func.coalesce(cast(s.installments, Text), ""),
+                    case(PAYMENT_KIND_CODES, value=s.payment_kind),
+                    func.coalesce(cast(s.installments, Text), ""),
                 )
                 .select_from(with_number)
                 .where(*_due(context.day, names))
@@ -209,7 +228,10 @@ def _naive_work(context: Context) -> None:
             calendar = prepare_calendar(session.connection())
             companies = {row.card_company: row for row in session.execute(select(card_companies))}
             file_codes = {company: row.file_code for company, row in companies.items()}
-            numbers = {(n.merchant_id, n.card_company): n.merchant_number for n in session.execute(select(merchant_card_numbers))}
+            numbers = {
+                (n.merchant_id, n.card_company): n.merchant_number
+                for n in session.execute(select(merchant_card_numbers))
+            }
             sales = {
                 a.slip_row_id: (a.approval_number or "", a.transaction_id or "")
                 for a in session.execute(select(slip_authorizations).where(slip_authorizations.c.sequence == 1))
@@ -228,23 +250,45 @@ def _naive_work(context: Context) -> None:
                 if company is None or not merchant.name or names is None:
                     continue
                 number = numbers.get((slip.merchant_id, slip.card_company))
-                if (len(names[0]) > company.name_kana_max_length or len(names[1]) > company.name_en_max_length
-                        or (company.merchant_number_required and number is None)
-                        or slip.payment_kind != "lump_sum" or slip.installments is not None):
+                if (
+                    len(names[0]) > company.name_kana_max_length
+                    or len(names[1]) > company.name_en_max_length
+                    or (company.merchant_number_required and number is None)
+                    or slip.payment_kind != "lump_sum"
+                    or slip.installments is not None
+                ):
                     continue
                 due.append((slip, merchant, names, number or ""))
-            due.sort(key=lambda entry: (entry[0].card_company, entry[0].merchant_id.encode(), entry[0].slip_id.encode()))
+            due.sort(
+                key=lambda entry: (entry[0].card_company, entry[0].merchant_id.encode(), entry[0].slip_id.encode())
+            )
             folder = context.workdir / "naive"
             folder.mkdir()
-            files = {code: (folder / f"{code}_{day:%Y%m%d}.csv").open("w", encoding=ENCODING, newline="") for code in file_codes.values()}
+            files = {
+                code: (folder / f"{code}_{day:%Y%m%d}.csv").open("w", encoding=ENCODING, newline="")
+                for code in file_codes.values()
+            }
             writers = {company: csv.writer(files[code], **CSV_FORMAT) for company, code in file_codes.items()}
             try:
                 for slip, merchant, (name_kana, name_en), number in due:
-                    writers[slip.card_company].writerow([
-                        "D", slip.slip_id, slip.merchant_id, merchant.name, name_kana, name_en,
-                        slip.amount, slip.payment_date, slip.confirmed_on, MASK + slip.card_reference[-4:],
-                        number, *sales.get(slip.id, ("", "")), PAYMENT_KIND_CODES[slip.payment_kind], "",
-                    ])
+                    writers[slip.card_company].writerow(
+                        [
+                            "D",
+                            slip.slip_id,
+                            slip.merchant_id,
+                            merchant.name,
+                            name_kana,
+                            name_en,
+                            slip.amount,
+                            slip.payment_date,
+                            slip.confirmed_on,
+                            MASK + slip.card_reference[-4:],
+                            number,
+                            *sales.get(slip.id, ("", "")),
+                            PAYMENT_KIND_CODES[slip.payment_kind],
+                            "",
+                        ]
+                    )
                     slip.transmitted_on = day
                     session.flush()
             finally:

@@ -59,8 +59,9 @@ def card_acknowledgements():
 
         business_date = RunDay.from_xcom(day).business_date
         with business_engine() as engine:
-            result = import_folder(engine, acknowledgements_folder(kessai_home()),
-                                   received_on=business_date, dry_run=is_dry_run())
+            result = import_folder(
+                engine, acknowledgements_folder(kessai_home()), received_on=business_date, dry_run=is_dry_run()
+            )
         log.info("%s", format_summary(result))
         return {"business_date": business_date.isoformat(), **result.as_dict()}
 

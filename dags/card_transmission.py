@@ -89,7 +89,10 @@ def card_transmission():
         destination = Destination(*object_storage(transmission_url()))
         with business_engine() as engine:
             summary = run_transmission(
-                engine, RunDay.from_xcom(day).business_date, destination, dry_run=is_dry_run(),
+                engine,
+                RunDay.from_xcom(day).business_date,
+                destination,
+                dry_run=is_dry_run(),
                 max_amount=max_slip_amount(),
             )
         log.info("%s", format_summary(summary))
@@ -108,7 +111,9 @@ def card_transmission():
         if not summary.get("dry_run") and "closed" not in summary:
             with business_engine() as engine, engine.begin() as connection:
                 mail_id = enqueue_holds_report(
-                    connection, date.fromisoformat(summary["business_date"]), prepare_calendar(connection),
+                    connection,
+                    date.fromisoformat(summary["business_date"]),
+                    prepare_calendar(connection),
                     operator_email(),
                 )
             log.info("holds report: %s", f"mail {mail_id}" if mail_id else "no slip held back, no mail")

@@ -63,7 +63,10 @@ def operator_digest():
         with business_engine() as engine:
             with engine.connect() as connection:
                 summary = write_operator_digest(
-                    connection, run_day.business_date, prepare_calendar(connection), now=clock_now(),
+                    connection,
+                    run_day.business_date,
+                    prepare_calendar(connection),
+                    now=clock_now(),
                     operator_email=operator_email(),
                 ).as_dict()
                 if is_dry_run():

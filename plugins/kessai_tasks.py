@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 OPERATOR_ALERT_CONNECTION_ID = "smtp_default"
 
+
 def alert_operators(context) -> None:
     """A task failed for good (its retries used up): mail the operators through the outbox.
 
@@ -150,7 +151,11 @@ class RunDay:
     dry_run: bool
 
     def as_xcom(self) -> dict:
-        return {"business_date": self.business_date.isoformat(), "as_of": self.as_of.isoformat(), "dry_run": self.dry_run}
+        return {
+            "business_date": self.business_date.isoformat(),
+            "as_of": self.as_of.isoformat(),
+            "dry_run": self.dry_run,
+        }
 
     @classmethod
     def from_xcom(cls, value: dict) -> RunDay:
@@ -186,7 +191,9 @@ class BusinessDays:
 
         if self.check is not None:
             return _on_calendar(lambda calendar: self.check(calendar, day))
-        return _on_calendar(lambda calendar: check_business_day(calendar, day, refused=self.refused, closed=self.closed))
+        return _on_calendar(
+            lambda calendar: check_business_day(calendar, day, refused=self.refused, closed=self.closed)
+        )
 
 
 @dataclass(frozen=True)

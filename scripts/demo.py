@@ -78,13 +78,11 @@ def scheduled_runs(dags) -> list[tuple[datetime, str, datetime]]:
     """Every run the DAGs' timetables give in the period: (starts at, dag_id, logical date)."""
     from airflow.timetables.base import TimeRestriction
 
-    restriction = TimeRestriction(
-        earliest=japan_midnight(FIRST_DAY), latest=japan_midnight(LAST_DAY), catchup=True
-    )
+    restriction = TimeRestriction(earliest=japan_midnight(FIRST_DAY), latest=japan_midnight(LAST_DAY), catchup=True)
     runs = []
     for dag in dags:
         last = None
-        while (info := dag.timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction)):
+        while info := dag.timetable.next_dagrun_info(last_automated_data_interval=last, restriction=restriction):
             runs.append((info.run_after, dag.dag_id, info.logical_date))
             last = info.data_interval
     return sorted(runs)
@@ -92,8 +90,14 @@ def scheduled_runs(dags) -> list[tuple[datetime, str, datetime]]:
 
 # The service's own account the transfer files pay from (振込依頼人): a demo company.
 DEMO_REMITTER = {
-    "remitter_code": "1234567890", "name": "カ）ケッサイ", "bank_code": "0005", "bank_name": "ミツビシユーエフジェイ",
-    "branch_code": "001", "branch_name": "ホンテン", "account_type": "ordinary", "account_number": "1234567",
+    "remitter_code": "1234567890",
+    "name": "カ）ケッサイ",
+    "bank_code": "0005",
+    "bank_name": "ミツビシユーエフジェイ",
+    "branch_code": "001",
+    "branch_name": "ホンテン",
+    "account_type": "ordinary",
+    "account_number": "1234567",
 }
 
 
@@ -106,8 +110,12 @@ def check_transfer_records(folder: Path) -> str:
         for t in parse_transfer_file(path.read_bytes()).transfers:
             records += 1
             bank, branch = master.banks.get(t.bank_code), master.branches.get((t.bank_code, t.branch_code))
-            if not (bank and branch and t.bank_name == characters(bank[1], 15).rstrip()
-                    and t.branch_name == characters(branch[1], 15).rstrip()):
+            if not (
+                bank
+                and branch
+                and t.bank_name == characters(bank[1], 15).rstrip()
+                and t.branch_name == characters(branch[1], 15).rstrip()
+            ):
                 wrong.append(f"{path.name}: {t.bank_code}-{t.branch_code} {t.bank_name} {t.branch_name}")
     if wrong:
         return f"{len(wrong)} of {records} transfer records NOT in the bank master: " + "; ".join(wrong[:5])
@@ -125,11 +133,14 @@ def prepare_business_database(plan: GenerationPlan) -> None:
         update_bank_master(connection, package_master(), loaded_at, FIRST_DAY)
         created = generate(connection, plan)
         connection.execute(
-            insert(settings), [{"key": f"zengin.{field}", "value": value} for field, value in DEMO_REMITTER.items()]
-            + [{"key": "payout.transfer_return_fee", "value": "440"}]  # kept from a returned transfer paid again
+            insert(settings),
+            [{"key": f"zengin.{field}", "value": value} for field, value in DEMO_REMITTER.items()]
+            + [{"key": "payout.transfer_return_fee", "value": "440"}],  # kept from a returned transfer paid again
         )
-    print(f"  generated in {time.monotonic() - started:.1f}s: "
-          + ", ".join(f"{count:,} {table}" for table, count in created.items()))
+    print(
+        f"  generated in {time.monotonic() - started:.1f}s: "
+        + ", ".join(f"{count:,} {table}" for table, count in created.items())
+    )
     engine.dispose()
 
 
@@ -140,8 +151,17 @@ BOOKS_START = date(2026, 12, 15)
 
 def declare_books_start() -> None:
     """As an operator does once, before the first closing ever (docs/payout-closing.md)."""
-    command = [sys.executable, "-m", "kessai", "books-start", BOOKS_START.isoformat(), "--by", "demo",
-               "--note", "the closings before were paid by the previous system"]
+    command = [
+        sys.executable,
+        "-m",
+        "kessai",
+        "books-start",
+        BOOKS_START.isoformat(),
+        "--by",
+        "demo",
+        "--note",
+        "the closings before were paid by the previous system",
+    ]
     environment = {**os.environ, "KESSAI_AS_OF": japan_midnight(FIRST_DAY).isoformat()}
     result = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
     print(f"  python -m kessai books-start {BOOKS_START}: {result.stdout.strip()}")
@@ -150,8 +170,9 @@ def declare_books_start() -> None:
 def kessai_command(*arguments: str, at: datetime) -> str:
     """python -m kessai ARGUMENTS with the clock at `at`, as an operator runs it that day."""
     environment = {**os.environ, "KESSAI_AS_OF": at.isoformat()}
-    result = subprocess.run([sys.executable, "-m", "kessai", *arguments], env=environment, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "kessai", *arguments], env=environment, capture_output=True, text=True
+    )
     if result.returncode:
         raise RuntimeError(f"python -m kessai {' '.join(arguments)}: {result.stderr.strip()}")
     return result.stdout.strip()
@@ -170,42 +191,69 @@ def return_a_transfer(at: datetime) -> None:
     folder.mkdir(exist_ok=True)
     result_file = folder / f"kekka-{at:%Y%m%d}.txt"
     result_file.write_bytes(b"\r\n".join(records))
-    print(f"  {at:%Y-%m-%d %H:%M} the bank returns a transfer of {first_file.name}: "
-          + kessai_command("import-transfer-results", str(result_file), at=at).replace("\n", "\n    "))
+    print(
+        f"  {at:%Y-%m-%d %H:%M} the bank returns a transfer of {first_file.name}: "
+        + kessai_command("import-transfer-results", str(result_file), at=at).replace("\n", "\n    ")
+    )
     engine = make_engine()
     with engine.begin() as connection:
-        account = connection.execute(text(
-            "SELECT b.* FROM payout_transfer_returns r JOIN bank_accounts b ON b.bank_account_id = r.bank_account_id"
-        )).mappings().one()
+        account = (
+            connection.execute(
+                text(
+                    "SELECT b.* FROM payout_transfer_returns r JOIN bank_accounts b ON b.bank_account_id = r.bank_account_id"
+                )
+            )
+            .mappings()
+            .one()
+        )
         corrected = {k: v for k, v in account.items() if k != "bank_account_id"}
         corrected["effective_from"] = at + timedelta(days=2)
         connection.execute(insert(bank_accounts).values(**corrected))
     engine.dispose()
-    print(f"  {corrected['effective_from']:%Y-%m-%d %H:%M} merchant {account['merchant_id']} registers its account again")
+    print(
+        f"  {corrected['effective_from']:%Y-%m-%d %H:%M} merchant {account['merchant_id']} registers its account again"
+    )
 
 
 def charge_back_a_sale(at: datetime) -> None:
     """A card company charges back a sale of the merchant with the most sales in January."""
     engine = make_engine()
     with engine.connect() as connection:
-        merchant = connection.execute(text(
-            "SELECT merchant_id FROM payout_statements WHERE closing_date = '2027-01-31' "
-            "ORDER BY gross_amount DESC, merchant_id LIMIT 1"
-        )).scalar_one()
+        merchant = connection.execute(
+            text(
+                "SELECT merchant_id FROM payout_statements WHERE closing_date = '2027-01-31' "
+                "ORDER BY gross_amount DESC, merchant_id LIMIT 1"
+            )
+        ).scalar_one()
     engine.dispose()
-    print(f"  {at:%Y-%m-%d %H:%M} " + kessai_command(
-        "adjust", merchant, "-15000", "--kind", "chargeback", "--reason", "JCB chargeback 2027-0042", "--by", "demo",
-        at=at))
+    print(
+        f"  {at:%Y-%m-%d %H:%M} "
+        + kessai_command(
+            "adjust",
+            merchant,
+            "-15000",
+            "--kind",
+            "chargeback",
+            "--reason",
+            "JCB chargeback 2027-0042",
+            "--by",
+            "demo",
+            at=at,
+        )
+    )
 
 
 def open_slips(connection, order: str, count: int) -> list[tuple[str, str, int]]:
     """Slips paid before the demo's first day and never confirmed, cancelled or expired in the data
     (so open whenever the story acts)."""
-    return connection.execute(text(
-        "SELECT merchant_id, slip_id, amount FROM slips WHERE confirmed_on IS NULL AND cancelled_at IS NULL "
-        "AND expired_on IS NULL AND payment_date < :first_day AND subscription_id IS NULL "
-        f"ORDER BY {order} LIMIT {count}"
-    ), {"first_day": FIRST_DAY}).all()
+    return connection.execute(
+        text(
+            "SELECT merchant_id, slip_id, amount FROM slips WHERE confirmed_on IS NULL AND cancelled_at IS NULL "
+            "AND expired_on IS NULL AND payment_date < :first_day AND subscription_id IS NULL "
+            f"ORDER BY {order} LIMIT {count}"
+        ),
+        {"first_day": FIRST_DAY},
+    ).all()
 
 
 def authorize_and_operate(at: datetime) -> None:
@@ -224,23 +272,36 @@ def authorize_and_operate(at: datetime) -> None:
         recent = open_slips(connection, "payment_date DESC, id", 5)
     gateway = command_gateway()
     try:
-        tokens = ["tok_demo_expiry", "tok_void_refused_expiry", "tok_demo_cancel", "tok_void_refused_cancel",
-                  "tok_demo_decrease", "tok_demo_increase", "tok_demo_sale"]
+        tokens = [
+            "tok_demo_expiry",
+            "tok_void_refused_expiry",
+            "tok_demo_cancel",
+            "tok_void_refused_cancel",
+            "tok_demo_decrease",
+            "tok_demo_increase",
+            "tok_demo_sale",
+        ]
         for (merchant, slip, amount), token in zip(expiring + recent, tokens, strict=True):
             approval = authorize_slip(engine, gateway, merchant, slip, token, at)
-            print(f"  {at:%Y-%m-%d %H:%M} the online side authorizes slip {slip} of {merchant}: {amount:,d} yen "
-                  f"(承認番号 {approval})")
+            print(
+                f"  {at:%Y-%m-%d %H:%M} the online side authorizes slip {slip} of {merchant}: {amount:,d} yen "
+                f"(承認番号 {approval})"
+            )
     finally:
         gateway.close()
         engine.dispose()
     (cancel, merchant_c, _), (refused, merchant_r, _) = [(s, m, a) for m, s, a in recent[:2]]
     (decrease, merchant_d, amount_d), (increase, merchant_i, amount_i), (sale, merchant_s, _) = [
-        (s, m, a) for m, s, a in recent[2:]]
+        (s, m, a) for m, s, a in recent[2:]
+    ]
     later = at + timedelta(hours=1)
-    for arguments in (("cancel", merchant_c, cancel), ("cancel", merchant_r, refused),
-                      ("change-amount", merchant_d, decrease, str(amount_d - 500)),
-                      ("change-amount", merchant_i, increase, str(amount_i + 800)),
-                      ("confirm", merchant_s, sale, "--on", f"{at:%Y-%m-%d}")):
+    for arguments in (
+        ("cancel", merchant_c, cancel),
+        ("cancel", merchant_r, refused),
+        ("change-amount", merchant_d, decrease, str(amount_d - 500)),
+        ("change-amount", merchant_i, increase, str(amount_i + 800)),
+        ("confirm", merchant_s, sale, "--on", f"{at:%Y-%m-%d}"),
+    ):
         said = kessai_command(*arguments, at=later)
         print(f"  {later:%Y-%m-%d %H:%M} $ python -m kessai {' '.join(arguments)}\n    " + said.replace("\n", "\n    "))
 
@@ -251,13 +312,19 @@ def answer_a_file(at: datetime) -> None:
     noon."""
     engine = make_engine()
     with engine.connect() as connection:
-        file_name, batch_id = connection.execute(text(
-            "SELECT file_name, batch_id FROM transmission_batches WHERE record_count > 1 AND business_date < :day "
-            "ORDER BY business_date DESC, batch_id LIMIT 1"
-        ), {"day": at.date()}).one()
-        records = connection.execute(text(
-            "SELECT merchant_id, slip_id FROM slips WHERE transmission_batch_id = :batch ORDER BY merchant_id, slip_id"
-        ), {"batch": batch_id}).all()
+        file_name, batch_id = connection.execute(
+            text(
+                "SELECT file_name, batch_id FROM transmission_batches WHERE record_count > 1 AND business_date < :day "
+                "ORDER BY business_date DESC, batch_id LIMIT 1"
+            ),
+            {"day": at.date()},
+        ).one()
+        records = connection.execute(
+            text(
+                "SELECT merchant_id, slip_id FROM slips WHERE transmission_batch_id = :batch ORDER BY merchant_id, slip_id"
+            ),
+            {"batch": batch_id},
+        ).all()
     engine.dispose()
     folder = kessai_home() / "acknowledgements"
     folder.mkdir(exist_ok=True)
@@ -266,21 +333,27 @@ def answer_a_file(at: datetime) -> None:
         for n, (merchant, slip) in enumerate(records)
     ]
     (folder / f"ack-{at:%Y%m%d}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"  {at:%Y-%m-%d %H:%M} the card company answers {file_name}: {len(records) - 1} accepted, "
-          f"slip {records[0][1]} of {records[0][0]} rejected (E12)")
+    print(
+        f"  {at:%Y-%m-%d %H:%M} the card company answers {file_name}: {len(records) - 1} accepted, "
+        f"slip {records[0][1]} of {records[0][0]} rejected (E12)"
+    )
 
 
 def resend_the_rejected_slip(at: datetime) -> None:
     """The operator has the rejected slip corrected and sends it again with the next transmission."""
     engine = make_engine()
     with engine.connect() as connection:
-        merchant, slip = connection.execute(text(
-            "SELECT s.merchant_id, s.slip_id FROM transmission_acknowledgements a JOIN slips s ON s.id = a.slip_row_id "
-            "WHERE a.result = 'rejected' ORDER BY a.batch_id LIMIT 1"
-        )).one()
+        merchant, slip = connection.execute(
+            text(
+                "SELECT s.merchant_id, s.slip_id FROM transmission_acknowledgements a JOIN slips s ON s.id = a.slip_row_id "
+                "WHERE a.result = 'rejected' ORDER BY a.batch_id LIMIT 1"
+            )
+        ).one()
     engine.dispose()
-    print(f"  {at:%Y-%m-%d %H:%M} $ python -m kessai resend {merchant} {slip}\n    "
-          + kessai_command("resend", merchant, slip, at=at))
+    print(
+        f"  {at:%Y-%m-%d %H:%M} $ python -m kessai resend {merchant} {slip}\n    "
+        + kessai_command("resend", merchant, slip, at=at)
+    )
 
 
 # What happens between the runs, at these moments (Japan): the card side before the first run,
@@ -317,14 +390,18 @@ def run_all(dag_ids: list[str]) -> dict[str, dict[str, int]]:
         state = str(run.state)
         outcome[dag_id][state] = outcome[dag_id].get(state, 0) + 1
         mark = "ok" if state == "success" else state.upper()
-        print(f"  [{number:3d}/{len(runs)}] {logical_date.astimezone(JAPAN):%Y-%m-%d %a}  {dag_id:<20} "
-              f"{mark:<7} {time.monotonic() - started:4.1f}s", flush=True)
+        print(
+            f"  [{number:3d}/{len(runs)}] {logical_date.astimezone(JAPAN):%Y-%m-%d %a}  {dag_id:<20} "
+            f"{mark:<7} {time.monotonic() - started:4.1f}s",
+            flush=True,
+        )
     return outcome
 
 
 def print_summary(outcome, mailbox: Path) -> None:
     engine = make_engine()
     with engine.connect() as connection:
+
         def rows(sql: str):
             return connection.execute(text(sql)).all()
 
@@ -350,7 +427,9 @@ def print_summary(outcome, mailbox: Path) -> None:
             "JOIN slips s ON s.id = h.slip_row_id GROUP BY h.reason ORDER BY h.reason"
         )
         for reason, slips_held, amount, unsent, unsent_amount in held:
-            print(f"  {reason:<32} {slips_held:6,d} slips {amount:13,d} yen; unsent {unsent:6,d} ({unsent_amount:,d} yen)")
+            print(
+                f"  {reason:<32} {slips_held:6,d} slips {amount:13,d} yen; unsent {unsent:6,d} ({unsent_amount:,d} yen)"
+            )
         if not held:
             print("  none")
 
@@ -365,7 +444,9 @@ def print_summary(outcome, mailbox: Path) -> None:
             "ORDER BY purpose, outcome"
         ):
             print(f"  void for {purpose:<9} {outcome:<8} {count:4d} {amount:10,d} yen")
-        print("  (refused: カード会社側の事由により与信の取消ができませんでした; the merchant and the operators were mailed)")
+        print(
+            "  (refused: カード会社側の事由により与信の取消ができませんでした; the merchant and the operators were mailed)"
+        )
 
         print("Card companies' answers (受領結果):")
         for file_name, result, code, count in rows(
@@ -406,17 +487,19 @@ def print_summary(outcome, mailbox: Path) -> None:
         )
         for closing, slips_held, amount in held_back:
             print(f"  {closing}  {slips_held:6,d} slips {amount:13,d} yen")
-        paid_late = rows("SELECT coalesce(sum(held_back_count), 0), coalesce(sum(held_back_amount), 0) "
-                         "FROM payout_statement_lines")[0]
-        print(f"  paid late, once sent: {paid_late[0]:,d} slips {paid_late[1]:,d} yen"
-              if held_back else "  none")
+        paid_late = rows(
+            "SELECT coalesce(sum(held_back_count), 0), coalesce(sum(held_back_amount), 0) FROM payout_statement_lines"
+        )[0]
+        print(f"  paid late, once sent: {paid_late[0]:,d} slips {paid_late[1]:,d} yen" if held_back else "  none")
         [(start, unpaid_slips, unpaid_amount)] = rows(
             "SELECT (SELECT min(start_date) FROM payout_books_start), count(*), coalesce(sum(amount), 0) "
             "FROM slips WHERE closing_date < (SELECT min(start_date) FROM payout_books_start)"
         )
         if start:
-            print(f"  books start at closing {start}: {unpaid_slips:,d} slips ({unpaid_amount:,d} yen) of earlier "
-                  "closings were the previous system's to pay")
+            print(
+                f"  books start at closing {start}: {unpaid_slips:,d} slips ({unpaid_amount:,d} yen) of earlier "
+                "closings were the previous system's to pay"
+            )
 
         print("Bank transfer files (Zengin, per payout date):")
         for payout, files, records, amount in rows(
@@ -440,8 +523,10 @@ def print_summary(outcome, mailbox: Path) -> None:
             "AND bank_master_branches.removed_in IS NULL THEN 1 ELSE 0 END) "
             "FROM bank_accounts LEFT JOIN bank_master_branches USING (bank_code, branch_code)"
         )
-        print(f"  bank master zengin-code {version} ({published}): {banks:,d} banks, {branches:,d} branches; "
-              f"{at_real_branches:,d} of {accounts:,d} bank accounts at a branch it lists")
+        print(
+            f"  bank master zengin-code {version} ({published}): {banks:,d} banks, {branches:,d} branches; "
+            f"{at_real_branches:,d} of {accounts:,d} bank accounts at a branch it lists"
+        )
         print("  " + check_transfer_records(kessai_home() / "transfers"))
 
         print("Returned transfers (振込不能・組戻し) and adjustments (closing that took them):")
@@ -450,7 +535,9 @@ def print_summary(outcome, mailbox: Path) -> None:
             "FROM payout_transfer_returns r JOIN payout_transfers t ON t.statement_id = r.statement_id "
             "AND t.bank_account_id = r.bank_account_id JOIN payout_statements s ON s.statement_id = r.statement_id"
         ):
-            print(f"  returned: {merchant} {amount:,d} yen of payout {payout} ({result}, reason {reason}, fee {fee:,d})")
+            print(
+                f"  returned: {merchant} {amount:,d} yen of payout {payout} ({result}, reason {reason}, fee {fee:,d})"
+            )
         for merchant, kind, amount, closing in rows(
             "SELECT merchant_id, kind, amount, closing_date FROM payout_adjustments ORDER BY adjustment_id"
         ):
@@ -460,8 +547,10 @@ def print_summary(outcome, mailbox: Path) -> None:
             "(SELECT count(*) FROM payout_transfers t WHERE t.statement_id = s.statement_id) "
             "FROM payout_statements s WHERE s.adjustment_amount <> 0 ORDER BY s.closing_date, s.merchant_id"
         ):
-            print(f"  statement {merchant} {closing}: adjustments {adjustments:+,d}, net {net:,d}, "
-                  f"carried forward {carried:,d}, {transfers} transfer(s)")
+            print(
+                f"  statement {merchant} {closing}: adjustments {adjustments:+,d}, net {net:,d}, "
+                f"carried forward {carried:,d}, {transfers} transfer(s)"
+            )
 
         print("Mails (kind: sent / not sent):")
         for kind, sent, unsent in rows(
@@ -539,9 +628,11 @@ def print_mails_per_merchant(rows) -> None:
     for kind, counts in sorted(per_kind.items()):
         counts = sorted(counts + [0] * (merchant_count - len(counts)))
         print(f"  {kind:<28} {counts[-1]:4d} max {statistics.median(counts):6.1f} median")
-    weeks = Counter((merchant, day.isocalendar()[:2]) for merchant, day in rows(
-        "SELECT merchant_id, business_date FROM stale_slip_digests"
-    ) for day in [date.fromisoformat(str(day))])
+    weeks = Counter(
+        (merchant, day.isocalendar()[:2])
+        for merchant, day in rows("SELECT merchant_id, business_date FROM stale_slip_digests")
+        for day in [date.fromisoformat(str(day))]
+    )
     print(f"  stale-slip mails to one merchant in one week: at most {max(weeks.values(), default=0)}")
     (unmentioned,) = rows(
         "SELECT count(*) FROM slips s WHERE s.expired_on IS NOT NULL AND NOT EXISTS ("
@@ -573,11 +664,17 @@ def main() -> int:
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
 
     print("Creating the business database with synthetic data...")
-    prepare_business_database(GenerationPlan(
-        seed=args.seed, merchants=args.merchants, slips=args.slips, subscriptions=args.subscriptions,
-        start=FIRST_DAY - timedelta(days=120), end=LAST_DAY - timedelta(days=1),
-        as_of=japan_midnight(LAST_DAY),
-    ))
+    prepare_business_database(
+        GenerationPlan(
+            seed=args.seed,
+            merchants=args.merchants,
+            slips=args.slips,
+            subscriptions=args.subscriptions,
+            start=FIRST_DAY - timedelta(days=120),
+            end=LAST_DAY - timedelta(days=1),
+            as_of=japan_midnight(LAST_DAY),
+        )
+    )
     print("Creating Airflow's metadata database...")
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
 
@@ -586,8 +683,17 @@ def main() -> int:
     controller = start_mailbox(mailbox)
     try:
         outcome = run_all(
-            ["card_transmission", "card_acknowledgements", "recurring_slips", "recurring_charge", "payout_closing",
-             "payout_transfer_file", "transfer_results", "stale_slip_reminder", "operator_digest"]
+            [
+                "card_transmission",
+                "card_acknowledgements",
+                "recurring_slips",
+                "recurring_charge",
+                "payout_closing",
+                "payout_transfer_file",
+                "transfer_results",
+                "stale_slip_reminder",
+                "operator_digest",
+            ]
         )
     finally:
         controller.stop()

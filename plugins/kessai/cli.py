@@ -18,8 +18,13 @@ from kessai.settings import Settings
 
 # Feature modules that add their own sub-commands: each has register(subparsers).
 FEATURE_COMMANDS: list[str] = [
-    "kessai.mail.commands", "kessai.slips.commands", "kessai.synthetic.generation", "kessai.payout.commands",
-    "kessai.transmission.commands", "kessai.payout.bank_commands", "kessai.explain.commands",
+    "kessai.mail.commands",
+    "kessai.slips.commands",
+    "kessai.synthetic.generation",
+    "kessai.payout.commands",
+    "kessai.transmission.commands",
+    "kessai.payout.bank_commands",
+    "kessai.explain.commands",
 ]
 
 
@@ -52,7 +57,9 @@ def command_clock(args=None):
     return clock.now_given(command_settings(args).as_of)
 
 
-def refuse_before_its_day(day: date, starts, what: str, *, dry_run: bool = False, settings: Settings | None = None) -> None:
+def refuse_before_its_day(
+    day: date, starts, what: str, *, dry_run: bool = False, settings: Settings | None = None
+) -> None:
     """A dated command acts only once its date's moment has come (SPEC §4.6); a dry run may look
     ahead. Raises kessai.clock.TooEarly, which the command prints as its one-line error. Says the
     clock on stdout, as the runs log it, when KESSAI_AS_OF sets it."""
@@ -180,15 +187,21 @@ def failure_line(error: BaseException) -> str:
 
     database = mask_url(database_url())
     if isinstance(error, OperationalError):
-        line = (f"the business database {database} cannot be used: {_first_line(error.orig)}. Check "
-                "KESSAI_DATABASE_URL and that the database exists and its server is up")
+        line = (
+            f"the business database {database} cannot be used: {_first_line(error.orig)}. Check "
+            "KESSAI_DATABASE_URL and that the database exists and its server is up"
+        )
     elif isinstance(error, (DataError, OverflowError)):
         cause = error.orig if isinstance(error, DBAPIError) else error
-        line = (f"a value is out of range for the business database: {_first_line(cause)}. Check the numbers "
-                "given (an amount is whole yen, 1 to KESSAI_MAX_SLIP_AMOUNT)")
+        line = (
+            f"a value is out of range for the business database: {_first_line(cause)}. Check the numbers "
+            "given (an amount is whole yen, 1 to KESSAI_MAX_SLIP_AMOUNT)"
+        )
     elif isinstance(error, IntegrityError):
-        line = (f"the business database refused the change: {_first_line(error.orig)}. Check the ids given; "
-                "run it again with --debug if they are right")
+        line = (
+            f"the business database refused the change: {_first_line(error.orig)}. Check the ids given; "
+            "run it again with --debug if they are right"
+        )
     elif isinstance(error, DBAPIError):
         line = f"the business database {database} failed: {_first_line(error.orig)}. Run the command again; if it fails again, run it with --debug"
     elif isinstance(error, ArgumentError):

@@ -59,7 +59,9 @@ def describe(moment: datetime, environ: Mapping[str, str] | None = None) -> str:
 def describe_given(moment: datetime, as_of: datetime | None) -> str:
     """The clock reading as a log line says it, naming KESSAI_AS_OF when it set the clock."""
     reading = moment.astimezone(JAPAN).isoformat(timespec="seconds")
-    return f"{reading} (Japan; from {AS_OF_VARIABLE}={as_of.isoformat()})" if as_of is not None else f"{reading} (Japan)"
+    return (
+        f"{reading} (Japan; from {AS_OF_VARIABLE}={as_of.isoformat()})" if as_of is not None else f"{reading} (Japan)"
+    )
 
 
 def earliest_moment(day: date, starts: Starts) -> datetime:

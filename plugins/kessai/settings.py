@@ -64,8 +64,16 @@ BREAKER_WINDOW_VARIABLE = "KESSAI_CHARGE_BREAKER_WINDOW"
 REPAYMENT_LINK_SECRET_VARIABLE = "KESSAI_REPAYMENT_LINK_SECRET"
 
 # The Zengin remitter's fields (振込依頼人), each KESSAI_ZENGIN_<FIELD> (upper case).
-REMITTER_FIELDS = ("remitter_code", "name", "bank_code", "bank_name", "branch_code", "branch_name",
-                   "account_type", "account_number")
+REMITTER_FIELDS = (
+    "remitter_code",
+    "name",
+    "bank_code",
+    "bank_name",
+    "branch_code",
+    "branch_name",
+    "account_type",
+    "account_number",
+)
 # Settings whose values are URLs that may carry a password (masked in every message).
 SECRET_URL_VARIABLES = (DATABASE_URL_VARIABLE, SMTP_URL_VARIABLE, TRANSMISSION_URL_VARIABLE)
 # Settings whose values are secrets as a whole.
@@ -86,7 +94,13 @@ DEFAULT_SMTP_URL = "smtp://localhost:1025"
 DEFAULT_OPERATOR_EMAIL = "operators@kessai.example"
 DEFAULT_FILE_MODE = 0o640
 DEFAULT_DIR_MODE = 0o750
-CSV_ENCODINGS = {"utf-8-sig": "utf-8-sig", "utf-8": "utf-8-sig", "cp932": "cp932", "shift_jis": "cp932", "sjis": "cp932"}
+CSV_ENCODINGS = {
+    "utf-8-sig": "utf-8-sig",
+    "utf-8": "utf-8-sig",
+    "cp932": "cp932",
+    "shift_jis": "cp932",
+    "sjis": "cp932",
+}
 DEFAULT_CSV_ENCODING = "utf-8-sig"
 DEFAULT_MAX_SLIP_AMOUNT = 99_999_999
 # The largest max the setting takes: a day's batch total (BIGINT) of slips at that max stays
@@ -265,12 +279,16 @@ class Settings:
     """What a deployment configures. Every field has its default; docs/configuration.md says what
     each one controls. Construct one directly (tests, a second caller) or from the environment."""
 
-    database_url: str | None = field(default=None, repr=False)  # KESSAI_DATABASE_URL; None: Airflow's kessai_db, else SQLite in home
+    database_url: str | None = field(
+        default=None, repr=False
+    )  # KESSAI_DATABASE_URL; None: Airflow's kessai_db, else SQLite in home
     home: Path = DEFAULT_HOME  # KESSAI_HOME
     sql_dir: Path = DEFAULT_SQL_DIR  # KESSAI_SQL_DIR
     as_of: datetime | None = None  # KESSAI_AS_OF; None: the real clock
     holidays_reviewed_through: int = HOLIDAYS_REVIEWED_THROUGH  # KESSAI_HOLIDAYS_REVIEWED_THROUGH
-    smtp_url: str | None = field(default=None, repr=False)  # KESSAI_SMTP_URL; None: Airflow's smtp_default, else Mailpit
+    smtp_url: str | None = field(
+        default=None, repr=False
+    )  # KESSAI_SMTP_URL; None: Airflow's smtp_default, else Mailpit
     operator_email: str = DEFAULT_OPERATOR_EMAIL  # KESSAI_OPERATOR_EMAIL
     file_mode: int = DEFAULT_FILE_MODE  # KESSAI_FILE_MODE
     dir_mode: int = DEFAULT_DIR_MODE  # KESSAI_DIR_MODE
@@ -349,7 +367,8 @@ _READERS = {
     "sql_dir": lambda environ: Path(_text(environ, SQL_DIR_VARIABLE) or DEFAULT_SQL_DIR),
     "as_of": _as_of,
     "holidays_reviewed_through": lambda environ: _whole_number(
-        environ, HOLIDAYS_REVIEWED_THROUGH_VARIABLE, HOLIDAYS_REVIEWED_THROUGH, least=2020),
+        environ, HOLIDAYS_REVIEWED_THROUGH_VARIABLE, HOLIDAYS_REVIEWED_THROUGH, least=2020
+    ),
     "smtp_url": _smtp_url,
     "operator_email": lambda environ: _text(environ, OPERATOR_EMAIL_VARIABLE) or DEFAULT_OPERATOR_EMAIL,
     "file_mode": lambda environ: parse_mode(FILE_MODE_VARIABLE, environ.get(FILE_MODE_VARIABLE, ""), DEFAULT_FILE_MODE),
@@ -364,11 +383,13 @@ _READERS = {
     "transfer_return_fee": _optional_whole_number(TRANSFER_RETURN_FEE_VARIABLE, least=0),
     "transfer_results_dir": lambda environ: _path(environ, TRANSFER_RESULTS_DIR_VARIABLE),
     "zengin_remitter": lambda environ: _present(
-        environ, {name: ZENGIN_VARIABLE_PREFIX + name.upper() for name in REMITTER_FIELDS}),
+        environ, {name: ZENGIN_VARIABLE_PREFIX + name.upper() for name in REMITTER_FIELDS}
+    ),
     "invoice": lambda environ: _present(environ, INVOICE_VARIABLES),
     "reminder_period": _reminder_period,
     "stale_slip_inline_limit": lambda environ: _whole_number(
-        environ, STALE_SLIP_INLINE_LIMIT_VARIABLE, DEFAULT_STALE_SLIP_INLINE_LIMIT, least=0),
+        environ, STALE_SLIP_INLINE_LIMIT_VARIABLE, DEFAULT_STALE_SLIP_INLINE_LIMIT, least=0
+    ),
     "card_gateway": lambda environ: _text(environ, CARD_GATEWAY_VARIABLE),
     "card_gateway_url": lambda environ: _text(environ, CARD_GATEWAY_URL_VARIABLE),
     "card_gateway_api_key": lambda environ: _text(environ, CARD_GATEWAY_API_KEY_VARIABLE),

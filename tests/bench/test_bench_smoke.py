@@ -28,8 +28,20 @@ def server_url(database: str) -> str:
 def test_every_benchmark_is_measured_and_gives_what_its_floor_gives(database, tmp_path):
     document = tmp_path / "performance.md"
     document.write_text("# Performance\n\nWritten by hand.\n", encoding="utf-8")
-    argv = ["--sizes", str(SIZE), "--database", database, "--postgres-url", server_url(database),
-            "--latency-ms", "2", "--naive-charges", "20", "--output", str(document)]
+    argv = [
+        "--sizes",
+        str(SIZE),
+        "--database",
+        database,
+        "--postgres-url",
+        server_url(database),
+        "--latency-ms",
+        "2",
+        "--naive-charges",
+        "20",
+        "--output",
+        str(document),
+    ]
     args = cli.parse_args(argv)
     rows, setting = cli.run(args, log=lambda text: None)
 

@@ -32,6 +32,9 @@ def test_an_answer_file_is_recorded_once_and_moved_to_done(run_dag, business, mo
     assert not path.exists() and (folder / "done" / path.name).exists()
     with business.connect() as connection:
         assert connection.execute(
-            select(transmission_acknowledgements.c.result, transmission_acknowledgements.c.code,
-                   transmission_acknowledgements.c.received_on)
+            select(
+                transmission_acknowledgements.c.result,
+                transmission_acknowledgements.c.code,
+                transmission_acknowledgements.c.received_on,
+            )
         ).all() == [("rejected", "E12", D("2027-01-14"))]

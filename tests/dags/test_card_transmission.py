@@ -86,8 +86,10 @@ def test_the_year_end_a_missed_day_and_a_rerun(run_dag, business, smtp_server, m
         state = transmission_state(connection)
     files = written()
     assert sorted(files) == [
-        "2027-01-04/JC_20270104.csv", "2027-01-04/JC_20270104.csv.sha256",
-        "2027-01-04/VM_20270104.csv", "2027-01-04/VM_20270104.csv.sha256",
+        "2027-01-04/JC_20270104.csv",
+        "2027-01-04/JC_20270104.csv.sha256",
+        "2027-01-04/VM_20270104.csv",
+        "2027-01-04/VM_20270104.csv.sha256",
     ]
     assert files["2027-01-04/VM_20270104.csv"].decode().splitlines() == [
         '"H","KESSAI","VM","2027-01-04","1"',

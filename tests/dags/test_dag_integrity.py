@@ -102,9 +102,7 @@ def parsing_cost(path: Path, monkeypatch) -> tuple[list[str], list[str]]:
 
     # Observe, not replace: every connection look-up still goes where it would have gone.
     monkeypatch.setattr(context, "_get_connection", observing(context._get_connection))
-    monkeypatch.setattr(
-        Connection, "get_connection_from_secrets", observing(Connection.get_connection_from_secrets)
-    )
+    monkeypatch.setattr(Connection, "get_connection_from_secrets", observing(Connection.get_connection_from_secrets))
     event.listen(Engine, "before_cursor_execute", count)
     try:
         DagBag(dag_folder=path)
@@ -171,7 +169,7 @@ def test_the_house_rules_can_fail(tmp_path):
     path = tmp_path / "plain.py"
     path.write_text(
         textwrap.dedent(
-            '''
+            """
             import pendulum
             from airflow.sdk import dag, task
 
@@ -186,7 +184,7 @@ def test_the_house_rules_can_fail(tmp_path):
 
 
             plain()
-            '''
+            """
         )
     )
     with pytest.raises(AssertionError, match="lacks the tag kessai"):
@@ -230,7 +228,7 @@ def test_an_unregistered_timetable_fails_the_round_trip(tmp_path):
     path = tmp_path / "unregistered.py"
     path.write_text(
         textwrap.dedent(
-            '''
+            """
             import pendulum
             from airflow.sdk import dag, task
 
@@ -251,7 +249,7 @@ def test_an_unregistered_timetable_fails_the_round_trip(tmp_path):
 
 
             unregistered()
-            '''
+            """
         )
     )
     (dag,) = parse(path).dags.values()

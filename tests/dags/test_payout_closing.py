@@ -86,11 +86,21 @@ def test_faq_twice_monthly_account_change_and_carry_forward(run_dag, business, t
     assert (m1["slip_count"], m1["gross_amount"], m1["payout_date"]) == (1, 20_000, D("2027-03-25"))
     assert faq_closing == D("2027-02-28")
     # C1: 8,000 + 3,000 carried in = 11,000; less the transfer fee 10,560 >= 10,000: paid.
-    assert (c1["carried_in"], c1["transfer_fee"], c1["net_amount"], c1["payout_date"]) == (3_000, 440, 10_560, D("2027-03-25"))
+    assert (c1["carried_in"], c1["transfer_fee"], c1["net_amount"], c1["payout_date"]) == (
+        3_000,
+        440,
+        10_560,
+        D("2027-03-25"),
+    )
     folder = Path(tasks["write_statement_files"]["directory"])
     assert folder == tmp_path / "kessai_home" / "statements" / "2027-02-28"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "closing-summary.csv", "slips-C1.csv", "slips-M1.csv", "statement-C1.csv", "statement-M1.csv"]
+        "closing-summary.csv",
+        "slips-C1.csv",
+        "slips-M1.csv",
+        "statement-C1.csv",
+        "statement-M1.csv",
+    ]
     assert "前回繰越" in (folder / "statement-C1.csv").read_text(encoding="utf-8-sig")
 
 

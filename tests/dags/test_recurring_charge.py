@@ -63,11 +63,18 @@ def seed(engine) -> None:
         add_merchant(connection, "M1", repayment_mail=True)
         add_merchant(connection, "M2")
         for n in range(1, 7):
-            add_subscription(connection, f"S-OK{n}", "M1", token=f"tok_ok_{n}", amount=1000 * n,
-                             created_at=japan_time(2026, 12, n))
-        add_subscription(connection, "S-TIMEOUT", "M1", token="tok_timeout_1", amount=700, created_at=japan_time(2026, 12, 10))
-        add_subscription(connection, "S-DECLINE", "M1", token="tok_decline_1", amount=2500, created_at=japan_time(2026, 12, 11))
-        add_subscription(connection, "S-M2", "M2", token="tok_decline_2", amount=9800, created_at=japan_time(2027, 1, 20))
+            add_subscription(
+                connection, f"S-OK{n}", "M1", token=f"tok_ok_{n}", amount=1000 * n, created_at=japan_time(2026, 12, n)
+            )
+        add_subscription(
+            connection, "S-TIMEOUT", "M1", token="tok_timeout_1", amount=700, created_at=japan_time(2026, 12, 10)
+        )
+        add_subscription(
+            connection, "S-DECLINE", "M1", token="tok_decline_1", amount=2500, created_at=japan_time(2026, 12, 11)
+        )
+        add_subscription(
+            connection, "S-M2", "M2", token="tok_decline_2", amount=9800, created_at=japan_time(2027, 1, 20)
+        )
         add_subscription(connection, "S-STOPPED", "M2", status="stopped", created_at=japan_time(2026, 12, 1))
         # Started in February: its February slip is the online side's first.
         add_subscription(connection, "S-FEB", "M2", created_at=japan_time(2027, 2, 3))
@@ -97,7 +104,10 @@ def test_february_is_charged_on_march_1st_and_a_killed_run_is_finished_by_the_ne
     tasks = run(run_dag, "2027-03-01")
     charged_on = D("2027-03-01")
     assert payment_dates(business, D("2027-02-01")) == {
-        **{f"S-OK{n}": charged_on for n in range(1, 7)}, "S-TIMEOUT": charged_on, "S-DECLINE": None, "S-M2": None,
+        **{f"S-OK{n}": charged_on for n in range(1, 7)},
+        "S-TIMEOUT": charged_on,
+        "S-DECLINE": None,
+        "S-M2": None,
     }
     with business.connect() as connection:
         keys = [
@@ -114,13 +124,19 @@ def test_february_is_charged_on_march_1st_and_a_killed_run_is_finished_by_the_ne
 
     received = sorted((m.envelope_to[0], m.subject) for m in smtp_server.messages if m is not alert)
     assert received == [
-        ("m1@merchant.example", "【ASJペイメント】定期購入・継続課金の決済に失敗した伝票のお知らせ（2027年2月分・1件）"),
-        ("m2@merchant.example", "【ASJペイメント】定期購入・継続課金の決済に失敗した伝票のお知らせ（2027年2月分・1件）"),
+        (
+            "m1@merchant.example",
+            "【ASJペイメント】定期購入・継続課金の決済に失敗した伝票のお知らせ（2027年2月分・1件）",
+        ),
+        (
+            "m2@merchant.example",
+            "【ASJペイメント】定期購入・継続課金の決済に失敗した伝票のお知らせ（2027年2月分・1件）",
+        ),
         ("s-decline@customer.example", "【テスト商店M1】2027年2月分のお支払いについてのお願い"),
     ]
     (m1_notice,) = smtp_server.messages_to("m1@merchant.example")
     assert "・伝票番号 900000000008202702　金額 2,500円" in m1_notice.text
-    (csv_name, csv_bytes), = m1_notice.attachments().items()
+    ((csv_name, csv_bytes),) = m1_notice.attachments().items()
     assert csv_name == "recurring_charge_failures_M1_202702.csv"
     # The slip number is written as a text code (="..."), so Excel keeps its 18 digits.
     assert '"=""900000000008202702""",S-DECLINE,2027-02,2027-03-01,2500' in csv_bytes.decode("utf-8-sig")
@@ -159,8 +175,14 @@ def test_a_closed_charge_day_a_moved_charge_a_refused_date_and_a_backfilled_mont
     # writes nothing, then for real.
     tasks = run(run_dag, "2027-03-02", dry_run=True)
     assert tasks["create_slips"][1]["created"] == 2
-    assert tasks["charge"][1] == {"billing_month": "2027-02", "charge_date": "2027-03-02", "slips_to_create": 2,
-                                  "to_look_up": 0, "to_charge": 2, "to_charge_amount": 1200 + 800}
+    assert tasks["charge"][1] == {
+        "billing_month": "2027-02",
+        "charge_date": "2027-03-02",
+        "slips_to_create": 2,
+        "to_look_up": 0,
+        "to_charge": 2,
+        "to_charge_amount": 1200 + 800,
+    }
     assert payment_dates(business, D("2027-02-01")) == {}
     run(run_dag, "2027-03-02")
     assert payment_dates(business, D("2027-02-01")) == {"S1": D("2027-03-02"), "S2": D("2027-03-02")}
@@ -175,8 +197,11 @@ def test_a_closed_charge_day_a_moved_charge_a_refused_date_and_a_backfilled_mont
     assert payment_dates(business, D("2027-02-01")) == {"S1": D("2027-03-02"), "S2": D("2027-03-02")}
     with business.connect() as connection:
         months = connection.execute(
-            select(recurring_charge_cycles.c.billing_month, recurring_charge_cycles.c.charge_date,
-                   recurring_charge_cycles.c.paid_amount).order_by(recurring_charge_cycles.c.billing_month)
+            select(
+                recurring_charge_cycles.c.billing_month,
+                recurring_charge_cycles.c.charge_date,
+                recurring_charge_cycles.c.paid_amount,
+            ).order_by(recurring_charge_cycles.c.billing_month)
         ).all()
     assert [tuple(row) for row in months] == [
         (D("2027-01-01"), D("2027-01-27"), 1200 + 900),
@@ -198,8 +223,9 @@ def test_a_gateway_failing_every_charge_fails_the_run_alerts_the_operators_and_t
     # 3 faults in a row, plus at most 3 more in flight (4 at once): never the 9 slips.
     faulted = len(http_gateway.seen)
     assert 3 <= faulted <= 6 and http_gateway.executed_total() == 0
-    assert payment_dates(business, D("2027-02-01")) == {sid: None for sid in (
-        *(f"S-OK{n}" for n in range(1, 7)), "S-TIMEOUT", "S-DECLINE", "S-M2")}
+    assert payment_dates(business, D("2027-02-01")) == {
+        sid: None for sid in (*(f"S-OK{n}" for n in range(1, 7)), "S-TIMEOUT", "S-DECLINE", "S-M2")
+    }
     with business.connect() as connection:
         assert connection.execute(select(mail_outbox.c.kind)).scalars().all() == ["operator_alert"]
         assert connection.execute(select(recurring_charge_cycles)).all() == []
@@ -216,8 +242,12 @@ def test_a_gateway_failing_every_charge_fails_the_run_alerts_the_operators_and_t
     # The faulted charges are looked up first (never executed); S-TIMEOUT's late answer too, after.
     assert tasks["charge"][1]["unknown_resolved"] == {"not_executed": faulted, "succeeded": 1}
     notified = tasks["notify_failures"][1]
-    assert (notified["paid_count"], notified["failed_count"], notified["merchant_notices"],
-            notified["repayment_requests"]) == (7, 2, 2, 1)
+    assert (
+        notified["paid_count"],
+        notified["failed_count"],
+        notified["merchant_notices"],
+        notified["repayment_requests"],
+    ) == (7, 2, 2, 1)
     with business.connect() as connection:
         keys = [
             idempotency_key(merchant, number, D("2027-02-01"))
@@ -225,5 +255,7 @@ def test_a_gateway_failing_every_charge_fails_the_run_alerts_the_operators_and_t
         ]
     assert {key: http_gateway.executed[key] for key in keys} == {key: 1 for key in keys}
     assert sorted(m.envelope_to[0] for m in smtp_server.messages if m is not alert) == [
-        "m1@merchant.example", "m2@merchant.example", "s-decline@customer.example",
+        "m1@merchant.example",
+        "m2@merchant.example",
+        "s-decline@customer.example",
     ]

@@ -23,11 +23,15 @@ def test_slips_ahead_then_the_charge_day_with_a_re_payment_link(run_dag, busines
     monkeypatch.setenv("KESSAI_REPAYMENT_LINK_SECRET", SECRET)
     with business.begin() as connection:
         add_merchant(connection, "M1", repayment_mail=True)
-        connection.execute(update(merchants).values(
-            repayment_url_template="https://shop-m1.example/repay?slip={slip_id}&token={token}"
-        ))
+        connection.execute(
+            update(merchants).values(
+                repayment_url_template="https://shop-m1.example/repay?slip={slip_id}&token={token}"
+            )
+        )
         add_subscription(connection, "S-OK", "M1", token="tok_ok_1", amount=1200, created_at=japan_time(2027, 1, 1))
-        add_subscription(connection, "S-NO", "M1", token="tok_decline_1", amount=3300, created_at=japan_time(2027, 1, 2))
+        add_subscription(
+            connection, "S-NO", "M1", token="tok_decline_1", amount=3300, created_at=japan_time(2027, 1, 2)
+        )
         add_subscription(connection, "S-CANCEL", "M1", token="tok_ok_2", amount=800, created_at=japan_time(2027, 1, 3))
 
     ahead = run_dag("recurring_slips", "2027-02-01")
@@ -52,7 +56,9 @@ def test_slips_ahead_then_the_charge_day_with_a_re_payment_link(run_dag, busines
     slip_id = rows["S-NO"]["slip_id"]
     # Written on the charge day's run under the tests' clock (2029-12-31 in Japan): valid 30 days.
     message = f"M1:{slip_id}:20300130".encode()
-    signature = base64.urlsafe_b64encode(hmac.new(SECRET.encode(), message, hashlib.sha256).digest()).decode().rstrip("=")
+    signature = (
+        base64.urlsafe_b64encode(hmac.new(SECRET.encode(), message, hashlib.sha256).digest()).decode().rstrip("=")
+    )
     assert f"  https://shop-m1.example/repay?slip={slip_id}&token=20300130.{signature}\n" in request.body
     assert SECRET not in request.body
     [sent] = smtp_server.messages_to("s-no@customer.example")

@@ -15,15 +15,32 @@ REFUSED = [
     # January 2027's charge day is Wednesday 1/27.
     ("recurring_charge", "charge_day", "2027-01-05", "2027-01-05 is no recurring charge day"),
     # 2027-01-16 is a Saturday.
-    ("stale_slip_reminder", "resolve_business_date", "2027-01-16", "2027-01-16 is not a business day in Japan (Saturday)"),
-    ("payout_transfer_file", "resolve_business_date", "2027-01-16", "2027-01-16 is not a business day in Japan (Saturday)"),
+    (
+        "stale_slip_reminder",
+        "resolve_business_date",
+        "2027-01-16",
+        "2027-01-16 is not a business day in Japan (Saturday)",
+    ),
+    (
+        "payout_transfer_file",
+        "resolve_business_date",
+        "2027-01-16",
+        "2027-01-16 is not a business day in Japan (Saturday)",
+    ),
     ("transfer_results", "resolve_business_date", "2027-01-16", "2027-01-16 is not a business day in Japan (Saturday)"),
-    ("card_acknowledgements", "resolve_business_date", "2027-01-16", "2027-01-16 is not a business day in Japan (Saturday)"),
+    (
+        "card_acknowledgements",
+        "resolve_business_date",
+        "2027-01-16",
+        "2027-01-16 is not a business day in Japan (Saturday)",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("dag_id", "first_task", "day", "reason"), REFUSED, ids=[r[0] + ":" + r[2] for r in REFUSED])
-def test_a_refused_date_fails_the_first_task_at_once(run_dag, business_database, caplog, capfd, dag_id, first_task, day, reason):
+def test_a_refused_date_fails_the_first_task_at_once(
+    run_dag, business_database, caplog, capfd, dag_id, first_task, day, reason
+):
     with caplog.at_level(logging.INFO):
         dag_run = run_dag(dag_id, day)
     assert dag_run.state == "failed"

@@ -26,7 +26,9 @@ def run(run_dag, day: str, **params) -> dict:
 
 
 def slip_numbers(text: str) -> list[str]:
-    return [line.split("　")[0].removeprefix("・伝票番号 ") for line in text.splitlines() if line.startswith("・伝票番号")]
+    return [
+        line.split("　")[0].removeprefix("・伝票番号 ") for line in text.splitlines() if line.startswith("・伝票番号")
+    ]
 
 
 def sections(text: str) -> dict[str, list[str]]:
@@ -49,7 +51,9 @@ def test_weekly_digests_expiry_and_a_backfill(run_dag, business, smtp_server):
         add_slip(connection, "M1", "831", "2026-08-31")  # deadline 2027-02-28 (clipped), a Sunday
         add_slip(connection, "M1", "901", "2026-09-01")  # deadline 2027-03-01, a Monday
         # Never mailed: confirmed, or cancelled, though as old as the others.
-        add_slip(connection, "M1", "9001", "2026-11-20", confirmed_on=D("2026-12-01"), confirmation_registered_at=registered)
+        add_slip(
+            connection, "M1", "9001", "2026-11-20", confirmed_on=D("2026-12-01"), confirmation_registered_at=registered
+        )
         add_slip(connection, "M1", "9002", "2026-11-20", cancelled_at=registered)
 
     # Monday 3/1, Tuesday 3/2 and the next Monday 3/8.
@@ -59,11 +63,19 @@ def test_weekly_digests_expiry_and_a_backfill(run_dag, business, smtp_server):
     assert [(m.subject, sections(m.text)) for m in mails] == [
         # 3/1 states the slips stale by then (paid by 12/1); 901's deadline is that day, within 14
         # days; 831's was 2/28, so 3/1 closes it and lists it as expired.
-        ("【ASJペイメント・重要】決済確定期限が近い売上伝票がございます（2027年3月1日現在・未確定4件）",
-         {"確定期限まで14日以内": ["901"], "そのほかの未確定": ["1125", "1130", "1201"], "確定期限を過ぎた": ["831"]}),
+        (
+            "【ASJペイメント・重要】決済確定期限が近い売上伝票がございます（2027年3月1日現在・未確定4件）",
+            {
+                "確定期限まで14日以内": ["901"],
+                "そのほかの未確定": ["1125", "1130", "1201"],
+                "確定期限を過ぎた": ["831"],
+            },
+        ),
         # 3/2 closes 901 and mails nothing; the next week's digest lists it as expired.
-        ("【ASJペイメント】決済確定処理がお済みでない売上伝票のお知らせ（2027年3月8日現在・4件）",
-         {"未確定": ["1125", "1130", "1201", "1202"], "確定期限を過ぎた": ["901"]}),
+        (
+            "【ASJペイメント】決済確定処理がお済みでない売上伝票のお知らせ（2027年3月8日現在・4件）",
+            {"未確定": ["1125", "1130", "1201", "1202"], "確定期限を過ぎた": ["901"]},
+        ),
     ]
     first = mails[0].text
     assert "・伝票番号 1130　金額 1,000円　入金日 2026年11月30日　確定期限 2027年5月30日" in first
@@ -74,7 +86,9 @@ def test_weekly_digests_expiry_and_a_backfill(run_dag, business, smtp_server):
     assert runs["2027-03-08"]["report"] == {"business_date": "2027-03-08", "sent": 1, "waiting": 0, "given_up": []}
 
     with business.connect() as connection:
-        expired = dict(connection.execute(select(slips.c.slip_id, slips.c.expired_on).where(slips.c.expired_on.is_not(None))).all())
+        expired = dict(
+            connection.execute(select(slips.c.slip_id, slips.c.expired_on).where(slips.c.expired_on.is_not(None))).all()
+        )
         events = connection.execute(select(func.count()).select_from(slip_events)).scalar()
     # Expired the day after the deadline.
     assert expired == {"831": D("2027-03-01"), "901": D("2027-03-02")}
@@ -130,7 +144,10 @@ def test_operators_hear_of_a_merchant_without_address_and_of_a_bounce(run_dag, b
     assert "m3@example.jp" in digest.text and "stale_slip_digest" in digest.text
     (given_up,) = outputs["report"]["given_up"]
     assert {key: given_up[key] for key in ("merchant_id", "period", "recipient", "slips")} == {
-        "merchant_id": "M3", "period": "2027-W01", "recipient": "m3@example.jp", "slips": 2,
+        "merchant_id": "M3",
+        "period": "2027-W01",
+        "recipient": "m3@example.jp",
+        "slips": 2,
     }
     with business.connect() as connection:
         attachment = connection.execute(
@@ -162,12 +179,20 @@ def test_expiry_voids_the_expired_slips_authorizations_through_the_gateway(run_d
     first = run(run_dag, "2027-03-01")
     assert first["remind"]["expiry_voids_planned"] == 2
     assert {k: first["release_holds"][k] for k in ("voided", "refused", "merchant_mails", "operator_mails")} == {
-        "voided": 1, "refused": 1, "merchant_mails": 1, "operator_mails": 1}
+        "voided": 1,
+        "refused": 1,
+        "merchant_mails": 1,
+        "operator_mails": 1,
+    }
     again = run(run_dag, "2027-03-01")
     assert again["release_holds"]["voided"] == 0 and again["release_holds"]["merchant_mails"] == 0
     assert [amount for *_, amount in gateway.executed_voids()] == [1000]
     with business.connect() as connection:
-        states = connection.execute(select(slip_authorizations.c.state).order_by(slip_authorizations.c.slip_row_id)).scalars().all()
+        states = (
+            connection.execute(select(slip_authorizations.c.state).order_by(slip_authorizations.c.slip_row_id))
+            .scalars()
+            .all()
+        )
     assert states == ["expired", "void_refused"]
     [merchant_mail] = [m for m in smtp_server.messages_to("m1@example.jp") if "与信" in m.subject]
     assert VOID_REFUSED_SENTENCE in merchant_mail.text and "伝票番号 832" in merchant_mail.text

@@ -18,8 +18,14 @@ from support.payout_builders import add_bank_account, add_merchant, add_slip, at
 
 D = date.fromisoformat
 REMITTER = {
-    "REMITTER_CODE": "1234567890", "NAME": "カ）ケッサイ", "BANK_CODE": "0005", "BANK_NAME": "ミツビシ",
-    "BRANCH_CODE": "001", "BRANCH_NAME": "ホンテン", "ACCOUNT_TYPE": "checking", "ACCOUNT_NUMBER": "7777777",
+    "REMITTER_CODE": "1234567890",
+    "NAME": "カ）ケッサイ",
+    "BANK_CODE": "0005",
+    "BANK_NAME": "ミツビシ",
+    "BRANCH_CODE": "001",
+    "BRANCH_NAME": "ホンテン",
+    "ACCOUNT_TYPE": "checking",
+    "ACCOUNT_NUMBER": "7777777",
 }
 
 
@@ -49,11 +55,15 @@ def returned_file(business, monkeypatch):
 def test_a_result_file_is_recorded_once_and_moved_to_done(run_dag, business, returned_file):
     dag_run = run_dag("transfer_results", "2027-02-26")
     assert dag_run.state == "success"
-    (imported,) = [ti.xcom_pull(task_ids=ti.task_id) for ti in dag_run.get_task_instances()
-                   if ti.task_id == "import_transfer_results"]
+    (imported,) = [
+        ti.xcom_pull(task_ids=ti.task_id)
+        for ti in dag_run.get_task_instances()
+        if ti.task_id == "import_transfer_results"
+    ]
     (summary,) = imported["files"]
     assert [(r["merchant_id"], r["amount"], r["reason"]) for r in summary["returned"]] == [
-        ("M1", 100_000, "口座名義相違 (02)")]
+        ("M1", 100_000, "口座名義相違 (02)")
+    ]
     assert not returned_file.exists() and (returned_file.parent / "done" / returned_file.name).exists()
     with business.connect() as connection:
         kinds = connection.execute(select(mail_outbox.c.kind).order_by(mail_outbox.c.mail_id)).scalars().all()
@@ -74,5 +84,9 @@ def test_a_record_that_matches_nothing_fails_the_run_at_once(run_dag, business, 
     assert ti.try_number == 1
     with business.connect() as connection:
         assert connection.execute(select(func.count()).select_from(payout_transfer_returns)).scalar() == 0
-        alerts = connection.execute(select(mail_outbox.c.subject).where(mail_outbox.c.kind == "operator_alert")).scalars().all()
+        alerts = (
+            connection.execute(select(mail_outbox.c.subject).where(mail_outbox.c.kind == "operator_alert"))
+            .scalars()
+            .all()
+        )
     assert any("照合できない明細 1 件" in subject for subject in alerts)

@@ -61,7 +61,10 @@ class AirflowStack:
         for _ in range(3):
             result = subprocess.run(
                 [sys.executable, "-m", "airflow", *args],
-                env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout,
+                env={**self.env, **(env or {})},
+                capture_output=True,
+                text=True,
+                timeout=timeout,
             )
             if result.returncode == 0 or "database is locked" not in result.stderr + result.stdout:
                 break
@@ -75,7 +78,10 @@ class AirflowStack:
         log = open(self.home / f"{name}.log", "w")
         process = subprocess.Popen(
             [sys.executable, "-m", "airflow", *args],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.processes.append(process)
         return process

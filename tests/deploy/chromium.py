@@ -17,9 +17,16 @@ from pathlib import Path
 from websockets.sync.client import connect
 
 FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--remote-debugging-port=0", "--remote-allow-origins=*",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
 )
 
 
@@ -29,11 +36,19 @@ class Chromium:
         executable = shutil.which("chromium") or shutil.which("chromium-browser") or "chromium"
         self.process = subprocess.Popen(
             [executable, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         port = self._port()
-        pages = self._wait(lambda: [t for t in json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list"))
-                                    if t["type"] == "page"], "a page target")
+        pages = self._wait(
+            lambda: [
+                t
+                for t in json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list"))
+                if t["type"] == "page"
+            ],
+            "a page target",
+        )
         self.socket = connect(pages[0]["webSocketDebuggerUrl"], max_size=64 * 1024 * 1024)
         self.ids = itertools.count(1)
         self.call("Page.enable")

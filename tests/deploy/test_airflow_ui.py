@@ -28,9 +28,17 @@ pytestmark = pytest.mark.slow
 
 KESSAI_DAGS = ("card_transmission", "payout_closing", "recurring_charge", "stale_slip_reminder")
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--virtual-time-budget=15000", "--window-size=1400,1700", "--force-device-scale-factor=2",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=15000",
+    "--window-size=1400,1700",
+    "--force-device-scale-factor=2",
 )
 
 
@@ -112,7 +120,10 @@ def test_timetables_show_the_next_real_run_dates(stack):
 def chromium(*args: str, user_data_dir) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={user_data_dir}", *args],
-        capture_output=True, text=True, timeout=180, check=True,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
     )
 
 

@@ -65,22 +65,43 @@ def seed(database_url: str) -> None:
     engine = make_engine(database_url)
     upgrade(engine)
     with engine.begin() as connection:
-        connection.execute(insert(merchants).values(
-            merchant_id="M1", name="さくら商店", name_kana="ｻｸﾗｼｮｳﾃﾝ", name_en="SAKURA SHOTEN",
-            email="shop@example.jp", payout_cycle="monthly",
-        ))
-        connection.execute(insert(bank_accounts).values(
-            merchant_id="M1", bank_code="0001", bank_name_kana="ﾐｽﾞﾎ", branch_code="001", branch_name_kana="ﾎﾝﾃﾝ",
-            account_type="ordinary", account_number="1234567", holder_kana="ｻｸﾗｼｮｳﾃﾝ",
-            effective_from=datetime(2026, 1, 1, tzinfo=UTC),
-        ))
+        connection.execute(
+            insert(merchants).values(
+                merchant_id="M1",
+                name="さくら商店",
+                name_kana="ｻｸﾗｼｮｳﾃﾝ",
+                name_en="SAKURA SHOTEN",
+                email="shop@example.jp",
+                payout_cycle="monthly",
+            )
+        )
+        connection.execute(
+            insert(bank_accounts).values(
+                merchant_id="M1",
+                bank_code="0001",
+                bank_name_kana="ﾐｽﾞﾎ",
+                branch_code="001",
+                branch_name_kana="ﾎﾝﾃﾝ",
+                account_type="ordinary",
+                account_number="1234567",
+                holder_kana="ｻｸﾗｼｮｳﾃﾝ",
+                effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+        )
         for slip_id, (paid, confirmed_on, registered_at, cancelled, amount) in SLIPS.items():
-            connection.execute(insert(slips).values(
-                slip_id=slip_id, merchant_id="M1", card_company="jcb", card_reference="************4242",
-                amount=amount, payment_date=paid, confirmed_on=confirmed_on,
-                confirmation_registered_at=registered_at,
-                cancelled_at=jst(paid, 18) if cancelled else None,
-            ))
+            connection.execute(
+                insert(slips).values(
+                    slip_id=slip_id,
+                    merchant_id="M1",
+                    card_company="jcb",
+                    card_reference="************4242",
+                    amount=amount,
+                    payment_date=paid,
+                    confirmed_on=confirmed_on,
+                    confirmation_registered_at=registered_at,
+                    cancelled_at=jst(paid, 18) if cancelled else None,
+                )
+            )
     engine.dispose()
 
 
@@ -91,23 +112,34 @@ def outcome(database_url: str, home: Path) -> dict:
         result = {
             "transmitted_on": dict(connection.execute(select(slips.c.slip_id, slips.c.transmitted_on)).all()),
             "batches": connection.execute(
-                select(transmission_batches.c.business_date, transmission_batches.c.card_company,
-                       transmission_batches.c.record_count, transmission_batches.c.amount_total,
-                       transmission_batches.c.late_count, transmission_batches.c.sha256)
-                .order_by(transmission_batches.c.business_date, transmission_batches.c.card_company)
+                select(
+                    transmission_batches.c.business_date,
+                    transmission_batches.c.card_company,
+                    transmission_batches.c.record_count,
+                    transmission_batches.c.amount_total,
+                    transmission_batches.c.late_count,
+                    transmission_batches.c.sha256,
+                ).order_by(transmission_batches.c.business_date, transmission_batches.c.card_company)
             ).all(),
             "statements": [
-                dict(row._mapping) for row in connection.execute(
-                    select(payout_statements.c.merchant_id, payout_statements.c.closing_date,
-                           payout_statements.c.payout_date, payout_statements.c.slip_count,
-                           payout_statements.c.gross_amount, payout_statements.c.net_amount)
+                dict(row._mapping)
+                for row in connection.execute(
+                    select(
+                        payout_statements.c.merchant_id,
+                        payout_statements.c.closing_date,
+                        payout_statements.c.payout_date,
+                        payout_statements.c.slip_count,
+                        payout_statements.c.gross_amount,
+                        payout_statements.c.net_amount,
+                    )
                 )
             ],
         }
     engine.dispose()
     result["files"] = {
         str(path.relative_to(home)): path.read_bytes()
-        for path in sorted(home.rglob("*")) if path.is_file() and path.parent != home
+        for path in sorted(home.rglob("*"))
+        if path.is_file() and path.parent != home
     }
     return result
 
@@ -143,20 +175,42 @@ def test_a_backfill_gives_what_the_runs_on_the_day_gave(tmp_path):
         stack.start("scheduler", "scheduler")
         # One run at a time, oldest first, as docs/operations.md says: a transmission day claims
         # everything due by then, so a later day run first would take the earlier days' slips.
-        stack.airflow("backfill", "create", "--dag-id", "card_transmission",
-                      "--from-date", "2026-11-02", "--to-date", "2026-11-08", "--max-active-runs", "1")
-        stack.airflow("backfill", "create", "--dag-id", "payout_closing",
-                      "--from-date", CLOSING.isoformat(), "--to-date", CLOSING.isoformat(), "--max-active-runs", "1")
+        stack.airflow(
+            "backfill",
+            "create",
+            "--dag-id",
+            "card_transmission",
+            "--from-date",
+            "2026-11-02",
+            "--to-date",
+            "2026-11-08",
+            "--max-active-runs",
+            "1",
+        )
+        stack.airflow(
+            "backfill",
+            "create",
+            "--dag-id",
+            "payout_closing",
+            "--from-date",
+            CLOSING.isoformat(),
+            "--to-date",
+            CLOSING.isoformat(),
+            "--max-active-runs",
+            "1",
+        )
 
         def finished_runs(dag_id: str, expected: int):
             runs = (stack.get(f"/api/v2/dags/{dag_id}/dagRuns?limit=50") or {}).get("dag_runs", [])
             done = [run for run in runs if run["state"] in ("success", "failed")]
             return runs if len(done) == expected == len(runs) else None
 
-        transmission_runs = stack.wait_until(lambda: finished_runs("card_transmission", 4), 600,
-                                             "the four backfilled transmission days", interval=3)
-        closing_runs = stack.wait_until(lambda: finished_runs("payout_closing", 1), 300,
-                                        "the backfilled closing", interval=3)
+        transmission_runs = stack.wait_until(
+            lambda: finished_runs("card_transmission", 4), 600, "the four backfilled transmission days", interval=3
+        )
+        closing_runs = stack.wait_until(
+            lambda: finished_runs("payout_closing", 1), 300, "the backfilled closing", interval=3
+        )
     finally:
         stack.stop()
 

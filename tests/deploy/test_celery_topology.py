@@ -55,15 +55,27 @@ def test_a_dag_runs_to_success_on_celery_workers(tmp_path, postgres_database):
     upgrade(engine)
     # One slip confirmed on Monday 2027-01-04 (registered 10:00 JST), due Tuesday 2027-01-05.
     with engine.begin() as connection:
-        connection.execute(insert(merchants).values(
-            merchant_id="M1", name="テスト商店", name_kana="テストシヨウテン", name_en="TEST SHOP",
-            email="shop@example.jp", payout_cycle="monthly",
-        ))
-        connection.execute(insert(slips).values(
-            slip_id="1001", merchant_id="M1", card_company="jcb", amount=5400,
-            payment_date=date(2027, 1, 4), confirmed_on=date(2027, 1, 4),
-            confirmation_registered_at=datetime(2027, 1, 4, 1, 0, tzinfo=UTC),
-        ))
+        connection.execute(
+            insert(merchants).values(
+                merchant_id="M1",
+                name="テスト商店",
+                name_kana="テストシヨウテン",
+                name_en="TEST SHOP",
+                email="shop@example.jp",
+                payout_cycle="monthly",
+            )
+        )
+        connection.execute(
+            insert(slips).values(
+                slip_id="1001",
+                merchant_id="M1",
+                card_company="jcb",
+                amount=5400,
+                payment_date=date(2027, 1, 4),
+                confirmed_on=date(2027, 1, 4),
+                confirmation_registered_at=datetime(2027, 1, 4, 1, 0, tzinfo=UTC),
+            )
+        )
 
     queue = f"kessai_{uuid.uuid4().hex[:8]}"  # its own queue: nothing else on this Redis takes its tasks
     stack = AirflowStack(
@@ -86,15 +98,37 @@ def test_a_dag_runs_to_success_on_celery_workers(tmp_path, postgres_database):
         stack.start("scheduler", "scheduler")
         stack.start("dag-processor", "dag-processor")
         for worker in ("worker-1", "worker-2"):
-            stack.start(worker, "celery", "worker", "--queues", queue, "--concurrency", "2",
-                        "--celery-hostname", f"{worker}@kessai", "--skip-serve-logs")
-        stack.wait_until(lambda: all("ready" in stack.log(w) for w in ("worker-1", "worker-2")), 180,
-                         "both Celery workers to be ready")
-        stack.wait_until(lambda: (stack.get("/api/v2/dags/card_transmission") or {}).get("dag_id"), 180,
-                         "the DAG processor to serialize card_transmission")
+            stack.start(
+                worker,
+                "celery",
+                "worker",
+                "--queues",
+                queue,
+                "--concurrency",
+                "2",
+                "--celery-hostname",
+                f"{worker}@kessai",
+                "--skip-serve-logs",
+            )
+        stack.wait_until(
+            lambda: all("ready" in stack.log(w) for w in ("worker-1", "worker-2")),
+            180,
+            "both Celery workers to be ready",
+        )
+        stack.wait_until(
+            lambda: (stack.get("/api/v2/dags/card_transmission") or {}).get("dag_id"),
+            180,
+            "the DAG processor to serialize card_transmission",
+        )
         stack.airflow("dags", "unpause", "card_transmission")
         stack.airflow(
-            "dags", "trigger", "card_transmission", "--run-id", "celery_check", "--conf", '{"business_date": "2027-01-05"}'
+            "dags",
+            "trigger",
+            "card_transmission",
+            "--run-id",
+            "celery_check",
+            "--conf",
+            '{"business_date": "2027-01-05"}',
         )
 
         def finished_run():

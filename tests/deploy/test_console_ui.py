@@ -46,7 +46,9 @@ def stack(tmp_path_factory):
         home,
         metadata_url=f"sqlite:///{home / 'airflow.db'}",
         extra_env={
-            "KESSAI_HOME": str(home / "kessai"), "KESSAI_DATABASE_URL": business_url, "KESSAI_AS_OF": CONSOLE_AS_OF,
+            "KESSAI_HOME": str(home / "kessai"),
+            "KESSAI_DATABASE_URL": business_url,
+            "KESSAI_AS_OF": CONSOLE_AS_OF,
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "operator:viewer,admin:admin",
         },
@@ -61,6 +63,7 @@ def stack(tmp_path_factory):
 
 def request(url: str, *, headers=None, data=None):
     """(status, headers, body) without following redirects."""
+
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
             return None
@@ -124,8 +127,11 @@ def screenshot(browser, stack, name: str):
     assert path.read_bytes()[:8] == PNG
     if keep := os.environ.get("KESSAI_CONSOLE_SCREENSHOTS"):
         target = os.path.join(keep, path.name)
-        quantised = shutil.which("pngquant") and subprocess.run(
-            ["pngquant", "--force", "--quality=50-90", "--output", target, str(path)]).returncode == 0
+        quantised = (
+            shutil.which("pngquant")
+            and subprocess.run(["pngquant", "--force", "--quality=50-90", "--output", target, str(path)]).returncode
+            == 0
+        )
         if not quantised:  # no pngquant, or the picture would lose too much
             shutil.copy(path, target)
 
@@ -135,8 +141,11 @@ def visible_text(browser) -> str:
 
 
 def trigger(stack, dag_id: str, body: dict) -> str:
-    status, _, answer = request(f"{stack.base_url}/api/v2/dags/{dag_id}/dagRuns", data=body,
-                                headers={"Authorization": f"Bearer {login(stack, 'admin')}"})
+    status, _, answer = request(
+        f"{stack.base_url}/api/v2/dags/{dag_id}/dagRuns",
+        data=body,
+        headers={"Authorization": f"Bearer {login(stack, 'admin')}"},
+    )
     assert status == 200, answer
     return json.loads(answer)["dag_run_id"]
 
@@ -149,11 +158,16 @@ def test_today_in_the_browser(stack, browser):
     engine = make_engine(stack.business_url)
     with engine.connect() as connection:
         files = connection.execute(
-            select(func.count(), func.sum(transmission_batches.c.record_count), func.sum(transmission_batches.c.amount_total))
-            .where(transmission_batches.c.business_date == date(2027, 2, 1))
+            select(
+                func.count(),
+                func.sum(transmission_batches.c.record_count),
+                func.sum(transmission_batches.c.amount_total),
+            ).where(transmission_batches.c.business_date == date(2027, 2, 1))
         ).one()
         closing_net = connection.execute(
-            select(func.sum(payout_statements.c.net_amount)).where(payout_statements.c.closing_date == date(2027, 1, 31))
+            select(func.sum(payout_statements.c.net_amount)).where(
+                payout_statements.c.closing_date == date(2027, 1, 31)
+            )
         ).scalar_one()
     engine.dispose()
     assert browser.open(f"{stack.base_url}/kessai/today").endswith("/kessai/today")
@@ -161,7 +175,9 @@ def test_today_in_the_browser(stack, browser):
     assert "Business date 2027-02-01 (Mon)" in text
     assert f"all {files[1]:,} ¥{files[2]:,}" in text
     assert browser.evaluate("document.querySelectorAll('#transmission tr[data-card-company]').length") == files[0]
-    assert f"¥{closing_net:,}" in browser.evaluate("document.querySelector('tr[data-closing=\"2027-01-31\"]').innerText")
+    assert f"¥{closing_net:,}" in browser.evaluate(
+        "document.querySelector('tr[data-closing=\"2027-01-31\"]').innerText"
+    )
     links = browser.evaluate("[...document.querySelectorAll('a[data-run]')].map(a => decodeURIComponent(a.pathname))")
     assert f"/dags/card_transmission/runs/{transmission}" in links
     assert f"/dags/stale_slip_reminder/runs/{reminder}" in links
@@ -175,7 +191,9 @@ def test_slip_in_the_browser(stack, browser):
     with engine.connect() as connection:
         slip = connection.execute(
             select(slips.c.slip_id, slips.c.merchant_id, slips.c.amount)
-            .where(slips.c.closing_date == date(2027, 1, 31)).order_by(slips.c.id).limit(1)
+            .where(slips.c.closing_date == date(2027, 1, 31))
+            .order_by(slips.c.id)
+            .limit(1)
         ).one()
     engine.dispose()
     browser.open(f"{stack.base_url}/kessai/slip?q={slip.slip_id}")
@@ -202,7 +220,8 @@ def test_merchant_in_the_browser(stack, browser):
         statement = connection.execute(
             select(payout_statements.c.merchant_id, payout_statements.c.net_amount)
             .where(payout_statements.c.closing_date == date(2027, 1, 31))
-            .order_by(payout_statements.c.net_amount.desc()).limit(1)
+            .order_by(payout_statements.c.net_amount.desc())
+            .limit(1)
         ).one()
     engine.dispose()
     browser.open(f"{stack.base_url}/kessai/merchant/{statement.merchant_id}")
@@ -223,9 +242,13 @@ def test_the_ui_navigation_opens_the_console(stack, browser):
         time.sleep(0.2)
     assert source == f"{stack.base_url}/kessai/today"
     for _ in range(150):  # and the page in it once it has loaded
-        if browser.evaluate("document.querySelector('iframe').contentDocument?.getElementById('business-date')?.textContent"):
+        if browser.evaluate(
+            "document.querySelector('iframe').contentDocument?.getElementById('business-date')?.textContent"
+        ):
             break
         time.sleep(0.2)
-    assert browser.evaluate(
-        "document.querySelector('iframe').contentDocument.getElementById('business-date').textContent") == "2027-02-01"
+    assert (
+        browser.evaluate("document.querySelector('iframe').contentDocument.getElementById('business-date').textContent")
+        == "2027-02-01"
+    )
     screenshot(browser, stack, "in-airflow")

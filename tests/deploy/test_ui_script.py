@@ -37,7 +37,7 @@ def fetch(url: str, *, token: str | None = None, data: dict | None = None):
 def wait_for(what: str, probe, process: subprocess.Popen, log: Path, timeout: float = 240):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if (value := probe()):
+        if value := probe():
             return value
         if process.poll() is not None:
             break
@@ -50,21 +50,33 @@ def test_ui_script_serves_the_dags_from_a_plain_shell(tmp_path):
     home = tmp_path / "var"
     log = tmp_path / "ui.log"
     environment = {
-        "HOME": str(tmp_path), "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-        "KESSAI_HOME": str(home), "AIRFLOW__API__PORT": str(port),
+        "HOME": str(tmp_path),
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "KESSAI_HOME": str(home),
+        "AIRFLOW__API__PORT": str(port),
     }
     with open(log, "w") as output:
         process = subprocess.Popen(
-            ["bash", str(ROOT / "scripts" / "ui.sh")], env=environment, stdout=output, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            ["bash", str(ROOT / "scripts" / "ui.sh")],
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
     try:
         health = wait_for(
             "a healthy scheduler and DAG processor",
-            lambda: (h := fetch(f"{base}/api/v2/monitor/health")) and h["scheduler"]["status"] == "healthy"
-            and (h.get("dag_processor") or {}).get("status") == "healthy" and h,
-            process, log,
+            lambda: (
+                (h := fetch(f"{base}/api/v2/monitor/health"))
+                and h["scheduler"]["status"] == "healthy"
+                and (h.get("dag_processor") or {}).get("status") == "healthy"
+                and h
+            ),
+            process,
+            log,
         )
         assert health["metadatabase"]["status"] == "healthy"
         passwords = home / "airflow" / "simple_auth_manager_passwords.json.generated"
@@ -72,9 +84,13 @@ def test_ui_script_serves_the_dags_from_a_plain_shell(tmp_path):
         token = fetch(f"{base}/auth/token", data={"username": user, "password": password})["access_token"]
         dags = wait_for(
             "the kessai DAGs in the UI",
-            lambda: (d := fetch(f"{base}/api/v2/dags?limit=100", token=token))
-            and KESSAI_DAGS <= {dag["dag_id"] for dag in d["dags"]} and d,
-            process, log,
+            lambda: (
+                (d := fetch(f"{base}/api/v2/dags?limit=100", token=token))
+                and KESSAI_DAGS <= {dag["dag_id"] for dag in d["dags"]}
+                and d
+            ),
+            process,
+            log,
         )
         assert fetch(f"{base}/api/v2/importErrors", token=token)["total_entries"] == 0
         assert KESSAI_DAGS <= {dag["dag_id"] for dag in dags["dags"]}

@@ -30,8 +30,10 @@ def _without_charge_counts(csv_text):
 def _comparable(outputs: dict) -> dict:
     tables = dict(outputs["tables"])
     tables["mail_outbox"] = sorted(
-        (tuple((k, _without_charge_counts(v) if k == "attachment_content" and v else v) for k, v in row)
-         for row in tables["mail_outbox"]),
+        (
+            tuple((k, _without_charge_counts(v) if k == "attachment_content" and v else v) for k, v in row)
+            for row in tables["mail_outbox"]
+        ),
         key=repr,
     )
     return {**outputs, "tables": tables}

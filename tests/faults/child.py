@@ -121,8 +121,13 @@ def recurring_charge(day: str, gateway: dict) -> int:
     from kessai.recurring.slips import create_recurring_slips
 
     settings = CardGatewaySettings(
-        kind="http", base_url=gateway["url"], api_key=gateway["api_key"], timeout=gateway.get("timeout", 0.5),
-        max_retries=1, backoff=0.01, concurrency=4,
+        kind="http",
+        base_url=gateway["url"],
+        api_key=gateway["api_key"],
+        timeout=gateway.get("timeout", 0.5),
+        max_retries=1,
+        backoff=0.01,
+        concurrency=4,
     )
     engine = make_engine()
     for step in ("create", "charge", "notify"):
@@ -133,8 +138,13 @@ def recurring_charge(day: str, gateway: dict) -> int:
             elif step == "charge":
                 card_gateway = open_card_gateway(settings)
                 try:
-                    charge_cycle(connection, cycle, card_gateway, clock=clock.now,
-                                 options=ChargeOptions(concurrency=settings.concurrency))
+                    charge_cycle(
+                        connection,
+                        cycle,
+                        card_gateway,
+                        clock=clock.now,
+                        options=ChargeOptions(concurrency=settings.concurrency),
+                    )
                 finally:
                     card_gateway.close()
             else:

@@ -81,4 +81,3 @@ def undisturbed(world):
         return _BASELINES[dialect, job]
 
     return outputs
-

@@ -26,9 +26,22 @@ KILLED = -9
 # The modules a job uses, imported once by the fork server: each job's process is forked from it
 # (a fresh process with no thread, connection or file of the test's), not a new interpreter.
 PRELOAD = [
-    "child", "kessai.cli", "kessai.synthetic.generation", "kessai.reminders.stale_slips", "kessai.transmission.daily", "kessai.payout.closing",
-    "kessai.payout.transfer_files", "kessai.payout.statement_files", "kessai.mail.delivery", "kessai.recurring.charge",
-    "kessai.recurring.failures", "kessai.recurring.slips", "kessai.gateway.http_gateway", "psycopg", "smtplib", "urllib3",
+    "child",
+    "kessai.cli",
+    "kessai.synthetic.generation",
+    "kessai.reminders.stale_slips",
+    "kessai.transmission.daily",
+    "kessai.payout.closing",
+    "kessai.payout.transfer_files",
+    "kessai.payout.statement_files",
+    "kessai.mail.delivery",
+    "kessai.recurring.charge",
+    "kessai.recurring.failures",
+    "kessai.recurring.slips",
+    "kessai.gateway.http_gateway",
+    "psycopg",
+    "smtplib",
+    "urllib3",
 ]
 _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(PRELOAD)
@@ -69,13 +82,18 @@ class Finished:
 class Job:
     """A job running in its own process (child.entry)."""
 
-    def __init__(self, place: Place, job: str, args: dict | None, fault: dict | None, barrier: Path | None,
-                 env: dict) -> None:
+    def __init__(
+        self, place: Place, job: str, args: dict | None, fault: dict | None, barrier: Path | None, env: dict
+    ) -> None:
         self._output = Path(tempfile.mkdtemp(prefix="kessai-fault-job-"))
         self._process = _context.Process(
             target=child.entry,
-            args=(_spec(job, args, fault, barrier), place.env(**env), str(self._output / "out"),
-                  str(self._output / "err")),
+            args=(
+                _spec(job, args, fault, barrier),
+                place.env(**env),
+                str(self._output / "out"),
+                str(self._output / "err"),
+            ),
         )
         self._process.start()
 
@@ -96,8 +114,15 @@ class Job:
         return Finished(self._process.exitcode, read("out"), read("err"))
 
 
-def start(place: Place, job: str, args: dict | None = None, *, fault: dict | None = None,
-          barrier: Path | None = None, **env: str) -> Job:
+def start(
+    place: Place,
+    job: str,
+    args: dict | None = None,
+    *,
+    fault: dict | None = None,
+    barrier: Path | None = None,
+    **env: str,
+) -> Job:
     return Job(place, job, args, fault, barrier, env)
 
 
@@ -135,10 +160,14 @@ def terminate_backends(url: str) -> int:
     engine = create_engine(server, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as connection:
-            return len(connection.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE datname = :name AND pid <> pg_backend_pid()"),
-                {"name": url.rsplit("/", 1)[1]},
-            ).all())
+            return len(
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": url.rsplit("/", 1)[1]},
+                ).all()
+            )
     finally:
         engine.dispose()

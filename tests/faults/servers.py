@@ -56,8 +56,7 @@ def received(server: SmtpTestServer) -> list[tuple]:
     Message-ID is the same mail): (recipients, subject, text, attachments), sorted."""
     first_copies = [copies[0] for copies in server.by_message_id().values()]
     return sorted(
-        (tuple(sorted(m.envelope_to)), m.subject, m.text, tuple(sorted(m.attachments().items())))
-        for m in first_copies
+        (tuple(sorted(m.envelope_to)), m.subject, m.text, tuple(sorted(m.attachments().items()))) for m in first_copies
     )
 
 

@@ -43,8 +43,12 @@ def test_a_job_whose_connections_are_terminated_fails_cleanly_and_a_rerun_gives_
     signal_dir = tmp_path / "signals"
     signal_dir.mkdir()
 
-    process = start(place, job, JOBS[job], fault={"point": point, "nth": nth, "when": when, "action": "pause",
-                                                 "signal_dir": str(signal_dir)})
+    process = start(
+        place,
+        job,
+        JOBS[job],
+        fault={"point": point, "nth": nth, "when": when, "action": "pause", "signal_dir": str(signal_dir)},
+    )
     wait_for_pause(process, signal_dir)
     assert terminate_backends(place.url) >= 1
     (signal_dir / "resume").touch()
@@ -75,8 +79,12 @@ def test_a_charge_whose_connections_are_terminated_with_charges_in_flight_charge
     with faulty_gateway() as gateway:
         args = charge_args(gateway)
         # The third charge executed and answered; the attempts are pending in the database.
-        process = start(place, "recurring_charge", args, fault={"point": "charge", "nth": 3, "when": "after",
-                                                                "action": "pause", "signal_dir": str(signal_dir)})
+        process = start(
+            place,
+            "recurring_charge",
+            args,
+            fault={"point": "charge", "nth": 3, "when": "after", "action": "pause", "signal_dir": str(signal_dir)},
+        )
         wait_for_pause(process, signal_dir)
         assert terminate_backends(place.url) >= 1
         (signal_dir / "resume").touch()

@@ -87,7 +87,8 @@ def test_a_card_the_gateway_answers_500_for_ever_is_not_announced_as_failed(dial
     engine = make_engine(place.url)
     with engine.begin() as connection:
         connection.execute(
-            update(subscriptions).where(subscriptions.c.subscription_id == "S00000001")
+            update(subscriptions)
+            .where(subscriptions.c.subscription_id == "S00000001")
             .values(card_token="tok_error_0000000000000001")  # the test gateway: HTTP 500 every time
         )
         customer = connection.execute(
@@ -107,8 +108,9 @@ def test_a_card_the_gateway_answers_500_for_ever_is_not_announced_as_failed(dial
     assert gateway.seen[f"recurring:{merchant_id}:{slip_number}:2027-02"] >= 1  # it reached the gateway
     assert f"recurring:{merchant_id}:{slip_number}:2027-02" not in gateway.executed
 
-    assert not any(slip_number in m.text or slip_number.encode() in b"".join(m.attachments().values())
-                   for m in place.smtp.messages), "a mail announces the slip as failed"
+    assert not any(
+        slip_number in m.text or slip_number.encode() in b"".join(m.attachments().values()) for m in place.smtp.messages
+    ), "a mail announces the slip as failed"
     assert place.smtp.messages_to(customer) == []
     assert place.outputs()["tables"]["recurring_charge_cycles"] == []  # the month stays open
     assert done.status == 1  # the run fails, for the operators

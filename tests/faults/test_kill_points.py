@@ -42,9 +42,7 @@ def case_id(case) -> str:
 
 
 @pytest.mark.parametrize("case", KILL_POINTS, ids=case_id)
-def test_a_run_killed_at_a_commit_point_then_run_again_gives_the_undisturbed_result(
-    case, dialect, world, undisturbed
-):
+def test_a_run_killed_at_a_commit_point_then_run_again_gives_the_undisturbed_result(case, dialect, world, undisturbed):
     job, point, nth, when = case
     expected = undisturbed(dialect, job)
     place = world(dialect, job)

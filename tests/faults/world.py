@@ -128,13 +128,32 @@ _REFERENCES = {
     "transfer_file_id": "payout_transfer_files",
     "mail_id": "mail_outbox",
 }
-_OWN_IDS = {"id", "batch_id", "statement_id", "bank_account_id", "transfer_file_id", "mail_id", "event_id", "attempt_id"}
+_OWN_IDS = {
+    "id",
+    "batch_id",
+    "statement_id",
+    "bank_account_id",
+    "transfer_file_id",
+    "mail_id",
+    "event_id",
+    "attempt_id",
+}
 # Bookkeeping of the delivery that a fault changes without changing what was mailed.
 _DELIVERY_BOOKKEEPING = {"attempts", "next_attempt_at", "last_error"}
 _WRITTEN = [
-    slips, transmission_batches, transmission_batch_merchants, transmission_holds, payout_closings,
-    payout_statements, payout_statement_lines, payout_transfer_files, payout_transfers, slip_reminders,
-    slip_events, mail_outbox, recurring_charge_cycles,
+    slips,
+    transmission_batches,
+    transmission_batch_merchants,
+    transmission_holds,
+    payout_closings,
+    payout_statements,
+    payout_statement_lines,
+    payout_transfer_files,
+    payout_transfers,
+    slip_reminders,
+    slip_events,
+    mail_outbox,
+    recurring_charge_cycles,
 ]
 
 
@@ -230,11 +249,15 @@ def diff(expected: dict, actual: dict) -> list[str]:
         if want != got:
             missing = [r for r in want if r not in got]
             extra = [r for r in got if r not in want]
-            lines.append(f"table {table}: {len(missing)} rows missing, {len(extra)} extra: "
-                         f"missing {missing[:2]} extra {extra[:2]}")
+            lines.append(
+                f"table {table}: {len(missing)} rows missing, {len(extra)} extra: "
+                f"missing {missing[:2]} extra {extra[:2]}"
+            )
     for name in sorted(set(expected["files"]) | set(actual["files"])):
         if expected["files"].get(name) != actual["files"].get(name):
-            state = "missing" if name not in actual["files"] else "extra" if name not in expected["files"] else "differs"
+            state = (
+                "missing" if name not in actual["files"] else "extra" if name not in expected["files"] else "differs"
+            )
             lines.append(f"file {name}: {state}")
     return lines
 
@@ -262,9 +285,15 @@ def prepare(url: str, home: Path, job: str) -> None:
     from kessai.cli import main
     from kessai.reminders.stale_slips import ReminderSettings, remind_stale_slips
 
-    steps = {"close": ["transmit"], "transfer_files": ["transmit", "close", "close_15th"], "deliver": ["remind_only"]}.get(job, [])
+    steps = {
+        "close": ["transmit"],
+        "transfer_files": ["transmit", "close", "close_15th"],
+        "deliver": ["remind_only"],
+    }.get(job, [])
     with ExitStack() as stack:
-        stack.enter_context(mock.patch.dict(os.environ, {**ZENGIN, "KESSAI_DATABASE_URL": url, "KESSAI_HOME": str(home)}))
+        stack.enter_context(
+            mock.patch.dict(os.environ, {**ZENGIN, "KESSAI_DATABASE_URL": url, "KESSAI_HOME": str(home)})
+        )
         for step in steps:
             if step == "transmit":
                 assert main(["transmit", JOBS["transmit"]["day"]]) == 0

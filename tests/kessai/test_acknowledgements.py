@@ -45,21 +45,31 @@ def transmitted(engine, tmp_path):
     with engine.begin() as connection:
         add_merchant(connection, "M1", "monthly", name_kana="ミセ", name_en="Shop")
         add_bank_account(connection, "M1", at("2026-12-01"))
-        connection.execute(update(card_companies).where(card_companies.c.card_company == "jcb").values(
-            requires_acknowledgement=True))
-        for slip_id, company, amount in (("1", "visa_master", 1000), ("2", "visa_master", 2000),
-                                         ("3", "jcb", 4000), ("4", "jcb", 8000)):
-            add_confirmed(connection, slip_id, "2027-01-12 10:00", card_company=company, amount=amount, paid="2027-01-12")
+        connection.execute(
+            update(card_companies).where(card_companies.c.card_company == "jcb").values(requires_acknowledgement=True)
+        )
+        for slip_id, company, amount in (
+            ("1", "visa_master", 1000),
+            ("2", "visa_master", 2000),
+            ("3", "jcb", 4000),
+            ("4", "jcb", 8000),
+        ):
+            add_confirmed(
+                connection, slip_id, "2027-01-12 10:00", card_company=company, amount=amount, paid="2027-01-12"
+            )
     run_transmission(engine, D(SENT_ON), Destination.from_url(str(tmp_path / "transmissions")))
     return engine
 
 
 def answers(connection) -> list[tuple]:
     a, s = transmission_acknowledgements.c, slips.c
-    return sorted(connection.execute(
-        select(s.slip_id, a.result, a.code, a.received_on, a.source_file).join_from(
-            transmission_acknowledgements, slips, a.slip_row_id == s.id)
-    ).all())
+    return sorted(
+        connection.execute(
+            select(s.slip_id, a.result, a.code, a.received_on, a.source_file).join_from(
+                transmission_acknowledgements, slips, a.slip_row_id == s.id
+            )
+        ).all()
+    )
 
 
 def operator_mails(connection) -> list[tuple[str, str]]:
@@ -77,10 +87,19 @@ def test_answers_are_recorded_once_and_unmatched_lines_change_nothing(transmitte
 
     assert (first.lines, first.recorded, len(first.rejected)) == (5, 3, 1)
     assert first.unmatched == [
-        "line 5: slip 99 of M1 in VM_20270113.csv", "line 6: slip 1 of M1 in JC_20270113.csv",
+        "line 5: slip 99 of M1 in VM_20270113.csv",
+        "line 6: slip 1 of M1 in JC_20270113.csv",
     ]
-    assert first.rejected == [{"merchant_id": "M1", "slip_id": "2", "card_company": "visa_master",
-                                  "amount": 2000, "file_name": "VM_20270113.csv", "code": "E12"}]
+    assert first.rejected == [
+        {
+            "merchant_id": "M1",
+            "slip_id": "2",
+            "card_company": "visa_master",
+            "amount": 2000,
+            "file_name": "VM_20270113.csv",
+            "code": "E12",
+        }
+    ]
     assert again.recorded == 0 and again.unmatched == first.unmatched
     with transmitted.connect() as connection:
         assert answers(connection) == [
@@ -197,7 +216,8 @@ def test_the_resend_command(business, tmp_path, capsys):
     capsys.readouterr()
     assert main(["resend", "M1", "1"]) == 0
     assert capsys.readouterr().out == (
-        "slip 1 of M1, rejected in the file of 2027-01-13 (code E01): due again, the next transmission day sends it\n")
+        "slip 1 of M1, rejected in the file of 2027-01-13 (code E01): due again, the next transmission day sends it\n"
+    )
 
 
 def test_the_rejections_go_to_the_operators_address_handed_in(transmitted, tmp_path, monkeypatch):
@@ -206,7 +226,9 @@ def test_the_rejections_go_to_the_operators_address_handed_in(transmitted, tmp_p
     path.write_text(ANSWERS)
     run_import(transmitted, path, received_on=READ_ON, alert_recipient="given@example.jp")
     with transmitted.connect() as connection:
-        recipients = connection.execute(
-            select(mail_outbox.c.recipient).where(mail_outbox.c.kind == "operator_alert")
-        ).scalars().all()
+        recipients = (
+            connection.execute(select(mail_outbox.c.recipient).where(mail_outbox.c.kind == "operator_alert"))
+            .scalars()
+            .all()
+        )
     assert recipients == ["given@example.jp"]

@@ -39,7 +39,9 @@ def test_cancel_says_the_faq_sentence_when_the_card_side_refuses_the_void(gatewa
     assert main(["cancel", "M1", "1"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "slip 1 of merchant M1 cancelled"
-    assert out[1].startswith(VOID_REFUSED_SENTENCE + ": slip 1 of merchant M1: the card company refused the void of 3,000 yen")
+    assert out[1].startswith(
+        VOID_REFUSED_SENTENCE + ": slip 1 of merchant M1: the card company refused the void of 3,000 yen"
+    )
     with engine.connect() as connection:
         assert slip(connection, "1").cancelled_at is not None
     assert server.void_requests == 1
@@ -60,12 +62,21 @@ def test_a_declined_increase_is_one_line_and_changes_nothing(gateway_env, capsys
     with engine.begin() as connection:
         from kessai.slips.authorizations import record_authorization
 
-        record_authorization(connection, slip(connection, "2").id, 3000, card_token="tok_decline_2",
-                             approval_number="000002", transaction_id="elsewhere-2", authorized_at=jst("2026-08-31"))
+        record_authorization(
+            connection,
+            slip(connection, "2").id,
+            3000,
+            card_token="tok_decline_2",
+            approval_number="000002",
+            transaction_id="elsewhere-2",
+            authorized_at=jst("2026-08-31"),
+        )
     assert main(["change-amount", "M1", "2", "300000"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["refused (authorization_declined): slip 2 of merchant M1: the card company declined the "
-                   "authorization of 297,000 yen (insufficient_funds); the amount stays 3,000 yen"]
+    assert err == [
+        "refused (authorization_declined): slip 2 of merchant M1: the card company declined the "
+        "authorization of 297,000 yen (insufficient_funds); the amount stays 3,000 yen"
+    ]
     with engine.connect() as connection:
         assert slip(connection, "2").amount == 3000
 

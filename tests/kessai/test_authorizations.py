@@ -49,8 +49,11 @@ class Gateway:
         if kind == "simulator":
             self.client = SimulatorGateway(ledger)
         else:
-            self.client = open_card_gateway(CardGatewaySettings(
-                kind=HTTP, base_url=server.url, api_key=API_KEY, timeout=0.5, max_retries=1, backoff=0.01))
+            self.client = open_card_gateway(
+                CardGatewaySettings(
+                    kind=HTTP, base_url=server.url, api_key=API_KEY, timeout=0.5, max_retries=1, backoff=0.01
+                )
+            )
 
     def voids(self) -> list[int]:
         """The amounts actually voided, in order."""
@@ -96,25 +99,48 @@ def authorized(engine, gateway, slip_id: str, token: str = "tok_ok_1") -> None:
 def recorded(engine, slip_id: str, token: str, amount: int = 3000) -> None:
     """An authorization the online side made (not through this gateway): never voided in these tests."""
     with engine.begin() as connection:
-        record_authorization(connection, slip(connection, slip_id).id, amount, card_token=token,
-                             approval_number="000001", transaction_id=f"elsewhere-{slip_id}",
-                             authorized_at=jst("2026-08-31"))
+        record_authorization(
+            connection,
+            slip(connection, slip_id).id,
+            amount,
+            card_token=token,
+            approval_number="000001",
+            transaction_id=f"elsewhere-{slip_id}",
+            authorized_at=jst("2026-08-31"),
+        )
 
 
 def authorizations(engine, slip_id: str) -> list[tuple]:
     with engine.connect() as connection:
         row_id = slip(connection, slip_id).id
-        return [tuple(row) for row in connection.execute(
-            select(slip_authorizations.c.sequence, slip_authorizations.c.amount, slip_authorizations.c.voided_amount,
-                   slip_authorizations.c.state)
-            .where(slip_authorizations.c.slip_row_id == row_id).order_by(slip_authorizations.c.sequence))]
+        return [
+            tuple(row)
+            for row in connection.execute(
+                select(
+                    slip_authorizations.c.sequence,
+                    slip_authorizations.c.amount,
+                    slip_authorizations.c.voided_amount,
+                    slip_authorizations.c.state,
+                )
+                .where(slip_authorizations.c.slip_row_id == row_id)
+                .order_by(slip_authorizations.c.sequence)
+            )
+        ]
 
 
 def voids(engine) -> list[tuple]:
     with engine.connect() as connection:
-        return [tuple(row) for row in connection.execute(
-            select(authorization_voids.c.idempotency_key, authorization_voids.c.amount, authorization_voids.c.purpose,
-                   authorization_voids.c.outcome).order_by(authorization_voids.c.void_id))]
+        return [
+            tuple(row)
+            for row in connection.execute(
+                select(
+                    authorization_voids.c.idempotency_key,
+                    authorization_voids.c.amount,
+                    authorization_voids.c.purpose,
+                    authorization_voids.c.outcome,
+                ).order_by(authorization_voids.c.void_id)
+            )
+        ]
 
 
 def mails(engine, kind: str) -> list:
@@ -299,8 +325,15 @@ def test_expiry_releases_the_hold_once(shop, gateway):
 def test_a_transmitted_slip_s_authorization_is_captured(shop, gateway):
     authorized(shop, gateway, "1")
     with shop.begin() as connection:
-        connection.execute(update(slips).where(slips.c.slip_id == "1").values(
-            confirmed_on=date(2026, 9, 1), confirmation_registered_at=jst("2026-09-01"), transmitted_on=date(2026, 9, 2)))
+        connection.execute(
+            update(slips)
+            .where(slips.c.slip_id == "1")
+            .values(
+                confirmed_on=date(2026, 9, 1),
+                confirmation_registered_at=jst("2026-09-01"),
+                transmitted_on=date(2026, 9, 2),
+            )
+        )
     assert release_holds(shop, gateway.client, date(2027, 1, 6), AT, OPERATORS).captured == 1
     assert authorizations(shop, "1") == [(1, 3000, 0, "captured")]
 
@@ -315,8 +348,11 @@ def test_the_charges_circuit_breaker_stops_the_voids_of_a_failing_gateway(shop, 
     with pytest.raises(TransientFault, match="3 void.*the circuit breaker opened: 2 faults in a row"):
         release_holds(shop, gateway.client, date(2027, 1, 6), jst("2027-01-06", "09:00"), OPERATORS, breaker)
     with shop.connect() as connection:
-        attempts = connection.execute(
-            select(authorization_voids.c.attempts).order_by(authorization_voids.c.void_id)).scalars().all()
+        attempts = (
+            connection.execute(select(authorization_voids.c.attempts).order_by(authorization_voids.c.void_id))
+            .scalars()
+            .all()
+        )
     assert attempts == [1, 1, 0]  # the third never sent
     assert [outcome for *_, outcome in voids(shop)] == ["pending"] * 3
 

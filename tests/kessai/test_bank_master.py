@@ -38,8 +38,14 @@ from support.payout_builders import add_bank_account, add_merchant, add_slip, at
 D = date.fromisoformat
 LOADED = datetime.fromisoformat("2027-03-01T09:00:00+09:00")
 REMITTER = {
-    "REMITTER_CODE": "1234567890", "NAME": "カ）ケッサイ", "BANK_CODE": "0005", "BANK_NAME": "ミツビシユーエフジェイ",
-    "BRANCH_CODE": "001", "BRANCH_NAME": "ホンテン", "ACCOUNT_TYPE": "checking", "ACCOUNT_NUMBER": "7777777",
+    "REMITTER_CODE": "1234567890",
+    "NAME": "カ）ケッサイ",
+    "BANK_CODE": "0005",
+    "BANK_NAME": "ミツビシユーエフジェイ",
+    "BRANCH_CODE": "001",
+    "BRANCH_NAME": "ホンテン",
+    "ACCOUNT_TYPE": "checking",
+    "ACCOUNT_NUMBER": "7777777",
 }
 
 
@@ -78,20 +84,28 @@ def test_the_package_master_is_loaded_once_and_again_changes_nothing(engine):
         assert connection.execute(select(func.count()).select_from(bank_master_versions)).scalar() == 1
         assert connection.execute(select(func.count()).select_from(master_branches)).scalar() == 28944
         assert connection.execute(
-            select(master_branches.c.name, master_branches.c.kana)
-            .where(master_branches.c.bank_code == "0005", master_branches.c.branch_code == "001")
+            select(master_branches.c.name, master_branches.c.kana).where(
+                master_branches.c.bank_code == "0005", master_branches.c.branch_code == "001"
+            )
         ).one() == ("本店", "ホンテン")
 
 
 def test_a_newer_master_without_a_branch_marks_it_merged_away_and_one_listing_it_again_brings_it_back(engine, tmp_path):
-    newer = file_master(master_file(tmp_path, leave_out={("0005", "002")},
-                                    rename=(("0005", "001"), ("本店営業部", "ホンテンエイギヨウブ"))), version="2027-03")
+    newer = file_master(
+        master_file(
+            tmp_path, leave_out={("0005", "002")}, rename=(("0005", "001"), ("本店営業部", "ホンテンエイギヨウブ"))
+        ),
+        version="2027-03",
+    )
     with engine.begin() as connection:
         done = update_bank_master(connection, newer, LOADED, LOADED.date())
         assert done.branch_changes == {"added": 0, "changed": 1, "removed": 1}
         assert done.bank_changes == {"added": 0, "changed": 0, "removed": 0}
-        with pytest.raises(BankMasterError, match=r"^branch 002 of bank 0005 is no longer in the bank master since "
-                                                  r"bank-master version 2027-03 \(merged away or closed\): check"):
+        with pytest.raises(
+            BankMasterError,
+            match=r"^branch 002 of bank 0005 is no longer in the bank master since "
+            r"bank-master version 2027-03 \(merged away or closed\): check",
+        ):
             check_account(connection, "0005", "002")
         assert check_account(connection, "0005", "001").branch_kana == "ホンテンエイギヨウブ"
         # The same file again: nothing.
@@ -104,8 +118,10 @@ def test_a_newer_master_without_a_branch_marks_it_merged_away_and_one_listing_it
 
 def test_a_bank_master_file_in_shift_jis_with_half_width_kana(engine, tmp_path):
     path = tmp_path / "master.csv"
-    path.write_bytes("bank_code,bank_name,bank_kana,branch_code,branch_name,branch_kana\r\n"
-                     "0001,みずほ,ﾐｽﾞﾎ,001,東京営業部,ﾄｳｷﾖｳ\r\n".encode("cp932"))
+    path.write_bytes(
+        "bank_code,bank_name,bank_kana,branch_code,branch_name,branch_kana\r\n"
+        "0001,みずほ,ﾐｽﾞﾎ,001,東京営業部,ﾄｳｷﾖｳ\r\n".encode("cp932")
+    )
     master = file_master(path, version="v1")
     assert master.banks == {"0001": ("みずほ", "ミズホ")}
     assert master.branches == {("0001", "001"): ("東京営業部", "トウキヨウ")}
@@ -130,28 +146,80 @@ def test_registering_an_account_the_master_refuses_is_one_line(engine, bank, bra
     with engine.begin() as connection:
         add_merchant(connection, "M1")
         with pytest.raises(BankMasterError, match=message):
-            register_bank_account(connection, "M1", bank_code=bank, branch_code=branch, account_type="ordinary",
-                                  account_number="1234567", holder_kana="ﾔﾏﾀﾞ", effective_from=at("2027-01-05"))
+            register_bank_account(
+                connection,
+                "M1",
+                bank_code=bank,
+                branch_code=branch,
+                account_type="ordinary",
+                account_number="1234567",
+                holder_kana="ﾔﾏﾀﾞ",
+                effective_from=at("2027-01-05"),
+            )
         assert connection.execute(select(func.count()).select_from(bank_accounts)).scalar() == 0
 
 
 def test_the_command_registers_an_account_with_the_masters_names(business, capsys):
     with business.begin() as connection:
         add_merchant(connection, "M1")
-    assert main(["bank-account", "add", "M1", "--bank", "0005", "--branch", "999", "--number", "1234567",
-                 "--holder", "ヤマダ"]) == 1
+    assert (
+        main(
+            [
+                "bank-account",
+                "add",
+                "M1",
+                "--bank",
+                "0005",
+                "--branch",
+                "999",
+                "--number",
+                "1234567",
+                "--holder",
+                "ヤマダ",
+            ]
+        )
+        == 1
+    )
     (error,) = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("clock: ")]
     assert error.startswith("error: bank 0005 has no branch 999 in the bank master")
-    assert main(["bank-account", "add", "M1", "--bank", "0005", "--branch", "002", "--number", "123",
-                 "--holder", "ヤマダ"]) == 1
-    assert "account number '123' must be 7 digits (write a shorter one with zeros before it: 0000123)" in capsys.readouterr().err
-    assert main(["bank-account", "add", "M1", "--bank", "0005", "--branch", "002", "--number", "0123456",
-                 "--holder", "ヤマダ", "--from", "2027-01-05T10:00+09:00"]) == 0
+    assert (
+        main(
+            ["bank-account", "add", "M1", "--bank", "0005", "--branch", "002", "--number", "123", "--holder", "ヤマダ"]
+        )
+        == 1
+    )
+    assert (
+        "account number '123' must be 7 digits (write a shorter one with zeros before it: 0000123)"
+        in capsys.readouterr().err
+    )
+    assert (
+        main(
+            [
+                "bank-account",
+                "add",
+                "M1",
+                "--bank",
+                "0005",
+                "--branch",
+                "002",
+                "--number",
+                "0123456",
+                "--holder",
+                "ヤマダ",
+                "--from",
+                "2027-01-05T10:00+09:00",
+            ]
+        )
+        == 0
+    )
     assert "bank 0005 三菱ＵＦＪ (ミツビシユ-エフジエイ), branch 002 丸の内 (マルノウチ)" in capsys.readouterr().out
     with business.connect() as connection:
         row = connection.execute(select(bank_accounts)).mappings().one()
     assert (row["bank_name_kana"], row["branch_name_kana"], row["account_number"]) == (
-        "ミツビシユ-エフジエイ", "マルノウチ", "0123456")
+        "ミツビシユ-エフジエイ",
+        "マルノウチ",
+        "0123456",
+    )
 
 
 def test_bank_master_update_command(business, capsys):
@@ -161,7 +229,8 @@ def test_bank_master_update_command(business, capsys):
         connection.execute(delete(bank_master_versions))
     assert main(["bank-master", "show"]) == 1
     assert capsys.readouterr().err == (
-        "error: the bank master is empty (never loaded): run `python -m kessai bank-master update`, then this again\n")
+        "error: the bank master is empty (never loaded): run `python -m kessai bank-master update`, then this again\n"
+    )
     assert main(["bank-master", "update"]) == 0
     assert "loaded. Banks 0 added, 0 changed, 0 gone; branches 0 added, 0 changed, 0 gone" in capsys.readouterr().out
 
@@ -175,11 +244,22 @@ def january_closing(engine) -> dict[str, int]:
     the tests that load a newer master)."""
     accounts = {}
     with engine.begin() as connection:
-        for merchant, bank, branch, amount in (("A", "0001", "001", 10_000), ("B", "0005", "999", 20_000),
-                                               ("C", "0003", "001", 30_000), ("D", "0005", "002", 40_000)):
+        for merchant, bank, branch, amount in (
+            ("A", "0001", "001", 10_000),
+            ("B", "0005", "999", 20_000),
+            ("C", "0003", "001", 30_000),
+            ("D", "0005", "002", 40_000),
+        ):
             add_merchant(connection, merchant)
-            accounts[merchant] = add_bank_account(connection, merchant, at("2026-12-01"), bank_code=bank,
-                                                  branch_code=branch, bank_name_kana="ｷﾞﾝｺｳ", branch_name_kana="ｼﾃﾝ")
+            accounts[merchant] = add_bank_account(
+                connection,
+                merchant,
+                at("2026-12-01"),
+                bank_code=bank,
+                branch_code=branch,
+                bank_name_kana="ｷﾞﾝｺｳ",
+                branch_name_kana="ｼﾃﾝ",
+            )
             add_slip(connection, merchant, amount, registered_at=at("2027-01-12"))
     run_payout_closing(engine, D("2027-01-31"))
     run_payout_closing(engine, D("2027-02-15"))  # twice-monthly closings pay on 2/25 too
@@ -189,15 +269,21 @@ def january_closing(engine) -> dict[str, int]:
 def alerts(engine):
     with engine.connect() as connection:
         return connection.execute(
-            select(mail_outbox.c.subject, mail_outbox.c.body).where(mail_outbox.c.dedupe_key.like("payout_transfers_withheld:%"))
+            select(mail_outbox.c.subject, mail_outbox.c.body).where(
+                mail_outbox.c.dedupe_key.like("payout_transfers_withheld:%")
+            )
         ).all()
 
 
 def test_transfers_to_banks_and_branches_the_master_does_not_list_are_withheld_not_the_file(engine, tmp_path, remitter):
     accounts = january_closing(engine)
     with engine.begin() as connection:
-        update_bank_master(connection, file_master(master_file(tmp_path, leave_out={("0005", "002")}), version="2027-02"),
-                           LOADED, LOADED.date())
+        update_bank_master(
+            connection,
+            file_master(master_file(tmp_path, leave_out={("0005", "002")}), version="2027-02"),
+            LOADED,
+            LOADED.date(),
+        )
     # 2027-02-24 builds the files of 2/25 and 2/26 (2/23 is 天皇誕生日).
     summary = run_payout_transfer_files(engine, D("2027-02-24"), tmp_path)
     (payout,) = summary.payout_dates
@@ -206,14 +292,23 @@ def test_transfers_to_banks_and_branches_the_master_does_not_list_are_withheld_n
     (transfer,) = parsed.transfers
     # The names come from the master, not from what the merchant typed (ｷﾞﾝｺｳ / ｼﾃﾝ).
     assert (transfer.bank_code, transfer.bank_name, transfer.branch_code, transfer.branch_name) == (
-        "0001", "ﾐｽﾞﾎ", "001", "ﾄｳｷﾖｳ")
+        "0001",
+        "ﾐｽﾞﾎ",
+        "001",
+        "ﾄｳｷﾖｳ",
+    )
     assert transfer.new_code == "1"  # the first transfer to merchant A
     assert [(w["merchant_id"], w["reason"], w["slip_count"]) for w in summary.withheld] == [
-        ("B", "unknown_branch", 1), ("C", "unknown_bank", 1), ("D", "branch_merged_away", 1)]
+        ("B", "unknown_branch", 1),
+        ("C", "unknown_bank", 1),
+        ("D", "branch_merged_away", 1),
+    ]
     text = format_summary(summary)
-    assert ("WITHHELD: merchant D, bank account {} (40,000 yen, payout 2027-02-25, closing 2027-01-31): branch 002 of "
-            "bank 0005 is no longer in the bank master since bank-master version 2027-02 (merged away or closed) "
-            "(branch_merged_away); in no file until bank account {} is corrected").format(accounts["D"], accounts["D"]) in text
+    assert (
+        "WITHHELD: merchant D, bank account {} (40,000 yen, payout 2027-02-25, closing 2027-01-31): branch 002 of "
+        "bank 0005 is no longer in the bank master since bank-master version 2027-02 (merged away or closed) "
+        "(branch_merged_away); in no file until bank account {} is corrected"
+    ).format(accounts["D"], accounts["D"]) in text
     (alert,) = alerts(engine)
     assert alert.subject == "[kessai] 振込 3 件を振込ファイルから除外しました (2027-02-24)"
     assert "店舗 B  締め日 2027-01-31" in alert.body
@@ -227,27 +322,35 @@ def test_transfers_to_banks_and_branches_the_master_does_not_list_are_withheld_n
 
     # B's account is corrected to its real branch: the next run files it in a second file of 2/25.
     with engine.begin() as connection:
-        connection.execute(update(bank_accounts).where(bank_accounts.c.bank_account_id == accounts["B"])
-                           .values(branch_code="001"))
+        connection.execute(
+            update(bank_accounts).where(bank_accounts.c.bank_account_id == accounts["B"]).values(branch_code="001")
+        )
     later = run_payout_transfer_files(engine, D("2027-02-24"), tmp_path)
     assert later.payout_dates[0]["built"] == "sogofurikomi-20270225-02.txt"
-    (b,) = parse_transfer_file((tmp_path / "transfers" / "2027-02-25" / "sogofurikomi-20270225-02.txt").read_bytes()).transfers
+    (b,) = parse_transfer_file(
+        (tmp_path / "transfers" / "2027-02-25" / "sogofurikomi-20270225-02.txt").read_bytes()
+    ).transfers
     assert (b.bank_name, b.branch_name, b.amount) == ("ﾐﾂﾋﾞｼﾕ-ｴﾌｼﾞｴｲ", "ﾎﾝﾃﾝ", 20_000)
     with engine.connect() as connection:
         recorded = connection.execute(
-            select(payout_withheld_transfers.c.bank_account_id, payout_withheld_transfers.c.reason)
-            .order_by(payout_withheld_transfers.c.bank_account_id)
+            select(payout_withheld_transfers.c.bank_account_id, payout_withheld_transfers.c.reason).order_by(
+                payout_withheld_transfers.c.bank_account_id
+            )
         ).all()
-    assert recorded == [(accounts["B"], "unknown_branch"), (accounts["C"], "unknown_bank"),
-                        (accounts["D"], "branch_merged_away")]
+    assert recorded == [
+        (accounts["B"], "unknown_branch"),
+        (accounts["C"], "unknown_bank"),
+        (accounts["D"], "branch_merged_away"),
+    ]
 
 
 def test_no_transfer_file_before_the_bank_master_is_loaded(engine, tmp_path, remitter):
     january_closing(engine)
     with engine.begin() as connection:
         connection.execute(delete(bank_master_versions))
-    with pytest.raises(BankMasterError,
-                       match=r"^the bank master is empty \(never loaded\): run `python -m kessai bank-master update`"):
+    with pytest.raises(
+        BankMasterError, match=r"^the bank master is empty \(never loaded\): run `python -m kessai bank-master update`"
+    ):
         run_payout_transfer_files(engine, D("2027-02-24"), tmp_path)
     assert not (tmp_path / "transfers").exists()
 
@@ -264,9 +367,11 @@ def test_new_code_marks_the_first_transfer_and_the_first_to_a_changed_account_an
         add_slip(connection, "M", 30_000, registered_at=at("2027-03-10"))
     codes = []
     # Each month-end closing and the next 15th (twice-monthly closings pay on the same 25th).
-    for closings, day, payout in ((("2027-01-31", "2027-02-15"), "2027-02-24", "2027-02-25"),
-                                  (("2027-02-28", "2027-03-15"), "2027-03-23", "2027-03-25"),
-                                  (("2027-03-31", "2027-04-15"), "2027-04-22", "2027-04-23")):
+    for closings, day, payout in (
+        (("2027-01-31", "2027-02-15"), "2027-02-24", "2027-02-25"),
+        (("2027-02-28", "2027-03-15"), "2027-03-23", "2027-03-25"),
+        (("2027-03-31", "2027-04-15"), "2027-04-22", "2027-04-23"),
+    ):
         for closing in closings:
             run_payout_closing(engine, D(closing))
         summary = run_payout_transfer_files(engine, D(day), tmp_path)
@@ -281,14 +386,22 @@ def test_new_code_marks_the_first_transfer_and_the_first_to_a_changed_account_an
     built = path.read_bytes()
     path.unlink()
     with engine.begin() as connection:
-        update_bank_master(connection, file_master(master_file(tmp_path, rename=(("0005", "001"), ("本店", "ホンテンエイギヨウブ"))),
-                                                   version="2027-05"), LOADED, LOADED.date())
+        update_bank_master(
+            connection,
+            file_master(
+                master_file(tmp_path, rename=(("0005", "001"), ("本店", "ホンテンエイギヨウブ"))), version="2027-05"
+            ),
+            LOADED,
+            LOADED.date(),
+        )
     run_payout_transfer_files(engine, D("2027-02-24"), tmp_path)
     assert path.read_bytes() == built
     with engine.connect() as connection:
-        assert connection.execute(select(payout_transfers.c.new_code, payout_transfers.c.branch_name_kana)
-                                  .order_by(payout_transfers.c.payout_date)).all() == [
-            ("1", "ホンテン"), ("0", "ホンテン"), ("2", "マルノウチ")]
+        assert connection.execute(
+            select(payout_transfers.c.new_code, payout_transfers.c.branch_name_kana).order_by(
+                payout_transfers.c.payout_date
+            )
+        ).all() == [("1", "ホンテン"), ("0", "ホンテン"), ("2", "マルノウチ")]
 
 
 def test_every_name_in_the_master_fits_the_zengin_character_set():
@@ -300,7 +413,10 @@ def test_every_name_in_the_master_fits_the_zengin_character_set():
 def test_a_remitter_account_the_master_does_not_list_refuses_the_file(engine, tmp_path, remitter, monkeypatch):
     january_closing(engine)
     monkeypatch.setenv("KESSAI_ZENGIN_BRANCH_CODE", "999")
-    with pytest.raises(TransferFileError, match=r"^the remitter's account \(KESSAI_ZENGIN_BANK_CODE 0005, "
-                                                r"KESSAI_ZENGIN_BRANCH_CODE 999\): bank 0005 has no branch 999"):
+    with pytest.raises(
+        TransferFileError,
+        match=r"^the remitter's account \(KESSAI_ZENGIN_BANK_CODE 0005, "
+        r"KESSAI_ZENGIN_BRANCH_CODE 999\): bank 0005 has no branch 999",
+    ):
         run_payout_transfer_files(engine, D("2027-02-24"), tmp_path)
     assert not (tmp_path / "transfers").exists()

@@ -79,18 +79,29 @@ def test_settings_refuse_an_http_gateway_without_address_and_never_show_the_key(
 
 
 def test_which_gateway_a_run_uses():
-    connection = {"host": "gateway.example", "schema": None, "port": 8443, "password": "sk_test",
-                  "extra": {"timeout": "5", "max_retries": 4, "concurrency": 32}}
+    connection = {
+        "host": "gateway.example",
+        "schema": None,
+        "port": 8443,
+        "password": "sk_test",
+        "extra": {"timeout": "5", "max_retries": 4, "concurrency": 32},
+    }
     # No setting: the HTTP gateway when its connection exists, else the simulator.
     http = gateway_settings(None, connection)
     assert (http.kind, http.base_url, http.api_key) == (HTTP, "https://gateway.example:8443", "sk_test")
     assert (http.timeout, http.max_retries, http.concurrency, http.backoff) == (5.0, 4, 32, 0.5)
     simulator = gateway_settings(None, None, simulator_ledger="/tmp/ledger.sqlite")
-    assert (simulator.kind, simulator.simulator_ledger, simulator.concurrency) == ("simulator", "/tmp/ledger.sqlite", 32)
+    assert (simulator.kind, simulator.simulator_ledger, simulator.concurrency) == (
+        "simulator",
+        "/tmp/ledger.sqlite",
+        32,
+    )
     # KESSAI_CARD_GATEWAY chooses; KESSAI_CHARGE_CONCURRENCY overrides the connection's extra.
     assert gateway_settings("simulator", connection, concurrency="8").kind == "simulator"
     assert gateway_settings("HTTP", connection, concurrency="8").concurrency == 8
-    assert gateway_settings("http", {**connection, "host": "http://127.0.0.1:8080/"}).base_url == "http://127.0.0.1:8080"
+    assert (
+        gateway_settings("http", {**connection, "host": "http://127.0.0.1:8080/"}).base_url == "http://127.0.0.1:8080"
+    )
     with pytest.raises(GatewayConfigurationError, match="needs the Airflow connection kessai_card_gateway"):
         gateway_settings("http", None)
     with pytest.raises(GatewayConfigurationError, match="timeout='soon' is not a number"):
@@ -124,7 +135,10 @@ def test_http_charges_once_per_idempotency_key(server):
 
 def test_each_outcome_has_one_kind_of_the_taxonomy():
     assert {outcome: ChargeResult(outcome).kind for outcome in (SUCCEEDED, DECLINED, ERROR, UNKNOWN)} == {
-        SUCCEEDED: KIND_SUCCEEDED, DECLINED: KIND_DECLINED, ERROR: KIND_DECLINED, UNKNOWN: KIND_FAULT,
+        SUCCEEDED: KIND_SUCCEEDED,
+        DECLINED: KIND_DECLINED,
+        ERROR: KIND_DECLINED,
+        UNKNOWN: KIND_FAULT,
     }
     assert [ChargeResult(o).is_final for o in (SUCCEEDED, DECLINED, ERROR, UNKNOWN)] == [True, True, True, False]
 

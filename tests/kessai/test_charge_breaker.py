@@ -20,8 +20,14 @@ PAID = ChargeResult(SUCCEEDED, None, "ch_1")
 
 def test_settings_from_the_environment():
     assert breaker_settings({}) == BreakerSettings(consecutive=20, rate_percent=5.0, window=200)
-    assert breaker_settings({"KESSAI_CHARGE_BREAKER_CONSECUTIVE": " 50 ", "KESSAI_CHARGE_BREAKER_RATE": "2.5",
-                             "KESSAI_CHARGE_BREAKER_WINDOW": "1000", "KESSAI_OTHER": "x"}) == BreakerSettings(50, 2.5, 1000)
+    assert breaker_settings(
+        {
+            "KESSAI_CHARGE_BREAKER_CONSECUTIVE": " 50 ",
+            "KESSAI_CHARGE_BREAKER_RATE": "2.5",
+            "KESSAI_CHARGE_BREAKER_WINDOW": "1000",
+            "KESSAI_OTHER": "x",
+        }
+    ) == BreakerSettings(50, 2.5, 1000)
     assert breaker_settings({"KESSAI_CHARGE_BREAKER_RATE": ""}).rate_percent == 5.0
     with pytest.raises(BreakerSettingsError, match=r"^KESSAI_CHARGE_BREAKER_RATE='5%' is not a number$"):
         breaker_settings({"KESSAI_CHARGE_BREAKER_RATE": "5%"})

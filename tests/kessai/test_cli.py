@@ -54,7 +54,9 @@ def test_a_missing_postgresql_database_is_one_line_without_the_password(monkeypa
         assert main(["transmit", "2027-01-05"]) == 1
     line = one_error_line(capsys)
     assert line.startswith("error: the business database postgresql+psycopg://postgres:***@")
-    assert "does not exist" in line and line.endswith("Check KESSAI_DATABASE_URL and that the database exists and its server is up")
+    assert "does not exist" in line and line.endswith(
+        "Check KESSAI_DATABASE_URL and that the database exists and its server is up"
+    )
     assert PASSWORD not in caplog.text
 
     with pytest.raises(OperationalError):  # --debug: the traceback, before or after the command
@@ -66,7 +68,9 @@ def test_a_missing_postgresql_database_is_one_line_without_the_password(monkeypa
 def test_an_unreachable_server_is_one_line(monkeypatch, capsys):
     monkeypatch.setenv("KESSAI_DATABASE_URL", f"postgresql+psycopg://kessai:{PASSWORD}@127.0.0.1:9/kessai")
     assert main(["calendar", "2027-01"]) == 1
-    assert one_error_line(capsys).startswith("error: the business database postgresql+psycopg://kessai:***@127.0.0.1:9/kessai cannot be used: ")
+    assert one_error_line(capsys).startswith(
+        "error: the business database postgresql+psycopg://kessai:***@127.0.0.1:9/kessai cannot be used: "
+    )
 
 
 def test_a_missing_sqlite_file_is_one_line_and_not_created(monkeypatch, tmp_path, capsys):

@@ -140,13 +140,17 @@ def test_upload_applies_good_rows_and_reports_every_bad_one(shop, tmp_path, enco
         for number in ("1004", "1007", "1008", "1009", "1010", "1011", "1012"):
             assert slip(connection, number).confirmed_on is None, number
         assert slip(connection, "1005").confirmed_on == date(2027, 1, 5)
-        lines = connection.execute(
-            select(slip_events.c.detail).where(slip_events.c.occurred_at == UPLOADED_AT)
-        ).scalars().all()
+        lines = (
+            connection.execute(select(slip_events.c.detail).where(slip_events.c.occurred_at == UPLOADED_AT))
+            .scalars()
+            .all()
+        )
     assert sorted(lines) == sorted(
         f'{{"confirmed_on": "{slip_date}", "closing_date": "{closing}", "source": "import", "line": {line}}}'
         for slip_date, (line, closing) in zip(
-            ["2027-01-31", "2026-09-10", "2027-02-10", "2027-01-31", "2027-01-31", "2027-01-31"], APPLIED.values(), strict=True
+            ["2027-01-31", "2026-09-10", "2027-02-10", "2027-01-31", "2027-01-31", "2027-01-31"],
+            APPLIED.values(),
+            strict=True,
         )
     )
 
@@ -279,7 +283,11 @@ def test_single_confirmation_and_import_agree(engine, cycle):
         for number, _, _, confirmed_on, outcome in AGREEMENT_CASES:
             if outcome == "applied":
                 closing = closing_date_for(cycle, date(2027, 1, 31), confirmed_on)
-                assert slip(connection, number, "SINGLE").closing_date == closing == slip(connection, number, "BULK").closing_date
+                assert (
+                    slip(connection, number, "SINGLE").closing_date
+                    == closing
+                    == slip(connection, number, "BULK").closing_date
+                )
 
 
 # -- volume ---------------------------------------------------------------------------------
@@ -293,8 +301,13 @@ def test_a_hundred_thousand_rows_import_in_one_go(engine):
         connection.execute(
             insert(slips),
             [
-                {"slip_id": str(n), "merchant_id": f"M{n % 2 + 1}", "card_company": "jcb", "amount": 1000 + n,
-                 "payment_date": PAID}
+                {
+                    "slip_id": str(n),
+                    "merchant_id": f"M{n % 2 + 1}",
+                    "card_company": "jcb",
+                    "amount": 1000 + n,
+                    "payment_date": PAID,
+                }
                 for n in range(rows)
             ],
         )
@@ -308,7 +321,9 @@ def test_a_hundred_thousand_rows_import_in_one_go(engine):
 
     assert (result.rows, result.applied, result.rejected) == (rows, rows, [])
     with engine.connect() as connection:
-        closings = dict(connection.execute(select(slips.c.closing_date, func.count()).group_by(slips.c.closing_date)).all())
+        closings = dict(
+            connection.execute(select(slips.c.closing_date, func.count()).group_by(slips.c.closing_date)).all()
+        )
         assert closings == {date(2027, 1, 31): rows}
         assert event_count(connection) == rows
     again = run_import(engine, content)
@@ -336,7 +351,9 @@ def recent_slips(business_database, monkeypatch):
 def test_cli_import_prints_a_summary_and_writes_the_rejects_beside_the_file(recent_slips, tmp_path, capsys):
     engine, paid = recent_slips
     path = tmp_path / "upload.csv"
-    path.write_bytes(f"merchant_id,slip_id,confirmed_on,備考\r\nM1,1,{paid},確定\r\nM1,3,{paid},不明\r\n".encode("cp932"))
+    path.write_bytes(
+        f"merchant_id,slip_id,confirmed_on,備考\r\nM1,1,{paid},確定\r\nM1,3,{paid},不明\r\n".encode("cp932")
+    )
 
     assert main(["import-confirmations", str(path)]) == 0
     out = capsys.readouterr().out
@@ -398,8 +415,16 @@ def _many_slips(engine, rows: int) -> None:
         add_merchant(connection, "M1", "monthly")
         connection.execute(
             insert(slips),
-            [{"slip_id": str(n), "merchant_id": "M1", "card_company": "jcb", "amount": 1000 + n, "payment_date": PAID}
-             for n in range(rows)],
+            [
+                {
+                    "slip_id": str(n),
+                    "merchant_id": "M1",
+                    "card_company": "jcb",
+                    "amount": 1000 + n,
+                    "payment_date": PAID,
+                }
+                for n in range(rows)
+            ],
         )
 
 
@@ -453,9 +478,11 @@ def test_a_large_file_streams_and_a_bad_row_in_the_middle_is_rejected_alone(engi
         (20_002, "duplicate_row", ["M1", '="1"', "2027-01-02", "重複"]),
     ]
     with engine.connect() as connection:
-        confirmed = dict(connection.execute(
-            select(slips.c.confirmed_on.is_not(None), func.count()).group_by(slips.c.confirmed_on.is_not(None))
-        ).all())
+        confirmed = dict(
+            connection.execute(
+                select(slips.c.confirmed_on.is_not(None), func.count()).group_by(slips.c.confirmed_on.is_not(None))
+            ).all()
+        )
         assert confirmed == {True: LARGE_ROWS - 3, False: 3}  # 15000, 15001 and 20000: no good row names them
         assert slip(connection, "14999").confirmed_on == date(2027, 1, 14999 % 28 + 1)
         assert slip(connection, "29999").confirmed_on == date(2027, 1, 29999 % 28 + 1)
@@ -491,7 +518,9 @@ def test_the_memory_an_import_takes_does_not_grow_with_the_file(engine, tmp_path
 
 def test_a_file_over_the_size_limit_is_refused_before_it_is_read(shop):
     content = upload("utf-8")
-    with pytest.raises(ConfirmationFileError, match=f"the file is {len(content):,} bytes, more than the 100 an import reads"):
+    with pytest.raises(
+        ConfirmationFileError, match=f"the file is {len(content):,} bytes, more than the 100 an import reads"
+    ):
         run_import(shop, content, max_bytes=100)
     with shop.connect() as connection:
         assert slip(connection, "1001").confirmed_on is None

@@ -44,7 +44,10 @@ def text_of(fragment: str) -> str:
 
 def rows(page: str, attribute: str) -> dict[str, str]:
     """The text of each <tr data-ATTRIBUTE="key">, by key."""
-    return {key: text_of(body) for key, body in re.findall(rf'<tr[^>]*? data-{attribute}="([^"]*)"[^>]*>(.*?)</tr>', page, re.S)}
+    return {
+        key: text_of(body)
+        for key, body in re.findall(rf'<tr[^>]*? data-{attribute}="([^"]*)"[^>]*>(.*?)</tr>', page, re.S)
+    }
 
 
 def cells(page: str) -> dict[str, str]:
@@ -83,24 +86,28 @@ def test_today_shows_each_jobs_result_of_the_business_date(world):
 
     with world.connect() as connection:
         files = connection.execute(
-            select(transmission_batches.c.card_company, transmission_batches.c.record_count,
-                   transmission_batches.c.amount_total).where(transmission_batches.c.business_date == day)
+            select(
+                transmission_batches.c.card_company,
+                transmission_batches.c.record_count,
+                transmission_batches.c.amount_total,
+            ).where(transmission_batches.c.business_date == day)
         ).all()
         held = connection.execute(
-            select(func.count(), func.sum(slips.c.amount)).select_from(transmission_holds.join(slips))
+            select(func.count(), func.sum(slips.c.amount))
+            .select_from(transmission_holds.join(slips))
             .where(transmission_holds.c.business_date == day, transmission_holds.c.reason == "unknown_card_company")
         ).one()
         closing = connection.execute(
-            select(func.count(), func.sum(payout_statements.c.net_amount))
-            .where(payout_statements.c.closing_date == date(2027, 1, 31))
+            select(func.count(), func.sum(payout_statements.c.net_amount)).where(
+                payout_statements.c.closing_date == date(2027, 1, 31)
+            )
         ).one()
         payout = connection.execute(
-            select(func.count(), func.sum(payout_statements.c.net_amount))
-            .where(payout_statements.c.payout_date == date(2027, 2, 10))
+            select(func.count(), func.sum(payout_statements.c.net_amount)).where(
+                payout_statements.c.payout_date == date(2027, 2, 10)
+            )
         ).one()
-        digests = connection.execute(
-            select(func.count()).where(stale_slip_digests.c.business_date == day)
-        ).scalar_one()
+        digests = connection.execute(select(func.count()).where(stale_slip_digests.c.business_date == day)).scalar_one()
     assert files and held[0] > 0 and closing[0] > 0 and payout[0] > 0 and digests > 0
 
     shown = rows(page, "card-company")
@@ -133,10 +140,13 @@ def test_today_shows_each_jobs_result_of_the_business_date(world):
 def test_today_of_the_charge_day(world):
     # 2027-01-27 (Wed) is the charge day of January: the simulator approved or declined each card.
     with world.connect() as connection:
-        outcomes = dict(connection.execute(
-            select(charge_attempts.c.outcome, func.count()).where(charge_attempts.c.charge_date == date(2027, 1, 27))
-            .group_by(charge_attempts.c.outcome)
-        ).all())
+        outcomes = dict(
+            connection.execute(
+                select(charge_attempts.c.outcome, func.count())
+                .where(charge_attempts.c.charge_date == date(2027, 1, 27))
+                .group_by(charge_attempts.c.outcome)
+            ).all()
+        )
         cycle = connection.execute(select(recurring_charge_cycles)).one()
     assert outcomes["succeeded"] > 0 and outcomes["declined"] > 0
     page = client(world).get("/today?date=2027-01-27").text
@@ -167,13 +177,18 @@ def test_slip_search_and_the_stored_row(world):
     with world.begin() as connection:
         slip = connection.execute(
             select(slips.c.slip_id, slips.c.merchant_id, slips.c.amount, slips.c.transmitted_on)
-            .where(slips.c.transmitted_on == date(2027, 1, 29)).order_by(slips.c.id).limit(1)
+            .where(slips.c.transmitted_on == date(2027, 1, 29))
+            .order_by(slips.c.id)
+            .limit(1)
         ).one()
         other = connection.execute(
             select(merchants.c.merchant_id).where(merchants.c.merchant_id != slip.merchant_id).limit(1)
         ).scalar_one()
-        connection.execute(insert(slips).values(
-            slip_id=slip.slip_id, merchant_id=other, card_company="jcb", amount=1234, payment_date=date(2027, 1, 5)))
+        connection.execute(
+            insert(slips).values(
+                slip_id=slip.slip_id, merchant_id=other, card_company="jcb", amount=1234, payment_date=date(2027, 1, 5)
+            )
+        )
 
     both = client(world).get(f"/slip?q={slip.slip_id}").text
     assert f"Slip {slip.slip_id} at 2 merchants" in text_of(both)
@@ -197,19 +212,26 @@ def test_slip_search_and_the_stored_row(world):
 def test_merchant_statements_lines_transfers_and_stale_slips(world):
     with world.connect() as connection:
         statement = connection.execute(
-            select(payout_statements).where(payout_statements.c.closing_date == date(2027, 1, 31))
-            .order_by(payout_statements.c.net_amount.desc()).limit(1)
+            select(payout_statements)
+            .where(payout_statements.c.closing_date == date(2027, 1, 31))
+            .order_by(payout_statements.c.net_amount.desc())
+            .limit(1)
         ).one()
         lines = connection.execute(
-            select(payout_statement_lines.c.card_company, payout_statement_lines.c.gross_amount)
-            .where(payout_statement_lines.c.statement_id == statement.statement_id)
+            select(payout_statement_lines.c.card_company, payout_statement_lines.c.gross_amount).where(
+                payout_statement_lines.c.statement_id == statement.statement_id
+            )
         ).all()
         # Stale on 2/1: paid three months or more before, on or before 2026-11-01.
         assert stale_through(date(2027, 2, 1)) == date(2026, 11, 1)
         stale = connection.execute(
             select(func.count()).where(
-                slips.c.merchant_id == statement.merchant_id, slips.c.payment_date <= date(2026, 11, 1),
-                slips.c.confirmed_on.is_(None), slips.c.cancelled_at.is_(None), slips.c.expired_on.is_(None))
+                slips.c.merchant_id == statement.merchant_id,
+                slips.c.payment_date <= date(2026, 11, 1),
+                slips.c.confirmed_on.is_(None),
+                slips.c.cancelled_at.is_(None),
+                slips.c.expired_on.is_(None),
+            )
         ).scalar_one()
 
     page = client(world).get(f"/merchant/{statement.merchant_id}").text
@@ -227,14 +249,18 @@ def test_merchant_statements_lines_transfers_and_stale_slips(world):
         assert paid <= "2026-11-01"
         # The deadline is six months on, the same day (October has no day April lacks but the 31st).
         paid_on = date.fromisoformat(paid)
-        assert date.fromisoformat(deadline) == paid_on.replace(year=2027, month=paid_on.month - 6, day=min(paid_on.day, 30))
+        assert date.fromisoformat(deadline) == paid_on.replace(
+            year=2027, month=paid_on.month - 6, day=min(paid_on.day, 30)
+        )
     assert client(world).get("/merchant/NOPE").status_code == 404
 
 
 def test_calendar_month_as_an_operator_reads_it(engine, monkeypatch):
     monkeypatch.setenv("KESSAI_AS_OF", CONSOLE_AS_OF)
     with engine.begin() as connection:
-        connection.execute(insert(calendar_overrides).values(day=date(2027, 2, 26), is_open=False, reason="system move"))
+        connection.execute(
+            insert(calendar_overrides).values(day=date(2027, 2, 26), is_open=False, reason="system move")
+        )
     page = client(engine).get("/calendar").text
     assert 'id="month">2027-02<' in page
     days = cells(page)

@@ -63,7 +63,8 @@ def test_no_page_reads_the_slips_sequentially(big, monkeypatch):
     with big.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM slips")).scalar_one() >= SIZE
         slip_id, merchant_id = connection.execute(
-            select(slips.c.slip_id, slips.c.merchant_id).where(slips.c.id == SIZE // 2)).one()
+            select(slips.c.slip_id, slips.c.merchant_id).where(slips.c.id == SIZE // 2)
+        ).one()
         busiest = connection.execute(
             select(payout_statements.c.merchant_id).order_by(payout_statements.c.slip_count.desc()).limit(1)
         ).scalar_one()
@@ -77,9 +78,15 @@ def test_no_page_reads_the_slips_sequentially(big, monkeypatch):
     event.listen(big, "before_cursor_execute", capture)
     client = TestClient(create_app(lambda: big))
     pages = [
-        "/today", "/today?date=2027-02-01", "/today?date=2027-01-27",
-        f"/slip?q={slip_id}", f"/slip?q={slip_id}&merchant={merchant_id}", f"/slip?q={merchant_id}",
-        "/calendar?month=2027-02", f"/merchant/{merchant_id}", f"/merchant/{busiest}",
+        "/today",
+        "/today?date=2027-02-01",
+        "/today?date=2027-01-27",
+        f"/slip?q={slip_id}",
+        f"/slip?q={slip_id}&merchant={merchant_id}",
+        f"/slip?q={merchant_id}",
+        "/calendar?month=2027-02",
+        f"/merchant/{merchant_id}",
+        f"/merchant/{busiest}",
     ]
     timings = {}
     for page in pages:

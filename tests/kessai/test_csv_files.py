@@ -95,9 +95,15 @@ def test_the_rejects_file_gives_back_formula_cells_as_text(engine, tmp_path):
 def test_the_failure_list_attached_to_a_merchant_notice_is_neutralised():
     cycle = ChargeCycle(billing_month=date(2027, 1, 1), charge_date=date(2027, 1, 27))
     row = SimpleNamespace(
-        slip_id="9000000001", subscription_id="S1", amount=1_500, card_company_name="=cmd()",
-        card_reference="************1111", customer_email="@evil", last_outcome="declined",
-        failure_reason="card_declined", attempts=2,
+        slip_id="9000000001",
+        subscription_id="S1",
+        amount=1_500,
+        card_company_name="=cmd()",
+        card_reference="************1111",
+        customer_email="@evil",
+        last_outcome="declined",
+        failure_reason="card_declined",
+        attempts=2,
     )
     rows = list(csv.reader(io.StringIO(failure_csv(cycle, [row]), newline="")))
     assert rows[1][4] == "1500" and rows[1][10] == "2"

@@ -32,8 +32,14 @@ from support.transmission_builders import add_confirmed
 
 D = date.fromisoformat
 REMITTER = {
-    "REMITTER_CODE": "1234567890", "NAME": "カ）ケッサイ", "BANK_CODE": "0005", "BANK_NAME": "ミツビシユーエフジェイ",
-    "BRANCH_CODE": "001", "BRANCH_NAME": "ホンテン", "ACCOUNT_TYPE": "checking", "ACCOUNT_NUMBER": "7777777",
+    "REMITTER_CODE": "1234567890",
+    "NAME": "カ）ケッサイ",
+    "BANK_CODE": "0005",
+    "BANK_NAME": "ミツビシユーエフジェイ",
+    "BRANCH_CODE": "001",
+    "BRANCH_NAME": "ホンテン",
+    "ACCOUNT_TYPE": "checking",
+    "ACCOUNT_NUMBER": "7777777",
 }
 
 
@@ -61,8 +67,15 @@ def one(explanation, key: str):
 
 
 def add_shop(connection, merchant_id: str, cycle: str, **columns) -> None:
-    add_merchant(connection, merchant_id, cycle, name_kana="ミセ", name_en="Shop", email=f"{merchant_id.lower()}@shop.example",
-                 **columns)
+    add_merchant(
+        connection,
+        merchant_id,
+        cycle,
+        name_kana="ミセ",
+        name_en="Shop",
+        email=f"{merchant_id.lower()}@shop.example",
+        **columns,
+    )
     add_bank_account(connection, merchant_id, at("2026-01-01"))
 
 
@@ -100,8 +113,16 @@ def test_a_one_off_slip_paid(engine, tmp_path, remitter):
     explanation = explain(engine, "1001")
     assert (explanation.merchant_id, explanation.kind, explanation.amount) == ("M1", "one_off", 5000)
     assert [step.key for step in explanation.steps] == [
-        "payment_date", "confirmation", "deadline", "transmission", "closing", "statement", "payout", "transfer",
-        "stale", "expiry",
+        "payment_date",
+        "confirmation",
+        "deadline",
+        "transmission",
+        "closing",
+        "statement",
+        "payout",
+        "transfer",
+        "stale",
+        "expiry",
     ]
     assert one(explanation, "payment_date").value == "2026-12-20 (Sun)"
     confirmation = one(explanation, "confirmation")
@@ -142,7 +163,16 @@ def test_a_one_off_slip_paid(engine, tmp_path, remitter):
     assert [step.key for step in japanese.steps] == [step.key for step in explanation.steps]
     assert [step.state for step in japanese.steps] == [step.state for step in explanation.steps]
     assert [step.title for step in japanese.steps] == [
-        "入金日", "決済確定", "確定期限", "送信日（利用日）", "締め日", "支払明細", "支払予定日", "振込", "督促対象日", "失効",
+        "入金日",
+        "決済確定",
+        "確定期限",
+        "送信日（利用日）",
+        "締め日",
+        "支払明細",
+        "支払予定日",
+        "振込",
+        "督促対象日",
+        "失効",
     ]
     assert one(japanese, "confirmation").value == "確定処理日 2026-12-30 14:05（日本時間）、決済確定日 2026-12-30(水)"
     assert one(japanese, "transmission").rule.startswith(
@@ -163,8 +193,13 @@ def test_a_slip_written_after_its_closing_ran_and_sent_late(engine, tmp_path, re
     explanation = explain(engine, "1002")
     transmission = one(explanation, "transmission")
     # Due Mon 1/4 (as 1001); the row came after that run: sent with the next, Tue 1/5, a business day late.
-    assert transmission.value == "2027-01-05 (Tue) (late by 1 business days: its transmission day was missed: it went with the next run)"
-    assert transmission.rule.startswith("next_business_day(max(registered 2026-12-30, confirmed_on 2026-12-30)) = 2027-01-04 (Mon)")
+    assert (
+        transmission.value
+        == "2027-01-05 (Tue) (late by 1 business days: its transmission day was missed: it went with the next run)"
+    )
+    assert transmission.rule.startswith(
+        "next_business_day(max(registered 2026-12-30, confirmed_on 2026-12-30)) = 2027-01-04 (Mon)"
+    )
     closing = one(explanation, "closing")
     assert (closing.value, closing.state) == ("2027-01-15 (Fri)", "done")
     assert "is 2026-12-31; written after closing 2026-12-31 had run (" in closing.rule
@@ -176,7 +211,9 @@ def test_a_slip_written_after_its_closing_ran_and_sent_late(engine, tmp_path, re
     japanese = explain(engine, "1002", "ja")
     assert one(japanese, "transmission").value == "2027-01-05(火)（1営業日遅れ：送信日の処理がなく次の処理で送信）"
     assert "。締め処理 2026-12-31（" in one(japanese, "closing").rule
-    assert one(japanese, "closing").rule.endswith("実行）の後に登録されたため、未実行の最初の締め日 2027-01-15 に入りました（遅れて支払）")
+    assert one(japanese, "closing").rule.endswith(
+        "実行）の後に登録されたため、未実行の最初の締め日 2027-01-15 に入りました（遅れて支払）"
+    )
 
 
 # -- a slip held back -----------------------------------------------------------------------------
@@ -189,8 +226,15 @@ def held_back(engine, tmp_path) -> Destination:
     destination = Destination.from_url(str(tmp_path / "transmissions"))
     with engine.begin() as connection:
         add_shop(connection, "M2", "monthly")
-        add_confirmed(connection, "2001", "2027-01-20 10:00", merchant_id="M2", amount=10_000, card_company="discover",
-                      paid="2027-01-18")
+        add_confirmed(
+            connection,
+            "2001",
+            "2027-01-20 10:00",
+            merchant_id="M2",
+            amount=10_000,
+            card_company="discover",
+            paid="2027-01-18",
+        )
     run_transmission(engine, D("2027-01-21"), destination)
     run_payout_closing(engine, D("2027-01-15"))
     run_payout_closing(engine, D("2027-01-31"))
@@ -201,8 +245,17 @@ def test_a_slip_held_back_at_transmission_and_at_the_closing(engine, tmp_path):
     destination = held_back(engine, tmp_path)
     explanation = explain(engine, "2001")
     assert [step.key for step in explanation.steps] == [
-        "payment_date", "confirmation", "deadline", "transmission", "hold", "closing", "hold", "statement", "payout",
-        "stale", "expiry",
+        "payment_date",
+        "confirmation",
+        "deadline",
+        "transmission",
+        "hold",
+        "closing",
+        "hold",
+        "statement",
+        "payout",
+        "stale",
+        "expiry",
     ]
     transmission = one(explanation, "transmission")
     assert (transmission.value, transmission.state) == ("due 2027-01-21 (Thu); not sent", "held")
@@ -230,7 +283,9 @@ def test_a_slip_held_back_at_transmission_and_at_the_closing(engine, tmp_path):
     japanese = explain(engine, "2001", "ja")
     assert one(japanese, "transmission").value == "予定 2027-01-21(木)、未送信"
     assert [step.value for step in by_key(japanese)["hold"]] == [
-        "保留：unknown_card_company", "2027-01-31 の締めで保留：unknown_card_company"]
+        "保留：unknown_card_company",
+        "2027-01-31 の締めで保留：unknown_card_company",
+    ]
     assert one(japanese, "closing").rule.endswith("。締め 2027-01-31 で保留（下記）：2027-02-28 に移動")
 
     # Corrected, it goes out on Wed 2/3, nine business days late, and is paid with February's closing.
@@ -241,7 +296,10 @@ def test_a_slip_held_back_at_transmission_and_at_the_closing(engine, tmp_path):
     run_payout_closing(engine, D("2027-02-28"))
     explanation = explain(engine, "2001")
     transmission = one(explanation, "transmission")
-    assert (transmission.value, transmission.state) == ("2027-02-03 (Wed) (late by 9 business days: held back first (below))", "done")
+    assert (transmission.value, transmission.state) == (
+        "2027-02-03 (Wed) (late by 9 business days: held back first (below))",
+        "done",
+    )
     transmission_hold, closing_hold = by_key(explanation)["hold"]
     assert transmission_hold.state == "done" and transmission_hold.rule.endswith("; sent on 2027-02-03 once corrected")
     assert (one(explanation, "closing").value, one(explanation, "closing").state) == ("2027-02-28 (Sun)", "done")
@@ -262,9 +320,14 @@ def test_a_recurring_slip_failed(engine):
     the slip keeps an empty payment date, the month closes with it failed, the merchant gets its
     notice and the customer a re-payment request."""
     with engine.begin() as connection:
-        connection.execute(merchants.insert().values(
-            merchant_id="M3", name="テスト商店M3", email="m3@merchant.example", repayment_mail_enabled=True))
-        add_subscription(connection, "S-DECLINE", "M3", token="tok_decline_1", amount=3300, created_at=japan_time(2027, 1, 2))
+        connection.execute(
+            merchants.insert().values(
+                merchant_id="M3", name="テスト商店M3", email="m3@merchant.example", repayment_mail_enabled=True
+            )
+        )
+        add_subscription(
+            connection, "S-DECLINE", "M3", token="tok_decline_1", amount=3300, created_at=japan_time(2027, 1, 2)
+        )
         create_recurring_slips(connection, FEBRUARY)
     with engine.connect() as connection:
         charge_cycle(connection, FEBRUARY, SimulatorGateway(), clock=clock, options=ChargeOptions(concurrency=1))
@@ -275,19 +338,31 @@ def test_a_recurring_slip_failed(engine):
     explanation = explain(engine, slip_id)
     assert explanation.kind == "recurring"
     assert [step.key for step in explanation.steps] == [
-        "billing_month", "charge", "charge_attempt", "payment_date", "charge_failed", "mail", "mail",
+        "billing_month",
+        "charge",
+        "charge_attempt",
+        "payment_date",
+        "charge_failed",
+        "mail",
+        "mail",
     ]
     assert one(explanation, "billing_month").value == "2027-02"
     charge = one(explanation, "charge")
     assert (charge.value, charge.state) == ("2027-03-01 (Mon)", "done")
     assert charge.rule == "business_day_on_or_after(2027-02-27) = 2027-03-01 (Mon): skipped 2/27-2/28 the weekend"
     attempt = one(explanation, "charge_attempt")
-    assert (attempt.title, attempt.value, attempt.state) == ("Charge attempt 1", "declined by the issuer (card_declined)", "failed")
+    assert (attempt.title, attempt.value, attempt.state) == (
+        "Charge attempt 1",
+        "declined by the issuer (card_declined)",
+        "failed",
+    )
     failed = one(explanation, "charge_failed")
     assert (failed.value, failed.state) == ("failed: card_declined", "failed")
     assert failed.rule.startswith("the charge of 2027-02 closed at ")
     request, notice = by_key(explanation)["mail"]  # in the order written
-    assert notice.title == "Failure notice to the merchant" and notice.value.endswith("in the outbox, not sent yet (m3@merchant.example)")
+    assert notice.title == "Failure notice to the merchant" and notice.value.endswith(
+        "in the outbox, not sent yet (m3@merchant.example)"
+    )
     assert request.title == "Re-payment request to the customer"
     assert request.value.endswith("(s-decline@customer.example)") and request.state == "pending"
     payment = one(explanation, "payment_date")
@@ -295,9 +370,15 @@ def test_a_recurring_slip_failed(engine):
 
     japanese = explain(engine, slip_id, "ja")
     assert one(japanese, "billing_month").value == "2027年2月分"
-    assert one(japanese, "charge").rule == "請求月の27日（2027-02-27）、営業日でなければ翌営業日 = 2027-03-01(月)：2/27-2/28 土日を除く"
+    assert (
+        one(japanese, "charge").rule
+        == "請求月の27日（2027-02-27）、営業日でなければ翌営業日 = 2027-03-01(月)：2/27-2/28 土日を除く"
+    )
     assert one(japanese, "charge_attempt").value == "カード会社が承認せず (card_declined)"
-    assert [step.title for step in by_key(japanese)["mail"]] == ["再決済のお願い（注文者あて）", "決済失敗のお知らせ（店舗あて）"]
+    assert [step.title for step in by_key(japanese)["mail"]] == [
+        "再決済のお願い（注文者あて）",
+        "決済失敗のお知らせ（店舗あて）",
+    ]
     assert one(japanese, "payment_date").value == "未入金"
 
 
@@ -319,9 +400,18 @@ def test_an_expired_slip(engine):
 
     explanation = explain(engine, "4001")
     assert [step.key for step in explanation.steps] == [
-        "payment_date", "confirmation", "deadline", "stale", "expiry", "mail", "mail",
+        "payment_date",
+        "confirmation",
+        "deadline",
+        "stale",
+        "expiry",
+        "mail",
+        "mail",
     ]
-    assert (one(explanation, "confirmation").value, one(explanation, "confirmation").state) == ("not confirmed", "failed")
+    assert (one(explanation, "confirmation").value, one(explanation, "confirmation").state) == (
+        "not confirmed",
+        "failed",
+    )
     deadline = one(explanation, "deadline")
     assert deadline.value == "2026-12-30 (Wed)"
     assert deadline.rule.startswith("payment date 2026-06-30 + 6 months = 2026-12-30")
@@ -360,7 +450,9 @@ def two_merchants_one_number(engine) -> None:
 
 def test_a_number_at_several_merchants_needs_the_merchant(engine):
     two_merchants_one_number(engine)
-    with pytest.raises(SlipAmbiguous, match=r"^slip number 777 exists at 2 merchants \(M1, M2\): say which with --merchant$"):
+    with pytest.raises(
+        SlipAmbiguous, match=r"^slip number 777 exists at 2 merchants \(M1, M2\): say which with --merchant$"
+    ):
         explain(engine, "777")
     assert explain(engine, "777", merchant_id="M2").merchant_id == "M2"
     with pytest.raises(SlipNotFound, match="^slip 778 not found at any of the 2 merchants"):
@@ -388,8 +480,11 @@ def test_the_command(business, capsys):
     document = json.loads(capsys.readouterr().out)
     assert (document["merchant_id"], document["slip_id"], document["kind"]) == ("M1", "777", "one_off")
     assert document["steps"][0] == {
-        "key": "payment_date", "title": "Payment date", "value": "2027-01-05 (Tue)",
-        "rule": "the day the card payment was authorised (written by the online side)", "state": "done",
+        "key": "payment_date",
+        "title": "Payment date",
+        "value": "2027-01-05 (Tue)",
+        "rule": "the day the card payment was authorised (written by the online side)",
+        "state": "done",
     }
 
     assert main(["explain", "777"]) == 1
@@ -402,7 +497,7 @@ def test_the_command(business, capsys):
 def test_render_text_aligns_one_block_a_step(engine):
     two_merchants_one_number(engine)
     lines = render_text(explain(engine, "777", merchant_id="M1")).splitlines()
-    blocks = [lines[i:i + 3] for i in range(2, len(lines), 3)]
+    blocks = [lines[i : i + 3] for i in range(2, len(lines), 3)]
     value_column = {block[0].index(block[0].split("  ")[-1].strip()) for block in blocks}
     rule_column = {len(block[1]) - len(block[1].lstrip()) for block in blocks}
     assert len(value_column) == 1 and rule_column == value_column
@@ -425,7 +520,15 @@ def test_a_backdated_confirmation_an_adjustment_and_a_cancellation(engine):
 
     explanation = explain(engine, "5001")
     assert [step.key for step in explanation.steps] == [
-        "payment_date", "confirmation", "deadline", "transmission", "closing", "statement", "payout", "stale", "expiry",
+        "payment_date",
+        "confirmation",
+        "deadline",
+        "transmission",
+        "closing",
+        "statement",
+        "payout",
+        "stale",
+        "expiry",
         "adjustment",
     ]
     assert one(explanation, "confirmation").rule == (

@@ -27,8 +27,15 @@ D = date.fromisoformat
 
 def transmission_summary(**changes) -> TransmissionSummary:
     values = dict(
-        business_date=D("2027-01-04"), claimed=True, batches=[], record_count=0, amount_total=0, late_count=0,
-        held_count=1, held=[{"slip_id": "1", "reason": HoldReason.UNKNOWN_CARD_COMPANY}], sent_on_later_days=0,
+        business_date=D("2027-01-04"),
+        claimed=True,
+        batches=[],
+        record_count=0,
+        amount_total=0,
+        late_count=0,
+        held_count=1,
+        held=[{"slip_id": "1", "reason": HoldReason.UNKNOWN_CARD_COMPANY}],
+        sent_on_later_days=0,
         change_notices=0,
     )
     return TransmissionSummary(**{**values, **changes})
@@ -53,29 +60,44 @@ def test_nested_results_become_dicts():
     file = ResultFile("kekka.txt", "ab", 2, [], [], [], [], dry_run=False, moved_to="done/kekka.txt")
     assert FolderImport("in", [file], False).as_dict() == {
         "folder": "in",
-        "files": [{"file": "kekka.txt", "sha256": "ab", "records": 2, "returned": [], "already_recorded": [],
-                   "unmatched": [], "ahead_to_returned_accounts": [], "dry_run": False, "moved_to": "done/kekka.txt"}],
+        "files": [
+            {
+                "file": "kekka.txt",
+                "sha256": "ab",
+                "records": 2,
+                "returned": [],
+                "already_recorded": [],
+                "unmatched": [],
+                "ahead_to_returned_accounts": [],
+                "dry_run": False,
+                "moved_to": "done/kekka.txt",
+            }
+        ],
         "dry_run": False,
     }
 
 
 def checked_values(table, name: str) -> set[str]:
     """The quoted values of the table's CHECK constraint `name` (column IN ('a', 'b', ...))."""
-    (constraint,) = [c for c in table.constraints
-                     if isinstance(c, CheckConstraint) and c.name == f"ck_{table.name}_{name}"]
+    (constraint,) = [
+        c for c in table.constraints if isinstance(c, CheckConstraint) and c.name == f"ck_{table.name}_{name}"
+    ]
     return set(re.findall(r"'([^']*)'", str(constraint.sqltext)))
 
 
-@pytest.mark.parametrize(("enum", "table", "constraint"), [
-    (HoldReason, schema.transmission_holds, "reason"),
-    (ReminderReason, schema.slip_reminders, "reason"),
-    (AuthorizationState, schema.slip_authorizations, "state"),
-    (VoidPurpose, schema.authorization_voids, "purpose"),
-    (AcknowledgementResult, schema.transmission_acknowledgements, "result"),
-    (PayoutCycle, schema.merchants, "payout_cycle"),
-    (ReminderPeriod, schema.merchants, "reminder_period"),
-    (SubscriptionStatus, schema.subscriptions, "status"),
-])
+@pytest.mark.parametrize(
+    ("enum", "table", "constraint"),
+    [
+        (HoldReason, schema.transmission_holds, "reason"),
+        (ReminderReason, schema.slip_reminders, "reason"),
+        (AuthorizationState, schema.slip_authorizations, "state"),
+        (VoidPurpose, schema.authorization_voids, "purpose"),
+        (AcknowledgementResult, schema.transmission_acknowledgements, "result"),
+        (PayoutCycle, schema.merchants, "payout_cycle"),
+        (ReminderPeriod, schema.merchants, "reminder_period"),
+        (SubscriptionStatus, schema.subscriptions, "status"),
+    ],
+)
 def test_each_enum_has_the_values_its_column_accepts(enum, table, constraint):
     assert {member.value for member in enum} == checked_values(table, constraint)
 

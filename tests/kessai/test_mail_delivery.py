@@ -194,7 +194,10 @@ def test_a_permanently_refused_recipient_is_given_up_at_once_and_reported(engine
 
     [result] = report.given_up
     assert (result.mail_id, result.kind, result.recipient, result.status) == (
-        bounced, "stale_slip_reminder", "nobody@example.jp", BOUNCED
+        bounced,
+        "stale_slip_reminder",
+        "nobody@example.jp",
+        BOUNCED,
     )
     assert result.reason.startswith("550 5.1.1 User unknown")
     row = outbox_row(engine, bounced)

@@ -18,15 +18,37 @@ from kessai.db.schema import metadata
 CONTRACT = {
     "merchants": {"merchant_id", "name", "name_kana", "name_en", "email", "payout_cycle"},
     "bank_accounts": {
-        "merchant_id", "bank_code", "branch_code", "account_type", "account_number", "holder_kana", "effective_from",
+        "merchant_id",
+        "bank_code",
+        "branch_code",
+        "account_type",
+        "account_number",
+        "holder_kana",
+        "effective_from",
     },
     "subscriptions": {"subscription_id", "merchant_id", "customer_email", "card_token", "amount", "status"},
     "slips": {
-        "slip_id", "merchant_id", "card_company", "amount", "payment_date", "confirmed_on",
-        "confirmation_registered_at", "cancelled_at", "subscription_id", "transmitted_on", "closing_date",
+        "slip_id",
+        "merchant_id",
+        "card_company",
+        "amount",
+        "payment_date",
+        "confirmed_on",
+        "confirmation_registered_at",
+        "cancelled_at",
+        "subscription_id",
+        "transmitted_on",
+        "closing_date",
     },
     "payout_statements": {
-        "merchant_id", "closing_date", "payout_date", "slip_count", "gross_amount", "fee", "transfer_fee", "net_amount",
+        "merchant_id",
+        "closing_date",
+        "payout_date",
+        "slip_count",
+        "gross_amount",
+        "fee",
+        "transfer_fee",
+        "net_amount",
     },
     "mail_outbox": {"kind", "recipient", "subject", "body", "sent_at"},
 }
@@ -85,8 +107,14 @@ def test_0006_keeps_the_card_companies_and_their_batches_and_refuses_bad_codes_a
 
     assert upgrade(engine) == ("0004", head_revision())
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT card_company, file_code FROM card_companies ORDER BY card_company")).all() == [
-            ("amex", "AX"), ("diners", "DC"), ("jcb", "JC"), ("unionpay", "UP1"), ("visa_master", "VM"),
+        assert connection.execute(
+            text("SELECT card_company, file_code FROM card_companies ORDER BY card_company")
+        ).all() == [
+            ("amex", "AX"),
+            ("diners", "DC"),
+            ("jcb", "JC"),
+            ("unionpay", "UP1"),
+            ("visa_master", "VM"),
         ]
         assert connection.execute(text("SELECT card_company FROM transmission_batches")).scalar_one() == "unionpay"
         if engine.dialect.name == "sqlite":
@@ -127,20 +155,32 @@ def test_0008_keeps_the_statements_and_downgrades(empty_database):
     upgrade(engine, "0007")
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO merchants (merchant_id, name) VALUES ('M1', 'M1')"))
-        connection.execute(text(
-            "INSERT INTO payout_statements (merchant_id, closing_date, payout_date, slip_count, gross_amount, fee, "
-            "transfer_fee, net_amount) VALUES ('M1', '2027-01-31', '2027-02-25', 1, 1000, 0, 0, 1000)"))
+        connection.execute(
+            text(
+                "INSERT INTO payout_statements (merchant_id, closing_date, payout_date, slip_count, gross_amount, fee, "
+                "transfer_fee, net_amount) VALUES ('M1', '2027-01-31', '2027-02-25', 1, 1000, 0, 0, 1000)"
+            )
+        )
     assert upgrade(engine) == ("0007", head_revision())
     with engine.begin() as connection:
-        assert connection.execute(text("SELECT net_amount, adjustment_amount FROM payout_statements")).one() == (1000, 0)
-        connection.execute(text(
-            "INSERT INTO payout_adjustments (merchant_id, amount, kind, reason, created_by, created_at, effective_on) "
-            "VALUES ('M1', -500, 'chargeback', 'r', 'me', '2027-02-10 01:00:00+00:00', '2027-02-10')"))
+        assert connection.execute(text("SELECT net_amount, adjustment_amount FROM payout_statements")).one() == (
+            1000,
+            0,
+        )
+        connection.execute(
+            text(
+                "INSERT INTO payout_adjustments (merchant_id, amount, kind, reason, created_by, created_at, effective_on) "
+                "VALUES ('M1', -500, 'chargeback', 'r', 'me', '2027-02-10 01:00:00+00:00', '2027-02-10')"
+            )
+        )
     for kind, amount in (("gift", -1), ("chargeback", 0)):  # the CHECKs hold on both databases
         with pytest.raises(IntegrityError), engine.begin() as connection:
-            connection.execute(text(
-                "INSERT INTO payout_adjustments (merchant_id, amount, kind, reason, created_by, created_at, effective_on) "
-                f"VALUES ('M1', {amount}, '{kind}', 'r', 'me', '2027-02-10 01:00:00+00:00', '2027-02-10')"))
+            connection.execute(
+                text(
+                    "INSERT INTO payout_adjustments (merchant_id, amount, kind, reason, created_by, created_at, effective_on) "
+                    f"VALUES ('M1', {amount}, '{kind}', 'r', 'me', '2027-02-10 01:00:00+00:00', '2027-02-10')"
+                )
+            )
     with engine.begin() as connection:
         command.downgrade(alembic_config(connection), "0007")
     assert current_revision(engine) == "0007"
@@ -157,7 +197,9 @@ def test_0010_adds_the_bank_master_and_the_filed_names_and_downgrades(empty_data
     upgrade(engine)
     inspector = inspect(engine)
     assert {"bank_master_versions", "bank_master_banks", "bank_master_branches"} <= set(inspector.get_table_names())
-    assert {"bank_name_kana", "branch_name_kana", "new_code"} <= {c["name"] for c in inspector.get_columns("payout_transfers")}
+    assert {"bank_name_kana", "branch_name_kana", "new_code"} <= {
+        c["name"] for c in inspector.get_columns("payout_transfers")
+    }
     assert "ix_payout_transfers_bank_account_id" in {i["name"] for i in inspector.get_indexes("payout_transfers")}
     with engine.begin() as connection:
         command.downgrade(alembic_config(connection), "0009")
@@ -180,7 +222,9 @@ def compared_on(dialect: str):
     def include_object(obj, name, type_, reflected, compare_to) -> bool:
         return not (dialect == "sqlite" and name in SQLITE_KEEPS)
 
-    def compare_server_default(context, inspected_column, metadata_column, inspected, metadata, rendered) -> bool | None:
+    def compare_server_default(
+        context, inspected_column, metadata_column, inspected, metadata, rendered
+    ) -> bool | None:
         # Alembic renders the models' DEFAULT '' as an empty string, which it then takes for no
         # default against SQLite's reflected ('') (PostgreSQL compares it): an empty-string default
         # is taken as equal there. Every other default is compared by Alembic itself.

@@ -26,8 +26,14 @@ def at(day: str, hour: int = 17, minute: int = 30) -> datetime:
 
 
 def notice(connection, key: str, subject: str, body: str = "本文\n") -> int:
-    return enqueue_mail(connection, kind="operator_notice", dedupe_key=f"operator_notice:{key}",
-                        recipient=OPERATORS, subject=subject, body=body)
+    return enqueue_mail(
+        connection,
+        kind="operator_notice",
+        dedupe_key=f"operator_notice:{key}",
+        recipient=OPERATORS,
+        subject=subject,
+        body=body,
+    )
 
 
 def digest(engine, day: str, calendar=CALENDAR):
@@ -44,13 +50,24 @@ def digests(engine) -> list:
 
 def test_one_digest_a_day_carries_each_notice_once_and_lists_the_urgent_mails(engine):
     with engine.begin() as connection:
-        notice(connection, "stale_slip_digest:M1:2027-W01", "[kessai] メールアドレス未登録の店舗: M1 M1商店（…）",
-               "店舗 M1（M1商店）にはメールアドレスが登録されていないため、\n")
+        notice(
+            connection,
+            "stale_slip_digest:M1:2027-W01",
+            "[kessai] メールアドレス未登録の店舗: M1 M1商店（…）",
+            "店舗 M1（M1商店）にはメールアドレスが登録されていないため、\n",
+        )
         notice(connection, "given_up:7:20270105T000000.000000Z", "[kessai] メールを送信できませんでした (mail_id 7)")
         failed = enqueue_task_failure_alert(
-            connection, dag_id="card_transmission", task_id="transmit", run_id="manual__1", try_number=4,
-            business_date="2027-01-05", reason="refused: 2027-01-05 has not begun", log_url="",
-            failed_at=at("2027-01-05", 6, 0), operator_email=OPERATORS,
+            connection,
+            dag_id="card_transmission",
+            task_id="transmit",
+            run_id="manual__1",
+            try_number=4,
+            business_date="2027-01-05",
+            reason="refused: 2027-01-05 has not begun",
+            log_url="",
+            failed_at=at("2027-01-05", 6, 0),
+            operator_email=OPERATORS,
         )
     # Tuesday 2027-01-05.
     summary = digest(engine, "2027-01-05")
@@ -90,9 +107,14 @@ def test_one_digest_a_day_carries_each_notice_once_and_lists_the_urgent_mails(en
 
 def test_a_day_with_nothing_sends_nothing_and_weekends_and_closures_are_not_digest_days(engine):
     assert digest(engine, "2027-01-05").as_dict() == {
-        "business_date": "2027-01-05", "notices": 0, "immediate": 0, "digest_mail_id": None,
+        "business_date": "2027-01-05",
+        "notices": 0,
+        "immediate": 0,
+        "digest_mail_id": None,
     }
-    with pytest.raises(BusinessDateError, match=r"2027-01-09 is not a business day in Japan \(Saturday\).*next one is 2027-01-12"):
+    with pytest.raises(
+        BusinessDateError, match=r"2027-01-09 is not a business day in Japan \(Saturday\).*next one is 2027-01-12"
+    ):
         digest(engine, "2027-01-09")  # Monday 1/11 is 成人の日
     with engine.begin() as connection:
         declare_closure(connection, D("2027-01-07"), "system maintenance")

@@ -52,8 +52,20 @@ def age(path, seconds: float) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["..", ".", "", "../x", "../../../../tmp/x_20261207.csv", "/tmp/x", "a/b", "a\\b", "a\x00b", "a\nb", LONG,
-     "あ" * 86],  # 258 bytes in UTF-8
+    [
+        "..",
+        ".",
+        "",
+        "../x",
+        "../../../../tmp/x_20261207.csv",
+        "/tmp/x",
+        "a/b",
+        "a\\b",
+        "a\x00b",
+        "a\nb",
+        LONG,
+        "あ" * 86,
+    ],  # 258 bytes in UTF-8
 )
 def test_a_name_that_is_not_one_plain_file_is_refused(tmp_path, name):
     with pytest.raises(UnsafeFileName) as refused:
@@ -132,9 +144,16 @@ def test_an_existing_folder_and_file_get_the_modes_on_the_next_write(tmp_path):
 
 
 def test_statement_and_transfer_files_get_their_modes(engine, tmp_path, monkeypatch):
-    for field, value in {"REMITTER_CODE": "42", "NAME": "ｹｯｻｲ", "BANK_CODE": "0005", "BANK_NAME": "",
-                         "BRANCH_CODE": "001", "BRANCH_NAME": "", "ACCOUNT_TYPE": "ordinary",
-                         "ACCOUNT_NUMBER": "7777777"}.items():
+    for field, value in {
+        "REMITTER_CODE": "42",
+        "NAME": "ｹｯｻｲ",
+        "BANK_CODE": "0005",
+        "BANK_NAME": "",
+        "BRANCH_CODE": "001",
+        "BRANCH_NAME": "",
+        "ACCOUNT_TYPE": "ordinary",
+        "ACCOUNT_NUMBER": "7777777",
+    }.items():
         monkeypatch.setenv(f"KESSAI_ZENGIN_{field}", value)
     with engine.begin() as connection:
         add_payout_merchant(connection, "M1", "monthly")
@@ -143,8 +162,11 @@ def test_statement_and_transfer_files_get_their_modes(engine, tmp_path, monkeypa
     run_payout_closing(engine, date(2027, 1, 31))
     run_statement_files(engine, date(2027, 1, 31), tmp_path)
     statements = tmp_path / "statements" / "2027-01-31"
-    assert {p.name: mode(p) for p in statements.iterdir()} == {"statement-M1.csv": 0o640, "slips-M1.csv": 0o640,
-                                                                   "closing-summary.csv": 0o640}
+    assert {p.name: mode(p) for p in statements.iterdir()} == {
+        "statement-M1.csv": 0o640,
+        "slips-M1.csv": 0o640,
+        "closing-summary.csv": 0o640,
+    }
     assert mode(statements) == 0o750 and mode(tmp_path / "statements") == 0o750
 
     run_payout_closing(engine, date(2027, 2, 15))  # the twice-monthly closing also paid on 2/25
@@ -220,5 +242,6 @@ def test_a_transmission_sweeps_the_part_files_a_killed_run_left(engine, tmp_path
     run_transmission(engine, D("2027-01-04"), destination)
     assert list(folder.iterdir()) == []
     assert sorted(p.name for p in (tmp_path / "transmissions" / "2027-01-04").iterdir()) == [
-        "VM_20270104.csv", "VM_20270104.csv.sha256",
+        "VM_20270104.csv",
+        "VM_20270104.csv.sha256",
     ]

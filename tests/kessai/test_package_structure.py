@@ -18,9 +18,7 @@ def module_name(path: Path) -> str:
 
 def package_modules() -> dict[str, Path]:
     return {
-        module_name(path): path
-        for path in PACKAGE.rglob("*.py")
-        if "migrations" not in path.relative_to(PACKAGE).parts
+        module_name(path): path for path in PACKAGE.rglob("*.py") if "migrations" not in path.relative_to(PACKAGE).parts
     }
 
 
@@ -47,7 +45,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         stack.append(node)
         for target in sorted(graph.get(node, ())):
             if state.get(target) == "open":
-                found.append(stack[stack.index(target):] + [target])
+                found.append(stack[stack.index(target) :] + [target])
             elif target not in state:
                 walk(target)
         stack.pop()

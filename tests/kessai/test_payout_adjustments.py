@@ -41,8 +41,14 @@ def adjust(connection, merchant_id: str, amount: int, when, kind: str = "chargeb
 
 
 def amounts(st: dict) -> tuple:
-    return (st["gross_amount"], st["adjustment_amount"], st["carried_in"], st["transfer_fee"], st["net_amount"],
-            st["carried_forward"])
+    return (
+        st["gross_amount"],
+        st["adjustment_amount"],
+        st["carried_in"],
+        st["transfer_fee"],
+        st["net_amount"],
+        st["carried_forward"],
+    )
 
 
 def test_a_chargeback_larger_than_the_month_carries_a_debt_over_two_closings(engine):
@@ -72,9 +78,18 @@ def test_a_chargeback_larger_than_the_month_carries_a_debt_over_two_closings(eng
     column = {name: i for i, name in enumerate(rows[0])}
     adjustment, total = rows[-2], rows[-1]
     assert (adjustment[0], adjustment[column["調整額"]], adjustment[column["調整内容"]]) == (
-        "調整", "-130000", "チャージバック: JCB case 4711")
+        "調整",
+        "-130000",
+        "チャージバック: JCB case 4711",
+    )
     assert [total[column[c]] for c in ("区分", "売上金額", "調整額", "前回繰越", "次回繰越", "支払金額")] == [
-        "合計", "20000", "-130000", "0", "-110000", "0"]
+        "合計",
+        "20000",
+        "-130000",
+        "0",
+        "-110000",
+        "0",
+    ]
     summary_rows = list(csv.reader(io.StringIO(files["closing-summary.csv"].decode("utf-8-sig"))))
     assert summary_rows[1][summary_rows[0].index("status")] == "debt carried forward"
 
@@ -86,7 +101,9 @@ def test_a_chargeback_larger_than_the_month_carries_a_debt_over_two_closings(eng
         assert amounts(statement(connection, "M1", "2027-03-31")) == (50_000, 0, -110_000, 0, 0, -60_000)
         final = statement(connection, "M1", "2027-04-30")
         taken = connection.execute(
-            select(payout_adjustments.c.amount, payout_adjustments.c.closing_date).order_by(payout_adjustments.c.adjustment_id)
+            select(payout_adjustments.c.amount, payout_adjustments.c.closing_date).order_by(
+                payout_adjustments.c.adjustment_id
+            )
         ).all()
     assert amounts(final) == (90_000, 5_000, -60_000, 220, 34_780, 0)
     assert final["transfers"] == {account: 34_780}
@@ -96,7 +113,11 @@ def test_a_chargeback_larger_than_the_month_carries_a_debt_over_two_closings(eng
     # A backfill (re-run) of February after April ran gives the same statement and changes nothing.
     again = run_payout_closing(engine, D("2027-02-28"))
     assert (again.rerun, again.statements_added, again.carried_forward, again.adjustments) == (
-        True, 0, -110_000, -130_000)
+        True,
+        0,
+        -110_000,
+        -130_000,
+    )
     with engine.connect() as connection:
         assert statement(connection, "M1", "2027-02-28") == february
 
@@ -157,7 +178,10 @@ def test_a_chargeback_beyond_the_current_accounts_share_comes_off_the_other_acco
 def test_adjustments_refused(engine, merchant, amount, kind, reason, message):
     with engine.begin() as connection:
         add_merchant(connection, "M1")
-    with pytest.raises(AdjustmentRefused, match=message.replace("(", r"\(").replace(")", r"\)")), engine.begin() as connection:
+    with (
+        pytest.raises(AdjustmentRefused, match=message.replace("(", r"\(").replace(")", r"\)")),
+        engine.begin() as connection,
+    ):
         adjust(connection, merchant, amount, at("2027-02-10"), kind=kind, reason=reason)
 
 
@@ -173,9 +197,16 @@ def test_the_adjust_command(business, capsys, monkeypatch):
     )
     assert main(["adjust", "M1", "12000", "--kind", "chargeback", "--reason", "VISA 0815"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: a chargeback takes money back from merchant M1: give the amount as negative (-12000); "
-                   "to pay a merchant more, register a correction"]
+    assert err == [
+        "error: a chargeback takes money back from merchant M1: give the amount as negative (-12000); "
+        "to pay a merchant more, register a correction"
+    ]
     with business.connect() as connection:
         row = connection.execute(select(payout_adjustments)).mappings().one()
     assert (row["amount"], row["kind"], row["created_by"], row["effective_on"], row["closing_date"]) == (
-        -12_000, "chargeback", "sato", D("2027-02-10"), None)
+        -12_000,
+        "chargeback",
+        "sato",
+        D("2027-02-10"),
+        None,
+    )

@@ -82,7 +82,9 @@ def test_faq_backdated_confirmation_goes_to_the_next_closing(engine):
         # The FAQ: registered 2/1 with the date 1/31: the February-end closing, paid 3/25.
         faq = add_slip(connection, "M1", 20_000, registered_at=at("2027-02-01", "10:00"), confirmed_on="2027-01-31")
         # 2/1 00:10 in Japan is still 1/31 in UTC: February.
-        after_midnight = add_slip(connection, "M1", 400, registered_at=at("2027-02-01", "00:10"), confirmed_on="2027-01-30")
+        after_midnight = add_slip(
+            connection, "M1", 400, registered_at=at("2027-02-01", "00:10"), confirmed_on="2027-01-30"
+        )
 
     summary = close(engine, "2027-01-31")
     # The closing fills the closing dates of what it may pay; the others wait for theirs.
@@ -180,7 +182,12 @@ def test_carry_forward_until_the_minimum_payout_is_reached(engine):
     # February: no slips, the balance is shown and carried again.
     assert (feb["slip_count"], feb["carried_in"], feb["net_amount"], feb["carried_forward"]) == (0, 3_000, 0, 3_000)
     # March: 8,000 + 3,000 = 11,000; 11,000 - 440 = 10,560 >= 10,000: paid.
-    assert (mar["carried_in"], mar["transfer_fee"], mar["net_amount"], mar["carried_forward"]) == (3_000, 440, 10_560, 0)
+    assert (mar["carried_in"], mar["transfer_fee"], mar["net_amount"], mar["carried_forward"]) == (
+        3_000,
+        440,
+        10_560,
+        0,
+    )
     assert mar["transfers"] == {1: 10_560}
     assert fifteenths == [None, None]
 
@@ -213,7 +220,11 @@ def test_an_account_change_mid_period_pays_both_accounts(engine):
     close(engine, "2027-01-31")
     with engine.connect() as connection:
         st = statement(connection, "M1", "2027-01-31")
-    assert st["lines"] == [("jcb", new, 1, 2_000, 0), ("visa_master", old, 2, 11_000, 0), ("visa_master", new, 1, 3_000, 0)]
+    assert st["lines"] == [
+        ("jcb", new, 1, 2_000, 0),
+        ("visa_master", old, 2, 11_000, 0),
+        ("visa_master", new, 1, 3_000, 0),
+    ]
     # One transfer fee per payout, taken from the current account's transfer (5,000 - 500).
     assert (st["gross_amount"], st["transfer_fee"], st["net_amount"]) == (16_000, 500, 15_500)
     assert st["transfers"] == {old: 11_000, new: 4_500}
@@ -361,13 +372,17 @@ def test_closings_run_in_order(engine):
         add_merchant(connection, "M1", "monthly")
         add_bank_account(connection, "M1", at("2026-12-01"))
     close(engine, "2027-01-31")
-    with pytest.raises(ClosingError, match="cannot run before closing 2027-02-15: the last closing that ran is 2027-01-31"):
+    with pytest.raises(
+        ClosingError, match="cannot run before closing 2027-02-15: the last closing that ran is 2027-01-31"
+    ):
         close(engine, "2027-02-28")
     close(engine, "2027-02-15", "2027-02-28")
     with pytest.raises(ClosingError, match="closings from 2027-01-31 on have run already"):
         close(engine, "2027-01-15")
     with engine.connect() as connection:
-        assert connection.execute(select(payout_closings.c.closing_date).order_by(payout_closings.c.closing_date)).scalars().all() == [
+        assert connection.execute(
+            select(payout_closings.c.closing_date).order_by(payout_closings.c.closing_date)
+        ).scalars().all() == [
             D("2027-01-31"),
             D("2027-02-15"),
             D("2027-02-28"),
@@ -400,7 +415,9 @@ def test_a_backfill_gives_the_statements_of_the_run_on_the_day(database_url_for,
         with engine.connect() as connection:
             statements[later] = [statement(connection, m, "2027-01-31") for m in ("M1", "T1")]
             statements[later].append(
-                connection.execute(select(func.count()).select_from(slips).where(slips.c.closing_date.is_(None))).scalar()
+                connection.execute(
+                    select(func.count()).select_from(slips).where(slips.c.closing_date.is_(None))
+                ).scalar()
             )
         engine.dispose()
     on_time, backfilled = statements[False], statements[True]
@@ -475,7 +492,11 @@ def test_statements_are_unique_per_merchant_and_closing(engine):
         add_slip(connection, "M1", 1_000, registered_at=at("2027-01-10"))
     close(engine, "2027-01-31")
     with engine.connect() as connection:
-        row = connection.execute(select(payout_statements).where(payout_statements.c.merchant_id == "M1")).mappings().one()
+        row = (
+            connection.execute(select(payout_statements).where(payout_statements.c.merchant_id == "M1"))
+            .mappings()
+            .one()
+        )
     duplicate = {k: v for k, v in row.items() if k not in ("statement_id", "created_at")}
     with pytest.raises(Exception, match="(?i)unique"):
         with engine.begin() as connection:

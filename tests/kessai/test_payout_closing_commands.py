@@ -37,7 +37,9 @@ def test_fill_closing_dates_close_build_and_read_the_transfer_file(business_data
     assert main(["assign-closing-dates"]) == 0
     assert "2 confirmed slips got their closing date (0 of them" in capsys.readouterr().out
     with engine.connect() as connection:
-        assert connection.execute(select(slips.c.closing_date).where(slips.c.slip_id == first)).scalar() == date(2027, 1, 15)
+        assert connection.execute(select(slips.c.closing_date).where(slips.c.slip_id == first)).scalar() == date(
+            2027, 1, 15
+        )
 
     assert main(["payout-close", "2027-01-16"]) == 1
     assert "2027-01-16 is not a closing date" in capsys.readouterr().err

@@ -79,10 +79,20 @@ def test_statement_csv_and_closing_summary(engine, tmp_path):
     run_payout_closing(engine, D("2027-01-31"))
     summary = run_statement_files(engine, D("2027-01-31"), tmp_path)
     folder = tmp_path / "statements" / "2027-01-31"
-    assert summary.as_dict() == {"closing_date": "2027-01-31", "directory": str(folder), "statement_files": 2, "slip_files": 2,
-                       "dry_run": False}
+    assert summary.as_dict() == {
+        "closing_date": "2027-01-31",
+        "directory": str(folder),
+        "statement_files": 2,
+        "slip_files": 2,
+        "dry_run": False,
+    }
     assert sorted(p.name for p in folder.iterdir()) == [
-        "closing-summary.csv", "slips-M1.csv", "slips-M2%2FX.csv", "statement-M1.csv", "statement-M2%2FX.csv"]
+        "closing-summary.csv",
+        "slips-M1.csv",
+        "slips-M2%2FX.csv",
+        "statement-M1.csv",
+        "statement-M2%2FX.csv",
+    ]
 
     rows = read_csv(folder / "statement-M1.csv")
     head = ["M1", "店舗 M1", "2027-01-31", "2027-02-25"]
@@ -93,34 +103,283 @@ def test_statement_csv_and_closing_summary(engine, tmp_path):
     bank, branch = '="0001"', '="001"'
     none = [""] * 7  # the adjustment's two columns and the invoice's five
     assert rows[1:] == [
-        ["明細", *head, "JCB", bank, branch, "普通", '="7654321"', "ｶ)ﾐﾂｷﾞ", "1", "3000", "90", "", "", "", "", "", "0",
-         "0", *none],
-        ["明細", *head, "Visa/Mastercard", bank, branch, "普通", '="1234567"', "ｶ)ﾐﾂｷﾞ", "1", "10000", "300", "", "", "",
-         "", "", "0", "0", *none],
-        ["振込", *head, "", bank, branch, "普通", '="1234567"', "ｶ)ﾐﾂｷﾞ", "", "", "", "", "", "", "9700", "", "", "", *none],
-        ["振込", *head, "", bank, branch, "普通", '="7654321"', "ｶ)ﾐﾂｷﾞ", "", "", "", "", "", "", "2690", "", "", "", *none],
-        ["手数料", *head, "", "", "", "", "", "", "", "", "390", "", "", "", "", "", "", "", "", "",
-         "決済手数料", "非課税", "", "", ""],
-        ["手数料", *head, "", "", "", "", "", "", "", "", "", "220", "", "", "", "", "", "", "", "",
-         "振込手数料", "課税", "10%", "", ""],
-        ["消費税", *head, "", "", "", "", "", "", "", "", "220", "", "", "", "", "", "", "", "", "",
-         "10%対象 (税込)", "課税", "10%", "20", ""],
-        ["合計", *head, "", "", "", "", "", "", "2", "13000", "390", "220", "0", "0", "12390", "", "", "",
-         "0", "", "", "", "", "20", ""],
+        [
+            "明細",
+            *head,
+            "JCB",
+            bank,
+            branch,
+            "普通",
+            '="7654321"',
+            "ｶ)ﾐﾂｷﾞ",
+            "1",
+            "3000",
+            "90",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "0",
+            "0",
+            *none,
+        ],
+        [
+            "明細",
+            *head,
+            "Visa/Mastercard",
+            bank,
+            branch,
+            "普通",
+            '="1234567"',
+            "ｶ)ﾐﾂｷﾞ",
+            "1",
+            "10000",
+            "300",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "0",
+            "0",
+            *none,
+        ],
+        [
+            "振込",
+            *head,
+            "",
+            bank,
+            branch,
+            "普通",
+            '="1234567"',
+            "ｶ)ﾐﾂｷﾞ",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "9700",
+            "",
+            "",
+            "",
+            *none,
+        ],
+        [
+            "振込",
+            *head,
+            "",
+            bank,
+            branch,
+            "普通",
+            '="7654321"',
+            "ｶ)ﾐﾂｷﾞ",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "2690",
+            "",
+            "",
+            "",
+            *none,
+        ],
+        [
+            "手数料",
+            *head,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "390",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "決済手数料",
+            "非課税",
+            "",
+            "",
+            "",
+        ],
+        [
+            "手数料",
+            *head,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "220",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "振込手数料",
+            "課税",
+            "10%",
+            "",
+            "",
+        ],
+        [
+            "消費税",
+            *head,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "220",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "10%対象 (税込)",
+            "課税",
+            "10%",
+            "20",
+            "",
+        ],
+        [
+            "合計",
+            *head,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "2",
+            "13000",
+            "390",
+            "220",
+            "0",
+            "0",
+            "12390",
+            "",
+            "",
+            "",
+            "0",
+            "",
+            "",
+            "",
+            "",
+            "20",
+            "",
+        ],
     ]
     # Opened in Excel, the codes keep their zeros.
     excel = read_as_excel((folder / "statement-M1.csv").read_bytes())
     assert [row[6:10] for row in excel[1:3]] == [["0001", "001", "普通", "7654321"], ["0001", "001", "普通", "1234567"]]
     assert read_csv(folder / "closing-summary.csv") == [
-        ["merchant_id", "name", "payout_cycle", "payout_date", "slip_count", "gross_amount", "fee", "transfer_fee",
-         "carried_in", "carried_forward", "net_amount", "transfers", "status",
-         "held_back_slips", "held_back_amount", "paid_late_slips", "paid_late_amount", "adjustment_amount"],
-        ["M1", "店舗 M1", "monthly", "2027-02-25", "2", "13000", "390", "220", "0", "0", "12390", "2", "paid",
-         "0", "0", "0", "0", "0"],
-        ["M2/X", "店舗 M2/X", "monthly", "2027-02-25", "1", "1200", "0", "0", "0", "1200", "0", "0", "carried forward",
-         "0", "0", "0", "0", "0"],
-        ["SUBTOTAL", "", "", "2027-02-25", "3", "14200", "390", "220", "0", "1200", "12390", "2", "", "0", "0", "0", "0",
-         "0"],
+        [
+            "merchant_id",
+            "name",
+            "payout_cycle",
+            "payout_date",
+            "slip_count",
+            "gross_amount",
+            "fee",
+            "transfer_fee",
+            "carried_in",
+            "carried_forward",
+            "net_amount",
+            "transfers",
+            "status",
+            "held_back_slips",
+            "held_back_amount",
+            "paid_late_slips",
+            "paid_late_amount",
+            "adjustment_amount",
+        ],
+        [
+            "M1",
+            "店舗 M1",
+            "monthly",
+            "2027-02-25",
+            "2",
+            "13000",
+            "390",
+            "220",
+            "0",
+            "0",
+            "12390",
+            "2",
+            "paid",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0",
+        ],
+        [
+            "M2/X",
+            "店舗 M2/X",
+            "monthly",
+            "2027-02-25",
+            "1",
+            "1200",
+            "0",
+            "0",
+            "0",
+            "1200",
+            "0",
+            "0",
+            "carried forward",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0",
+        ],
+        [
+            "SUBTOTAL",
+            "",
+            "",
+            "2027-02-25",
+            "3",
+            "14200",
+            "390",
+            "220",
+            "0",
+            "1200",
+            "12390",
+            "2",
+            "",
+            "0",
+            "0",
+            "0",
+            "0",
+            "0",
+        ],
         ["TOTAL", "", "", "", "3", "14200", "390", "220", "0", "1200", "12390", "2", "", "0", "0", "0", "0", "0"],
     ]
     # A re-run writes the same bytes; a dry run writes nothing.
@@ -162,9 +421,18 @@ def golden_week_closing(engine) -> dict[str, int]:
         add_merchant(connection, "T3", "twice_monthly")
         accounts = {
             "T1-old": add_bank_account(connection, "T1", at("2026-01-01"), holder_kana="やまだ　たろう"),
-            "T1-new": add_bank_account(connection, "T1", at("2026-04-20"), bank_code="0009", account_number="0000001",
-                                       holder_kana="ヤマダ　タロウ", account_type="savings"),
-            "T2": add_bank_account(connection, "T2", at("2026-01-01"), holder_kana="ｽｽﾞｷ ｼｮｳﾃﾝ", bank_name_kana="ミズホ"),
+            "T1-new": add_bank_account(
+                connection,
+                "T1",
+                at("2026-04-20"),
+                bank_code="0009",
+                account_number="0000001",
+                holder_kana="ヤマダ　タロウ",
+                account_type="savings",
+            ),
+            "T2": add_bank_account(
+                connection, "T2", at("2026-01-01"), holder_kana="ｽｽﾞｷ ｼｮｳﾃﾝ", bank_name_kana="ミズホ"
+            ),
             "T3": add_bank_account(connection, "T3", at("2026-01-01"), holder_kana="佐藤商店"),
         }
         add_slip(connection, "T1", 50_000, registered_at=at("2026-04-16"))
@@ -178,7 +446,9 @@ def golden_week_closing(engine) -> dict[str, int]:
 def test_the_file_is_built_two_business_days_before_the_payout_and_reads_back(engine, tmp_path, remitter):
     accounts = golden_week_closing(engine)
     with engine.begin() as connection:
-        connection.execute(update(bank_accounts).where(bank_accounts.c.merchant_id == "T3").values(holder_kana="サトウ"))
+        connection.execute(
+            update(bank_accounts).where(bank_accounts.c.merchant_id == "T3").values(holder_kana="サトウ")
+        )
     # 4/30: 5/8 is three business days ahead: nothing yet.
     assert run_payout_transfer_files(engine, D("2026-04-30"), tmp_path).payout_dates == []
     summary = run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
@@ -188,7 +458,10 @@ def test_the_file_is_built_two_business_days_before_the_payout_and_reads_back(en
     assert (payout["statements_net"], payout["in_files"], payout["not_filed"]) == (158_670, 158_670, 0)
     parsed = parse_transfer_file((tmp_path / "transfers" / "2026-05-08" / payout["built"]).read_bytes())
     assert (parsed.remitter_code, parsed.remitter_name, parsed.transfer_date) == ("1234567890", "ｶ)ｹﾂｻｲ", "0508")
-    assert [(t.bank_code, t.account_type, t.account_number, t.holder_name, t.amount, t.customer_code_2) for t in parsed.transfers] == [
+    assert [
+        (t.bank_code, t.account_type, t.account_number, t.holder_name, t.amount, t.customer_code_2)
+        for t in parsed.transfers
+    ] == [
         ("0001", "1", "1234567", "ﾔﾏﾀﾞ ﾀﾛｳ", 50_000, accounts["T1-old"]),
         ("0009", "4", "0000001", "ﾔﾏﾀﾞ ﾀﾛｳ", 29_670, accounts["T1-new"]),
         ("0001", "1", "1234567", "ｽｽﾞｷ ｼﾖｳﾃﾝ", 70_000, accounts["T2"]),
@@ -201,14 +474,18 @@ def test_the_file_is_built_two_business_days_before_the_payout_and_reads_back(en
 
 def test_a_name_that_cannot_be_converted_is_left_out_and_named(engine, tmp_path, remitter):
     golden_week_closing(engine)  # T3's holder is written in kanji
-    with pytest.raises(TransferFileError, match=r"merchant T3, bank account 4 \(9,000 yen\): '佐藤商店' cannot be written"):
+    with pytest.raises(
+        TransferFileError, match=r"merchant T3, bank account 4 \(9,000 yen\): '佐藤商店' cannot be written"
+    ):
         run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
     folder = tmp_path / "transfers" / "2026-05-08"
     first = (folder / "sogofurikomi-20260508-01.txt").read_bytes()
     assert parse_transfer_file(first).amount_total == 158_670 - 9_000  # the others went in the file
 
     with engine.begin() as connection:
-        connection.execute(update(bank_accounts).where(bank_accounts.c.merchant_id == "T3").values(holder_kana="サトウショウテン"))
+        connection.execute(
+            update(bank_accounts).where(bank_accounts.c.merchant_id == "T3").values(holder_kana="サトウショウテン")
+        )
     summary = run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
     assert summary.payout_dates[0]["built"] == "sogofurikomi-20260508-02.txt"
     second = parse_transfer_file((folder / "sogofurikomi-20260508-02.txt").read_bytes())
@@ -238,11 +515,15 @@ def test_a_rerun_builds_nothing_again_and_restores_a_lost_file(engine, tmp_path,
         assert connection.execute(select(func.count()).select_from(payout_transfer_files)).scalar() == 1
 
     path.write_bytes(built.replace(b"0000050000", b"0000500000"))
-    with pytest.raises(TransferFileError, match="sogofurikomi-20260508-01.txt was built with sha256 .* on disk gives different bytes"):
+    with pytest.raises(
+        TransferFileError, match="sogofurikomi-20260508-01.txt was built with sha256 .* on disk gives different bytes"
+    ):
         run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
     path.unlink()  # a lost file whose account changed since: not rebuilt differently
     with engine.begin() as connection:
-        connection.execute(update(bank_accounts).where(bank_accounts.c.merchant_id == "T2").values(account_number="9999999"))
+        connection.execute(
+            update(bank_accounts).where(bank_accounts.c.merchant_id == "T2").values(account_number="9999999")
+        )
     with pytest.raises(TransferFileError, match="the recorded transfers with today's bank accounts"):
         run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
     assert not path.exists()
@@ -287,7 +568,10 @@ def test_dry_runs_closed_days_and_holidays(engine, tmp_path, remitter):
     assert not (tmp_path / "transfers").exists()
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(payout_transfer_files)).scalar() == 0
-        assert connection.execute(select(func.count()).where(payout_transfers.c.transfer_file_id.is_not(None))).scalar() == 0
+        assert (
+            connection.execute(select(func.count()).where(payout_transfers.c.transfer_file_id.is_not(None))).scalar()
+            == 0
+        )
     with pytest.raises(BusinessDateError, match=r"2026-05-05 is not a business day in Japan \(こどもの日\)"):
         run_payout_transfer_files(engine, D("2026-05-05"), tmp_path)
     with engine.begin() as connection:
@@ -320,19 +604,30 @@ def test_a_transfer_with_a_slip_not_transmitted_is_left_out_and_the_operators_al
     summary = run_payout_transfer_files(engine, D("2026-05-01"), tmp_path)
     (payout,) = summary.payout_dates
     # Filed: T1 50,000 + 29,670 and T3 9,000; T2's 70,000 is in no file.
-    assert (payout["built"], payout["in_files"], payout["not_filed"]) == ("sogofurikomi-20260508-01.txt", 88_670, 70_000)
+    assert (payout["built"], payout["in_files"], payout["not_filed"]) == (
+        "sogofurikomi-20260508-01.txt",
+        88_670,
+        70_000,
+    )
     parsed = parse_transfer_file((tmp_path / "transfers" / "2026-05-08" / payout["built"]).read_bytes())
     assert [t.customer_code_2 for t in parsed.transfers] == [accounts["T1-old"], accounts["T1-new"], accounts["T3"]]
     (withheld,) = summary.withheld
-    assert (withheld["merchant_id"], withheld["bank_account_id"], withheld["amount"], withheld["slip_count"],
-            withheld["slip_amount"], withheld["closing_date"]) == ("T2", accounts["T2"], 70_000, 1, 70_000, "2026-04-30")
+    assert (
+        withheld["merchant_id"],
+        withheld["bank_account_id"],
+        withheld["amount"],
+        withheld["slip_count"],
+        withheld["slip_amount"],
+        withheld["closing_date"],
+    ) == ("T2", accounts["T2"], 70_000, 1, 70_000, "2026-04-30")
     assert "WITHHELD: merchant T2" in format_summary(summary)
 
     def alerts():
         with engine.connect() as connection:
             return connection.execute(
-                select(mail_outbox.c.recipient, mail_outbox.c.subject, mail_outbox.c.body)
-                .where(mail_outbox.c.dedupe_key.like("payout_transfers_withheld:%"))
+                select(mail_outbox.c.recipient, mail_outbox.c.subject, mail_outbox.c.body).where(
+                    mail_outbox.c.dedupe_key.like("payout_transfers_withheld:%")
+                )
             ).all()
 
     (alert,) = alerts()
@@ -354,5 +649,6 @@ def test_a_transfer_with_a_slip_not_transmitted_is_left_out_and_the_operators_al
     assert len(alerts()) == 1
     with engine.connect() as connection:
         recorded = connection.execute(select(payout_withheld_transfers)).mappings().all()
-    assert [(r["business_date"], r["bank_account_id"], r["slip_count"], r["amount"], r["reason"]) for r in recorded] == [
-        (D("2026-05-01"), accounts["T2"], 1, 70_000, "slips_not_transmitted")]
+    assert [
+        (r["business_date"], r["bank_account_id"], r["slip_count"], r["amount"], r["reason"]) for r in recorded
+    ] == [(D("2026-05-01"), accounts["T2"], 1, 70_000, "slips_not_transmitted")]

@@ -52,18 +52,27 @@ def january(connection, *, held_slip_sent_on: str | None = None) -> dict[str, st
     add_merchant(connection, "M1", "monthly")
     add_bank_account(connection, "M1", at("2026-12-01"))
     slip = {
-        "held": add_slip(connection, "M1", 10_000, registered_at=at("2027-01-20"), card_company="discover",
-                         transmitted_on=held_slip_sent_on),
+        "held": add_slip(
+            connection,
+            "M1",
+            10_000,
+            registered_at=at("2027-01-20"),
+            card_company="discover",
+            transmitted_on=held_slip_sent_on,
+        ),
         "missed": add_slip(connection, "M1", 7_000, registered_at=at("2027-01-25"), transmitted_on=None),
         "sent": add_slip(connection, "M1", 5_000, registered_at=at("2027-01-12")),
         "friday": add_slip(connection, "M1", 3_000, registered_at=at("2027-01-29"), transmitted_on=None),
         "sunday": add_slip(connection, "M1", 2_000, registered_at=at("2027-01-31", "10:00"), transmitted_on=None),
     }
     held = row_id(connection, slip["held"])
-    connection.execute(insert(transmission_holds), [
-        {"business_date": D("2027-01-21"), "slip_row_id": held, "reason": "unknown_card_company"},
-        {"business_date": D("2027-01-29"), "slip_row_id": held, "reason": "unknown_card_company"},
-    ])
+    connection.execute(
+        insert(transmission_holds),
+        [
+            {"business_date": D("2027-01-21"), "slip_row_id": held, "reason": "unknown_card_company"},
+            {"business_date": D("2027-01-29"), "slip_row_id": held, "reason": "unknown_card_company"},
+        ],
+    )
     return slip
 
 
@@ -76,8 +85,11 @@ def test_a_held_back_slip_is_paid_with_the_first_closing_after_it_went_out(engin
     # itself, or on the Friday before): they go out before any transfer file. 5,000 + 3,000 + 2,000.
     with engine.connect() as connection:
         january_statement = statement(connection, "M1", "2027-01-31")
-        assert (january_statement["slip_count"], january_statement["gross_amount"], january_statement["net_amount"]) == (
-            3, 10_000, 10_000)
+        assert (
+            january_statement["slip_count"],
+            january_statement["gross_amount"],
+            january_statement["net_amount"],
+        ) == (3, 10_000, 10_000)
         assert january_statement["lines"] == [("visa_master", 1, 3, 10_000, 0)]
         held_rows = connection.execute(
             select(slips.c.slip_id, payout_held_slips.c.reason)
@@ -87,9 +99,12 @@ def test_a_held_back_slip_is_paid_with_the_first_closing_after_it_went_out(engin
         ).all()
     assert sorted(held_rows) == sorted([(slip["held"], "unknown_card_company"), (slip["missed"], "not_transmitted")])
     assert summary.held_back == {
-        "slips": 2, "amount": 17_000,
-        "reasons": {"not_transmitted": {"slips": 1, "amount": 7_000},
-                    "unknown_card_company": {"slips": 1, "amount": 10_000}},
+        "slips": 2,
+        "amount": 17_000,
+        "reasons": {
+            "not_transmitted": {"slips": 1, "amount": 7_000},
+            "unknown_card_company": {"slips": 1, "amount": 10_000},
+        },
     }
     assert "2 slips (17,000 yen) held back" in format_summary(summary)
     # Both moved to the merchant's next closing, February's end.
@@ -97,8 +112,11 @@ def test_a_held_back_slip_is_paid_with_the_first_closing_after_it_went_out(engin
 
     # The card company is corrected and the slip goes out on Wed 2/3; the other never goes out.
     with engine.begin() as connection:
-        connection.execute(update(slips).where(slips.c.slip_id == slip["held"])
-                           .values(card_company="visa_master", transmitted_on=D("2027-02-03")))
+        connection.execute(
+            update(slips)
+            .where(slips.c.slip_id == slip["held"])
+            .values(card_company="visa_master", transmitted_on=D("2027-02-03"))
+        )
     summary = close(engine, "2027-02-15", "2027-02-28")
     with engine.connect() as connection:
         february = statement(connection, "M1", "2027-02-28")
@@ -148,12 +166,16 @@ def test_a_backfill_after_the_held_slip_went_out_gives_the_statement_of_the_run_
             slip = january(connection, held_slip_sent_on=sent_on)
             # The two slips due on 2/1 went out by the time of the backfill.
             if sent_on:
-                connection.execute(update(slips).where(slips.c.slip_id.in_([slip["friday"], slip["sunday"]]))
-                                   .values(transmitted_on=D("2027-02-01")))
+                connection.execute(
+                    update(slips)
+                    .where(slips.c.slip_id.in_([slip["friday"], slip["sunday"]]))
+                    .values(transmitted_on=D("2027-02-01"))
+                )
         summary = close(engine, "2027-01-31")
         with engine.connect() as connection:
-            statements.append((statement(connection, "M1", "2027-01-31"), summary.held_back,
-                               closing_date_of(engine, slip["held"])))
+            statements.append(
+                (statement(connection, "M1", "2027-01-31"), summary.held_back, closing_date_of(engine, slip["held"]))
+            )
         engine.dispose()
     assert statements[0] == statements[1]
     assert statements[0][0]["gross_amount"] == 10_000 and statements[0][1]["amount"] == 17_000
@@ -183,7 +205,9 @@ def test_the_first_closing_is_refused_while_it_would_strand_slips_until_the_book
 
     # Declared from December: the November slip is the old system's; December's would be stranded.
     assert main(["books-start", "2026-12-31", "--by", "sato", "--note", "migration"]) == 0
-    with pytest.raises(BooksNotStarted, match=r"but 2 confirmed slips \(7,000 yen\) .*: 2026-12-31: 2 slips, 7,000 yen"):
+    with pytest.raises(
+        BooksNotStarted, match=r"but 2 confirmed slips \(7,000 yen\) .*: 2026-12-31: 2 slips, 7,000 yen"
+    ):
         run_payout_closing(engine, D("2027-01-31"))
     # A closing before the start is refused too.
     with pytest.raises(BooksNotStarted, match="closing 2026-11-30 is before the start of the books"):

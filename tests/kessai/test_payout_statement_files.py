@@ -44,12 +44,20 @@ def january(engine) -> dict[str, str]:
     - `held`: registered 1/20, due 1/21, never transmitted: held back."""
     with engine.begin() as connection:
         add_merchant(connection, "M", "monthly", fee_rate_bp=300, transfer_fee=330)
-        add_bank_account(connection, "M", at("2026-12-01"), bank_code="0010", branch_code="554",
-                         account_number="0554354", holder_kana="ｶ)ｴﾑ")
+        add_bank_account(
+            connection,
+            "M",
+            at("2026-12-01"),
+            bank_code="0010",
+            branch_code="554",
+            account_number="0554354",
+            holder_kana="ｶ)ｴﾑ",
+        )
         slip_ids = {
             "paid": add_slip(connection, "M", 10_000, registered_at=at("2027-01-08"), payment_date="2027-01-05"),
-            "on_closing_day": add_slip(connection, "M", 5_000, registered_at=at("2027-01-31", "09:00"),
-                                       transmitted_on=None),
+            "on_closing_day": add_slip(
+                connection, "M", 5_000, registered_at=at("2027-01-31", "09:00"), transmitted_on=None
+            ),
             "held": add_slip(connection, "M", 7_000, registered_at=at("2027-01-20"), transmitted_on=None),
         }
         connection.execute(update(slips).where(slips.c.slip_id == slip_ids["paid"]).values(slip_id=SLIP_NUMBER))
@@ -63,18 +71,72 @@ def test_the_slip_detail_behind_a_statement_and_a_backfill_writes_the_same_bytes
     run_statement_files(engine, D("2027-01-31"), tmp_path)
     folder = tmp_path / "statements" / "2027-01-31"
     rows = rows_of(folder / "slips-M.csv")
-    assert rows[0] == ["店舗ID", "締め日", "支払予定日", "区分", "伝票番号", "カード会社", "金額", "入金日", "決済確定日",
-                       "確定処理日", "利用日", "金融機関コード", "支店コード", "口座番号", "前回以前の保留分", "保留理由"]
+    assert rows[0] == [
+        "店舗ID",
+        "締め日",
+        "支払予定日",
+        "区分",
+        "伝票番号",
+        "カード会社",
+        "金額",
+        "入金日",
+        "決済確定日",
+        "確定処理日",
+        "利用日",
+        "金融機関コード",
+        "支店コード",
+        "口座番号",
+        "前回以前の保留分",
+        "保留理由",
+    ]
     head = ["M", "2027-01-31", "2027-02-25"]
     account = ['="0010"', '="554"', '="0554354"']
     assert rows[1:] == [
-        [*head, "支払", f'="{SLIP_NUMBER}"', "Visa/Mastercard", "10000", "2027-01-05", "2027-01-08", "2027-01-08",
-         "2027-01-12", *account, "", ""],
+        [
+            *head,
+            "支払",
+            f'="{SLIP_NUMBER}"',
+            "Visa/Mastercard",
+            "10000",
+            "2027-01-05",
+            "2027-01-08",
+            "2027-01-08",
+            "2027-01-12",
+            *account,
+            "",
+            "",
+        ],
         # Confirmed on the closing day: paid now, goes to its card company on Monday 2/1 (its 利用日).
-        [*head, "支払", f'="{ids["on_closing_day"]}"', "Visa/Mastercard", "5000", "2027-01-31", "2027-01-31",
-         "2027-01-31", "2027-02-01", *account, "", ""],
-        [*head, "保留", f'="{ids["held"]}"', "Visa/Mastercard", "7000", "2027-01-20", "2027-01-20", "2027-01-20",
-         "", "", "", "", "", "締め日までにカード会社へ未送信 (not_transmitted)"],
+        [
+            *head,
+            "支払",
+            f'="{ids["on_closing_day"]}"',
+            "Visa/Mastercard",
+            "5000",
+            "2027-01-31",
+            "2027-01-31",
+            "2027-01-31",
+            "2027-02-01",
+            *account,
+            "",
+            "",
+        ],
+        [
+            *head,
+            "保留",
+            f'="{ids["held"]}"',
+            "Visa/Mastercard",
+            "7000",
+            "2027-01-20",
+            "2027-01-20",
+            "2027-01-20",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "締め日までにカード会社へ未送信 (not_transmitted)",
+        ],
     ]
     excel = read_as_excel((folder / "slips-M.csv").read_bytes())
     assert [row[4] for row in excel[1:]] == [SLIP_NUMBER, ids["on_closing_day"], ids["held"]]
@@ -83,7 +145,9 @@ def test_the_slip_detail_behind_a_statement_and_a_backfill_writes_the_same_bytes
     # The slip of 1/31 goes out on 2/1; a backfill of the closing's files months later: same bytes.
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     with engine.begin() as connection:
-        connection.execute(update(slips).where(slips.c.slip_id == ids["on_closing_day"]).values(transmitted_on=D("2027-02-01")))
+        connection.execute(
+            update(slips).where(slips.c.slip_id == ids["on_closing_day"]).values(transmitted_on=D("2027-02-01"))
+        )
     run_payout_closing(engine, D("2027-01-31"))
     run_statement_files(engine, D("2027-01-31"), tmp_path)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
@@ -98,8 +162,24 @@ def test_fees_with_their_tax_class_the_tax_and_the_registration_number(engine, t
     fees = {row[0] + row[item]: row for row in rows if row[0] in ("手数料", "消費税", "合計")}
     # Gross 15,000 (the held 7,000 is not in it): fee 3 % = 450, 非課税; transfer fee 330 taxed at 10 %
     # inside it: 330 × 10/110 = 30.
-    assert fees["手数料決済手数料"][13:15] + fees["手数料決済手数料"][item:] == ["450", "", "決済手数料", "非課税", "", "", ""]
-    assert fees["手数料振込手数料"][13:15] + fees["手数料振込手数料"][item:] == ["", "330", "振込手数料", "課税", "10%", "", ""]
+    assert fees["手数料決済手数料"][13:15] + fees["手数料決済手数料"][item:] == [
+        "450",
+        "",
+        "決済手数料",
+        "非課税",
+        "",
+        "",
+        "",
+    ]
+    assert fees["手数料振込手数料"][13:15] + fees["手数料振込手数料"][item:] == [
+        "",
+        "330",
+        "振込手数料",
+        "課税",
+        "10%",
+        "",
+        "",
+    ]
     assert fees["消費税10%対象 (税込)"][13] == "330"
     assert fees["消費税10%対象 (税込)"][item:] == ["10%対象 (税込)", "課税", "10%", "30", REGISTRATION]
     assert fees["合計"][13:18] == ["450", "330", "0", "0", "14220"]  # the amounts are the closing's
@@ -136,7 +216,11 @@ def test_the_closing_summary_has_a_subtotal_per_payout_date(engine, tmp_path):
     # At a month end, monthly merchants are paid on the 25th of the next month, twice-monthly ones
     # on the 10th: 2027-01-31 pays 2/25 and 2/10.
     with engine.begin() as connection:
-        for merchant, cycle, amount in (("A", "monthly", 1_000), ("B", "twice_monthly", 2_000), ("C", "monthly", 4_000)):
+        for merchant, cycle, amount in (
+            ("A", "monthly", 1_000),
+            ("B", "twice_monthly", 2_000),
+            ("C", "monthly", 4_000),
+        ):
             add_merchant(connection, merchant, cycle)
             add_bank_account(connection, merchant, at("2026-12-01"))
             add_slip(connection, merchant, amount, registered_at=at("2027-01-20"))

@@ -37,8 +37,14 @@ def seed(engine, tokens: dict[str, str], amount: int = 1000) -> None:
     with engine.begin() as connection:
         add_merchant(connection, "M1")
         for number, (subscription_id, token) in enumerate(tokens.items(), start=1):
-            add_subscription(connection, subscription_id, "M1", token=token, amount=amount * number,
-                             created_at=japan_time(2027, 1, number))
+            add_subscription(
+                connection,
+                subscription_id,
+                "M1",
+                token=token,
+                amount=amount * number,
+                created_at=japan_time(2027, 1, number),
+            )
         create_recurring_slips(connection, FEBRUARY)
 
 
@@ -67,11 +73,22 @@ def keys_by_subscription(engine) -> dict[str, str]:
 
 
 def test_the_simulator_charges_pays_on_the_charge_day_and_records_every_attempt(engine):
-    seed(engine, {"S-OK1": "tok_ok_1", "S-OK2": "tok_ok_2", "S-DECLINE": "tok_decline_1",
-                  "S-TIMEOUT": "tok_timeout_1", "S-STOPPED": "tok_ok_3", "S-CANCELLED": "tok_ok_4"})
+    seed(
+        engine,
+        {
+            "S-OK1": "tok_ok_1",
+            "S-OK2": "tok_ok_2",
+            "S-DECLINE": "tok_decline_1",
+            "S-TIMEOUT": "tok_timeout_1",
+            "S-STOPPED": "tok_ok_3",
+            "S-CANCELLED": "tok_ok_4",
+        },
+    )
     with engine.begin() as connection:
         # Stopped after its slip was made; a slip cancelled by the merchant: neither is charged.
-        connection.execute(update(subscriptions).where(subscriptions.c.subscription_id == "S-STOPPED").values(status="stopped"))
+        connection.execute(
+            update(subscriptions).where(subscriptions.c.subscription_id == "S-STOPPED").values(status="stopped")
+        )
         connection.execute(
             update(slips).where(slips.c.subscription_id == "S-CANCELLED").values(cancelled_at=japan_time(2027, 2, 20))
         )
@@ -79,19 +96,29 @@ def test_the_simulator_charges_pays_on_the_charge_day_and_records_every_attempt(
 
     # Amounts are 1000 x the subscription's position: OK1 1000, OK2 2000, DECLINE 3000, TIMEOUT 4000.
     assert summary.as_dict() == {
-        "billing_month": "2027-02", "charge_date": "2027-03-01",
+        "billing_month": "2027-02",
+        "charge_date": "2027-03-01",
         "attempted": 4,
-        "succeeded": 3, "succeeded_amount": 1000 + 2000 + 4000,
-        "failed_by_reason": {"card_declined": 1}, "failed_amount": 3000,
+        "succeeded": 3,
+        "succeeded_amount": 1000 + 2000 + 4000,
+        "failed_by_reason": {"card_declined": 1},
+        "failed_amount": 3000,
         # S-TIMEOUT's answer was lost (a fault), and its lookup found it charged.
-        "faults_by_reason": {"timeout": 1}, "not_sent": 0,
+        "faults_by_reason": {"timeout": 1},
+        "not_sent": 0,
         "unknown_resolved": {"succeeded": 1},
-        "breaker": None, "unresolved": 0, "chargeable": 0,
+        "breaker": None,
+        "unresolved": 0,
+        "chargeable": 0,
     }
     charged_on = D("2027-03-01")
     assert paid(engine) == {
-        "S-OK1": charged_on, "S-OK2": charged_on, "S-TIMEOUT": charged_on,
-        "S-DECLINE": None, "S-STOPPED": None, "S-CANCELLED": None,
+        "S-OK1": charged_on,
+        "S-OK2": charged_on,
+        "S-TIMEOUT": charged_on,
+        "S-DECLINE": None,
+        "S-STOPPED": None,
+        "S-CANCELLED": None,
     }
     with engine.connect() as connection:
         attempts = attempt_rows(connection)
@@ -121,8 +148,15 @@ def test_the_simulator_charges_pays_on_the_charge_day_and_records_every_attempt(
 
 def test_http_gateway_charges_each_slip_exactly_once(engine, gateway_server):
     tokens = {f"S{n:02d}": f"tok_ok_{n}" for n in range(1, 9)}
-    tokens.update({"S-FLAKY": "tok_flaky_1", "S-SLOW": "tok_slow_1", "S-TIMEOUT": "tok_timeout_1",
-                   "S-DECLINE": "tok_decline_1", "S-REJECT": "tok_reject_1"})
+    tokens.update(
+        {
+            "S-FLAKY": "tok_flaky_1",
+            "S-SLOW": "tok_slow_1",
+            "S-TIMEOUT": "tok_timeout_1",
+            "S-DECLINE": "tok_decline_1",
+            "S-REJECT": "tok_reject_1",
+        }
+    )
     seed(engine, tokens)
     summary = charge(engine, http_gateway(gateway_server))
 
@@ -227,6 +261,12 @@ def test_a_dry_run_preview_counts_and_changes_nothing(engine):
     with engine.connect() as connection:
         preview = preview_charges(connection, FEBRUARY)
         connection.rollback()
-    assert preview.as_dict() == {"billing_month": "2027-02", "charge_date": "2027-03-01", "slips_to_create": 2,
-                                 "to_look_up": 0, "to_charge": 2, "to_charge_amount": 1000}
+    assert preview.as_dict() == {
+        "billing_month": "2027-02",
+        "charge_date": "2027-03-01",
+        "slips_to_create": 2,
+        "to_look_up": 0,
+        "to_charge": 2,
+        "to_charge_amount": 1000,
+    }
     assert paid(engine) == {}

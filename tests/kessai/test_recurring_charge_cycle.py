@@ -48,7 +48,10 @@ def test_a_declared_closed_charge_day_does_nothing_and_says_where_the_charge_wen
         # With 3/1 closed, February's charge falls on Tuesday 3/2.
         assert "the charge of 2027-02 falls on 2027-03-02" in plan["message"]
         assert plan_charge_day(connection, D("2027-03-02")) == {
-            "business_date": "2027-03-02", "closed": False, "billing_month": "2027-02", "charge_date": "2027-03-02",
+            "business_date": "2027-03-02",
+            "closed": False,
+            "billing_month": "2027-02",
+            "charge_date": "2027-03-02",
         }
 
 
@@ -74,7 +77,9 @@ def test_slips_of_active_subscriptions_started_before_the_billing_month(engine):
         assert set(created) == {"S-JAN", "S-LATE-JAN", "S-OTHER"}
         # Each merchant numbers its subscriptions in order of creation, stopped ones included. M1's:
         # S-STOPPED (2026-12-01) 1, S-MARCH (1/5) 2, S-JAN (1/10) 3, S-LATE-JAN (1/31) 4, S-FEB (2/1) 5.
-        numbers = dict(connection.execute(select(subscriptions.c.subscription_id, subscriptions.c.subscription_number)).all())
+        numbers = dict(
+            connection.execute(select(subscriptions.c.subscription_id, subscriptions.c.subscription_number)).all()
+        )
         assert numbers == {"S-STOPPED": 1, "S-MARCH": 2, "S-JAN": 3, "S-LATE-JAN": 4, "S-FEB": 5, "S-OTHER": 1}
         # 9, the number in 11 digits, the billing month: 18 digits, unique per merchant and month.
         assert created["S-JAN"]["slip_id"] == "900000000003202702"
@@ -88,7 +93,9 @@ def test_slips_of_active_subscriptions_started_before_the_billing_month(engine):
         # started_on filled from created_at in Japan where the online side left it empty.
         started = dict(connection.execute(select(subscriptions.c.subscription_id, subscriptions.c.started_on)).all())
         assert (started["S-LATE-JAN"], started["S-FEB"], started["S-MARCH"]) == (
-            D("2027-01-31"), D("2027-02-01"), D("2027-03-01"),
+            D("2027-01-31"),
+            D("2027-02-01"),
+            D("2027-03-01"),
         )
 
 
@@ -102,7 +109,9 @@ def test_a_rerun_creates_no_slip_twice(engine):
         # The next month gets its own slip with the same subscription number.
         march = ChargeCycle(D("2027-03-01"), D("2027-03-29"))
         assert create_recurring_slips(connection, march).created == 1
-        numbers = [row["slip_id"] for row in connection.execute(select(slips.c.slip_id).order_by(slips.c.id)).mappings()]
+        numbers = [
+            row["slip_id"] for row in connection.execute(select(slips.c.slip_id).order_by(slips.c.id)).mappings()
+        ]
         assert numbers == ["900000000001202702", "900000000001202703"]
 
 
@@ -122,7 +131,9 @@ def test_a_slip_number_the_merchant_already_uses_is_never_reused(engine):
         # S2 is renumbered to 3 (M1's highest + 1), still taken, then to 4.
         assert summary.renumbered_subscriptions == ["S2", "S2"]
         assert {k: v["slip_id"] for k, v in slip_rows(connection, FEBRUARY.billing_month).items()} == {
-            "S1": "900000000001202702", "S2": "900000000004202702", "S3": "900000000001202702",
+            "S1": "900000000001202702",
+            "S2": "900000000004202702",
+            "S3": "900000000001202702",
         }
 
 
@@ -132,8 +143,14 @@ def test_a_closed_cycle_gets_no_new_slip(engine):
         add_subscription(connection, "S1", "M1")
         connection.execute(
             insert(recurring_charge_cycles).values(
-                billing_month=FEBRUARY.billing_month, charge_date=FEBRUARY.charge_date, slip_count=0, paid_count=0,
-                paid_amount=0, failed_count=0, failed_amount=0, closed_at=japan_time(2027, 3, 1, 10, 30),
+                billing_month=FEBRUARY.billing_month,
+                charge_date=FEBRUARY.charge_date,
+                slip_count=0,
+                paid_count=0,
+                paid_amount=0,
+                failed_count=0,
+                failed_amount=0,
+                closed_at=japan_time(2027, 3, 1, 10, 30),
             )
         )
         assert create_recurring_slips(connection, FEBRUARY).cycle_closed is True

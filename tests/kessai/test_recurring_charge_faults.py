@@ -42,8 +42,14 @@ def seed(engine, tokens: list[str]) -> dict[str, str]:
     with engine.begin() as connection:
         add_merchant(connection, "M1", repayment_mail=True)
         for n, token in enumerate(tokens, start=1):
-            add_subscription(connection, f"S{n:03d}", "M1", token=token, amount=100 * n,
-                             created_at=japan_time(2027, 1, 1, hour=n // 60, minute=n % 60))
+            add_subscription(
+                connection,
+                f"S{n:03d}",
+                "M1",
+                token=token,
+                amount=100 * n,
+                created_at=japan_time(2027, 1, 1, hour=n // 60, minute=n % 60),
+            )
         create_recurring_slips(connection, FEBRUARY)
         return {
             sid: idempotency_key(row["merchant_id"], row["slip_id"], FEBRUARY.billing_month)
@@ -53,8 +59,15 @@ def seed(engine, tokens: list[str]) -> dict[str, str]:
 
 def gateway(server, api_key: str = API_KEY) -> HttpCardGateway:
     return HttpCardGateway(
-        CardGatewaySettings(kind=HTTP, base_url=server.url, api_key=api_key, timeout=0.5, max_retries=1,
-                            backoff=0.01, concurrency=CONCURRENCY)
+        CardGatewaySettings(
+            kind=HTTP,
+            base_url=server.url,
+            api_key=api_key,
+            timeout=0.5,
+            max_retries=1,
+            backoff=0.01,
+            concurrency=CONCURRENCY,
+        )
     )
 
 
@@ -92,7 +105,9 @@ def outcomes(engine) -> dict[str, list[str]]:
 
 def unpaid(engine) -> set[str]:
     with engine.connect() as connection:
-        return {sid for sid, row in slip_rows(connection, FEBRUARY.billing_month).items() if row["payment_date"] is None}
+        return {
+            sid for sid, row in slip_rows(connection, FEBRUARY.billing_month).items() if row["payment_date"] is None
+        }
 
 
 @pytest.mark.parametrize("fault", ["server_error_500", "unreadable_answer"])
@@ -142,8 +157,9 @@ def test_faults_in_a_row_after_good_charges_open_the_breaker(engine, gateway_ser
     tokens = [f"tok_ok_{n}" for n in range(1, 16)] + [f"tok_visa_{n}" for n in range(16, 61)]
     keys = seed(engine, tokens)
     gateway_server.fail_charges(503, prefix="tok_visa_")
-    options = ChargeOptions(concurrency=CONCURRENCY, batch_size=10,
-                            breaker=BreakerSettings(consecutive=20, rate_percent=100, window=200))
+    options = ChargeOptions(
+        concurrency=CONCURRENCY, batch_size=10, breaker=BreakerSettings(consecutive=20, rate_percent=100, window=200)
+    )
     message = failed_charge(engine, gateway_server, options)
 
     failed_keys = {key for key in gateway_server.seen if not gateway_server.executed[key]}
@@ -151,14 +167,20 @@ def test_faults_in_a_row_after_good_charges_open_the_breaker(engine, gateway_ser
     assert 20 <= len(failed_keys) <= 20 + 2 * (CONCURRENCY - 1)
     assert gateway_server.executed_total() == 15 and unpaid(engine) == set(keys) - {f"S{n:03d}" for n in range(1, 16)}
     assert "The circuit breaker stopped the charging: 20 faults in a row." in message
-    assert f"This run: {15 + len(failed_keys)} charge(s) sent, 15 succeeded, 0 declined, faults: server_error_503 {len(failed_keys)}; " in message
+    assert (
+        f"This run: {15 + len(failed_keys)} charge(s) sent, 15 succeeded, 0 declined, faults: server_error_503 {len(failed_keys)}; "
+        in message
+    )
     assert_nobody_told_and_month_open(engine)
 
 
 def test_declines_wait_for_the_faulted_slips_and_the_healthy_rerun_notifies_once(engine, gateway_server):
     # 4 good cards, 3 declined, 5 of a brand whose processor fails (500) until it recovers.
-    tokens = [f"tok_ok_{n}" for n in range(1, 5)] + [f"tok_decline_{n}" for n in range(5, 8)] + \
-        [f"tok_jcb_{n}" for n in range(8, 13)]
+    tokens = (
+        [f"tok_ok_{n}" for n in range(1, 5)]
+        + [f"tok_decline_{n}" for n in range(5, 8)]
+        + [f"tok_jcb_{n}" for n in range(8, 13)]
+    )
     keys = seed(engine, tokens)
     declined = {f"S{n:03d}" for n in range(5, 8)}
     faulted = {f"S{n:03d}" for n in range(8, 13)}
@@ -171,7 +193,8 @@ def test_declines_wait_for_the_faulted_slips_and_the_healthy_rerun_notifies_once
     )
     # The declines are final; the faulted slips were looked up (never executed) and wait.
     assert {sid: attempts for sid, attempts in outcomes(engine).items() if sid not in faulted} == {
-        **{f"S{n:03d}": ["succeeded"] for n in range(1, 5)}, **{sid: ["declined"] for sid in declined},
+        **{f"S{n:03d}": ["succeeded"] for n in range(1, 5)},
+        **{sid: ["declined"] for sid in declined},
     }
     assert {sid: outcomes(engine)[sid] for sid in faulted} == {sid: ["not_executed"] for sid in faulted}
     assert unpaid(engine) == declined | faulted
@@ -191,7 +214,10 @@ def test_declines_wait_for_the_faulted_slips_and_the_healthy_rerun_notifies_once
     with engine.connect() as connection:
         mails = outbox_rows(connection)
     assert sorted(m["recipient"] for m in mails) == [
-        "m1@merchant.example", "s005@customer.example", "s006@customer.example", "s007@customer.example",
+        "m1@merchant.example",
+        "s005@customer.example",
+        "s006@customer.example",
+        "s007@customer.example",
     ]
     # Again: nothing charged, nothing mailed twice.
     requests = gateway_server.charge_requests()
@@ -207,7 +233,9 @@ def test_late_answers_are_settled_by_lookup_and_never_charged_twice(engine, gate
     message = failed_charge(engine, gateway_server)
     executed = gateway_server.executed_total()
     assert 11 <= executed <= 11 + CONCURRENCY - 1
-    assert f"({30 - executed} to be charged again, {executed} whose outcome the gateway has not confirmed yet)" in message
+    assert (
+        f"({30 - executed} to be charged again, {executed} whose outcome the gateway has not confirmed yet)" in message
+    )
     assert f"faults: timeout {executed};" in message
     assert unpaid(engine) == set(keys)  # charged at the gateway, but nobody knows yet: not failed either
     assert_nobody_told_and_month_open(engine)

@@ -80,7 +80,9 @@ def test_the_charge_day_charges_the_slips_as_the_merchant_left_them(engine):
         # The charge run on 2027-03-01 first creates what is missing: nothing.
         assert create_recurring_slips(connection, FEBRUARY).created == 0
     with engine.connect() as connection:
-        charged = charge_cycle(connection, FEBRUARY, SimulatorGateway(), clock=clock, options=ChargeOptions(concurrency=2))
+        charged = charge_cycle(
+            connection, FEBRUARY, SimulatorGateway(), clock=clock, options=ChargeOptions(concurrency=2)
+        )
     assert charged.succeeded == 2 and charged.succeeded_amount == 1000 + 2500
     with engine.begin() as connection:
         closed = notify_failures(connection, FEBRUARY, clock=clock)

@@ -51,19 +51,25 @@ def test_a_link_token_is_the_expiry_and_an_hmac_the_online_side_can_check():
     assert not verify(SECRET, "M1", "900000000002202702", forged, D("2027-03-02"))
 
 
-@pytest.mark.parametrize("template, message", [
-    ("http://shop.example/repay?slip={slip_id}&token={token}", "must start with https://"),
-    ("https://shop.example/repay?slip={slip_id}", "lacks token"),
-    ("https://shop.example/repay?slip={slip_id}&token={token}&amount={amount}", "unknown field"),
-    ("https://shop.example/repay?slip={slip_id&token={token}", "malformed"),
-])
+@pytest.mark.parametrize(
+    "template, message",
+    [
+        ("http://shop.example/repay?slip={slip_id}&token={token}", "must start with https://"),
+        ("https://shop.example/repay?slip={slip_id}", "lacks token"),
+        ("https://shop.example/repay?slip={slip_id}&token={token}&amount={amount}", "unknown field"),
+        ("https://shop.example/repay?slip={slip_id&token={token}", "malformed"),
+    ],
+)
 def test_a_template_that_can_make_no_link_is_named(template, message):
     with pytest.raises(BadLinkTemplate, match=message):
         check_template(template)
 
 
 def test_no_secret_or_a_short_one_refuses_to_build_a_link():
-    with pytest.raises(LinkSecretMissing, match=r"^merchant M1 has a re-payment link template but KESSAI_REPAYMENT_LINK_SECRET is not set"):
+    with pytest.raises(
+        LinkSecretMissing,
+        match=r"^merchant M1 has a re-payment link template but KESSAI_REPAYMENT_LINK_SECRET is not set",
+    ):
         repayment_link(TEMPLATE, None, "M1", "900000000002202702", D("2027-03-01"))
     with pytest.raises(LinkSecretMissing, match="shorter than 32 characters"):
         repayment_link(TEMPLATE, b"short", "M1", "900000000002202702", D("2027-03-01"))
@@ -75,10 +81,16 @@ def seed_and_charge(engine, **merchant_values) -> None:
         add_merchant(connection, "M1", repayment_mail=True)
         add_merchant(connection, "M2", repayment_mail=True)
         connection.execute(update(merchants).where(merchants.c.merchant_id == "M1").values(**merchant_values))
-        connection.execute(update(merchants).where(merchants.c.merchant_id == "M2").values(
-            repayment_instructions="マイページ（https://shop-m2.example/mypage）の「お支払い方法の変更」から\nカードを登録し直してください。"
-        ))
-        add_subscription(connection, "S-M1", "M1", token="tok_decline_1", amount=3300, created_at=japan_time(2027, 1, 2))
+        connection.execute(
+            update(merchants)
+            .where(merchants.c.merchant_id == "M2")
+            .values(
+                repayment_instructions="マイページ（https://shop-m2.example/mypage）の「お支払い方法の変更」から\nカードを登録し直してください。"
+            )
+        )
+        add_subscription(
+            connection, "S-M1", "M1", token="tok_decline_1", amount=3300, created_at=japan_time(2027, 1, 2)
+        )
         add_subscription(connection, "S-M2", "M2", token="tok_decline_2", amount=500, created_at=japan_time(2027, 1, 3))
         create_recurring_slips(connection, FEBRUARY)
     with engine.connect() as connection:
@@ -126,7 +138,8 @@ def test_a_template_without_the_secret_refuses_and_sends_nothing(engine):
 
 def test_a_bad_template_falls_back_to_the_instructions_and_is_named(engine):
     seed_and_charge(
-        engine, repayment_url_template="http://shop-m1.example/repay?slip={slip_id}&token={token}",
+        engine,
+        repayment_url_template="http://shop-m1.example/repay?slip={slip_id}&token={token}",
         repayment_instructions="お電話（03-0000-0000）でお申し付けください。",
     )
     with engine.begin() as connection:

@@ -86,7 +86,9 @@ def test_an_empty_environment_gives_the_defaults():
 def test_every_setting_is_read_from_its_variable():
     configured = Settings.from_environment(EVERY_VARIABLE)
     defaults = Settings()
-    unchanged = [item.name for item in fields(Settings) if getattr(configured, item.name) == getattr(defaults, item.name)]
+    unchanged = [
+        item.name for item in fields(Settings) if getattr(configured, item.name) == getattr(defaults, item.name)
+    ]
     assert unchanged == []
     assert configured.as_of == datetime(2027, 1, 5, 6, tzinfo=JAPAN)
     assert (configured.max_slip_amount, configured.import_max_bytes, configured.file_mode) == (5000, 1000, 0o600)
@@ -180,8 +182,12 @@ def test_the_card_gateway_of_the_commands_is_the_settings_given(monkeypatch, tmp
 def test_the_mail_settings_given(monkeypatch):
     monkeypatch.setenv("KESSAI_SMTP_URL", "smtp://elsewhere:25")
     monkeypatch.setenv("KESSAI_STALE_SLIP_INLINE_LIMIT", "many")  # refused, were it read
-    given = Settings(smtp_url="smtps://mail.example?from=noreply@example.jp", operator_email="ops@example.jp",
-                     reminder_period="daily", stale_slip_inline_limit=5)
+    given = Settings(
+        smtp_url="smtps://mail.example?from=noreply@example.jp",
+        operator_email="ops@example.jp",
+        reminder_period="daily",
+        stale_slip_inline_limit=5,
+    )
     smtp = SmtpSettings.of(given)
     assert (smtp.host, smtp.port, smtp.use_ssl, smtp.sender) == ("mail.example", 465, True, "noreply@example.jp")
     assert SmtpSettings.of(Settings()).describe() == "localhost:1025 (plain)"
@@ -212,14 +218,25 @@ def test_the_transfer_settings_given_win_over_the_settings_table(engine, monkeyp
     monkeypatch.setenv("KESSAI_TRANSFER_LEAD_DAYS", "9")
     monkeypatch.setenv("KESSAI_TRANSFER_RETURN_FEE", "9")
     monkeypatch.setenv("KESSAI_ZENGIN_NAME", "ﾍﾞﾂ")
-    remitter = {"remitter_code": "0000012345", "name": "ｹｯｻｲ(ｶ", "bank_code": "0001", "bank_name": "ﾐｽﾞﾎ",
-                "branch_code": "001", "branch_name": "ﾎﾝﾃﾝ", "account_type": "checking", "account_number": "7777777"}
+    remitter = {
+        "remitter_code": "0000012345",
+        "name": "ｹｯｻｲ(ｶ",
+        "bank_code": "0001",
+        "bank_name": "ﾐｽﾞﾎ",
+        "branch_code": "001",
+        "branch_name": "ﾎﾝﾃﾝ",
+        "account_type": "checking",
+        "account_number": "7777777",
+    }
     with engine.begin() as connection:
-        connection.execute(insert(settings_table), [
-            {"key": "zengin.lead_business_days", "value": "1"},
-            {"key": "payout.transfer_return_fee", "value": "330"},
-            {"key": "zengin.name", "value": "ﾃｰﾌﾞﾙ"},
-        ])
+        connection.execute(
+            insert(settings_table),
+            [
+                {"key": "zengin.lead_business_days", "value": "1"},
+                {"key": "payout.transfer_return_fee", "value": "330"},
+                {"key": "zengin.name", "value": "ﾃｰﾌﾞﾙ"},
+            ],
+        )
         assert lead_business_days(connection, Settings(transfer_lead_days=4)) == 4
         assert lead_business_days(connection, Settings()) == 1  # none given: the table's
         assert return_fee(connection, Settings(transfer_return_fee=440)) == 440
@@ -250,8 +267,12 @@ def test_a_transmission_holds_back_by_the_limit_handed_in(business, business_dat
         add_merchant(connection)
         add_confirmed(connection, "1", "2026-12-30 10:00", amount=6_000)
         add_confirmed(connection, "2", "2026-12-30 10:00", amount=5_000)
-    given = Settings(as_of=datetime(2027, 1, 4, 6, tzinfo=JAPAN), max_slip_amount=5_000, transmission_sender="ASJ01",
-                     transmission_url=str(tmp_path / "sent"))
+    given = Settings(
+        as_of=datetime(2027, 1, 4, 6, tzinfo=JAPAN),
+        max_slip_amount=5_000,
+        transmission_sender="ASJ01",
+        transmission_url=str(tmp_path / "sent"),
+    )
     args = Namespace(business_date=D("2027-01-04"), to=None, dry_run=False, settings=given)
     assert command_transmit(args) == 0
     with business.connect() as connection:

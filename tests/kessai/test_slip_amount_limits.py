@@ -80,29 +80,37 @@ def test_confirm_follows_the_max_given(shop):
 
 
 def test_the_import_rejects_the_rows_of_out_of_range_slips_and_applies_the_others(shop):
-    upload = (
-        b"merchant_id,slip_id,confirmed_on\n"
-        b"M1,1,2027-01-31\n"
-        b"M1,2,2027-01-31\n"
-        b"M1,3,2027-01-31\n"
-    )
+    upload = b"merchant_id,slip_id,confirmed_on\nM1,1,2027-01-31\nM1,2,2027-01-31\nM1,3,2027-01-31\n"
     with shop.begin() as connection:
         result = import_confirmations(connection, upload, jst("2027-01-31", "10:00"))
 
     assert result.applied == 1
     assert [(row.line_number, row.reason, row.message) for row in result.rejected] == [
-        (3, "amount_out_of_range",
-         f"slip 2 of merchant M1: the amount {BIGINT_MAX:,} yen is {LIMIT}: correct the amount, then confirm again"),
-        (4, "amount_out_of_range",
-         f"slip 3 of merchant M1: the amount 100,000,000 yen is {LIMIT}: correct the amount, then confirm again"),
+        (
+            3,
+            "amount_out_of_range",
+            f"slip 2 of merchant M1: the amount {BIGINT_MAX:,} yen is {LIMIT}: correct the amount, then confirm again",
+        ),
+        (
+            4,
+            "amount_out_of_range",
+            f"slip 3 of merchant M1: the amount 100,000,000 yen is {LIMIT}: correct the amount, then confirm again",
+        ),
     ]
     with shop.connect() as connection:
         assert [slip(connection, n).confirmed_on for n in ("1", "2", "3")] == [CONFIRMED, None, None]
 
 
-@pytest.mark.parametrize("value, limit", [
-    (None, 99_999_999), ("", 99_999_999), ("5000", 5000), ("1,000,000", 10**6), ("999999999999", 10**12 - 1),
-])
+@pytest.mark.parametrize(
+    "value, limit",
+    [
+        (None, 99_999_999),
+        ("", 99_999_999),
+        ("5000", 5000),
+        ("1,000,000", 10**6),
+        ("999999999999", 10**12 - 1),
+    ],
+)
 def test_the_setting(value, limit):
     assert max_slip_amount({} if value is None else {"KESSAI_MAX_SLIP_AMOUNT": value}) == limit
 
@@ -136,12 +144,15 @@ def one_line(text: str) -> str:
     return text.strip()
 
 
-@pytest.mark.parametrize("typed, shown", [
-    ("9223372036854775807", "9,223,372,036,854,775,807"),
-    ("99999999999999999999999999", "99,999,999,999,999,999,999,999,999"),  # more than 64 bits
-    ("100000000", "100,000,000"),
-    ("0", "0"),
-])
+@pytest.mark.parametrize(
+    "typed, shown",
+    [
+        ("9223372036854775807", "9,223,372,036,854,775,807"),
+        ("99999999999999999999999999", "99,999,999,999,999,999,999,999,999"),  # more than 64 bits
+        ("100000000", "100,000,000"),
+        ("0", "0"),
+    ],
+)
 def test_change_amount_command_refuses_with_one_line(recent, capsys, typed, shown):
     engine, _ = recent
     assert main(["change-amount", "M1", "1", typed]) == 1
@@ -189,4 +200,6 @@ def test_import_command_rejects_the_row_and_applies_the_others(recent, capsys, t
     assert "applied            1" in out and "    amount_out_of_range  1\n" in out
     assert f"line 2: amount_out_of_range: slip 2 of merchant M1: the amount {BIGINT_MAX:,} yen is {LIMIT}" in out
     rejects = (tmp_path / "upload.rejects.csv").read_text().splitlines()
-    assert rejects[1].startswith("2,amount_out_of_range,\"slip 2 of merchant M1: the amount 9,223,372,036,854,775,807 yen")
+    assert rejects[1].startswith(
+        '2,amount_out_of_range,"slip 2 of merchant M1: the amount 9,223,372,036,854,775,807 yen'
+    )

@@ -70,7 +70,11 @@ def test_confirmation_late_in_the_evening_in_japan_counts_on_that_japanese_day(s
     assert row.closing_date == date(2027, 1, 31) == closing_date_for("monthly", date(2027, 1, 31), date(2027, 1, 31))
     assert str(registered_on) == "2027-01-31"  # the view the batch reads agrees
     assert [(event, day) for event, day, _ in history] == [("confirmed", date(2027, 1, 31))]
-    assert json.loads(history[0][2]) == {"confirmed_on": "2027-01-31", "closing_date": "2027-01-31", "source": "operation"}
+    assert json.loads(history[0][2]) == {
+        "confirmed_on": "2027-01-31",
+        "closing_date": "2027-01-31",
+        "source": "operation",
+    }
 
 
 @pytest.mark.parametrize(
@@ -136,7 +140,9 @@ def test_deadline_in_a_leap_year_is_february_29(shop):
     # Paid 2027-08-31: + 6 months is 2028-02-31, clipped to 2028-02-29 (2028 is a leap year).
     with shop.begin() as connection:
         add_slip(connection, "4", date(2027, 8, 31))
-        assert confirm_slip(connection, "M1", "4", date(2028, 2, 29), jst("2028-02-29")).closing_date == date(2028, 2, 29)
+        assert confirm_slip(connection, "M1", "4", date(2028, 2, 29), jst("2028-02-29")).closing_date == date(
+            2028, 2, 29
+        )
 
 
 def test_a_date_past_the_business_calendar_is_refused_until_the_calendar_reaches_it(shop, monkeypatch):
@@ -149,7 +155,9 @@ def test_a_date_past_the_business_calendar_is_refused_until_the_calendar_reaches
     assert "does not reach 2027-01-05" in str(error)
     monkeypatch.setenv(REVIEWED_THROUGH_VARIABLE, "2027")
     with shop.begin() as connection:
-        assert confirm_slip(connection, "M1", "4", date(2027, 1, 5), jst("2026-12-20")).closing_date == date(2027, 1, 31)
+        assert confirm_slip(connection, "M1", "4", date(2027, 1, 5), jst("2026-12-20")).closing_date == date(
+            2027, 1, 31
+        )
 
 
 def test_confirmed_on_before_the_payment_date_is_refused(shop):
@@ -244,7 +252,10 @@ def test_a_confirmed_slip_refuses_with_the_faq_guidance(shop, operation, args):
     assert error.reason == "already_confirmed"
     message = str(error)
     assert message.startswith(CONFIRMED_SLIP_GUIDANCE)
-    assert "決済確定後は金額変更や決済取消は行えません。差額の請求またはカードを経由しない返金にてご対応ください。" in message
+    assert (
+        "決済確定後は金額変更や決済取消は行えません。差額の請求またはカードを経由しない返金にてご対応ください。"
+        in message
+    )
     assert "slip 1 of merchant M1 was confirmed on 2027-01-31" in message
     assert "Bill the customer the difference, or refund outside the card." in message
     with shop.connect() as connection:
@@ -270,13 +281,25 @@ def test_cancel_and_amount_change_name_an_unknown_slip(shop, operation, args):
         {"slip_id": "1234567890123456789"},  # 19 digits
         {"slip_id": "12A4"},
         {"slip_id": ""},
-        {"slip_id": "22", "confirmed_on": date(2026, 9, 1), "confirmation_registered_at": jst("2026-09-01"),
-         "cancelled_at": jst("2026-09-02")},
+        {
+            "slip_id": "22",
+            "confirmed_on": date(2026, 9, 1),
+            "confirmation_registered_at": jst("2026-09-01"),
+            "cancelled_at": jst("2026-09-02"),
+        },
         {"slip_id": "23", "confirmed_on": date(2026, 9, 1)},  # a confirmation without its registration
         {"slip_id": "24", "confirmed_on": date(2026, 8, 30), "confirmation_registered_at": jst("2026-09-01")},
     ],
-    ids=["amount_zero", "amount_negative", "slip_19_digits", "slip_not_digits", "slip_empty",
-         "confirmed_and_cancelled", "confirmation_incomplete", "confirmed_before_payment"],
+    ids=[
+        "amount_zero",
+        "amount_negative",
+        "slip_19_digits",
+        "slip_not_digits",
+        "slip_empty",
+        "confirmed_and_cancelled",
+        "confirmation_incomplete",
+        "confirmed_before_payment",
+    ],
 )
 def test_schema_refuses_invalid_slips(shop, columns):
     values = {"amount": 5000, **columns}

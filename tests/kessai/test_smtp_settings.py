@@ -28,7 +28,9 @@ def test_url_schemes_choose_the_transport_security_and_its_port():
     assert (starttls.port, starttls.starttls, starttls.use_ssl) == (587, True, False)
     assert (starttls.username, starttls.password) == ("kessai", "p@ss")
     assert starttls.sender == "noreply+kessai@example.jp"  # a plus in a query is not a space here
-    implicit = SmtpSettings.from_url("smtps://relay.example.jp?verify_certificate=false&message_id_domain=mail.example.jp")
+    implicit = SmtpSettings.from_url(
+        "smtps://relay.example.jp?verify_certificate=false&message_id_domain=mail.example.jp"
+    )
     assert (implicit.port, implicit.use_ssl, implicit.verify_certificate) == (465, True, False)
     assert implicit.domain == "mail.example.jp"
 
@@ -60,10 +62,14 @@ def test_the_airflow_connection_is_read_as_the_smtp_provider_reads_it(monkeypatc
     # docker-compose.yaml's connection to Mailpit
     monkeypatch.setenv(
         "AIRFLOW_CONN_SMTP_DEFAULT",
-        json.dumps({
-            "conn_type": "smtp", "host": "mailpit", "port": 1025,
-            "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "kessai@example.jp"},
-        }),
+        json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "mailpit",
+                "port": 1025,
+                "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "kessai@example.jp"},
+            }
+        ),
     )
     settings = smtp_settings()
     assert (settings.host, settings.port, settings.use_ssl, settings.starttls) == ("mailpit", 1025, False, False)
@@ -72,10 +78,15 @@ def test_the_airflow_connection_is_read_as_the_smtp_provider_reads_it(monkeypatc
     # The provider's defaults: TLS from the start unless disable_ssl; then STARTTLS unless disable_tls.
     monkeypatch.setenv(
         "AIRFLOW_CONN_SMTP_DEFAULT",
-        json.dumps({
-            "conn_type": "smtp", "host": "relay.example.jp", "login": "kessai", "password": "secret",
-            "extra": {"from_email": "noreply@example.jp", "reply_to": "support@example.jp", "timeout": "10"},
-        }),
+        json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "relay.example.jp",
+                "login": "kessai",
+                "password": "secret",
+                "extra": {"from_email": "noreply@example.jp", "reply_to": "support@example.jp", "timeout": "10"},
+            }
+        ),
     )
     settings = smtp_settings()
     assert (settings.host, settings.port, settings.use_ssl, settings.starttls) == ("relay.example.jp", 465, True, False)

@@ -64,8 +64,12 @@ def digests(engine) -> list[tuple[str, str, str, str]]:
     """(merchant, period, as of, business date of the run that sent it), in the order sent."""
     with engine.connect() as connection:
         rows = connection.execute(
-            select(stale_slip_digests.c.merchant_id, stale_slip_digests.c.period, stale_slip_digests.c.as_of,
-                   stale_slip_digests.c.business_date).order_by(stale_slip_digests.c.mail_id)
+            select(
+                stale_slip_digests.c.merchant_id,
+                stale_slip_digests.c.period,
+                stale_slip_digests.c.as_of,
+                stale_slip_digests.c.business_date,
+            ).order_by(stale_slip_digests.c.mail_id)
         ).all()
     return [(merchant, period, as_of.isoformat(), day.isoformat()) for merchant, period, as_of, day in rows]
 
@@ -200,19 +204,36 @@ def test_the_digest_lists_every_open_stale_slip_final_notices_first_soonest_firs
         add_slip(connection, "M1", "9", "2026-10-05", 2000)
         add_slip(connection, "M1", "5", "2026-11-15", 4000)  # stale from 2/15 itself
         add_slip(connection, "M1", "6", "2026-11-16", 9000)  # stale from 2/16: not yet
-        add_slip(connection, "M1", "7", "2026-09-10", confirmed_on=D("2026-10-02"), confirmation_registered_at=registered)
+        add_slip(
+            connection, "M1", "7", "2026-09-10", confirmed_on=D("2026-10-02"), confirmation_registered_at=registered
+        )
         add_slip(connection, "M1", "8", "2026-09-10", cancelled_at=registered)
     summary = run(engine, "2027-02-15")
     assert summary.digests == {
-        "merchants": 1, "mails": 1, "operator_alerts": 0, "attachments": 0,
-        "open_slips": 6, "open_amount": 16200, "final_notice_slips": 2, "expired_slips": 1, "expired_amount": 3000,
+        "merchants": 1,
+        "mails": 1,
+        "operator_alerts": 0,
+        "attachments": 0,
+        "open_slips": 6,
+        "open_amount": 16200,
+        "final_notice_slips": 2,
+        "expired_slips": 1,
+        "expired_amount": 3000,
     }
     assert summary.expired_marked == 1 and summary.periods == {
-        DAILY: "2027-02-15", WEEKLY: "2027-W07", MONTHLY: "2027-02",
+        DAILY: "2027-02-15",
+        WEEKLY: "2027-W07",
+        MONTHLY: "2027-02",
     }
     (mail,) = mails(engine)
-    assert (mail.kind, mail.recipient, mail.dedupe_key) == ("stale_slip_digest", "m1@example.jp", "stale_slip_digest:M1:2027-W07")
-    assert mail.subject == "【ASJペイメント・重要】決済確定期限が近い売上伝票がございます（2027年2月15日現在・未確定6件）"
+    assert (mail.kind, mail.recipient, mail.dedupe_key) == (
+        "stale_slip_digest",
+        "m1@example.jp",
+        "stale_slip_digest:M1:2027-W07",
+    )
+    assert (
+        mail.subject == "【ASJペイメント・重要】決済確定期限が近い売上伝票がございます（2027年2月15日現在・未確定6件）"
+    )
     body = mail.body
     assert body.startswith("M1商店 御中\n\nいつもASJペイメントをご利用いただき、ありがとうございます。\n")
     assert (
@@ -242,7 +263,10 @@ def test_the_digest_lists_every_open_stale_slip_final_notices_first_soonest_firs
         "今後行うことができません。\n\n"
         "・伝票番号 1　金額 3,000円　入金日 2026年8月14日　確定期限 2027年2月14日\n"
     ) in body
-    assert "ASJ管理画面 > 売上の管理 にて\n　決済確定状況：未確定\n　取消状況：未キャンセル\nの検索結果にてご確認ください。" in body
+    assert (
+        "ASJ管理画面 > 売上の管理 にて\n　決済確定状況：未確定\n　取消状況：未キャンセル\nの検索結果にてご確認ください。"
+        in body
+    )
     assert "入金日から6ヶ月経過した伝票は処理することができませんのでご注意ください。" in body
     assert "決済確定が不要な伝票（キャンセルされたご注文など）は、決済取消を行ってください。" in body
     assert (
@@ -251,7 +275,10 @@ def test_the_digest_lists_every_open_stale_slip_final_notices_first_soonest_firs
     ) in body
     # The sections in that order, nothing else listed.
     assert [line.split("（")[0] for line in body.splitlines() if line.startswith("■")] == [
-        "■ 確定期限まで14日以内の伝票", "■ そのほかの未確定の伝票", "■ 確定期限を過ぎた伝票", "■ 該当の伝票の確認方法",
+        "■ 確定期限まで14日以内の伝票",
+        "■ そのほかの未確定の伝票",
+        "■ 確定期限を過ぎた伝票",
+        "■ 該当の伝票の確認方法",
         "■ このお知らせについて",
     ]
     assert len(slip_lines(body)) == 7
@@ -259,8 +286,9 @@ def test_the_digest_lists_every_open_stale_slip_final_notices_first_soonest_firs
     with engine.connect() as connection:
         record = connection.execute(select(stale_slip_digests)).one()
         expired = connection.execute(
-            select(slips.c.slip_id, slips.c.expired_on, slip_reminders.c.mail_id)
-            .join(slip_reminders, slip_reminders.c.slip_row_id == slips.c.id)
+            select(slips.c.slip_id, slips.c.expired_on, slip_reminders.c.mail_id).join(
+                slip_reminders, slip_reminders.c.slip_row_id == slips.c.id
+            )
         ).all()
         events = connection.execute(select(slip_events.c.event, slip_events.c.detail)).all()
     assert (record.as_of, record.paid_through, record.mail_id) == (D("2027-02-15"), D("2026-11-15"), mail.mail_id)
@@ -288,7 +316,10 @@ def test_a_digest_without_final_notices_and_one_of_expired_slips_only(engine):
     assert sections(daily.body) == {EXPIRED: ["2"]}
     assert "売上の管理" not in daily.body
     assert "営業日ごとにお送りしています。" in daily.body
-    assert digests(engine) == [("M1", "2027-02", "2027-02-01", "2027-02-02"), ("M2", "2027-02-02", "2027-02-02", "2027-02-02")]
+    assert digests(engine) == [
+        ("M1", "2027-02", "2027-02-01", "2027-02-02"),
+        ("M2", "2027-02-02", "2027-02-02", "2027-02-02"),
+    ]
 
 
 # -- one digest per merchant and period --------------------------------------------------------------
@@ -315,9 +346,14 @@ def test_every_business_day_of_two_weeks_mails_one_digest_per_merchant_and_week(
         # Monday 1/4 states the slips stale by then (paid by 10/4): M1's 920. M2 has nothing
         # open on 1/4 and gets nothing that week, though 1007 becomes stale on Thursday.
         "2027-01-04": [("m1@example.jp", {OPEN_ONLY: ["920"]})],
-        "2027-01-05": [], "2027-01-06": [], "2027-01-07": [], "2027-01-08": [],
+        "2027-01-05": [],
+        "2027-01-06": [],
+        "2027-01-07": [],
+        "2027-01-08": [],
         "2027-01-12": [("m1@example.jp", {OPEN_ONLY: ["920", "1006"]}), ("m2@example.jp", {OPEN_ONLY: ["1007"]})],
-        "2027-01-13": [], "2027-01-14": [], "2027-01-15": [],
+        "2027-01-13": [],
+        "2027-01-14": [],
+        "2027-01-15": [],
     }
     assert digests(engine) == [
         ("M1", "2027-W01", "2027-01-04", "2027-01-04"),
@@ -348,14 +384,19 @@ def test_a_rerun_a_catch_up_and_a_backfill_send_nothing_twice(engine):
         ("stale_slip_digest:M1:2027-W04", {OPEN_ONLY: ["1010", "1020"]}),
         ("stale_slip_digest:M1:2027-W05", {OPEN_ONLY: ["1010", "1020", "1026"]}),
     ]
-    assert digests(engine) == [("M1", "2027-W04", "2027-01-25", "2027-01-26"), ("M1", "2027-W05", "2027-02-01", "2027-02-01")]
+    assert digests(engine) == [
+        ("M1", "2027-W04", "2027-01-25", "2027-01-26"),
+        ("M1", "2027-W05", "2027-02-01", "2027-02-01"),
+    ]
 
 
 def test_a_merchant_with_nothing_open_gets_nothing(engine):
     registered = datetime(2026, 10, 2, 10, 0, tzinfo=UTC)
     with engine.begin() as connection:
         add_merchant(connection, "M1", "m1@example.jp", period=DAILY)
-        add_slip(connection, "M1", "1", "2026-08-03", confirmed_on=D("2026-10-02"), confirmation_registered_at=registered)
+        add_slip(
+            connection, "M1", "1", "2026-08-03", confirmed_on=D("2026-10-02"), confirmation_registered_at=registered
+        )
         add_slip(connection, "M1", "2", "2026-08-03", cancelled_at=registered)
         add_slip(connection, "M1", "3", "2026-12-10")  # not stale before 3/10
     for day in business_days("2027-03-01", "2027-03-09"):
@@ -418,7 +459,8 @@ def test_an_expired_slip_is_listed_once_in_the_next_digest(engine):
     with engine.connect() as connection:
         told = connection.execute(
             select(slips.c.slip_id, slip_reminders.c.reason, slip_reminders.c.business_date, slip_reminders.c.mail_id)
-            .join(slips, slips.c.id == slip_reminders.c.slip_row_id).order_by(slips.c.slip_id)
+            .join(slips, slips.c.id == slip_reminders.c.slip_row_id)
+            .order_by(slips.c.slip_id)
         ).all()
     assert [tuple(row) for row in told] == [
         ("815", "expired", D("2027-02-16"), m1.mail_id),
@@ -453,11 +495,20 @@ def test_half_a_year_of_runs_mentions_every_stale_slip_before_its_deadline(engin
     with engine.begin() as connection:
         for period in PERIOD_NAMES:
             add_merchant(connection, period, f"{period}@example.jp", period=period)
-        connection.execute(insert(slips), [
-            {"merchant_id": period, "slip_id": paid.strftime("%y%m%d"), "card_company": "jcb", "amount": 1000,
-             "payment_date": paid}
-            for period in PERIOD_NAMES for paid in paid_days
-        ])
+        connection.execute(
+            insert(slips),
+            [
+                {
+                    "merchant_id": period,
+                    "slip_id": paid.strftime("%y%m%d"),
+                    "card_company": "jcb",
+                    "amount": 1000,
+                    "payment_date": paid,
+                }
+                for period in PERIOD_NAMES
+                for paid in paid_days
+            ],
+        )
     run_days = calendar.business_days(D("2026-12-01"), D("2027-06-30"))
     listed = defaultdict(list)  # (merchant, slip) -> (section, run date) of each digest listing it
     sent = defaultdict(list)  # merchant -> run dates of its digests
@@ -535,7 +586,9 @@ def test_a_merchant_without_a_mail_address_is_reported_to_the_operators(engine, 
     now = datetime(2027, 1, 5, 17, 30, tzinfo=JAPAN)
     for _ in range(2):
         with engine.begin() as connection:
-            write_operator_digest(connection, D("2027-01-05"), default_calendar(), now=now, operator_email="ops@kessai.example")
+            write_operator_digest(
+                connection, D("2027-01-05"), default_calendar(), now=now, operator_email="ops@kessai.example"
+            )
     [digest] = mails(engine, "operator_digest")
     assert digest.recipient == "ops@kessai.example" and digest.dedupe_key == "operator_digest:2027-01-05"
     assert digest.subject == "[kessai] 運用担当者への本日のお知らせ 2027年1月5日（対応待ち2件）"
@@ -568,7 +621,10 @@ def test_a_long_list_goes_as_a_csv_attachment(engine):
         ["確定期限切れ", '="4"', "4000", "2026-07-01", "2027-01-01"],
     ]
     assert slip_lines(long.body) == []
-    assert "対象の伝票は4件です。件数が多いため、一覧（区分・伝票番号・金額・入金日・確定期限）は\n添付のCSVファイル「stale_slip_digest_M1_2027-W01.csv」でお送りします。" in long.body
+    assert (
+        "対象の伝票は4件です。件数が多いため、一覧（区分・伝票番号・金額・入金日・確定期限）は\n添付のCSVファイル「stale_slip_digest_M1_2027-W01.csv」でお送りします。"
+        in long.body
+    )
     assert "■ 未確定の伝票（3件・合計6,000円）" in long.body
     assert "確定期限が最も近い伝票の期限は2027年4月1日です。" in long.body
     # Two slips are within the limit: inline.
@@ -583,7 +639,8 @@ def test_a_confirmation_after_a_digest_drops_the_slip_from_the_next(engine):
     run(engine, "2027-01-04")
     with engine.begin() as connection:
         connection.execute(
-            update(slips).where(slips.c.slip_id == "1")
+            update(slips)
+            .where(slips.c.slip_id == "1")
             .values(confirmed_on=D("2027-01-05"), confirmation_registered_at=datetime(2027, 1, 5, 1, tzinfo=UTC))
         )
     run(engine, "2027-01-12")

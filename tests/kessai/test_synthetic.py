@@ -125,7 +125,11 @@ def test_slips_keep_the_confirmation_rules(plan_engine):
 # Payments of October 2026 looked at in July 2027, when all their deadlines (2027-04-01 to
 # 2027-04-30) have passed: late registrations and future dates meet the deadline, not as_of.
 LONG_AFTER = replace(
-    PLAN, slips=2_000, subscriptions=50, start=date(2026, 10, 1), end=date(2026, 10, 31),
+    PLAN,
+    slips=2_000,
+    subscriptions=50,
+    start=date(2026, 10, 1),
+    end=date(2026, 10, 31),
     as_of=datetime(2027, 7, 1, 9, 0, tzinfo=JAPAN),
 )
 
@@ -266,9 +270,14 @@ def test_bank_accounts_in_zengin_kana_some_changing_within_the_period(plan_engin
 def test_subscriptions_start_with_their_paid_first_slip(plan_engine):
     with plan_engine.connect() as connection:
         rows = connection.execute(
-            select(subscriptions, slips.c.amount.label("slip_amount"), slips.c.payment_date, slips.c.billing_month,
-                   slips.c.merchant_id.label("slip_merchant"), slips.c.cancelled_at)
-            .join(slips, slips.c.subscription_id == subscriptions.c.subscription_id)
+            select(
+                subscriptions,
+                slips.c.amount.label("slip_amount"),
+                slips.c.payment_date,
+                slips.c.billing_month,
+                slips.c.merchant_id.label("slip_merchant"),
+                slips.c.cancelled_at,
+            ).join(slips, slips.c.subscription_id == subscriptions.c.subscription_id)
         ).all()
     assert len(rows) == PLAN.subscriptions  # one slip each
     for r in rows:
@@ -383,8 +392,23 @@ def test_the_default_as_of_is_the_last_second_of_the_period_in_japan():
 
 def test_the_generate_command_prints_what_it_created(database_url, monkeypatch, capsys):
     monkeypatch.setenv("KESSAI_DATABASE_URL", database_url)
-    argv = ["generate", "--slips", "500", "--merchants", "10", "--subscriptions", "20", "--seed", "3",
-            "--from", "2026-11-01", "--to", "2026-12-31", "--as-of", "2027-01-05T09:00+09:00"]
+    argv = [
+        "generate",
+        "--slips",
+        "500",
+        "--merchants",
+        "10",
+        "--subscriptions",
+        "20",
+        "--seed",
+        "3",
+        "--from",
+        "2026-11-01",
+        "--to",
+        "2026-12-31",
+        "--as-of",
+        "2027-01-05T09:00+09:00",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "(seed 3)" in out

@@ -21,8 +21,14 @@ from support.payout_builders import add_bank_account, add_merchant, add_slip, at
 
 D = date.fromisoformat
 REMITTER = {
-    "REMITTER_CODE": "1234567890", "NAME": "カ）ケッサイ", "BANK_CODE": "0005", "BANK_NAME": "ミツビシ",
-    "BRANCH_CODE": "001", "BRANCH_NAME": "ホンテン", "ACCOUNT_TYPE": "checking", "ACCOUNT_NUMBER": "7777777",
+    "REMITTER_CODE": "1234567890",
+    "NAME": "カ）ケッサイ",
+    "BANK_CODE": "0005",
+    "BANK_NAME": "ミツビシ",
+    "BRANCH_CODE": "001",
+    "BRANCH_NAME": "ホンテン",
+    "ACCOUNT_TYPE": "checking",
+    "ACCOUNT_NUMBER": "7777777",
 }
 
 
@@ -69,8 +75,9 @@ def paid_january(engine, tmp_path, email: str | None = "m1@example.jp") -> tuple
 
 def outbox(engine) -> list[tuple]:
     with engine.connect() as connection:
-        return connection.execute(select(mail_outbox.c.kind, mail_outbox.c.recipient, mail_outbox.c.subject)
-                                  .order_by(mail_outbox.c.mail_id)).all()
+        return connection.execute(
+            select(mail_outbox.c.kind, mail_outbox.c.recipient, mail_outbox.c.subject).order_by(mail_outbox.c.mail_id)
+        ).all()
 
 
 def test_a_returned_transfer_is_paid_again_less_the_fee_once_the_account_changed(engine, tmp_path, remitter):
@@ -79,28 +86,40 @@ def test_a_returned_transfer_is_paid_again_less_the_fee_once_the_account_changed
     result_file.write_bytes(returned(content))  # record 2: M1's 100,000 (merchants in order)
     parsed, results = parse_transfer_results(result_file.read_bytes())
     assert [(r.result, r.reason_code, r.transfer.amount) for r in results] == [
-        ("not_delivered", "01", 100_000), ("done", "00", 40_000)]
+        ("not_delivered", "01", 100_000),
+        ("done", "00", 40_000),
+    ]
 
     summary = run_import(engine, result_file, now=at("2027-02-26", "10:00"))
     assert [(r["merchant_id"], r["amount"], r["return_fee"], r["repaid_from_closing"]) for r in summary.returned] == [
-        ("M1", 100_000, 440, "2027-02-28")]
+        ("M1", 100_000, 440, "2027-02-28")
+    ]
     assert summary.unmatched == [] and summary.already_recorded == []
     mails = outbox(engine)
-    assert [(kind, to) for kind, to, _ in mails] == [("transfer_returned", "m1@example.jp"),
-                                                     ("operator_alert", "operators@kessai.example")]
+    assert [(kind, to) for kind, to, _ in mails] == [
+        ("transfer_returned", "m1@example.jp"),
+        ("operator_alert", "operators@kessai.example"),
+    ]
     assert mails[0][2] == "【ASJペイメント】お振込みができませんでした（支払予定日 2027-02-25・100,000円）"
     with engine.connect() as connection:
         body = connection.execute(select(mail_outbox.c.body).where(mail_outbox.c.kind == "transfer_returned")).scalar()
         adjustments = connection.execute(
-            select(payout_adjustments.c.kind, payout_adjustments.c.amount, payout_adjustments.c.effective_on)
-            .order_by(payout_adjustments.c.adjustment_id)).all()
+            select(payout_adjustments.c.kind, payout_adjustments.c.amount, payout_adjustments.c.effective_on).order_by(
+                payout_adjustments.c.adjustment_id
+            )
+        ).all()
     assert "振込不能：該当口座なし (01)" in body and "99,560円をお支払いします" in body
     assert [(k, int(a), e) for k, a, e in adjustments] == [
-        ("returned_transfer", 100_000, D("2027-02-26")), ("return_fee", -440, D("2027-02-26"))]
+        ("returned_transfer", 100_000, D("2027-02-26")),
+        ("return_fee", -440, D("2027-02-26")),
+    ]
 
     # Read again (the same file, or the same return in another file): nothing changes, nobody is mailed.
     again = run_import(engine, result_file, now=at("2027-02-27"))
-    assert (again.returned, [r["statement_id"] for r in again.already_recorded]) == ([], [summary.returned[0]["statement_id"]])
+    assert (again.returned, [r["statement_id"] for r in again.already_recorded]) == (
+        [],
+        [summary.returned[0]["statement_id"]],
+    )
     other = tmp_path / "kekka-0227.txt"
     other.write_bytes(returned(content, reason="09"))
     run_import(engine, other, now=at("2027-02-27"))
@@ -113,8 +132,13 @@ def test_a_returned_transfer_is_paid_again_less_the_fee_once_the_account_changed
     close_through(engine, "2027-02-28")
     with engine.connect() as connection:
         february = statement(connection, "M1", "2027-02-28")
-    assert (february["gross_amount"], february["adjustment_amount"], february["net_amount"],
-            february["carried_forward"], february["transfers"]) == (20_000, 99_560, 0, 119_560, {})
+    assert (
+        february["gross_amount"],
+        february["adjustment_amount"],
+        february["net_amount"],
+        february["carried_forward"],
+        february["transfers"],
+    ) == (20_000, 99_560, 0, 119_560, {})
 
     # The merchant registers a new account from 3/5; March's slips: 50,000 of 3/2 (in the returned
     # account's period: paid to the new one instead) and 10,000 of 3/10.
@@ -135,8 +159,9 @@ def test_a_returned_transfer_is_paid_again_less_the_fee_once_the_account_changed
         assert statement(connection, "M1", "2027-02-28") == february
 
 
-def test_a_record_that_matches_no_transfer_changes_nothing_and_the_command_fails(business, tmp_path, remitter,
-                                                                                   monkeypatch, capsys):
+def test_a_record_that_matches_no_transfer_changes_nothing_and_the_command_fails(
+    business, tmp_path, remitter, monkeypatch, capsys
+):
     _, content = paid_january(business, tmp_path)
     wrong_codes = returned(content, record=3).replace(b"0000000002", b"0000000099", 1)  # no statement 99
     assert wrong_codes != returned(content, record=3)
@@ -145,10 +170,14 @@ def test_a_record_that_matches_no_transfer_changes_nothing_and_the_command_fails
     monkeypatch.setenv("KESSAI_AS_OF", "2027-02-26T10:00:00+09:00")
     assert main(["import-transfer-results", str(result_file)]) == 1
     captured = capsys.readouterr()
-    assert "UNMATCHED: record 3 (statement 99, account 2, 40,000 yen, 振込不能 該当口座なし (01)): no transfer has these customer codes" in captured.out
+    assert (
+        "UNMATCHED: record 3 (statement 99, account 2, 40,000 yen, 振込不能 該当口座なし (01)): no transfer has these customer codes"
+        in captured.out
+    )
     assert captured.err.strip().splitlines()[-1] == (
         "error: 1 records of kekka.txt match no filed transfer and changed nothing (listed above; operators "
-        "alerted): check them with the bank")
+        "alerted): check them with the bank"
+    )
     with business.connect() as connection:
         assert connection.execute(select(func.count()).select_from(payout_transfer_returns)).scalar() == 0
         assert connection.execute(select(func.count()).select_from(payout_adjustments)).scalar() == 0
@@ -162,8 +191,9 @@ def test_an_amount_that_differs_from_the_transfer_is_unmatched(engine, tmp_path,
     path.write_bytes(body)
     summary = run_import(engine, path, now=at("2027-02-26"))
     assert summary.returned == []
-    assert summary.unmatched[0].endswith("the transfer was 100,000 yen to 0001-001 1111111, the record says "
-                                            "100,001 yen to 0001-001 1111111")
+    assert summary.unmatched[0].endswith(
+        "the transfer was 100,000 yen to 0001-001 1111111, the record says 100,001 yen to 0001-001 1111111"
+    )
 
 
 def test_a_folder_of_result_files_moves_each_to_done(engine, tmp_path, remitter):
@@ -179,7 +209,9 @@ def test_a_folder_of_result_files_moves_each_to_done(engine, tmp_path, remitter)
     (folder / "kekka-1.txt").write_bytes(returned(content))  # put there again: recorded already, moved again
     assert import_folder(engine, folder, now=at("2027-02-27")).files[0].already_recorded
     (folder / "broken.txt").write_bytes(b"not a zengin file")
-    with pytest.raises(TransferResultsRefused, match="transfer result file broken.txt cannot be read: record 1 has 17 bytes"):
+    with pytest.raises(
+        TransferResultsRefused, match="transfer result file broken.txt cannot be read: record 1 has 17 bytes"
+    ):
         import_folder(engine, folder, now=at("2027-02-27"))
     assert (folder / "broken.txt").exists()  # left where it is
 
@@ -216,9 +248,13 @@ def test_a_transfer_issued_before_the_return_to_the_same_account_is_named(engine
     path.write_bytes(returned(content, reason="03"))
     summary = run_import(engine, path, now=at("2027-02-01", "10:00"))
     assert [r["repaid_from_closing"] for r in summary.returned] == ["2027-02-15"]
-    assert [(a["payout_date"], a["amount"], a["bank_account_id"], a["file"]) for a in summary.ahead_to_returned_accounts] == [
-        ("2027-02-10", 12_000, account, "")]
-    assert "AHEAD: merchant T1, statement 2: 12,000 yen to the returned account 1 on 2027-02-10 (in no file yet)" in format_summary(summary)
+    assert [
+        (a["payout_date"], a["amount"], a["bank_account_id"], a["file"]) for a in summary.ahead_to_returned_accounts
+    ] == [("2027-02-10", 12_000, account, "")]
+    assert (
+        "AHEAD: merchant T1, statement 2: 12,000 yen to the returned account 1 on 2027-02-10 (in no file yet)"
+        in format_summary(summary)
+    )
     with engine.connect() as connection:
         body = connection.execute(select(mail_outbox.c.body).where(mail_outbox.c.kind == "operator_alert")).scalar_one()
     assert "店舗 T1  支払予定日 2027-02-10  口座 1  12,000 円  振込ファイル未作成" in body

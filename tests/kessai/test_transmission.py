@@ -58,16 +58,34 @@ def test_each_slip_goes_on_the_business_day_after_its_registration_or_its_date(e
         add_unconfirmed(connection, "9001")
         add_unconfirmed(connection, "9002", cancelled="2026-12-26 10:00")
 
-    business_days = ["2026-12-28", "2026-12-29", "2026-12-30", "2027-01-04", "2027-01-05", "2027-01-06",
-                     "2027-01-07", "2027-01-08", "2027-01-12", "2027-01-13", "2027-01-14", "2027-01-15",
-                     "2027-01-18"]
+    business_days = [
+        "2026-12-28",
+        "2026-12-29",
+        "2026-12-30",
+        "2027-01-04",
+        "2027-01-05",
+        "2027-01-06",
+        "2027-01-07",
+        "2027-01-08",
+        "2027-01-12",
+        "2027-01-13",
+        "2027-01-14",
+        "2027-01-15",
+        "2027-01-18",
+    ]
     summaries = {day: transmit(engine, destination, day) for day in business_days}
 
     with engine.connect() as connection:
         sent = marks(connection)
     on_time = {
-        "1225": "2026-12-28", "1228": "2026-12-29", "1230": "2027-01-04", "12302359": "2027-01-04",
-        "1040030": "2027-01-05", "106": "2027-01-07", "1220": "2027-01-06", "108": "2027-01-12",
+        "1225": "2026-12-28",
+        "1228": "2026-12-29",
+        "1230": "2027-01-04",
+        "12302359": "2027-01-04",
+        "1040030": "2027-01-05",
+        "106": "2027-01-07",
+        "1220": "2027-01-06",
+        "108": "2027-01-12",
         "115": "2027-01-18",
     }
     assert sent == {
@@ -166,7 +184,10 @@ def test_slips_that_cannot_be_sent_are_held_back_until_fixed(engine, destination
 
     with engine.connect() as connection:
         assert {slip_id: mark[0] for slip_id, mark in marks(connection).items()} == {
-            "1": D("2027-01-04"), "2": None, "3": None, "4": None,
+            "1": D("2027-01-04"),
+            "2": None,
+            "3": None,
+            "4": None,
         }
         assert holds(connection) == [
             (D("2027-01-04"), "2", "merchant_without_store_names"),
@@ -263,9 +284,11 @@ def test_each_card_company_numbers_its_files(engine, destination):
         transmit(engine, destination, day)
     with engine.connect() as connection:
         assert [(day.isoformat(), company, number) for day, company, _, number, *_ in batches(connection)] == [
-            ("2027-01-04", "jcb", 1), ("2027-01-04", "visa_master", 1),
+            ("2027-01-04", "jcb", 1),
+            ("2027-01-04", "visa_master", 1),
             ("2027-01-05", "visa_master", 2),
-            ("2027-01-06", "jcb", 2), ("2027-01-06", "visa_master", 3),
+            ("2027-01-06", "jcb", 2),
+            ("2027-01-06", "visa_master", 3),
         ]
 
 
@@ -337,6 +360,8 @@ def test_a_run_that_fails_half_way_through_the_files_is_finished_by_the_next(eng
     retried = transmit(engine, destination, "2027-01-04")  # the task's retry: same lock, same day
     assert not retried.claimed and retried.record_count == 59
     assert sorted(files(destination)) == [
-        "2027-01-04/JC_20270104.csv", "2027-01-04/JC_20270104.csv.sha256",
-        "2027-01-04/VM_20270104.csv", "2027-01-04/VM_20270104.csv.sha256",
+        "2027-01-04/JC_20270104.csv",
+        "2027-01-04/JC_20270104.csv.sha256",
+        "2027-01-04/VM_20270104.csv",
+        "2027-01-04/VM_20270104.csv.sha256",
     ]

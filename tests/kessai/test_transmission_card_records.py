@@ -57,9 +57,15 @@ def test_kana_is_written_as_half_width_jis_x_0201(typed, written):
     assert all(len(c.encode("cp932")) == 1 for c in written)  # one byte each in Shift_JIS
 
 
-@pytest.mark.parametrize(("typed", "written"), [
-    ("Cafe Bon", "CAFE BON"), ("Café Crème", "CAFE CREME"), ("ＳＨＯＰ　１", "SHOP 1"), ("Tom's & Co.", "TOM'S & CO."),
-])
+@pytest.mark.parametrize(
+    ("typed", "written"),
+    [
+        ("Cafe Bon", "CAFE BON"),
+        ("Café Crème", "CAFE CREME"),
+        ("ＳＨＯＰ　１", "SHOP 1"),
+        ("Tom's & Co.", "TOM'S & CO."),
+    ],
+)
 def test_english_is_written_as_upper_case_ascii(typed, written):
     assert to_file_english(typed) == written
 
@@ -80,8 +86,11 @@ def test_each_invalid_record_is_held_with_its_reason_and_the_others_go(engine, d
         add_merchant(connection, "M2", name_kana="ミセ店")  # kanji: no half-width kana for it
         add_merchant(connection, "M3", name_en="Shop 店")  # no ASCII for it
         add_merchant(connection, "M4", name_kana="ミセミセミセ")  # 6 characters: too long for JCB below
-        connection.execute(update(card_companies).where(card_companies.c.card_company == "jcb").values(
-            name_kana_max_length=5, merchant_number_required=True))
+        connection.execute(
+            update(card_companies)
+            .where(card_companies.c.card_company == "jcb")
+            .values(name_kana_max_length=5, merchant_number_required=True)
+        )
         set_merchant_number(connection, "M1", "jcb", "JC0001")
         add_confirmed(connection, "1", "2026-12-30 10:00", merchant_id="M1")
         add_confirmed(connection, "2", "2026-12-30 10:00", merchant_id="M2")
@@ -90,12 +99,18 @@ def test_each_invalid_record_is_held_with_its_reason_and_the_others_go(engine, d
         add_confirmed(connection, "5", "2026-12-30 10:00", merchant_id="M4", card_company="jcb")  # also no number
         add_confirmed(connection, "6", "2026-12-30 10:00", merchant_id="M1", card_company="jcb")
         for slip_id, kind, count in (
-            ("7", "installments", 3), ("8", "installments", None), ("9", "installments", 1),
-            ("10", "lump_sum", 2), ("11", "revolving", None), ("12", "bonus", None), ("13", "cash", None),
+            ("7", "installments", 3),
+            ("8", "installments", None),
+            ("9", "installments", 1),
+            ("10", "lump_sum", 2),
+            ("11", "revolving", None),
+            ("12", "bonus", None),
+            ("13", "cash", None),
         ):
             add_confirmed(connection, slip_id, "2026-12-30 10:00", merchant_id="M1")
-            connection.execute(update(slips).where(slips.c.slip_id == slip_id).values(
-                payment_kind=kind, installments=count))
+            connection.execute(
+                update(slips).where(slips.c.slip_id == slip_id).values(payment_kind=kind, installments=count)
+            )
 
     summary = run_transmission(engine, D(DAY), destination)
     again = run_transmission(engine, D(DAY), destination)  # a re-run: the same holds and files
@@ -113,10 +128,17 @@ def test_each_invalid_record_is_held_with_its_reason_and_the_others_go(engine, d
     with engine.connect() as connection:
         assert sorted(holds(connection)) == expected_holds
         assert sorted(slip_id for slip_id, mark in marks(connection).items() if mark[0]) == [
-            "1", "11", "12", "4", "6", "7"]
+            "1",
+            "11",
+            "12",
+            "4",
+            "6",
+            "7",
+        ]
     assert summary.held_count == again.held_count == 7
     assert f"held back: slip 2 of M2 (visa_master, 1,000 yen): {HOLD_REASONS['store_name_kana_invalid']}" in (
-        format_summary(summary))
+        format_summary(summary)
+    )
     # Fields 5-6: the names; 11: 加盟店番号 ('' where the company requires none and none is set);
     # 12-13: approval number and transaction id (none recorded here); 14-15: 支払区分 and installments.
     vm = records(destination, DAY, "VM_20270104.csv")
@@ -135,8 +157,9 @@ def test_a_held_slip_goes_late_once_its_merchant_has_a_number_and_the_file_keeps
 ):
     with engine.begin() as connection:
         add_merchant(connection, "M1")
-        connection.execute(update(card_companies).where(card_companies.c.card_company == "jcb").values(
-            merchant_number_required=True))
+        connection.execute(
+            update(card_companies).where(card_companies.c.card_company == "jcb").values(merchant_number_required=True)
+        )
         add_confirmed(connection, "1", "2026-12-30 10:00", card_company="jcb")
     run_transmission(engine, D(DAY), destination)
     with engine.begin() as connection:
@@ -160,12 +183,33 @@ def test_a_record_carries_the_approval_number_and_transaction_id_of_its_sale_aut
         for slip_id in ("1", "2", "3"):
             add_confirmed(connection, slip_id, "2026-12-30 10:00", amount=3000)
         row_of = dict(connection.execute(select(slips.c.slip_id, slips.c.id)).all())
-        record_authorization(connection, row_of["1"], 3000, card_token="tok_1", approval_number="123456",
-                             transaction_id="tx-sale-1", authorized_at=at)
-        record_authorization(connection, row_of["1"], 500, card_token="tok_1", approval_number="654321",
-                             transaction_id="tx-increase-1", authorized_at=at)  # an increase: an extra hold
-        record_authorization(connection, row_of["3"], 3000, card_token="tok_3", approval_number=None,
-                             transaction_id="tx-sale-3", authorized_at=at)  # no 承認番号 given
+        record_authorization(
+            connection,
+            row_of["1"],
+            3000,
+            card_token="tok_1",
+            approval_number="123456",
+            transaction_id="tx-sale-1",
+            authorized_at=at,
+        )
+        record_authorization(
+            connection,
+            row_of["1"],
+            500,
+            card_token="tok_1",
+            approval_number="654321",
+            transaction_id="tx-increase-1",
+            authorized_at=at,
+        )  # an increase: an extra hold
+        record_authorization(
+            connection,
+            row_of["3"],
+            3000,
+            card_token="tok_3",
+            approval_number=None,
+            transaction_id="tx-sale-3",
+            authorized_at=at,
+        )  # no 承認番号 given
 
     run_transmission(engine, D(DAY), destination)
 
@@ -207,9 +251,7 @@ def test_the_command_sets_a_number_and_a_bad_one_is_one_line(business, capsys):
 # -- store-change notices ------------------------------------------------------------------------
 
 
-def test_a_renamed_merchant_is_told_to_each_card_company_once_effective_the_next_transmission_day(
-    engine, destination
-):
+def test_a_renamed_merchant_is_told_to_each_card_company_once_effective_the_next_transmission_day(engine, destination):
     with engine.begin() as connection:
         add_merchant(connection, "M1")
         add_merchant(connection, "M2")
@@ -219,8 +261,11 @@ def test_a_renamed_merchant_is_told_to_each_card_company_once_effective_the_next
         add_confirmed(connection, "3", "2026-12-30 10:00", merchant_id="M2")
     run_transmission(engine, D(DAY), destination)
     with engine.begin() as connection:  # renamed after Monday's run; M2 only retyped the same names
-        connection.execute(update(merchants).where(merchants.c.merchant_id == "M1").values(
-            name="新店名", name_kana="シンテンメイ", name_en="New Name"))
+        connection.execute(
+            update(merchants)
+            .where(merchants.c.merchant_id == "M1")
+            .values(name="新店名", name_kana="シンテンメイ", name_en="New Name")
+        )
         connection.execute(update(merchants).where(merchants.c.merchant_id == "M2").values(name_kana="ミセ"))
 
     summary = run_transmission(engine, D(NEXT_DAY), destination)  # Tuesday: no slips, the notices
@@ -229,17 +274,19 @@ def test_a_renamed_merchant_is_told_to_each_card_company_once_effective_the_next
 
     files = files_under(destination.fs, destination.root)
     assert files[f"{NEXT_DAY}/VM_MC_20270105.csv"].decode() == (
-        '"H","VM","2027-01-05","MC"\n'
-        '"M","M1","","新店名","ｼﾝﾃﾝﾒｲ","NEW NAME","2027-01-05"\n'
-        '"T","1"\n'
+        '"H","VM","2027-01-05","MC"\n"M","M1","","新店名","ｼﾝﾃﾝﾒｲ","NEW NAME","2027-01-05"\n"T","1"\n'
     )
     assert files[f"{NEXT_DAY}/JC_MC_20270105.csv"].decode().splitlines()[1] == (
-        '"M","M1","JC0001","新店名","ｼﾝﾃﾝﾒｲ","NEW NAME","2027-01-05"')
+        '"M","M1","JC0001","新店名","ｼﾝﾃﾝﾒｲ","NEW NAME","2027-01-05"'
+    )
     assert not [name for name in files if name.startswith("2027-01-06/")]
     assert summary.change_notices == 2
     assert "2 store-change notices (merchants renamed) to the card companies" in format_summary(summary)
     with engine.connect() as connection:
         assert connection.execute(
-            select(merchant_change_notices.c.merchant_id, merchant_change_notices.c.card_company,
-                   merchant_change_notices.c.effective_on).order_by(merchant_change_notices.c.card_company)
+            select(
+                merchant_change_notices.c.merchant_id,
+                merchant_change_notices.c.card_company,
+                merchant_change_notices.c.effective_on,
+            ).order_by(merchant_change_notices.c.card_company)
         ).all() == [("M1", "jcb", D(NEXT_DAY)), ("M1", "visa_master", D(NEXT_DAY))]

@@ -36,15 +36,23 @@ VM_FILE = (
 def add_day(connection) -> None:
     """Two Visa/Master slips and a JCB slip, all due Monday 2027-01-04 (registered Wednesday 12/30)."""
     connection.execute(
-        insert(merchants).values(merchant_id="M1", name='Café "Bon", 本店', name_kana="カフェ\nボン", name_en="Cafe Bon")
+        insert(merchants).values(
+            merchant_id="M1", name='Café "Bon", 本店', name_kana="カフェ\nボン", name_en="Cafe Bon"
+        )
     )
     add_confirmed(connection, "7", "2026-12-30 10:00", amount=500, card_reference="12")
     add_confirmed(connection, "000123", "2026-12-30 09:00", amount=12345, paid="2026-12-20")
-    connection.execute(update(slips).where(slips.c.slip_id == "000123").values(payment_kind="installments", installments=3))
     connection.execute(
-        insert(merchant_card_numbers).values(merchant_id="M1", card_company="visa_master", merchant_number="1234567890123")
+        update(slips).where(slips.c.slip_id == "000123").values(payment_kind="installments", installments=3)
     )
-    add_confirmed(connection, "8", "2026-12-30 11:00", amount=300, card_company="jcb", card_reference="3530111333300000")
+    connection.execute(
+        insert(merchant_card_numbers).values(
+            merchant_id="M1", card_company="visa_master", merchant_number="1234567890123"
+        )
+    )
+    add_confirmed(
+        connection, "8", "2026-12-30 11:00", amount=300, card_company="jcb", card_reference="3530111333300000"
+    )
 
 
 def test_the_file_layout_and_its_sidecar(engine, tmp_path, monkeypatch):
@@ -57,8 +65,10 @@ def test_the_file_layout_and_its_sidecar(engine, tmp_path, monkeypatch):
 
     written = files_under(destination.fs, destination.root)
     assert sorted(written) == [
-        "2027-01-04/JC_20270104.csv", "2027-01-04/JC_20270104.csv.sha256",
-        "2027-01-04/VM_20270104.csv", "2027-01-04/VM_20270104.csv.sha256",
+        "2027-01-04/JC_20270104.csv",
+        "2027-01-04/JC_20270104.csv.sha256",
+        "2027-01-04/VM_20270104.csv",
+        "2027-01-04/VM_20270104.csv.sha256",
     ]
     assert written["2027-01-04/VM_20270104.csv"] == VM_FILE
     digest = hashlib.sha256(VM_FILE).hexdigest()
@@ -169,8 +179,10 @@ def test_two_runs_of_one_day_at_once_do_not_interleave_on_postgresql(database_ur
         before = transmission_state(connection)
     written = files_under(destination.fs, destination.root)
     assert sorted(written) == [
-        "2027-01-04/JC_20270104.csv", "2027-01-04/JC_20270104.csv.sha256",
-        "2027-01-04/VM_20270104.csv", "2027-01-04/VM_20270104.csv.sha256",
+        "2027-01-04/JC_20270104.csv",
+        "2027-01-04/JC_20270104.csv.sha256",
+        "2027-01-04/VM_20270104.csv",
+        "2027-01-04/VM_20270104.csv.sha256",
     ]
     # What the two left behind is what one run leaves: a third run changes nothing.
     run_transmission(engine, D("2027-01-04"), destination)

@@ -48,9 +48,7 @@ def test_an_amount_of_2_63_minus_1_yen_is_held_back_and_every_other_slip_goes(en
 
     with engine.connect() as connection:
         assert sent_on(connection) == {"1": None, "2": D(DAY), "3": None, "4": D(DAY), "5": None, "6": D(DAY)}
-        assert holds(connection) == [
-            (D(DAY), slip_id, "amount_out_of_range") for slip_id in ("1", "3", "5")
-        ]
+        assert holds(connection) == [(D(DAY), slip_id, "amount_out_of_range") for slip_id in ("1", "3", "5")]
         # 99,999,999 + 1 = 100,000,000 yen to Visa/Mastercard, 2,500 to JCB.
         assert batches(connection) == [
             (D(DAY), "jcb", "JC_20270104.csv", 1, 1, 2500, 0),
@@ -167,7 +165,8 @@ def without_the_file_code_check(connection) -> None:
     """A database that lacks migration 0006's CHECK (restored from before it, or dropped by hand)."""
     connection.exec_driver_sql(
         "ALTER TABLE card_companies DROP CONSTRAINT ck_card_companies_file_code"
-        if connection.dialect.name == "postgresql" else "PRAGMA ignore_check_constraints = ON"
+        if connection.dialect.name == "postgresql"
+        else "PRAGMA ignore_check_constraints = ON"
     )
 
 
@@ -192,13 +191,16 @@ def test_a_card_company_whose_file_code_cannot_name_a_file_holds_its_slips(engin
         assert holds(connection) == [(D(DAY), "2", "card_company_file_code_invalid")]
         assert sent_on(connection) == {"1": D(DAY), "2": None}
     assert sorted(files_under(destination.fs, destination.root)) == [
-        f"{DAY}/VM_20270104.csv", f"{DAY}/VM_20270104.csv.sha256",
+        f"{DAY}/VM_20270104.csv",
+        f"{DAY}/VM_20270104.csv.sha256",
     ]
     assert [batch["card_company"] for batch in summary.batches] == ["visa_master"]
 
     # Fixed: the slip goes with Tuesday 1/5's run, late.
     with engine.begin() as connection:
-        connection.execute(update(card_companies).where(card_companies.c.card_company == "nicos").values(file_code="NC"))
+        connection.execute(
+            update(card_companies).where(card_companies.c.card_company == "nicos").values(file_code="NC")
+        )
     run_transmission(engine, D("2027-01-05"), destination)
     with engine.connect() as connection:
         assert marks(connection)["2"] == (D("2027-01-05"), D(DAY), "nicos")
@@ -235,14 +237,25 @@ def test_every_reason_at_once_holds_only_the_bad_slips_and_a_rerun_changes_nothi
             (D(DAY), "7", "store_name_control_character"),  # 店舗M<tab>4
         ]
         assert sent_on(connection) == {
-            "1": D(DAY), "2": None, "3": None, "4": None, "5": None, "6": D(DAY), "7": None,
+            "1": D(DAY),
+            "2": None,
+            "3": None,
+            "4": None,
+            "5": None,
+            "6": D(DAY),
+            "7": None,
         }
     assert first.amount_total == 4600 and first.held_count == 5
     assert files_under(destination.fs, destination.root) == written
     assert not again.claimed and again.batches == first.batches
     # Every reason but the records' own rules (test_transmission_card_records.py) is tested here.
-    record_rules = {"store_name_kana_invalid", "store_name_en_invalid", "store_name_too_long",
-                    "merchant_without_card_number", "payment_kind_invalid"}
+    record_rules = {
+        "store_name_kana_invalid",
+        "store_name_en_invalid",
+        "store_name_too_long",
+        "merchant_without_card_number",
+        "payment_kind_invalid",
+    }
     assert {hold["reason"] for hold in first.held} == set(HOLD_REASONS) - record_rules
 
 

@@ -177,7 +177,9 @@ def test_every_hold_reason_has_its_words_and_its_action_in_the_report():
 
     from kessai.transmission.daily import HOLD_REASONS
 
-    template = (Path(__file__).resolve().parents[2] / "plugins/kessai/templates/mail/transmission_holds_report.txt").read_text()
+    template = (
+        Path(__file__).resolve().parents[2] / "plugins/kessai/templates/mail/transmission_holds_report.txt"
+    ).read_text()
     labels, actions = template.split("{%- set actions", 1)
     for reason in HOLD_REASONS:
         assert f'"{reason}":' in labels and f'"{reason}":' in actions, reason

@@ -68,7 +68,9 @@ def test_names_as_merchants_type_them_become_zengin_kana(typed, zengin):
     assert to_zengin_kana(typed) == zengin
 
 
-@pytest.mark.parametrize(("typed", "bad"), [("山田商店", "山 田 商 店"), ("ヤマダ＆タロウ", "&"), ("ヤマダ,タロウ", ","), ("ｶﾌｪ☕", "☕")])
+@pytest.mark.parametrize(
+    ("typed", "bad"), [("山田商店", "山 田 商 店"), ("ヤマダ＆タロウ", "&"), ("ヤマダ,タロウ", ","), ("ｶﾌｪ☕", "☕")]
+)
 def test_a_name_outside_the_character_set_is_refused_naming_the_characters(typed, bad):
     with pytest.raises(ZenginCharacterError, match=f"cannot be written in the Zengin character set: {bad} not allowed"):
         to_zengin_kana(typed)
@@ -138,7 +140,11 @@ def test_savings_accounts_of_recipients():
 
 
 def test_a_file_reads_back_with_its_totals():
-    transfers = [transfer(), transfer(amount=1, holder_name="ｽｽﾞｷ", account_type="checking"), transfer(amount=9_999_999_999)]
+    transfers = [
+        transfer(),
+        transfer(amount=1, holder_name="ｽｽﾞｷ", account_type="checking"),
+        transfer(amount=9_999_999_999),
+    ]
     content = build_transfer_file(REMITTER, date(2028, 1, 7), transfers)
     assert content.count(b"\r\n") == 6 and len(content) == 6 * 122
     parsed = parse_transfer_file(content)
@@ -161,7 +167,9 @@ def test_a_file_without_line_breaks_reads_back_too():
 def test_a_wrong_trailer_or_a_short_record_is_caught():
     records = split_records(build_transfer_file(REMITTER, date(2027, 3, 25), [transfer(), transfer()]))
     records[3] = trailer_record(2, 12_346).encode("cp932")
-    with pytest.raises(ZenginFormatError, match="trailer says 2 transfers of 12346 yen; the data records are 2 of 24690"):
+    with pytest.raises(
+        ZenginFormatError, match="trailer says 2 transfers of 12346 yen; the data records are 2 of 24690"
+    ):
         parse_transfer_file(b"\r\n".join(records))
     with pytest.raises(ZenginFormatError, match="record 2 has 119 bytes"):
         parse_transfer_file(b"\r\n".join([records[0], records[1][:-1], *records[2:]]))

@@ -38,12 +38,25 @@ TODAY = date(2027, 2, 1)
 CHARGE_DAY = date(2027, 1, 27)
 CONSOLE_AS_OF = "2027-02-01T10:00:00+09:00"
 REMITTER = {
-    "remitter_code": "1234567890", "name": "カ）ケッサイ", "bank_code": "0005", "bank_name": "ミツビシユーエフジェイ",
-    "branch_code": "001", "branch_name": "ホンテン", "account_type": "ordinary", "account_number": "1234567",
+    "remitter_code": "1234567890",
+    "name": "カ）ケッサイ",
+    "bank_code": "0005",
+    "bank_name": "ミツビシユーエフジェイ",
+    "branch_code": "001",
+    "branch_name": "ホンテン",
+    "account_type": "ordinary",
+    "account_number": "1234567",
 }
 PLAN = GenerationPlan(
-    seed=7, merchants=12, slips=1500, subscriptions=60, start=date(2026, 10, 1), end=date(2027, 1, 31),
-    as_of=datetime(2027, 2, 1, 9, 0, tzinfo=JAPAN), unknown_card_company_share=0.01, failing_card_share=0.2,
+    seed=7,
+    merchants=12,
+    slips=1500,
+    subscriptions=60,
+    start=date(2026, 10, 1),
+    end=date(2027, 1, 31),
+    as_of=datetime(2027, 2, 1, 9, 0, tzinfo=JAPAN),
+    unknown_card_company_share=0.01,
+    failing_card_share=0.2,
 )
 
 
@@ -85,8 +98,11 @@ def build_world(url: str, home: Path) -> None:
     kessai(url, home, "2027-02-01T06:00:00+09:00", "transmit", "2027-02-01")
     with engine.begin() as connection:
         remind_stale_slips(connection, TODAY, ReminderSettings())
-        recipients = sorted(connection.execute(
-            select(mail_outbox.c.recipient).where(mail_outbox.c.kind == "stale_slip_digest")).scalars())
+        recipients = sorted(
+            connection.execute(
+                select(mail_outbox.c.recipient).where(mail_outbox.c.kind == "stale_slip_digest")
+            ).scalars()
+        )
     server = SmtpTestServer()
     server.start()
     try:

@@ -170,7 +170,7 @@ class GatewayHandler(BaseHTTPRequestHandler):
         if self.path == AUTHORIZATIONS_PATH:
             return self._authorize(body)
         if self.path.startswith(AUTHORIZATIONS_PATH + "/") and self.path.endswith("/void"):
-            return self._void(self.path[len(AUTHORIZATIONS_PATH) + 1:-len("/void")], body)
+            return self._void(self.path[len(AUTHORIZATIONS_PATH) + 1 : -len("/void")], body)
         if self.path != CHARGES_PATH:
             return self._answer(404, {"error": "no_such_path"})
         key = self.headers.get("Idempotency-Key")
@@ -214,7 +214,6 @@ class GatewayHandler(BaseHTTPRequestHandler):
         if token.startswith("tok_timeout_") or (fault is not None and fault[0] == "timeout"):
             state.stopping.wait(state.hold_seconds)
         self._answer(200, charge)
-
 
     def _authorize(self, body: dict) -> None:
         key = self.headers.get("Idempotency-Key")

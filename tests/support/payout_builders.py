@@ -89,15 +89,21 @@ def add_slip(
 
 def statement(connection, merchant_id: str, closing_date: str) -> dict | None:
     """The statement as a dict (amounts as int), with its lines and transfers, or None."""
-    row = connection.execute(
-        select(payout_statements).where(
-            payout_statements.c.merchant_id == merchant_id,
-            payout_statements.c.closing_date == date.fromisoformat(closing_date),
+    row = (
+        connection.execute(
+            select(payout_statements).where(
+                payout_statements.c.merchant_id == merchant_id,
+                payout_statements.c.closing_date == date.fromisoformat(closing_date),
+            )
         )
-    ).mappings().first()
+        .mappings()
+        .first()
+    )
     if row is None:
         return None
-    result = {k: (int(v) if isinstance(v, int) else v) for k, v in row.items() if k not in ("statement_id", "created_at")}
+    result = {
+        k: (int(v) if isinstance(v, int) else v) for k, v in row.items() if k not in ("statement_id", "created_at")
+    }
     lines = connection.execute(
         select(
             payout_statement_lines.c.card_company,

@@ -41,9 +41,7 @@ def add_subscription(connection, subscription_id: str, merchant_id: str = "M1") 
 
 
 def slip(connection, slip_id: str, merchant_id: str = "M1"):
-    return connection.execute(
-        select(slips).where(slips.c.merchant_id == merchant_id, slips.c.slip_id == slip_id)
-    ).one()
+    return connection.execute(select(slips).where(slips.c.merchant_id == merchant_id, slips.c.slip_id == slip_id)).one()
 
 
 def events(connection, slip_id: str, merchant_id: str = "M1") -> list[tuple[str, date, str]]:

@@ -12,7 +12,9 @@ from support.japan_time import D
 def add_merchant(connection, merchant_id: str, email: str | None = None, period: str | None = None) -> None:
     """A merchant reminded at `email` (None: the operators are told instead) every `period`."""
     connection.execute(
-        insert(merchants).values(merchant_id=merchant_id, name=f"{merchant_id}商店", email=email, reminder_period=period)
+        insert(merchants).values(
+            merchant_id=merchant_id, name=f"{merchant_id}商店", email=email, reminder_period=period
+        )
     )
 
 

@@ -71,8 +71,9 @@ def add_unconfirmed(connection, slip_id: str, *, cancelled: str | None = None, m
 def marks(connection) -> dict[str, tuple[date | None, date | None, str | None]]:
     """slip number -> (transmitted_on, the date it was due, its batch's card company)."""
     rows = connection.execute(
-        select(slips.c.slip_id, slips.c.transmitted_on, slips.c.transmission_due_on, transmission_batches.c.card_company)
-        .outerjoin(transmission_batches, transmission_batches.c.batch_id == slips.c.transmission_batch_id)
+        select(
+            slips.c.slip_id, slips.c.transmitted_on, slips.c.transmission_due_on, transmission_batches.c.card_company
+        ).outerjoin(transmission_batches, transmission_batches.c.batch_id == slips.c.transmission_batch_id)
     )
     return {slip_id: (sent, due, company) for slip_id, sent, due, company in rows}
 
@@ -83,8 +84,15 @@ def batches(connection) -> list[tuple]:
     return [
         tuple(row)
         for row in connection.execute(
-            select(b.business_date, b.card_company, b.file_name, b.sequence_number, b.record_count,
-                   b.amount_total, b.late_count).order_by(b.business_date, b.card_company)
+            select(
+                b.business_date,
+                b.card_company,
+                b.file_name,
+                b.sequence_number,
+                b.record_count,
+                b.amount_total,
+                b.late_count,
+            ).order_by(b.business_date, b.card_company)
         )
     ]
 
@@ -122,4 +130,4 @@ def transmission_state(connection) -> dict[str, list[tuple]]:
 
 def files_under(fs, root: str) -> dict[str, bytes]:
     """Every file under root (relative path -> bytes)."""
-    return {path[len(root.rstrip("/")) + 1:]: fs.cat_file(path) for path in sorted(fs.find(root))}
+    return {path[len(root.rstrip("/")) + 1 :]: fs.cat_file(path) for path in sorted(fs.find(root))}

@@ -98,9 +98,7 @@ class BusinessCalendar:
                 f"{REVIEWED_THROUGH_VARIABLE}={d.year}."
             )
         if d < CALENDAR_START:
-            raise CalendarHorizonError(
-                f"{d.isoformat()} is before the business calendar starts ({CALENDAR_START})."
-            )
+            raise CalendarHorizonError(f"{d.isoformat()} is before the business calendar starts ({CALENDAR_START}).")
         return d
 
     # -- what a single day is -------------------------------------------------------------
@@ -156,9 +154,7 @@ class BusinessCalendar:
                 f"{REVIEWED_THROUGH_VARIABLE}={self.reviewed_through + 1}."
             )
         if index < 0:
-            raise CalendarHorizonError(
-                f"the business day before {asked.isoformat()} is before the calendar starts."
-            )
+            raise CalendarHorizonError(f"the business day before {asked.isoformat()} is before the calendar starts.")
         return date.fromordinal(ordinals[index])
 
     # -- scalar rules ----------------------------------------------------------------------

@@ -35,6 +35,7 @@ class Roll(StrEnum):
     PREVIOUS = "previous"
     NEXT = "next"
 
+
 CONFIRMATION_WINDOW_MONTHS = 6
 STALE_AFTER_MONTHS = 3
 RECURRING_CHARGE_DAY = 27
@@ -97,9 +98,7 @@ def effective_confirmation_date(registered_on: date, confirmed_on: date) -> date
     return max(registered_on, confirmed_on)
 
 
-def transmission_date(
-    registered_on: date, confirmed_on: date, calendar: BusinessCalendar | None = None
-) -> date:
+def transmission_date(registered_on: date, confirmed_on: date, calendar: BusinessCalendar | None = None) -> date:
     """The business day after the registration, or after a future confirmation date arrives."""
     return next_business_day(effective_confirmation_date(registered_on, confirmed_on), calendar)
 

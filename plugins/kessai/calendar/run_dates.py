@@ -31,12 +31,9 @@ def resolve_business_date(requested: str | date | None, logical_date: datetime |
         try:
             return date.fromisoformat(str(requested).strip())
         except ValueError:
-            raise BusinessDateError(
-                f"business_date {requested!r} is not a date: write it as YYYY-MM-DD"
-            ) from None
+            raise BusinessDateError(f"business_date {requested!r} is not a date: write it as YYYY-MM-DD") from None
     if logical_date is None:
         raise BusinessDateError(
-            "this run has no logical date and no business_date param: trigger it with "
-            '{"business_date": "YYYY-MM-DD"}'
+            'this run has no logical date and no business_date param: trigger it with {"business_date": "YYYY-MM-DD"}'
         )
     return japan_date_of(logical_date)

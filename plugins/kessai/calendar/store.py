@@ -75,7 +75,9 @@ def calendar_frame(calendar: BusinessCalendar) -> pd.DataFrame:
         {
             "day": day_list,
             "is_business_day": is_business,
-            "holiday_name": [None if b else calendar.holiday_name(d) for d, b in zip(day_list, is_business, strict=True)],
+            "holiday_name": [
+                None if b else calendar.holiday_name(d) for d, b in zip(day_list, is_business, strict=True)
+            ],
             "next_business_day": calendar.next_business_days(days).astype(object),
             "business_day_on_or_after": calendar.business_days_on_or_after(days).astype(object),
             "previous_business_day": calendar.previous_business_days(days).astype(object),

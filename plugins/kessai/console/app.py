@@ -78,7 +78,10 @@ def create_app(
     `login_url(next)` where a browser without a login is sent; `configuration()` the settings a
     page is drawn with (the clock, the transfer lead days)."""
     app = FastAPI(
-        title="kessai console", docs_url=None, redoc_url=None, openapi_url=None,
+        title="kessai console",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
         dependencies=[Depends(guard)] if guard else [],
     )
     engines: list[Engine] = []

@@ -36,9 +36,16 @@ from kessai.settings import Settings
 
 # Stored timestamps come back as aware datetimes (SQLite keeps them as UTC text); dates as dates.
 SLIP_TYPES: dict[str, Any] = {
-    "payment_date": Date, "confirmed_on": Date, "billing_month": Date, "transmitted_on": Date,
-    "transmission_due_on": Date, "closing_date": Date, "expired_on": Date,
-    "confirmation_registered_at": Timestamp, "cancelled_at": Timestamp, "created_at": Timestamp,
+    "payment_date": Date,
+    "confirmed_on": Date,
+    "billing_month": Date,
+    "transmitted_on": Date,
+    "transmission_due_on": Date,
+    "closing_date": Date,
+    "expired_on": Date,
+    "confirmation_registered_at": Timestamp,
+    "cancelled_at": Timestamp,
+    "created_at": Timestamp,
 }
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 PAYOUT_HORIZON_BUSINESS_DAYS = 10
@@ -153,8 +160,13 @@ def closings_due(calendar: BusinessCalendar, day: date) -> list[date]:
     return sorted({c for cycle in PAYOUT_CYCLES for c in closing_dates(cycle, first, last)})
 
 
-def today_page(connection: Connection, day: date, calendar: BusinessCalendar, runs: RunFinder = no_runs,
-               configuration: Settings | None = None) -> dict:
+def today_page(
+    connection: Connection,
+    day: date,
+    calendar: BusinessCalendar,
+    runs: RunFinder = no_runs,
+    configuration: Settings | None = None,
+) -> dict:
     """Each job's result for business date `day`, in business terms, with the runs behind it."""
     day_param = {"day": day}
     files = _rows(connection, "transmission_files", day_param)
@@ -167,9 +179,12 @@ def today_page(connection: Connection, day: date, calendar: BusinessCalendar, ru
     due = closings_due(calendar, day)
     closings = []
     if due:
-        ran = {r["closing_date"]: r for r in _rows(
-            connection, "closings", {"first": due[0], "last": due[-1]}, closing_date=Date,
-            closed_at=Timestamp)}
+        ran = {
+            r["closing_date"]: r
+            for r in _rows(
+                connection, "closings", {"first": due[0], "last": due[-1]}, closing_date=Date, closed_at=Timestamp
+            )
+        }
         for closing in due:
             cycles_closing = [cycle for cycle in PAYOUT_CYCLES if is_closing_date(cycle, closing)]
             closings.append({"closing_date": closing, "cycles": cycles_closing, "run": ran.get(closing)})
@@ -189,9 +204,16 @@ def today_page(connection: Connection, day: date, calendar: BusinessCalendar, ru
         state = "filed" if transfers and filed == transfers else ("partly filed" if filed else "not filed yet")
         if not transfers:
             state = "nothing to transfer"
-        payouts.append({**row, "transfer_day": transfer_day, "files": files_by_date.get(payout_day, []),
-                        "state": state, "unfiled": transfers - filed,
-                        "unfiled_amount": (row["transfer_amount"] or 0) - (row["filed_amount"] or 0)})
+        payouts.append(
+            {
+                **row,
+                "transfer_day": transfer_day,
+                "files": files_by_date.get(payout_day, []),
+                "state": state,
+                "unfiled": transfers - filed,
+                "unfiled_amount": (row["transfer_amount"] or 0) - (row["filed_amount"] or 0),
+            }
+        )
 
     digests = _rows(connection, "digests", day_param)[0]
     mails = _rows(connection, "mails_waiting", {}, next_attempt_at=Timestamp)
@@ -207,9 +229,12 @@ def today_page(connection: Connection, day: date, calendar: BusinessCalendar, ru
     return {
         "day": day,
         "weekday": weekday(day),
-        "transmission": {"files": files, "holds": holds,
-                         "record_count": sum(f["record_count"] for f in files),
-                         "amount_total": sum(int(f["amount_total"]) for f in files)},
+        "transmission": {
+            "files": files,
+            "holds": holds,
+            "record_count": sum(f["record_count"] for f in files),
+            "amount_total": sum(int(f["amount_total"]) for f in files),
+        },
         "charge": {"billing_month": billing_month, "attempts": attempts, "cycles": cycles},
         "closings": closings,
         "payouts": payouts,
@@ -227,13 +252,19 @@ def today_page(connection: Connection, day: date, calendar: BusinessCalendar, ru
 def search(connection: Connection, query: str) -> dict:
     """Slips with this number (at every merchant) and merchants by id or a part of a name."""
     query = query.strip()
-    slips = _rows(connection, "slips_by_number", {"slip_id": query}, **SLIP_TYPES) if query.isdigit() and len(query) <= 18 else []
+    slips = (
+        _rows(connection, "slips_by_number", {"slip_id": query}, **SLIP_TYPES)
+        if query.isdigit() and len(query) <= 18
+        else []
+    )
     pattern = "%" + query.lower().replace("\\", "").replace("%", "").replace("_", "") + "%"
     merchants = _rows(connection, "merchants_search", {"query": query, "pattern": pattern}) if query else []
     return {"query": query, "slips": slips, "merchants": merchants}
 
 
-def explain(connection: Connection, slip_id: str, merchant_id: str, calendar: BusinessCalendar, lang: str = "en") -> dict:
+def explain(
+    connection: Connection, slip_id: str, merchant_id: str, calendar: BusinessCalendar, lang: str = "en"
+) -> dict:
     """The slip's explanation (kessai.explain.explanation) as a dict; `available` False where the package has
     no explain module."""
     try:
@@ -247,8 +278,9 @@ def explain(connection: Connection, slip_id: str, merchant_id: str, calendar: Bu
     return {"available": True, **explanation.as_dict()}
 
 
-def slip_page(connection: Connection, query: str, merchant_id: str | None, calendar: BusinessCalendar,
-              lang: str = "en") -> dict:
+def slip_page(
+    connection: Connection, query: str, merchant_id: str | None, calendar: BusinessCalendar, lang: str = "en"
+) -> dict:
     found: dict[str, Any] = search(connection, query) if query else {"query": "", "slips": [], "merchants": []}
     slips = [s for s in found["slips"] if merchant_id in (None, "", s["merchant_id"])]
     page = {**found, "merchant_id": merchant_id, "slip": None, "explanation": None, "matches": slips}
@@ -298,20 +330,28 @@ def calendar_page(connection: Connection, month: date, calendar: BusinessCalenda
         holiday = calendar.holiday_name(d)
         if holiday == DECLARED_CLOSURE and override:
             holiday = f"{DECLARED_CLOSURE} (declared closed: {override['reason']})" if override["reason"] else holiday
-        days.append({
-            "day": d, "weekday": weekday(d), "business": calendar.is_business_day(d),
-            "holiday": holiday, "reopened": bool(override and override["is_open"]),
-            "reopen_reason": override["reason"] if override and override["is_open"] else "",
-            "notes": notes.get(d, []),
-        })
+        days.append(
+            {
+                "day": d,
+                "weekday": weekday(d),
+                "business": calendar.is_business_day(d),
+                "holiday": holiday,
+                "reopened": bool(override and override["is_open"]),
+                "reopen_reason": override["reason"] if override and override["is_open"] else "",
+                "notes": notes.get(d, []),
+            }
+        )
         d += timedelta(days=1)
     # Weeks from Monday, as a wall calendar: None before the 1st and after the last day.
     padded = [None] * first.weekday() + days
     padded += [None] * (-len(padded) % 7)
     return {
-        "month": month, "days": days, "weeks": [padded[i:i + 7] for i in range(0, len(padded), 7)],
+        "month": month,
+        "days": days,
+        "weeks": [padded[i : i + 7] for i in range(0, len(padded), 7)],
         "business_days": sum(1 for day in days if day["business"]),
-        "previous": add_months(month, -1), "next": add_months(month, 1),
+        "previous": add_months(month, -1),
+        "next": add_months(month, 1),
     }
 
 
@@ -325,8 +365,13 @@ def merchant_page(connection: Connection, merchant_id: str, day: date) -> dict |
     if not found:
         return None
     accounts = _rows(connection, "merchant_accounts", {"merchant_id": merchant_id}, effective_from=Timestamp)
-    statements = _rows(connection, "merchant_statements", {"merchant_id": merchant_id, "limit": STATEMENTS_SHOWN},
-                       closing_date=Date, payout_date=Date)
+    statements = _rows(
+        connection,
+        "merchant_statements",
+        {"merchant_id": merchant_id, "limit": STATEMENTS_SHOWN},
+        closing_date=Date,
+        payout_date=Date,
+    )
     ids = [s["statement_id"] for s in statements]
     lines: dict[int, list[dict]] = {}
     transfers: dict[int, list[dict]] = {}
@@ -347,8 +392,12 @@ def merchant_page(connection: Connection, merchant_id: str, day: date) -> dict |
         slip["deadline"] = slip["expires_on"] - timedelta(days=1)
     totals = _rows(connection, "open_stale_totals", stale_params)[0]
     return {
-        "merchant": found[0], "accounts": accounts, "statements": statements,
-        "stale": stale, "stale_count": totals["slip_count"] or 0, "stale_amount": totals["amount"] or 0,
-        "stale_through": through, "day": day,
+        "merchant": found[0],
+        "accounts": accounts,
+        "statements": statements,
+        "stale": stale,
+        "stale_count": totals["slip_count"] or 0,
+        "stale_amount": totals["amount"] or 0,
+        "stale_through": through,
+        "day": day,
     }
-

@@ -43,7 +43,7 @@ def database_url(airflow_connection_uri: str | None = None, settings: Settings |
     # Airflow's postgres connections say postgres://; SQLAlchemy wants a driver.
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            url = "postgresql+psycopg://" + url[len(prefix):]
+            url = "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -127,4 +127,3 @@ def sql_text(name: str, dialect: str):
         if candidate.exists():
             return text(_read_sql(candidate))
     raise FileNotFoundError(f"no SQL file for {name!r} in {base}")
-

@@ -179,9 +179,7 @@ slips = Table(
     ),
     CheckConstraint("confirmed_on IS NULL OR cancelled_at IS NULL", name="confirmed_not_cancelled"),
     CheckConstraint("confirmed_on IS NULL OR payment_date IS NOT NULL", name="confirmed_after_paid"),
-    CheckConstraint(
-        "(confirmed_on IS NULL) = (confirmation_registered_at IS NULL)", name="confirmation_complete"
-    ),
+    CheckConstraint("(confirmed_on IS NULL) = (confirmation_registered_at IS NULL)", name="confirmation_complete"),
     CheckConstraint("confirmed_on IS NULL OR confirmed_on >= payment_date", name="confirmed_on_after_payment"),
     CheckConstraint("(subscription_id IS NULL) = (billing_month IS NULL)", name="recurring_has_billing_month"),
 )
@@ -319,7 +317,9 @@ card_companies = Table(
     # The code names the company's transmission file: letters and digits only, so no name leaves
     # its folder (migration 0008; each database says it its own way).
     CheckConstraint("file_code ~ '^[A-Za-z0-9]+$'", name="file_code").ddl_if(dialect="postgresql"),
-    CheckConstraint("file_code <> '' AND file_code NOT GLOB '*[^A-Za-z0-9]*'", name="file_code").ddl_if(dialect="sqlite"),
+    CheckConstraint("file_code <> '' AND file_code NOT GLOB '*[^A-Za-z0-9]*'", name="file_code").ddl_if(
+        dialect="sqlite"
+    ),
     # What the company accepts of the store names in a record, in characters (migration 0014).
     Column("name_kana_max_length", Integer, nullable=False, server_default="30"),
     Column("name_en_max_length", Integer, nullable=False, server_default="25"),
@@ -573,9 +573,7 @@ payout_adjustments = Table(
     Column("transfer_return_id", ForeignKey("payout_transfer_returns.transfer_return_id")),
     UniqueConstraint("transfer_return_id", "kind"),
     CheckConstraint("amount <> 0", name="amount_not_zero"),
-    CheckConstraint(
-        "kind IN ('chargeback', 'reversal', 'correction', 'returned_transfer', 'return_fee')", name="kind"
-    ),
+    CheckConstraint("kind IN ('chargeback', 'reversal', 'correction', 'returned_transfer', 'return_fee')", name="kind"),
 )
 Index(
     "ix_payout_adjustments_merchant_id_closing_date",

@@ -1,2 +1,1 @@
-"""`python -m kessai explain`: every date of a slip with the rule that set it.
-"""
+"""`python -m kessai explain`: every date of a slip with the rule that set it."""

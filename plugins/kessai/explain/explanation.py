@@ -81,7 +81,10 @@ OUTCOMES = {
     "succeeded": ("succeeded", "成功"),
     "declined": ("declined by the issuer", "カード会社が承認せず"),
     "error": ("refused: the card is invalid or expired", "カード不備で受付不可"),
-    "unknown": ("unknown (a gateway fault): settled by lookup before charging again", "結果不明（ゲートウェイ障害）：照会後に再課金"),
+    "unknown": (
+        "unknown (a gateway fault): settled by lookup before charging again",
+        "結果不明（ゲートウェイ障害）：照会後に再課金",
+    ),
     "pending": ("sent, outcome not yet recorded", "送信済み・結果未記録"),
     "not_executed": ("never executed (the lookup found nothing)", "未実行（照会で該当なし）"),
 }
@@ -201,7 +204,8 @@ class _Story:
         slip, facts = self.slip, self.facts
         month = slip["billing_month"]
         self.add(
-            "billing_month", ("Billing month", "請求月"),
+            "billing_month",
+            ("Billing month", "請求月"),
             self.t(f"{month:%Y-%m}", f"{month.year}年{month.month}月分"),
             self.t(
                 f"a recurring slip of subscription {slip['subscription_id']}: its 2nd and later slips are made with an "
@@ -219,14 +223,20 @@ class _Story:
             f"請求月の27日（{the_27th}）、営業日でなければ翌営業日 = {self.day(charge_day)}"
             + (f"：{closed}を除く" if closed else "：27日が営業日"),
         )
-        self.add("charge", ("Charge day", "課金日"), self.day(charge_day), rule,
-                 DONE if facts.attempts or facts.charge_cycle else PENDING)
+        self.add(
+            "charge",
+            ("Charge day", "課金日"),
+            self.day(charge_day),
+            rule,
+            DONE if facts.attempts or facts.charge_cycle else PENDING,
+        )
         for attempt in facts.attempts:
             en, ja = OUTCOMES.get(attempt["outcome"], (attempt["outcome"], attempt["outcome"]))
             reason = f" ({attempt['reason']})" if attempt["reason"] else ""
             resolved = attempt["resolved_at"]
             self.add(
-                "charge_attempt", (f"Charge attempt {attempt['attempt_number']}", f"課金 {attempt['attempt_number']}回目"),
+                "charge_attempt",
+                (f"Charge attempt {attempt['attempt_number']}", f"課金 {attempt['attempt_number']}回目"),
                 self.t(en, ja) + reason,
                 self.t(
                     f"charged on {self.day(attempt['charge_date'])} at {moment(attempt['started_at'], 'en')} through the "
@@ -245,7 +255,8 @@ class _Story:
             last = facts.attempts[-1] if facts.attempts else None
             why = (last["reason"] or last["outcome"]) if last else "subscription_stopped"
             self.add(
-                "charge_failed", ("Charge failed", "課金失敗"),
+                "charge_failed",
+                ("Charge failed", "課金失敗"),
                 self.t(f"failed: {why}", f"決済失敗：{why}"),
                 self.t(
                     f"the charge of {month:%Y-%m} closed at {moment(cycle['closed_at'], 'en')} with this slip's payment "
@@ -256,25 +267,45 @@ class _Story:
                 FAILED,
             )
         for mail in facts.recurring_mails:
-            self.mail_step(mail, *{
-                "recurring_charge_failure": (("Failure notice to the merchant", "決済失敗のお知らせ（店舗あて）"),
-                                             ("the merchant's list of the month's failed slips",
-                                              "店舗への決済失敗伝票の一覧")),
-                "recurring_repayment_request": (("Re-payment request to the customer", "再決済のお願い（注文者あて）"),
-                                                ("the merchant enabled re-payment requests to its customers",
-                                                 "店舗が注文者への再決済のお願いを有効にしている")),
-            }[mail["kind"]])
+            self.mail_step(
+                mail,
+                *{
+                    "recurring_charge_failure": (
+                        ("Failure notice to the merchant", "決済失敗のお知らせ（店舗あて）"),
+                        ("the merchant's list of the month's failed slips", "店舗への決済失敗伝票の一覧"),
+                    ),
+                    "recurring_repayment_request": (
+                        ("Re-payment request to the customer", "再決済のお願い（注文者あて）"),
+                        (
+                            "the merchant enabled re-payment requests to its customers",
+                            "店舗が注文者への再決済のお願いを有効にしている",
+                        ),
+                    ),
+                }[mail["kind"]],
+            )
 
     def mail_step(self, mail: dict, title: tuple[str, str], why: tuple[str, str]) -> None:
         if mail["sent_at"] is not None:
-            value, state = self.t(f"mail #{mail['mail_id']} sent {moment(mail['sent_at'], 'en')}",
-                                  f"メール #{mail['mail_id']} {moment(mail['sent_at'], 'ja')}送信"), DONE
+            value, state = (
+                self.t(
+                    f"mail #{mail['mail_id']} sent {moment(mail['sent_at'], 'en')}",
+                    f"メール #{mail['mail_id']} {moment(mail['sent_at'], 'ja')}送信",
+                ),
+                DONE,
+            )
         elif mail.get("gave_up_at") is not None:
-            value, state = self.t(f"mail #{mail['mail_id']} given up {moment(mail['gave_up_at'], 'en')}",
-                                  f"メール #{mail['mail_id']} {moment(mail['gave_up_at'], 'ja')}送信断念"), FAILED
+            value, state = (
+                self.t(
+                    f"mail #{mail['mail_id']} given up {moment(mail['gave_up_at'], 'en')}",
+                    f"メール #{mail['mail_id']} {moment(mail['gave_up_at'], 'ja')}送信断念",
+                ),
+                FAILED,
+            )
         else:
-            value, state = self.t(f"mail #{mail['mail_id']} in the outbox, not sent yet",
-                                  f"メール #{mail['mail_id']} 送信待ち"), PENDING
+            value, state = (
+                self.t(f"mail #{mail['mail_id']} in the outbox, not sent yet", f"メール #{mail['mail_id']} 送信待ち"),
+                PENDING,
+            )
         recipient = f" ({mail['recipient']})" if mail.get("recipient") else ""
         self.add("mail", title, value + recipient, self.t(*why), state)
 
@@ -284,32 +315,54 @@ class _Story:
         slip = self.slip
         paid = slip["payment_date"]
         if slip["subscription_id"] is None:
-            rule = self.t("the day the card payment was authorised (written by the online side)",
-                          "カード決済が承認された日（オンライン側が記録）")
+            rule = self.t(
+                "the day the card payment was authorised (written by the online side)",
+                "カード決済が承認された日（オンライン側が記録）",
+            )
         elif paid is not None:
-            rule = self.t(f"filled with the charge day {paid} by the successful charge",
-                          f"課金日 {paid} の課金成功で記録")
+            rule = self.t(
+                f"filled with the charge day {paid} by the successful charge", f"課金日 {paid} の課金成功で記録"
+            )
         else:
-            rule = self.t("empty until a charge succeeds: an empty payment date after the charge is a failed slip",
-                          "課金が成功するまで空：課金後も空なら決済失敗")
+            rule = self.t(
+                "empty until a charge succeeds: an empty payment date after the charge is a failed slip",
+                "課金が成功するまで空：課金後も空なら決済失敗",
+            )
         failed = paid is None and self.facts.charge_cycle is not None
-        self.add("payment_date", ("Payment date", "入金日"),
-                 self.day(paid) if paid else self.t("not paid", "未入金"), rule,
-                 DONE if paid else (FAILED if failed else PENDING))
+        self.add(
+            "payment_date",
+            ("Payment date", "入金日"),
+            self.day(paid) if paid else self.t("not paid", "未入金"),
+            rule,
+            DONE if paid else (FAILED if failed else PENDING),
+        )
 
     def confirmation(self) -> None:
         slip, facts = self.slip, self.facts
         if slip["confirmed_on"] is None:
             if slip["cancelled_at"] is not None:
-                self.add("cancellation", ("Cancelled", "取消"), moment(slip["cancelled_at"], self.lang),
-                         self.t("cancelled before confirmation: never transmitted nor paid",
-                                "決済確定前に取消：送信も支払もされません"), INFO)
+                self.add(
+                    "cancellation",
+                    ("Cancelled", "取消"),
+                    moment(slip["cancelled_at"], self.lang),
+                    self.t(
+                        "cancelled before confirmation: never transmitted nor paid",
+                        "決済確定前に取消：送信も支払もされません",
+                    ),
+                    INFO,
+                )
             elif slip["payment_date"] is not None:
-                self.add("confirmation", ("Confirmation", "決済確定"), self.t("not confirmed", "未確定"),
-                         self.t(f"a confirmation may be registered and dated up to the deadline, "
-                                f"{confirmation_deadline(slip['payment_date'])}",
-                                f"確定期限 {confirmation_deadline(slip['payment_date'])} まで確定処理できます"),
-                         FAILED if slip["expired_on"] else PENDING)
+                self.add(
+                    "confirmation",
+                    ("Confirmation", "決済確定"),
+                    self.t("not confirmed", "未確定"),
+                    self.t(
+                        f"a confirmation may be registered and dated up to the deadline, "
+                        f"{confirmation_deadline(slip['payment_date'])}",
+                        f"確定期限 {confirmation_deadline(slip['payment_date'])} まで確定処理できます",
+                    ),
+                    FAILED if slip["expired_on"] else PENDING,
+                )
             return
         registered, confirmed, effective = facts.registered_on, slip["confirmed_on"], facts.effective_on
         source = next((e["detail"] for e in facts.events if e["event"] == "confirmed"), None)
@@ -317,19 +370,28 @@ class _Story:
         if source and '"import"' in source:
             via = self.t(" (a confirmation import)", "（確定ファイルの取込）")
         if confirmed < registered:
-            dated = self.t(f"; confirmed_on is backdated: it counts from its registration, {registered}",
-                           f"。決済確定日が過去日付のため確定処理日 {registered} から数えます")
+            dated = self.t(
+                f"; confirmed_on is backdated: it counts from its registration, {registered}",
+                f"。決済確定日が過去日付のため確定処理日 {registered} から数えます",
+            )
         elif confirmed > registered:
-            dated = self.t(f"; confirmed_on is in the future: it counts from its date, {confirmed}",
-                           f"。決済確定日が未来日付のためその日 {confirmed} から数えます")
+            dated = self.t(
+                f"; confirmed_on is in the future: it counts from its date, {confirmed}",
+                f"。決済確定日が未来日付のためその日 {confirmed} から数えます",
+            )
         else:
             dated = ""
         self.add(
-            "confirmation", ("Confirmation", "決済確定"),
-            self.t(f"registered {moment(slip['confirmation_registered_at'], 'en')}{via}; confirmed_on {self.day(confirmed)}",
-                   f"確定処理日 {moment(slip['confirmation_registered_at'], 'ja')}{via}、決済確定日 {self.day(confirmed)}"),
-            self.t(f"takes effect on max(registered {registered}, confirmed_on {confirmed}) = {self.day(effective)}{dated}",
-                   f"max(確定処理日 {registered}, 決済確定日 {confirmed}) = {self.day(effective)} から有効{dated}"),
+            "confirmation",
+            ("Confirmation", "決済確定"),
+            self.t(
+                f"registered {moment(slip['confirmation_registered_at'], 'en')}{via}; confirmed_on {self.day(confirmed)}",
+                f"確定処理日 {moment(slip['confirmation_registered_at'], 'ja')}{via}、決済確定日 {self.day(confirmed)}",
+            ),
+            self.t(
+                f"takes effect on max(registered {registered}, confirmed_on {confirmed}) = {self.day(effective)}{dated}",
+                f"max(確定処理日 {registered}, 決済確定日 {confirmed}) = {self.day(effective)} から有効{dated}",
+            ),
             DONE,
         )
 
@@ -343,9 +405,16 @@ class _Story:
             f"入金日 {paid} の6か月後 = {deadline}：確定処理・決済確定日ともこの日まで",
         )
         if self.slip["confirmed_on"] is not None:
-            rule += self.t(f"; kept (registered {self.facts.registered_on})", f"（{self.facts.registered_on} に確定済み）")
-        self.add("deadline", ("Confirmation deadline", "確定期限"), self.day(deadline), rule,
-                 DONE if self.slip["confirmed_on"] else INFO)
+            rule += self.t(
+                f"; kept (registered {self.facts.registered_on})", f"（{self.facts.registered_on} に確定済み）"
+            )
+        self.add(
+            "deadline",
+            ("Confirmation deadline", "確定期限"),
+            self.day(deadline),
+            rule,
+            DONE if self.slip["confirmed_on"] else INFO,
+        )
 
     # -- transmission -------------------------------------------------------------------------
 
@@ -377,8 +446,13 @@ class _Story:
                 )
             if sent > due:
                 late = len(self.calendar.business_days(due, sent)) - 1
-                why = self.t("held back first (below)", "先に保留（下記）") if facts.transmission_holds else self.t(
-                    "its transmission day was missed: it went with the next run", "送信日の処理がなく次の処理で送信")
+                why = (
+                    self.t("held back first (below)", "先に保留（下記）")
+                    if facts.transmission_holds
+                    else self.t(
+                        "its transmission day was missed: it went with the next run", "送信日の処理がなく次の処理で送信"
+                    )
+                )
                 value += self.t(f" (late by {late} business days: {why})", f"（{late}営業日遅れ：{why}）")
             stored_due = slip["transmission_due_on"]
             if stored_due is not None and stored_due != due:
@@ -396,8 +470,10 @@ class _Story:
         reasons = sorted({h["reason"] for h in holds})
         run_days = sorted({h["business_date"] for h in holds})
         if len(run_days) > HOLD_DAYS_NAMED:  # a slip held for weeks: the first and the last run
-            days = self.t(f"{len(run_days)} days, {short(run_days[0])} to {short(run_days[-1])}",
-                          f"{short(run_days[0])}～{short(run_days[-1])}（{len(run_days)}回）")
+            days = self.t(
+                f"{len(run_days)} days, {short(run_days[0])} to {short(run_days[-1])}",
+                f"{short(run_days[0])}～{short(run_days[-1])}（{len(run_days)}回）",
+            )
         else:
             days = ", ".join(short(d) for d in run_days)
         why_en = "; ".join(f"{r}: {HOLD_REASONS.get(r, r)}" for r in reasons)
@@ -405,14 +481,20 @@ class _Story:
         if "unknown_card_company" in reasons:
             why_en = why_en.replace("its card company", f"its card company {self.slip['card_company']}")
         after = self.t(
-            f"; sent on {sent} once corrected" if sent else "; not sent yet: correct it and the next run sends it (late)",
+            f"; sent on {sent} once corrected"
+            if sent
+            else "; not sent yet: correct it and the next run sends it (late)",
             f"。修正後 {sent} に送信" if sent else "。未送信：修正すれば次の送信処理で送ります（遅延扱い）",
         )
         self.add(
-            "hold", ("Held back from transmission", "送信保留"),
+            "hold",
+            ("Held back from transmission", "送信保留"),
             self.t(f"held back: {', '.join(reasons)}", f"保留：{', '.join(reasons)}"),
-            self.t(f"the transmission run{'s' if len(run_days) > 1 else ''} of {days} held it back ({why_en}): one bad slip never blocks a day",
-                   f"{days} の送信処理で保留（{why_ja}）：1件の不備で他の伝票は止まりません") + after,
+            self.t(
+                f"the transmission run{'s' if len(run_days) > 1 else ''} of {days} held it back ({why_en}): one bad slip never blocks a day",
+                f"{days} の送信処理で保留（{why_ja}）：1件の不備で他の伝票は止まりません",
+            )
+            + after,
             DONE if sent else HELD,
         )
 
@@ -426,7 +508,9 @@ class _Story:
     def cycle_words(self) -> str:
         if self.cycle == MONTHLY:
             return self.t("monthly (closes on the last day of each month)", "月1回入金（毎月末締め）")
-        return self.t("twice_monthly (closes on the 15th and the last day of each month)", "月2回入金（15日・月末締め）")
+        return self.t(
+            "twice_monthly (closes on the 15th and the last day of each month)", "月2回入金（15日・月末締め）"
+        )
 
     def closing(self) -> None:
         slip, facts = self.slip, self.facts
@@ -447,17 +531,24 @@ class _Story:
             )
         holds = facts.closing_holds
         if stored is None:
-            self.add("closing", ("Closing date", "締め日"), self.day(rule_closing),
-                     rule + self.t(f"; the run of closing {rule_closing} writes it", f"。締め処理 {rule_closing} で記録されます"),
-                     PENDING)
+            self.add(
+                "closing",
+                ("Closing date", "締め日"),
+                self.day(rule_closing),
+                rule
+                + self.t(f"; the run of closing {rule_closing} writes it", f"。締め処理 {rule_closing} で記録されます"),
+                PENDING,
+            )
         else:
             if stored != rule_closing:
                 ran = facts.closings_ran.get(rule_closing)
                 if holds:
-                    rule += self.t(f"; held back at closing {', '.join(str(d) for d in sorted({h['closing_date'] for h in holds}))}"
-                                   f" (below): moved to {stored}",
-                                   f"。締め {', '.join(str(d) for d in sorted({h['closing_date'] for h in holds}))} で保留（下記）："
-                                   f"{stored} に移動")
+                    rule += self.t(
+                        f"; held back at closing {', '.join(str(d) for d in sorted({h['closing_date'] for h in holds}))}"
+                        f" (below): moved to {stored}",
+                        f"。締め {', '.join(str(d) for d in sorted({h['closing_date'] for h in holds}))} で保留（下記）："
+                        f"{stored} に移動",
+                    )
                 elif ran is not None and slip["created_at"] > ran:
                     rule += self.t(
                         f"; written after closing {rule_closing} had run ({moment(ran, 'en')}): it went to the first "
@@ -488,7 +579,8 @@ class _Story:
         due = transmission_date(registered, self.slip["confirmed_on"], self.calendar)
         next_closing = closing_date_on_or_after(self.cycle, closing + timedelta(days=1))
         self.add(
-            "hold", ("Held back at the closing", "締め保留"),
+            "hold",
+            ("Held back at the closing", "締め保留"),
             self.t(f"held back at {closing}: {reason}", f"{closing} の締めで保留：{reason}"),
             self.t(
                 f"due to go out by the closing (transmission date {due}) but not sent by {closing} "
@@ -510,14 +602,28 @@ class _Story:
         facts = self.facts
         statement, line = facts.statement, facts.line
         if closing not in facts.closings_ran:
-            self.add("statement", ("Payout statement", "支払明細"), self.t("not issued yet", "未発行"),
-                     self.t(f"closing {closing} has not run: it runs once {closing} has ended in Japan",
-                            f"締め処理 {closing} は未実行（{closing} の終了後に実行）"), PENDING)
+            self.add(
+                "statement",
+                ("Payout statement", "支払明細"),
+                self.t("not issued yet", "未発行"),
+                self.t(
+                    f"closing {closing} has not run: it runs once {closing} has ended in Japan",
+                    f"締め処理 {closing} は未実行（{closing} の終了後に実行）",
+                ),
+                PENDING,
+            )
             return
         if statement is None:
-            self.add("statement", ("Payout statement", "支払明細"), self.t("none", "なし"),
-                     self.t(f"closing {closing} ran with no statement of this merchant (before the books' start?)",
-                            f"締め処理 {closing} にこの店舗の明細がありません（帳簿開始前？）"), INFO)
+            self.add(
+                "statement",
+                ("Payout statement", "支払明細"),
+                self.t("none", "なし"),
+                self.t(
+                    f"closing {closing} ran with no statement of this merchant (before the books' start?)",
+                    f"締め処理 {closing} にこの店舗の明細がありません（帳簿開始前？）",
+                ),
+                INFO,
+            )
             return
         value = self.t(
             f"#{statement['statement_id']}: {count(statement['slip_count'], 'slip', 'en')}, gross {self.yen(statement['gross_amount'])}, "
@@ -525,8 +631,10 @@ class _Story:
             f"#{statement['statement_id']}：{statement['slip_count']}件、売上 {self.yen(statement['gross_amount'])}、"
             f"差引支払額 {self.yen(statement['net_amount'])}",
         )
-        rule = self.t(f"closing {closing} issued it ({moment(facts.closings_ran[closing], 'en')})",
-                      f"締め処理 {closing} で発行（{moment(facts.closings_ran[closing], 'ja')}）")
+        rule = self.t(
+            f"closing {closing} issued it ({moment(facts.closings_ran[closing], 'en')})",
+            f"締め処理 {closing} で発行（{moment(facts.closings_ran[closing], 'ja')}）",
+        )
         if line is not None:
             account = facts.bank_account
             assert account is not None  # a statement line names its bank account
@@ -548,22 +656,33 @@ class _Story:
         facts = self.facts
         stored = facts.statement["payout_date"] if facts.statement else None
         if not is_closing_date(self.cycle, closing):  # the merchant's cycle changed since
-            self.add("payout", ("Payout date", "支払予定日"), self.day(stored),
-                     self.t(f"{closing} is no closing date of the merchant's cycle now ({self.cycle}): its cycle has "
-                            "changed since; the statement's date is shown",
-                            f"{closing} は現在の入金サイクル（{self.cycle_name}）の締め日ではありません（サイクル変更）：明細の支払日を表示"),
-                     DONE if facts.transfer_file is not None else PENDING)
+            self.add(
+                "payout",
+                ("Payout date", "支払予定日"),
+                self.day(stored),
+                self.t(
+                    f"{closing} is no closing date of the merchant's cycle now ({self.cycle}): its cycle has "
+                    "changed since; the statement's date is shown",
+                    f"{closing} は現在の入金サイクル（{self.cycle_name}）の締め日ではありません（サイクル変更）：明細の支払日を表示",
+                ),
+                DONE if facts.transfer_file is not None else PENDING,
+            )
             return
         plan = PAYOUT_RULES[(self.cycle, closing.day == 15)]
         scheduled = add_months(closing.replace(day=1), plan.months_after_closing).replace(day=plan.payout_day)
         computed = payout_date(self.cycle, closing, self.calendar)
-        which = self.t("the same month" if plan.months_after_closing == 0 else "the next month",
-                       "同月" if plan.months_after_closing == 0 else "翌月")
-        rule = self.t(f"closing {closing} ({self.cycle}) is paid on the {plan.payout_day}th of {which}: {self.day(scheduled)}",
-                      f"締め日 {closing}（{self.cycle_name}）は{which}{plan.payout_day}日払い：{self.day(scheduled)}")
+        which = self.t(
+            "the same month" if plan.months_after_closing == 0 else "the next month",
+            "同月" if plan.months_after_closing == 0 else "翌月",
+        )
+        rule = self.t(
+            f"closing {closing} ({self.cycle}) is paid on the {plan.payout_day}th of {which}: {self.day(scheduled)}",
+            f"締め日 {closing}（{self.cycle_name}）は{which}{plan.payout_day}日払い：{self.day(scheduled)}",
+        )
         if computed != scheduled:
-            why = describe_closed_days(self.calendar, days_between(computed, scheduled + timedelta(days=1)),
-                                       facts.declared_closures, self.lang)
+            why = describe_closed_days(
+                self.calendar, days_between(computed, scheduled + timedelta(days=1)), facts.declared_closures, self.lang
+            )
             direction = computed < scheduled
             rule += self.t(
                 f", no business day ({why}): moved to the {'previous' if direction else 'next'} business day, "
@@ -571,10 +690,14 @@ class _Story:
                 f"、営業日でない（{why}）ため{'前' if direction else '翌'}営業日 {self.day(computed)}",
             )
         if stored is not None and stored != computed:
-            rule += self.t(f"; the statement says {stored} (issued with the calendar of then)",
-                           f"。明細の支払日は {stored}（発行時のカレンダー）")
+            rule += self.t(
+                f"; the statement says {stored} (issued with the calendar of then)",
+                f"。明細の支払日は {stored}（発行時のカレンダー）",
+            )
         filed = facts.transfer_file is not None
-        self.add("payout", ("Payout date", "支払予定日"), self.day(stored or computed), rule, DONE if filed else PENDING)
+        self.add(
+            "payout", ("Payout date", "支払予定日"), self.day(stored or computed), rule, DONE if filed else PENDING
+        )
 
     def transfer(self) -> None:
         facts = self.facts
@@ -583,14 +706,28 @@ class _Story:
         title = ("Transfer", "振込")
         if transfer is None:
             if statement["net_amount"] <= 0 and statement["carried_forward"] > 0:
-                self.add("transfer", title, self.t("none: carried forward", "なし：繰越"),
-                         self.t(f"the net {self.yen(statement['carried_forward'])} is below the minimum payout: it carries "
-                                "forward to the merchant's next closing",
-                                f"差引 {self.yen(statement['carried_forward'])} が最低支払額未満のため次の締めに繰越"), INFO)
+                self.add(
+                    "transfer",
+                    title,
+                    self.t("none: carried forward", "なし：繰越"),
+                    self.t(
+                        f"the net {self.yen(statement['carried_forward'])} is below the minimum payout: it carries "
+                        "forward to the merchant's next closing",
+                        f"差引 {self.yen(statement['carried_forward'])} が最低支払額未満のため次の締めに繰越",
+                    ),
+                    INFO,
+                )
             else:
-                self.add("transfer", title, self.t("none", "なし"),
-                         self.t("the statement has no transfer to the account of this slip",
-                                "この伝票の口座への振込はありません"), INFO)
+                self.add(
+                    "transfer",
+                    title,
+                    self.t("none", "なし"),
+                    self.t(
+                        "the statement has no transfer to the account of this slip",
+                        "この伝票の口座への振込はありません",
+                    ),
+                    INFO,
+                )
             return
         account = facts.bank_account
         assert account is not None  # a transfer names its bank account
@@ -608,15 +745,19 @@ class _Story:
             )
         file = facts.transfer_file
         if file is not None:
-            value = self.t(f"in file {file['file_name']} (built {moment(file['created_at'], 'en')})",
-                           f"振込ファイル {file['file_name']}（{moment(file['created_at'], 'ja')}作成）")
+            value = self.t(
+                f"in file {file['file_name']} (built {moment(file['created_at'], 'en')})",
+                f"振込ファイル {file['file_name']}（{moment(file['created_at'], 'ja')}作成）",
+            )
             state = DONE
         elif facts.withheld:
             value, state = self.t("withheld", "保留"), HELD
         else:
             value = self.t("not in a file yet", "振込ファイル未作成")
-            rule += self.t("; the transfer-file run builds it a few business days before the payout date",
-                           "。支払日の数営業日前の振込ファイル作成で入ります")
+            rule += self.t(
+                "; the transfer-file run builds it a few business days before the payout date",
+                "。支払日の数営業日前の振込ファイル作成で入ります",
+            )
             state = PENDING
         self.add("transfer", title, value, rule, state)
 
@@ -630,11 +771,15 @@ class _Story:
         stale, deadline = stale_from(paid), confirmation_deadline(paid)
         registered = facts.registered_on
         cancelled = slip["cancelled_at"].astimezone(JAPAN).date() if slip["cancelled_at"] else None
-        rule = self.t(f"payment date {paid} + 3 months: an unconfirmed slip is stale from then and listed in its "
-                      "merchant's digests (SPEC §4.5)",
-                      f"入金日 {paid} の3か月後：未確定ならこの日から督促（お知らせ）の対象")
+        rule = self.t(
+            f"payment date {paid} + 3 months: an unconfirmed slip is stale from then and listed in its "
+            "merchant's digests (SPEC §4.5)",
+            f"入金日 {paid} の3か月後：未確定ならこの日から督促（お知らせ）の対象",
+        )
         if registered is not None and registered < stale:
-            rule += self.t(f"; confirmed on {registered}, before it: never stale", f"。{registered} に確定済みのため対象外")
+            rule += self.t(
+                f"; confirmed on {registered}, before it: never stale", f"。{registered} に確定済みのため対象外"
+            )
             state = INFO
         elif registered is not None:
             rule += self.t(f"; stale until its confirmation on {registered}", f"。{registered} の確定まで対象")
@@ -649,18 +794,32 @@ class _Story:
         expiry = expires_on(paid)
         expired_on = slip["expired_on"]
         expired_run = next((r["business_date"] for r in facts.reminders if r["reason"] == ReminderReason.EXPIRED), None)
-        rule = self.t(f"the day after the deadline {deadline}: it can no longer be confirmed",
-                      f"確定期限 {deadline} の翌日：以後は確定できません")
+        rule = self.t(
+            f"the day after the deadline {deadline}: it can no longer be confirmed",
+            f"確定期限 {deadline} の翌日：以後は確定できません",
+        )
         if expired_on is not None:
-            rule += self.t(f"; marked expired by the reminder run of {expired_run or expired_on}",
-                           f"。{expired_run or expired_on} のお知らせ処理で失効を記録")
+            rule += self.t(
+                f"; marked expired by the reminder run of {expired_run or expired_on}",
+                f"。{expired_run or expired_on} のお知らせ処理で失効を記録",
+            )
             self.add("expiry", ("Expired", "失効"), self.day(expired_on), rule, FAILED)
         elif registered is not None or cancelled is not None:
-            self.add("expiry", ("Expiry", "失効"), self.t("does not apply", "対象外"),
-                     rule + self.t("; it was confirmed or cancelled before", "。確定または取消済み"), INFO)
+            self.add(
+                "expiry",
+                ("Expiry", "失効"),
+                self.t("does not apply", "対象外"),
+                rule + self.t("; it was confirmed or cancelled before", "。確定または取消済み"),
+                INFO,
+            )
         else:
-            self.add("expiry", ("Expiry", "失効"), self.t(f"expires {self.day(expiry)}", f"{self.day(expiry)} に失効予定"),
-                     rule, PENDING)
+            self.add(
+                "expiry",
+                ("Expiry", "失効"),
+                self.t(f"expires {self.day(expiry)}", f"{self.day(expiry)} に失効予定"),
+                rule,
+                PENDING,
+            )
         self.digests(stale, deadline, registered, cancelled, expired_run)
 
     def digests(self, stale: date, deadline: date, registered, cancelled, expired_run) -> None:
@@ -673,16 +832,20 @@ class _Story:
             elif digest["business_date"] < open_until and digest["as_of"] >= stale:
                 final = (deadline - digest["as_of"]).days <= FINAL_NOTICE_DAYS
                 what = self.t(
-                    f"listed as open, deadline {deadline}" + (f" (a final notice: within {FINAL_NOTICE_DAYS} days)" if final else ""),
-                    f"未確定として記載、確定期限 {deadline}" + (f"（最終のお知らせ：{FINAL_NOTICE_DAYS}日以内）" if final else ""),
+                    f"listed as open, deadline {deadline}"
+                    + (f" (a final notice: within {FINAL_NOTICE_DAYS} days)" if final else ""),
+                    f"未確定として記載、確定期限 {deadline}"
+                    + (f"（最終のお知らせ：{FINAL_NOTICE_DAYS}日以内）" if final else ""),
                 )
             else:
                 continue
             self.mail_step(
                 {**digest, "recipient": None},
                 ("Stale-slip digest", "未確定伝票のお知らせ"),
-                (f"digest {digest['period']} as of {digest['as_of']} (the run of {digest['business_date']}): {what}",
-                 f"{digest['period']}（{digest['as_of']} 時点、{digest['business_date']} の処理）：{what}"),
+                (
+                    f"digest {digest['period']} as of {digest['as_of']} (the run of {digest['business_date']}): {what}",
+                    f"{digest['period']}（{digest['as_of']} 時点、{digest['business_date']} の処理）：{what}",
+                ),
             )
 
     # -- adjustments ----------------------------------------------------------------------------
@@ -693,11 +856,14 @@ class _Story:
                 continue
             detail = json.loads(event["detail"] or "{}")
             self.add(
-                "adjustment", ("Amount changed", "金額変更"),
+                "adjustment",
+                ("Amount changed", "金額変更"),
                 f"{self.yen(detail.get('from', 0))} → {self.yen(detail.get('to', 0))}",
-                self.t(f"changed at {moment(event['occurred_at'], 'en')}, before confirmation (a confirmed slip's amount "
-                       "can no longer change)",
-                       f"{moment(event['occurred_at'], 'ja')}に変更（決済確定後は変更できません）"),
+                self.t(
+                    f"changed at {moment(event['occurred_at'], 'en')}, before confirmation (a confirmed slip's amount "
+                    "can no longer change)",
+                    f"{moment(event['occurred_at'], 'ja')}に変更（決済確定後は変更できません）",
+                ),
                 INFO,
             )
 

@@ -76,7 +76,7 @@ def find_slip(connection: Connection, slip_id: str, merchant_id: str | None) -> 
     merchant_ids = list(connection.execute(select(merchants.c.merchant_id).order_by(merchants.c.merchant_id)).scalars())
     found: list[dict] = []
     for start in range(0, len(merchant_ids), MERCHANTS_PER_PROBE):
-        chunk = merchant_ids[start:start + MERCHANTS_PER_PROBE]
+        chunk = merchant_ids[start : start + MERCHANTS_PER_PROBE]
         found += _rows(connection.execute(query.where(slips.c.merchant_id.in_(chunk))))
     if not found:
         raise SlipNotFound(
@@ -84,7 +84,9 @@ def find_slip(connection: Connection, slip_id: str, merchant_id: str | None) -> 
         )
     if len(found) > 1:
         names = sorted(row["merchant_id"] for row in found)
-        shown = ", ".join(names[:NAMED_MERCHANTS]) + (f" and {len(names) - NAMED_MERCHANTS} more" if len(names) > NAMED_MERCHANTS else "")
+        shown = ", ".join(names[:NAMED_MERCHANTS]) + (
+            f" and {len(names) - NAMED_MERCHANTS} more" if len(names) > NAMED_MERCHANTS else ""
+        )
         raise SlipAmbiguous(
             f"slip number {slip_id} exists at {len(names)} merchants ({shown}): say which with --merchant"
         )
@@ -134,7 +136,9 @@ def read_facts(connection: Connection, slip: dict) -> SlipFacts:
     assert merchant is not None  # slips.merchant_id references merchants
     facts = SlipFacts(slip=slip, merchant=merchant)
     facts.events = _rows(
-        connection.execute(select(slip_events).where(slip_events.c.slip_row_id == row_id).order_by(slip_events.c.event_id))
+        connection.execute(
+            select(slip_events).where(slip_events.c.slip_row_id == row_id).order_by(slip_events.c.event_id)
+        )
     )
     facts.declared_closures = {
         row.day: row.reason
@@ -162,112 +166,144 @@ def _transmission(connection: Connection, facts: SlipFacts, effective_on: date) 
         query = query.where(h.business_date <= slip["transmitted_on"])
     facts.transmission_holds = _rows(connection.execute(query.order_by(h.business_date, h.reason)))
     if slip["transmission_batch_id"] is not None:
-        facts.batch = _row(connection.execute(
-            select(transmission_batches).where(transmission_batches.c.batch_id == slip["transmission_batch_id"])
-        ))
+        facts.batch = _row(
+            connection.execute(
+                select(transmission_batches).where(transmission_batches.c.batch_id == slip["transmission_batch_id"])
+            )
+        )
 
 
 def _closing(connection: Connection, facts: SlipFacts, closing_dates: list[date]) -> None:
     slip, held = facts.slip, payout_held_slips.c
-    facts.closing_holds = _rows(connection.execute(
-        select(held.closing_date, held.reason).where(held.slip_row_id == slip["id"]).order_by(held.closing_date, held.reason)
-    ))
+    facts.closing_holds = _rows(
+        connection.execute(
+            select(held.closing_date, held.reason)
+            .where(held.slip_row_id == slip["id"])
+            .order_by(held.closing_date, held.reason)
+        )
+    )
     concerned = sorted(set(closing_dates) | {row["closing_date"] for row in facts.closing_holds})
-    facts.closings_ran = dict(connection.execute(
-        select(payout_closings.c.closing_date, payout_closings.c.closed_at).where(payout_closings.c.closing_date.in_(concerned))
-    ).all())
+    facts.closings_ran = dict(
+        connection.execute(
+            select(payout_closings.c.closing_date, payout_closings.c.closed_at).where(
+                payout_closings.c.closing_date.in_(concerned)
+            )
+        ).all()
+    )
     closing = slip["closing_date"]
     if closing is None or closing not in facts.closings_ran:
         return
-    facts.statement = _row(connection.execute(
-        select(payout_statements).where(
-            payout_statements.c.merchant_id == slip["merchant_id"], payout_statements.c.closing_date == closing
+    facts.statement = _row(
+        connection.execute(
+            select(payout_statements).where(
+                payout_statements.c.merchant_id == slip["merchant_id"], payout_statements.c.closing_date == closing
+            )
         )
-    ))
+    )
     # The account in effect at the confirmation's registration is the one its line pays.
     a = bank_accounts.c
-    facts.bank_account = _row(connection.execute(
-        select(bank_accounts)
-        .where(a.merchant_id == slip["merchant_id"], a.effective_from <= slip["confirmation_registered_at"])
-        .order_by(a.effective_from.desc())
-        .limit(1)
-    ))
+    facts.bank_account = _row(
+        connection.execute(
+            select(bank_accounts)
+            .where(a.merchant_id == slip["merchant_id"], a.effective_from <= slip["confirmation_registered_at"])
+            .order_by(a.effective_from.desc())
+            .limit(1)
+        )
+    )
     if facts.statement is None or facts.bank_account is None:
         return
     statement_id, account_id = facts.statement["statement_id"], facts.bank_account["bank_account_id"]
-    facts.line = _row(connection.execute(
-        select(payout_statement_lines).where(
-            payout_statement_lines.c.statement_id == statement_id,
-            payout_statement_lines.c.card_company == slip["card_company"],
-            payout_statement_lines.c.bank_account_id == account_id,
-        )
-    ))
-    t = payout_transfers.c
-    facts.transfer = _row(connection.execute(
-        select(payout_transfers).where(t.statement_id == statement_id, t.bank_account_id == account_id)
-    ))
-    if facts.transfer and facts.transfer["transfer_file_id"] is not None:
-        facts.transfer_file = _row(connection.execute(
-            select(payout_transfer_files).where(
-                payout_transfer_files.c.transfer_file_id == facts.transfer["transfer_file_id"]
+    facts.line = _row(
+        connection.execute(
+            select(payout_statement_lines).where(
+                payout_statement_lines.c.statement_id == statement_id,
+                payout_statement_lines.c.card_company == slip["card_company"],
+                payout_statement_lines.c.bank_account_id == account_id,
             )
-        ))
+        )
+    )
+    t = payout_transfers.c
+    facts.transfer = _row(
+        connection.execute(
+            select(payout_transfers).where(t.statement_id == statement_id, t.bank_account_id == account_id)
+        )
+    )
+    if facts.transfer and facts.transfer["transfer_file_id"] is not None:
+        facts.transfer_file = _row(
+            connection.execute(
+                select(payout_transfer_files).where(
+                    payout_transfer_files.c.transfer_file_id == facts.transfer["transfer_file_id"]
+                )
+            )
+        )
     w = payout_withheld_transfers.c
     # Its primary key leads with the run's day: transfer-file runs fall between closing and payout.
-    facts.withheld = _rows(connection.execute(
-        select(w.business_date, w.reason, w.slip_count, w.amount)
-        .where(
-            w.business_date > closing,
-            w.business_date <= facts.statement["payout_date"],
-            w.statement_id == statement_id,
-            w.bank_account_id == account_id,
+    facts.withheld = _rows(
+        connection.execute(
+            select(w.business_date, w.reason, w.slip_count, w.amount)
+            .where(
+                w.business_date > closing,
+                w.business_date <= facts.statement["payout_date"],
+                w.statement_id == statement_id,
+                w.bank_account_id == account_id,
+            )
+            .order_by(w.business_date)
         )
-        .order_by(w.business_date)
-    ))
+    )
 
 
 def _recurring(connection: Connection, facts: SlipFacts) -> None:
     slip = facts.slip
-    facts.subscription = _row(connection.execute(
-        select(subscriptions).where(subscriptions.c.subscription_id == slip["subscription_id"])
-    ))
+    facts.subscription = _row(
+        connection.execute(select(subscriptions).where(subscriptions.c.subscription_id == slip["subscription_id"]))
+    )
     c = charge_attempts.c
-    facts.attempts = _rows(connection.execute(
-        select(c.attempt_number, c.charge_date, c.outcome, c.reason, c.started_at, c.finished_at, c.resolved_at)
-        .where(c.slip_row_id == slip["id"])
-        .order_by(c.attempt_number)
-    ))
-    facts.charge_cycle = _row(connection.execute(
-        select(recurring_charge_cycles).where(recurring_charge_cycles.c.billing_month == slip["billing_month"])
-    ))
+    facts.attempts = _rows(
+        connection.execute(
+            select(c.attempt_number, c.charge_date, c.outcome, c.reason, c.started_at, c.finished_at, c.resolved_at)
+            .where(c.slip_row_id == slip["id"])
+            .order_by(c.attempt_number)
+        )
+    )
+    facts.charge_cycle = _row(
+        connection.execute(
+            select(recurring_charge_cycles).where(recurring_charge_cycles.c.billing_month == slip["billing_month"])
+        )
+    )
     keys = {
         f"{FAILURE_NOTICE}:{slip['merchant_id']}:{slip['billing_month']:%Y-%m}": FAILURE_NOTICE,
         f"{REPAYMENT_REQUEST}:{slip['merchant_id']}:{slip['slip_id']}": REPAYMENT_REQUEST,
     }
     m = mail_outbox.c
-    facts.recurring_mails = _rows(connection.execute(
-        select(m.mail_id, m.kind, m.recipient, m.created_at, m.sent_at, m.gave_up_at)
-        .where(m.dedupe_key.in_(list(keys)))
-        .order_by(m.mail_id)
-    ))
+    facts.recurring_mails = _rows(
+        connection.execute(
+            select(m.mail_id, m.kind, m.recipient, m.created_at, m.sent_at, m.gave_up_at)
+            .where(m.dedupe_key.in_(list(keys)))
+            .order_by(m.mail_id)
+        )
+    )
 
 
 def _reminders(connection: Connection, facts: SlipFacts) -> None:
     slip, r, m = facts.slip, slip_reminders.c, mail_outbox.c
-    facts.reminders = _rows(connection.execute(
-        select(r.reason, r.business_date, r.mail_id, m.sent_at, m.gave_up_at)
-        .select_from(slip_reminders.outerjoin(mail_outbox, m.mail_id == r.mail_id))
-        .where(r.slip_row_id == slip["id"])
-        .order_by(r.business_date, r.reason)
-    ))
-    d = stale_slip_digests.c
-    facts.digests = _rows(connection.execute(
-        select(d.period, d.as_of, d.paid_through, d.business_date, d.mail_id, m.sent_at, m.gave_up_at)
-        .select_from(stale_slip_digests.outerjoin(mail_outbox, m.mail_id == d.mail_id))
-        .where(
-            d.merchant_id == slip["merchant_id"],
-            d.mail_id.is_not(None),
-            d.paid_through >= slip["payment_date"],
+    facts.reminders = _rows(
+        connection.execute(
+            select(r.reason, r.business_date, r.mail_id, m.sent_at, m.gave_up_at)
+            .select_from(slip_reminders.outerjoin(mail_outbox, m.mail_id == r.mail_id))
+            .where(r.slip_row_id == slip["id"])
+            .order_by(r.business_date, r.reason)
         )
-        .order_by(d.business_date)
-    ))
+    )
+    d = stale_slip_digests.c
+    facts.digests = _rows(
+        connection.execute(
+            select(d.period, d.as_of, d.paid_through, d.business_date, d.mail_id, m.sent_at, m.gave_up_at)
+            .select_from(stale_slip_digests.outerjoin(mail_outbox, m.mail_id == d.mail_id))
+            .where(
+                d.merchant_id == slip["merchant_id"],
+                d.mail_id.is_not(None),
+                d.paid_through >= slip["payment_date"],
+            )
+            .order_by(d.business_date)
+        )
+    )

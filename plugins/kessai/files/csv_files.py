@@ -61,15 +61,17 @@ def neutralise(cell: object, *, numeric: bool = False) -> object:
     return NEUTRALISER + cell if cell.startswith(FORMULA_PREFIXES) else cell
 
 
-def safe_rows(rows: Iterable[Sequence], numeric_columns: Iterable[int] = (),
-              text_columns: Iterable[int] = ()) -> Iterable[list]:
+def safe_rows(
+    rows: Iterable[Sequence], numeric_columns: Iterable[int] = (), text_columns: Iterable[int] = ()
+) -> Iterable[list]:
     numeric, text = frozenset(numeric_columns), frozenset(text_columns)
     for row in rows:
         yield [text_code(cell) if i in text else neutralise(cell, numeric=i in numeric) for i, cell in enumerate(row)]
 
 
-def csv_text(rows: Iterable[Sequence], *, numeric_columns: Iterable[int] = (), text_columns: Iterable[int] = (),
-             **format_options) -> str:
+def csv_text(
+    rows: Iterable[Sequence], *, numeric_columns: Iterable[int] = (), text_columns: Iterable[int] = (), **format_options
+) -> str:
     """The rows as CSV text, every text cell neutralised and the codes of `text_columns` kept text
     (see the module's doc). `format_options` go to csv.writer (lineterminator etc.)."""
     buffer = io.StringIO(newline="")
@@ -83,15 +85,27 @@ def csv_encoding(environ: Mapping[str, str] | None = None) -> str:
     return environment_setting("csv_encoding", environ)
 
 
-def csv_bytes(rows: Iterable[Sequence], *, numeric_columns: Iterable[int] = (), text_columns: Iterable[int] = (),
-              encoding: str | None = None) -> bytes:
+def csv_bytes(
+    rows: Iterable[Sequence],
+    *,
+    numeric_columns: Iterable[int] = (),
+    text_columns: Iterable[int] = (),
+    encoding: str | None = None,
+) -> bytes:
     """A whole file: the rows as csv_text with CRLF line ends, in `encoding` (default csv_encoding())."""
     text = csv_text(rows, numeric_columns=numeric_columns, text_columns=text_columns, lineterminator="\r\n")
     return text.encode(encoding or csv_encoding(), errors="replace")
 
 
-def write_csv_stream(out: IO[bytes], rows: Iterable[Sequence], *, numeric_columns: Iterable[int] = (),
-                     text_columns: Iterable[int] = (), encoding: str | None = None, chunk: int = 10_000) -> None:
+def write_csv_stream(
+    out: IO[bytes],
+    rows: Iterable[Sequence],
+    *,
+    numeric_columns: Iterable[int] = (),
+    text_columns: Iterable[int] = (),
+    encoding: str | None = None,
+    chunk: int = 10_000,
+) -> None:
     """Rows (an iterator: a query's result) written to a binary stream `chunk` rows at a time, so a
     file of millions of rows never sits in memory."""
     encoding = encoding or csv_encoding()

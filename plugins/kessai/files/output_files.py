@@ -60,7 +60,9 @@ def check_name(name: str, *, what: str = "file name") -> str:
         problem = f"is longer than {NAME_MAX} bytes"
     if problem:
         shown = name if len(name) <= 60 else name[:60] + "..."
-        raise UnsafeFileName(f"{what} {shown!r} {problem}: it cannot be a file in its output folder; correct the data it comes from")
+        raise UnsafeFileName(
+            f"{what} {shown!r} {problem}: it cannot be a file in its output folder; correct the data it comes from"
+        )
     return name
 
 

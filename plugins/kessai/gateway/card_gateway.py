@@ -212,7 +212,9 @@ def gateway_settings(
             try:
                 numbers[name] = number(extra[name])
             except (TypeError, ValueError):
-                raise GatewayConfigurationError(f"card gateway setting {name}={extra[name]!r} is not a number") from None
+                raise GatewayConfigurationError(
+                    f"card gateway setting {name}={extra[name]!r} is not a number"
+                ) from None
     if kind != HTTP:
         return CardGatewaySettings(kind=kind, simulator_ledger=simulator_ledger, **numbers)
     assert connection is not None  # refused above for http
@@ -230,7 +232,7 @@ def _base_url(connection: dict) -> str:
 
 
 def simulated_behaviour(card_token: str) -> str:
-    """"decline", "timeout", "error", "void_refused", "void_error", or "approve" for any other token."""
+    """ "decline", "timeout", "error", "void_refused", "void_error", or "approve" for any other token."""
     for behaviour, prefix in (SIMULATED_TOKEN_PREFIXES | SIMULATED_VOID_TOKEN_PREFIXES).items():
         if card_token.startswith(prefix):
             return behaviour
@@ -300,7 +302,8 @@ class SimulatorGateway:
                 return VoidResult(KIND_FAULT, "server_error_500")
             kind, reason = (REFUSED, "void_not_permitted") if behaviour == "void_refused" else (VOIDED, None)
             self._ledger.execute(
-                "INSERT OR IGNORE INTO voids VALUES (?, ?, ?, ?, ?)", (idempotency_key, kind, reason, transaction_id, amount)
+                "INSERT OR IGNORE INTO voids VALUES (?, ?, ?, ?, ?)",
+                (idempotency_key, kind, reason, transaction_id, amount),
             )
             stored = self._ledger.execute(
                 "SELECT kind, reason FROM voids WHERE idempotency_key = ?", (idempotency_key,)

@@ -47,7 +47,9 @@ from kessai.settings import (
 @dataclass(frozen=True)
 class BreakerSettings:
     consecutive: int = DEFAULT_BREAKER_CONSECUTIVE  # faults in a row that open the breaker
-    rate_percent: float = DEFAULT_BREAKER_RATE_PERCENT  # more than this share of faults among the first `window` calls opens it
+    rate_percent: float = (
+        DEFAULT_BREAKER_RATE_PERCENT  # more than this share of faults among the first `window` calls opens it
+    )
     window: int = DEFAULT_BREAKER_WINDOW  # how many first calls the rate is measured over
 
     def __post_init__(self) -> None:
@@ -64,8 +66,7 @@ class BreakerSettings:
 
     def describe(self) -> str:
         return (
-            f"{self.consecutive} faults in a row, or more than {self.rate_percent:g} % "
-            f"of the first {self.window} calls"
+            f"{self.consecutive} faults in a row, or more than {self.rate_percent:g} % of the first {self.window} calls"
         )
 
 

@@ -118,7 +118,9 @@ class HttpCardGateway:
         if answer.status in (200, 201):
             body = self._body(answer)
             if body.get("status") == "approved" and body.get("id"):
-                return AuthorizationResult(APPROVED, None, str(body["id"]), str(body.get("approval_number") or "")[:16] or None)
+                return AuthorizationResult(
+                    APPROVED, None, str(body["id"]), str(body.get("approval_number") or "")[:16] or None
+                )
             if body.get("status") == "declined":
                 return AuthorizationResult(DECLINED, reason_code(body.get("decline_code") or "card_declined"))
             return AuthorizationResult(KIND_FAULT, "unreadable_answer")
@@ -192,7 +194,8 @@ class HttpCardGateway:
                 log.error(
                     "the card gateway at %s refused the credentials (HTTP %d): check the password of the "
                     "Airflow connection kessai_card_gateway",
-                    mask_url(self._settings.base_url), response.status,
+                    mask_url(self._settings.base_url),
+                    response.status,
                 )
                 return ChargeResult(UNKNOWN, CREDENTIALS_REFUSED)
             if response.status in REPEATED_STATUSES:

@@ -21,11 +21,15 @@ def register(commands) -> None:
     )
     deliver.add_argument("--max-attempts", type=int, default=defaults.max_attempts, help="give up after this many")
     deliver.add_argument(
-        "--backoff-minutes", type=float, default=defaults.backoff_base.total_seconds() / 60,
+        "--backoff-minutes",
+        type=float,
+        default=defaults.backoff_base.total_seconds() / 60,
         help="wait after the first failure; doubled after each further one",
     )
     deliver.add_argument(
-        "--backoff-cap-hours", type=float, default=defaults.backoff_cap.total_seconds() / 3600,
+        "--backoff-cap-hours",
+        type=float,
+        default=defaults.backoff_cap.total_seconds() / 3600,
         help="the longest wait between two attempts",
     )
     deliver.add_argument(

@@ -219,8 +219,14 @@ def _log(result: MailResult) -> None:
     level = logging.WARNING if result.status in GIVEN_UP else logging.INFO
     until = f" until {result.next_attempt_at.isoformat()}" if result.next_attempt_at else ""
     log.log(
-        level, "mail %s (%s) to %r: %s%s %s",
-        result.mail_id, result.kind, result.recipient, result.status, until, result.reason,
+        level,
+        "mail %s (%s) to %r: %s%s %s",
+        result.mail_id,
+        result.kind,
+        result.recipient,
+        result.status,
+        until,
+        result.reason,
     )
 
 

@@ -59,7 +59,8 @@ def write_operator_digest(
     mark them sent with it. Nothing to tell: no mail. A re-run of a day whose digest is written
     does nothing (later notices wait for the next business day's digest)."""
     closure = check_business_day(
-        calendar, business_date,
+        calendar,
+        business_date,
         refused="the operators' digest is written on business days only; the next one is {next}",
         closed="no digest today; the next business day's digest carries the notices",
     )
@@ -75,16 +76,24 @@ def write_operator_digest(
     previous = connection.execute(
         select(func.coalesce(func.max(mail_outbox.c.mail_id), 0)).where(mail_outbox.c.kind == OPERATOR_DIGEST_KIND)
     ).scalar_one()
-    notices = connection.execute(
-        select(mail_outbox)
-        .where(mail_outbox.c.kind == OPERATOR_NOTICE_KIND, mail_outbox.c.sent_at.is_(None))
-        .order_by(mail_outbox.c.mail_id)
-    ).mappings().all()
-    immediate = connection.execute(
-        select(mail_outbox.c.mail_id, mail_outbox.c.subject)
-        .where(mail_outbox.c.kind.in_(IMMEDIATE_KINDS), mail_outbox.c.mail_id > previous)
-        .order_by(mail_outbox.c.mail_id)
-    ).mappings().all()
+    notices = (
+        connection.execute(
+            select(mail_outbox)
+            .where(mail_outbox.c.kind == OPERATOR_NOTICE_KIND, mail_outbox.c.sent_at.is_(None))
+            .order_by(mail_outbox.c.mail_id)
+        )
+        .mappings()
+        .all()
+    )
+    immediate = (
+        connection.execute(
+            select(mail_outbox.c.mail_id, mail_outbox.c.subject)
+            .where(mail_outbox.c.kind.in_(IMMEDIATE_KINDS), mail_outbox.c.mail_id > previous)
+            .order_by(mail_outbox.c.mail_id)
+        )
+        .mappings()
+        .all()
+    )
     summary = replace(summary, notices=len(notices), immediate=len(immediate))
     if not notices and not immediate:
         log.info("nothing for the operators on %s: no digest", business_date)
@@ -112,7 +121,10 @@ def write_operator_digest(
         )
     log.info(
         "the operators' digest of %s (mail %s): %d notice(s), %d mail(s) sent at once listed",
-        business_date, mail_id, len(notices), len(immediate),
+        business_date,
+        mail_id,
+        len(notices),
+        len(immediate),
     )
     return replace(
         summary,

@@ -40,8 +40,15 @@ def enqueue_mail(
     attachment_content: str | None = None,
 ) -> int:
     """Write a mail to the outbox unless one with this dedupe key is there; returns its mail_id."""
-    mail = Mail(kind=kind, dedupe_key=dedupe_key, recipient=recipient, subject=subject, body=body,
-                attachment_name=attachment_name, attachment_content=attachment_content)
+    mail = Mail(
+        kind=kind,
+        dedupe_key=dedupe_key,
+        recipient=recipient,
+        subject=subject,
+        body=body,
+        attachment_name=attachment_name,
+        attachment_content=attachment_content,
+    )
     return enqueue_mails(connection, [mail])[0]
 
 
@@ -56,8 +63,12 @@ def enqueue_mails(connection: Connection, mails: Sequence[Mail]) -> list[int]:
     keys = list(dict.fromkeys(mail["dedupe_key"] for mail in mails))
     ids: dict[str, int] = {}
     for start in range(0, len(keys), LOOKUP_CHUNK):
-        chunk = keys[start:start + LOOKUP_CHUNK]
-        ids.update(connection.execute(
-            select(mail_outbox.c.dedupe_key, mail_outbox.c.mail_id).where(mail_outbox.c.dedupe_key.in_(chunk))
-        ).tuples().all())
+        chunk = keys[start : start + LOOKUP_CHUNK]
+        ids.update(
+            connection.execute(
+                select(mail_outbox.c.dedupe_key, mail_outbox.c.mail_id).where(mail_outbox.c.dedupe_key.in_(chunk))
+            )
+            .tuples()
+            .all()
+        )
     return [ids[mail["dedupe_key"]] for mail in mails]

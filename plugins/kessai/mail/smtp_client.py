@@ -18,7 +18,6 @@ from kessai.settings import DEFAULT_SMTP_URL, SMTP_URL_VARIABLE, Settings, envir
 log = logging.getLogger(__name__)
 
 
-
 class SmtpUnavailable(RuntimeError):
     """The SMTP server cannot be reached or refuses our login: no mail can go out in this run."""
 

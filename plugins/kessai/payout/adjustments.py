@@ -80,7 +80,9 @@ def check_adjustment(merchant_id: str, amount: int, kind: str, reason: str, crea
             "to pay a merchant more, register a correction"
         )
     if not reason.strip():
-        raise AdjustmentRefused(f"adjustment for merchant {merchant_id}: give the reason (--reason), it is shown on the statement")
+        raise AdjustmentRefused(
+            f"adjustment for merchant {merchant_id}: give the reason (--reason), it is shown on the statement"
+        )
     if not created_by.strip():
         raise AdjustmentRefused(f"adjustment for merchant {merchant_id}: say who registers it (--by)")
 
@@ -102,8 +104,13 @@ def add_adjustment(
         raise AdjustmentRefused(f"merchant {merchant_id!r} is not registered: check the merchant id")
     effective_on = japan_date_of(now)
     row = {
-        "merchant_id": merchant_id, "amount": amount, "kind": AdjustmentKind(kind), "reason": reason.strip(),
-        "created_by": created_by.strip(), "created_at": now, "effective_on": effective_on,
+        "merchant_id": merchant_id,
+        "amount": amount,
+        "kind": AdjustmentKind(kind),
+        "reason": reason.strip(),
+        "created_by": created_by.strip(),
+        "created_at": now,
+        "effective_on": effective_on,
         "transfer_return_id": transfer_return_id,
     }
     adjustment_id = connection.execute(insert(payout_adjustments).values(**row)).inserted_primary_key[0]
@@ -125,9 +132,13 @@ def next_closing(cycle: str, effective_on: date) -> date:
 def adjustments_of(connection: Connection, closing_date: date) -> list[dict]:
     """The adjustments the closing of closing_date took, by merchant and id."""
     a = payout_adjustments.c
-    rows = connection.execute(
-        select(a.adjustment_id, a.merchant_id, a.amount, a.kind, a.reason, a.created_by, a.effective_on)
-        .where(a.closing_date == closing_date)
-        .order_by(a.merchant_id, a.adjustment_id)
-    ).mappings().all()
+    rows = (
+        connection.execute(
+            select(a.adjustment_id, a.merchant_id, a.amount, a.kind, a.reason, a.created_by, a.effective_on)
+            .where(a.closing_date == closing_date)
+            .order_by(a.merchant_id, a.adjustment_id)
+        )
+        .mappings()
+        .all()
+    )
     return [{**row, "amount": int(row["amount"])} for row in rows]

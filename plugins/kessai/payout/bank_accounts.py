@@ -42,7 +42,10 @@ def register_bank_account(
     effective_from: datetime,
 ) -> RegisteredAccount:
     """Add the account the merchant is paid to for slips registered from effective_from on."""
-    if connection.execute(select(merchants.c.merchant_id).where(merchants.c.merchant_id == merchant_id)).first() is None:
+    if (
+        connection.execute(select(merchants.c.merchant_id).where(merchants.c.merchant_id == merchant_id)).first()
+        is None
+    ):
         raise BankAccountError(f"merchant {merchant_id!r} does not exist")
     if account_type not in ACCOUNT_TYPE_CODES:
         raise BankAccountError(f"account type {account_type!r}: expected one of {', '.join(ACCOUNT_TYPE_CODES)}")
@@ -71,7 +74,8 @@ def register_bank_account(
             "give another moment with --from"
         )
     account_id = connection.execute(
-        insert(bank_accounts).values(
+        insert(bank_accounts)
+        .values(
             merchant_id=merchant_id,
             bank_code=bank_code,
             bank_name_kana=branch.bank_kana,
@@ -81,10 +85,16 @@ def register_bank_account(
             account_number=account_number,
             holder_kana=holder_kana,
             effective_from=effective_from,
-        ).returning(bank_accounts.c.bank_account_id)
+        )
+        .returning(bank_accounts.c.bank_account_id)
     ).scalar_one()
     return RegisteredAccount(
-        int(account_id), merchant_id, f"{bank_code} {branch.bank_name} ({branch.bank_kana})",
-        f"{branch_code} {branch.branch_name} ({branch.branch_kana})", account_type, account_number, holder_kana,
+        int(account_id),
+        merchant_id,
+        f"{bank_code} {branch.bank_name} ({branch.bank_kana})",
+        f"{branch_code} {branch.branch_name} ({branch.branch_kana})",
+        account_type,
+        account_number,
+        holder_kana,
         effective_from,
     )

@@ -18,14 +18,15 @@ def command_master_update(args) -> int:
     moment = command_clock(args)
     with make_engine().begin() as connection:
         done = update_bank_master(connection, master, moment, japan_date_of(moment))
-    head = (f"bank master {done.source} version {done.version}: {done.banks:,} banks, "
-            f"{done.branches:,} branches")
+    head = f"bank master {done.source} version {done.version}: {done.banks:,} banks, {done.branches:,} branches"
     if not done.changed:
         print(f"{head}: already loaded ({done.loaded_at.astimezone(JAPAN):%Y-%m-%d %H:%M} JST); nothing changed")
         return 0
     banks, branches = done.bank_changes, done.branch_changes
-    print(f"{head}: loaded. Banks {banks['added']} added, {banks['changed']} changed, {banks['removed']} gone; "
-          f"branches {branches['added']} added, {branches['changed']} changed, {branches['removed']} gone")
+    print(
+        f"{head}: loaded. Banks {banks['added']} added, {banks['changed']} changed, {banks['removed']} gone; "
+        f"branches {branches['added']} added, {branches['changed']} changed, {branches['removed']} gone"
+    )
     return 0
 
 
@@ -34,9 +35,11 @@ def command_master_show(args) -> int:
 
     with make_engine().connect() as connection:
         version = require_loaded(connection)
-    print(f"bank master {version['source']} version {version['version']} (published {version['published_on'] or '-'}), "
-          f"loaded {version['loaded_at'].astimezone(JAPAN):%Y-%m-%d %H:%M} JST: {version['bank_count']:,} banks, "
-          f"{version['branch_count']:,} branches")
+    print(
+        f"bank master {version['source']} version {version['version']} (published {version['published_on'] or '-'}), "
+        f"loaded {version['loaded_at'].astimezone(JAPAN):%Y-%m-%d %H:%M} JST: {version['bank_count']:,} banks, "
+        f"{version['branch_count']:,} branches"
+    )
     return 0
 
 
@@ -58,12 +61,20 @@ def command_account_add(args) -> int:
     effective_from = args.effective_from or command_clock(args)
     with make_engine().begin() as connection:
         done = register_bank_account(
-            connection, args.merchant_id, bank_code=args.bank, branch_code=args.branch, account_type=args.type,
-            account_number=args.number, holder_kana=args.holder, effective_from=effective_from,
+            connection,
+            args.merchant_id,
+            bank_code=args.bank,
+            branch_code=args.branch,
+            account_type=args.type,
+            account_number=args.number,
+            holder_kana=args.holder,
+            effective_from=effective_from,
         )
-    print(f"bank account {done.bank_account_id} of merchant {done.merchant_id}: bank {done.bank}, branch {done.branch}, "
-          f"{done.account_type} {done.account_number} {done.holder_kana}; pays the slips registered from "
-          f"{done.effective_from.isoformat(timespec='seconds')} on")
+    print(
+        f"bank account {done.bank_account_id} of merchant {done.merchant_id}: bank {done.bank}, branch {done.branch}, "
+        f"{done.account_type} {done.account_number} {done.holder_kana}; pays the slips registered from "
+        f"{done.effective_from.isoformat(timespec='seconds')} on"
+    )
     return 0
 
 
@@ -79,13 +90,19 @@ def register(commands) -> None:
 
     account = commands.add_parser("bank-account", help="register a merchant's payout bank account")
     account_actions = account.add_subparsers(dest="bank_account_command", required=True, metavar="ACTION")
-    add = account_actions.add_parser("add", help="add the account a merchant is paid to (checked against the bank master)")
+    add = account_actions.add_parser(
+        "add", help="add the account a merchant is paid to (checked against the bank master)"
+    )
     add.add_argument("merchant_id")
     add.add_argument("--bank", required=True, help="金融機関コード, 4 digits")
     add.add_argument("--branch", required=True, help="支店コード, 3 digits")
     add.add_argument("--type", default="ordinary", help="ordinary (普通), checking (当座) or savings (貯蓄)")
     add.add_argument("--number", required=True, help="口座番号, 7 digits")
     add.add_argument("--holder", required=True, help="口座名義 in kana")
-    add.add_argument("--from", dest="effective_from", type=parse_moment,
-                     help="pays slips registered from this moment on (default: now)")
+    add.add_argument(
+        "--from",
+        dest="effective_from",
+        type=parse_moment,
+        help="pays slips registered from this moment on (default: now)",
+    )
     add.set_defaults(handler=command_account_add)

@@ -103,8 +103,13 @@ def package_master() -> BankMaster:
         for branch_code, branch in json.loads((data / "branches" / f"{code}.json").read_text(encoding="utf-8")).items():
             _check_code(branch_code, 3, f"branch {code}-{branch_code}")
             branches[(code, branch_code)] = (branch["name"], _kana(branch["kana"], f"branch {code}-{branch_code}"))
-    return BankMaster(PACKAGE, metadata.version(PACKAGE), date(int(updated[:4]), int(updated[4:6]), int(updated[6:8])),
-                      banks, branches)
+    return BankMaster(
+        PACKAGE,
+        metadata.version(PACKAGE),
+        date(int(updated[:4]), int(updated[4:6]), int(updated[6:8])),
+        banks,
+        branches,
+    )
 
 
 def file_master(path: Path, version: str | None = None, published_on: date | None = None) -> BankMaster:
@@ -118,7 +123,9 @@ def file_master(path: Path, version: str | None = None, published_on: date | Non
     reader = csv.DictReader(io.StringIO(text, newline=""))
     missing = [c for c in FILE_COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
-        raise BankMasterError(f"bank-master file {path}: no column {', '.join(missing)} (expected {','.join(FILE_COLUMNS)})")
+        raise BankMasterError(
+            f"bank-master file {path}: no column {', '.join(missing)} (expected {','.join(FILE_COLUMNS)})"
+        )
     banks: dict[str, tuple[str, str]] = {}
     branches: dict[tuple[str, str], tuple[str, str]] = {}
     for line, row in enumerate(reader, start=2):
@@ -127,20 +134,25 @@ def file_master(path: Path, version: str | None = None, published_on: date | Non
         branch = _check_code(row["branch_code"].strip(), 3, where)
         entry = (row["bank_name"].strip(), _kana(row["bank_kana"], where))
         if banks.setdefault(bank, entry) != entry:
-            raise BankMasterError(f"the bank master's {where}: bank {bank} is named {entry} here and {banks[bank]} before")
+            raise BankMasterError(
+                f"the bank master's {where}: bank {bank} is named {entry} here and {banks[bank]} before"
+            )
         if (bank, branch) in branches:
             raise BankMasterError(f"the bank master's {where}: branch {bank}-{branch} is listed twice")
         branches[(bank, branch)] = (row["branch_name"].strip(), _kana(row["branch_kana"], where))
     if not branches:
         raise BankMasterError(f"bank-master file {path} has no rows")
-    return BankMaster(f"file:{path.name}", version or hashlib.sha256(content).hexdigest()[:12], published_on,
-                      banks, branches)
+    return BankMaster(
+        f"file:{path.name}", version or hashlib.sha256(content).hexdigest()[:12], published_on, banks, branches
+    )
 
 
 def current_version(connection: Connection) -> dict | None:
-    row = connection.execute(
-        select(bank_master_versions).order_by(bank_master_versions.c.version_id.desc()).limit(1)
-    ).mappings().first()
+    row = (
+        connection.execute(select(bank_master_versions).order_by(bank_master_versions.c.version_id.desc()).limit(1))
+        .mappings()
+        .first()
+    )
     return dict(row) if row else None
 
 
@@ -165,15 +177,24 @@ def _apply(connection: Connection, table, keys: tuple[str, ...], rows: dict, mas
     changed = [key for key in new_keys if key in existing and (existing[key][:2] != wanted[key] or existing[key][2])]
     removed = [key for key, (_, _, gone) in existing.items() if key not in wanted and not gone]
     if added:
-        connection.execute(insert(table), [{**dict(zip(keys, key, strict=True)), "name": wanted[key][0], "kana": wanted[key][1]}
-                                           for key in added])
+        connection.execute(
+            insert(table),
+            [{**dict(zip(keys, key, strict=True)), "name": wanted[key][0], "kana": wanted[key][1]} for key in added],
+        )
     where = and_(*(table.c[k] == bindparam(f"k_{k}") for k in keys))
     if changed:
         connection.execute(
-            update(table).where(where).values(name=bindparam("v_name"), kana=bindparam("v_kana"), removed_in=None,
-                                              removed_on=None),
-            [{**{f"k_{k}": v for k, v in zip(keys, key, strict=True)}, "v_name": wanted[key][0], "v_kana": wanted[key][1]}
-             for key in changed],
+            update(table)
+            .where(where)
+            .values(name=bindparam("v_name"), kana=bindparam("v_kana"), removed_in=None, removed_on=None),
+            [
+                {
+                    **{f"k_{k}": v for k, v in zip(keys, key, strict=True)},
+                    "v_name": wanted[key][0],
+                    "v_kana": wanted[key][1],
+                }
+                for key in changed
+            ],
         )
     if removed:
         connection.execute(
@@ -203,15 +224,27 @@ def update_bank_master(connection: Connection, master: BankMaster, loaded_at: da
     The same source and version loaded again changes nothing."""
     latest = current_version(connection)
     summary = MasterUpdate(master.source, master.version, len(master.banks), len(master.branches), False, loaded_at)
-    if latest and (latest["source"], latest["version"], latest["sha256"]) == (master.source, master.version, master.sha256):
+    if latest and (latest["source"], latest["version"], latest["sha256"]) == (
+        master.source,
+        master.version,
+        master.sha256,
+    ):
         return replace(summary, loaded_at=latest["loaded_at"])
-    bank_changes = _apply(connection, master_banks, ("bank_code",),
-                          {(code,): value for code, value in master.banks.items()}, master, day)
+    bank_changes = _apply(
+        connection, master_banks, ("bank_code",), {(code,): value for code, value in master.banks.items()}, master, day
+    )
     branch_changes = _apply(connection, master_branches, ("bank_code", "branch_code"), master.branches, master, day)
-    connection.execute(insert(bank_master_versions).values(
-        source=master.source, version=master.version, published_on=master.published_on, sha256=master.sha256,
-        loaded_at=loaded_at, bank_count=len(master.banks), branch_count=len(master.branches),
-    ))
+    connection.execute(
+        insert(bank_master_versions).values(
+            source=master.source,
+            version=master.version,
+            published_on=master.published_on,
+            sha256=master.sha256,
+            loaded_at=loaded_at,
+            bank_count=len(master.banks),
+            branch_count=len(master.branches),
+        )
+    )
     return replace(summary, changed=True, bank_changes=bank_changes, branch_changes=branch_changes)
 
 
@@ -237,7 +270,7 @@ def describe(reason: str, bank_code: str, branch_code: str, removed_in: str | No
         UNKNOWN_BRANCH: f"bank {bank_code} has no branch {branch_code} in the bank master",
         BANK_MERGED_AWAY: f"bank {bank_code} is no longer in the bank master{gone} (merged away or closed)",
         BRANCH_MERGED_AWAY: f"branch {branch_code} of bank {bank_code} is no longer in the bank master{gone} "
-                            "(merged away or closed)",
+        "(merged away or closed)",
     }[reason]
 
 
@@ -259,9 +292,15 @@ def check_account(connection: Connection, bank_code: str, branch_code: str) -> C
             raise BankMasterError(f"{what} {value!r} must be exactly {width} digits")
     require_loaded(connection)
     bank = connection.execute(select(master_banks).where(master_banks.c.bank_code == bank_code)).mappings().first()
-    branch = connection.execute(
-        select(master_branches).where(master_branches.c.bank_code == bank_code, master_branches.c.branch_code == branch_code)
-    ).mappings().first()
+    branch = (
+        connection.execute(
+            select(master_branches).where(
+                master_branches.c.bank_code == bank_code, master_branches.c.branch_code == branch_code
+            )
+        )
+        .mappings()
+        .first()
+    )
     reason = problem(bank["removed_in"] if bank else "", branch is not None, branch["removed_in"] if branch else None)
     if reason:
         removed_in = (bank["removed_in"] if bank else None) or (branch["removed_in"] if branch else None)

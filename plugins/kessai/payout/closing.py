@@ -194,7 +194,9 @@ def _merchant_list(rows, describe) -> str:
 
 def _check_bank_accounts(connection: Connection, closing_date: date) -> None:
     missing = connection.execute(
-        select(closing_lines.c.merchant_id, func.sum(closing_lines.c.slip_count), func.sum(closing_lines.c.gross_amount))
+        select(
+            closing_lines.c.merchant_id, func.sum(closing_lines.c.slip_count), func.sum(closing_lines.c.gross_amount)
+        )
         .where(closing_lines.c.bank_account_id.is_(None))
         .group_by(closing_lines.c.merchant_id)
         .order_by(closing_lines.c.merchant_id)
@@ -298,9 +300,7 @@ def declare_books_start(connection: Connection, start_date: date, declared_by: s
     closing_cycles(start_date)
     first = connection.execute(select(func.min(payout_closings.c.closing_date))).scalar()
     if first is not None:
-        raise ClosingError(
-            f"the books started with closing {first}, which has run: the start cannot be declared again"
-        )
+        raise ClosingError(f"the books started with closing {first}, which has run: the start cannot be declared again")
     connection.execute(payout_books_start.delete())
     connection.execute(
         insert(payout_books_start).values(start_date=start_date, declared_at=now, declared_by=declared_by, note=note)
@@ -325,9 +325,7 @@ def held_back_of(connection: Connection, closing_date: date) -> dict:
     distinct = (
         select(s.id, s.amount).join_from(payout_held_slips, slips, h.slip_row_id == s.id).where(*where).distinct()
     ).subquery()
-    count, amount = connection.execute(
-        select(func.count(), func.coalesce(func.sum(distinct.c.amount), 0))
-    ).one()
+    count, amount = connection.execute(select(func.count(), func.coalesce(func.sum(distinct.c.amount), 0))).one()
     reasons = connection.execute(
         select(h.reason, func.count(), func.sum(s.amount))
         .join_from(payout_held_slips, slips, h.slip_row_id == s.id)
@@ -463,17 +461,34 @@ def closing_summary(connection: Connection, closing_date: date) -> dict:
         .select_from(payout_transfers.join(payout_statements))
         .where(s.closing_date == closing_date)
     ).one()
-    keys = ("statements", "paid", "carried", "debts", "slips", "gross", "fee", "transfer_fee", "carried_in",
-            "carried_forward", "net", "adjustments")
+    keys = (
+        "statements",
+        "paid",
+        "carried",
+        "debts",
+        "slips",
+        "gross",
+        "fee",
+        "transfer_fee",
+        "carried_in",
+        "carried_forward",
+        "net",
+        "adjustments",
+    )
     summary = {"closing_date": closing_date, **{k: int(v) for k, v in zip(keys, totals, strict=True)}}
     summary["transfers"], summary["transfer_total"] = int(transfers[0]), int(transfers[1])
     summary["held_back"] = held_back_of(connection, closing_date)
     summary["paid_late"] = {"slips": int(paid_late[0]), "amount": int(paid_late[1])}
     start = books_start(connection)
     summary["books_start"] = (
-        {"start_date": start["start_date"].isoformat(), "declared_by": start["declared_by"], "note": start["note"],
-         "declared_at": start["declared_at"].astimezone(JAPAN).strftime("%Y-%m-%d %H:%M JST")}
-        if start else None
+        {
+            "start_date": start["start_date"].isoformat(),
+            "declared_by": start["declared_by"],
+            "note": start["note"],
+            "declared_at": start["declared_at"].astimezone(JAPAN).strftime("%Y-%m-%d %H:%M JST"),
+        }
+        if start
+        else None
     )
     if summary["transfer_total"] != summary["net"]:  # the transfers are the statements' nets, split
         raise ClosingError(
@@ -510,7 +525,8 @@ def format_summary(summary: ClosingSummary) -> str:
         + (", a re-run: the others were recomputed and found equal)" if summary.rerun else ")"),
         f"  {summary.paid} paid, {summary.carried} carried forward"
         + (f", {summary.debts} carrying a debt" if summary.debts else "")
-        + "; payout dates " + ", ".join(f"{cycle} {d}" for cycle, d in summary.payout_dates.items()),
+        + "; payout dates "
+        + ", ".join(f"{cycle} {d}" for cycle, d in summary.payout_dates.items()),
         f"  {summary.slips:,} slips, gross {summary.gross:,} yen, fee {summary.fee:,}, "
         f"transfer fees {summary.transfer_fee:,}, "
         + (f"adjustments {summary.adjustments:,}, " if summary.adjustments else "")

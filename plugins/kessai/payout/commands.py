@@ -24,9 +24,10 @@ def command_close(args) -> int:
     engine = make_engine()
     print(format_summary(run_payout_closing(engine, args.closing_date, dry_run=args.dry_run)))
     files = run_statement_files(engine, args.closing_date, settings.home, dry_run=args.dry_run, configuration=settings)
-    print(f"  {files.statement_files} statement files, {files.slip_files} slip detail files and the closing summary "
-          f"in {files.directory}"
-          + (" (dry run: none written)" if args.dry_run else ""))
+    print(
+        f"  {files.statement_files} statement files, {files.slip_files} slip detail files and the closing summary "
+        f"in {files.directory}" + (" (dry run: none written)" if args.dry_run else "")
+    )
     return 0
 
 
@@ -60,11 +61,16 @@ def command_transfer_files(args) -> int:
     from kessai.payout.transfer_files import format_summary, run_payout_transfer_files
 
     settings = command_settings(args)
-    refuse_before_its_day(args.business_date, Starts.DAY_BEGUN, "the transfer files", dry_run=args.dry_run,
-                          settings=settings)
-    print(format_summary(run_payout_transfer_files(
-        make_engine(), args.business_date, settings.home, dry_run=args.dry_run, configuration=settings
-    )))
+    refuse_before_its_day(
+        args.business_date, Starts.DAY_BEGUN, "the transfer files", dry_run=args.dry_run, settings=settings
+    )
+    print(
+        format_summary(
+            run_payout_transfer_files(
+                make_engine(), args.business_date, settings.home, dry_run=args.dry_run, configuration=settings
+            )
+        )
+    )
     return 0
 
 
@@ -78,8 +84,10 @@ def command_read_transfer_file(args) -> int:
         f"{parsed.transfer_date[:2]}/{parsed.transfer_date[2:]}"
     )
     for t in parsed.transfers:
-        print(f"  {t.bank_code}-{t.branch_code} {t.account_type} {t.account_number} {t.holder_name:<30} {t.amount:>14,}"
-              f"  statement {t.customer_code_1}, account {t.customer_code_2}")
+        print(
+            f"  {t.bank_code}-{t.branch_code} {t.account_type} {t.account_number} {t.holder_name:<30} {t.amount:>14,}"
+            f"  statement {t.customer_code_1}, account {t.customer_code_2}"
+        )
     print(f"trailer: {parsed.record_count} transfers, {parsed.amount_total:,} yen (checked against the records)")
     return 0
 
@@ -88,8 +96,9 @@ def command_import_transfer_results(args) -> int:
     from kessai.payout.transfer_returns import TransferResultsRefused, format_summary, run_import
 
     settings = command_settings(args)
-    summary = run_import(make_engine(), args.path, now=command_clock(args), dry_run=args.dry_run,
-                         configuration=settings)
+    summary = run_import(
+        make_engine(), args.path, now=command_clock(args), dry_run=args.dry_run, configuration=settings
+    )
     print(format_summary(summary))
     if summary.unmatched:  # the matched returns are recorded; these changed nothing
         raise TransferResultsRefused(
@@ -104,8 +113,15 @@ def command_adjust(args) -> int:
 
     created_by = args.by or getpass.getuser()
     with make_engine().begin() as connection:
-        added = register_adjustment(connection, args.merchant_id, args.amount, kind=args.kind, reason=args.reason,
-                                    created_by=created_by, now=command_clock(args))
+        added = register_adjustment(
+            connection,
+            args.merchant_id,
+            args.amount,
+            kind=args.kind,
+            reason=args.reason,
+            created_by=created_by,
+            now=command_clock(args),
+        )
     print(
         f"adjustment {added.adjustment_id}: {added.kind} of {added.amount:,} yen for merchant "
         f"{added.merchant_id} (by {added.created_by}: {added.reason}), effective {added.effective_on}: "
@@ -172,4 +188,3 @@ def register(commands) -> None:
     adjust.add_argument("--reason", required=True, help="shown on the statement (e.g. the card company's case number)")
     adjust.add_argument("--by", default="", help="who registers it (default: the user running the command)")
     adjust.set_defaults(handler=command_adjust)
-

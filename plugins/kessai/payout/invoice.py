@@ -60,12 +60,14 @@ def check_registration_number(value: str) -> str:
     9 - (the sum of each digit, counted from the right, times 1 at odd and 2 at even places) mod 9)."""
     if not REGISTRATION_NUMBER.fullmatch(value):
         raise InvoiceSettingError(
-            f"KESSAI_INVOICE_REGISTRATION_NUMBER {value!r}: expected T and 13 digits, as the registration notice shows it")
+            f"KESSAI_INVOICE_REGISTRATION_NUMBER {value!r}: expected T and 13 digits, as the registration notice shows it"
+        )
     digits = [int(c) for c in value[2:]]
     check = 9 - sum(d * (1 if place % 2 else 2) for place, d in enumerate(reversed(digits), start=1)) % 9
     if check != int(value[1]):
         raise InvoiceSettingError(
-            f"KESSAI_INVOICE_REGISTRATION_NUMBER {value!r}: the check digit is {value[1]}, the number gives {check} (a typo?)")
+            f"KESSAI_INVOICE_REGISTRATION_NUMBER {value!r}: the check digit is {value[1]}, the number gives {check} (a typo?)"
+        )
     return value
 
 
@@ -97,7 +99,8 @@ class InvoiceSettings:
     def taxable_total(self, fee: int, transfer_fee: int) -> int:
         """The tax-inclusive amount of a statement's fees taxed at the standard rate."""
         return (fee if self.merchant_fee_class == TaxClass.TAXABLE else 0) + (
-            transfer_fee if self.transfer_fee_class == TaxClass.TAXABLE else 0)
+            transfer_fee if self.transfer_fee_class == TaxClass.TAXABLE else 0
+        )
 
 
 def tax_in(amount: int, rate_percent: int = STANDARD_RATE_PERCENT) -> int:

@@ -53,22 +53,75 @@ SUMMARY_FILE = "closing-summary.csv"
 ACCOUNT_TYPE_NAMES = {"ordinary": "普通", "checking": "当座", "savings": "貯蓄"}
 
 MERCHANT_COLUMNS = [
-    "区分", "店舗ID", "店舗名", "締め日", "支払予定日", "カード会社", "金融機関コード", "支店コード",
-    "預金種目", "口座番号", "口座名義", "件数", "売上金額", "手数料", "振込手数料", "前回繰越",
-    "次回繰越", "支払金額", "保留理由", "うち前回以前の保留分件数", "うち前回以前の保留分金額",
-    "調整額", "調整内容", "項目", "税区分", "税率", "消費税額", "登録番号",
+    "区分",
+    "店舗ID",
+    "店舗名",
+    "締め日",
+    "支払予定日",
+    "カード会社",
+    "金融機関コード",
+    "支店コード",
+    "預金種目",
+    "口座番号",
+    "口座名義",
+    "件数",
+    "売上金額",
+    "手数料",
+    "振込手数料",
+    "前回繰越",
+    "次回繰越",
+    "支払金額",
+    "保留理由",
+    "うち前回以前の保留分件数",
+    "うち前回以前の保留分金額",
+    "調整額",
+    "調整内容",
+    "項目",
+    "税区分",
+    "税率",
+    "消費税額",
+    "登録番号",
 ]
 MERCHANT_TEXT_COLUMNS = (1, 6, 7, 9)  # 店舗ID and the account's codes stay text in Excel
 SLIP_COLUMNS = [
-    "店舗ID", "締め日", "支払予定日", "区分", "伝票番号", "カード会社", "金額", "入金日", "決済確定日",
-    "確定処理日", "利用日", "金融機関コード", "支店コード", "口座番号", "前回以前の保留分", "保留理由",
+    "店舗ID",
+    "締め日",
+    "支払予定日",
+    "区分",
+    "伝票番号",
+    "カード会社",
+    "金額",
+    "入金日",
+    "決済確定日",
+    "確定処理日",
+    "利用日",
+    "金融機関コード",
+    "支店コード",
+    "口座番号",
+    "前回以前の保留分",
+    "保留理由",
 ]
 SLIP_TEXT_COLUMNS = (0, 4, 11, 12, 13)
 SLIP_STATUS = {"paid": "支払", "held": "保留"}
 SUMMARY_COLUMNS = [
-    "merchant_id", "name", "payout_cycle", "payout_date", "slip_count", "gross_amount", "fee",
-    "transfer_fee", "carried_in", "carried_forward", "net_amount", "transfers", "status",
-    "held_back_slips", "held_back_amount", "paid_late_slips", "paid_late_amount", "adjustment_amount",
+    "merchant_id",
+    "name",
+    "payout_cycle",
+    "payout_date",
+    "slip_count",
+    "gross_amount",
+    "fee",
+    "transfer_fee",
+    "carried_in",
+    "carried_forward",
+    "net_amount",
+    "transfers",
+    "status",
+    "held_back_slips",
+    "held_back_amount",
+    "paid_late_slips",
+    "paid_late_amount",
+    "adjustment_amount",
 ]
 # The kinds of adjustment as the merchant reads them (docs/payout-closing.md, "Adjustments").
 ADJUSTMENT_KINDS = {
@@ -111,21 +164,60 @@ def _csv(rows: list[list], text_columns=(), encoding: str | None = None) -> byte
 def _fee_rows(head: list, st, invoice: InvoiceSettings) -> list[list]:
     """The fee rows (手数料) and the tax in them (消費税) of a statement: empty cells between the
     head and the amounts, and the adjustment's two, keep the statement's columns."""
+
     def row(kind, item, fee, transfer_fee, tax_class="", rate="", tax="", number=""):
-        return [kind, *head, "", "", "", "", "", "", "", "", fee, transfer_fee, "", "", "", "", "", "",
-                "", "", item, tax_class, rate, tax, number]
+        return [
+            kind,
+            *head,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            fee,
+            transfer_fee,
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            item,
+            tax_class,
+            rate,
+            tax,
+            number,
+        ]
 
     rate = f"{STANDARD_RATE_PERCENT}%"
     rows = [
-        row("手数料", "決済手数料", st.fee, "", TAX_CLASSES[invoice.merchant_fee_class],
-            rate if invoice.merchant_fee_class == TaxClass.TAXABLE else ""),
-        row("手数料", "振込手数料", "", st.transfer_fee, TAX_CLASSES[invoice.transfer_fee_class],
-            rate if invoice.transfer_fee_class == TaxClass.TAXABLE else ""),
+        row(
+            "手数料",
+            "決済手数料",
+            st.fee,
+            "",
+            TAX_CLASSES[invoice.merchant_fee_class],
+            rate if invoice.merchant_fee_class == TaxClass.TAXABLE else "",
+        ),
+        row(
+            "手数料",
+            "振込手数料",
+            "",
+            st.transfer_fee,
+            TAX_CLASSES[invoice.transfer_fee_class],
+            rate if invoice.transfer_fee_class == TaxClass.TAXABLE else "",
+        ),
     ]
     taxable = invoice.taxable_total(int(st.fee), int(st.transfer_fee))
     if taxable:
-        rows.append(row("消費税", f"{rate}対象 (税込)", taxable, "", "課税", rate, tax_in(taxable),
-                        invoice.registration_number))
+        rows.append(
+            row("消費税", f"{rate}対象 (税込)", taxable, "", "課税", rate, tax_in(taxable), invoice.registration_number)
+        )
     return rows
 
 
@@ -139,7 +231,9 @@ def _account_cells(account) -> list[str]:
     ]
 
 
-def statement_files(connection: Connection, closing_date: date, configuration: Settings | None = None) -> dict[str, bytes]:
+def statement_files(
+    connection: Connection, closing_date: date, configuration: Settings | None = None
+) -> dict[str, bytes]:
     """The closing's files by name: each merchant's statement CSV and the operators' summary (the
     slip detail files are streamed by write_slip_files). `configuration`: the invoice settings and
     the CSV encoding (default: the environment's)."""
@@ -148,21 +242,45 @@ def statement_files(connection: Connection, closing_date: date, configuration: S
     invoice = InvoiceSettings.load(connection, configuration.invoice)
     s = payout_statements.c
     statements = connection.execute(
-        select(s.statement_id, s.merchant_id, merchants.c.name, merchants.c.payout_cycle, s.payout_date,
-               s.slip_count, s.gross_amount, s.fee, s.transfer_fee, s.carried_in, s.carried_forward, s.net_amount,
-               s.adjustment_amount)
+        select(
+            s.statement_id,
+            s.merchant_id,
+            merchants.c.name,
+            merchants.c.payout_cycle,
+            s.payout_date,
+            s.slip_count,
+            s.gross_amount,
+            s.fee,
+            s.transfer_fee,
+            s.carried_in,
+            s.carried_forward,
+            s.net_amount,
+            s.adjustment_amount,
+        )
         .join_from(payout_statements, merchants)
         .where(s.closing_date == closing_date)
         .order_by(s.merchant_id)
     ).all()
-    account_columns = (bank_accounts.c.bank_code, bank_accounts.c.branch_code, bank_accounts.c.account_type,
-                       bank_accounts.c.account_number, bank_accounts.c.holder_kana)
+    account_columns = (
+        bank_accounts.c.bank_code,
+        bank_accounts.c.branch_code,
+        bank_accounts.c.account_type,
+        bank_accounts.c.account_number,
+        bank_accounts.c.holder_kana,
+    )
     lines = defaultdict(list)
     for line in connection.execute(
-        select(payout_statement_lines.c.statement_id, card_companies.c.name.label("card_company_name"),
-               payout_statement_lines.c.card_company, payout_statement_lines.c.slip_count,
-               payout_statement_lines.c.gross_amount, payout_statement_lines.c.fee,
-               payout_statement_lines.c.held_back_count, payout_statement_lines.c.held_back_amount, *account_columns)
+        select(
+            payout_statement_lines.c.statement_id,
+            card_companies.c.name.label("card_company_name"),
+            payout_statement_lines.c.card_company,
+            payout_statement_lines.c.slip_count,
+            payout_statement_lines.c.gross_amount,
+            payout_statement_lines.c.fee,
+            payout_statement_lines.c.held_back_count,
+            payout_statement_lines.c.held_back_amount,
+            *account_columns,
+        )
         .join_from(payout_statement_lines, payout_statements)
         .join(bank_accounts)
         .outerjoin(card_companies, card_companies.c.card_company == payout_statement_lines.c.card_company)
@@ -192,8 +310,11 @@ def statement_files(connection: Connection, closing_date: date, configuration: S
         row[0]: (int(row[1]), int(row[2]))
         for row in connection.execute(
             select(slips.c.merchant_id, func.count(), func.sum(slips.c.amount))
-            .where(slips.c.id.in_(select(payout_held_slips.c.slip_row_id)
-                                  .where(payout_held_slips.c.closing_date == closing_date)))
+            .where(
+                slips.c.id.in_(
+                    select(payout_held_slips.c.slip_row_id).where(payout_held_slips.c.closing_date == closing_date)
+                )
+            )
             .group_by(slips.c.merchant_id)
         )
     }
@@ -208,34 +329,113 @@ def statement_files(connection: Connection, closing_date: date, configuration: S
         head = [st.merchant_id, st.name, closing_date.isoformat(), st.payout_date.isoformat()]
         rows: list[list[Any]] = [MERCHANT_COLUMNS]
         for line in lines[st.statement_id]:
-            rows.append(["明細", *head, line.card_company_name or line.card_company, *_account_cells(line),
-                         line.slip_count, line.gross_amount, line.fee, "", "", "", "", "",
-                         line.held_back_count, line.held_back_amount])
+            rows.append(
+                [
+                    "明細",
+                    *head,
+                    line.card_company_name or line.card_company,
+                    *_account_cells(line),
+                    line.slip_count,
+                    line.gross_amount,
+                    line.fee,
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    line.held_back_count,
+                    line.held_back_amount,
+                ]
+            )
         for transfer in transfers[st.statement_id]:
-            rows.append(["振込", *head, "", *_account_cells(transfer), "", "", "", "", "", "", transfer.amount,
-                         "", "", ""])
+            rows.append(
+                ["振込", *head, "", *_account_cells(transfer), "", "", "", "", "", "", transfer.amount, "", "", ""]
+            )
         for reason, count, amount in held[st.merchant_id]:
-            rows.append(["保留", *head, "", "", "", "", "", "", count, amount, "", "", "", "", "",
-                         held_back_reason(reason), "", ""])
+            rows.append(
+                [
+                    "保留",
+                    *head,
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    count,
+                    amount,
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    held_back_reason(reason),
+                    "",
+                    "",
+                ]
+            )
         rows += _fee_rows(head, st, invoice)
         for a in adjustments[st.merchant_id]:
-            rows.append(["調整", *head, *[""] * 16, a["amount"],
-                         f"{ADJUSTMENT_KINDS.get(a['kind'], a['kind'])}: {a['reason']}"])
-        rows.append(["合計", *head, "", "", "", "", "", "", st.slip_count, st.gross_amount, st.fee,
-                     st.transfer_fee, st.carried_in, st.carried_forward, st.net_amount, "", "", "",
-                     st.adjustment_amount, "", "", "", "",
-                     tax_in(invoice.taxable_total(int(st.fee), int(st.transfer_fee))), invoice.registration_number])
-        files[statement_file_name(st.merchant_id)] = _csv([row + [""] * (width - len(row)) for row in rows],
-                                                          MERCHANT_TEXT_COLUMNS, encoding)
-        summary_rows.append([st.merchant_id, st.name, st.payout_cycle, st.payout_date.isoformat(), st.slip_count,
-                             st.gross_amount, st.fee, st.transfer_fee, st.carried_in, st.carried_forward,
-                             st.net_amount, len(transfers[st.statement_id]),
-                             "paid" if st.net_amount > 0
-                             else "debt carried forward" if st.carried_forward < 0 else "carried forward",
-                             *held_slips.get(st.merchant_id, (0, 0)),
-                             sum(line.held_back_count for line in lines[st.statement_id]),
-                             sum(int(line.held_back_amount) for line in lines[st.statement_id]),
-                             st.adjustment_amount])
+            rows.append(
+                ["調整", *head, *[""] * 16, a["amount"], f"{ADJUSTMENT_KINDS.get(a['kind'], a['kind'])}: {a['reason']}"]
+            )
+        rows.append(
+            [
+                "合計",
+                *head,
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                st.slip_count,
+                st.gross_amount,
+                st.fee,
+                st.transfer_fee,
+                st.carried_in,
+                st.carried_forward,
+                st.net_amount,
+                "",
+                "",
+                "",
+                st.adjustment_amount,
+                "",
+                "",
+                "",
+                "",
+                tax_in(invoice.taxable_total(int(st.fee), int(st.transfer_fee))),
+                invoice.registration_number,
+            ]
+        )
+        files[statement_file_name(st.merchant_id)] = _csv(
+            [row + [""] * (width - len(row)) for row in rows], MERCHANT_TEXT_COLUMNS, encoding
+        )
+        summary_rows.append(
+            [
+                st.merchant_id,
+                st.name,
+                st.payout_cycle,
+                st.payout_date.isoformat(),
+                st.slip_count,
+                st.gross_amount,
+                st.fee,
+                st.transfer_fee,
+                st.carried_in,
+                st.carried_forward,
+                st.net_amount,
+                len(transfers[st.statement_id]),
+                "paid"
+                if st.net_amount > 0
+                else "debt carried forward"
+                if st.carried_forward < 0
+                else "carried forward",
+                *held_slips.get(st.merchant_id, (0, 0)),
+                sum(line.held_back_count for line in lines[st.statement_id]),
+                sum(int(line.held_back_amount) for line in lines[st.statement_id]),
+                st.adjustment_amount,
+            ]
+        )
 
     def total(label: str, payout_date: str, rows: list[list]) -> list:
         sums = [sum(int(row[i]) for row in rows) for i in range(4, 12)]
@@ -253,11 +453,22 @@ def statement_files(connection: Connection, closing_date: date, configuration: S
 
 def _slip_row(row, payout_date: date, closing_date: date, card_names: dict) -> list:
     return [
-        row.merchant_id, closing_date.isoformat(), payout_date.isoformat(), SLIP_STATUS[row.status],
-        row.slip_id, card_names.get(row.card_company, row.card_company), int(row.amount), _day(row.payment_date),
-        _day(row.confirmed_on), _day(row.registered_on),
-        _day(row.usage_date), row.bank_code, row.branch_code, row.account_number,
-        "○" if row.paid_late else "", held_back_reason(row.reasons) if row.reasons else "",
+        row.merchant_id,
+        closing_date.isoformat(),
+        payout_date.isoformat(),
+        SLIP_STATUS[row.status],
+        row.slip_id,
+        card_names.get(row.card_company, row.card_company),
+        int(row.amount),
+        _day(row.payment_date),
+        _day(row.confirmed_on),
+        _day(row.registered_on),
+        _day(row.usage_date),
+        row.bank_code,
+        row.branch_code,
+        row.account_number,
+        "○" if row.paid_late else "",
+        held_back_reason(row.reasons) if row.reasons else "",
     ]
 
 
@@ -268,13 +479,18 @@ def _day(value) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)[:10]
 
 
-def write_slip_files(connection: Connection, closing_date: date, directory: Path | None, encoding: str | None = None) -> int:
+def write_slip_files(
+    connection: Connection, closing_date: date, directory: Path | None, encoding: str | None = None
+) -> int:
     """The slips behind each statement of the closing, one file per merchant, streamed from one
     query (sql/payout/statement_files/slip_detail.sql); directory None counts them only."""
-    payout_dates = dict(connection.execute(
-        select(payout_statements.c.merchant_id, payout_statements.c.payout_date)
-        .where(payout_statements.c.closing_date == closing_date)
-    ).all())
+    payout_dates = dict(
+        connection.execute(
+            select(payout_statements.c.merchant_id, payout_statements.c.payout_date).where(
+                payout_statements.c.closing_date == closing_date
+            )
+        ).all()
+    )
     card_names = dict(connection.execute(select(card_companies.c.card_company, card_companies.c.name)).all())
     result = connection.execution_options(stream_results=True, yield_per=5_000).execute(
         sql_text("payout/statement_files/slip_detail", connection.dialect.name), {"closing_date": closing_date}

@@ -95,7 +95,9 @@ def lead_business_days(connection: Connection, configuration: Settings | None = 
     if value is None:
         return DEFAULT_LEAD_DAYS
     if not value.strip().isdigit() or int(value) < 1:
-        raise TransferFileError(f"{LEAD_DAYS_VARIABLE} / {LEAD_DAYS_SETTING} = {value!r}: expected a number of days >= 1")
+        raise TransferFileError(
+            f"{LEAD_DAYS_VARIABLE} / {LEAD_DAYS_SETTING} = {value!r}: expected a number of days >= 1"
+        )
     return int(value)
 
 
@@ -116,7 +118,8 @@ def load_remitter(connection: Connection, configuration: Settings | None = None)
 def check_transfer_day(calendar: BusinessCalendar, day: date) -> str | None:
     """None on a business day; the reason on a day the operator declared closed. Refuses any other."""
     return check_business_day(
-        calendar, day,
+        calendar,
+        day,
         refused="transfer files are built on business days; the next is {next}",
         closed="no transfer file is built on it",
     )
@@ -146,7 +149,11 @@ def check_closings_ran(connection: Connection, calendar: BusinessCalendar, payou
     first = connection.execute(select(func.min(payout_closings.c.closing_date))).scalar()
     if first is None:
         return  # no closing has run yet: nothing is due
-    ran = set(connection.execute(select(payout_closings.c.closing_date).where(payout_closings.c.closing_date >= first)).scalars())
+    ran = set(
+        connection.execute(
+            select(payout_closings.c.closing_date).where(payout_closings.c.closing_date >= first)
+        ).scalars()
+    )
     missing = [c for c in closings_paying_on(calendar, payout_day) if c >= first and c not in ran]
     if missing:
         raise TransferFileError(
@@ -168,7 +175,9 @@ def _transfers_query(payout_day: date):
             bank_accounts.c.bank_code,
             func.coalesce(payout_transfers.c.bank_name_kana, bank_accounts.c.bank_name_kana).label("bank_name_kana"),
             bank_accounts.c.branch_code,
-            func.coalesce(payout_transfers.c.branch_name_kana, bank_accounts.c.branch_name_kana).label("branch_name_kana"),
+            func.coalesce(payout_transfers.c.branch_name_kana, bank_accounts.c.branch_name_kana).label(
+                "branch_name_kana"
+            ),
             bank_accounts.c.account_type,
             bank_accounts.c.account_number,
             bank_accounts.c.holder_kana,
@@ -196,24 +205,34 @@ def _unfiled_query(payout_day: date):
     )
     slip_count = (
         select(func.coalesce(func.sum(payout_statement_lines.c.slip_count), 0))
-        .where(payout_statement_lines.c.statement_id == payout_transfers.c.statement_id,
-               payout_statement_lines.c.bank_account_id == payout_transfers.c.bank_account_id)
+        .where(
+            payout_statement_lines.c.statement_id == payout_transfers.c.statement_id,
+            payout_statement_lines.c.bank_account_id == payout_transfers.c.bank_account_id,
+        )
         .scalar_subquery()
     )
     return (
         _transfers_query(payout_day)
         .add_columns(
             master_banks.c.kana.label("master_bank_kana"),
-            func.coalesce(master_banks.c.removed_in, case((master_banks.c.bank_code.is_(None), ""))).label("bank_removed_in"),
+            func.coalesce(master_banks.c.removed_in, case((master_banks.c.bank_code.is_(None), ""))).label(
+                "bank_removed_in"
+            ),
             master_branches.c.kana.label("master_branch_kana"),
             master_branches.c.removed_in.label("branch_removed_in"),
-            case((account_paid_before, OTHER_TRANSFER), (merchant_paid_before, CHANGED_ACCOUNT),
-                 else_=FIRST_TRANSFER).label("next_new_code"),
+            case(
+                (account_paid_before, OTHER_TRANSFER), (merchant_paid_before, CHANGED_ACCOUNT), else_=FIRST_TRANSFER
+            ).label("next_new_code"),
             slip_count.label("slip_count"),
         )
         .outerjoin(master_banks, master_banks.c.bank_code == bank_accounts.c.bank_code)
-        .outerjoin(master_branches, and_(master_branches.c.bank_code == bank_accounts.c.bank_code,
-                                         master_branches.c.branch_code == bank_accounts.c.branch_code))
+        .outerjoin(
+            master_branches,
+            and_(
+                master_branches.c.bank_code == bank_accounts.c.bank_code,
+                master_branches.c.branch_code == bank_accounts.c.branch_code,
+            ),
+        )
         .where(payout_transfers.c.transfer_file_id.is_(None))
     )
 
@@ -261,15 +280,27 @@ def withhold_unsent_transfers(connection: Connection, day: date, payout_day: dat
     """The transfers of payout_day in no file with slips behind them that have not been transmitted
     (nothing is paid that did not go to a card company): recorded as withheld by the run of `day`
     (once per day and transfer) and returned; the file leaves them out."""
-    rows = connection.execute(
-        sql_text("payout/transfer_files/untransmitted_behind_transfers", connection.dialect.name),
-        {"payout_date": payout_day},
-    ).mappings().all()
+    rows = (
+        connection.execute(
+            sql_text("payout/transfer_files/untransmitted_behind_transfers", connection.dialect.name),
+            {"payout_date": payout_day},
+        )
+        .mappings()
+        .all()
+    )
     withheld = [
-        {"payout_date": payout_day.isoformat(), "merchant_id": r["merchant_id"], "closing_date": str(r["closing_date"]),
-         "statement_id": int(r["statement_id"]), "bank_account_id": int(r["bank_account_id"]), "amount": int(r["amount"]),
-         "slip_count": int(r["slip_count"]), "slip_amount": int(r["slip_amount"]), "reason": UNTRANSMITTED,
-         "detail": f"{int(r['slip_count'])} slips behind it ({int(r['slip_amount']):,} yen) not transmitted"}
+        {
+            "payout_date": payout_day.isoformat(),
+            "merchant_id": r["merchant_id"],
+            "closing_date": str(r["closing_date"]),
+            "statement_id": int(r["statement_id"]),
+            "bank_account_id": int(r["bank_account_id"]),
+            "amount": int(r["amount"]),
+            "slip_count": int(r["slip_count"]),
+            "slip_amount": int(r["slip_amount"]),
+            "reason": UNTRANSMITTED,
+            "detail": f"{int(r['slip_count'])} slips behind it ({int(r['slip_amount']):,} yen) not transmitted",
+        }
         for r in rows
     ]
     _record_withheld(connection, day, withheld)
@@ -302,15 +333,24 @@ def withhold_unknown_accounts(connection: Connection, day: date, payout_day: dat
     for row in rows:
         reason = bank_master_problem(row.bank_removed_in, row.master_branch_kana is not None, row.branch_removed_in)
         if reason:
-            withheld.append({
-                "payout_date": payout_day.isoformat(), "merchant_id": row.merchant_id,
-                "closing_date": str(row.closing_date), "statement_id": int(row.statement_id),
-                "bank_account_id": int(row.bank_account_id), "amount": int(row.amount),
-                "slip_count": int(row.slip_count), "slip_amount": None, "reason": reason,
-                "bank_code": row.bank_code, "branch_code": row.branch_code,
-                "detail": describe_bank_master_problem(reason, row.bank_code, row.branch_code,
-                                                       row.bank_removed_in or row.branch_removed_in),
-            })
+            withheld.append(
+                {
+                    "payout_date": payout_day.isoformat(),
+                    "merchant_id": row.merchant_id,
+                    "closing_date": str(row.closing_date),
+                    "statement_id": int(row.statement_id),
+                    "bank_account_id": int(row.bank_account_id),
+                    "amount": int(row.amount),
+                    "slip_count": int(row.slip_count),
+                    "slip_amount": None,
+                    "reason": reason,
+                    "bank_code": row.bank_code,
+                    "branch_code": row.branch_code,
+                    "detail": describe_bank_master_problem(
+                        reason, row.bank_code, row.branch_code, row.bank_removed_in or row.branch_removed_in
+                    ),
+                }
+            )
     _record_withheld(connection, day, withheld)
     return withheld
 
@@ -333,8 +373,17 @@ def _record_withheld(connection: Connection, day: date, withheld: list[dict]) ->
         insert_ = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
         connection.execute(
             insert_(payout_withheld_transfers).on_conflict_do_nothing(),
-            [{"business_date": day, "statement_id": w["statement_id"], "bank_account_id": w["bank_account_id"],
-              "slip_count": w["slip_count"], "amount": w["amount"], "reason": w["reason"]} for w in withheld],
+            [
+                {
+                    "business_date": day,
+                    "statement_id": w["statement_id"],
+                    "bank_account_id": w["bank_account_id"],
+                    "slip_count": w["slip_count"],
+                    "amount": w["amount"],
+                    "reason": w["reason"],
+                }
+                for w in withheld
+            ],
         )
 
 
@@ -343,9 +392,14 @@ def build_payout_file(
 ) -> dict:
     """A file of payout_day's transfers that are in no file yet, but for those withheld (slips behind
     them not transmitted; a bank or branch the bank master refuses); records it and returns its summary."""
-    withheld = {(w["statement_id"], w["bank_account_id"]) for w in run.withheld if w["payout_date"] == payout_day.isoformat()}
-    rows = [row for row in connection.execute(_unfiled_query(payout_day)).all()
-            if (row.statement_id, row.bank_account_id) not in withheld]
+    withheld = {
+        (w["statement_id"], w["bank_account_id"]) for w in run.withheld if w["payout_date"] == payout_day.isoformat()
+    }
+    rows = [
+        row
+        for row in connection.execute(_unfiled_query(payout_day)).all()
+        if (row.statement_id, row.bank_account_id) not in withheld
+    ]
     if rows:
         require_loaded(connection)
         check_remitter_account(connection, remitter)
@@ -379,25 +433,45 @@ def build_payout_file(
     parsed = parse_transfer_file(content)  # the file as a bank reads it
     total = sum(t.amount for t in transfers)
     if (parsed.record_count, parsed.amount_total) != (len(transfers), total):
-        raise TransferFileError(f"the file for {payout_day} reads back as {parsed.record_count} / {parsed.amount_total}")
+        raise TransferFileError(
+            f"the file for {payout_day} reads back as {parsed.record_count} / {parsed.amount_total}"
+        )
     name = file_name(payout_day, sequence)
     file_id = connection.execute(
-        insert(payout_transfer_files).values(
+        insert(payout_transfer_files)
+        .values(
             payout_date=payout_day,
             sequence=sequence,
             file_name=name,
             record_count=len(transfers),
             amount_total=total,
             sha256=hashlib.sha256(content).hexdigest(),
-        ).returning(payout_transfer_files.c.transfer_file_id)
+        )
+        .returning(payout_transfer_files.c.transfer_file_id)
     ).scalar_one()
     connection.execute(
         update(payout_transfers)
-        .where(and_(payout_transfers.c.statement_id == bindparam("s"), payout_transfers.c.bank_account_id == bindparam("b")))
-        .values(transfer_file_id=file_id, bank_name_kana=bindparam("bank_name"), branch_name_kana=bindparam("branch_name"),
-                new_code=bindparam("code")),
-        [{"s": row.statement_id, "b": row.bank_account_id, "bank_name": t.bank_name, "branch_name": t.branch_name,
-          "code": t.new_code} for row, t in zip(filed, transfers, strict=True)],
+        .where(
+            and_(
+                payout_transfers.c.statement_id == bindparam("s"), payout_transfers.c.bank_account_id == bindparam("b")
+            )
+        )
+        .values(
+            transfer_file_id=file_id,
+            bank_name_kana=bindparam("bank_name"),
+            branch_name_kana=bindparam("branch_name"),
+            new_code=bindparam("code"),
+        ),
+        [
+            {
+                "s": row.statement_id,
+                "b": row.bank_account_id,
+                "bank_name": t.bank_name,
+                "branch_name": t.branch_name,
+                "code": t.new_code,
+            }
+            for row, t in zip(filed, transfers, strict=True)
+        ],
     )
     run.new_files.setdefault(payout_day, {})[name] = content
     return {"file": name, "sequence": sequence, "records": len(transfers), "amount_total": total}
@@ -406,10 +480,14 @@ def build_payout_file(
 def check_payout_totals(connection: Connection, payout_day: date) -> dict:
     """The statements' net for payout_day against its transfers and its files' trailers."""
     net = connection.execute(
-        select(func.coalesce(func.sum(payout_statements.c.net_amount), 0)).where(payout_statements.c.payout_date == payout_day)
+        select(func.coalesce(func.sum(payout_statements.c.net_amount), 0)).where(
+            payout_statements.c.payout_date == payout_day
+        )
     ).scalar_one()
     transferred = connection.execute(
-        select(func.coalesce(func.sum(payout_transfers.c.amount), 0)).where(payout_transfers.c.payout_date == payout_day)
+        select(func.coalesce(func.sum(payout_transfers.c.amount), 0)).where(
+            payout_transfers.c.payout_date == payout_day
+        )
     ).scalar_one()
     in_files = connection.execute(
         select(func.coalesce(func.sum(payout_transfer_files.c.amount_total), 0)).where(
@@ -440,15 +518,20 @@ def build_transfer_files(
 ) -> TransferFileRun:
     """The files for the payout dates in the run's window (see the module's doc); the alert about
     the transfers left out goes to alert_recipient (default: the operators, KESSAI_OPERATOR_EMAIL)."""
-    run = TransferFileRun(summary={"business_date": day.isoformat(), "lead_business_days": lead_days, "payout_dates": []})
+    run = TransferFileRun(
+        summary={"business_date": day.isoformat(), "lead_business_days": lead_days, "payout_dates": []}
+    )
     run.summary["overdue"] = overdue_transfers(connection, day)
     for payout_day in payout_window(calendar, day, lead_days):
         check_closings_ran(connection, calendar, payout_day)
         run.withheld.extend(withhold_unsent_transfers(connection, day, payout_day))
         built = build_payout_file(connection, day, payout_day, remitter, run)
         files = connection.execute(
-            select(payout_transfer_files.c.file_name, payout_transfer_files.c.record_count,
-                   payout_transfer_files.c.amount_total)
+            select(
+                payout_transfer_files.c.file_name,
+                payout_transfer_files.c.record_count,
+                payout_transfer_files.c.amount_total,
+            )
             .where(payout_transfer_files.c.payout_date == payout_day)
             .order_by(payout_transfer_files.c.sequence)
         ).all()
@@ -459,7 +542,9 @@ def build_transfer_files(
             {
                 "payout_date": payout_day.isoformat(),
                 "built": built.get("file"),
-                "files": [{"file": f.file_name, "records": f.record_count, "amount_total": int(f.amount_total)} for f in files],
+                "files": [
+                    {"file": f.file_name, "records": f.record_count, "amount_total": int(f.amount_total)} for f in files
+                ],
                 **totals,
             }
         )
@@ -482,7 +567,9 @@ def overdue_transfers(connection: Connection, day: date) -> list[dict]:
 
 def file_content(connection: Connection, transfer_file_id: int, payout_day: date, remitter: Remitter) -> bytes:
     """A file built before, re-created from the transfers recorded in it."""
-    rows = connection.execute(_transfers_query(payout_day).where(payout_transfers.c.transfer_file_id == transfer_file_id)).all()
+    rows = connection.execute(
+        _transfers_query(payout_day).where(payout_transfers.c.transfer_file_id == transfer_file_id)
+    ).all()
     return build_transfer_file(remitter, payout_day, [_transfer(row) for row in rows])
 
 
@@ -545,7 +632,11 @@ def run_payout_transfer_files(
                 return ClosedDay(day, closed)
             remitter = load_remitter(connection, configuration)
             run = build_transfer_files(
-                connection, day, calendar, lead_days=lead_business_days(connection, configuration), remitter=remitter,
+                connection,
+                day,
+                calendar,
+                lead_days=lead_business_days(connection, configuration),
+                remitter=remitter,
                 alert_recipient=configuration.operator_email,
             )
         except BaseException:
@@ -604,8 +695,11 @@ def format_summary(summary: TransferFilesSummary | ClosedDay) -> str:
             f"{overdue['payout_date']} are in no file: pay them by hand"
         )
     for w in summary.withheld:
-        until = ("until they went out" if w["reason"] == UNTRANSMITTED
-                 else f"until bank account {w['bank_account_id']} is corrected")
+        until = (
+            "until they went out"
+            if w["reason"] == UNTRANSMITTED
+            else f"until bank account {w['bank_account_id']} is corrected"
+        )
         lines.append(
             f"  WITHHELD: merchant {w['merchant_id']}, bank account {w['bank_account_id']} "
             f"({w['amount']:,} yen, payout {w['payout_date']}, closing {w['closing_date']}): {w['detail']} ({w['reason']}); "

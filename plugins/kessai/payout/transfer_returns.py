@@ -128,25 +128,45 @@ class ResultImport:
     ahead: list[dict] = field(default_factory=list)  # other transfers to a returned account, still to come
 
     def result(self, dry_run: bool) -> ResultFile:
-        return ResultFile(self.file, self.sha256, self.records, self.returned, self.known, self.unmatched, self.ahead,
-                          dry_run)
+        return ResultFile(
+            self.file, self.sha256, self.records, self.returned, self.known, self.unmatched, self.ahead, dry_run
+        )
 
 
 def _transfers_named(connection: Connection, results: list[TransferResult]) -> dict:
     keys = [(r.transfer.customer_code_1, r.transfer.customer_code_2) for r in results]
     t, s, b = payout_transfers.c, payout_statements.c, bank_accounts.c
-    rows = connection.execute(
-        select(t.statement_id, t.bank_account_id, t.amount, t.payout_date, t.transfer_file_id,
-               s.merchant_id, s.closing_date, b.bank_code, b.branch_code, b.account_type, b.account_number,
-               merchants.c.name.label("merchant_name"), merchants.c.email,
-               payout_transfer_returns.c.transfer_return_id)
-        .join_from(payout_transfers, payout_statements)
-        .join(bank_accounts, b.bank_account_id == t.bank_account_id)
-        .join(merchants, merchants.c.merchant_id == s.merchant_id)
-        .outerjoin(payout_transfer_returns, (payout_transfer_returns.c.statement_id == t.statement_id)
-                   & (payout_transfer_returns.c.bank_account_id == t.bank_account_id))
-        .where(tuple_(t.statement_id, t.bank_account_id).in_(keys))
-    ).mappings().all()
+    rows = (
+        connection.execute(
+            select(
+                t.statement_id,
+                t.bank_account_id,
+                t.amount,
+                t.payout_date,
+                t.transfer_file_id,
+                s.merchant_id,
+                s.closing_date,
+                b.bank_code,
+                b.branch_code,
+                b.account_type,
+                b.account_number,
+                merchants.c.name.label("merchant_name"),
+                merchants.c.email,
+                payout_transfer_returns.c.transfer_return_id,
+            )
+            .join_from(payout_transfers, payout_statements)
+            .join(bank_accounts, b.bank_account_id == t.bank_account_id)
+            .join(merchants, merchants.c.merchant_id == s.merchant_id)
+            .outerjoin(
+                payout_transfer_returns,
+                (payout_transfer_returns.c.statement_id == t.statement_id)
+                & (payout_transfer_returns.c.bank_account_id == t.bank_account_id),
+            )
+            .where(tuple_(t.statement_id, t.bank_account_id).in_(keys))
+        )
+        .mappings()
+        .all()
+    )
     return {(int(r["statement_id"]), int(r["bank_account_id"])): r for r in rows}
 
 
@@ -157,11 +177,19 @@ def _mismatch(result: TransferResult, row) -> str | None:
         return "no transfer has these customer codes"
     if row["transfer_file_id"] is None:
         return "that transfer is in no transfer file"
-    sent = (row["bank_code"], row["branch_code"], ACCOUNT_TYPE_CODES.get(row["account_type"]), row["account_number"], int(row["amount"]))
+    sent = (
+        row["bank_code"],
+        row["branch_code"],
+        ACCOUNT_TYPE_CODES.get(row["account_type"]),
+        row["account_number"],
+        int(row["amount"]),
+    )
     read = (p.bank_code, p.branch_code, p.account_type, p.account_number, p.amount)
     if sent != read:
-        return (f"the transfer was {sent[4]:,} yen to {sent[0]}-{sent[1]} {sent[3]}, the record says "
-                f"{read[4]:,} yen to {read[0]}-{read[1]} {read[3]}")
+        return (
+            f"the transfer was {sent[4]:,} yen to {sent[0]}-{sent[1]} {sent[3]}, the record says "
+            f"{read[4]:,} yen to {read[0]}-{read[1]} {read[3]}"
+        )
     return None
 
 
@@ -172,7 +200,9 @@ def import_transfer_results(
     try:
         _, results = parse_transfer_results(data)
     except (ZenginFormatError, UnicodeDecodeError, ValueError) as error:
-        raise TransferResultsRefused(f"transfer result file {name} cannot be read: {error}. Nothing was recorded") from None
+        raise TransferResultsRefused(
+            f"transfer result file {name} cannot be read: {error}. Nothing was recorded"
+        ) from None
     run = ResultImport(file=name, sha256=hashlib.sha256(data).hexdigest(), records=len(results))
     returns = [r for r in results if r.result != TransferOutcome.DONE]
     transfers = _transfers_named(connection, returns) if returns else {}
@@ -190,33 +220,66 @@ def import_transfer_results(
             continue
         assert row is not None  # _mismatch names a missing transfer
         returned = {
-            "merchant_id": row["merchant_id"], "statement_id": key[0], "bank_account_id": key[1],
-            "amount": int(row["amount"]), "payout_date": row["payout_date"].isoformat(),
-            "closing_date": row["closing_date"].isoformat(), "result": result.result,
-            "reason_code": result.reason_code, "reason": reason_text(result.reason_code), "return_fee": fee,
+            "merchant_id": row["merchant_id"],
+            "statement_id": key[0],
+            "bank_account_id": key[1],
+            "amount": int(row["amount"]),
+            "payout_date": row["payout_date"].isoformat(),
+            "closing_date": row["closing_date"].isoformat(),
+            "result": result.result,
+            "reason_code": result.reason_code,
+            "reason": reason_text(result.reason_code),
+            "return_fee": fee,
         }
         if row["transfer_return_id"] is not None or key in recorded:  # read before, or twice in this file
             run.known.append(returned)
             continue
         recorded.add(key)
         return_id = connection.execute(
-            insert(payout_transfer_returns).values(
-                statement_id=key[0], bank_account_id=key[1], amount=returned["amount"], result=result.result,
-                reason_code=result.reason_code, result_file=name, result_file_sha256=run.sha256, return_fee=fee,
-                registered_at=now, registered_on=registered_on,
-            ).returning(payout_transfer_returns.c.transfer_return_id)
+            insert(payout_transfer_returns)
+            .values(
+                statement_id=key[0],
+                bank_account_id=key[1],
+                amount=returned["amount"],
+                result=result.result,
+                reason_code=result.reason_code,
+                result_file=name,
+                result_file_sha256=run.sha256,
+                return_fee=fee,
+                registered_at=now,
+                registered_on=registered_on,
+            )
+            .returning(payout_transfer_returns.c.transfer_return_id)
         ).scalar_one()
         what = f"{RESULT_NAMES[result.result]} {reason_text(result.reason_code)}: 支払予定日 {returned['payout_date']} の振込"
-        added = add_adjustment(connection, row["merchant_id"], returned["amount"], kind=AdjustmentKind.RETURNED_TRANSFER,
-                               reason=what, created_by=CREATED_BY, now=now, transfer_return_id=return_id)
+        added = add_adjustment(
+            connection,
+            row["merchant_id"],
+            returned["amount"],
+            kind=AdjustmentKind.RETURNED_TRANSFER,
+            reason=what,
+            created_by=CREATED_BY,
+            now=now,
+            transfer_return_id=return_id,
+        )
         if fee:
-            add_adjustment(connection, row["merchant_id"], -fee, kind=AdjustmentKind.RETURN_FEE, reason=what,
-                           created_by=CREATED_BY, now=now, transfer_return_id=return_id)
+            add_adjustment(
+                connection,
+                row["merchant_id"],
+                -fee,
+                kind=AdjustmentKind.RETURN_FEE,
+                reason=what,
+                created_by=CREATED_BY,
+                now=now,
+                transfer_return_id=return_id,
+            )
         returned["repaid_from_closing"] = added.closing_date.isoformat()
         returned["merchant_mailed"] = bool(row["email"])
         run.returned.append(returned)
         mails.append((row, returned))
-    run.ahead = transfers_ahead(connection, [(r["statement_id"], r["bank_account_id"]) for r in run.returned], registered_on)
+    run.ahead = transfers_ahead(
+        connection, [(r["statement_id"], r["bank_account_id"]) for r in run.returned], registered_on
+    )
     for row, returned in mails:
         if row["email"]:
             _mail_merchant(connection, row, returned)
@@ -233,16 +296,29 @@ def transfers_ahead(connection: Connection, returned: list[tuple[int, int]], day
         return []
     t, s = payout_transfers.c, payout_statements.c
     rows = connection.execute(
-        select(s.merchant_id, t.statement_id, t.bank_account_id, t.payout_date, t.amount,
-               payout_transfer_files.c.file_name)
+        select(
+            s.merchant_id, t.statement_id, t.bank_account_id, t.payout_date, t.amount, payout_transfer_files.c.file_name
+        )
         .join_from(payout_transfers, payout_statements)
         .outerjoin(payout_transfer_files, payout_transfer_files.c.transfer_file_id == t.transfer_file_id)
-        .where(t.bank_account_id.in_({account for _, account in returned}), t.payout_date >= day,
-               tuple_(t.statement_id, t.bank_account_id).not_in(returned))
+        .where(
+            t.bank_account_id.in_({account for _, account in returned}),
+            t.payout_date >= day,
+            tuple_(t.statement_id, t.bank_account_id).not_in(returned),
+        )
         .order_by(t.payout_date, s.merchant_id)
     ).all()
-    return [{"merchant_id": m, "statement_id": int(st), "bank_account_id": int(b), "payout_date": p.isoformat(),
-             "amount": int(a), "file": f or ""} for m, st, b, p, a, f in rows]
+    return [
+        {
+            "merchant_id": m,
+            "statement_id": int(st),
+            "bank_account_id": int(b),
+            "payout_date": p.isoformat(),
+            "amount": int(a),
+            "file": f or "",
+        }
+        for m, st, b, p, a, f in rows
+    ]
 
 
 def _mail_merchant(connection: Connection, row, returned: dict) -> None:
@@ -271,10 +347,17 @@ def _mail_merchant(connection: Connection, row, returned: dict) -> None:
 
 
 def _alert_operators(connection: Connection, run: ResultImport, recipient: str) -> None:
-    subject, body = render_mail("transfer_returns", file=run.file, returned=run.returned, unmatched=run.unmatched,
-                                ahead=run.ahead)
-    enqueue_mail(connection, kind=OPERATOR_ALERT_KIND, dedupe_key=f"transfer_returns:{run.sha256}",
-                 recipient=recipient, subject=subject, body=body)
+    subject, body = render_mail(
+        "transfer_returns", file=run.file, returned=run.returned, unmatched=run.unmatched, ahead=run.ahead
+    )
+    enqueue_mail(
+        connection,
+        kind=OPERATOR_ALERT_KIND,
+        dedupe_key=f"transfer_returns:{run.sha256}",
+        recipient=recipient,
+        subject=subject,
+        body=body,
+    )
 
 
 def run_import(
@@ -287,7 +370,11 @@ def run_import(
     with engine.connect() as connection:
         try:
             run = import_transfer_results(
-                connection, path.name, data, now=now, fee=return_fee(connection, configuration),
+                connection,
+                path.name,
+                data,
+                now=now,
+                fee=return_fee(connection, configuration),
                 alert_recipient=configuration.operator_email,
             )
         except BaseException:
@@ -348,8 +435,10 @@ def import_folder(
 
 
 def format_import(summary: ResultFile) -> list[str]:
-    lines = [f"transfer results {summary.file}: {summary.records} records"
-             + (" (dry run: nothing recorded)" if summary.dry_run else "")]
+    lines = [
+        f"transfer results {summary.file}: {summary.records} records"
+        + (" (dry run: nothing recorded)" if summary.dry_run else "")
+    ]
     for r in summary.returned:
         lines.append(
             f"  RETURNED: merchant {r['merchant_id']}, statement {r['statement_id']} (closing {r['closing_date']}), "
@@ -358,7 +447,9 @@ def format_import(summary: ResultFile) -> list[str]:
             f"closing of {r['repaid_from_closing']} on, once another account takes effect (merchant and operators mailed)"
         )
     for r in summary.already_recorded:
-        lines.append(f"  already recorded: statement {r['statement_id']}, account {r['bank_account_id']} ({r['amount']:,} yen)")
+        lines.append(
+            f"  already recorded: statement {r['statement_id']}, account {r['bank_account_id']} ({r['amount']:,} yen)"
+        )
     for u in summary.unmatched:
         lines.append(f"  UNMATCHED: {u}")
     for a in summary.ahead_to_returned_accounts:
@@ -380,5 +471,3 @@ def format_summary(result: FolderImport | ResultFile) -> str:
     if not result.files:
         return f"no transfer result file in {result.folder}"
     return "\n".join(line for s in result.files for line in format_import(s))
-
-

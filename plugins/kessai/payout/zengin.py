@@ -369,7 +369,9 @@ def parse_transfer_results(data: bytes) -> tuple[ParsedTransferFile, list[Transf
                 "1 (振込不能) or 2 (組戻し)"
             )
         if reason.strip() and not (reason.isascii() and reason.isdigit()):
-            raise ZenginFormatError(f"record {number}: reason code {reason!r} at position {REASON_POSITION} is not 2 digits")
+            raise ZenginFormatError(
+                f"record {number}: reason code {reason!r} at position {REASON_POSITION} is not 2 digits"
+            )
         results.append(TransferResult(number, transfer, result, reason.strip() or "00"))
     return parsed, results
 

@@ -215,8 +215,14 @@ class _ChargeRun:
                 if settled is not None:
                     self.tally.resolved[outcome] += 1
                 changes.append(
-                    {"b_attempt_id": row.attempt_id, "b_outcome": outcome, "b_reason": reason,
-                     "b_charge_id": charge_id, "b_resolved_at": settled, "b_now": now}
+                    {
+                        "b_attempt_id": row.attempt_id,
+                        "b_outcome": outcome,
+                        "b_reason": reason,
+                        "b_charge_id": charge_id,
+                        "b_resolved_at": settled,
+                        "b_now": now,
+                    }
                 )
             if not changes:
                 continue
@@ -254,9 +260,13 @@ class _ChargeRun:
         unrecorded: list[tuple] = []  # batches handed to the pool, oldest first
         try:
             while True:
-                rows = [] if self.breaker.is_open else self.connection.execute(
-                    self.chargeable.bindparams(self.month, after_id=after_id, batch_size=self.options.batch_size)
-                ).all()
+                rows = (
+                    []
+                    if self.breaker.is_open
+                    else self.connection.execute(
+                        self.chargeable.bindparams(self.month, after_id=after_id, batch_size=self.options.batch_size)
+                    ).all()
+                )
                 if rows:
                     after_id = rows[-1].slip_row_id
                     unrecorded.append(self._send_batch(rows))
@@ -333,8 +343,13 @@ class _ChargeRun:
                 finished_at=finished,
             ),
             [
-                {"b_slip_row_id": row.slip_row_id, "b_attempt_number": row.attempts + 1,
-                 "b_outcome": result.outcome, "b_reason": result.reason, "b_charge_id": result.charge_id}
+                {
+                    "b_slip_row_id": row.slip_row_id,
+                    "b_attempt_number": row.attempts + 1,
+                    "b_outcome": result.outcome,
+                    "b_reason": result.reason,
+                    "b_charge_id": result.charge_id,
+                }
                 for row, result in answered
             ],
         )
@@ -342,7 +357,9 @@ class _ChargeRun:
         self.connection.commit()
         log.info(
             "billing month %s: %d charge(s) sent, %d succeeded so far",
-            self.cycle.month_label, self.tally.attempted, self.tally.succeeded,
+            self.cycle.month_label,
+            self.tally.attempted,
+            self.tally.succeeded,
         )
 
     def _mark_paid(self, slip_row_ids: list[int]) -> None:
@@ -352,7 +369,6 @@ class _ChargeRun:
                 .where(slips.c.id.in_(slip_row_ids), slips.c.payment_date.is_(None))
                 .values(payment_date=self.cycle.charge_date)
             )
-
 
 
 def charge_cycle(
@@ -383,14 +399,18 @@ def charge_cycle(
     remaining = open_slips(connection, cycle)
     connection.commit()
     summary = ChargeSummary(
-        billing_month=cycle.month_label, charge_date=cycle.charge_date, **run.tally.as_dict(),
-        breaker=run.breaker.reason, **remaining,
+        billing_month=cycle.month_label,
+        charge_date=cycle.charge_date,
+        **run.tally.as_dict(),
+        breaker=run.breaker.reason,
+        **remaining,
     )
     if not any(remaining.values()):
         log.info("recurring charge of %s on %s: %s", cycle.month_label, cycle.charge_date, summary.as_dict())
         return summary
-    log.warning("recurring charge of %s on %s, gateway faults: %s", cycle.month_label, cycle.charge_date,
-                summary.as_dict())
+    log.warning(
+        "recurring charge of %s on %s, gateway faults: %s", cycle.month_label, cycle.charge_date, summary.as_dict()
+    )
     raise ChargeFaults(fault_message(cycle, summary))
 
 

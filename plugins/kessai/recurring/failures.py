@@ -34,8 +34,17 @@ REPAYMENT_REQUEST = "recurring_repayment_request"
 LISTED_IN_MAIL = 20  # failed slips written into the notice's text; the CSV has them all
 
 CSV_HEADER = [
-    "伝票番号", "継続課金ID", "請求月", "決済日", "金額", "カード会社", "カード番号",
-    "注文者メールアドレス", "失敗理由", "理由コード", "決済回数",
+    "伝票番号",
+    "継続課金ID",
+    "請求月",
+    "決済日",
+    "金額",
+    "カード会社",
+    "カード番号",
+    "注文者メールアドレス",
+    "失敗理由",
+    "理由コード",
+    "決済回数",
 ]
 
 
@@ -67,11 +76,21 @@ def failure_csv(cycle: ChargeCycle, rows) -> str:
     runs as a formula)."""
     lines = [CSV_HEADER]
     for row in rows:
-        lines.append([
-            row.slip_id, row.subscription_id, cycle.month_label, cycle.charge_date.isoformat(), row.amount,
-            row.card_company_name, row.card_reference, row.customer_email or "",
-            failure_label(row.last_outcome, row.failure_reason), row.failure_reason, row.attempts,
-        ])
+        lines.append(
+            [
+                row.slip_id,
+                row.subscription_id,
+                cycle.month_label,
+                cycle.charge_date.isoformat(),
+                row.amount,
+                row.card_company_name,
+                row.card_reference,
+                row.customer_email or "",
+                failure_label(row.last_outcome, row.failure_reason),
+                row.failure_reason,
+                row.attempts,
+            ]
+        )
     # 伝票番号 (18 digits) and the subscription id stay text in Excel (kessai.files.csv_files).
     return csv_text(lines, numeric_columns=(4, 10), text_columns=(0, 1), lineterminator="\r\n")
 
@@ -111,9 +130,13 @@ def notify_failures(
     slip left to charge after a gateway fault. Nobody is told anything, and the month stays open.
     """
     if (closed := closed_at(connection, cycle)) is not None:
-        stored = connection.execute(
-            select(recurring_charge_cycles).where(recurring_charge_cycles.c.billing_month == cycle.billing_month)
-        ).mappings().one()
+        stored = (
+            connection.execute(
+                select(recurring_charge_cycles).where(recurring_charge_cycles.c.billing_month == cycle.billing_month)
+            )
+            .mappings()
+            .one()
+        )
         log.info("billing month %s was closed at %s: its notices went out then", cycle.month_label, closed)
         return FailureNotices(cycle.month_label, cycle.charge_date, **_totals(stored), cycle_closed=True)
     remaining = open_slips(connection, cycle)
@@ -157,9 +180,11 @@ def notify_failures(
             notices += 1
         else:
             merchants_without_email.append(merchant_id)
-    totals = connection.execute(
-        sql_text("recurring/charge/cycle_totals", connection.dialect.name).bindparams(month)
-    ).mappings().one()
+    totals = (
+        connection.execute(sql_text("recurring/charge/cycle_totals", connection.dialect.name).bindparams(month))
+        .mappings()
+        .one()
+    )
     connection.execute(
         insert(recurring_charge_cycles).values(
             billing_month=cycle.billing_month, charge_date=cycle.charge_date, closed_at=clock(), **totals
@@ -168,8 +193,10 @@ def notify_failures(
     if merchants_without_email:
         log.warning("merchants with failed slips but no mail address (not notified): %s", merchants_without_email)
     if bad_link_templates:
-        log.warning("merchants whose re-payment link template makes no link (their instructions sent instead): %s",
-                    bad_link_templates)
+        log.warning(
+            "merchants whose re-payment link template makes no link (their instructions sent instead): %s",
+            bad_link_templates,
+        )
     summary = FailureNotices(
         cycle.month_label,
         cycle.charge_date,
@@ -201,7 +228,11 @@ def _notify_merchant(connection: Connection, cycle: ChargeCycle, rows: list, ask
         failed_count=len(rows),
         failed_amount=yen(sum(row.amount for row in rows)),
         slips=[
-            {"slip_id": row.slip_id, "amount": yen(row.amount), "reason": failure_label(row.last_outcome, row.failure_reason)}
+            {
+                "slip_id": row.slip_id,
+                "amount": yen(row.amount),
+                "reason": failure_label(row.last_outcome, row.failure_reason),
+            }
             for row in rows[:LISTED_IN_MAIL]
         ],
         more=max(len(rows) - LISTED_IN_MAIL, 0),
@@ -225,7 +256,11 @@ def _repayment_path(row, secret: bytes | None, written_on: date) -> tuple[dict, 
     """The way the customer pays again: the merchant's link (signed, expiring), else its own
     instructions, else its contact (the template's last case). False when the merchant's link
     template could make no link (the rest of the path stands in for it)."""
-    path = {"repayment_url": "", "link_expires_on": "", "repayment_instructions": (row.repayment_instructions or "").strip()}
+    path = {
+        "repayment_url": "",
+        "link_expires_on": "",
+        "repayment_instructions": (row.repayment_instructions or "").strip(),
+    }
     template = (row.repayment_url_template or "").strip()
     if not template:
         return path, True

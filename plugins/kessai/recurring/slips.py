@@ -133,8 +133,12 @@ def create_recurring_slips(connection: Connection, cycle: ChargeCycle) -> Recurr
             connection.execute(text("ANALYZE slips"))
     log.info("billing month %s: %d recurring slip(s) created, %d yen", cycle.month_label, count, amount)
     return RecurringSlips(
-        cycle.month_label, cycle.charge_date, created=count, created_amount=int(amount),
-        numbered_subscriptions=numbered, renumbered_subscriptions=renumbered,
+        cycle.month_label,
+        cycle.charge_date,
+        created=count,
+        created_amount=int(amount),
+        numbered_subscriptions=numbered,
+        renumbered_subscriptions=renumbered,
     )
 
 
@@ -144,7 +148,8 @@ def create_slips_ahead(connection: Connection, business_date: date, calendar: Bu
     run creates only what is missing); from the month's charge day on, the charge run creates
     what is left. A weekend or holiday is refused; a day the operator declared closed does nothing."""
     closure = check_business_day(
-        calendar, business_date,
+        calendar,
+        business_date,
         refused="recurring slips are created on business days only; the next one is {next}",
         closed="no slips are created today; the next business day creates them",
     )
@@ -156,7 +161,9 @@ def create_slips_ahead(connection: Connection, business_date: date, calendar: Bu
     cycle = ChargeCycle(month, recurring_charge_date(month.year, month.month, calendar))
     if business_date >= cycle.charge_date:
         log.info(
-            "billing month %s is charged on %s: its slips are the charge run's now", cycle.month_label, cycle.charge_date
+            "billing month %s is charged on %s: its slips are the charge run's now",
+            cycle.month_label,
+            cycle.charge_date,
         )
         return replace(summary, billing_month=cycle.month_label, charge_date=cycle.charge_date, charge_day_reached=True)
     created = create_recurring_slips(connection, cycle)
@@ -184,7 +191,10 @@ def _renumber_taken(connection: Connection, cycle: ChargeCycle, due: str) -> lis
         log.warning(
             "merchant %s: slip number %s of subscription %s is already slip row %s of the merchant; "
             "the subscription gets a new number",
-            row.merchant_id, row.slip_id, row.subscription_id, row.taken_by_slip,
+            row.merchant_id,
+            row.slip_id,
+            row.subscription_id,
+            row.taken_by_slip,
         )
         connection.execute(
             update(subscriptions)

@@ -1,2 +1,1 @@
-"""Stale-slip reminders and expiry (SPEC §4.5).
-"""
+"""Stale-slip reminders and expiry (SPEC §4.5)."""

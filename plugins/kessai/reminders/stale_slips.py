@@ -107,6 +107,7 @@ class ReminderReason(StrEnum):
     FINAL_NOTICE = "final_notice"
     EXPIRED = "expired"
 
+
 # A digest lists first, as its final notice, the open slips whose deadline is at most this many
 # days after the digest's day.
 FINAL_NOTICE_DAYS = 14
@@ -131,7 +132,9 @@ EXPIRED_LABEL = "確定期限切れ"
 class ReminderSettings:
     """What an operator may tune (kessai.settings: the environment of the workers)."""
 
-    inline_limit: int = DEFAULT_STALE_SLIP_INLINE_LIMIT  # a digest listing more slips than this carries them as a CSV attachment
+    inline_limit: int = (
+        DEFAULT_STALE_SLIP_INLINE_LIMIT  # a digest listing more slips than this carries them as a CSV attachment
+    )
     period: str = DEFAULT_REMINDER_PERIOD  # the digest period of a merchant without its own reminder_period
     operator_email: str = DEFAULT_OPERATOR_EMAIL
 
@@ -217,7 +220,8 @@ def closure_of(calendar: BusinessCalendar, run_date: date) -> str | None:
     """None on a business day; the reason on a day the operator declared closed (the run does
     nothing). Any other day (weekend, holiday) is refused."""
     return check_business_day(
-        calendar, run_date,
+        calendar,
+        run_date,
         refused="stale_slip_reminder runs on business days only; the next one is {next}",
         closed="no reminders today; the next run claims them",
     )
@@ -303,20 +307,29 @@ def remind_stale_slips(
     expiry_voids_planned = plan_expiry_voids(connection, run_date)
     periods = {name: period_of(calendar, name, run_date) for name in PERIODS}
     for period in periods.values():
-        log.info("%s digests: %s, as of %s, stale if paid by %s", period.name, period.key, period.as_of,
-                 period.paid_through)
+        log.info(
+            "%s digests: %s, as of %s, stale if paid by %s", period.name, period.key, period.as_of, period.paid_through
+        )
     claimed = _claim_digests(connection, run_date, periods, settings)
 
     counts, unreachable = _tell(connection, run_date, settings, claimed)
     log.info(
         "%d slip(s) expired; %d digest(s) (%d mail(s), %d operator alert(s)): %d open slip(s), %d yen, "
         "%d of them final notices; %d expired slip(s) listed",
-        expired_marked, counts["merchants"], counts["mails"], counts["operator_alerts"],
-        counts["open_slips"], counts["open_amount"], counts["final_notice_slips"], counts["expired_slips"],
+        expired_marked,
+        counts["merchants"],
+        counts["mails"],
+        counts["operator_alerts"],
+        counts["open_slips"],
+        counts["open_amount"],
+        counts["final_notice_slips"],
+        counts["expired_slips"],
     )
     if unreachable:
         log.warning(
-            "merchants without a mail address, reported to %s: %s", settings.operator_email, ", ".join(sorted(unreachable))
+            "merchants without a mail address, reported to %s: %s",
+            settings.operator_email,
+            ", ".join(sorted(unreachable)),
         )
     return ReminderSummary(
         business_date=run_date,
@@ -340,10 +353,14 @@ def _expire(connection: Connection, run_date: date, through: date) -> int:
     """Close the open slips past their deadline, one statement per payment date (each has its own
     expiry date): an event and an 'expired' reminder each (listed by the next digest), then
     expired_on. Returns the number of slips closed."""
-    payment_dates = connection.execute(
-        _statement("expiring_payment_dates", connection, paid_through=Date).columns(payment_date=Date),
-        {"paid_through": through},
-    ).scalars().all()
+    payment_dates = (
+        connection.execute(
+            _statement("expiring_payment_dates", connection, paid_through=Date).columns(payment_date=Date),
+            {"paid_through": through},
+        )
+        .scalars()
+        .all()
+    )
     if not payment_dates:
         return 0
     connection.execute(
@@ -368,15 +385,18 @@ def _expire(connection: Connection, run_date: date, through: date) -> int:
     return result.rowcount
 
 
-def _claim_digests(connection: Connection, run_date: date, periods: dict[str, Period], settings: ReminderSettings) -> int:
+def _claim_digests(
+    connection: Connection, run_date: date, periods: dict[str, Period], settings: ReminderSettings
+) -> int:
     """Claim the digests due on run_date (claim_digests.sql), the three periods' keys, days and
     cutoffs bound; returns how many."""
     types: dict = {"run_date": Date, "default_period": String}
     values: dict = {"run_date": run_date, "default_period": settings.period}
     for name, period in periods.items():
         types.update({f"{name}_key": String, f"{name}_as_of": Date, f"{name}_paid_through": Date})
-        values.update({f"{name}_key": period.key, f"{name}_as_of": period.as_of,
-                       f"{name}_paid_through": period.paid_through})
+        values.update(
+            {f"{name}_key": period.key, f"{name}_as_of": period.as_of, f"{name}_paid_through": period.paid_through}
+        )
     claimed = connection.execute(_statement("claim_digests", connection, **types), values).rowcount
     log.info("claimed %d digest(s)", claimed)
     return claimed
@@ -388,8 +408,15 @@ def _tell(connection: Connection, run_date: date, settings: ReminderSettings, cl
     mail address. Streams the digests' slips, holding one merchant's slips and up to MAIL_BATCH
     mails at a time."""
     counts = {
-        "merchants": 0, "mails": 0, "operator_alerts": 0, "attachments": 0,
-        "open_slips": 0, "open_amount": 0, "final_notice_slips": 0, "expired_slips": 0, "expired_amount": 0,
+        "merchants": 0,
+        "mails": 0,
+        "operator_alerts": 0,
+        "attachments": 0,
+        "open_slips": 0,
+        "open_amount": 0,
+        "final_notice_slips": 0,
+        "expired_slips": 0,
+        "expired_amount": 0,
     }
     unreachable: set[str] = set()
     if not claimed:  # most days of a week: nothing to read
@@ -401,11 +428,16 @@ def _tell(connection: Connection, run_date: date, settings: ReminderSettings, cl
     def write_composed() -> None:
         mail_ids = enqueue_mails(connection, [mail for _, mail in composed])
         for (digest, _), mail_id in zip(composed, mail_ids, strict=True):
-            told.append({
-                "merchant_id": digest.merchant_id, "mail_id": mail_id,
-                "open_slips": len(digest.open_slips), "open_amount": sum(slip.amount for slip in digest.open_slips),
-                "final_notice_slips": len(digest.final_notice), "expired_slips": len(digest.expired),
-            })
+            told.append(
+                {
+                    "merchant_id": digest.merchant_id,
+                    "mail_id": mail_id,
+                    "open_slips": len(digest.open_slips),
+                    "open_amount": sum(slip.amount for slip in digest.open_slips),
+                    "final_notice_slips": len(digest.final_notice),
+                    "expired_slips": len(digest.expired),
+                }
+            )
             expired.extend({"slip_row_id": slip.slip_row_id, "mail_id": mail_id} for slip in digest.expired)
         composed.clear()
 
@@ -436,7 +468,11 @@ def _tell(connection: Connection, run_date: date, settings: ReminderSettings, cl
             log.warning(
                 "merchant %s (%s) has no mail address: its digest of %s (%d open, %d expired slip(s)) was "
                 "reported to the operators (%s)",
-                merchant_id, digest.merchant_name, digest.period.key, len(digest.open_slips), len(digest.expired),
+                merchant_id,
+                digest.merchant_name,
+                digest.period.key,
+                len(digest.open_slips),
+                len(digest.expired),
                 settings.operator_email,
             )
     write_composed()
@@ -475,9 +511,7 @@ def _record_mails(connection: Connection, run_date: date, told: list[dict], expi
         connection.execute(insert(told_expired), expired)
         connection.execute(_statement("mailed_expired", connection))
         told_expired.drop(connection)
-    connection.execute(
-        _statement("unmailed_digests", connection, run_date=Date), {"run_date": run_date}
-    )
+    connection.execute(_statement("unmailed_digests", connection, run_date=Date), {"run_date": run_date})
 
 
 def digest_mail(digest: Digest, settings: ReminderSettings) -> Mail:
@@ -508,8 +542,15 @@ def digest_mail(digest: Digest, settings: ReminderSettings) -> Mail:
         subject, body = render_mail(UNREACHABLE_TEMPLATE, **values)
         # Held for the operators' daily digest: one mail a day, not one per merchant and period.
         kind, dedupe_key, recipient = OPERATOR_NOTICE_KIND, f"{OPERATOR_NOTICE_KIND}:{key}", settings.operator_email
-    return Mail(kind=kind, dedupe_key=dedupe_key, recipient=recipient, subject=subject, body=body,
-                attachment_name=attachment_name, attachment_content=attachment_content)
+    return Mail(
+        kind=kind,
+        dedupe_key=dedupe_key,
+        recipient=recipient,
+        subject=subject,
+        body=body,
+        attachment_name=attachment_name,
+        attachment_content=attachment_content,
+    )
 
 
 def slips_csv(listed: list[tuple[str, RemindedSlip]]) -> str:
@@ -566,7 +607,11 @@ def reminder_delivery(connection: Connection, run_date: date) -> ReminderDeliver
     for failure in given_up:
         log.warning(
             "the digest of %s, mail %s to merchant %s (%r, %d slip(s)), was given up: %s; the operators get a notice in their daily digest",
-            failure["period"], failure["mail_id"], failure["merchant_id"], failure["recipient"], failure["slips"],
+            failure["period"],
+            failure["mail_id"],
+            failure["merchant_id"],
+            failure["recipient"],
+            failure["slips"],
             failure["error"],
         )
     return report

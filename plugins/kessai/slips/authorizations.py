@@ -139,9 +139,15 @@ def record_authorization(
     return connection.execute(
         insert(slip_authorizations)
         .values(
-            slip_row_id=slip_row_id, sequence=sequence, amount=amount, card_token=card_token,
-            approval_number=approval_number, transaction_id=transaction_id, authorized_at=authorized_at,
-            state=HELD, idempotency_key=_key_of_authorization(slip_row_id, sequence),
+            slip_row_id=slip_row_id,
+            sequence=sequence,
+            amount=amount,
+            card_token=card_token,
+            approval_number=approval_number,
+            transaction_id=transaction_id,
+            authorized_at=authorized_at,
+            state=HELD,
+            idempotency_key=_key_of_authorization(slip_row_id, sequence),
         )
         .returning(slip_authorizations.c.authorization_id)
     ).scalar_one()
@@ -166,8 +172,15 @@ def _next_sequence(connection: Connection, slip_row_id: int) -> int:
 
 
 def _authorize(
-    engine: Engine, gateway: CardGateway, slip_row_id: int, merchant_id: str, slip_id: str,
-    amount: int, card_token: str, current: int, at: datetime,
+    engine: Engine,
+    gateway: CardGateway,
+    slip_row_id: int,
+    merchant_id: str,
+    slip_id: str,
+    amount: int,
+    card_token: str,
+    current: int,
+    at: datetime,
 ) -> str:
     """Authorize `amount` yen for the slip: a pending row (its key) first, committed, then the
     gateway, then the answer recorded. A pending row of the same amount is asked again with its
@@ -175,9 +188,11 @@ def _authorize(
     name = _name(merchant_id, slip_id)
     with engine.begin() as connection:
         pending = connection.execute(
-            select(slip_authorizations.c.authorization_id, slip_authorizations.c.amount,
-                   slip_authorizations.c.idempotency_key)
-            .where(slip_authorizations.c.slip_row_id == slip_row_id, slip_authorizations.c.state == PENDING)
+            select(
+                slip_authorizations.c.authorization_id,
+                slip_authorizations.c.amount,
+                slip_authorizations.c.idempotency_key,
+            ).where(slip_authorizations.c.slip_row_id == slip_row_id, slip_authorizations.c.state == PENDING)
         ).one_or_none()
         if pending is not None and pending.amount != amount:
             raise SlipOperationError(
@@ -191,8 +206,14 @@ def _authorize(
             key = _key_of_authorization(slip_row_id, sequence)
             authorization_id = connection.execute(
                 insert(slip_authorizations)
-                .values(slip_row_id=slip_row_id, sequence=sequence, amount=amount, card_token=card_token,
-                        state=PENDING, idempotency_key=key)
+                .values(
+                    slip_row_id=slip_row_id,
+                    sequence=sequence,
+                    amount=amount,
+                    card_token=card_token,
+                    state=PENDING,
+                    idempotency_key=key,
+                )
                 .returning(slip_authorizations.c.authorization_id)
             ).scalar_one()
         else:
@@ -202,8 +223,12 @@ def _authorize(
     if result.kind == APPROVED:
         with engine.begin() as connection:
             taken = connection.execute(
-                update(slip_authorizations).where(row, slip_authorizations.c.state == PENDING).values(
-                    state=HELD, transaction_id=result.transaction_id, approval_number=result.approval_number,
+                update(slip_authorizations)
+                .where(row, slip_authorizations.c.state == PENDING)
+                .values(
+                    state=HELD,
+                    transaction_id=result.transaction_id,
+                    approval_number=result.approval_number,
                     authorized_at=at,
                 )
             ).rowcount
@@ -262,15 +287,20 @@ def change_amount_with_authorization(
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise SlipOperationError(INVALID_AMOUNT, f"{name}: the amount must be a whole number of yen, not {amount!r}")
     if not in_range(amount, max_amount):
-        raise SlipOperationError(AMOUNT_OUT_OF_RANGE, f"{name}: {out_of_range(amount, max_amount)}; nothing was changed")
+        raise SlipOperationError(
+            AMOUNT_OUT_OF_RANGE, f"{name}: {out_of_range(amount, max_amount)}; nothing was changed"
+        )
     with engine.begin() as connection:
         slip = changeable_slip(connection, merchant_id, slip_id, "changed in amount")
         held = _held(connection, slip.id)
         changes_here = amount <= slip.amount or not held
         if changes_here:
             change_amount(connection, merchant_id, slip_id, amount, changed_at, max_amount)
-            void_ids = plan_voids(connection, slip.id, slip.amount - amount, DECREASE, japan_date_of(changed_at)) \
-                if amount < slip.amount else []
+            void_ids = (
+                plan_voids(connection, slip.id, slip.amount - amount, DECREASE, japan_date_of(changed_at))
+                if amount < slip.amount
+                else []
+            )
             on_record = _has_authorization(connection, slip.id)
     if changes_here:  # the voids are asked for once the change has committed
         return _settled(engine, gateway, void_ids, changed_at, name, on_record)
@@ -306,8 +336,12 @@ class _Held:
 def _held(connection: Connection, slip_row_id: int) -> list[_Held]:
     """The slip's authorizations that still hold, newest first."""
     rows = connection.execute(
-        select(slip_authorizations.c.authorization_id, slip_authorizations.c.amount,
-               slip_authorizations.c.voided_amount, slip_authorizations.c.card_token)
+        select(
+            slip_authorizations.c.authorization_id,
+            slip_authorizations.c.amount,
+            slip_authorizations.c.voided_amount,
+            slip_authorizations.c.card_token,
+        )
         .where(slip_authorizations.c.slip_row_id == slip_row_id, slip_authorizations.c.state == HELD)
         .order_by(slip_authorizations.c.sequence.desc())
     ).all()
@@ -315,9 +349,10 @@ def _held(connection: Connection, slip_row_id: int) -> list[_Held]:
 
 
 def _has_authorization(connection: Connection, slip_row_id: int) -> bool:
-    return connection.execute(
-        select(func.count()).where(slip_authorizations.c.slip_row_id == slip_row_id)
-    ).scalar_one() > 0
+    return (
+        connection.execute(select(func.count()).where(slip_authorizations.c.slip_row_id == slip_row_id)).scalar_one()
+        > 0
+    )
 
 
 def plan_voids(
@@ -338,22 +373,33 @@ def plan_voids(
         sequence = connection.execute(
             select(func.count() + 1).where(authorization_voids.c.authorization_id == held.authorization_id)
         ).scalar_one()
-        void_ids.append(connection.execute(
-            insert(authorization_voids)
-            .values(authorization_id=held.authorization_id, sequence=sequence, amount=take, purpose=purpose,
-                    idempotency_key=f"void-{held.authorization_id}-{sequence}", business_date=day)
-            .returning(authorization_voids.c.void_id)
-        ).scalar_one())
+        void_ids.append(
+            connection.execute(
+                insert(authorization_voids)
+                .values(
+                    authorization_id=held.authorization_id,
+                    sequence=sequence,
+                    amount=take,
+                    purpose=purpose,
+                    idempotency_key=f"void-{held.authorization_id}-{sequence}",
+                    business_date=day,
+                )
+                .returning(authorization_voids.c.void_id)
+            ).scalar_one()
+        )
         released = connection.execute(
             update(slip_authorizations)
-            .where(slip_authorizations.c.authorization_id == held.authorization_id,
-                   slip_authorizations.c.state == HELD,
-                   slip_authorizations.c.voided_amount == held.voided_amount)
+            .where(
+                slip_authorizations.c.authorization_id == held.authorization_id,
+                slip_authorizations.c.state == HELD,
+                slip_authorizations.c.voided_amount == held.voided_amount,
+            )
             .values(voided_amount=held.voided_amount + take)
         ).rowcount
         if released != 1:  # another operation released it meanwhile: this transaction rolls back
             raise SlipOperationError(
-                CONCURRENT_CHANGE, f"the authorization of slip row {slip_row_id} changed meanwhile; check it and try again"
+                CONCURRENT_CHANGE,
+                f"the authorization of slip row {slip_row_id} changed meanwhile; check it and try again",
             )
         if left is not None:
             left -= take
@@ -400,10 +446,16 @@ def settle_voids(
     breaker (the charges' kessai.gateway.circuit_breaker), the calls stop once it opens: the rest stay
     pending, reported as faults with reason not_sent."""
     query = (
-        select(authorization_voids.c.void_id, authorization_voids.c.authorization_id,
-               authorization_voids.c.amount, authorization_voids.c.purpose,
-               authorization_voids.c.idempotency_key, slip_authorizations.c.transaction_id,
-               slips.c.merchant_id, slips.c.slip_id)
+        select(
+            authorization_voids.c.void_id,
+            authorization_voids.c.authorization_id,
+            authorization_voids.c.amount,
+            authorization_voids.c.purpose,
+            authorization_voids.c.idempotency_key,
+            slip_authorizations.c.transaction_id,
+            slips.c.merchant_id,
+            slips.c.slip_id,
+        )
         .join(slip_authorizations, slip_authorizations.c.authorization_id == authorization_voids.c.authorization_id)
         .join(slips, slips.c.id == slip_authorizations.c.slip_row_id)
         .where(authorization_voids.c.outcome == PENDING)
@@ -422,41 +474,60 @@ def settle_voids(
         else:
             result = breaker.call(gateway.void, void.idempotency_key, void.transaction_id, void.amount)
         if result is NOT_SENT:
-            outcomes.append(VoidOutcome(void.void_id, void.merchant_id, void.slip_id, void.amount, KIND_FAULT, "not_sent"))
+            outcomes.append(
+                VoidOutcome(void.void_id, void.merchant_id, void.slip_id, void.amount, KIND_FAULT, "not_sent")
+            )
             continue
         with engine.begin() as connection:
             _record_void(connection, void, result.kind, result.reason, at)
-        outcomes.append(VoidOutcome(void.void_id, void.merchant_id, void.slip_id, void.amount, result.kind, result.reason))
+        outcomes.append(
+            VoidOutcome(void.void_id, void.merchant_id, void.slip_id, void.amount, result.kind, result.reason)
+        )
         if result.kind not in (VOIDED, REFUSED):
-            log.warning("void %s of %s: no answer (%s); asked again on the next run",
-                        void.idempotency_key, _name(void.merchant_id, void.slip_id), result.reason)
+            log.warning(
+                "void %s of %s: no answer (%s); asked again on the next run",
+                void.idempotency_key,
+                _name(void.merchant_id, void.slip_id),
+                result.reason,
+            )
     return outcomes
 
 
 def _record_void(connection: Connection, void, kind: str, reason: str | None, at: datetime) -> None:
     this = authorization_voids.c.void_id == void.void_id
     if kind not in (VOIDED, REFUSED):
-        connection.execute(update(authorization_voids).where(this).values(
-            attempts=authorization_voids.c.attempts + 1, reason=reason))
+        connection.execute(
+            update(authorization_voids).where(this).values(attempts=authorization_voids.c.attempts + 1, reason=reason)
+        )
         return
-    connection.execute(update(authorization_voids).where(this, authorization_voids.c.outcome == PENDING).values(
-        outcome=kind, reason=reason, settled_at=at, attempts=authorization_voids.c.attempts + 1))
+    connection.execute(
+        update(authorization_voids)
+        .where(this, authorization_voids.c.outcome == PENDING)
+        .values(outcome=kind, reason=reason, settled_at=at, attempts=authorization_voids.c.attempts + 1)
+    )
     authorization = slip_authorizations.c.authorization_id == void.authorization_id
     if kind == REFUSED and void.purpose in (CANCEL, EXPIRY, UNUSED):
-        connection.execute(update(slip_authorizations).where(authorization, slip_authorizations.c.state == HELD)
-                           .values(state=AuthorizationState.VOID_REFUSED))
+        connection.execute(
+            update(slip_authorizations)
+            .where(authorization, slip_authorizations.c.state == HELD)
+            .values(state=AuthorizationState.VOID_REFUSED)
+        )
         return
     # Voided: the authorization is done once all it held is released and every void of it voided.
     unsettled = connection.execute(
-        select(func.count()).where(authorization_voids.c.authorization_id == void.authorization_id,
-                                   authorization_voids.c.outcome != VOIDED)
+        select(func.count()).where(
+            authorization_voids.c.authorization_id == void.authorization_id, authorization_voids.c.outcome != VOIDED
+        )
     ).scalar_one()
     if unsettled:
         return
     connection.execute(
         update(slip_authorizations)
-        .where(authorization, slip_authorizations.c.state == HELD,
-               slip_authorizations.c.voided_amount == slip_authorizations.c.amount)
+        .where(
+            authorization,
+            slip_authorizations.c.state == HELD,
+            slip_authorizations.c.voided_amount == slip_authorizations.c.amount,
+        )
         .values(state=AuthorizationState.EXPIRED if void.purpose == EXPIRY else AuthorizationState.VOIDED)
     )
 
@@ -469,7 +540,8 @@ def plan_expiry_voids(connection: Connection, run_date: date) -> int:
     Returns the number of voids planned."""
     planned = connection.execute(
         sql_text("slips/authorizations/plan_expiry_voids", connection.dialect.name).bindparams(
-            bindparam("run_date", type_=Date)),
+            bindparam("run_date", type_=Date)
+        ),
         {"run_date": run_date},
     ).rowcount
     if planned:
@@ -539,9 +611,14 @@ def settle_pending_authorizations(
     Returns the number of such voids written."""
     with engine.connect() as connection:
         pending = connection.execute(
-            select(slip_authorizations.c.authorization_id, slip_authorizations.c.slip_row_id,
-                   slip_authorizations.c.amount, slip_authorizations.c.card_token,
-                   slip_authorizations.c.idempotency_key, slips.c.slip_id)
+            select(
+                slip_authorizations.c.authorization_id,
+                slip_authorizations.c.slip_row_id,
+                slip_authorizations.c.amount,
+                slip_authorizations.c.card_token,
+                slip_authorizations.c.idempotency_key,
+                slips.c.slip_id,
+            )
             .join(slips, slips.c.id == slip_authorizations.c.slip_row_id)
             .where(slip_authorizations.c.state == PENDING)
             .order_by(slip_authorizations.c.authorization_id)
@@ -552,33 +629,57 @@ def settle_pending_authorizations(
         result = call(row.idempotency_key, row.card_token, row.amount, reference=row.slip_id)
         if result is NOT_SENT or result.kind not in (APPROVED, DECLINED):
             continue
-        this = (slip_authorizations.c.authorization_id == row.authorization_id) & (slip_authorizations.c.state == PENDING)
+        this = (slip_authorizations.c.authorization_id == row.authorization_id) & (
+            slip_authorizations.c.state == PENDING
+        )
         with engine.begin() as connection:
             if result.kind == DECLINED:
                 connection.execute(
-                    update(slip_authorizations).where(this).values(state=AuthorizationState.DECLINED, reason=result.reason)
+                    update(slip_authorizations)
+                    .where(this)
+                    .values(state=AuthorizationState.DECLINED, reason=result.reason)
                 )
                 continue
-            if connection.execute(update(slip_authorizations).where(this).values(
-                    state=HELD, transaction_id=result.transaction_id, approval_number=result.approval_number,
-                    authorized_at=at)).rowcount:
-                planned += len(plan_voids(connection, row.slip_row_id, None, UNUSED, run_date, only=row.authorization_id))
+            if connection.execute(
+                update(slip_authorizations)
+                .where(this)
+                .values(
+                    state=HELD,
+                    transaction_id=result.transaction_id,
+                    approval_number=result.approval_number,
+                    authorized_at=at,
+                )
+            ).rowcount:
+                planned += len(
+                    plan_voids(connection, row.slip_row_id, None, UNUSED, run_date, only=row.authorization_id)
+                )
     return planned
 
 
 def _tell_refusals(connection: Connection, run_date: date, operator_email: str) -> tuple[int, int]:
     """Mail the refused voids no mail told yet: each merchant one mail of the day, the operators one."""
     refused = connection.execute(
-        select(authorization_voids.c.void_id, authorization_voids.c.amount, authorization_voids.c.purpose,
-               authorization_voids.c.business_date, authorization_voids.c.reason,
-               authorization_voids.c.merchant_mail_id, authorization_voids.c.operator_mail_id,
-               slip_authorizations.c.approval_number, slips.c.merchant_id, slips.c.slip_id,
-               merchants.c.name.label("merchant_name"), merchants.c.email)
+        select(
+            authorization_voids.c.void_id,
+            authorization_voids.c.amount,
+            authorization_voids.c.purpose,
+            authorization_voids.c.business_date,
+            authorization_voids.c.reason,
+            authorization_voids.c.merchant_mail_id,
+            authorization_voids.c.operator_mail_id,
+            slip_authorizations.c.approval_number,
+            slips.c.merchant_id,
+            slips.c.slip_id,
+            merchants.c.name.label("merchant_name"),
+            merchants.c.email,
+        )
         .join(slip_authorizations, slip_authorizations.c.authorization_id == authorization_voids.c.authorization_id)
         .join(slips, slips.c.id == slip_authorizations.c.slip_row_id)
         .join(merchants, merchants.c.merchant_id == slips.c.merchant_id)
-        .where(authorization_voids.c.outcome == REFUSED,
-               (authorization_voids.c.merchant_mail_id.is_(None)) | (authorization_voids.c.operator_mail_id.is_(None)))
+        .where(
+            authorization_voids.c.outcome == REFUSED,
+            (authorization_voids.c.merchant_mail_id.is_(None)) | (authorization_voids.c.operator_mail_id.is_(None)),
+        )
         .order_by(slips.c.merchant_id, authorization_voids.c.void_id)
     ).all()
     merchant_mails = 0
@@ -587,29 +688,50 @@ def _tell_refusals(connection: Connection, run_date: date, operator_email: str) 
         if not rows[0].email:
             continue  # the operators' mail names it
         key = f"{MERCHANT_MAIL_KIND}:{merchant_id}:{run_date.isoformat()}"
-        mail_id = _new_mail(connection, key, MERCHANT_MAIL_KIND, rows[0].email, "authorization_void_refused",
-                            merchant_name=rows[0].merchant_name, voids=rows, sentence=VOID_REFUSED_SENTENCE)
+        mail_id = _new_mail(
+            connection,
+            key,
+            MERCHANT_MAIL_KIND,
+            rows[0].email,
+            "authorization_void_refused",
+            merchant_name=rows[0].merchant_name,
+            voids=rows,
+            sentence=VOID_REFUSED_SENTENCE,
+        )
         if mail_id is not None:
             merchant_mails += 1
-            connection.execute(update(authorization_voids)
-                               .where(authorization_voids.c.void_id.in_([r.void_id for r in rows]))
-                               .values(merchant_mail_id=mail_id))
+            connection.execute(
+                update(authorization_voids)
+                .where(authorization_voids.c.void_id.in_([r.void_id for r in rows]))
+                .values(merchant_mail_id=mail_id)
+            )
     untold = [r for r in refused if r.operator_mail_id is None]
     operator_mails = 0
     if untold:
         key = f"{OPERATOR_MAIL_KIND}:{run_date.isoformat()}"
-        mail_id = _new_mail(connection, key, OPERATOR_MAIL_KIND, operator_email,
-                            "authorization_void_refused_operators", run_date=run_date, voids=untold,
-                            sentence=VOID_REFUSED_SENTENCE)
+        mail_id = _new_mail(
+            connection,
+            key,
+            OPERATOR_MAIL_KIND,
+            operator_email,
+            "authorization_void_refused_operators",
+            run_date=run_date,
+            voids=untold,
+            sentence=VOID_REFUSED_SENTENCE,
+        )
         if mail_id is not None:
             operator_mails = 1
-            connection.execute(update(authorization_voids)
-                               .where(authorization_voids.c.void_id.in_([r.void_id for r in untold]))
-                               .values(operator_mail_id=mail_id))
+            connection.execute(
+                update(authorization_voids)
+                .where(authorization_voids.c.void_id.in_([r.void_id for r in untold]))
+                .values(operator_mail_id=mail_id)
+            )
     return merchant_mails, operator_mails
 
 
-def _new_mail(connection: Connection, dedupe_key: str, kind: str, recipient: str, template: str, **values) -> int | None:
+def _new_mail(
+    connection: Connection, dedupe_key: str, kind: str, recipient: str, template: str, **values
+) -> int | None:
     """Queue the mail unless the day's mail of this key is written already (a re-run of the day):
     then None, and what it would have added waits for the next day's mail."""
     if connection.execute(select(mail_outbox.c.mail_id).where(mail_outbox.c.dedupe_key == dedupe_key)).first():

@@ -73,7 +73,8 @@ def command_gateway(settings: Settings | None = None):
             f"and {GATEWAY_API_KEY_VARIABLE} for the commands"
         )
     gateway = gateway_settings(
-        settings.card_gateway, connection,
+        settings.card_gateway,
+        connection,
         simulator_ledger=str(settings.home / "card-gateway-simulator.sqlite"),
     )
     return open_card_gateway(gateway)
@@ -200,6 +201,8 @@ def register(commands) -> None:
         "import-confirmations",
         help="register the confirmations of a CSV (merchant_id, slip_id, confirmed_on), now",
     )
-    upload.add_argument("file", type=Path, metavar="FILE.csv", help="at most KESSAI_IMPORT_MAX_BYTES (default 500,000,000) bytes")
+    upload.add_argument(
+        "file", type=Path, metavar="FILE.csv", help="at most KESSAI_IMPORT_MAX_BYTES (default 500,000,000) bytes"
+    )
     upload.add_argument("--rejects", type=Path, help="where to write the rejected rows (default: FILE.rejects.csv)")
     upload.set_defaults(handler=command_import_confirmations)

@@ -270,7 +270,9 @@ def settle_batch(
             .where(confirmation_rows.c.reason.is_(None), confirmation_rows.c.held_back)
             .values(reason=CONCURRENT_CHANGE)
         )
-    _execute(connection, "slips/confirmation/events", registered_on=registered_on, registered_at=registered_at, source=source)
+    _execute(
+        connection, "slips/confirmation/events", registered_on=registered_on, registered_at=registered_at, source=source
+    )
     repeated = connection.execute(
         select(func.count()).select_from(confirmation_rows).where(_repeat(refuse_repeats))
     ).scalar_one()

@@ -373,7 +373,9 @@ def import_confirmations(
 def _text_code(cell: str) -> str:
     """A code written to stay text in a spreadsheet (="000123", as the rejects file writes it) is
     its digits."""
-    return cell[2:-1] if len(cell) > 3 and cell.startswith('="') and cell.endswith('"') and cell[2:-1].isdigit() else cell
+    return (
+        cell[2:-1] if len(cell) > 3 and cell.startswith('="') and cell.endswith('"') and cell[2:-1].isdigit() else cell
+    )
 
 
 def default_rejects_path(csv_path: Path) -> Path:

@@ -138,8 +138,9 @@ class _Slip:
 
 def _slip(connection: Connection, merchant_id: str, slip_id: str) -> _Slip:
     row = connection.execute(
-        select(slips.c.id, slips.c.merchant_id, slips.c.slip_id, slips.c.amount, slips.c.confirmed_on, slips.c.cancelled_at)
-        .where(slips.c.merchant_id == merchant_id, slips.c.slip_id == slip_id)
+        select(
+            slips.c.id, slips.c.merchant_id, slips.c.slip_id, slips.c.amount, slips.c.confirmed_on, slips.c.cancelled_at
+        ).where(slips.c.merchant_id == merchant_id, slips.c.slip_id == slip_id)
     ).one_or_none()
     if row is None:
         raise SlipOperationError(UNKNOWN_SLIP, f"slip {slip_id} of merchant {merchant_id}: no such slip")
@@ -156,7 +157,8 @@ def _check_changeable(slip: _Slip, action: str) -> None:
         )
     if slip.cancelled_at is not None:
         raise SlipOperationError(
-            CANCELLED, f"{slip.name} was cancelled at {slip.cancelled_at.astimezone(JAPAN):%Y-%m-%d %H:%M} JST; it can no longer be {action}"
+            CANCELLED,
+            f"{slip.name} was cancelled at {slip.cancelled_at.astimezone(JAPAN):%Y-%m-%d %H:%M} JST; it can no longer be {action}",
         )
 
 

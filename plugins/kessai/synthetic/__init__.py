@@ -1,2 +1,1 @@
-"""Synthetic business data for the demo, the benchmarks and tests (docs/synthetic-data.md).
-"""
+"""Synthetic business data for the demo, the benchmarks and tests (docs/synthetic-data.md)."""

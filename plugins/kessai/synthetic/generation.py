@@ -321,8 +321,11 @@ def _master_branches(connection: Connection, loaded_at: datetime) -> dict[str, l
     rows = connection.execute(
         select(master_banks.c.bank_code, master_banks.c.kana, master_branches.c.branch_code, master_branches.c.kana)
         .join_from(master_branches, master_banks, master_banks.c.bank_code == master_branches.c.bank_code)
-        .where(master_banks.c.bank_code.in_(BANK_CODES), master_banks.c.removed_in.is_(None),
-               master_branches.c.removed_in.is_(None))
+        .where(
+            master_banks.c.bank_code.in_(BANK_CODES),
+            master_banks.c.removed_in.is_(None),
+            master_branches.c.removed_in.is_(None),
+        )
         .order_by(master_branches.c.bank_code, master_branches.c.branch_code)
     ).all()
     branches: dict[str, list[tuple[str, str, str]]] = {}
@@ -330,8 +333,10 @@ def _master_branches(connection: Connection, loaded_at: datetime) -> dict[str, l
         branches.setdefault(bank_code, []).append((bank_kana, branch_code, branch_kana))
     missing = [code for code in BANK_CODES if code not in branches]
     if missing:
-        raise RuntimeError(f"the bank master lists no branch of bank {', '.join(missing)}: update it "
-                           "(`python -m kessai bank-master update`)")
+        raise RuntimeError(
+            f"the bank master lists no branch of bank {', '.join(missing)}: update it "
+            "(`python -m kessai bank-master update`)"
+        )
     return branches
 
 
@@ -339,14 +344,18 @@ def generate(connection: Connection, plan: GenerationPlan) -> dict[str, int]:
     """Fill the empty business database with the plan's data; returns what it holds then."""
     plan.check(load_calendar(connection))
     _require_empty(connection)
-    company_codes = list(connection.execute(
-        select(card_companies.c.card_company).order_by(card_companies.c.card_company)
-    ).scalars())
+    company_codes = list(
+        connection.execute(select(card_companies.c.card_company).order_by(card_companies.c.card_company)).scalars()
+    )
     merchant_rows, traits = merchant_columns(plan)
     merchant_ids = merchant_rows["merchant_id"]
     world = _World.of(plan, company_codes, merchant_ids, traits)
     insert_columns(connection, merchants, merchant_rows)
-    insert_columns(connection, bank_accounts, bank_account_columns(plan, merchant_ids, traits, _master_branches(connection, plan.registered_until)))
+    insert_columns(
+        connection,
+        bank_accounts,
+        bank_account_columns(plan, merchant_ids, traits, _master_branches(connection, plan.registered_until)),
+    )
     subscription_columns, first_slips = _subscriptions_and_first_slips(world)
     insert_columns(connection, subscriptions, subscription_columns)
     with indexes_deferred(connection, slips):

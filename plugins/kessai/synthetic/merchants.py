@@ -37,6 +37,7 @@ class MerchantPlan(Protocol):
     @property
     def registered_until(self) -> datetime: ...
 
+
 MAX_MERCHANTS = 999_999  # M000001 ...
 
 FEE_RATES_BP = (0, 300, 325, 350, 360, 400)

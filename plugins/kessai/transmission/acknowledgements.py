@@ -53,7 +53,8 @@ INSERT_CHUNK = 5_000
 def check_acknowledgements_day(calendar: BusinessCalendar, day: date) -> str | None:
     """None on a business day; the reason on a day the operator declared closed. Refuses any other."""
     return check_business_day(
-        calendar, day,
+        calendar,
+        day,
         refused="the card companies' answers are read on business days; the next is {next}",
         closed="no answer is read on it (the files wait for the next business day)",
     )
@@ -90,8 +91,9 @@ class AcknowledgementImport:
     unmatched: list[str] = field(default_factory=list)
 
     def result(self, dry_run: bool) -> AcknowledgementFile:
-        return AcknowledgementFile(self.file, self.lines, self.recorded, self.accepted, self.rejected, self.unmatched,
-                                   dry_run)
+        return AcknowledgementFile(
+            self.file, self.lines, self.recorded, self.accepted, self.rejected, self.unmatched, dry_run
+        )
 
 
 def parse_acknowledgements(name: str, data: bytes) -> list[dict]:
@@ -99,13 +101,16 @@ def parse_acknowledgements(name: str, data: bytes) -> list[dict]:
     try:
         content = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise AcknowledgementsRefused(f"{name}: not UTF-8 ({error.reason} at byte {error.start}): "
-                                      "ask the card company for the file in UTF-8") from None
+        raise AcknowledgementsRefused(
+            f"{name}: not UTF-8 ({error.reason} at byte {error.start}): ask the card company for the file in UTF-8"
+        ) from None
     reader = csv.reader(io.StringIO(content, newline=""))
     header = next(reader, None)
     if header is None or tuple(cell.strip() for cell in header) != COLUMNS:
-        raise AcknowledgementsRefused(f"{name}: the first line must be {','.join(COLUMNS)}, not {header!r}: "
-                                      "check the file's layout (docs/transmission-file.md, Acknowledgements)")
+        raise AcknowledgementsRefused(
+            f"{name}: the first line must be {','.join(COLUMNS)}, not {header!r}: "
+            "check the file's layout (docs/transmission-file.md, Acknowledgements)"
+        )
     lines = []
     for number, row in enumerate(reader, start=2):
         if not row or all(not cell.strip() for cell in row):
@@ -163,34 +168,42 @@ def import_acknowledgements(
     lines = parse_acknowledgements(name, data)
     run.lines = len(lines)
     connection.execute(text(f"DROP TABLE IF EXISTS {_LINES_TABLE}"))
-    connection.execute(text(
-        f"CREATE TEMPORARY TABLE {_LINES_TABLE} (line INTEGER, file_name TEXT, merchant_id TEXT, slip_id TEXT, "
-        "result TEXT, code TEXT)"
-    ))
+    connection.execute(
+        text(
+            f"CREATE TEMPORARY TABLE {_LINES_TABLE} (line INTEGER, file_name TEXT, merchant_id TEXT, slip_id TEXT, "
+            "result TEXT, code TEXT)"
+        )
+    )
     insert_lines = text(
         f"INSERT INTO {_LINES_TABLE} VALUES (:line, :file_name, :merchant_id, :slip_id, :result, :code)"
     )
     for start in range(0, len(lines), INSERT_CHUNK):
-        connection.execute(insert_lines, lines[start:start + INSERT_CHUNK])
+        connection.execute(insert_lines, lines[start : start + INSERT_CHUNK])
     params = {"received_on": received_on, "source_file": name}
-    run.recorded = connection.execute(
-        _RECORD.bindparams(bindparam("received_on", type_=Date)), params
-    ).rowcount
+    run.recorded = connection.execute(_RECORD.bindparams(bindparam("received_on", type_=Date)), params).rowcount
     run.unmatched = [
         f"line {row.line}: slip {row.slip_id} of {row.merchant_id} in {row.file_name}"
         for row in connection.execute(_UNMATCHED)
     ]
     run.rejected = [dict(row._mapping) for row in connection.execute(_REJECTED_NOW, params)]
     run.accepted = connection.execute(
-        text("SELECT COUNT(*) FROM transmission_acknowledgements WHERE source_file = :source_file "
-             "AND result = 'accepted'"), params
+        text(
+            "SELECT COUNT(*) FROM transmission_acknowledgements WHERE source_file = :source_file "
+            "AND result = 'accepted'"
+        ),
+        params,
     ).scalar_one()
     connection.execute(text(f"DROP TABLE {_LINES_TABLE}"))
     if run.rejected or run.unmatched:
-        subject, body = render_mail("card_acknowledgements", file=name, rejected=run.rejected,
-                                    unmatched=run.unmatched)
-        enqueue_mail(connection, kind=OPERATOR_ALERT_KIND, dedupe_key=f"card_acknowledgements:{run.sha256}",
-                     recipient=alert_recipient or operator_email(), subject=subject, body=body)
+        subject, body = render_mail("card_acknowledgements", file=name, rejected=run.rejected, unmatched=run.unmatched)
+        enqueue_mail(
+            connection,
+            kind=OPERATOR_ALERT_KIND,
+            dedupe_key=f"card_acknowledgements:{run.sha256}",
+            recipient=alert_recipient or operator_email(),
+            subject=subject,
+            body=body,
+        )
     return run
 
 
@@ -246,7 +259,8 @@ def refuse_unmatched(result: FolderImport) -> None:
     if unmatched:
         raise AcknowledgementsRefused(
             f"{len(unmatched)} lines of the acknowledgements match no transmitted slip and changed nothing: "
-            + "; ".join(unmatched[:20]) + ("; ..." if len(unmatched) > 20 else "")
+            + "; ".join(unmatched[:20])
+            + ("; ..." if len(unmatched) > 20 else "")
             + ". Check them with the card company (operators mailed); the other answers were recorded"
         )
 
@@ -260,8 +274,10 @@ def format_summary(result: FolderImport) -> str:
             f"{len(s.unmatched)} matching no slip"
         )
         for r in s.rejected:
-            lines.append(f"  rejected: slip {r['slip_id']} of {r['merchant_id']} ({r['card_company']}, "
-                         f"{r['amount']:,} yen) in {r['file_name']}, code {r['code'] or '-'}")
+            lines.append(
+                f"  rejected: slip {r['slip_id']} of {r['merchant_id']} ({r['card_company']}, "
+                f"{r['amount']:,} yen) in {r['file_name']}, code {r['code'] or '-'}"
+            )
         for u in s.unmatched:
             lines.append(f"  no slip: {u}")
     if not result.files:
@@ -289,21 +305,28 @@ def resend_rejected(connection: Connection, merchant_id: str, slip_id: str) -> R
     s, a = slips.c, transmission_acknowledgements.c
     row = connection.execute(
         select(s.id, s.transmission_batch_id, s.transmitted_on, a.result, a.code)
-        .outerjoin_from(slips, transmission_acknowledgements,
-                        (a.slip_row_id == s.id) & (a.batch_id == s.transmission_batch_id))
+        .outerjoin_from(
+            slips, transmission_acknowledgements, (a.slip_row_id == s.id) & (a.batch_id == s.transmission_batch_id)
+        )
         .where(s.merchant_id == merchant_id, s.slip_id == slip_id)
     ).first()
     if row is None:
-        raise AcknowledgementsRefused(f"slip {slip_id} of {merchant_id} does not exist: check the merchant and slip number")
+        raise AcknowledgementsRefused(
+            f"slip {slip_id} of {merchant_id} does not exist: check the merchant and slip number"
+        )
     if row.result != AcknowledgementResult.REJECTED:
-        state = (f"its sending of {row.transmitted_on} was {row.result or 'not answered'}" if row.transmitted_on
-                 else "it has not been sent")
+        state = (
+            f"its sending of {row.transmitted_on} was {row.result or 'not answered'}"
+            if row.transmitted_on
+            else "it has not been sent"
+        )
         raise AcknowledgementsRefused(
             f"slip {slip_id} of {merchant_id} cannot be sent again: {state}; only a slip its card company "
             "rejected is sent again"
         )
     connection.execute(
-        update(slips).where(s.id == row.id).values(transmitted_on=None, transmission_batch_id=None,
-                                                    transmission_due_on=None)
+        update(slips)
+        .where(s.id == row.id)
+        .values(transmitted_on=None, transmission_batch_id=None, transmission_due_on=None)
     )
     return Resent(merchant_id, slip_id, row.transmitted_on, row.code)

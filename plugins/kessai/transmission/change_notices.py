@@ -64,8 +64,10 @@ def write_change_notice_files(connection: Connection, business_date: date, desti
     written = []
     for file_code in sorted(by_file):
         notices = sorted(by_file[file_code], key=lambda row: row.merchant_id.encode(ENCODING))
-        records = [(NOTICE, r.merchant_id, r.merchant_number, r.name, r.name_kana, r.name_en,
-                    r.effective_on.isoformat()) for r in notices]
+        records = [
+            (NOTICE, r.merchant_id, r.merchant_number, r.name, r.name_kana, r.name_en, r.effective_on.isoformat())
+            for r in notices
+        ]
         file = _write(destination, notice_file_name(file_code, business_date), file_code, business_date, records)
         written.append({"file": destination.url(file.path), "sha256": file.sha256, "size": file.size})
     return written

@@ -17,13 +17,18 @@ def command_transmit(args) -> int:
     from kessai.transmission.files import Destination, transmission_url
 
     settings = command_settings(args)
-    refuse_before_its_day(args.business_date, Starts.DAY_BEGUN, "the transmission", dry_run=args.dry_run,
-                          settings=settings)
+    refuse_before_its_day(
+        args.business_date, Starts.DAY_BEGUN, "the transmission", dry_run=args.dry_run, settings=settings
+    )
     destination = Destination.from_url(args.to or transmission_url(settings))
     engine = make_engine()
     try:  # a refused date ends in its reason, exit 1 (kessai.cli.main)
         summary = run_transmission(
-            engine, args.business_date, destination, sender=settings.transmission_sender, dry_run=args.dry_run,
+            engine,
+            args.business_date,
+            destination,
+            sender=settings.transmission_sender,
+            dry_run=args.dry_run,
             max_amount=settings.max_slip_amount,
         )
     finally:
@@ -73,8 +78,9 @@ def command_import_acknowledgements(args) -> int:
     try:  # a file that cannot be read ends in its reason, exit 1, nothing recorded (kessai.cli.main)
         settings = command_settings(args)
         received_on = japan_date_of(command_clock(args))  # the day in Japan it is read
-        summary = run_import(engine, args.path, received_on=received_on, dry_run=args.dry_run,
-                             alert_recipient=settings.operator_email)
+        summary = run_import(
+            engine, args.path, received_on=received_on, dry_run=args.dry_run, alert_recipient=settings.operator_email
+        )
     finally:
         engine.dispose()
     result = FolderImport(str(args.path.parent), [summary], args.dry_run)

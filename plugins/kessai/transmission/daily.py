@@ -76,12 +76,10 @@ HOLD_REASONS = {
     HoldReason.UNKNOWN_CARD_COMPANY: "its card company is not in card_companies",
     HoldReason.MERCHANT_WITHOUT_STORE_NAMES: "its merchant lacks a store name (name, name_kana or name_en)",
     HoldReason.AMOUNT_OUT_OF_RANGE: f"its amount is not a whole number of yen in 1..{MAX_SLIP_AMOUNT_VARIABLE}",
-    HoldReason.STORE_NAME_CONTROL_CHARACTER:
-        "a store name of its merchant holds a control character (other than a line break)",
+    HoldReason.STORE_NAME_CONTROL_CHARACTER: "a store name of its merchant holds a control character (other than a line break)",
     HoldReason.MERCHANT_ID_CONTROL_CHARACTER: "its merchant id holds a control character",
     HoldReason.CARD_COMPANY_FILE_CODE_INVALID: "its card company's file_code is not 1 to 8 letters or digits",
-    HoldReason.STORE_NAME_KANA_INVALID:
-        "its merchant's name_kana cannot be written in half-width katakana (JIS X 0201)",
+    HoldReason.STORE_NAME_KANA_INVALID: "its merchant's name_kana cannot be written in half-width katakana (JIS X 0201)",
     HoldReason.STORE_NAME_EN_INVALID: "its merchant's name_en cannot be written in ASCII",
     HoldReason.STORE_NAME_TOO_LONG: "a store name of its merchant is longer than its card company accepts",
     HoldReason.MERCHANT_WITHOUT_CARD_NUMBER: "its merchant has no merchant number (加盟店番号) for its card company",
@@ -101,16 +99,15 @@ def check_transmission_day(calendar: BusinessCalendar, day: date) -> str | None:
     Any other day (weekend, holiday) is refused: the transmission runs on business days only.
     """
     return check_business_day(
-        calendar, day,
+        calendar,
+        day,
         refused="card_transmission runs only on business days. Slips due by then go out on the next one, {next}.",
         closed="nothing is transmitted on it",
     )
 
 
 def _statement(connection: Connection, name: str):
-    return sql_text(f"transmission/{name}", connection.dialect.name).bindparams(
-        bindparam("business_date", type_=Date)
-    )
+    return sql_text(f"transmission/{name}", connection.dialect.name).bindparams(bindparam("business_date", type_=Date))
 
 
 def hold_back(connection: Connection, business_date: date, max_amount: int) -> None:
@@ -172,8 +169,16 @@ def batches_of(connection: Connection, business_date: date) -> list[dict]:
     b = transmission_batches.c
     rows = connection.execute(
         select(
-            b.batch_id, b.card_company, b.file_name, b.sequence_number, b.sender_code, b.file_code,
-            b.record_count, b.amount_total, b.late_count, b.sha256,
+            b.batch_id,
+            b.card_company,
+            b.file_name,
+            b.sequence_number,
+            b.sender_code,
+            b.file_code,
+            b.record_count,
+            b.amount_total,
+            b.late_count,
+            b.sha256,
         )
         .where(b.business_date == business_date)
         .order_by(b.batch_id)  # the order of the records stream
@@ -192,9 +197,7 @@ def holds_of(connection: Connection, business_date: date, limit: int | None = No
         .order_by(s.merchant_id, s.slip_id, h.reason)
         .limit(limit)
     ).mappings()
-    return [
-        {**row, "transmitted_on": row["transmitted_on"] and row["transmitted_on"].isoformat()} for row in rows
-    ]
+    return [{**row, "transmitted_on": row["transmitted_on"] and row["transmitted_on"].isoformat()} for row in rows]
 
 
 def held_count(connection: Connection, business_date: date) -> int:
@@ -247,8 +250,17 @@ def transmission_summary(connection: Connection, business_date: date, claimed: b
         business_date=business_date,
         claimed=claimed,
         batches=[
-            {key: batch[key] for key in ("card_company", "file_name", "sequence_number", "record_count",
-                                         "amount_total", "late_count")}
+            {
+                key: batch[key]
+                for key in (
+                    "card_company",
+                    "file_name",
+                    "sequence_number",
+                    "record_count",
+                    "amount_total",
+                    "late_count",
+                )
+            }
             for batch in batches
         ],
         record_count=sum(batch["record_count"] for batch in batches),

@@ -172,9 +172,12 @@ class RecordStream:
         compiled = statement.compile(dialect=connection.dialect)
         driver = connection.connection.driver_connection  # in this connection's transaction
         assert driver is not None  # an open connection has its driver's
-        with driver.cursor() as cursor, cursor.copy(
-            f"COPY ({compiled.string}) TO STDOUT ({POSTGRES_COPY_FORMAT})", compiled.construct_params(params)
-        ) as copy:
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(
+                f"COPY ({compiled.string}) TO STDOUT ({POSTGRES_COPY_FORMAT})", compiled.construct_params(params)
+            ) as copy,
+        ):
             yield from copy
 
     @staticmethod
@@ -246,8 +249,17 @@ def write_transmission_file(
         nonlocal writer
         writer = _HashingWriter(out)
         writer.write(
-            csv_bytes([(HEADER, header.sender_code, header.file_code, header.business_date.isoformat(),
-                        header.sequence_number)])
+            csv_bytes(
+                [
+                    (
+                        HEADER,
+                        header.sender_code,
+                        header.file_code,
+                        header.business_date.isoformat(),
+                        header.sequence_number,
+                    )
+                ]
+            )
         )
         for block in records:
             writer.write(block)

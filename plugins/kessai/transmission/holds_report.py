@@ -110,9 +110,11 @@ def holds_report(connection: Connection, business_date: date, calendar: Business
     ).scalar_one()
     if not held_count:
         return None
-    reasons = connection.execute(
-        select(h.reason).where(h.business_date == business_date).distinct().order_by(h.reason)
-    ).scalars().all()
+    reasons = (
+        connection.execute(select(h.reason).where(h.business_date == business_date).distinct().order_by(h.reason))
+        .scalars()
+        .all()
+    )
     aged_before = business_date
     for _ in range(AGED_AFTER_BUSINESS_DAYS):
         aged_before = calendar.previous_business_day(aged_before)

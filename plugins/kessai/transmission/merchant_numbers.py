@@ -28,7 +28,10 @@ def set_merchant_number(connection: Connection, merchant_id: str, card_company: 
             f"merchant number {number!r} for {merchant_id} at {card_company} is not 1 to 16 letters or digits: "
             "give the number the card company assigned"
         )
-    if connection.execute(select(merchants.c.merchant_id).where(merchants.c.merchant_id == merchant_id)).first() is None:
+    if (
+        connection.execute(select(merchants.c.merchant_id).where(merchants.c.merchant_id == merchant_id)).first()
+        is None
+    ):
         raise BadMerchantNumber(f"merchant {merchant_id!r} does not exist: check the merchant id")
     known = connection.execute(
         select(card_companies.c.card_company).where(card_companies.c.card_company == card_company)
@@ -40,8 +43,9 @@ def set_merchant_number(connection: Connection, merchant_id: str, card_company: 
     before = connection.execute(select(n.merchant_number).where(where)).scalar()
     if before is None:
         connection.execute(
-            insert(merchant_card_numbers).values(merchant_id=merchant_id, card_company=card_company,
-                                                 merchant_number=number)
+            insert(merchant_card_numbers).values(
+                merchant_id=merchant_id, card_company=card_company, merchant_number=number
+            )
         )
     elif before != number:
         connection.execute(update(merchant_card_numbers).where(where).values(merchant_number=number))

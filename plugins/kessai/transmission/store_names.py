@@ -70,8 +70,14 @@ def names_sha256(name: str | None, name_kana: str | None, name_en: str | None) -
 
 
 def _file_names(merchant_id: str, name: str | None, name_kana: str | None, name_en: str | None) -> dict:
-    row = {"merchant_id": merchant_id, "name_kana": None, "name_en": None, "kana_problem": None, "en_problem": None,
-           "names_sha256": names_sha256(name, name_kana, name_en)}
+    row = {
+        "merchant_id": merchant_id,
+        "name_kana": None,
+        "name_en": None,
+        "kana_problem": None,
+        "en_problem": None,
+        "names_sha256": names_sha256(name, name_kana, name_en),
+    }
     for value, convert, name, problem in (
         (name_kana, to_file_kana, "name_kana", "kana_problem"),
         (name_en, to_file_english, "name_en", "en_problem"),
@@ -91,5 +97,5 @@ def refresh_file_names(connection: Connection) -> None:
     m = merchants.c
     rows = connection.execute(select(m.merchant_id, m.name, m.name_kana, m.name_en)).all()
     for start in range(0, len(rows), REFRESH_CHUNK):
-        chunk = rows[start:start + REFRESH_CHUNK]
+        chunk = rows[start : start + REFRESH_CHUNK]
         connection.execute(insert(merchant_file_names), [_file_names(*row) for row in chunk])

@@ -10,28 +10,29 @@ Revision ID: 0003
 Revises: 0002
 
 """
+
 from typing import Sequence, Union
 
 from alembic import op
 
 
-revision: str = '0003'
-down_revision: Union[str, Sequence[str], None] = '0002'
+revision: str = "0003"
+down_revision: Union[str, Sequence[str], None] = "0002"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
-NAME = 'fk_slips_transmission_batch_id_transmission_batches'
+NAME = "fk_slips_transmission_batch_id_transmission_batches"
 
 
 def _postgresql() -> bool:
-    return op.get_bind().dialect.name == 'postgresql'
+    return op.get_bind().dialect.name == "postgresql"
 
 
 def upgrade() -> None:
     if _postgresql():
-        op.drop_constraint(NAME, 'slips', type_='foreignkey')
+        op.drop_constraint(NAME, "slips", type_="foreignkey")
 
 
 def downgrade() -> None:
     if _postgresql():
-        op.create_foreign_key(NAME, 'slips', 'transmission_batches', ['transmission_batch_id'], ['batch_id'])
+        op.create_foreign_key(NAME, "slips", "transmission_batches", ["transmission_batch_id"], ["batch_id"])

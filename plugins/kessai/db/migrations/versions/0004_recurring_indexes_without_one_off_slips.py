@@ -12,39 +12,41 @@ Revision ID: 0004
 Revises: 0003
 
 """
+
 from typing import Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0004'
-down_revision: Union[str, Sequence[str], None] = '0003'
+revision: str = "0004"
+down_revision: Union[str, Sequence[str], None] = "0003"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
-BILLING_MONTH = 'ix_slips_billing_month'
-ONE_SLIP_A_MONTH = 'uq_slips_subscription_id_billing_month'
-RECURRING = sa.text('billing_month IS NOT NULL')
-SUBSCRIBED = sa.text('subscription_id IS NOT NULL')
+BILLING_MONTH = "ix_slips_billing_month"
+ONE_SLIP_A_MONTH = "uq_slips_subscription_id_billing_month"
+RECURRING = sa.text("billing_month IS NOT NULL")
+SUBSCRIBED = sa.text("subscription_id IS NOT NULL")
 
 
 def _postgresql() -> bool:
-    return op.get_bind().dialect.name == 'postgresql'
+    return op.get_bind().dialect.name == "postgresql"
 
 
 def upgrade() -> None:
-    op.drop_index(BILLING_MONTH, table_name='slips')
-    op.create_index(BILLING_MONTH, 'slips', ['billing_month'], postgresql_where=RECURRING, sqlite_where=RECURRING)
+    op.drop_index(BILLING_MONTH, table_name="slips")
+    op.create_index(BILLING_MONTH, "slips", ["billing_month"], postgresql_where=RECURRING, sqlite_where=RECURRING)
     if _postgresql():
-        op.drop_constraint(ONE_SLIP_A_MONTH, 'slips', type_='unique')
-        op.create_index(ONE_SLIP_A_MONTH, 'slips', ['subscription_id', 'billing_month'], unique=True,
-                        postgresql_where=SUBSCRIBED)
+        op.drop_constraint(ONE_SLIP_A_MONTH, "slips", type_="unique")
+        op.create_index(
+            ONE_SLIP_A_MONTH, "slips", ["subscription_id", "billing_month"], unique=True, postgresql_where=SUBSCRIBED
+        )
 
 
 def downgrade() -> None:
     if _postgresql():
-        op.drop_index(ONE_SLIP_A_MONTH, table_name='slips')
-        op.create_unique_constraint(ONE_SLIP_A_MONTH, 'slips', ['subscription_id', 'billing_month'])
-    op.drop_index(BILLING_MONTH, table_name='slips')
-    op.create_index(BILLING_MONTH, 'slips', ['billing_month'])
+        op.drop_index(ONE_SLIP_A_MONTH, table_name="slips")
+        op.create_unique_constraint(ONE_SLIP_A_MONTH, "slips", ["subscription_id", "billing_month"])
+    op.drop_index(BILLING_MONTH, table_name="slips")
+    op.create_index(BILLING_MONTH, "slips", ["billing_month"])

@@ -7,20 +7,23 @@ Revision ID: 0009
 Revises: 0008
 
 """
+
 from typing import Sequence, Union
 
 from alembic import op
 
 
-revision: str = '0009'
-down_revision: Union[str, Sequence[str], None] = '0008'
+revision: str = "0009"
+down_revision: Union[str, Sequence[str], None] = "0008"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
-REASON = 'ck_transmission_holds_reason'
+REASON = "ck_transmission_holds_reason"
 BEFORE = ("unknown_card_company", "merchant_without_store_names")
 AFTER = BEFORE + (
-    "amount_out_of_range", "store_name_control_character", "merchant_id_control_character",
+    "amount_out_of_range",
+    "store_name_control_character",
+    "merchant_id_control_character",
     "card_company_file_code_invalid",
 )
 
@@ -30,8 +33,8 @@ def _reasons(reasons: tuple[str, ...]) -> str:
 
 
 def _replace_check(reasons: tuple[str, ...]) -> None:
-    with op.batch_alter_table('transmission_holds') as batch_op:
-        batch_op.drop_constraint(op.f(REASON), type_='check')
+    with op.batch_alter_table("transmission_holds") as batch_op:
+        batch_op.drop_constraint(op.f(REASON), type_="check")
         batch_op.create_check_constraint(op.f(REASON), _reasons(reasons))
 
 

@@ -6,14 +6,15 @@ Revision ID: 0013
 Revises: 0012
 
 """
+
 from typing import Sequence, Union
 
 import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0013'
-down_revision: Union[str, Sequence[str], None] = '0012'
+revision: str = "0013"
+down_revision: Union[str, Sequence[str], None] = "0012"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
@@ -22,10 +23,10 @@ depends_on: Union[str, Sequence[str], None] = None
 # place): copying merchants in batch mode would lose the names of its check constraints, which
 # 0007's downgrade drops by name.
 def upgrade() -> None:
-    op.add_column('merchants', sa.Column('repayment_url_template', sa.Text(), nullable=True))
-    op.add_column('merchants', sa.Column('repayment_instructions', sa.Text(), nullable=True))
+    op.add_column("merchants", sa.Column("repayment_url_template", sa.Text(), nullable=True))
+    op.add_column("merchants", sa.Column("repayment_instructions", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    op.drop_column('merchants', 'repayment_instructions')
-    op.drop_column('merchants', 'repayment_url_template')
+    op.drop_column("merchants", "repayment_instructions")
+    op.drop_column("merchants", "repayment_url_template")
