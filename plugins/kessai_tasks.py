@@ -12,7 +12,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context
@@ -169,7 +169,7 @@ class CalendarRule(Protocol):
     def closed_reason(self, day: date) -> str | None: ...
 
 
-def _on_calendar(check: Callable) -> object:
+def _on_calendar(check: Callable[[Any], Any]) -> Any:
     """check(calendar) with the business database's calendar (its table refreshed)."""
     from kessai.calendar.store import prepare_calendar
 
@@ -189,8 +189,9 @@ class BusinessDays:
     def closed_reason(self, day: date) -> str | None:
         from kessai.calendar.business_calendar import check_business_day
 
-        if self.check is not None:
-            return _on_calendar(lambda calendar: self.check(calendar, day))
+        check = self.check
+        if check is not None:
+            return _on_calendar(lambda calendar: check(calendar, day))
         return _on_calendar(
             lambda calendar: check_business_day(calendar, day, refused=self.refused, closed=self.closed)
         )

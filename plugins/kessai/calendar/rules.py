@@ -172,14 +172,14 @@ class PayoutRule:
 
 
 # The service's published schedule (SPEC §4.4), keyed by (cycle, closes on the 15th?).
-PAYOUT_RULES = {
+PAYOUT_RULES: dict[tuple[str, bool], PayoutRule] = {
     (MONTHLY, False): PayoutRule(months_after_closing=1, payout_day=25),
     (TWICE_MONTHLY, True): PayoutRule(months_after_closing=0, payout_day=25),
     (TWICE_MONTHLY, False): PayoutRule(months_after_closing=1, payout_day=10),
 }
 
 # A payout date that is no business day moves to the previous one (前営業日); "next" for 翌営業日.
-PAYOUT_ROLL = {MONTHLY: Roll.PREVIOUS, TWICE_MONTHLY: Roll.PREVIOUS}
+PAYOUT_ROLL: dict[str, Roll] = {MONTHLY: Roll.PREVIOUS, TWICE_MONTHLY: Roll.PREVIOUS}
 
 
 def payout_date(

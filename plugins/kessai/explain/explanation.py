@@ -71,8 +71,8 @@ HOLD_REASONS_JA = {
     "rejected_by_card_company": "カード会社が受け付けなかった（受領結果で不承認）",
     "awaiting_acknowledgement": "カード会社の受領結果（承認）をまだ受け取っていない",
 }
-CLOSING_HOLD_REASONS = {
-    **HOLD_REASONS,
+CLOSING_HOLD_REASONS: dict[str, str] = {
+    **{str(reason): text for reason, text in HOLD_REASONS.items()},
     "not_transmitted": "no transmission run held it back, it was not sent (a transmission day missed)",
     "rejected_by_card_company": "it went out but its card company rejected it (its acknowledgement)",
     "awaiting_acknowledgement": "its card company must accept it first and no acceptance was read",

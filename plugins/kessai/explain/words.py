@@ -114,7 +114,7 @@ def describe_closed_days(calendar: BusinessCalendar, days: list[date], declared:
         for reason in closed_reasons(calendar, d, declared):
             grouped.setdefault(reason, []).append(d)
     phrases = [
-        _reason_phrase(kind, name, ", ".join(_ranges(group)), len(group) > 1, lang)
+        _reason_phrase(ClosedKind(kind), name, ", ".join(_ranges(group)), len(group) > 1, lang)
         for (kind, name), group in grouped.items()
     ]
     return pick(lang, "; ", "、").join(phrases)

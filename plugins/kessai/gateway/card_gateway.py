@@ -216,7 +216,7 @@ def gateway_settings(
                     f"card gateway setting {name}={extra[name]!r} is not a number"
                 ) from None
     if kind != HTTP:
-        return CardGatewaySettings(kind=kind, simulator_ledger=simulator_ledger, **numbers)
+        return CardGatewaySettings(kind=GatewayKind(kind), simulator_ledger=simulator_ledger, **numbers)
     assert connection is not None  # refused above for http
     return CardGatewaySettings(kind=HTTP, base_url=_base_url(connection), api_key=connection.get("password"), **numbers)
 

@@ -22,6 +22,7 @@ from kessai.gateway.card_gateway import (
     CREDENTIALS_REFUSED,
     DECLINED,
     ERROR,
+    KIND_DECLINED,
     KIND_FAULT,
     REFUSED,
     SUCCEEDED,
@@ -122,14 +123,14 @@ class HttpCardGateway:
                     APPROVED, None, str(body["id"]), str(body.get("approval_number") or "")[:16] or None
                 )
             if body.get("status") == "declined":
-                return AuthorizationResult(DECLINED, reason_code(body.get("decline_code") or "card_declined"))
+                return AuthorizationResult(KIND_DECLINED, reason_code(body.get("decline_code") or "card_declined"))
             return AuthorizationResult(KIND_FAULT, "unreadable_answer")
         if answer.status == IN_PROGRESS_STATUS:
             return AuthorizationResult(KIND_FAULT, "in_progress")
         code = self._error_code(answer)
         reason = f"rejected_{answer.status}_{code}"
         if answer.status == CARD_REFUSAL_STATUS or (400 <= answer.status < 500 and code in CARD_ERROR_CODES):
-            return AuthorizationResult(DECLINED, reason)
+            return AuthorizationResult(KIND_DECLINED, reason)
         return AuthorizationResult(KIND_FAULT, reason)
 
     def void(self, idempotency_key: str, transaction_id: str, amount: int) -> VoidResult:

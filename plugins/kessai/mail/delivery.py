@@ -199,7 +199,7 @@ def _deliver(connection, session: SmtpSession, row, now, policy: RetryPolicy, op
     return _result(row, SENT)
 
 
-def _give_up(connection, row, now, status: str, reason: str, operator_email) -> MailResult:
+def _give_up(connection, row, now, status: DeliveryStatus, reason: str, operator_email) -> MailResult:
     _update(connection, row, gave_up_at=now, last_error=reason)
     result = _result(row, status, reason)
     if operator_email and row.kind not in OPERATOR_KINDS:  # a notice about the operators' own mail would loop
@@ -211,7 +211,7 @@ def _update(connection, row, **values) -> None:
     connection.execute(update(mail_outbox).where(mail_outbox.c.mail_id == row.mail_id).values(**values))
 
 
-def _result(row, status: str, reason: str = "", next_attempt_at=None) -> MailResult:
+def _result(row, status: DeliveryStatus, reason: str = "", next_attempt_at=None) -> MailResult:
     return MailResult(row.mail_id, row.kind, row.recipient, status, reason, row.attempts, next_attempt_at)
 
 

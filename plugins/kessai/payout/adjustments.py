@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
@@ -103,7 +104,7 @@ def add_adjustment(
     if cycle is None:
         raise AdjustmentRefused(f"merchant {merchant_id!r} is not registered: check the merchant id")
     effective_on = japan_date_of(now)
-    row = {
+    row: dict[str, Any] = {
         "merchant_id": merchant_id,
         "amount": amount,
         "kind": AdjustmentKind(kind),
@@ -113,7 +114,9 @@ def add_adjustment(
         "effective_on": effective_on,
         "transfer_return_id": transfer_return_id,
     }
-    adjustment_id = connection.execute(insert(payout_adjustments).values(**row)).inserted_primary_key[0]
+    adjustment_id = connection.execute(
+        insert(payout_adjustments).values(**row).returning(payout_adjustments.c.adjustment_id)
+    ).scalar_one()
     return Adjustment(**row, adjustment_id=int(adjustment_id), closing_date=next_closing(cycle, effective_on))
 
 

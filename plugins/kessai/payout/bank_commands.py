@@ -22,7 +22,7 @@ def command_master_update(args) -> int:
     if not done.changed:
         print(f"{head}: already loaded ({done.loaded_at.astimezone(JAPAN):%Y-%m-%d %H:%M} JST); nothing changed")
         return 0
-    banks, branches = done.bank_changes, done.branch_changes
+    banks, branches = done.bank_changes or {}, done.branch_changes or {}
     print(
         f"{head}: loaded. Banks {banks['added']} added, {banks['changed']} changed, {banks['removed']} gone; "
         f"branches {branches['added']} added, {branches['changed']} changed, {branches['removed']} gone"

@@ -265,13 +265,14 @@ def problem(bank_removed_in: str | None, branch_known: bool, branch_removed_in: 
 def describe(reason: str, bank_code: str, branch_code: str, removed_in: str | None = None) -> str:
     """The reason in words (the caller adds what to do)."""
     gone = f" since bank-master version {removed_in}" if removed_in else ""
-    return {
+    words: dict[str, str] = {
         UNKNOWN_BANK: f"bank {bank_code} is not in the bank master",
         UNKNOWN_BRANCH: f"bank {bank_code} has no branch {branch_code} in the bank master",
         BANK_MERGED_AWAY: f"bank {bank_code} is no longer in the bank master{gone} (merged away or closed)",
         BRANCH_MERGED_AWAY: f"branch {branch_code} of bank {bank_code} is no longer in the bank master{gone} "
         "(merged away or closed)",
-    }[reason]
+    }
+    return words[reason]
 
 
 @dataclass(frozen=True)

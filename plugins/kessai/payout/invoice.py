@@ -38,7 +38,7 @@ class TaxClass(StrEnum):
     OUT_OF_SCOPE = "out_of_scope"  # 不課税
 
 
-TAX_CLASSES = {TaxClass.TAXABLE: "課税", TaxClass.EXEMPT: "非課税", TaxClass.OUT_OF_SCOPE: "不課税"}
+TAX_CLASSES: dict[str, str] = {TaxClass.TAXABLE: "課税", TaxClass.EXEMPT: "非課税", TaxClass.OUT_OF_SCOPE: "不課税"}
 REGISTRATION_NUMBER = re.compile(r"T[0-9]{13}")
 
 

@@ -510,7 +510,7 @@ def write_slip_files(
     return written
 
 
-def _write_slip_detail(detail: Iterable[Sequence], encoding: str, out: IO[bytes]) -> None:
+def _write_slip_detail(detail: Iterable[Sequence], encoding: str | None, out: IO[bytes]) -> None:
     write_csv_stream(out, chain([SLIP_COLUMNS], detail), text_columns=SLIP_TEXT_COLUMNS, encoding=encoding)
 
 

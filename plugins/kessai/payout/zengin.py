@@ -378,7 +378,8 @@ def parse_transfer_results(data: bytes) -> tuple[ParsedTransferFile, list[Transf
 
 def result_record(transfer: Transfer, result: str, reason_code: str = "00") -> str:
     """A data record as a result file carries it (tests and demos build result files with it)."""
-    code = {v: k for k, v in RESULTS.items()}.get(result, RESULT_DONE)
+    codes: dict[str, str] = {v: k for k, v in RESULTS.items()}
+    code = codes.get(result, RESULT_DONE)
     record = data_record(transfer)
     return record[: RESULT_POSITION - 1] + code + numeric(reason_code, 2, "reason code") + record[REASON_POSITION + 1 :]
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Date, bindparam, delete, func, insert, select, text, update
 
@@ -396,7 +397,7 @@ def charge_cycle(
         run.settle_unknown()
         run.charge_all()
         run.settle_unknown()
-    remaining = open_slips(connection, cycle)
+    remaining: dict[str, Any] = dict(open_slips(connection, cycle))
     connection.commit()
     summary = ChargeSummary(
         billing_month=cycle.month_label,

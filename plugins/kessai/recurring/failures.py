@@ -11,6 +11,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import Connection, Date, bindparam, insert, select
 
@@ -212,7 +213,7 @@ def notify_failures(
     return summary
 
 
-def _totals(row) -> dict[str, int]:
+def _totals(row) -> dict[str, Any]:
     keys = ("slip_count", "paid_count", "paid_amount", "failed_count", "failed_amount")
     return {key: int(row[key]) for key in keys}
 

@@ -305,7 +305,7 @@ def remind_stale_slips(
     # Their authorizations' voids, written here with their keys and asked of the card gateway by
     # the next step once this transaction has committed (kessai.slips.authorizations.release_holds).
     expiry_voids_planned = plan_expiry_voids(connection, run_date)
-    periods = {name: period_of(calendar, name, run_date) for name in PERIODS}
+    periods: dict[str, Period] = {name: period_of(calendar, name, run_date) for name in PERIODS}
     for period in periods.values():
         log.info(
             "%s digests: %s, as of %s, stale if paid by %s", period.name, period.key, period.as_of, period.paid_through
@@ -335,7 +335,7 @@ def remind_stale_slips(
         business_date=run_date,
         expired_marked=expired_marked,
         expiry_voids_planned=expiry_voids_planned,
-        periods={name: period.key for name, period in periods.items()},
+        periods={ReminderPeriod(name): period.key for name, period in periods.items()},
         digests=counts,
         merchants_without_email=sorted(unreachable),
         mails=counts["mails"],

@@ -570,7 +570,7 @@ def release_holds(
     at: datetime,
     operator_email: str,
     breaker: CircuitBreaker | None = None,
-) -> dict:
+) -> HoldsReleased:
     """The daily run's step after the expiry committed: authorizations of transmitted slips marked
     captured, every pending void asked of the gateway (the expiry's, and those of cancels and
     changes whose answer never came), the refusals not yet told mailed to their merchant (one mail a

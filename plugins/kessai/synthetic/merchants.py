@@ -27,13 +27,18 @@ class MerchantPlan(Protocol):
     """What the merchants and their accounts are drawn from: the parts of a GenerationPlan
     (kessai.synthetic.generation) they read, so that this module needs nothing of that one."""
 
-    seed: int
-    merchants: int
-    start: date
-    end: date
-    twice_monthly_share: float
-    bank_account_change_share: float
-
+    @property
+    def seed(self) -> int: ...
+    @property
+    def merchants(self) -> int: ...
+    @property
+    def start(self) -> date: ...
+    @property
+    def end(self) -> date: ...
+    @property
+    def twice_monthly_share(self) -> float: ...
+    @property
+    def bank_account_change_share(self) -> float: ...
     @property
     def registered_until(self) -> datetime: ...
 
