@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from support.gateway_server import GatewayHandler, GatewayState  # noqa: E402
+from support.gateway_server import API_KEY, GatewayHandler, GatewayState  # noqa: E402, F401 (API_KEY for bench.recurring_charge)
 
 STATS_PATH = "/bench/stats"
 

@@ -19,7 +19,6 @@ import urllib.request
 from datetime import date
 
 import pytest
-from console_data import CONSOLE_AS_OF, build_world
 from sqlalchemy import func, select
 
 from deploy.airflow_stack import AirflowStack

@@ -12,7 +12,6 @@ import re
 from datetime import date, datetime
 
 import pytest
-from console_data import CONSOLE_AS_OF, build_world
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 

@@ -14,7 +14,6 @@ import os
 import time
 
 import pytest
-from console_data import REMITTER, kessai
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select, text
 

@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
-from excel_csv import Formula, read_as_excel
 from sqlalchemy import update
 
 from kessai.db.schema import merchants

@@ -9,7 +9,6 @@ import io
 from datetime import date
 
 import pytest
-from excel_csv import read_as_excel
 from sqlalchemy import func, insert, select, update
 
 from kessai.calendar.business_calendar import default_calendar

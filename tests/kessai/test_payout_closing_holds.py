@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from excel_csv import read_as_excel
 from sqlalchemy import insert, select, update
 
 from kessai.cli import main

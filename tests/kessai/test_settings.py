@@ -258,9 +258,8 @@ def test_a_bad_setting_ends_any_command_in_one_line(monkeypatch, capsys, tmp_pat
 
 
 def test_a_transmission_holds_back_by_the_limit_handed_in(business, business_database, monkeypatch, tmp_path):
-    from transmission_builders import D, add_confirmed, add_merchant, holds
-
     from kessai.transmission.commands import command_transmit
+    from support.transmission_builders import D, add_confirmed, add_merchant, holds
 
     monkeypatch.setenv("KESSAI_TRANSMISSION_SENDER", "ENV01")  # the environment, not used
     with business.begin() as connection:

@@ -18,7 +18,6 @@ import sys
 from datetime import date, datetime
 from pathlib import Path
 
-from smtp_server import SmtpTestServer
 from sqlalchemy import insert, select
 
 from kessai.calendar.run_dates import JAPAN

@@ -19,6 +19,7 @@ from kessai.db.schema import (
     slips,
 )
 from support.japan_time import JAPAN
+from support.japan_time import jst as at  # noqa: F401 (at("2027-02-01", "10:00"): a moment in Japan, for the tests)
 
 _slip_numbers = count(1)
 
