@@ -47,7 +47,6 @@ without retries, and the operators are mailed; only transient faults are retried
 from __future__ import annotations
 
 import logging
-import os
 from contextlib import contextmanager
 
 from airflow.sdk import task
@@ -64,6 +63,7 @@ from kessai_tasks import (
     is_dry_run,
     kessai_dag,
     refusals_fail_at_once,
+    task_settings,
 )
 from kessai_timetables import RecurringChargeTimetable
 
@@ -118,12 +118,12 @@ def recurring_charge():
     @task
     @refusals_fail_at_once
     def charge(day: dict) -> dict:
-        from kessai.gateway.circuit_breaker import breaker_settings
+        from kessai.gateway.circuit_breaker import BreakerSettings
         from kessai.gateway.configured import open_card_gateway
         from kessai.recurring.charge import ChargeOptions, charge_cycle, preview_charges
 
         settings = card_gateway_settings()
-        options = ChargeOptions(concurrency=settings.concurrency, breaker=breaker_settings(os.environ))
+        options = ChargeOptions(concurrency=settings.concurrency, breaker=BreakerSettings.of(task_settings()))
         with cycle_connection(day) as (connection, cycle):
             if is_dry_run():
                 return finish(connection, preview_charges(connection, cycle))
@@ -138,9 +138,9 @@ def recurring_charge():
     @refusals_fail_at_once
     def notify_failures(day: dict) -> dict:
         from kessai.recurring.failures import notify_failures as notify
-        from kessai.recurring.repayment_links import link_secret
+        from kessai.recurring.repayment_links import secret_bytes
 
-        secret = link_secret(os.environ)  # KESSAI_REPAYMENT_LINK_SECRET: never logged
+        secret = secret_bytes(task_settings().repayment_link_secret)  # never logged
         with cycle_connection(day) as (connection, cycle):
             return finish(connection, notify(connection, cycle, clock=clock_now, repayment_link_secret=secret))
 

@@ -98,19 +98,17 @@ def stale_slip_reminder():
     @task
     @refusals_fail_at_once
     def release_holds(day: dict) -> dict:
-        import os
-
         from kessai import clock
-        from kessai.gateway.circuit_breaker import CircuitBreaker, breaker_settings
+        from kessai.gateway.circuit_breaker import BreakerSettings, CircuitBreaker
         from kessai.gateway.configured import open_card_gateway
         from kessai.mail.operator_alerts import operator_email
         from kessai.slips.authorizations import release_holds
-        from kessai_tasks import card_gateway_settings
+        from kessai_tasks import card_gateway_settings, task_settings
 
         if is_dry_run():
             log.info("dry run: no void asked of the card gateway")
             return {}
-        breaker = CircuitBreaker(breaker_settings(os.environ))  # the charges' thresholds
+        breaker = CircuitBreaker(BreakerSettings.of(task_settings()))  # the charges' thresholds
         gateway = open_card_gateway(card_gateway_settings())
         try:
             with business_engine() as engine:
